@@ -1,0 +1,64 @@
+# fmn: the two commands are `make run` and `make test`. Both install what they need
+# (apt packages, the emulator venvs, DynamoDB Local) on first use and are idempotent.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+export FMN_LOCAL_DIR ?= $(CURDIR)/.local
+
+.PHONY: help deps emulators-up emulators-down emulators-status emulators-reset \
+        localstack-up localstack-down build run provision test test-unit lint fmt bench clean
+
+help:
+	@echo "make run     - run the whole system locally on LocalStack (installs what is missing)"
+	@echo "make test    - lint, then every unit and integration test (starts the emulators when needed)"
+	@echo "make emulators-up / emulators-down / emulators-status / emulators-reset"
+	@echo "make lint    - cargo fmt --check and clippy -D warnings"
+	@echo "make bench   - benchmarks"
+
+# System packages and the emulators (LocalStack, DynamoDB Local, moto), pinned.
+deps:
+	@scripts/system-deps.sh
+	@localstack/install.sh
+
+emulators-up localstack-up: deps
+	@localstack/start.sh
+
+emulators-down localstack-down:
+	@localstack/stop.sh
+
+emulators-status:
+	@localstack/status.sh
+
+emulators-reset:
+	@localstack/reset.sh
+
+build: deps
+	$(CARGO) build --workspace --bins
+
+provision: emulators-up
+	@source localstack/env.sh && $(CARGO) run --quiet -p fmn-local -- provision
+
+run: emulators-up
+	$(CARGO) build -p fmn-local
+	@source localstack/env.sh && exec $(CARGO) run --quiet -p fmn-local -- run
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+test-unit:
+	$(CARGO) test --workspace --lib --bins
+
+test: deps lint
+	@scripts/with-emulators.sh $(CARGO) test --workspace --no-fail-fast
+
+bench:
+	$(CARGO) bench --workspace
+
+clean: emulators-down
+	$(CARGO) clean
+	rm -rf $(FMN_LOCAL_DIR)

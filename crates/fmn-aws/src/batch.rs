@@ -1,0 +1,200 @@
+//! Processing one SQS batch record by record, so that one bad record never re-runs the batch:
+//! the handler's verdict per record becomes the `batchItemFailures` Lambda gives back to SQS.
+
+use std::future::Future;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+
+use crate::sqs::{send_all, OutgoingMessage};
+
+/// Why a record was not processed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Worth another try (a service was down, throttled): the record goes back to the queue,
+    /// and SQS moves it to the dead-letter queue after the queue's `maxReceiveCount`.
+    #[error("{0}")]
+    Retry(String),
+    /// Will never succeed (malformed, refused for good): the record goes straight to the
+    /// dead-letter queue with this reason, instead of being retried in vain.
+    #[error("{0}")]
+    Reject(String),
+}
+
+/// Message attribute that carries the reason on a dead-lettered record.
+pub const REASON_ATTRIBUTE: &str = "fmn-failure-reason";
+/// Message attribute that carries the original message id on a dead-lettered record.
+pub const ORIGINAL_ID_ATTRIBUTE: &str = "fmn-original-message-id";
+
+/// A record as a handler sees it (owned, so a handler's future may keep it across awaits).
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub message_id: String,
+    pub body: String,
+    /// How many times SQS has delivered it (1 the first time).
+    pub receive_count: u32,
+    pub raw: SqsMessage,
+}
+
+/// Where rejected records go: the function's dead-letter queue.
+#[derive(Clone, Debug)]
+pub struct DeadLetterQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+/// Runs `handle` on every record, in order, and returns the records to retry. A rejected
+/// record is sent to `dead_letter` with its reason; if that send fails, or no dead-letter
+/// queue is given, it is returned to the queue instead, so nothing is ever dropped.
+pub async fn process_records<F, Fut>(
+    function: &str,
+    event: SqsEvent,
+    dead_letter: Option<&DeadLetterQueue>,
+    mut handle: F,
+) -> SqsBatchResponse
+where
+    F: FnMut(Record) -> Fut,
+    Fut: Future<Output = Result<(), RecordError>>,
+{
+    let mut response = SqsBatchResponse::default();
+    for message in &event.records {
+        let Some(message_id) = message.message_id.as_deref() else {
+            // Cannot be reported back without an id; SQS will redeliver it after the timeout.
+            tracing::error!(
+                function,
+                "record without a message id; it will be redelivered"
+            );
+            continue;
+        };
+        let record = Record {
+            message_id: message_id.to_string(),
+            body: message.body.clone().unwrap_or_default(),
+            receive_count: message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+            raw: message.clone(),
+        };
+        let receive_count = record.receive_count;
+        let verdict = handle(record.clone()).await;
+        let retry = match verdict {
+            Ok(()) => false,
+            Err(RecordError::Retry(reason)) => {
+                tracing::warn!(function, message_id, receive_count, %reason, "record failed; returned to the queue");
+                true
+            }
+            Err(RecordError::Reject(reason)) => match dead_letter {
+                Some(dlq) => match dead_letter_record(dlq, &record, &reason).await {
+                    Ok(()) => {
+                        tracing::warn!(function, message_id, %reason, dead_letter_queue = %dlq.url, "record rejected; dead-lettered");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::error!(function, message_id, %reason, error = %e, "record rejected but the dead-letter queue failed; returned to the queue");
+                        true
+                    }
+                },
+                None => {
+                    tracing::warn!(function, message_id, %reason, "record rejected; returned to the queue for SQS to dead-letter");
+                    true
+                }
+            },
+        };
+        if retry {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id.to_string();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+async fn dead_letter_record(
+    dlq: &DeadLetterQueue,
+    record: &Record,
+    reason: &str,
+) -> Result<(), crate::sqs::SqsError> {
+    // SQS attribute values are limited; a reason is a sentence, not a dump.
+    let reason: String = reason.chars().take(1000).collect();
+    let message = OutgoingMessage::new(&record.message_id, record.body.as_str())
+        .with_attribute(REASON_ATTRIBUTE, reason)
+        .with_attribute(ORIGINAL_ID_ATTRIBUTE, record.message_id.as_str());
+    send_all(&dlq.sqs, &dlq.url, &[message]).await
+}
+
+/// Builds an `SqsEvent` from messages received with `ReceiveMessage`, as Lambda's event
+/// source mapping does (the local runner and tests use it).
+pub fn event_from_received(messages: &[aws_sdk_sqs::types::Message], source_arn: &str) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for m in messages {
+        let mut record = SqsMessage::default();
+        record.message_id = m.message_id.clone();
+        record.receipt_handle = m.receipt_handle.clone();
+        record.body = m.body.clone();
+        record.md5_of_body = m.md5_of_body.clone();
+        record.attributes = m
+            .attributes
+            .as_ref()
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        record.event_source = Some("aws:sqs".to_string());
+        record.event_source_arn = Some(source_arn.to_string());
+        event.records.push(record);
+    }
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(bodies: &[&str]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        for (i, body) in bodies.iter().enumerate() {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("m{i}"));
+            m.body = Some(body.to_string());
+            m.attributes
+                .insert("ApproximateReceiveCount".into(), "2".into());
+            event.records.push(m);
+        }
+        event
+    }
+
+    #[tokio::test]
+    async fn only_failed_records_are_reported() {
+        let response =
+            process_records("test", event(&["ok", "retry", "ok", "reject"]), None, |r| {
+                let verdict = match r.body.as_str() {
+                    "ok" => Ok(()),
+                    "retry" => Err(RecordError::Retry("down".into())),
+                    _ => Err(RecordError::Reject("bad".into())),
+                };
+                assert_eq!(r.receive_count, 2);
+                async move { verdict }
+            })
+            .await;
+        let ids: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        // Without a dead-letter queue a rejected record is retried, never dropped.
+        assert_eq!(ids, ["m1", "m3"]);
+    }
+
+    #[tokio::test]
+    async fn records_are_handled_in_order() {
+        let mut seen = Vec::new();
+        process_records("test", event(&["a", "b", "c"]), None, |r| {
+            seen.push(r.body);
+            async { Ok(()) }
+        })
+        .await;
+        assert_eq!(seen, ["a", "b", "c"]);
+    }
+}

@@ -1,0 +1,14 @@
+//! AWS adapters for fmn. The domain (`fmn-core`) knows nothing of AWS; everything that talks to
+//! SQS, DynamoDB, SES v2 or EventBridge, reads the infra template, or wires a Lambda lives here.
+
+pub mod batch;
+pub mod config;
+pub mod lambda;
+pub mod names;
+pub mod provision;
+pub mod sqs;
+pub mod telemetry;
+pub mod template;
+
+pub use config::AwsClients;
+pub use names::{FunctionName, QueueName, ResourceNames, TableName};

@@ -1,0 +1,239 @@
+//! The names of every resource, as the code knows them. `infra/template.yaml` must describe
+//! exactly these (a test checks it); the physical name is `<prefix>-<suffix>`.
+
+use std::fmt;
+
+/// Environment variable holding the prefix of every physical resource name.
+pub const PREFIX_VAR: &str = "FMN_RESOURCE_PREFIX";
+/// Prefix used when `FMN_RESOURCE_PREFIX` is not set.
+pub const DEFAULT_PREFIX: &str = "fmn";
+
+/// A queue of the system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QueueName {
+    Ingest,
+    IngestDeadLetter,
+    Email,
+    EmailDeadLetter,
+    Irc,
+    IrcDeadLetter,
+}
+
+impl QueueName {
+    pub const ALL: [QueueName; 6] = [
+        QueueName::Ingest,
+        QueueName::IngestDeadLetter,
+        QueueName::Email,
+        QueueName::EmailDeadLetter,
+        QueueName::Irc,
+        QueueName::IrcDeadLetter,
+    ];
+
+    /// The resource's logical id in the template.
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            QueueName::Ingest => "IngestQueue",
+            QueueName::IngestDeadLetter => "IngestDeadLetterQueue",
+            QueueName::Email => "EmailQueue",
+            QueueName::EmailDeadLetter => "EmailDeadLetterQueue",
+            QueueName::Irc => "IrcQueue",
+            QueueName::IrcDeadLetter => "IrcDeadLetterQueue",
+        }
+    }
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            QueueName::Ingest => "ingest",
+            QueueName::IngestDeadLetter => "ingest-dlq",
+            QueueName::Email => "email",
+            QueueName::EmailDeadLetter => "email-dlq",
+            QueueName::Irc => "irc",
+            QueueName::IrcDeadLetter => "irc-dlq",
+        }
+    }
+
+    /// Where SQS moves this queue's poison messages, if it has a dead-letter queue.
+    pub fn dead_letter(self) -> Option<QueueName> {
+        match self {
+            QueueName::Ingest => Some(QueueName::IngestDeadLetter),
+            QueueName::Email => Some(QueueName::EmailDeadLetter),
+            QueueName::Irc => Some(QueueName::IrcDeadLetter),
+            _ => None,
+        }
+    }
+
+    pub fn from_logical_id(id: &str) -> Option<QueueName> {
+        Self::ALL.into_iter().find(|q| q.logical_id() == id)
+    }
+}
+
+/// A DynamoDB table of the system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableName {
+    Preferences,
+    DigestItems,
+    DeliveryRecords,
+    RecentMessages,
+    Ownership,
+}
+
+impl TableName {
+    pub const ALL: [TableName; 5] = [
+        TableName::Preferences,
+        TableName::DigestItems,
+        TableName::DeliveryRecords,
+        TableName::RecentMessages,
+        TableName::Ownership,
+    ];
+
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            TableName::Preferences => "PreferencesTable",
+            TableName::DigestItems => "DigestItemsTable",
+            TableName::DeliveryRecords => "DeliveryRecordsTable",
+            TableName::RecentMessages => "RecentMessagesTable",
+            TableName::Ownership => "OwnershipTable",
+        }
+    }
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            TableName::Preferences => "preferences",
+            TableName::DigestItems => "digest-items",
+            TableName::DeliveryRecords => "delivery-records",
+            TableName::RecentMessages => "recent-messages",
+            TableName::Ownership => "ownership",
+        }
+    }
+}
+
+/// A Lambda function of the system (the ingest-bridge is a long-running process, not a Lambda).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FunctionName {
+    Match,
+    DeliverEmail,
+    DeliverIrc,
+    Digest,
+    WebApi,
+}
+
+impl FunctionName {
+    pub const ALL: [FunctionName; 5] = [
+        FunctionName::Match,
+        FunctionName::DeliverEmail,
+        FunctionName::DeliverIrc,
+        FunctionName::Digest,
+        FunctionName::WebApi,
+    ];
+
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            FunctionName::Match => "MatchFunction",
+            FunctionName::DeliverEmail => "DeliverEmailFunction",
+            FunctionName::DeliverIrc => "DeliverIrcFunction",
+            FunctionName::Digest => "DigestFunction",
+            FunctionName::WebApi => "WebApiFunction",
+        }
+    }
+
+    /// The binary `cargo lambda build` packages for this function.
+    pub fn binary(self) -> &'static str {
+        match self {
+            FunctionName::Match => "fmn-match",
+            FunctionName::DeliverEmail => "fmn-deliver-email",
+            FunctionName::DeliverIrc => "fmn-deliver-irc",
+            FunctionName::Digest => "fmn-digest",
+            FunctionName::WebApi => "fmn-web-api",
+        }
+    }
+
+    pub fn suffix(self) -> &'static str {
+        &self.binary()["fmn-".len()..]
+    }
+
+    /// The queue this function consumes, if it is driven by SQS.
+    pub fn source_queue(self) -> Option<QueueName> {
+        match self {
+            FunctionName::Match => Some(QueueName::Ingest),
+            FunctionName::DeliverEmail => Some(QueueName::Email),
+            FunctionName::DeliverIrc => Some(QueueName::Irc),
+            FunctionName::Digest | FunctionName::WebApi => None,
+        }
+    }
+}
+
+/// Physical names of resources, derived from one prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceNames {
+    prefix: String,
+}
+
+impl ResourceNames {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// From `FMN_RESOURCE_PREFIX`, default `fmn`.
+    pub fn from_env() -> Self {
+        Self::new(std::env::var(PREFIX_VAR).unwrap_or_else(|_| DEFAULT_PREFIX.to_string()))
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn queue(&self, queue: QueueName) -> String {
+        format!("{}-{}", self.prefix, queue.suffix())
+    }
+
+    pub fn table(&self, table: TableName) -> String {
+        format!("{}-{}", self.prefix, table.suffix())
+    }
+
+    pub fn function(&self, function: FunctionName) -> String {
+        format!("{}-{}", self.prefix, function.suffix())
+    }
+
+    pub fn digest_schedule(&self) -> String {
+        format!("{}-digest-schedule", self.prefix)
+    }
+}
+
+impl Default for ResourceNames {
+    fn default() -> Self {
+        Self::new(DEFAULT_PREFIX)
+    }
+}
+
+impl fmt::Display for ResourceNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn physical_names_carry_the_prefix() {
+        let names = ResourceNames::new("t1");
+        assert_eq!(names.queue(QueueName::IngestDeadLetter), "t1-ingest-dlq");
+        assert_eq!(names.table(TableName::DigestItems), "t1-digest-items");
+        assert_eq!(
+            names.function(FunctionName::DeliverEmail),
+            "t1-deliver-email"
+        );
+    }
+
+    #[test]
+    fn every_source_queue_has_a_dead_letter_queue() {
+        for f in FunctionName::ALL {
+            if let Some(q) = f.source_queue() {
+                assert!(q.dead_letter().is_some(), "{q:?} has no DLQ");
+            }
+        }
+    }
+}

@@ -1,0 +1,620 @@
+//! Reads `infra/template.yaml` (an AWS SAM template) into typed resource descriptions, so the
+//! local set-up and the local runner are created from the same file that deploys to AWS.
+//!
+//! Only the intrinsic functions the template uses are understood: `!Ref` of a parameter,
+//! `!Sub` with `${Parameter}` references, and `!GetAtt Resource.Attribute` where a resource is
+//! named (a dead-letter queue, a policy's queue). Anything else is an error, not a guess.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde_yaml::value::TaggedValue;
+use serde_yaml::{Mapping, Value};
+
+/// The template compiled into every binary, so nothing reads the repository at run time.
+pub const TEMPLATE_YAML: &str = include_str!("../../../infra/template.yaml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("the template is not valid YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("resource {resource}: {reason}")]
+    Resource { resource: String, reason: String },
+    #[error("unknown parameter `{0}`")]
+    UnknownParameter(String),
+    #[error("schedule expression `{0}` is not understood (expected `rate(N unit)`)")]
+    Schedule(String),
+}
+
+fn resource_err(resource: &str, reason: impl Into<String>) -> TemplateError {
+    TemplateError::Resource {
+        resource: resource.to_string(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub logical_id: String,
+    pub name: String,
+    pub visibility_timeout_secs: Option<u32>,
+    pub retention_secs: Option<u32>,
+    pub redrive: Option<Redrive>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redrive {
+    /// Logical id of the dead-letter queue.
+    pub dead_letter_queue: String,
+    pub max_receive_count: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyType {
+    Hash,
+    Range,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSpec {
+    pub logical_id: String,
+    pub name: String,
+    /// (attribute, DynamoDB scalar type `S`/`N`/`B`)
+    pub attributes: Vec<(String, String)>,
+    pub key_schema: Vec<(String, KeyType)>,
+    pub ttl_attribute: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqsEventSpec {
+    /// Logical id of the queue.
+    pub queue: String,
+    pub batch_size: u32,
+    pub batching_window_secs: u32,
+    pub report_batch_item_failures: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleSpec {
+    pub name: String,
+    pub expression: String,
+    pub enabled: bool,
+}
+
+impl ScheduleSpec {
+    /// The period of a `rate(...)` expression.
+    pub fn period(&self) -> Result<Duration, TemplateError> {
+        parse_rate(&self.expression)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    pub name: String,
+    pub binary: String,
+    pub timeout_secs: u32,
+    pub reserved_concurrency: Option<u32>,
+    pub sqs_events: Vec<SqsEventSpec>,
+    pub schedules: Vec<ScheduleSpec>,
+    pub environment: BTreeMap<String, String>,
+}
+
+/// Every resource of the template, parameters resolved.
+#[derive(Clone, Debug, Default)]
+pub struct Template {
+    pub parameters: BTreeMap<String, String>,
+    pub queues: Vec<QueueSpec>,
+    pub tables: Vec<TableSpec>,
+    pub functions: Vec<FunctionSpec>,
+}
+
+impl Template {
+    /// The compiled-in template with its parameter defaults, `NamePrefix` set to `prefix`.
+    pub fn bundled(prefix: &str) -> Result<Template, TemplateError> {
+        let overrides = HashMap::from([("NamePrefix".to_string(), prefix.to_string())]);
+        Template::parse(TEMPLATE_YAML, &overrides)
+    }
+
+    /// Parses a template; `overrides` replace parameter defaults.
+    pub fn parse(
+        yaml: &str,
+        overrides: &HashMap<String, String>,
+    ) -> Result<Template, TemplateError> {
+        let doc: Value = serde_yaml::from_str(yaml)?;
+        let mut parameters = BTreeMap::new();
+        if let Some(params) = doc.get("Parameters").and_then(Value::as_mapping) {
+            for (name, spec) in params {
+                let name = scalar(name).unwrap_or_default();
+                let default = spec.get("Default").and_then(scalar).unwrap_or_default();
+                parameters.insert(name, default);
+            }
+        }
+        for (k, v) in overrides {
+            if !parameters.contains_key(k) {
+                return Err(TemplateError::UnknownParameter(k.clone()));
+            }
+            parameters.insert(k.clone(), v.clone());
+        }
+        let globals = doc
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let resolver = Resolver {
+            parameters: &parameters,
+        };
+
+        let mut template = Template {
+            parameters: parameters.clone(),
+            ..Template::default()
+        };
+        let resources = doc
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| resource_err("Resources", "missing"))?;
+        for (id, resource) in resources {
+            let id = scalar(id).unwrap_or_default();
+            let kind = resource.get("Type").and_then(scalar).unwrap_or_default();
+            let props = resource.get("Properties").cloned().unwrap_or(Value::Null);
+            match kind.as_str() {
+                "AWS::SQS::Queue" => template.queues.push(resolver.queue(&id, &props)?),
+                "AWS::DynamoDB::Table" => template.tables.push(resolver.table(&id, &props)?),
+                "AWS::Serverless::Function" => template
+                    .functions
+                    .push(resolver.function(&id, resource, &props, &globals)?),
+                other => return Err(resource_err(&id, format!("unsupported type `{other}`"))),
+            }
+        }
+        Ok(template)
+    }
+
+    pub fn queue(&self, logical_id: &str) -> Option<&QueueSpec> {
+        self.queues.iter().find(|q| q.logical_id == logical_id)
+    }
+
+    pub fn table(&self, logical_id: &str) -> Option<&TableSpec> {
+        self.tables.iter().find(|t| t.logical_id == logical_id)
+    }
+
+    pub fn function(&self, logical_id: &str) -> Option<&FunctionSpec> {
+        self.functions.iter().find(|f| f.logical_id == logical_id)
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+struct Resolver<'a> {
+    parameters: &'a BTreeMap<String, String>,
+}
+
+impl Resolver<'_> {
+    /// Resolves a value to a string: a scalar, `!Ref Parameter` or `!Sub "...${Parameter}..."`.
+    fn string(&self, resource: &str, v: &Value) -> Result<String, TemplateError> {
+        if let Some(s) = scalar(v) {
+            return Ok(s);
+        }
+        match v {
+            Value::Tagged(tagged) => self.tagged(resource, tagged),
+            other => Err(resource_err(
+                resource,
+                format!("expected a string, got {other:?}"),
+            )),
+        }
+    }
+
+    fn tagged(&self, resource: &str, tagged: &TaggedValue) -> Result<String, TemplateError> {
+        let arg = scalar(&tagged.value)
+            .ok_or_else(|| resource_err(resource, format!("{} takes a string", tagged.tag)))?;
+        if tagged.tag == "Ref" {
+            return self
+                .parameters
+                .get(&arg)
+                .cloned()
+                .ok_or_else(|| resource_err(resource, format!("!Ref {arg}: not a parameter")));
+        }
+        if tagged.tag == "Sub" {
+            return self.substitute(resource, &arg);
+        }
+        Err(resource_err(
+            resource,
+            format!("{} is not supported here", tagged.tag),
+        ))
+    }
+
+    fn substitute(&self, resource: &str, text: &str) -> Result<String, TemplateError> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| resource_err(resource, format!("unclosed ${{ in `{text}`")))?;
+            let name = &rest[start + 2..start + end];
+            let value = self.parameters.get(name).ok_or_else(|| {
+                resource_err(resource, format!("!Sub ${{{name}}}: not a parameter"))
+            })?;
+            out.push_str(value);
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn number(&self, resource: &str, v: &Value) -> Result<u32, TemplateError> {
+        let s = self.string(resource, v)?;
+        s.parse()
+            .map_err(|_| resource_err(resource, format!("`{s}` is not a whole number")))
+    }
+
+    fn opt_number(&self, resource: &str, v: Option<&Value>) -> Result<Option<u32>, TemplateError> {
+        v.map(|v| self.number(resource, v)).transpose()
+    }
+
+    /// `!GetAtt Resource.Attribute` → the resource's logical id.
+    fn get_att_resource(&self, resource: &str, v: &Value) -> Result<String, TemplateError> {
+        match v {
+            Value::Tagged(t) if t.tag == "GetAtt" => {
+                let arg = scalar(&t.value).unwrap_or_default();
+                Ok(arg.split('.').next().unwrap_or_default().to_string())
+            }
+            other => Err(resource_err(
+                resource,
+                format!("expected !GetAtt, got {other:?}"),
+            )),
+        }
+    }
+
+    fn queue(&self, id: &str, props: &Value) -> Result<QueueSpec, TemplateError> {
+        let name = self.string(
+            id,
+            props.get("QueueName").ok_or_else(|| {
+                resource_err(id, "QueueName is required (the code finds queues by name)")
+            })?,
+        )?;
+        let redrive = match props.get("RedrivePolicy") {
+            None => None,
+            Some(policy) => Some(Redrive {
+                dead_letter_queue: self.get_att_resource(
+                    id,
+                    policy.get("deadLetterTargetArn").ok_or_else(|| {
+                        resource_err(id, "RedrivePolicy without deadLetterTargetArn")
+                    })?,
+                )?,
+                max_receive_count: self.number(
+                    id,
+                    policy
+                        .get("maxReceiveCount")
+                        .ok_or_else(|| resource_err(id, "RedrivePolicy without maxReceiveCount"))?,
+                )?,
+            }),
+        };
+        Ok(QueueSpec {
+            logical_id: id.to_string(),
+            name,
+            visibility_timeout_secs: self.opt_number(id, props.get("VisibilityTimeout"))?,
+            retention_secs: self.opt_number(id, props.get("MessageRetentionPeriod"))?,
+            redrive,
+        })
+    }
+
+    fn table(&self, id: &str, props: &Value) -> Result<TableSpec, TemplateError> {
+        let name = self.string(
+            id,
+            props
+                .get("TableName")
+                .ok_or_else(|| resource_err(id, "TableName is required"))?,
+        )?;
+        let list = |key: &str| -> Vec<Value> {
+            props
+                .get(key)
+                .and_then(Value::as_sequence)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut attributes = Vec::new();
+        for a in list("AttributeDefinitions") {
+            let field = |k: &str| a.get(k).map(|v| self.string(id, v)).transpose();
+            match (field("AttributeName")?, field("AttributeType")?) {
+                (Some(n), Some(t)) => attributes.push((n, t)),
+                _ => {
+                    return Err(resource_err(
+                        id,
+                        "an attribute definition needs a name and a type",
+                    ))
+                }
+            }
+        }
+        let mut key_schema = Vec::new();
+        for k in list("KeySchema") {
+            let field = |key: &str| k.get(key).map(|v| self.string(id, v)).transpose();
+            let key_type = match field("KeyType")?.as_deref() {
+                Some("HASH") => KeyType::Hash,
+                Some("RANGE") => KeyType::Range,
+                other => return Err(resource_err(id, format!("bad KeyType {other:?}"))),
+            };
+            let name =
+                field("AttributeName")?.ok_or_else(|| resource_err(id, "key without a name"))?;
+            key_schema.push((name, key_type));
+        }
+        let ttl_attribute = match props.get("TimeToLiveSpecification") {
+            Some(ttl) if ttl.get("Enabled").and_then(Value::as_bool).unwrap_or(false) => ttl
+                .get("AttributeName")
+                .map(|v| self.string(id, v))
+                .transpose()?,
+            _ => None,
+        };
+        Ok(TableSpec {
+            logical_id: id.to_string(),
+            name,
+            attributes,
+            key_schema,
+            ttl_attribute,
+        })
+    }
+
+    fn function(
+        &self,
+        id: &str,
+        resource: &Value,
+        props: &Value,
+        globals: &Value,
+    ) -> Result<FunctionSpec, TemplateError> {
+        let name = self.string(
+            id,
+            props
+                .get("FunctionName")
+                .ok_or_else(|| resource_err(id, "FunctionName is required"))?,
+        )?;
+        let binary = resource
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|b| b.get("Binary"))
+            .and_then(scalar)
+            .ok_or_else(|| resource_err(id, "Metadata.BuildProperties.Binary is required"))?;
+        let timeout_secs = self
+            .opt_number(id, props.get("Timeout").or_else(|| globals.get("Timeout")))?
+            .unwrap_or(3);
+        let mut environment = BTreeMap::new();
+        for source in [globals, props] {
+            if let Some(vars) = source
+                .get("Environment")
+                .and_then(|e| e.get("Variables"))
+                .and_then(Value::as_mapping)
+            {
+                for (k, v) in vars {
+                    environment.insert(scalar(k).unwrap_or_default(), self.string(id, v)?);
+                }
+            }
+        }
+        let mut sqs_events = Vec::new();
+        let mut schedules = Vec::new();
+        let empty = Mapping::new();
+        let events = props
+            .get("Events")
+            .and_then(Value::as_mapping)
+            .unwrap_or(&empty);
+        for (event_id, event) in events {
+            let event_id = scalar(event_id).unwrap_or_default();
+            let where_ = format!("{id}.Events.{event_id}");
+            let ep = event.get("Properties").cloned().unwrap_or(Value::Null);
+            match event.get("Type").and_then(scalar).as_deref() {
+                Some("SQS") => sqs_events.push(SqsEventSpec {
+                    queue: self.get_att_resource(
+                        &where_,
+                        ep.get("Queue")
+                            .ok_or_else(|| resource_err(&where_, "Queue is required"))?,
+                    )?,
+                    batch_size: self.opt_number(&where_, ep.get("BatchSize"))?.unwrap_or(10),
+                    batching_window_secs: self
+                        .opt_number(&where_, ep.get("MaximumBatchingWindowInSeconds"))?
+                        .unwrap_or(0),
+                    report_batch_item_failures: ep
+                        .get("FunctionResponseTypes")
+                        .and_then(Value::as_sequence)
+                        .is_some_and(|s| {
+                            s.iter()
+                                .any(|t| scalar(t).as_deref() == Some("ReportBatchItemFailures"))
+                        }),
+                }),
+                Some("Schedule") => {
+                    let expression = self.string(
+                        &where_,
+                        ep.get("Schedule")
+                            .ok_or_else(|| resource_err(&where_, "Schedule is required"))?,
+                    )?;
+                    parse_rate(&expression)?;
+                    schedules.push(ScheduleSpec {
+                        name: ep
+                            .get("Name")
+                            .map(|v| self.string(&where_, v))
+                            .transpose()?
+                            .unwrap_or_else(|| format!("{name}-{event_id}")),
+                        expression,
+                        enabled: ep.get("Enabled").and_then(Value::as_bool).unwrap_or(true),
+                    });
+                }
+                // HTTP events are served by the local runner's own listener.
+                Some("HttpApi") | Some("Api") => {}
+                other => {
+                    return Err(resource_err(
+                        &where_,
+                        format!("unsupported event type {other:?}"),
+                    ))
+                }
+            }
+        }
+        Ok(FunctionSpec {
+            logical_id: id.to_string(),
+            name,
+            binary,
+            timeout_secs,
+            reserved_concurrency: self.opt_number(id, props.get("ReservedConcurrentExecutions"))?,
+            sqs_events,
+            schedules,
+            environment,
+        })
+    }
+}
+
+/// Parses `rate(1 minute)`, `rate(5 minutes)`, `rate(2 hours)`, `rate(1 day)`.
+pub fn parse_rate(expression: &str) -> Result<Duration, TemplateError> {
+    let bad = || TemplateError::Schedule(expression.to_string());
+    let inner = expression
+        .trim()
+        .strip_prefix("rate(")
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(bad)?;
+    let mut parts = inner.split_whitespace();
+    let n: u64 = parts.next().and_then(|n| n.parse().ok()).ok_or_else(bad)?;
+    let unit = parts.next().ok_or_else(bad)?;
+    if parts.next().is_some() || n == 0 {
+        return Err(bad());
+    }
+    let secs = match unit {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(n * secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::{FunctionName, QueueName, ResourceNames, TableName};
+    use std::collections::BTreeSet;
+
+    fn bundled() -> Template {
+        Template::bundled("t").expect("the bundled template parses")
+    }
+
+    #[test]
+    fn template_and_code_name_the_same_queues() {
+        let t = bundled();
+        let names = ResourceNames::new("t");
+        let in_template: BTreeSet<_> = t
+            .queues
+            .iter()
+            .map(|q| (q.logical_id.clone(), q.name.clone()))
+            .collect();
+        let in_code: BTreeSet<_> = QueueName::ALL
+            .iter()
+            .map(|q| (q.logical_id().to_string(), names.queue(*q)))
+            .collect();
+        assert_eq!(in_template, in_code);
+        for q in QueueName::ALL {
+            let spec = t.queue(q.logical_id()).unwrap();
+            assert_eq!(
+                spec.redrive.as_ref().map(|r| r.dead_letter_queue.as_str()),
+                q.dead_letter().map(|d| d.logical_id()),
+                "dead-letter queue of {q:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn template_and_code_name_the_same_tables() {
+        let t = bundled();
+        let names = ResourceNames::new("t");
+        let in_template: BTreeSet<_> = t
+            .tables
+            .iter()
+            .map(|x| (x.logical_id.clone(), x.name.clone()))
+            .collect();
+        let in_code: BTreeSet<_> = TableName::ALL
+            .iter()
+            .map(|x| (x.logical_id().to_string(), names.table(*x)))
+            .collect();
+        assert_eq!(in_template, in_code);
+    }
+
+    #[test]
+    fn template_and_code_name_the_same_functions_and_sources() {
+        let t = bundled();
+        let names = ResourceNames::new("t");
+        let in_template: BTreeSet<_> = t
+            .functions
+            .iter()
+            .map(|f| (f.logical_id.clone(), f.name.clone(), f.binary.clone()))
+            .collect();
+        let in_code: BTreeSet<_> = FunctionName::ALL
+            .iter()
+            .map(|f| {
+                (
+                    f.logical_id().to_string(),
+                    names.function(*f),
+                    f.binary().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(in_template, in_code);
+        for f in FunctionName::ALL {
+            let spec = t.function(f.logical_id()).unwrap();
+            let sources: Vec<_> = spec.sqs_events.iter().map(|e| e.queue.as_str()).collect();
+            assert_eq!(
+                sources,
+                f.source_queue()
+                    .map(|q| q.logical_id())
+                    .into_iter()
+                    .collect::<Vec<_>>()
+            );
+            assert!(spec.sqs_events.iter().all(|e| e.report_batch_item_failures));
+        }
+        let digest = t.function(FunctionName::Digest.logical_id()).unwrap();
+        assert_eq!(digest.schedules.len(), 1);
+        assert_eq!(digest.schedules[0].name, names.digest_schedule());
+        assert_eq!(
+            digest
+                .environment
+                .get("FMN_RESOURCE_PREFIX")
+                .map(String::as_str),
+            Some("t")
+        );
+    }
+
+    #[test]
+    fn the_irc_bot_never_runs_twice_at_once() {
+        let t = bundled();
+        let irc = t.function(FunctionName::DeliverIrc.logical_id()).unwrap();
+        assert_eq!(irc.reserved_concurrency, Some(1));
+    }
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(
+            parse_rate("rate(1 minute)").unwrap(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            parse_rate("rate(5 minutes)").unwrap(),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            parse_rate("rate(2 hours)").unwrap(),
+            Duration::from_secs(7200)
+        );
+        assert!(parse_rate("rate(0 minutes)").is_err());
+        assert!(parse_rate("cron(0 * * * ? *)").is_err());
+        assert!(parse_rate("rate(5 fortnights)").is_err());
+    }
+
+    #[test]
+    fn unknown_parameters_and_intrinsics_are_errors() {
+        let overrides = HashMap::from([("Nope".to_string(), "x".to_string())]);
+        assert!(matches!(
+            Template::parse(TEMPLATE_YAML, &overrides),
+            Err(TemplateError::UnknownParameter(_))
+        ));
+        let yaml = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Join [a, b]\n";
+        assert!(Template::parse(yaml, &HashMap::new()).is_err());
+    }
+}

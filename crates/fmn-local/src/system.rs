@@ -1,0 +1,334 @@
+//! The whole system in one process: provision from the template, then run every function.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fmn_aws::lambda::SqsBatchHandler;
+use fmn_aws::provision::{provision, ProvisionOptions, Provisioned};
+use fmn_aws::template::Template;
+use fmn_aws::{AwsClients, FunctionName, QueueName};
+use fmn_ingest_bridge::BridgeConfig;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::esm::{self, MappingConfig};
+use crate::stats::{self, FunctionStats};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{service} is not answering at {endpoint}: {detail}\n  start the emulators with `make localstack-up` (or run `make run`, which does it)")]
+    Unreachable {
+        service: &'static str,
+        endpoint: String,
+        detail: String,
+    },
+    #[error(transparent)]
+    Template(#[from] fmn_aws::template::TemplateError),
+    #[error(transparent)]
+    Provision(#[from] fmn_aws::provision::ProvisionError),
+    #[error(transparent)]
+    Sqs(#[from] fmn_aws::sqs::SqsError),
+    #[error("cannot listen on {addr}: {source} (is another process using it? set FMN_WEB_ADDR to choose another address)")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// How the local system runs; every field has a working default.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// `FMN_WEB_ADDR`, default `127.0.0.1:8080`.
+    pub web_addr: SocketAddr,
+    /// `FMN_DIGEST_INTERVAL` (seconds); default: the template's digest schedule.
+    pub digest_interval: Option<Duration>,
+    /// `FMN_PROGRESS_INTERVAL` (seconds), default 10.
+    pub progress_interval: Duration,
+    pub bridge: BridgeConfig,
+}
+
+impl RunOptions {
+    pub fn from_env() -> Result<Self, RunError> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let secs = |k: &'static str| -> Result<Option<Duration>, RunError> {
+            var(k)
+                .map(|v| {
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|s| *s > 0.0)
+                        .map(Duration::from_secs_f64)
+                        .ok_or_else(|| {
+                            RunError::Config(format!(
+                                "{k}: `{v}` is not a positive number of seconds"
+                            ))
+                        })
+                })
+                .transpose()
+        };
+        let web_addr = match var("FMN_WEB_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(v) => v.parse().map_err(|_| {
+                RunError::Config(format!(
+                    "FMN_WEB_ADDR: `{v}` is not an address like 127.0.0.1:8080"
+                ))
+            })?,
+        };
+        Ok(Self {
+            web_addr,
+            digest_interval: secs("FMN_DIGEST_INTERVAL")?,
+            progress_interval: secs("FMN_PROGRESS_INTERVAL")?.unwrap_or(Duration::from_secs(10)),
+            bridge: BridgeConfig::from_env().map_err(|e| RunError::Config(e.to_string()))?,
+        })
+    }
+}
+
+/// Checks that SQS and DynamoDB answer, with an error that says what to do when not.
+pub async fn preflight(clients: &AwsClients) -> Result<(), RunError> {
+    let timeout = Duration::from_secs(5);
+    let endpoint =
+        |var: &str| std::env::var(var).unwrap_or_else(|_| "the AWS default endpoint".into());
+    let sqs = tokio::time::timeout(timeout, clients.sqs.list_queues().max_results(1).send()).await;
+    match sqs {
+        Ok(Ok(_)) => {}
+        other => {
+            return Err(RunError::Unreachable {
+                service: "SQS (LocalStack)",
+                endpoint: endpoint("AWS_ENDPOINT_URL"),
+                detail: match other {
+                    Ok(Err(e)) => aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+                    _ => "no answer within 5 s".into(),
+                },
+            })
+        }
+    }
+    let dynamo =
+        tokio::time::timeout(timeout, clients.dynamodb.list_tables().limit(1).send()).await;
+    match dynamo {
+        Ok(Ok(_)) => Ok(()),
+        other => Err(RunError::Unreachable {
+            service: "DynamoDB (DynamoDB Local)",
+            endpoint: std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+                .unwrap_or_else(|_| endpoint("AWS_ENDPOINT_URL")),
+            detail: match other {
+                Ok(Err(e)) => aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+                _ => "no answer within 5 s".into(),
+            },
+        }),
+    }
+}
+
+/// Creates every resource of the bundled template under the clients' name prefix.
+pub async fn provision_all(
+    clients: &AwsClients,
+    options: &ProvisionOptions,
+) -> Result<(Template, Provisioned), RunError> {
+    let template = Template::bundled(clients.names.prefix())?;
+    let provisioned = provision(clients, &template, options).await?;
+    tracing::info!(
+        queues = provisioned.queue_urls.len(),
+        tables = provisioned.tables.len(),
+        prefix = clients.names.prefix(),
+        "resources created from infra/template.yaml"
+    );
+    Ok((template, provisioned))
+}
+
+/// The mapping the template declares for `function`'s SQS event.
+pub fn mapping_config(
+    template: &Template,
+    provisioned: &Provisioned,
+    function: FunctionName,
+) -> Result<MappingConfig, RunError> {
+    let missing = |what: String| RunError::Config(format!("the template has no {what}"));
+    let spec = template
+        .function(function.logical_id())
+        .ok_or_else(|| missing(format!("function {}", function.logical_id())))?;
+    let event = spec
+        .sqs_events
+        .first()
+        .ok_or_else(|| missing(format!("SQS event for {}", function.logical_id())))?;
+    Ok(MappingConfig {
+        function: function.binary().to_string(),
+        queue_url: provisioned
+            .queue_urls
+            .get(&event.queue)
+            .cloned()
+            .ok_or_else(|| missing(format!("queue {}", event.queue)))?,
+        queue_arn: provisioned
+            .queue_arns
+            .get(&event.queue)
+            .cloned()
+            .unwrap_or_default(),
+        batch_size: event.batch_size as usize,
+        batching_window: Duration::from_secs(event.batching_window_secs.into()),
+        function_timeout: Duration::from_secs(spec.timeout_secs.into()),
+        report_batch_item_failures: event.report_batch_item_failures,
+    })
+}
+
+/// Runs the whole system until `shutdown` is cancelled.
+pub async fn run(
+    clients: AwsClients,
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    preflight(&clients).await?;
+    let (template, provisioned) = provision_all(&clients, &ProvisionOptions::default()).await?;
+    let listener = tokio::net::TcpListener::bind(options.web_addr)
+        .await
+        .map_err(|source| RunError::Listen {
+            addr: options.web_addr,
+            source,
+        })?;
+
+    let mut tasks = JoinSet::new();
+    let mut all_stats = Vec::new();
+    let mut spawn_mapping =
+        |function: FunctionName, handler: Arc<dyn ErasedHandler>| -> Result<(), RunError> {
+            let config = mapping_config(&template, &provisioned, function)?;
+            let stats = Arc::new(FunctionStats::default());
+            all_stats.push((function.binary().to_string(), Arc::clone(&stats)));
+            tasks.spawn(esm::run(
+                clients.sqs.clone(),
+                config,
+                Arc::new(Erased(handler)),
+                stats,
+                shutdown.clone(),
+            ));
+            Ok(())
+        };
+    spawn_mapping(
+        FunctionName::Match,
+        Arc::new(fmn_match::MatchHandler::new(&clients).await?),
+    )?;
+    spawn_mapping(
+        FunctionName::DeliverEmail,
+        Arc::new(fmn_deliver_email::DeliverEmailHandler::new(&clients).await?),
+    )?;
+    spawn_mapping(
+        FunctionName::DeliverIrc,
+        Arc::new(fmn_deliver_irc::DeliverIrcHandler::new(&clients).await?),
+    )?;
+
+    // The digest schedule, as a timer with the template's rate.
+    let schedule = template
+        .function(FunctionName::Digest.logical_id())
+        .and_then(|f| f.schedules.first().cloned())
+        .ok_or_else(|| RunError::Config("the template has no digest schedule".into()))?;
+    let period = match options.digest_interval {
+        Some(p) => p,
+        None => schedule.period()?,
+    };
+    let digest = fmn_digest::DigestHandler::new(&clients);
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        tracing::info!(schedule = %schedule.name, every = ?period, "digest schedule started");
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticker.tick() => {
+                    if let Err(e) = digest.run().await {
+                        tracing::error!(error = %e, "digest run failed");
+                    }
+                }
+            }
+        }
+    });
+
+    // The web-api.
+    let stop = shutdown.clone();
+    let web_addr = options.web_addr;
+    tasks.spawn(async move {
+        let served = axum::serve(listener, fmn_web_api::router())
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "web-api stopped");
+        }
+    });
+
+    // The ingest bridge.
+    let ingest_url = clients.queue_url(QueueName::Ingest).await?;
+    let bridge = options.bridge.clone();
+    let stop = shutdown.clone();
+    let sqs = clients.sqs.clone();
+    if bridge.endpoints.is_empty() {
+        tasks.spawn(async move {
+            let sample = fmn_ingest_bridge::replay::SAMPLE;
+            match fmn_ingest_bridge::replay::replay(
+                &sqs,
+                &ingest_url,
+                sample,
+                bridge.replay_interval(),
+                &stop,
+            )
+            .await
+            {
+                Ok(n) => tracing::info!(
+                    messages = n,
+                    "sample replay finished; set FMN_FEDMSG_ENDPOINTS to follow a live bus"
+                ),
+                Err(e) => tracing::error!(error = %e, "sample replay failed"),
+            }
+        });
+    } else {
+        return Err(RunError::Config(
+            "FMN_FEDMSG_ENDPOINTS: subscribing to a fedmsg bus is not available in this build"
+                .into(),
+        ));
+    }
+
+    tasks.spawn(stats::progress(
+        all_stats,
+        options.progress_interval,
+        shutdown.clone(),
+    ));
+    tracing::info!(
+        "ready: web-api on http://{web_addr} (try /healthz), queues and tables under prefix `{}`; Ctrl-C to stop",
+        clients.names.prefix()
+    );
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: finishing batches in flight");
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("some tasks did not stop within 30 s; their records return to the queues");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Handlers of different types behind one pointer, so the runner can list them.
+trait ErasedHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        event: aws_lambda_events::sqs::SqsEvent,
+    ) -> futures::future::BoxFuture<'_, aws_lambda_events::sqs::SqsBatchResponse>;
+}
+
+impl<H: SqsBatchHandler> ErasedHandler for H {
+    fn handle(
+        &self,
+        event: aws_lambda_events::sqs::SqsEvent,
+    ) -> futures::future::BoxFuture<'_, aws_lambda_events::sqs::SqsBatchResponse> {
+        Box::pin(self.handle_batch(event))
+    }
+}
+
+struct Erased(Arc<dyn ErasedHandler>);
+
+impl SqsBatchHandler for Erased {
+    fn handle_batch(
+        &self,
+        event: aws_lambda_events::sqs::SqsEvent,
+    ) -> impl std::future::Future<Output = aws_lambda_events::sqs::SqsBatchResponse> + Send {
+        self.0.handle(event)
+    }
+}

@@ -1,0 +1,19 @@
+use std::sync::Arc;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use fmn_aws::{telemetry, AwsClients};
+use fmn_digest::DigestHandler;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let handler = Arc::new(DigestHandler::new(&AwsClients::from_env().await));
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
+            let handler = Arc::clone(&handler);
+            async move { handler.run().await.map_err(lambda_runtime::Error::from) }
+        },
+    ))
+    .await
+}

@@ -1,0 +1,122 @@
+//! What every integration test shares: the emulators (started once, reused when running),
+//! clients pointed at them, and a fresh, isolated set of resources per test.
+//!
+//! Isolation: each `TestEnv` gets its own resource-name prefix, so tests run in parallel
+//! against one LocalStack without seeing each other's queues or tables.
+
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::Duration;
+
+use fmn_aws::provision::{ProvisionOptions, Provisioned};
+use fmn_aws::template::Template;
+use fmn_aws::{AwsClients, ResourceNames};
+
+pub mod sqs;
+
+/// The repository's top directory.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+static INIT: Once = Once::new();
+
+/// Endpoint defaults, logging, and the emulators: started by `localstack/start.sh` (under a
+/// lock, so parallel test processes start them once) unless they already answer.
+pub fn init() {
+    INIT.call_once(|| {
+        fmn_aws::config::apply_local_defaults();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn,fmn=info".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        if !emulators_answer() {
+            start_emulators();
+        }
+    });
+}
+
+fn answers(addr: &str) -> bool {
+    addr.parse()
+        .ok()
+        .and_then(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(500)).ok())
+        .is_some()
+}
+
+fn emulators_answer() -> bool {
+    ["127.0.0.1:4566", "127.0.0.1:8000", "127.0.0.1:5055"]
+        .iter()
+        .all(|a| answers(a))
+}
+
+fn start_emulators() {
+    let root = repo_root();
+    let lock_dir = root.join(".local/run");
+    std::fs::create_dir_all(&lock_dir).expect("creating .local/run");
+    let status = std::process::Command::new("flock")
+        .arg(lock_dir.join("start.lock"))
+        .arg(root.join("localstack/start.sh"))
+        .current_dir(&root)
+        .status()
+        .expect("running localstack/start.sh (is util-linux's flock installed?)");
+    assert!(
+        status.success(),
+        "localstack/start.sh failed ({status}); run `make localstack-up` to see why"
+    );
+}
+
+/// A unique resource-name prefix for one test.
+pub fn unique_prefix(test: &str) -> String {
+    let short: String = test
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(12)
+        .collect();
+    format!(
+        "t{}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8],
+        short.to_lowercase()
+    )
+}
+
+/// One test's view of the system: clients, the template and the resources made from it.
+pub struct TestEnv {
+    pub clients: AwsClients,
+    pub template: Template,
+    pub provisioned: Provisioned,
+}
+
+impl TestEnv {
+    /// Fresh resources from `infra/template.yaml`, visibility timeout 1 s so failed records
+    /// come back quickly.
+    pub async fn new(test: &str) -> TestEnv {
+        Self::with_options(
+            test,
+            ProvisionOptions {
+                visibility_timeout_secs: Some(1),
+            },
+        )
+        .await
+    }
+
+    pub async fn with_options(test: &str, options: ProvisionOptions) -> TestEnv {
+        init();
+        let names = ResourceNames::new(unique_prefix(test));
+        let clients = AwsClients::with_names(names).await;
+        let (template, provisioned) = fmn_local::system::provision_all(&clients, &options)
+            .await
+            .expect("creating the resources of infra/template.yaml");
+        TestEnv {
+            clients,
+            template,
+            provisioned,
+        }
+    }
+
+    pub fn queue_url(&self, queue: fmn_aws::QueueName) -> &str {
+        &self.provisioned.queue_urls[queue.logical_id()]
+    }
+}

@@ -1,0 +1,70 @@
+//! The whole local system comes up, answers, and stops cleanly.
+
+use std::time::Duration;
+
+use fmn_aws::{AwsClients, ResourceNames};
+use fmn_integration_tests::{init, unique_prefix};
+use fmn_local::system::{self, RunOptions};
+use tokio_util::sync::CancellationToken;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_system_serves_healthz_and_stops_on_request() {
+    init();
+    let clients = AwsClients::with_names(ResourceNames::new(unique_prefix("system"))).await;
+    let mut options = RunOptions::from_env().unwrap();
+    options.web_addr = ([127, 0, 0, 1], free_port()).into();
+    options.bridge.endpoints.clear();
+    options.bridge.replay_rate = 200.0;
+    let url = format!("http://{}/healthz", options.web_addr);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
+
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        assert!(
+            !running.is_finished(),
+            "the system stopped early: {:?}",
+            running.await
+        );
+        if let Ok(r) = http.get(&url).send().await {
+            if r.status().is_success() {
+                break r.json::<serde_json::Value>().await.unwrap();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no answer from {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(body["status"], "ok");
+
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(40), running).await;
+    stopped
+        .expect("stops within 40 s")
+        .expect("no panic")
+        .expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_web_port_is_a_clear_error() {
+    init();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let clients = AwsClients::with_names(ResourceNames::new(unique_prefix("busy"))).await;
+    let mut options = RunOptions::from_env().unwrap();
+    options.web_addr = taken.local_addr().unwrap();
+    let err = system::run(clients, options, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot listen on"), "{err}");
+}
