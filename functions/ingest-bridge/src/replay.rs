@@ -18,9 +18,12 @@ pub enum ReplayError {
 
 /// The envelopes of a JSON Lines sample: each line is an envelope, or an object holding one
 /// under `message`. An envelope without `msg_id` gets one derived from its content, so a
-/// replay of the same sample always carries the same ids.
+/// replay of the same sample always carries the same ids. The bundled sample comes from test
+/// fixtures that reuse some ids for different messages; a repeated id gets a `-N` suffix, so
+/// downstream de-duplication does not hide those examples.
 pub fn envelopes(sample: &str) -> Result<Vec<(String, String)>, ReplayError> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashMap::<String, usize>::new();
     for (n, line) in sample
         .lines()
         .enumerate()
@@ -42,14 +45,16 @@ pub fn envelopes(sample: &str) -> Result<Vec<(String, String)>, ReplayError> {
         if !obj.get("topic").is_some_and(serde_json::Value::is_string) {
             return Err(bad("no `topic`".into()));
         }
-        let id = match obj.get("msg_id").and_then(serde_json::Value::as_str) {
+        let mut id = match obj.get("msg_id").and_then(serde_json::Value::as_str) {
             Some(id) => id.to_string(),
-            None => {
-                let id = format!("sample-{}", content_id(line));
-                obj.insert("msg_id".into(), serde_json::Value::String(id.clone()));
-                id
-            }
+            None => format!("sample-{}", content_id(line)),
         };
+        let repeats = seen.entry(id.clone()).or_default();
+        *repeats += 1;
+        if *repeats > 1 {
+            id = format!("{id}-{repeats}");
+        }
+        obj.insert("msg_id".into(), serde_json::Value::String(id.clone()));
         out.push((id, envelope.to_string()));
     }
     Ok(out)
