@@ -234,7 +234,10 @@ impl Envelope {
         }
         canonical.push('\n');
         write_canonical(&self.msg, &mut canonical);
-        format!("sha256:{}", hex::encode(Sha256::digest(canonical.as_bytes())))
+        format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        )
     }
 }
 
@@ -336,10 +339,13 @@ mod tests {
         assert!(err(r#"{"topic":"org.fedoraproject.prod.x"}"#).contains("missing field `msg`"));
         assert!(err(r#"{"topic":"hello","msg":{}}"#).contains("bad topic"));
         assert!(err(r#"{"topic":"org.fedoraproject.prod.x","msg":3}"#).contains("bad msg"));
-        assert!(err(r#"{"topic":"org.fedoraproject.prod.x","msg":{},"i":"one"}"#)
-            .contains("invalid type"));
-        assert!(err(r#"{"topic":"org.fedoraproject.prod.x","msg":{},"msg_id":""}"#)
-            .contains("msg_id"));
+        assert!(
+            err(r#"{"topic":"org.fedoraproject.prod.x","msg":{},"i":"one"}"#)
+                .contains("invalid type")
+        );
+        assert!(
+            err(r#"{"topic":"org.fedoraproject.prod.x","msg":{},"msg_id":""}"#).contains("msg_id")
+        );
     }
 
     #[test]
@@ -349,9 +355,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(env.topic.service(), "git");
-        let env =
-            Envelope::from_json_record(r#"{"topic":"org.fedoraproject.prod.git.receive","msg":{}}"#)
-                .unwrap();
+        let env = Envelope::from_json_record(
+            r#"{"topic":"org.fedoraproject.prod.git.receive","msg":{}}"#,
+        )
+        .unwrap();
         assert_eq!(env.topic.event(), "receive");
     }
 

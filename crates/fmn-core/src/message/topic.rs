@@ -83,9 +83,7 @@ impl Topic {
         if topic.is_empty() {
             return Err(TopicError::Empty);
         }
-        if topic
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+        if topic.chars().any(|c| c.is_whitespace() || c.is_control())
             || topic.split('.').any(str::is_empty)
         {
             return Err(TopicError::Malformed(topic.to_owned()));
@@ -225,13 +223,22 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         assert_eq!(Topic::parse(""), Err(TopicError::Empty));
-        assert!(matches!(Topic::parse("a..b"), Err(TopicError::Malformed(_))));
-        assert!(matches!(Topic::parse("a b.prod.c"), Err(TopicError::Malformed(_))));
+        assert!(matches!(
+            Topic::parse("a..b"),
+            Err(TopicError::Malformed(_))
+        ));
+        assert!(matches!(
+            Topic::parse("a b.prod.c"),
+            Err(TopicError::Malformed(_))
+        ));
         assert!(matches!(
             Topic::parse("org.fedoraproject.bodhi.update"),
             Err(TopicError::NoEnvironment(_))
         ));
-        assert!(matches!(Topic::parse("prod.bodhi"), Err(TopicError::NoEnvironment(_))));
+        assert!(matches!(
+            Topic::parse("prod.bodhi"),
+            Err(TopicError::NoEnvironment(_))
+        ));
         assert!(matches!(
             Topic::parse("org.fedoraproject.prod"),
             Err(TopicError::NoService(_))
@@ -241,7 +248,10 @@ mod tests {
     #[test]
     fn serde_round_trip() {
         let t: Topic = serde_json::from_str("\"org.fedoraproject.stg.git.receive\"").unwrap();
-        assert_eq!(serde_json::to_string(&t).unwrap(), "\"org.fedoraproject.stg.git.receive\"");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"org.fedoraproject.stg.git.receive\""
+        );
         assert!(serde_json::from_str::<Topic>("\"nope\"").is_err());
     }
 }

@@ -1,0 +1,195 @@
+//! Python-compatible rendering of JSON values, so subtitles read exactly as Fedora's
+//! Python library writes them (`True`, `None`, `['a', 'b']`…).
+
+use serde_json::Value;
+
+/// `str(value)` in Python.
+pub fn str(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => repr(other),
+    }
+}
+
+/// `repr(value)` in Python.
+pub fn repr(value: &Value) -> String {
+    let mut out = String::new();
+    write_repr(value, &mut out);
+    out
+}
+
+fn write_repr(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(n) => {
+            if n.is_f64() {
+                let f = n.as_f64().unwrap_or_default();
+                if f.fract() == 0.0 && f.abs() < 1e16 {
+                    out.push_str(&format!("{f:.1}"));
+                } else {
+                    out.push_str(&f.to_string());
+                }
+            } else {
+                out.push_str(&n.to_string());
+            }
+        }
+        Value::String(s) => {
+            let quote = if s.contains('\'') && !s.contains('"') {
+                '"'
+            } else {
+                '\''
+            };
+            out.push(quote);
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    '\r' => out.push_str("\\r"),
+                    c if c == quote => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push(quote);
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (n, (k, v)) in map.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(&Value::String(k.clone()), out);
+                out.push_str(": ");
+                write_repr(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Python truthiness.
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// The first `n` characters of `s` (Python `s[:n]`).
+pub fn head(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Number of characters (Python `len(s)`).
+pub fn len(s: &str) -> usize {
+    s.chars().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_like_python() {
+        assert_eq!(str(&json!("a")), "a");
+        assert_eq!(str(&json!(null)), "None");
+        assert_eq!(str(&json!(true)), "True");
+        assert_eq!(str(&json!(3)), "3");
+        assert_eq!(str(&json!(1.0)), "1.0");
+        assert_eq!(str(&json!(1.5)), "1.5");
+        assert_eq!(str(&json!(["a", 1])), "['a', 1]");
+        assert_eq!(str(&json!({"k": "it's"})), "{'k': \"it's\"}");
+        assert_eq!(head("héllo", 2), "hé");
+        assert!(!truthy(&json!("")));
+    }
+}
+
+/// fedmsg's `list_to_series`: sorted unique items, `a`, `a and b`, `a, b, and c`,
+/// `a, b, and 2 others`; `(nothing)` when empty.
+pub fn list_to_series<S: AsRef<str>>(items: &[S]) -> String {
+    let mut items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    items.sort_unstable();
+    items.dedup();
+    const N: usize = 3;
+    match items.len() {
+        0 => "(nothing)".to_owned(),
+        1 => items[0].to_owned(),
+        2 => format!("{} and {}", items[0], items[1]),
+        n => {
+            let others;
+            let last = if n > N {
+                others = format!("{} others", n - N + 1);
+                items.truncate(N - 1);
+                others.as_str()
+            } else {
+                items.pop().unwrap_or_default()
+            };
+            format!("{}, and {}", items.join(", "), last)
+        }
+    }
+}
+
+/// Bodhi's "truncate": titles of 40 characters or more are cut to 40 and get `...`.
+pub fn truncate40(title: &str) -> String {
+    if len(title) >= 40 {
+        format!("{}...", head(title, 40))
+    } else {
+        title.to_owned()
+    }
+}
+
+/// Python `s.rsplit('-', 2)[0]`: the name part of an `name-version-release` string.
+pub fn nvr_name(nvr: &str) -> &str {
+    let mut end = nvr.len();
+    for _ in 0..2 {
+        match nvr[..end].rfind('-') {
+            Some(i) => end = i,
+            None => break,
+        }
+    }
+    &nvr[..end]
+}
+
+#[cfg(test)]
+mod series_tests {
+    use super::*;
+
+    #[test]
+    fn series() {
+        assert_eq!(list_to_series::<&str>(&[]), "(nothing)");
+        assert_eq!(list_to_series(&["a"]), "a");
+        assert_eq!(list_to_series(&["b", "a"]), "a and b");
+        assert_eq!(list_to_series(&["c", "a", "b"]), "a, b, and c");
+        assert_eq!(list_to_series(&["d", "c", "a", "b"]), "a, b, and 2 others");
+        assert_eq!(nvr_name("fedmsg-0.2.7-2.el6"), "fedmsg");
+        assert_eq!(nvr_name("a-b"), "a");
+        assert_eq!(nvr_name("foo"), "foo");
+        assert_eq!(
+            truncate40(&"x".repeat(40)),
+            format!("{}...", "x".repeat(40))
+        );
+    }
+}
