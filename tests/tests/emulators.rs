@@ -1,0 +1,124 @@
+//! The resources made from `infra/template.yaml` work on the local emulators: DynamoDB tables
+//! with conditional writes, provisioning twice changes nothing, and the digest schedule fires.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use fmn_aws::provision::{provision, provision_schedules, ProvisionOptions};
+use fmn_aws::{QueueName, TableName};
+use fmn_integration_tests::{sqs, TestEnv};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_table_takes_conditional_writes() {
+    let env = TestEnv::new("tables").await;
+    for table in TableName::ALL {
+        let name = env.clients.table(table);
+        let spec = env.template.table(table.logical_id()).unwrap();
+        let mut item = std::collections::HashMap::new();
+        for (key, _) in &spec.key_schema {
+            item.insert(key.clone(), AttributeValue::S(format!("{key}-1")));
+        }
+        let put = || {
+            env.clients
+                .dynamodb
+                .put_item()
+                .table_name(&name)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk)")
+        };
+        put()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("first put into {name}: {e:?}"));
+        let second = put().send().await;
+        let err = second.expect_err("the second conditional put must fail");
+        assert!(
+            format!("{err:?}").contains("ConditionalCheckFailed"),
+            "{name}: {err:?}"
+        );
+        let got = env
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&name)
+            .set_key(Some(item.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        assert!(got.item.is_some(), "{name}: item readable");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_twice_changes_nothing() {
+    let env = TestEnv::new("twice").await;
+    let again = provision(
+        &env.clients,
+        &env.template,
+        &ProvisionOptions {
+            visibility_timeout_secs: Some(1),
+        },
+    )
+    .await
+    .expect("second provisioning succeeds");
+    assert_eq!(again.queue_urls, env.provisioned.queue_urls);
+    // The redrive policy names the right dead-letter queue and count.
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = env
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(env.queue_url(QueueName::Email))
+        .attribute_names(A::RedrivePolicy)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&attrs[&A::RedrivePolicy]).unwrap();
+    assert_eq!(
+        policy["deadLetterTargetArn"],
+        env.provisioned.queue_arns["EmailDeadLetterQueue"]
+    );
+    assert_eq!(policy["maxReceiveCount"].to_string().trim_matches('"'), "5");
+}
+
+/// EventBridge in LocalStack fires the template's `rate(1 minute)` digest schedule. Locally
+/// the target is a queue standing in for the function; the first event comes within ~60 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_digest_schedule_fires() {
+    let env = TestEnv::new("schedule").await;
+    // Any queue will do as the target; the ingest DLQ is empty and unused here.
+    let target = &env.provisioned.queue_arns["IngestDeadLetterQueue"];
+    let rules = provision_schedules(&env.clients, &env.template, target)
+        .await
+        .unwrap();
+    assert_eq!(rules, [env.clients.names.digest_schedule()]);
+    let events = sqs::drain(
+        &env.clients.sqs,
+        env.queue_url(QueueName::IngestDeadLetter),
+        1,
+        Duration::from_secs(150),
+    )
+    .await;
+    env.clients
+        .eventbridge
+        .remove_targets()
+        .rule(&rules[0])
+        .ids("DigestFunction-target")
+        .send()
+        .await
+        .ok();
+    env.clients
+        .eventbridge
+        .delete_rule()
+        .name(&rules[0])
+        .send()
+        .await
+        .ok();
+    assert_eq!(events.len(), 1, "a scheduled event arrived");
+    let event: serde_json::Value =
+        serde_json::from_str(events[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(event["detail-type"], "Scheduled Event", "{event}");
+}
