@@ -38,9 +38,12 @@ fn subtitle(m: &Ctx) -> Option<String> {
         if summary.trim() != f("commit.message").trim() {
             summary.push_str(" (..more)");
         }
+        let repo = match m.fmt("commit.namespace") {
+            Some(ns) => format!("{ns}/{}", receive_repo(m)),
+            None => receive_repo(m),
+        };
         return Some(format!(
-            "{user} pushed to {} ({}).  \"{summary}\"",
-            receive_repo(m),
+            "{user} pushed to {repo} ({}).  \"{summary}\"",
             f("commit.branch")
         ));
     }

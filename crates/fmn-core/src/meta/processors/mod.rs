@@ -2,32 +2,64 @@
 //! implementing [`crate::meta::Processor`], declare it below and list it in [`all`].
 
 mod anitya;
+mod ansible;
+mod askbot;
 mod autocloud;
+mod badges;
 mod bodhi;
+mod bugzilla;
 mod buildsys;
 mod ci;
 mod compose;
+mod copr;
+mod elections;
 mod fas;
+mod fedimg;
+mod fedocal;
+mod fmn;
 mod git;
 mod github;
 mod hotness;
+mod jenkins;
+mod meetbot;
+mod openqa;
 mod pagure;
 mod pkgdb;
 mod pungi;
+mod tagger;
+mod trac;
+mod waiverdb;
+mod wiki;
 
 pub use anitya::Anitya;
+pub use ansible::Ansible;
+pub use askbot::Askbot;
 pub use autocloud::Autocloud;
+pub use badges::Badges;
 pub use bodhi::Bodhi;
+pub use bugzilla::Bugzilla;
 pub use buildsys::Buildsys;
 pub use ci::CentosCi;
 pub use compose::Compose;
+pub use copr::Copr;
+pub use elections::Elections;
 pub use fas::Fas;
+pub use fedimg::Fedimg;
+pub use fedocal::Fedocal;
+pub use fmn::Fmn;
 pub use git::Git;
 pub use github::Github;
 pub use hotness::Hotness;
+pub use jenkins::Jenkins;
+pub use meetbot::Meetbot;
+pub use openqa::Openqa;
 pub use pagure::Pagure;
 pub use pkgdb::Pkgdb;
 pub use pungi::Pungi;
+pub use tagger::Tagger;
+pub use trac::Trac;
+pub use waiverdb::Waiverdb;
+pub use wiki::Wiki;
 
 use super::Processor;
 
@@ -35,17 +67,33 @@ use super::Processor;
 pub fn all() -> Vec<Box<dyn Processor>> {
     vec![
         Box::new(Anitya),
+        Box::new(Ansible),
+        Box::new(Askbot),
         Box::new(Autocloud),
+        Box::new(Badges),
         Box::new(Bodhi),
+        Box::new(Bugzilla),
         Box::new(Buildsys),
         Box::new(CentosCi),
         Box::new(Compose),
+        Box::new(Copr),
+        Box::new(Elections),
         Box::new(Fas),
+        Box::new(Fedimg),
+        Box::new(Fedocal),
+        Box::new(Fmn),
         Box::new(Git),
         Box::new(Github),
         Box::new(Hotness),
+        Box::new(Jenkins),
+        Box::new(Meetbot),
+        Box::new(Openqa),
         Box::new(Pagure),
         Box::new(Pkgdb),
         Box::new(Pungi),
+        Box::new(Tagger),
+        Box::new(Trac),
+        Box::new(Waiverdb),
+        Box::new(Wiki),
     ]
 }

@@ -117,7 +117,7 @@ fn link(m: &Ctx) -> Option<String> {
             format!("{base}/{project}/{}", f("commit.rev"))
         } else {
             let project = project_of(m.body, "repo").unwrap_or_default();
-            format!("{base}/{project}/branch/{}", strip_heads(&f("branch")))
+            format!("{base}/{project}/tree/{}", strip_heads(&f("branch")))
         });
     }
     Some(base.to_owned())
