@@ -38,7 +38,10 @@ fn subtitle(m: &Ctx) -> Option<String> {
     if py::len(&title) > 40 {
         title = format!("{}...", py::head(&title, 40));
     }
-    if m.has("bug.update") {
+    let created = m.str("event.action") == Some("create");
+    if m.has("bug.new") || (m.has("bug.update") && created && !m.truthy("comment")) {
+        Some(format!("{user} filed a new bug RHBZ#{idx} '{title}'"))
+    } else if m.has("bug.update") {
         Some(if m.truthy("comment") {
             format!("{user} commented on RHBZ#{idx} '{title}'")
         } else if m.truthy("event") {
@@ -47,15 +50,15 @@ fn subtitle(m: &Ctx) -> Option<String> {
                 .iter()
                 .filter_map(|c| c.get("field_name").map(py::str))
                 .collect();
-            format!(
-                "{user} updated {} on RHBZ#{idx} '{title}'",
+            let fields = if fields.is_empty() {
+                "nothing? (likely bugzilla sent us a buggy message)".to_owned()
+            } else {
                 comma_join(&fields)
-            )
+            };
+            format!("{user} updated {fields} on RHBZ#{idx} '{title}'")
         } else {
             format!("{user} updated RHBZ#{idx} '{title}'")
         })
-    } else if m.has("bug.new") {
-        Some(format!("{user} filed a new bug RHBZ#{idx} '{title}'"))
     } else {
         None
     }
@@ -72,7 +75,13 @@ impl Processor for Bugzilla {
 
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata) {
         out.subtitle = subtitle(m);
-        out.link = m.fmt("bug.weburl");
+        // Newer messages have no `weburl`; the bug's URL follows from its id.
+        out.link = match m.get("bug.weburl").filter(|u| py::truthy(u)) {
+            Some(url) => Some(py::str(url)),
+            None => m
+                .fmt("bug.id")
+                .map(|id| format!("https://bugzilla.redhat.com/show_bug.cgi?id={id}")),
+        };
         if let Some(component) = m.fmt("bug.component") {
             if !NOT_PACKAGES.contains(&component.as_str()) {
                 out.package(component);

@@ -1,6 +1,5 @@
 //! Meetbot, IRC meetings logged by zodbot (`meetbot.*`).
 
-use crate::meta::py;
 use crate::meta::{Ctx, Metadata, Processor};
 
 /// Meetbot.
@@ -103,7 +102,12 @@ impl Processor for Meetbot {
         } else {
             None
         };
-        for nick in m.strs("attendees") {
+        // Attendees: a `{nick: lines}` object (or a plain list in some copies).
+        let attendees: Vec<&str> = match m.get("attendees") {
+            Some(serde_json::Value::Object(o)) => o.keys().map(String::as_str).collect(),
+            _ => m.strs("attendees").collect(),
+        };
+        for nick in attendees {
             if !BLACKLISTED.contains(&nick) {
                 out.user(m.nick(nick));
             }
@@ -112,7 +116,6 @@ impl Processor for Meetbot {
         if let Some(actor) = actor {
             out.agent = Some(m.nick(actor).to_owned());
         }
-        let _ = py::truthy;
     }
 }
 

@@ -21,11 +21,16 @@ mod git;
 mod github;
 mod hotness;
 mod jenkins;
+mod kerneltest;
 mod meetbot;
+mod mirrormanager;
+mod nuancier;
 mod openqa;
 mod pagure;
 mod pkgdb;
 mod pungi;
+mod rats;
+mod summershum;
 mod tagger;
 mod trac;
 mod waiverdb;
@@ -51,11 +56,16 @@ pub use git::Git;
 pub use github::Github;
 pub use hotness::Hotness;
 pub use jenkins::Jenkins;
+pub use kerneltest::Kerneltest;
 pub use meetbot::Meetbot;
+pub use mirrormanager::Mirrormanager;
+pub use nuancier::Nuancier;
 pub use openqa::Openqa;
 pub use pagure::Pagure;
 pub use pkgdb::Pkgdb;
 pub use pungi::Pungi;
+pub use rats::Rats;
+pub use summershum::Summershum;
 pub use tagger::Tagger;
 pub use trac::Trac;
 pub use waiverdb::Waiverdb;
@@ -86,11 +96,16 @@ pub fn all() -> Vec<Box<dyn Processor>> {
         Box::new(Github),
         Box::new(Hotness),
         Box::new(Jenkins),
+        Box::new(Kerneltest),
         Box::new(Meetbot),
+        Box::new(Mirrormanager),
+        Box::new(Nuancier),
         Box::new(Openqa),
         Box::new(Pagure),
         Box::new(Pkgdb),
         Box::new(Pungi),
+        Box::new(Rats),
+        Box::new(Summershum),
         Box::new(Tagger),
         Box::new(Trac),
         Box::new(Waiverdb),

@@ -10,7 +10,7 @@ use crate::meta::{Ctx, Metadata, Processor};
 pub struct Pagure;
 
 /// `foo`, `ns/foo`, or `fork/user/ns/foo` for the project object at `obj[key]`.
-fn project_of(obj: &Value, key: &str) -> Option<String> {
+pub(crate) fn project_of(obj: &Value, key: &str) -> Option<String> {
     let p = obj.get(key)?;
     let mut project = py::str(p.get("name")?);
     if let Some(ns) = p.get("namespace").filter(|n| py::truthy(n)) {
