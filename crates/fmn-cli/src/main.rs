@@ -2,17 +2,25 @@
 
 use clap::Parser;
 
+mod meta;
 mod resources;
 
 #[derive(Parser)]
-#[command(name = "fmn", version, about = "Fedora notification router: admin command")]
+#[command(
+    name = "fmn",
+    version,
+    about = "Fedora notification router: admin command"
+)]
 enum Command {
     /// Print the physical name of every queue, table and function for FMN_RESOURCE_PREFIX.
     Resources,
+    /// Read fedmsg envelopes as JSON Lines on stdin; write their metadata as JSON Lines.
+    Meta(meta::MetaArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Command::parse() {
         Command::Resources => resources::run(),
+        Command::Meta(args) => meta::run(args),
     }
 }

@@ -1,6 +1,10 @@
 //! The fedmsg envelope: the JSON object carried in the second frame of every bus message.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
@@ -26,28 +30,74 @@ pub enum EnvelopeError {
     EmptyMsgId,
 }
 
-/// The wire shape, used for (de)serialisation; validated into [`Envelope`].
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The wire shape, read field by field in one pass and then validated into [`Envelope`].
+#[derive(Default)]
 struct RawEnvelope {
-    topic: String,
-    msg: Value,
-    #[serde(default)]
+    topic: Option<String>,
+    msg: Option<Value>,
     msg_id: Option<String>,
-    #[serde(default)]
     i: Option<u64>,
-    #[serde(default)]
     timestamp: Option<Number>,
-    #[serde(default)]
     username: Option<String>,
-    #[serde(default)]
     crypto: Option<String>,
-    #[serde(default)]
     certificate: Option<String>,
-    #[serde(default)]
     signature: Option<String>,
-    #[serde(default)]
     headers: Option<Map<String, Value>>,
+    extra: Map<String, Value>,
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = RawEnvelope;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a fedmsg envelope (a JSON object with `topic` and `msg`)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEnvelope, A::Error> {
+        fn set<T, E: de::Error>(slot: &mut Option<T>, value: T, key: &str) -> Result<(), E> {
+            if slot.replace(value).is_some() {
+                return Err(E::custom(format_args!("duplicate field `{key}`")));
+            }
+            Ok(())
+        }
+        let mut raw = RawEnvelope::default();
+        while let Some(key) = map.next_key::<String>()? {
+            // `null` for an optional field means absent (stored copies say so).
+            match key.as_str() {
+                "topic" => set(&mut raw.topic, map.next_value()?, "topic")?,
+                "msg" => set(&mut raw.msg, map.next_value()?, "msg")?,
+                "msg_id" => raw.msg_id = map.next_value()?,
+                "i" => raw.i = map.next_value()?,
+                "timestamp" => raw.timestamp = map.next_value()?,
+                "username" => raw.username = map.next_value()?,
+                "crypto" => raw.crypto = map.next_value()?,
+                "certificate" => raw.certificate = map.next_value()?,
+                "signature" => raw.signature = map.next_value()?,
+                "headers" => raw.headers = map.next_value()?,
+                _ => {
+                    let value: Value = map.next_value()?;
+                    if raw.extra.insert(key.clone(), value).is_some() {
+                        return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                    }
+                }
+            }
+        }
+        if raw.topic.is_none() {
+            return Err(de::Error::missing_field("topic"));
+        }
+        if raw.msg.is_none() {
+            return Err(de::Error::missing_field("msg"));
+        }
+        Ok(raw)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEnvelope {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RawVisitor)
+    }
 }
 
 /// A fedmsg envelope.
@@ -62,7 +112,7 @@ struct RawEnvelope {
 /// `sha256:` followed by the hex SHA-256 of `topic`, a newline, the timestamp as written (empty
 /// when absent), a newline and the canonical JSON of `msg` (keys sorted, no spaces): the same
 /// message always gets the same id, whatever its key order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Envelope {
     /// The topic.
     pub topic: Topic,
@@ -96,21 +146,25 @@ pub struct Envelope {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
     #[serde(skip)]
-    derived_id: Option<String>,
+    derived_id: OnceLock<String>,
 }
 
-const KNOWN: [&str; 10] = [
-    "topic",
-    "msg",
-    "msg_id",
-    "i",
-    "timestamp",
-    "username",
-    "crypto",
-    "certificate",
-    "signature",
-    "headers",
-];
+impl PartialEq for Envelope {
+    /// Envelopes are equal when their wire fields are (the derived id follows from them).
+    fn eq(&self, other: &Self) -> bool {
+        self.topic == other.topic
+            && self.msg == other.msg
+            && self.msg_id == other.msg_id
+            && self.i == other.i
+            && self.timestamp == other.timestamp
+            && self.username == other.username
+            && self.crypto == other.crypto
+            && self.certificate == other.certificate
+            && self.signature == other.signature
+            && self.headers == other.headers
+            && self.extra == other.extra
+    }
+}
 
 fn kind(value: &Value) -> &'static str {
     match value {
@@ -126,7 +180,15 @@ fn kind(value: &Value) -> &'static str {
 impl Envelope {
     /// Parses an envelope from JSON text.
     pub fn from_json(json: &str) -> Result<Self, EnvelopeError> {
-        Self::from_value(serde_json::from_str(json)?)
+        let mut de = serde_json::Deserializer::from_str(json);
+        let raw = RawEnvelope::deserialize(&mut de).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data if json.trim_start().starts_with(['[', '"']) => {
+                EnvelopeError::NotAnObject(kind_of_text(json))
+            }
+            _ => EnvelopeError::Json(e),
+        })?;
+        de.end()?;
+        Self::validate(raw)
     }
 
     /// Parses one record of a message dump: either a bare envelope, or an object holding the
@@ -152,33 +214,24 @@ impl Envelope {
 
     /// Validates an already parsed JSON value.
     pub fn from_value(value: Value) -> Result<Self, EnvelopeError> {
-        let Value::Object(mut map) = value else {
+        if !value.is_object() {
             return Err(EnvelopeError::NotAnObject(kind(&value)));
-        };
-        let mut extra = Map::new();
-        let keys: Vec<String> = map
-            .keys()
-            .filter(|k| !KNOWN.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        for key in keys {
-            if let Some(v) = map.remove(&key) {
-                extra.insert(key, v);
-            }
         }
-        // Stored copies say `null` for absent optional fields; treat them as absent.
-        map.retain(|k, v| !(v.is_null() && k != "msg" && k != "topic"));
-        let raw: RawEnvelope = serde_json::from_value(Value::Object(map))?;
-        let topic = Topic::parse(&raw.topic)?;
-        if !raw.msg.is_object() {
-            return Err(EnvelopeError::BodyNotAnObject(kind(&raw.msg)));
+        Self::validate(RawEnvelope::deserialize(value)?)
+    }
+
+    fn validate(raw: RawEnvelope) -> Result<Self, EnvelopeError> {
+        let topic = Topic::parse(raw.topic.as_deref().unwrap_or_default())?;
+        let msg = raw.msg.unwrap_or_default();
+        if !msg.is_object() {
+            return Err(EnvelopeError::BodyNotAnObject(kind(&msg)));
         }
         if raw.msg_id.as_deref() == Some("") {
             return Err(EnvelopeError::EmptyMsgId);
         }
-        let mut envelope = Self {
+        Ok(Self {
             topic,
-            msg: raw.msg,
+            msg,
             msg_id: raw.msg_id,
             i: raw.i,
             timestamp: raw.timestamp,
@@ -187,22 +240,18 @@ impl Envelope {
             certificate: raw.certificate,
             signature: raw.signature,
             headers: raw.headers,
-            extra,
-            derived_id: None,
-        };
-        if envelope.msg_id.is_none() {
-            envelope.derived_id = Some(envelope.derive_id());
-        }
-        Ok(envelope)
+            extra: raw.extra,
+            derived_id: OnceLock::new(),
+        })
     }
 
     /// The message's id: the publisher's `msg_id`, or a deterministic `sha256:…` id derived
     /// from topic, timestamp and body (see the type's documentation).
     pub fn msg_id(&self) -> &str {
-        self.msg_id
-            .as_deref()
-            .or(self.derived_id.as_deref())
-            .unwrap_or_default()
+        match &self.msg_id {
+            Some(id) => id,
+            None => self.derived_id.get_or_init(|| self.derive_id()),
+        }
     }
 
     /// The parsed topic.
@@ -242,9 +291,18 @@ impl Envelope {
 }
 
 impl<'de> Deserialize<'de> for Envelope {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        Self::from_value(value).map_err(serde::de::Error::custom)
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawEnvelope::deserialize(deserializer)?;
+        Self::validate(raw).map_err(de::Error::custom)
+    }
+}
+
+/// What kind of JSON value some (non-object) text starts with.
+fn kind_of_text(json: &str) -> &'static str {
+    match json.trim_start().chars().next() {
+        Some('[') => "an array",
+        Some('"') => "a string",
+        _ => "something else",
     }
 }
 
@@ -318,6 +376,7 @@ mod tests {
         .unwrap();
         assert_ne!(a.msg_id(), c.msg_id());
         assert!(a.msg_id.is_none());
+        assert_eq!(a, a.clone());
         assert!(!a.to_json().contains("sha256"));
     }
 

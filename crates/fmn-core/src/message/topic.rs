@@ -92,7 +92,7 @@ impl Topic {
         let mut found = None;
         for (index, label) in topic.split('.').enumerate() {
             // At least one prefix label, and the environment is among the first few labels.
-            if index >= 1 && index <= 3 {
+            if (1..=3).contains(&index) {
                 if let Some(env) = Environment::from_label(label) {
                     found = Some((env, offset..offset + label.len()));
                     break;
