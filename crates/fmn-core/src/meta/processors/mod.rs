@@ -19,15 +19,21 @@ mod fedocal;
 mod fmn;
 mod git;
 mod github;
+mod greenwave;
 mod hotness;
+mod infragit;
 mod jenkins;
 mod kerneltest;
+mod koschei;
+mod mailman;
 mod meetbot;
 mod mirrormanager;
+mod nagios;
 mod nuancier;
 mod openqa;
 mod pagure;
 mod pkgdb;
+mod planet;
 mod pungi;
 mod rats;
 mod summershum;
@@ -54,15 +60,21 @@ pub use fedocal::Fedocal;
 pub use fmn::Fmn;
 pub use git::Git;
 pub use github::Github;
+pub use greenwave::Greenwave;
 pub use hotness::Hotness;
+pub use infragit::Infragit;
 pub use jenkins::Jenkins;
 pub use kerneltest::Kerneltest;
+pub use koschei::Koschei;
+pub use mailman::Mailman;
 pub use meetbot::Meetbot;
 pub use mirrormanager::Mirrormanager;
+pub use nagios::Nagios;
 pub use nuancier::Nuancier;
 pub use openqa::Openqa;
 pub use pagure::Pagure;
 pub use pkgdb::Pkgdb;
+pub use planet::Planet;
 pub use pungi::Pungi;
 pub use rats::Rats;
 pub use summershum::Summershum;
@@ -94,15 +106,21 @@ pub fn all() -> Vec<Box<dyn Processor>> {
         Box::new(Fmn),
         Box::new(Git),
         Box::new(Github),
+        Box::new(Greenwave),
         Box::new(Hotness),
+        Box::new(Infragit),
         Box::new(Jenkins),
         Box::new(Kerneltest),
+        Box::new(Koschei),
+        Box::new(Mailman),
         Box::new(Meetbot),
         Box::new(Mirrormanager),
+        Box::new(Nagios),
         Box::new(Nuancier),
         Box::new(Openqa),
         Box::new(Pagure),
         Box::new(Pkgdb),
+        Box::new(Planet),
         Box::new(Pungi),
         Box::new(Rats),
         Box::new(Summershum),
