@@ -54,7 +54,7 @@ test-unit:
 	$(CARGO) test --workspace --lib --bins
 
 test: deps lint
-	@scripts/with-emulators.sh $(CARGO) test --workspace --no-fail-fast
+	@scripts/with-emulators.sh bash -c '$(CARGO) test --workspace --no-fail-fast && scripts/smoke-run.sh'
 
 bench:
 	$(CARGO) bench --workspace

@@ -122,3 +122,38 @@ async fn the_digest_schedule_fires() {
         serde_json::from_str(events[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(event["detail-type"], "Scheduled Event", "{event}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ses_v2_sends_raw_mail_that_the_emulator_records() {
+    let env = TestEnv::new("sesv2").await;
+    let from = "notifications@fedoraproject.org";
+    fmn_aws::ses::ensure_email_identity(&env.clients.sesv2, from)
+        .await
+        .unwrap();
+    // Twice is fine: local start-up calls it every time.
+    fmn_aws::ses::ensure_email_identity(&env.clients.sesv2, from)
+        .await
+        .unwrap();
+    let token = env.clients.names.prefix().to_string();
+    let raw = format!("From: {from}\r\nTo: someone@example.org\r\nSubject: probe {token}\r\nX-Fedmsg-Id: {token}\r\n\r\nhello\r\n");
+    let id = fmn_aws::ses::send_raw(
+        &env.clients.sesv2,
+        from,
+        &["someone@example.org".to_string()],
+        raw.clone().into_bytes(),
+    )
+    .await
+    .unwrap();
+    let sent: Vec<_> = fmn_integration_tests::mail::sent_mail()
+        .await
+        .into_iter()
+        .filter(|m| m.id == id)
+        .collect();
+    assert_eq!(sent.len(), 1, "the emulator recorded the mail");
+    assert_eq!(sent[0].raw, raw);
+    assert_eq!(sent[0].source, from);
+    assert!(sent[0]
+        .destinations
+        .iter()
+        .any(|d| d == "someone@example.org"));
+}

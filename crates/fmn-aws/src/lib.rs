@@ -6,6 +6,7 @@ pub mod config;
 pub mod lambda;
 pub mod names;
 pub mod provision;
+pub mod ses;
 pub mod sqs;
 pub mod telemetry;
 pub mod template;

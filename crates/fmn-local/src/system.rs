@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 use crate::esm::{self, MappingConfig};
 use crate::stats::{self, FunctionStats};
 
+/// The sender address when `FMN_FROM_ADDRESS` is not set (the template's default).
+pub const DEFAULT_FROM_ADDRESS: &str = "notifications@fedoraproject.org";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{service} is not answering at {endpoint}: {detail}\n  start the emulators with `make localstack-up` (or run `make run`, which does it)")]
@@ -177,6 +180,15 @@ pub async fn run(
 ) -> Result<(), RunError> {
     preflight(&clients).await?;
     let (template, provisioned) = provision_all(&clients, &ProvisionOptions::default()).await?;
+    // In AWS an administrator verifies the sender once; locally the emulator needs to be told.
+    let from = std::env::var("FMN_FROM_ADDRESS").unwrap_or_else(|_| DEFAULT_FROM_ADDRESS.to_string());
+    fmn_aws::ses::ensure_email_identity(&clients.sesv2, &from)
+        .await
+        .map_err(|e| RunError::Unreachable {
+            service: "SES v2 (moto)",
+            endpoint: std::env::var("AWS_ENDPOINT_URL_SESV2").unwrap_or_default(),
+            detail: e.to_string(),
+        })?;
     let listener = tokio::net::TcpListener::bind(options.web_addr)
         .await
         .map_err(|source| RunError::Listen {

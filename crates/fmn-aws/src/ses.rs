@@ -1,0 +1,80 @@
+//! Sending mail through SES v2 (the API production uses; locally moto emulates it).
+
+use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SesError {
+    /// SES refused the mail for good (rejected address, unverified sender, bad content).
+    #[error("SES rejected the mail: {0}")]
+    Rejected(String),
+    /// Throttled or unavailable: worth another try later.
+    #[error("SES is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl SesError {
+    fn from_sdk<E>(err: aws_sdk_sesv2::error::SdkError<E>) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + 'static,
+    {
+        let detail = DisplayErrorContext(&err).to_string();
+        match err.code() {
+            Some(
+                "MessageRejected"
+                | "MailFromDomainNotVerifiedException"
+                | "BadRequestException"
+                | "NotFoundException"
+                | "AccountSuspendedException"
+                | "SendingPausedException",
+            ) => SesError::Rejected(detail),
+            _ => SesError::Unavailable(detail),
+        }
+    }
+}
+
+/// Sends one raw MIME message (headers and body as the caller built them) to `to`. Returns
+/// the SES message id.
+pub async fn send_raw(
+    client: &aws_sdk_sesv2::Client,
+    from: &str,
+    to: &[String],
+    raw_mime: Vec<u8>,
+) -> Result<String, SesError> {
+    let raw = RawMessage::builder()
+        .data(Blob::new(raw_mime))
+        .build()
+        .map_err(|e| SesError::Rejected(e.to_string()))?;
+    let out = client
+        .send_email()
+        .from_email_address(from)
+        .destination(
+            Destination::builder()
+                .set_to_addresses(Some(to.to_vec()))
+                .build(),
+        )
+        .content(EmailContent::builder().raw(raw).build())
+        .send()
+        .await
+        .map_err(SesError::from_sdk)?;
+    Ok(out.message_id.unwrap_or_default())
+}
+
+/// Makes `address` a sending identity if it is not one yet. Local set-ups only: in AWS the
+/// identity is verified once by an administrator (DNS or a confirmation mail).
+pub async fn ensure_email_identity(
+    client: &aws_sdk_sesv2::Client,
+    address: &str,
+) -> Result<(), SesError> {
+    match client
+        .create_email_identity()
+        .email_identity(address)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("AlreadyExistsException") => Ok(()),
+        Err(e) => Err(SesError::from_sdk(e)),
+    }
+}
