@@ -288,10 +288,12 @@ pub async fn run(
             }
         });
     } else {
-        return Err(RunError::Config(
-            "FMN_FEDMSG_ENDPOINTS: subscribing to a fedmsg bus is not available in this build"
-                .into(),
-        ));
+        let clients = clients.clone();
+        tasks.spawn(async move {
+            if let Err(e) = fmn_ingest_bridge::run(bridge, &clients, stop).await {
+                tracing::error!(error = %e, "ingest bridge stopped");
+            }
+        });
     }
 
     tasks.spawn(stats::progress(

@@ -1,5 +1,7 @@
-//! Settings, from `FMN_*` environment variables.
+//! Settings, from `FMN_*` environment variables; every one has a default that works locally.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How the bridge runs.
@@ -7,8 +9,47 @@ use std::time::Duration;
 pub struct BridgeConfig {
     /// `FMN_FEDMSG_ENDPOINTS`: comma-separated ZeroMQ endpoints; empty replays the sample.
     pub endpoints: Vec<String>,
+    /// `FMN_FEDMSG_TOPICS`: comma-separated topic prefixes to subscribe to (default: all).
+    pub topics: Vec<String>,
     /// `FMN_REPLAY_RATE`: messages per second when replaying the sample (default 10).
     pub replay_rate: f64,
+    /// `FMN_MAX_BODY_BYTES`: larger envelopes are invalid (default 1 MiB).
+    pub max_body_bytes: usize,
+    /// `FMN_DEDUPE_WINDOW` (seconds, default 600): a `msg_id` seen again within it is dropped.
+    pub dedupe_window: Duration,
+    /// `FMN_DEDUPE_CAPACITY` (default 200000): ids remembered at most.
+    pub dedupe_capacity: usize,
+    /// `FMN_BATCH_LINGER_MS` (default 20): how long a partial batch waits for more.
+    pub batch_linger: Duration,
+    /// `FMN_SEND_CONCURRENCY` (default 4): `SendMessageBatch` calls in flight.
+    pub send_concurrency: usize,
+    /// `FMN_BUFFER_MESSAGES` (default 2000): messages held in memory before spooling to disk.
+    pub buffer_messages: usize,
+    /// `FMN_BUFFER_BYTES` (default 8 MiB): bytes held in memory before spooling to disk.
+    pub buffer_bytes: usize,
+    /// `FMN_SPOOL_DIR` (default `$FMN_LOCAL_DIR/spool/ingest-bridge`, i.e.
+    /// `./.local/spool/ingest-bridge`).
+    pub spool_dir: PathBuf,
+    /// `FMN_SPOOL_MAX_BYTES` (default 1 GiB).
+    pub spool_max_bytes: u64,
+    /// `FMN_SHUTDOWN_GRACE` (seconds, default 10): time to flush the buffer to SQS on SIGTERM
+    /// before saving the rest to the spool.
+    pub shutdown_grace: Duration,
+    /// `FMN_BRIDGE_METRICS_ADDR` (default `127.0.0.1:9108`; `off` disables): `/healthz` and
+    /// `/metrics`.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `FMN_ZMQ_HEARTBEAT` (seconds, default 10): ZeroMQ heartbeat interval; a peer silent for
+    /// three intervals is dropped and reconnected.
+    pub heartbeat: Duration,
+    /// `FMN_IDLE_RECONNECT` (seconds, default 600; 0 disables): re-create an endpoint's socket
+    /// when it has been silent this long.
+    pub idle_reconnect: Option<Duration>,
+    /// `FMN_VALIDATE_SIGNATURES` (default false): refuse messages without a valid x509
+    /// signature.
+    pub validate_signatures: bool,
+    /// `FMN_FEDMSG_CA`: PEM file of the CA that signs publishers' certificates (required when
+    /// validating signatures).
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -17,33 +58,102 @@ pub enum ConfigError {
     Invalid { var: &'static str, reason: String },
 }
 
+fn list(v: Option<String>) -> Vec<String> {
+    v.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 impl BridgeConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let endpoints = get("FMN_FEDMSG_ENDPOINTS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        let replay_rate = match get("FMN_REPLAY_RATE") {
-            None => 10.0,
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|r| *r > 0.0 && r.is_finite())
-                .ok_or_else(|| ConfigError::Invalid {
-                    var: "FMN_REPLAY_RATE",
-                    reason: format!("`{v}` is not a positive number of messages per second"),
-                })?,
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let number = |var: &'static str, default: f64, zero_ok: bool| -> Result<f64, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite() && (*r > 0.0 || (zero_ok && *r == 0.0)))
+                    .ok_or_else(|| ConfigError::Invalid {
+                        var,
+                        reason: format!("`{v}` is not a positive number"),
+                    }),
+            }
         };
+        let count = |var: &'static str, default: f64| -> Result<usize, ConfigError> {
+            Ok((number(var, default, false)? as usize).max(1))
+        };
+        let secs = |var: &'static str, default: f64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs_f64(number(var, default, true)?))
+        };
+        let replay_rate =
+            number("FMN_REPLAY_RATE", 10.0, false).map_err(|_| ConfigError::Invalid {
+                var: "FMN_REPLAY_RATE",
+                reason: format!(
+                    "`{}` is not a positive number of messages per second",
+                    get("FMN_REPLAY_RATE").unwrap_or_default()
+                ),
+            })?;
+        let spool_dir = match get("FMN_SPOOL_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => PathBuf::from(get("FMN_LOCAL_DIR").unwrap_or_else(|| "./.local".into()))
+                .join("spool/ingest-bridge"),
+        };
+        let metrics_addr = match get("FMN_BRIDGE_METRICS_ADDR") {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 9108))),
+            Some(v) if v.eq_ignore_ascii_case("off") => None,
+            Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
+                var: "FMN_BRIDGE_METRICS_ADDR",
+                reason: format!("`{v}` is not an address like 127.0.0.1:9108 (or `off`)"),
+            })?),
+        };
+        let validate_signatures = match get("FMN_VALIDATE_SIGNATURES").as_deref().map(str::trim) {
+            None | Some("0" | "false" | "no" | "off") => false,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some(v) => {
+                return Err(ConfigError::Invalid {
+                    var: "FMN_VALIDATE_SIGNATURES",
+                    reason: format!("`{v}` is not true or false"),
+                })
+            }
+        };
+        let ca_file = get("FMN_FEDMSG_CA").map(PathBuf::from);
+        if validate_signatures && ca_file.is_none() {
+            return Err(ConfigError::Invalid {
+                var: "FMN_FEDMSG_CA",
+                reason: "FMN_VALIDATE_SIGNATURES is on: set the CA's PEM file".into(),
+            });
+        }
+        let idle = secs("FMN_IDLE_RECONNECT", 600.0)?;
         Ok(Self {
-            endpoints,
+            endpoints: list(get("FMN_FEDMSG_ENDPOINTS")),
+            topics: list(get("FMN_FEDMSG_TOPICS")),
             replay_rate,
+            max_body_bytes: count("FMN_MAX_BODY_BYTES", 1024.0 * 1024.0)?,
+            dedupe_window: secs("FMN_DEDUPE_WINDOW", 600.0)?,
+            dedupe_capacity: count("FMN_DEDUPE_CAPACITY", 200_000.0)?,
+            batch_linger: Duration::from_secs_f64(
+                number("FMN_BATCH_LINGER_MS", 20.0, true)? / 1000.0,
+            ),
+            send_concurrency: count("FMN_SEND_CONCURRENCY", 4.0)?,
+            buffer_messages: count("FMN_BUFFER_MESSAGES", 2000.0)?,
+            buffer_bytes: count("FMN_BUFFER_BYTES", 8.0 * 1024.0 * 1024.0)?,
+            spool_dir,
+            spool_max_bytes: number("FMN_SPOOL_MAX_BYTES", 1024.0 * 1024.0 * 1024.0, false)? as u64,
+            shutdown_grace: secs("FMN_SHUTDOWN_GRACE", 10.0)?,
+            metrics_addr,
+            heartbeat: secs("FMN_ZMQ_HEARTBEAT", 10.0)?,
+            idle_reconnect: (!idle.is_zero()).then_some(idle),
+            validate_signatures,
+            ca_file,
         })
     }
 
@@ -61,6 +171,11 @@ mod tests {
         let c = BridgeConfig::from_lookup(|_| None).unwrap();
         assert!(c.endpoints.is_empty());
         assert_eq!(c.replay_rate, 10.0);
+        assert_eq!(c.max_body_bytes, 1 << 20);
+        assert_eq!(c.spool_dir, PathBuf::from("./.local/spool/ingest-bridge"));
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9108".parse().unwrap()));
+        assert_eq!(c.batch_linger, Duration::from_millis(20));
+        assert!(!c.validate_signatures);
     }
 
     #[test]
@@ -78,5 +193,35 @@ mod tests {
             BridgeConfig::from_lookup(|k| (k == "FMN_REPLAY_RATE").then(|| "fast".to_string()))
                 .unwrap_err();
         assert!(err.to_string().contains("FMN_REPLAY_RATE"));
+    }
+
+    #[test]
+    fn settings_are_read_and_checked() {
+        let c = BridgeConfig::from_lookup(|k| {
+            match k {
+                "FMN_BRIDGE_METRICS_ADDR" => Some("off"),
+                "FMN_IDLE_RECONNECT" => Some("0"),
+                "FMN_LOCAL_DIR" => Some("/tmp/x"),
+                "FMN_FEDMSG_TOPICS" => {
+                    Some("org.fedoraproject.prod.bodhi,org.fedoraproject.prod.copr")
+                }
+                _ => None,
+            }
+            .map(str::to_string)
+        })
+        .unwrap();
+        assert_eq!(c.metrics_addr, None);
+        assert_eq!(c.idle_reconnect, None);
+        assert_eq!(c.spool_dir, PathBuf::from("/tmp/x/spool/ingest-bridge"));
+        assert_eq!(c.topics.len(), 2);
+        let err = BridgeConfig::from_lookup(|k| {
+            (k == "FMN_VALIDATE_SIGNATURES").then(|| "true".to_string())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("FMN_FEDMSG_CA"), "{err}");
+        assert!(BridgeConfig::from_lookup(|k| {
+            (k == "FMN_SEND_CONCURRENCY").then(|| "-1".to_string())
+        })
+        .is_err());
     }
 }

@@ -8,17 +8,18 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let config = BridgeConfig::from_env()?;
     let clients = AwsClients::from_env().await;
-    let queue_url = clients
-        .queue_url(QueueName::Ingest)
-        .await
-        .context("finding the ingest queue")?;
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        wait_for_signal().await;
+        tracing::info!("stop signal received");
         signal.cancel();
     });
     if config.endpoints.is_empty() {
+        let queue_url = clients
+            .queue_url(QueueName::Ingest)
+            .await
+            .context("finding the ingest queue")?;
         replay::replay(
             &clients.sqs,
             &queue_url,
@@ -29,5 +30,31 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         return Ok(());
     }
-    anyhow::bail!("subscribing to fedmsg endpoints is not available in this build")
+    fmn_ingest_bridge::run(config, &clients, shutdown)
+        .await
+        .context("ingest bridge")?;
+    Ok(())
+}
+
+/// SIGTERM (how a service manager or container runtime stops us) or Ctrl-C.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

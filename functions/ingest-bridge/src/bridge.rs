@@ -1,0 +1,515 @@
+//! The bridge: subscriber threads → validate → de-duplicate → fit to SQS → outbox (memory,
+//! then disk) → `SendMessageBatch`, retried with backoff and jitter until SQS takes it.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use fmn_aws::sqs::{SqsError, MAX_BATCH, MAX_MESSAGE_BYTES};
+use fmn_aws::{AwsClients, QueueName, TableName};
+
+use crate::config::BridgeConfig;
+use crate::dedupe::Dedupe;
+use crate::encode::{self, Encoding, Fit};
+use crate::metrics::{unix_ms, DropReason, Metrics};
+use crate::outbox::{Outbox, Pending, Placed};
+use crate::sender::{send_batch, Outcome};
+use crate::signature::{SignatureError, Verifier};
+use crate::spool::{Spool, SpoolError};
+use crate::subscriber::{self, Received, SubscriberSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error(transparent)]
+    Sqs(#[from] SqsError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("starting a subscriber thread: {0}")]
+    Thread(std::io::Error),
+    #[error("no fedmsg endpoint configured (FMN_FEDMSG_ENDPOINTS)")]
+    NoEndpoints,
+}
+
+/// Where the bridge writes.
+#[derive(Clone, Debug)]
+pub struct Outputs {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The recent-messages table, for bodies too large for SQS.
+    pub recent_table: String,
+}
+
+impl Outputs {
+    pub async fn from_clients(clients: &AwsClients) -> Result<Self, SqsError> {
+        Ok(Self {
+            sqs: clients.sqs.clone(),
+            queue_url: clients.queue_url(QueueName::Ingest).await?,
+            dynamodb: clients.dynamodb.clone(),
+            recent_table: clients.table(TableName::RecentMessages),
+        })
+    }
+}
+
+/// What a run did, for logs and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub forwarded: u64,
+    /// Messages left in the spool at exit (replayed at the next start).
+    pub spooled_at_exit: u64,
+}
+
+/// Runs the bridge for `config.endpoints` until `shutdown`, with its health/metrics server.
+pub async fn run(
+    config: BridgeConfig,
+    clients: &AwsClients,
+    shutdown: CancellationToken,
+) -> Result<Summary, BridgeError> {
+    let outputs = Outputs::from_clients(clients).await?;
+    let metrics = Arc::new(Metrics::new(&config.endpoints));
+    if let Some(addr) = config.metrics_addr {
+        if let Err(e) = crate::health::serve(addr, Arc::clone(&metrics), shutdown.clone()).await {
+            tracing::warn!(%addr, error = %e, "cannot serve /healthz and /metrics (set FMN_BRIDGE_METRICS_ADDR); forwarding anyway");
+        }
+    }
+    run_with(config, outputs, metrics, shutdown).await
+}
+
+/// Runs the bridge with explicit outputs and metrics (tests and the bench use this).
+pub async fn run_with(
+    config: BridgeConfig,
+    outputs: Outputs,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<Summary, BridgeError> {
+    if config.endpoints.is_empty() {
+        return Err(BridgeError::NoEndpoints);
+    }
+    let verifier = match (&config.validate_signatures, &config.ca_file) {
+        (true, Some(ca)) => Some(Arc::new(Verifier::from_file(ca)?)),
+        _ => None,
+    };
+    let spool = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
+    let outbox = Outbox::new(spool, config.buffer_messages, config.buffer_bytes);
+    let (tx, rx) = mpsc::channel::<Received>(1024);
+    let ctx = zmq::Context::new();
+    let mut threads = Vec::new();
+    for (index, endpoint) in config.endpoints.iter().enumerate() {
+        let settings = SubscriberSettings {
+            index,
+            endpoint: endpoint.clone(),
+            topics: config.topics.clone(),
+            max_body_bytes: config.max_body_bytes,
+            heartbeat: config.heartbeat,
+            idle_reconnect: config.idle_reconnect,
+            verifier: verifier.clone(),
+        };
+        threads.push(
+            subscriber::spawn(
+                ctx.clone(),
+                settings,
+                Arc::clone(&metrics),
+                tx.clone(),
+                shutdown.clone(),
+            )
+            .map_err(BridgeError::Thread)?,
+        );
+    }
+    drop(tx);
+    let forwarder = Forwarder {
+        dedupe: Dedupe::new(config.dedupe_window, config.dedupe_capacity),
+        config,
+        outputs,
+        metrics: Arc::clone(&metrics),
+        outbox,
+    };
+    let summary = forwarder.run(rx, shutdown.clone()).await;
+    // The subscribers stop on the cancelled token (the forwarder only returns after it).
+    shutdown.cancel();
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await;
+    summary
+}
+
+struct Forwarder {
+    config: BridgeConfig,
+    outputs: Outputs,
+    metrics: Arc<Metrics>,
+    dedupe: Dedupe,
+    outbox: Outbox,
+}
+
+/// SQS calls that take longer than this count as failed (and are retried).
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Backoff with jitter for the `failures`-th consecutive failure: half fixed, half random, from
+/// 200 ms doubling up to 10 s.
+fn retry_delay(failures: u32) -> Duration {
+    let ceiling = Duration::from_millis(200u64 << failures.saturating_sub(1).min(6))
+        .min(Duration::from_secs(10));
+    let half = ceiling / 2;
+    half + rand::rng().random_range(Duration::ZERO..=half)
+}
+
+impl Forwarder {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Received>,
+        shutdown: CancellationToken,
+    ) -> Result<Summary, BridgeError> {
+        let concurrency = self.config.send_concurrency;
+        let mut inflight: JoinSet<(u64, Outcome)> = JoinSet::new();
+        let mut batches: HashMap<u64, Arc<Vec<Pending>>> = HashMap::new();
+        let mut next_batch = 0u64;
+        let mut failures = 0u32;
+        let mut retry_at: Option<Instant> = None;
+        let mut input_open = true;
+        let mut stopping: Option<Instant> = None; // the grace deadline
+        let mut sync_tick = tokio::time::interval(Duration::from_secs(1));
+        sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        loop {
+            if stopping.is_none() {
+                if let Err(e) = self.outbox.refill() {
+                    tracing::error!(error = %e, "reading the spool failed; retrying");
+                    self.metrics.set_error(Some(e.to_string()));
+                }
+            }
+            let now = Instant::now();
+            let limit = if failures > 0 { 1 } else { concurrency };
+            while inflight.len() < limit
+                && retry_at.is_none_or(|t| now >= t)
+                && self.outbox.ready(now, MAX_BATCH, stopping.is_some())
+            {
+                let batch = Arc::new(self.outbox.take_batch(MAX_BATCH, MAX_MESSAGE_BYTES));
+                let id = next_batch;
+                next_batch += 1;
+                batches.insert(id, Arc::clone(&batch));
+                let sqs = self.outputs.sqs.clone();
+                let url = self.outputs.queue_url.clone();
+                inflight
+                    .spawn(async move { (id, send_batch(&sqs, &url, &batch, CALL_TIMEOUT).await) });
+            }
+            self.gauges(inflight.len());
+
+            if let Some(deadline) = stopping {
+                let flushed = !input_open && inflight.is_empty() && self.outbox.waiting() == 0;
+                let sqs_down = !input_open && inflight.is_empty() && failures > 0;
+                if flushed || sqs_down || now >= deadline {
+                    break;
+                }
+            }
+            let mut wake: Option<Instant> = None;
+            if inflight.len() < limit && self.outbox.waiting() > 0 {
+                wake = match retry_at.filter(|t| *t > now) {
+                    Some(t) => Some(t),
+                    None => self.outbox.linger_deadline().filter(|t| *t > now),
+                };
+            }
+            if let Some(deadline) = stopping {
+                wake = Some(wake.map_or(deadline, |w| w.min(deadline)));
+            }
+            let sleep = async {
+                match wake {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(joined) = inflight.join_next(), if !inflight.is_empty() => {
+                    match joined {
+                        Ok((id, outcome)) => {
+                            let batch = batches.remove(&id).map(|b| Arc::try_unwrap(b).unwrap_or_else(|b| (*b).clone())).unwrap_or_default();
+                            self.settle(batch, outcome, &mut failures, &mut retry_at);
+                        }
+                        Err(e) => tracing::error!(error = %e, "a send task failed"),
+                    }
+                }
+                received = rx.recv(), if input_open => {
+                    match received {
+                        Some(r) => {
+                            self.admit(r).await;
+                            // Take what else is queued without going round the loop each time.
+                            for _ in 0..255 {
+                                match rx.try_recv() {
+                                    Ok(r) => self.admit(r).await,
+                                    Err(_) => break,
+                                }
+                            }
+                            if let Err(e) = self.outbox.flush_spool(false) {
+                                tracing::error!(error = %e, "writing the spool failed");
+                            }
+                        }
+                        None => input_open = false,
+                    }
+                }
+                _ = shutdown.cancelled(), if stopping.is_none() => {
+                    tracing::info!(grace = ?self.config.shutdown_grace, buffered = self.outbox.buffered(), "shutting down: flushing the buffer to SQS");
+                    stopping = Some(Instant::now() + self.config.shutdown_grace);
+                }
+                _ = sync_tick.tick() => {
+                    if let Err(e) = self.outbox.flush_spool(true) {
+                        tracing::error!(error = %e, "syncing the spool failed");
+                    }
+                }
+                _ = sleep => {}
+            }
+        }
+
+        // Whatever is still in flight may or may not have reached SQS: keep it (a possible
+        // repeat is better than a loss).
+        if !inflight.is_empty() {
+            tracing::warn!(
+                batches = inflight.len(),
+                "SQS calls still unanswered at the end of the grace period; keeping their messages"
+            );
+            inflight.abort_all();
+            while inflight.join_next().await.is_some() {}
+            let mut ids: Vec<u64> = batches.keys().copied().collect();
+            ids.sort_unstable();
+            for id in ids.into_iter().rev() {
+                if let Some(b) = batches.remove(&id) {
+                    self.outbox
+                        .requeue(Arc::try_unwrap(b).unwrap_or_else(|b| (*b).clone()));
+                }
+            }
+        }
+        let saved = self.outbox.save()?;
+        let spooled_at_exit = self.outbox.spool().messages();
+        self.gauges(0);
+        tracing::info!(
+            forwarded = self.metrics.forwarded.load(Relaxed),
+            saved_now = saved,
+            spooled_at_exit,
+            "bridge stopped{}",
+            if spooled_at_exit > 0 {
+                "; the spool is replayed at the next start"
+            } else {
+                ""
+            }
+        );
+        Ok(Summary {
+            forwarded: self.metrics.forwarded.load(Relaxed),
+            spooled_at_exit,
+        })
+    }
+
+    fn gauges(&self, inflight_batches: usize) {
+        let m = &self.metrics;
+        m.buffered.store(self.outbox.buffered() as u64, Relaxed);
+        m.in_flight.store(inflight_batches as u64, Relaxed);
+        m.spool_messages
+            .store(self.outbox.spool().messages(), Relaxed);
+        m.spool_bytes.store(self.outbox.spool().bytes(), Relaxed);
+    }
+
+    /// De-duplicates, fits to SQS and queues one valid message.
+    async fn admit(&mut self, r: Received) {
+        let m = &self.metrics;
+        let v = r.valid;
+        if !self.dedupe.first_time(&v.msg_id, Instant::now()) {
+            m.duplicates.fetch_add(1, Relaxed);
+            tracing::debug!(
+                msg_id = v.msg_id,
+                endpoint = r.endpoint,
+                "duplicate within the window; already forwarded"
+            );
+            return;
+        }
+        let (body, encoding) = match encode::fit(&v.msg_id, &v.body, MAX_MESSAGE_BYTES) {
+            Fit::Plain => (v.body, Encoding::Plain),
+            Fit::Compressed(b) => {
+                m.compressed.fetch_add(1, Relaxed);
+                tracing::info!(
+                    msg_id = v.msg_id,
+                    bytes = v.body.len(),
+                    compressed = b.len(),
+                    "body over the SQS limit: sending it compressed"
+                );
+                (b, Encoding::GzipBase64)
+            }
+            Fit::Store(gz) => {
+                let table = &self.outputs.recent_table;
+                match crate::store::put(&self.outputs.dynamodb, table, &v.msg_id, &v.topic, gz)
+                    .await
+                {
+                    Ok(reference) => {
+                        m.stored.fetch_add(1, Relaxed);
+                        tracing::info!(
+                            msg_id = v.msg_id,
+                            bytes = v.body.len(),
+                            table,
+                            "body too large for SQS even compressed: stored, sending a reference"
+                        );
+                        (
+                            serde_json::to_string(&reference).expect("a reference serialises"),
+                            Encoding::Stored,
+                        )
+                    }
+                    Err(e) => {
+                        m.dropped(DropReason::StoreFailed);
+                        tracing::error!(
+                            msg_id = v.msg_id,
+                            topic = v.topic,
+                            reason = DropReason::StoreFailed.label(),
+                            error = e,
+                            "dropping a message: storing its oversized body failed"
+                        );
+                        return;
+                    }
+                }
+            }
+            Fit::TooLarge(gz) => {
+                m.dropped(DropReason::TooLarge);
+                tracing::error!(
+                    msg_id = v.msg_id,
+                    topic = v.topic,
+                    bytes = v.body.len(),
+                    compressed = gz,
+                    reason = DropReason::TooLarge.label(),
+                    "dropping a message: too large for SQS and for the table even compressed"
+                );
+                return;
+            }
+        };
+        let pending = Pending {
+            msg_id: v.msg_id,
+            body,
+            encoding,
+            received_ms: r.received_ms,
+            from_spool: false,
+        };
+        match self
+            .outbox
+            .push(pending, Instant::now(), self.config.batch_linger)
+        {
+            Ok(Placed::Memory) => {}
+            Ok(Placed::Spool) => {
+                m.spooled.fetch_add(1, Relaxed);
+            }
+            Err((p, e)) => {
+                let reason = if matches!(e, SpoolError::Full(_)) {
+                    DropReason::SpoolFull
+                } else {
+                    DropReason::SpoolError
+                };
+                m.dropped(reason);
+                tracing::error!(msg_id = p.msg_id, reason = reason.label(), error = %e, "dropping a message: the buffer is full and the spool cannot take it");
+            }
+        }
+    }
+
+    /// Applies what SQS did with one batch.
+    fn settle(
+        &mut self,
+        batch: Vec<Pending>,
+        outcome: Outcome,
+        failures: &mut u32,
+        retry_at: &mut Option<Instant>,
+    ) {
+        let m = &self.metrics;
+        match outcome {
+            Outcome::CallFailed { error, elapsed } => {
+                m.send_latency.observe(elapsed);
+                m.sqs_errors.fetch_add(1, Relaxed);
+                *failures += 1;
+                let delay = retry_delay(*failures);
+                *retry_at = Some(Instant::now() + delay);
+                m.sqs_failing.store(true, Relaxed);
+                if *failures == 1 || (*failures).is_power_of_two() {
+                    tracing::warn!(failures = *failures, retry_in = ?delay, buffered = self.outbox.buffered(), error, "SendMessageBatch failed; keeping the messages and retrying");
+                }
+                m.set_error(Some(error));
+                self.outbox.requeue(batch);
+            }
+            Outcome::Done {
+                accepted,
+                retry,
+                refused,
+                elapsed,
+            } => {
+                m.send_latency.observe(elapsed);
+                if *failures > 0 {
+                    tracing::info!(
+                        after_failures = *failures,
+                        "SQS takes messages again; replaying what was kept"
+                    );
+                }
+                *failures = 0;
+                m.sqs_failing.store(false, Relaxed);
+                m.set_error(None);
+                let mut slots: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
+                let now_ms = unix_ms(SystemTime::now());
+                let mut done = Vec::new();
+                for i in accepted {
+                    if let Some(p) = slots.get_mut(i).and_then(Option::take) {
+                        m.forward_latency
+                            .observe(Duration::from_millis(now_ms.saturating_sub(p.received_ms)));
+                        done.push(p);
+                    }
+                }
+                m.forwarded.fetch_add(done.len() as u64, Relaxed);
+                let mut again = Vec::new();
+                for (i, reason) in refused {
+                    let Some(p) = slots.get_mut(i).and_then(Option::take) else {
+                        continue;
+                    };
+                    if p.encoding == Encoding::Plain {
+                        // SQS refuses some characters; the compressed form is plain ASCII.
+                        tracing::warn!(
+                            msg_id = p.msg_id,
+                            reason,
+                            "SQS refused the body; sending it compressed"
+                        );
+                        let mut q = p.clone();
+                        q.body = encode::compress(&p.body);
+                        q.encoding = Encoding::GzipBase64;
+                        q.from_spool = false;
+                        done.push(p);
+                        again.push(q);
+                    } else {
+                        m.dropped(DropReason::Rejected);
+                        tracing::error!(
+                            msg_id = p.msg_id,
+                            reason,
+                            drop_reason = DropReason::Rejected.label(),
+                            "dropping a message SQS refused"
+                        );
+                        done.push(p);
+                    }
+                }
+                let retry: Vec<Pending> = retry
+                    .into_iter()
+                    .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+                    .collect();
+                if !retry.is_empty() {
+                    m.sqs_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(
+                        count = retry.len(),
+                        "SQS failed some entries; retrying them"
+                    );
+                    *retry_at = Some(Instant::now() + retry_delay(1));
+                    self.outbox.requeue(retry);
+                }
+                if let Err(e) = self.outbox.done(&done) {
+                    tracing::error!(error = %e, "removing a replayed spool segment failed; it may be replayed again");
+                }
+                for q in again {
+                    self.outbox.push_front(q);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The outbox: messages waiting for SQS, in order. A bounded in-memory buffer first; beyond
+//! it (SQS down or slower than the bus) the disk spool. While the spool holds anything, new
+//! messages are appended to it, so the order is kept: the buffer drains, then the spool is
+//! loaded back segment by segment, oldest first.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::encode::{attributes_size, Encoding};
+use crate::spool::{Spool, SpoolError};
+
+/// One message ready for SQS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub msg_id: String,
+    /// The SQS body (the envelope itself unless `encoding` says otherwise).
+    pub body: String,
+    pub encoding: Encoding,
+    /// When the message came off the bus (Unix ms), for the end-to-end latency.
+    pub received_ms: u64,
+    /// Loaded from the spool's current segment.
+    #[serde(skip)]
+    pub from_spool: bool,
+}
+
+impl Pending {
+    /// Size as SQS counts it.
+    pub fn size(&self) -> usize {
+        self.body.len() + attributes_size(&self.msg_id, self.encoding)
+    }
+}
+
+/// Where `push` put a message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Placed {
+    Memory,
+    Spool,
+}
+
+pub struct Outbox {
+    mem: VecDeque<Pending>,
+    mem_bytes: usize,
+    in_flight: usize,
+    in_flight_bytes: usize,
+    cap_messages: usize,
+    cap_bytes: usize,
+    spool: Spool,
+    /// Messages of the loaded spool segment not yet accepted by SQS.
+    loaded_left: usize,
+    /// When the oldest waiting message has lingered long enough for a partial batch.
+    linger_until: Option<Instant>,
+}
+
+impl Outbox {
+    pub fn new(spool: Spool, cap_messages: usize, cap_bytes: usize) -> Self {
+        Self {
+            mem: VecDeque::new(),
+            mem_bytes: 0,
+            in_flight: 0,
+            in_flight_bytes: 0,
+            cap_messages: cap_messages.max(1),
+            cap_bytes: cap_bytes.max(1),
+            spool,
+            loaded_left: 0,
+            linger_until: None,
+        }
+    }
+
+    /// Messages in memory, waiting or in flight.
+    pub fn buffered(&self) -> usize {
+        self.mem.len() + self.in_flight
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.mem.is_empty() && self.in_flight == 0 && self.spool.is_empty()
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.mem.len()
+    }
+
+    /// Queues a message: in memory if there is room and the spool is empty, else in the spool.
+    pub fn push(
+        &mut self,
+        p: Pending,
+        now: Instant,
+        linger: Duration,
+    ) -> Result<Placed, (Pending, SpoolError)> {
+        let full = self.mem.len() + self.in_flight >= self.cap_messages
+            || self.mem_bytes + self.in_flight_bytes + p.size() > self.cap_bytes;
+        if self.spool.is_empty() && !full {
+            if self.mem.is_empty() {
+                self.linger_until = Some(now + linger);
+            }
+            self.mem_bytes += p.size();
+            self.mem.push_back(p);
+            Ok(Placed::Memory)
+        } else {
+            match self.spool.append(&p) {
+                Ok(()) => Ok(Placed::Spool),
+                Err(e) => Err((p, e)),
+            }
+        }
+    }
+
+    /// Hands appended spool lines to the OS (and the disk with `sync`).
+    pub fn flush_spool(&mut self, sync: bool) -> Result<(), SpoolError> {
+        self.spool.flush(sync)
+    }
+
+    /// Whether a batch should be sent now: a full one is ready, or the oldest message has
+    /// lingered long enough, or it comes from the spool, or we are flushing.
+    pub fn ready(&self, now: Instant, max_batch: usize, flushing: bool) -> bool {
+        let Some(front) = self.mem.front() else {
+            return false;
+        };
+        flushing
+            || front.from_spool
+            || self.mem.len() >= max_batch
+            || self.mem_bytes >= fmn_aws::sqs::MAX_MESSAGE_BYTES
+            || self.linger_until.is_none_or(|t| now >= t)
+    }
+
+    /// When a partial batch becomes ready.
+    pub fn linger_deadline(&self) -> Option<Instant> {
+        if self.mem.is_empty() {
+            None
+        } else {
+            self.linger_until
+        }
+    }
+
+    /// Takes the next batch: up to `max_batch` messages totalling at most `max_bytes`.
+    pub fn take_batch(&mut self, max_batch: usize, max_bytes: usize) -> Vec<Pending> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while let Some(front) = self.mem.front() {
+            if batch.len() >= max_batch || (!batch.is_empty() && bytes + front.size() > max_bytes) {
+                break;
+            }
+            let p = self.mem.pop_front().expect("front exists");
+            bytes += p.size();
+            batch.push(p);
+        }
+        self.mem_bytes -= bytes;
+        self.in_flight += batch.len();
+        self.in_flight_bytes += bytes;
+        if self.mem.is_empty() {
+            self.linger_until = None;
+        }
+        batch
+    }
+
+    /// Puts messages SQS did not take back at the front, in their order.
+    pub fn requeue(&mut self, batch: Vec<Pending>) {
+        for p in batch.into_iter().rev() {
+            self.in_flight -= 1;
+            self.in_flight_bytes -= p.size();
+            self.mem_bytes += p.size();
+            self.mem.push_front(p);
+        }
+    }
+
+    /// Puts a message (not in flight) at the very front.
+    pub fn push_front(&mut self, p: Pending) {
+        self.mem_bytes += p.size();
+        self.mem.push_front(p);
+    }
+
+    /// Records messages as done (accepted, or given up with a logged reason).
+    pub fn done(&mut self, batch: &[Pending]) -> Result<(), SpoolError> {
+        for p in batch {
+            self.in_flight -= 1;
+            self.in_flight_bytes -= p.size();
+            if p.from_spool {
+                self.loaded_left = self.loaded_left.saturating_sub(1);
+            }
+        }
+        if self.loaded_left == 0 && batch.iter().any(|p| p.from_spool) {
+            self.spool.remove_loaded()?;
+        }
+        Ok(())
+    }
+
+    /// Loads the oldest spool segment when memory has drained. Returns how many were loaded.
+    pub fn refill(&mut self) -> Result<usize, SpoolError> {
+        if !self.mem.is_empty() || self.loaded_left > 0 || !self.spool.has_unloaded() {
+            return Ok(0);
+        }
+        // A segment whose messages all went is removed in `done`; an empty one here.
+        self.spool.remove_loaded()?;
+        let Some(items) = self.spool.load_oldest()? else {
+            return Ok(0);
+        };
+        let n = items.len();
+        if n == 0 {
+            self.spool.remove_loaded()?;
+            return Ok(0);
+        }
+        self.loaded_left = n;
+        for mut p in items {
+            p.from_spool = true;
+            self.mem_bytes += p.size();
+            self.mem.push_back(p);
+        }
+        Ok(n)
+    }
+
+    /// At shutdown, with nothing in flight: saves the buffer before the rest of the spool.
+    /// Returns how many messages were saved.
+    pub fn save(&mut self) -> Result<usize, SpoolError> {
+        debug_assert_eq!(self.in_flight, 0);
+        self.spool.flush(true)?;
+        let items: Vec<Pending> = self.mem.drain(..).collect();
+        self.mem_bytes = 0;
+        self.spool.save_front(&items)?;
+        self.loaded_left = 0;
+        Ok(items.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(n: usize) -> Pending {
+        Pending {
+            msg_id: format!("id-{n}"),
+            body: format!("{{\"n\":{n}}}"),
+            encoding: Encoding::Plain,
+            received_ms: 0,
+            from_spool: false,
+        }
+    }
+
+    fn drain_all(o: &mut Outbox) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            o.refill().unwrap();
+            let batch = o.take_batch(10, usize::MAX);
+            if batch.is_empty() {
+                break;
+            }
+            out.extend(batch.iter().map(|p| p.msg_id.clone()));
+            o.done(&batch).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn overflow_goes_to_the_spool_and_comes_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), u64::MAX).unwrap();
+        let mut o = Outbox::new(spool, 5, usize::MAX);
+        let now = Instant::now();
+        let mut placed = Vec::new();
+        for n in 0..30 {
+            placed.push(o.push(p(n), now, Duration::ZERO).unwrap());
+        }
+        assert_eq!(placed.iter().filter(|p| **p == Placed::Memory).count(), 5);
+        // A failed send goes back to the front.
+        let batch = o.take_batch(3, usize::MAX);
+        o.requeue(batch);
+        let got = drain_all(&mut o);
+        let want: Vec<String> = (0..30).map(|n| format!("id-{n}")).collect();
+        assert_eq!(got, want);
+        assert!(o.is_empty());
+        assert_eq!(o.push(p(99), now, Duration::ZERO).unwrap(), Placed::Memory);
+    }
+
+    #[test]
+    fn the_buffer_saved_at_shutdown_is_replayed_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        {
+            let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 3, usize::MAX);
+            for n in 0..8 {
+                o.push(p(n), now, Duration::ZERO).unwrap();
+            }
+            let sent = o.take_batch(1, usize::MAX);
+            o.done(&sent).unwrap();
+            assert_eq!(o.save().unwrap(), 2);
+        }
+        let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 3, usize::MAX);
+        o.push(p(100), now, Duration::ZERO).unwrap();
+        let got = drain_all(&mut o);
+        let want: Vec<String> = [1, 2, 3, 4, 5, 6, 7, 100]
+            .iter()
+            .map(|n| format!("id-{n}"))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_partly_sent_segment_is_saved_without_what_was_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        {
+            let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 1, usize::MAX);
+            for n in 0..6 {
+                o.push(p(n), now, Duration::ZERO).unwrap();
+            }
+            let first = o.take_batch(10, usize::MAX);
+            o.done(&first).unwrap();
+            assert_eq!(o.refill().unwrap(), 5);
+            let two = o.take_batch(2, usize::MAX);
+            o.done(&two).unwrap();
+            assert_eq!(o.save().unwrap(), 3);
+        }
+        let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 10, usize::MAX);
+        assert_eq!(drain_all(&mut o), ["id-3", "id-4", "id-5"]);
+    }
+
+    #[test]
+    fn batches_respect_the_byte_limit_and_linger() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 100, usize::MAX);
+        let now = Instant::now();
+        let linger = Duration::from_millis(50);
+        o.push(p(1), now, linger).unwrap();
+        assert!(!o.ready(now, 10, false));
+        assert!(o.ready(now + linger, 10, false));
+        assert!(o.ready(now, 10, true));
+        for n in 2..=10 {
+            o.push(p(n), now, linger).unwrap();
+        }
+        assert!(o.ready(now, 10, false));
+        let size = p(1).size();
+        assert_eq!(o.take_batch(10, size * 3).len(), 3);
+    }
+}
