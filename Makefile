@@ -16,10 +16,12 @@ help:
 	@echo "make lint    - cargo fmt --check and clippy -D warnings"
 	@echo "make bench   - benchmarks"
 
-# System packages and the emulators (LocalStack, DynamoDB Local, moto), pinned.
+# System packages, the emulators (LocalStack, DynamoDB Local, moto) and the real fedmsg
+# publisher the bridge tests use, all pinned.
 deps:
 	@scripts/system-deps.sh
 	@localstack/install.sh
+	@tests/fedmsg-publisher/install.sh
 
 emulators-up localstack-up: deps
 	@localstack/start.sh
