@@ -1,0 +1,664 @@
+//! The ingest-bridge against real peers: the Python `fedmsg` package publishing on a local
+//! endpoint (and a Rust publisher speaking the same wire format for the fault cases), the
+//! bridge forwarding into LocalStack SQS, the test reading the queue back.
+//!
+//! SQS outages are simulated with a TCP proxy in front of LocalStack that the test switches
+//! off and on (the shared LocalStack is never stopped).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fmn_aws::QueueName;
+use fmn_ingest_bridge::encode::{decode, gunzip, Decoded, ENCODING_ATTRIBUTE, MSG_ID_ATTRIBUTE};
+use fmn_ingest_bridge::publisher::Publisher;
+use fmn_ingest_bridge::validate::InvalidReason;
+use fmn_ingest_bridge::{BridgeConfig, Metrics, Outputs, Summary};
+use fmn_integration_tests::{repo_root, sqs, TestEnv};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const TOPIC: &str = "org.fedoraproject.dev.fmntest.bridge.test";
+const WAIT: Duration = Duration::from_secs(120);
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "fmn-bridge-{name}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config(endpoints: Vec<String>, spool: &std::path::Path) -> BridgeConfig {
+    let mut c = BridgeConfig::from_lookup(|_| None).unwrap();
+    c.endpoints = endpoints;
+    c.spool_dir = spool.to_path_buf();
+    c.metrics_addr = None;
+    c.idle_reconnect = None;
+    c.shutdown_grace = Duration::from_secs(5);
+    c.batch_linger = Duration::from_millis(10);
+    c
+}
+
+struct Running {
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+    task: JoinHandle<Result<Summary, fmn_ingest_bridge::BridgeError>>,
+}
+
+impl Running {
+    async fn stop(self) -> Summary {
+        self.stop.cancel();
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("the bridge stops")
+            .expect("bridge task")
+            .expect("bridge run")
+    }
+}
+
+fn start(config: BridgeConfig, outputs: Outputs) -> Running {
+    let metrics = Arc::new(Metrics::new(&config.endpoints));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(fmn_ingest_bridge::run_with(
+        config,
+        outputs,
+        Arc::clone(&metrics),
+        stop.clone(),
+    ));
+    Running {
+        metrics,
+        stop,
+        task,
+    }
+}
+
+/// PUB/SUB drops what is published before the subscription reaches the publisher (the
+/// "slow joiner"): publish warm-up messages until the bridge has received one.
+async fn warm_up(publisher: &mut Publisher, metrics: &Metrics) -> Vec<(String, String)> {
+    let mut sent = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metrics.received_total() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bridge never received a warm-up"
+        );
+        sent.push(publisher.publish(TOPIC, json!({"warmup": true})).unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sent
+}
+
+fn outputs(env: &TestEnv) -> Outputs {
+    Outputs {
+        sqs: env.clients.sqs.clone(),
+        queue_url: env.queue_url(QueueName::Ingest).to_string(),
+        dynamodb: env.clients.dynamodb.clone(),
+        recent_table: env.clients.table(fmn_aws::TableName::RecentMessages),
+    }
+}
+
+fn attr(m: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
+    m.message_attributes
+        .as_ref()?
+        .get(name)?
+        .string_value
+        .clone()
+}
+
+/// Reads the ingest queue until `ids` all arrived; then checks nothing more comes. Returns the
+/// bodies by msg_id and fails on any id received twice.
+async fn collect(env: &TestEnv, ids: &HashSet<String>) -> HashMap<String, String> {
+    let url = env.queue_url(QueueName::Ingest);
+    let mut got: HashMap<String, String> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !ids.iter().all(|id| got.contains_key(id)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out: {} of {} messages arrived",
+            ids.iter().filter(|id| got.contains_key(*id)).count(),
+            ids.len()
+        );
+        for m in sqs::drain(&env.clients.sqs, url, 1, Duration::from_secs(2)).await {
+            let id = attr(&m, MSG_ID_ATTRIBUTE).expect("every message carries its msg_id");
+            let body = m.body.clone().unwrap_or_default();
+            assert!(got.insert(id.clone(), body).is_none(), "{id} arrived twice");
+        }
+    }
+    // Nothing else (no repeat) arrives afterwards.
+    for m in sqs::drain(&env.clients.sqs, url, usize::MAX, Duration::from_secs(3)).await {
+        let id = attr(&m, MSG_ID_ATTRIBUTE).unwrap_or_default();
+        assert!(!got.contains_key(&id), "{id} arrived twice");
+        got.insert(id, m.body.unwrap_or_default());
+    }
+    got
+}
+
+// ------------------------------------------------------------------ the Python publisher
+
+static VENV: Mutex<()> = Mutex::new(());
+
+fn fedmsg_python() -> PathBuf {
+    let _guard = VENV.lock().unwrap_or_else(|p| p.into_inner());
+    let root = repo_root();
+    let run = root.join(".local/run");
+    std::fs::create_dir_all(&run).unwrap();
+    let status = std::process::Command::new("flock")
+        .arg(run.join("fedmsg-venv.lock"))
+        .arg(root.join("tests/fedmsg-publisher/install.sh"))
+        .status()
+        .expect("running tests/fedmsg-publisher/install.sh");
+    assert!(status.success(), "tests/fedmsg-publisher/install.sh failed");
+    let local = std::env::var_os("FMN_LOCAL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".local"));
+    local.join("venv-fedmsg/bin/python")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct PyPublisher {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    endpoint: String,
+    log: PathBuf,
+}
+
+impl PyPublisher {
+    async fn start(dir: &std::path::Path, extra: &[&str]) -> Self {
+        let python = fedmsg_python();
+        let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+        let log = dir.join("published.jsonl");
+        let mut child = tokio::process::Command::new(python)
+            .arg(repo_root().join("tests/fedmsg-publisher/publisher.py"))
+            .args(["--endpoint", &endpoint, "--log"])
+            .arg(&log)
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting the fedmsg publisher");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut p = Self {
+            child,
+            stdin,
+            stdout,
+            endpoint,
+            log,
+        };
+        let ready = p.answer().await;
+        assert_eq!(ready["ready"], true, "{ready}");
+        p
+    }
+
+    async fn answer(&mut self) -> Value {
+        let line = tokio::time::timeout(WAIT, self.stdout.next_line())
+            .await
+            .expect("the publisher answers")
+            .unwrap()
+            .expect("the publisher is running");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    async fn cmd(&mut self, cmd: Value) -> Value {
+        self.stdin
+            .write_all(format!("{cmd}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+        self.answer().await
+    }
+
+    /// Every envelope sent so far: (msg_id, body).
+    fn published(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let body = v["body"].as_str().unwrap().to_string();
+                let env: Value = serde_json::from_str(&body).unwrap();
+                (env["msg_id"].as_str().unwrap().to_string(), body)
+            })
+            .collect()
+    }
+
+    async fn quit(mut self) {
+        let _ = self.cmd_no_answer(json!({"cmd": "quit"})).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+
+    async fn cmd_no_answer(&mut self, cmd: Value) -> std::io::Result<()> {
+        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await
+    }
+}
+
+// ---------------------------------------------------------------- a switchable SQS proxy
+
+/// Forwards TCP to LocalStack while up; while down, refuses service (closes connections).
+struct Proxy {
+    url: String,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(target: &str, up: bool) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let flag = Arc::new(AtomicBool::new(up));
+        let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (f, c, target) = (Arc::clone(&flag), Arc::clone(&conns), target.to_string());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !f.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                c.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Proxy {
+            url,
+            up: flag,
+            conns,
+        }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+        if !up {
+            for c in self.conns.lock().unwrap().drain(..) {
+                c.abort();
+            }
+        }
+    }
+
+    fn outputs(&self, env: &TestEnv) -> Outputs {
+        let conf = env
+            .clients
+            .sqs
+            .config()
+            .to_builder()
+            .endpoint_url(&self.url)
+            .build();
+        Outputs {
+            sqs: aws_sdk_sqs::Client::from_conf(conf),
+            ..outputs(env)
+        }
+    }
+}
+
+fn localstack_addr() -> String {
+    std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .and_then(|u| {
+            u.strip_prefix("http://")
+                .map(|s| s.trim_end_matches('/').to_string())
+        })
+        .unwrap_or_else(|| "127.0.0.1:4566".into())
+}
+
+// ------------------------------------------------------------------------------- tests
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bridge_forwards_real_fedmsg_messages_byte_for_byte() {
+    let env = TestEnv::new("bridgefedmsg").await;
+    let dir = temp_dir("fedmsg");
+    let mut publisher = PyPublisher::start(&dir, &[]).await;
+    let bridge = start(
+        config(vec![publisher.endpoint.clone()], &dir.join("spool")),
+        outputs(&env),
+    );
+    // Slow joiner: warm up until the bridge hears the publisher.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while bridge.metrics.received_total() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no warm-up message arrived"
+        );
+        publisher
+            .cmd(json!({"cmd": "publish", "count": 1, "tag": "warmup"}))
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let warmups = publisher.published().len();
+    let answer = publisher
+        .cmd(json!({"cmd": "publish", "count": 50, "tag": "real"}))
+        .await;
+    assert_eq!(answer["published"], 50);
+    let published: Vec<(String, String)> = publisher.published().split_off(warmups);
+    assert_eq!(published.len(), 50);
+    let ids: HashSet<String> = published.iter().map(|(id, _)| id.clone()).collect();
+
+    let got = collect(&env, &ids).await;
+    for (id, body) in &published {
+        assert_eq!(&got[id], body, "{id} is forwarded byte-for-byte");
+    }
+    let m = &bridge.metrics;
+    assert_eq!(m.invalid_total(), 0);
+    assert_eq!(m.missed_total(), 0, "no gap in the publisher's counter");
+    assert_eq!(m.dropped_total(), 0);
+    let summary = bridge.stop().await;
+    assert_eq!(summary.spooled_at_exit, 0);
+    publisher.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sqs_outage_loses_nothing_and_repeats_nothing() {
+    let env = TestEnv::new("bridgeoutage").await;
+    let dir = temp_dir("outage");
+    let proxy = Proxy::start(&localstack_addr(), false).await;
+    let mut publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
+    let mut c = config(vec![publisher.endpoint().to_string()], &dir.join("spool"));
+    c.buffer_messages = 100; // most of the outage goes to the disk spool
+    let bridge = start(c, proxy.outputs(&env));
+    let mut sent = warm_up(&mut publisher, &bridge.metrics).await;
+    for n in 0..1000 {
+        sent.push(publisher.publish(TOPIC, json!({"n": n})).unwrap());
+    }
+    let m = Arc::clone(&bridge.metrics);
+    // Everything received while SQS is away; most of it spooled.
+    wait_for("the 1,000 messages to be received", WAIT, || {
+        m.received_total() >= 1001
+    })
+    .await;
+    wait_for("the spool to be used", WAIT, || {
+        m.spooled.load(Ordering::Relaxed) >= 800
+    })
+    .await;
+    wait_for("the bridge to notice SQS is away", WAIT, || {
+        m.sqs_failing.load(Ordering::Relaxed)
+    })
+    .await;
+    assert_eq!(m.forwarded.load(Ordering::Relaxed), 0);
+
+    proxy.set_up(true);
+    let received = m.received_total() as usize;
+    // Warm-ups published before the subscription took are lost (PUB/SUB); the rest arrive.
+    let expected: Vec<(String, String)> = sent[sent.len() - received..].to_vec();
+    let ids: HashSet<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+    let got = collect(&env, &ids).await;
+    assert_eq!(
+        got.len(),
+        ids.len(),
+        "exactly the received messages, once each"
+    );
+    for (id, body) in &expected {
+        assert_eq!(&got[id], body);
+    }
+    assert_eq!(m.dropped_total(), 0);
+    assert_eq!(m.missed_total(), 0);
+    let summary = bridge.stop().await;
+    assert_eq!(summary.spooled_at_exit, 0, "the spool was replayed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_bridge_replays_its_spool() {
+    let env = TestEnv::new("bridgerestart").await;
+    let dir = temp_dir("restart");
+    let spool = dir.join("spool");
+    let proxy = Proxy::start(&localstack_addr(), false).await;
+    let mut publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
+    let mut c = config(vec![publisher.endpoint().to_string()], &spool);
+    c.buffer_messages = 50;
+
+    // First run: SQS is away; the bridge is stopped mid-stream.
+    let first = start(c.clone(), proxy.outputs(&env));
+    let mut sent = warm_up(&mut publisher, &first.metrics).await;
+    for n in 0..300 {
+        sent.push(publisher.publish(TOPIC, json!({"n": n, "run": 1})).unwrap());
+    }
+    let m = Arc::clone(&first.metrics);
+    wait_for("the first 300 to be received", WAIT, || {
+        m.received_total() >= 301
+    })
+    .await;
+    let received_first = m.received_total() as usize;
+    let summary = first.stop().await;
+    assert_eq!(summary.forwarded, 0);
+    assert_eq!(
+        summary.spooled_at_exit as usize, received_first,
+        "all kept on disk"
+    );
+    let mut expected: Vec<(String, String)> = sent[sent.len() - received_first..].to_vec();
+
+    // Second run: SQS is back; the spool goes first, then the new messages.
+    proxy.set_up(true);
+    let second = start(c, proxy.outputs(&env));
+    let mut warm = warm_up(&mut publisher, &second.metrics).await;
+    let lost_warmups = warm.len() - 1;
+    warm.drain(..lost_warmups);
+    expected.extend(warm);
+    for n in 0..200 {
+        expected.push(publisher.publish(TOPIC, json!({"n": n, "run": 2})).unwrap());
+    }
+    let ids: HashSet<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+    let got = collect(&env, &ids).await;
+    assert_eq!(got.len(), ids.len(), "nothing lost, nothing repeated");
+    for (id, body) in &expected {
+        assert_eq!(&got[id], body);
+    }
+    let summary = second.stop().await;
+    assert_eq!(summary.spooled_at_exit, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_frames_are_counted_and_skipped() {
+    let env = TestEnv::new("bridgemalformed").await;
+    let dir = temp_dir("malformed");
+    let mut publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
+    let bridge = start(
+        config(vec![publisher.endpoint().to_string()], &dir.join("spool")),
+        outputs(&env),
+    );
+    let sent = warm_up(&mut publisher, &bridge.metrics).await;
+    let (_, good_body) = publisher.envelope(TOPIC, json!({"ok": 1}));
+    let huge = format!(
+        r#"{{"topic":"{TOPIC}","msg_id":"2026-huge","msg":{{"x":"{}"}}}}"#,
+        "a".repeat(10 * 1024 * 1024)
+    );
+    let no_id = format!(r#"{{"topic":"{TOPIC}","msg":{{}}}}"#);
+    let bad: Vec<Vec<&[u8]>> = vec![
+        vec![TOPIC.as_bytes(), b"this is not json"],
+        vec![TOPIC.as_bytes()],
+        vec![TOPIC.as_bytes(), good_body.as_bytes(), b"extra"],
+        vec![TOPIC.as_bytes(), huge.as_bytes()],
+        vec![b"org.fedoraproject.dev.other.topic", good_body.as_bytes()],
+        vec![TOPIC.as_bytes(), no_id.as_bytes()],
+        vec![TOPIC.as_bytes(), &[0xff, 0xfe, 0x00]],
+    ];
+    for frames in &bad {
+        publisher.send_raw(frames).unwrap();
+    }
+    // A good message after the bad ones: when it is forwarded, the bad ones were handled.
+    let (last_id, _) = publisher
+        .publish(TOPIC, json!({"after": "the bad ones"}))
+        .unwrap();
+    let got = collect(&env, &HashSet::from([last_id.clone()])).await;
+    let valid: HashSet<&String> = sent.iter().map(|(id, _)| id).collect();
+    assert!(
+        got.keys().all(|id| *id == last_id || valid.contains(id)),
+        "only valid messages are forwarded: {:?}",
+        got.keys()
+    );
+    let m = &bridge.metrics;
+    for (reason, count) in [
+        (InvalidReason::NotJson, 1),
+        (InvalidReason::FrameCount, 2),
+        (InvalidReason::TooLarge, 1),
+        (InvalidReason::TopicMismatch, 1),
+        (InvalidReason::NoMsgId, 1),
+        (InvalidReason::NotUtf8, 1),
+    ] {
+        assert_eq!(m.invalid_count(reason), count, "{reason:?}");
+    }
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_endpoints_send_once_and_gaps_are_counted() {
+    let env = TestEnv::new("bridgededupe").await;
+    let dir = temp_dir("dedupe");
+    let mut a = Publisher::bind("tcp://127.0.0.1:*").unwrap();
+    let b = Publisher::bind("tcp://127.0.0.1:*").unwrap();
+    let bridge = start(
+        config(
+            vec![a.endpoint().to_string(), b.endpoint().to_string()],
+            &dir.join("spool"),
+        ),
+        outputs(&env),
+    );
+    let m = Arc::clone(&bridge.metrics);
+    // Warm both paths up with the same messages on both endpoints.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut warm = Vec::new();
+    while m.endpoint(0).received.load(Ordering::Relaxed) == 0
+        || m.endpoint(1).received.load(Ordering::Relaxed) == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both endpoints heard"
+        );
+        let (id, body) = a.envelope(TOPIC, json!({"warmup": true}));
+        a.send_raw(&[TOPIC.as_bytes(), body.as_bytes()]).unwrap();
+        b.send_raw(&[TOPIC.as_bytes(), body.as_bytes()]).unwrap();
+        warm.push(id);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut expected = Vec::new();
+    for n in 0..20 {
+        if n == 10 {
+            a.skip(5); // five messages "lost" before this one
+        }
+        let (id, body) = a.envelope(TOPIC, json!({"n": n}));
+        a.send_raw(&[TOPIC.as_bytes(), body.as_bytes()]).unwrap();
+        b.send_raw(&[TOPIC.as_bytes(), body.as_bytes()]).unwrap();
+        expected.push((id, body));
+    }
+    let ids: HashSet<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+    wait_for("both copies of every message", WAIT, || {
+        m.endpoint(0).received.load(Ordering::Relaxed) >= 20
+            && m.endpoint(1).received.load(Ordering::Relaxed) >= 20
+            && m.forwarded.load(Ordering::Relaxed) >= 20
+    })
+    .await;
+    let got = collect(&env, &ids).await;
+    for (id, body) in &expected {
+        assert_eq!(&got[id], body);
+    }
+    let warm: HashSet<String> = warm.into_iter().collect();
+    assert!(
+        got.keys().all(|id| ids.contains(id) || warm.contains(id)),
+        "nothing unexpected"
+    );
+    assert!(m.duplicates.load(Ordering::Relaxed) >= 20);
+    // Each endpoint carries the same publisher stream: both see the jump of five.
+    assert_eq!(m.endpoint(0).missed.load(Ordering::Relaxed), 5);
+    assert_eq!(m.endpoint(1).missed.load(Ordering::Relaxed), 5);
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_are_compressed_or_stored() {
+    let env = TestEnv::new("bridgeoversize").await;
+    let dir = temp_dir("oversize");
+    let mut publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
+    let bridge = start(
+        config(vec![publisher.endpoint().to_string()], &dir.join("spool")),
+        outputs(&env),
+    );
+    warm_up(&mut publisher, &bridge.metrics).await;
+    // 400 KB that compresses well, and 600 KB of noise that does not.
+    let files: Vec<String> = (0..40_000).map(|n| format!("file-{n}.txt")).collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: String = (0..600_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit((x % 16) as u32, 16).unwrap()
+        })
+        .collect();
+    let (big_id, big) = publisher.publish(TOPIC, json!({"files": files})).unwrap();
+    let (noise_id, noisy) = publisher.publish(TOPIC, json!({"noise": noise})).unwrap();
+    assert!(big.len() > 300_000 && noisy.len() > 600_000);
+    let ids: HashSet<String> = [big_id.clone(), noise_id.clone()].into();
+    let url = env.queue_url(QueueName::Ingest);
+    let mut seen = HashMap::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !ids.iter().all(|id| seen.contains_key(id)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "oversized messages arrived"
+        );
+        for m in sqs::drain(&env.clients.sqs, url, 1, Duration::from_secs(2)).await {
+            let id = attr(&m, MSG_ID_ATTRIBUTE).unwrap();
+            seen.insert(id, (m.body.clone().unwrap(), attr(&m, ENCODING_ATTRIBUTE)));
+        }
+    }
+    let (body, enc) = &seen[&big_id];
+    assert_eq!(enc.as_deref(), Some("gzip+base64"));
+    assert_eq!(
+        decode(body, enc.as_deref()).unwrap(),
+        Decoded::Envelope(big.clone())
+    );
+    let (body, enc) = &seen[&noise_id];
+    assert_eq!(enc.as_deref(), Some("dynamodb"));
+    let Decoded::Stored(reference) = decode(body, enc.as_deref()).unwrap() else {
+        panic!("expected a reference")
+    };
+    let item = env
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&reference.fmn_stored_body.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(reference.fmn_stored_body.pk.clone()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the stored body");
+    let gz = item["body_gzip"].as_b().unwrap().as_ref().to_vec();
+    assert_eq!(gunzip(&gz).unwrap(), noisy);
+    assert_eq!(bridge.metrics.compressed.load(Ordering::Relaxed), 1);
+    assert_eq!(bridge.metrics.stored.load(Ordering::Relaxed), 1);
+    bridge.stop().await;
+}
