@@ -8,6 +8,7 @@ declare -A wanted=(
   [ss]=iproute2
   [pkg-config]=pkg-config
   [c++]=g++
+  [openssl]=openssl
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

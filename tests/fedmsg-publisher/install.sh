@@ -31,7 +31,7 @@ rm -rf "$venv"
 mkdir -p "$local_dir"
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$req"
-"$venv/bin/python" -c 'import fedmsg.core, fedmsg.crypto.x509_ng, zmq' ||
-  { echo "error: fedmsg does not import in $venv" >&2; exit 1; }
+"$venv/bin/python" -c 'import fedmsg.core, zmq, fedmsg.crypto.x509_ng as x; assert x._cryptography' ||
+  { echo "error: fedmsg (with its x509 signing backend) does not import in $venv" >&2; exit 1; }
 echo "$want" >"$stamp"
 echo "==> fedmsg publisher venv ready: $venv"

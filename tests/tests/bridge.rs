@@ -662,3 +662,152 @@ async fn oversized_bodies_are_compressed_or_stored() {
     assert_eq!(bridge.metrics.stored.load(Ordering::Relaxed), 1);
     bridge.stop().await;
 }
+
+/// A CA and a publisher certificate made with the `openssl` command.
+fn make_certs(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("running openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=fmn test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "publisher.key",
+        "-out",
+        "publisher.csr",
+        "-subj",
+        "/CN=publisher.fmn.test",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "publisher.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "publisher.crt",
+        "-days",
+        "2",
+    ]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "other.key",
+        "-out",
+        "other.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=not the CA",
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_messages_are_checked_against_the_ca() {
+    let env = TestEnv::new("bridgesigned").await;
+    let dir = temp_dir("signed");
+    make_certs(&dir);
+    let ssldir = dir.to_str().unwrap().to_string();
+    let mut publisher = PyPublisher::start(
+        &dir,
+        &["--sign", "--ssldir", &ssldir, "--certname", "publisher"],
+    )
+    .await;
+    let mut c = config(vec![publisher.endpoint.clone()], &dir.join("spool"));
+    c.validate_signatures = true;
+    c.ca_file = Some(dir.join("ca.crt"));
+    let bridge = start(c, outputs(&env));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while bridge.metrics.received_total() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no warm-up arrived");
+        publisher
+            .cmd(json!({"cmd": "publish", "count": 1, "tag": "warmup"}))
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = publisher.published().len();
+    publisher
+        .cmd(json!({"cmd": "publish", "count": 5, "tag": "signed"}))
+        .await;
+    let published = publisher.published().split_off(before);
+    assert!(published.iter().all(|(_, b)| b.contains("\"signature\":")));
+    // Tampered (payload changed after signing), unsigned, and signed by an unknown CA.
+    let (_, body) = &published[0];
+    let mut tampered: Value = serde_json::from_str(body).unwrap();
+    tampered["msg"]["tag"] = json!("tampered");
+    tampered["msg_id"] = json!("2026-tampered");
+    let mut unsigned = tampered.clone();
+    unsigned.as_object_mut().unwrap().remove("signature");
+    unsigned.as_object_mut().unwrap().remove("certificate");
+    unsigned["msg_id"] = json!("2026-unsigned");
+    let mut foreign = serde_json::from_str::<Value>(body).unwrap();
+    foreign["certificate"] = json!(base64_pem(&dir.join("other.crt")));
+    foreign["msg_id"] = json!("2026-foreign");
+    for bad in [tampered, unsigned, foreign] {
+        publisher
+            .cmd(json!({"cmd": "raw", "frames": [bad["topic"], bad.to_string()]}))
+            .await;
+    }
+    let (last_id, _) = {
+        let before = publisher.published().len();
+        publisher
+            .cmd(json!({"cmd": "publish", "count": 1, "tag": "last"}))
+            .await;
+        publisher.published()[before].clone()
+    };
+    let mut ids: HashSet<String> = published.iter().map(|(id, _)| id.clone()).collect();
+    ids.insert(last_id);
+    let got = collect(&env, &ids).await;
+    for (id, body) in &published {
+        assert_eq!(&got[id], body);
+    }
+    assert!(!got.keys().any(|id| id.starts_with("2026-tampered")
+        || id.starts_with("2026-unsigned")
+        || id.starts_with("2026-foreign")));
+    assert_eq!(bridge.metrics.invalid_count(InvalidReason::BadSignature), 3);
+    bridge.stop().await;
+    publisher.quit().await;
+}
+
+/// base64 of a PEM file, as fedmsg puts a certificate in `certificate`.
+fn base64_pem(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["base64", "-A", "-in"])
+        .arg(path)
+        .output()
+        .expect("running openssl base64");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
