@@ -21,7 +21,7 @@ pub struct BridgeConfig {
     pub dedupe_capacity: usize,
     /// `FMN_BATCH_LINGER_MS` (default 20): how long a partial batch waits for more.
     pub batch_linger: Duration,
-    /// `FMN_SEND_CONCURRENCY` (default 4): `SendMessageBatch` calls in flight.
+    /// `FMN_SEND_CONCURRENCY` (default 8): `SendMessageBatch` calls in flight.
     pub send_concurrency: usize,
     /// `FMN_BUFFER_MESSAGES` (default 2000): messages held in memory before spooling to disk.
     pub buffer_messages: usize,
@@ -143,7 +143,7 @@ impl BridgeConfig {
             batch_linger: Duration::from_secs_f64(
                 number("FMN_BATCH_LINGER_MS", 20.0, true)? / 1000.0,
             ),
-            send_concurrency: count("FMN_SEND_CONCURRENCY", 4.0)?,
+            send_concurrency: count("FMN_SEND_CONCURRENCY", 8.0)?,
             buffer_messages: count("FMN_BUFFER_MESSAGES", 2000.0)?,
             buffer_bytes: count("FMN_BUFFER_BYTES", 8.0 * 1024.0 * 1024.0)?,
             spool_dir,

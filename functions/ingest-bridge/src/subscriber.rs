@@ -44,7 +44,7 @@ pub struct SubscriberSettings {
 /// How long one poll waits before checking for shutdown.
 const POLL_MS: i64 = 200;
 /// Messages queued inside libzmq for this socket before it stops reading from TCP.
-const RCVHWM: i32 = 10_000;
+const RCVHWM: i32 = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubscribeError {

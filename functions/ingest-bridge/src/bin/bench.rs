@@ -100,12 +100,41 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = proc_status(pid, "VmRSS:").unwrap_or(0);
 
-    // Readers first, so the queue is drained while the load runs.
     let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<u64>>> = Arc::default();
     let last_sent: Arc<Mutex<u64>> = Arc::default();
-    let mut readers = Vec::new();
+    let started_ms = now_ms();
+    let started = Instant::now();
+    for k in 0..n {
+        publisher.publish(TOPIC, json!({"k": k, "published_ms": now_ms()}))?;
+    }
+    let publish_secs = started.elapsed().as_secs_f64();
+    // Wait until SQS holds them all (reading meanwhile would load LocalStack and slow the
+    // bridge down); SentTimestamp tells when each was accepted.
     let stop_at = Instant::now() + Duration::from_secs(300);
+    let mut peak_rss = 0;
+    loop {
+        peak_rss = peak_rss.max(proc_status(pid, "VmRSS:").unwrap_or(0));
+        let depth = clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.attributes)
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                    .and_then(|v| v.parse::<usize>().ok())
+            })
+            .unwrap_or(0);
+        if depth >= n || Instant::now() > stop_at {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut readers = Vec::new();
     for _ in 0..8 {
         let (sqs, url) = (clients.sqs.clone(), url.clone());
         let (seen, latencies, last_sent) = (seen.clone(), latencies.clone(), last_sent.clone());
@@ -145,17 +174,6 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
 
-    let started_ms = now_ms();
-    let started = Instant::now();
-    for k in 0..n {
-        publisher.publish(TOPIC, json!({"k": k, "published_ms": now_ms()}))?;
-    }
-    let publish_secs = started.elapsed().as_secs_f64();
-    let mut peak_rss = 0;
-    while seen.lock().await.len() < n && Instant::now() < stop_at {
-        peak_rss = peak_rss.max(proc_status(pid, "VmRSS:").unwrap_or(0));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     for r in readers {
         let _ = r.await;
     }
