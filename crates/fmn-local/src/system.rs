@@ -181,7 +181,8 @@ pub async fn run(
     preflight(&clients).await?;
     let (template, provisioned) = provision_all(&clients, &ProvisionOptions::default()).await?;
     // In AWS an administrator verifies the sender once; locally the emulator needs to be told.
-    let from = std::env::var("FMN_FROM_ADDRESS").unwrap_or_else(|_| DEFAULT_FROM_ADDRESS.to_string());
+    let from =
+        std::env::var("FMN_FROM_ADDRESS").unwrap_or_else(|_| DEFAULT_FROM_ADDRESS.to_string());
     fmn_aws::ses::ensure_email_identity(&clients.sesv2, &from)
         .await
         .map_err(|e| RunError::Unreachable {
