@@ -1,5 +1,11 @@
 //! The pure domain of fmn: messages and their metadata, preferences and rules, matching,
 //! rendering and digest policy. No AWS and no I/O here: adapters live in `fmn-aws`.
 
+pub mod defaults;
+pub mod jobs;
+pub mod matching;
 pub mod message;
 pub mod meta;
+pub mod ownership;
+pub mod prefs;
+pub mod rules;

@@ -1,0 +1,55 @@
+//! What the rules look at: a message's metadata plus what follows from it (artifact owners,
+//! the groups of the users it concerns), computed once per message for every filter.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use crate::message::Envelope;
+use crate::meta::Metadata;
+use crate::ownership::{message_artifacts, MessageOwners, Ownership};
+use crate::rules::Artifact;
+
+/// One message, ready for rule evaluation.
+pub struct MessageFacts<'a> {
+    pub envelope: &'a Envelope,
+    pub meta: &'a Metadata,
+    /// The artifacts (packages, containers, modules, flatpaks) it concerns.
+    pub artifacts: BTreeSet<Artifact>,
+    /// The maintainers of those artifacts.
+    pub owners: MessageOwners,
+    /// Every group one of the message's users belongs to.
+    pub user_groups: BTreeSet<String>,
+    /// The application name, lower-cased.
+    pub app: String,
+    body_json: OnceLock<String>,
+}
+
+impl<'a> MessageFacts<'a> {
+    pub fn new(envelope: &'a Envelope, meta: &'a Metadata, ownership: &Ownership) -> Self {
+        let user_groups = meta
+            .usernames
+            .iter()
+            .flat_map(|u| ownership.groups_of(u).iter().cloned())
+            .collect();
+        Self {
+            envelope,
+            meta,
+            artifacts: message_artifacts(meta).into_iter().collect(),
+            owners: MessageOwners::of(meta, ownership),
+            user_groups,
+            app: meta.app.to_lowercase(),
+            body_json: OnceLock::new(),
+        }
+    }
+
+    /// The body as JSON text, made on first use (only regex rules need it).
+    pub fn body_json(&self) -> &str {
+        self.body_json
+            .get_or_init(|| serde_json::to_string(self.envelope.body()).unwrap_or_default())
+    }
+
+    /// The full topic.
+    pub fn topic(&self) -> &str {
+        self.envelope.topic().as_str()
+    }
+}

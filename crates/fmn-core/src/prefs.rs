@@ -1,0 +1,539 @@
+//! Preferences: users, their destinations and their filters.
+//!
+//! A user's preferences are one document ([`UserPrefs`]): stored whole, validated whole and
+//! changed whole, so a change is never half-written. Filters are ORed (the first one that
+//! matches a destination wins); the rules inside a filter are ANDed.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rules::{Rule, RuleError};
+
+/// Limits that keep one user's preferences cheap to store, load and evaluate.
+pub mod limits {
+    /// Filters per user.
+    pub const MAX_FILTERS: usize = 50;
+    /// Rules per filter.
+    pub const MAX_RULES: usize = 60;
+    /// Destinations per user.
+    pub const MAX_DESTINATIONS: usize = 10;
+    /// Characters in a user, filter or destination name.
+    pub const MAX_NAME: usize = 64;
+    /// Characters in an e-mail address (RFC 5321 path limit).
+    pub const MAX_EMAIL: usize = 254;
+    /// Characters in an IRC nick (Libera allows 16; leave room).
+    pub const MAX_NICK: usize = 32;
+    /// The shortest digest window, in seconds.
+    pub const MIN_BATCH_DELTA: u64 = 60;
+    /// The longest digest window: a week.
+    pub const MAX_BATCH_DELTA: u64 = 7 * 24 * 3600;
+    /// The largest digest count.
+    pub const MAX_BATCH_COUNT: u32 = 1000;
+}
+
+/// Why a preferences document is not acceptable. Each names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrefsError {
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("filters[{filter}].rules[{rule}]: {source}")]
+    Rule {
+        filter: usize,
+        rule: usize,
+        #[source]
+        source: RuleError,
+    },
+}
+
+impl PrefsError {
+    fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The JSON path of the offending field.
+    pub fn field(&self) -> String {
+        match self {
+            Self::Invalid { field, .. } => field.clone(),
+            Self::Rule { filter, rule, .. } => format!("filters[{filter}].rules[{rule}]"),
+        }
+    }
+}
+
+/// The kind of a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DestinationKind {
+    /// An e-mail address.
+    Email,
+    /// An IRC nick.
+    Irc,
+}
+
+impl DestinationKind {
+    /// `email` or `irc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Irc => "irc",
+        }
+    }
+}
+
+/// When a destination receives its notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum Delivery {
+    /// One notification per message, as soon as it matches.
+    #[default]
+    Immediate,
+    /// Batched into one mail when the oldest pending item is older than `batch_delta` seconds
+    /// or `batch_count` items are pending, whichever comes first (the old FMN's semantics).
+    Digest {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch_delta: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch_count: Option<u32>,
+    },
+}
+
+/// Where a user's notifications go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    /// Stable id inside the user's preferences (`email-1`, `irc-2`…), referenced by filters.
+    pub id: String,
+    /// E-mail or IRC.
+    pub kind: DestinationKind,
+    /// The address or nick.
+    pub address: String,
+    /// Only confirmed destinations receive anything.
+    #[serde(default)]
+    pub confirmed: bool,
+    /// Immediate or digest.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// mIRC colours in IRC lines.
+    #[serde(default)]
+    pub irc_colour: bool,
+    /// Long form (subtitle and link) rather than the one-line summary.
+    #[serde(default = "yes")]
+    pub verbose: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Destination {
+    /// A destination that receives: confirmed.
+    pub fn is_active(&self) -> bool {
+        self.confirmed
+    }
+
+    /// Whether items for it go to the digest store.
+    pub fn is_digest(&self) -> bool {
+        matches!(self.delivery, Delivery::Digest { .. })
+    }
+}
+
+/// A named set of rules feeding some destinations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    /// Stable id inside the user's preferences.
+    pub id: String,
+    /// What the user calls it.
+    pub name: String,
+    /// Disabled filters match nothing.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Disables itself after its first match.
+    #[serde(default)]
+    pub oneshot: bool,
+    /// The ids of the destinations it feeds.
+    #[serde(default)]
+    pub destinations: Vec<String>,
+    /// All must hold. A filter with no rules never matches.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// Everything one user has asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPrefs {
+    /// The account name (FAS username, or the bot's name).
+    pub name: String,
+    /// A disabled account gets nothing.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// An admin-managed bot account (a mailing list, say), not a person.
+    #[serde(default)]
+    pub bot: bool,
+    #[serde(default)]
+    pub destinations: Vec<Destination>,
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    /// Bumped by the store on every change; used for optimistic concurrency.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl UserPrefs {
+    /// An enabled user with nothing configured.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            enabled: true,
+            bot: false,
+            destinations: Vec::new(),
+            filters: Vec::new(),
+            version: 0,
+        }
+    }
+
+    /// The destination with this id.
+    pub fn destination(&self, id: &str) -> Option<&Destination> {
+        self.destinations.iter().find(|d| d.id == id)
+    }
+
+    /// The filter with this id.
+    pub fn filter(&self, id: &str) -> Option<&Filter> {
+        self.filters.iter().find(|f| f.id == id)
+    }
+
+    /// A fresh id with this prefix, unused by destinations and filters.
+    pub fn next_id(&self, prefix: &str) -> String {
+        let used: BTreeSet<&str> = self
+            .destinations
+            .iter()
+            .map(|d| d.id.as_str())
+            .chain(self.filters.iter().map(|f| f.id.as_str()))
+            .collect();
+        (1..)
+            .map(|n| format!("{prefix}-{n}"))
+            .find(|id| !used.contains(id.as_str()))
+            .expect("an unused id exists")
+    }
+
+    /// Checks every field; the first problem found is returned with its path.
+    pub fn validate(&self) -> Result<(), PrefsError> {
+        validate_account_name("name", &self.name)?;
+        if self.destinations.len() > limits::MAX_DESTINATIONS {
+            return Err(PrefsError::invalid(
+                "destinations",
+                format!("at most {} destinations", limits::MAX_DESTINATIONS),
+            ));
+        }
+        if self.filters.len() > limits::MAX_FILTERS {
+            return Err(PrefsError::invalid(
+                "filters",
+                format!("at most {} filters", limits::MAX_FILTERS),
+            ));
+        }
+        let mut ids = BTreeSet::new();
+        let mut addresses = BTreeSet::new();
+        for (i, d) in self.destinations.iter().enumerate() {
+            let at = |f: &str| format!("destinations[{i}].{f}");
+            validate_id(&at("id"), &d.id)?;
+            if !ids.insert(d.id.as_str()) {
+                return Err(PrefsError::invalid(at("id"), "duplicate id"));
+            }
+            match d.kind {
+                DestinationKind::Email => validate_email(&at("address"), &d.address)?,
+                DestinationKind::Irc => validate_nick(&at("address"), &d.address)?,
+            }
+            if !addresses.insert((d.kind, d.address.to_lowercase())) {
+                return Err(PrefsError::invalid(at("address"), "listed twice"));
+            }
+            if let Delivery::Digest {
+                batch_delta,
+                batch_count,
+            } = d.delivery
+            {
+                if batch_delta.is_none() && batch_count.is_none() {
+                    return Err(PrefsError::invalid(
+                        at("delivery"),
+                        "a digest needs batch_delta, batch_count or both",
+                    ));
+                }
+                if let Some(delta) = batch_delta {
+                    if !(limits::MIN_BATCH_DELTA..=limits::MAX_BATCH_DELTA).contains(&delta) {
+                        return Err(PrefsError::invalid(
+                            at("delivery.batch_delta"),
+                            format!(
+                                "between {} and {} seconds",
+                                limits::MIN_BATCH_DELTA,
+                                limits::MAX_BATCH_DELTA
+                            ),
+                        ));
+                    }
+                }
+                if let Some(count) = batch_count {
+                    if !(1..=limits::MAX_BATCH_COUNT).contains(&count) {
+                        return Err(PrefsError::invalid(
+                            at("delivery.batch_count"),
+                            format!("between 1 and {}", limits::MAX_BATCH_COUNT),
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, f) in self.filters.iter().enumerate() {
+            let at = |x: &str| format!("filters[{i}].{x}");
+            validate_id(&at("id"), &f.id)?;
+            if !ids.insert(f.id.as_str()) {
+                return Err(PrefsError::invalid(at("id"), "duplicate id"));
+            }
+            validate_name(&at("name"), &f.name)?;
+            if f.rules.len() > limits::MAX_RULES {
+                return Err(PrefsError::invalid(
+                    at("rules"),
+                    format!("at most {} rules", limits::MAX_RULES),
+                ));
+            }
+            for (j, dest) in f.destinations.iter().enumerate() {
+                if self.destination(dest).is_none() {
+                    return Err(PrefsError::invalid(
+                        format!("filters[{i}].destinations[{j}]"),
+                        format!("no destination `{dest}`"),
+                    ));
+                }
+            }
+            for (j, rule) in f.rules.iter().enumerate() {
+                rule.validate().map_err(|source| PrefsError::Rule {
+                    filter: i,
+                    rule: j,
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_name(field: &str, name: &str) -> Result<(), PrefsError> {
+    if name.trim().is_empty() {
+        return Err(PrefsError::invalid(field, "must not be empty"));
+    }
+    if name.chars().count() > limits::MAX_NAME {
+        return Err(PrefsError::invalid(
+            field,
+            format!("at most {} characters", limits::MAX_NAME),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(PrefsError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_id(field: &str, id: &str) -> Result<(), PrefsError> {
+    let ok = !id.is_empty()
+        && id.len() <= limits::MAX_NAME
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(PrefsError::invalid(
+            field,
+            "1 to 64 characters of letters, digits, `-` and `_`",
+        ))
+    }
+}
+
+/// Account names as FAS allows them: lower-case letters, digits, `-`, `_`, `.`, starting with
+/// a letter or digit.
+pub fn validate_account_name(field: &str, name: &str) -> Result<(), PrefsError> {
+    let ok = !name.is_empty()
+        && name.len() <= limits::MAX_NAME
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(PrefsError::invalid(
+            field,
+            "an account name: lower-case letters, digits, `-`, `_`, `.`, at most 64",
+        ))
+    }
+}
+
+/// A plain `local@domain` address; nothing that could smuggle a header or a second recipient.
+pub fn validate_email(field: &str, address: &str) -> Result<(), PrefsError> {
+    let fail = |reason: &str| Err(PrefsError::invalid(field, reason));
+    if address.len() > limits::MAX_EMAIL {
+        return fail("at most 254 characters");
+    }
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return fail("an e-mail address needs an `@`");
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    if !local_ok {
+        return fail("the part before `@` has characters an address cannot have");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !domain_ok {
+        return fail("the domain must be a host name such as example.org");
+    }
+    Ok(())
+}
+
+/// An IRC nick (RFC 2812 characters), at most 32 characters.
+pub fn validate_nick(field: &str, nick: &str) -> Result<(), PrefsError> {
+    let special = |c: char| "[]\\`_^{|}-".contains(c);
+    let ok = !nick.is_empty()
+        && nick.len() <= limits::MAX_NICK
+        && nick
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || (special(c) && c != '-'))
+        && nick
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || special(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(PrefsError::invalid(
+            field,
+            "an IRC nick: letters, digits and []\\`_^{|}-, not starting with a digit or `-`, at most 32",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleKind;
+
+    fn prefs() -> UserPrefs {
+        let mut p = UserPrefs::new("alice");
+        p.destinations.push(Destination {
+            id: "email-1".into(),
+            kind: DestinationKind::Email,
+            address: "alice@example.org".into(),
+            confirmed: true,
+            delivery: Delivery::Immediate,
+            irc_colour: false,
+            verbose: true,
+        });
+        p.filters.push(Filter {
+            id: "filter-1".into(),
+            name: "Mine".into(),
+            enabled: true,
+            oneshot: false,
+            destinations: vec!["email-1".into()],
+            rules: vec![Rule::new(RuleKind::RelatedEvents)],
+        });
+        p
+    }
+
+    #[test]
+    fn a_sound_document_validates_and_round_trips() {
+        let p = prefs();
+        p.validate().unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        let back: UserPrefs = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn unknown_destinations_are_refused_with_their_path() {
+        let mut p = prefs();
+        p.filters[0].destinations.push("irc-9".into());
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.field(), "filters[0].destinations[1]");
+    }
+
+    #[test]
+    fn addresses_that_could_inject_headers_are_refused() {
+        for bad in [
+            "a@b",
+            "alice@example.org\r\nBcc: x@y.org",
+            "a b@example.org",
+            "@example.org",
+            "alice@-x.org",
+            "a,b@example.org",
+        ] {
+            assert!(validate_email("e", bad).is_err(), "{bad:?}");
+        }
+        validate_email("e", "first.last+fmn@mail.example.org").unwrap();
+    }
+
+    #[test]
+    fn nicks_follow_irc_rules() {
+        validate_nick("n", "ralph_").unwrap();
+        validate_nick("n", "[m]ario").unwrap();
+        for bad in ["1abc", "-x", "a b", "a\r\nQUIT", ""] {
+            assert!(validate_nick("n", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn digests_need_a_window_in_range() {
+        let mut p = prefs();
+        p.destinations[0].delivery = Delivery::Digest {
+            batch_delta: None,
+            batch_count: None,
+        };
+        assert!(p.validate().is_err());
+        p.destinations[0].delivery = Delivery::Digest {
+            batch_delta: Some(10),
+            batch_count: None,
+        };
+        assert_eq!(
+            p.validate().unwrap_err().field(),
+            "destinations[0].delivery.batch_delta"
+        );
+        p.destinations[0].delivery = Delivery::Digest {
+            batch_delta: Some(3600),
+            batch_count: Some(20),
+        };
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn too_many_filters_are_refused() {
+        let mut p = prefs();
+        let f = p.filters[0].clone();
+        for n in 0..limits::MAX_FILTERS {
+            let mut g = f.clone();
+            g.id = format!("g-{n}");
+            p.filters.push(g);
+        }
+        assert_eq!(p.validate().unwrap_err().field(), "filters");
+    }
+
+    #[test]
+    fn next_id_skips_used_ones() {
+        let p = prefs();
+        assert_eq!(p.next_id("email"), "email-2");
+        assert_eq!(p.next_id("irc"), "irc-1");
+    }
+}
