@@ -2,6 +2,7 @@
 
 use clap::Parser;
 
+mod bench;
 mod meta;
 mod resources;
 
@@ -16,11 +17,14 @@ enum Command {
     Resources,
     /// Read fedmsg envelopes as JSON Lines on stdin; write their metadata as JSON Lines.
     Meta(meta::MetaArgs),
+    /// Synthetic benchmarks of the hot paths (e.g. `fmn bench match --users 100000`).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Command::parse() {
         Command::Resources => resources::run(),
         Command::Meta(args) => meta::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
