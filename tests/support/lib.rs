@@ -121,3 +121,38 @@ impl TestEnv {
         &self.provisioned.queue_urls[queue.logical_id()]
     }
 }
+
+/// Runs `handler` on `function`'s queue the way Lambda's event source mapping would, until the
+/// returned token is cancelled.
+pub fn start_function<H: fmn_aws::lambda::SqsBatchHandler>(
+    env: &TestEnv,
+    function: fmn_aws::FunctionName,
+    handler: std::sync::Arc<H>,
+) -> (
+    tokio_util::sync::CancellationToken,
+    std::sync::Arc<fmn_local::stats::FunctionStats>,
+) {
+    let config = fmn_local::system::mapping_config(&env.template, &env.provisioned, function)
+        .expect("the template describes the function's queue");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stats = std::sync::Arc::new(fmn_local::stats::FunctionStats::default());
+    tokio::spawn(fmn_local::esm::run(
+        env.clients.sqs.clone(),
+        config,
+        handler,
+        std::sync::Arc::clone(&stats),
+        stop.clone(),
+    ));
+    (stop, stats)
+}
+
+/// The envelope of one message of `tests/data/fedmsg-examples.jsonl`, by its `id`.
+pub fn corpus_envelope(id: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_root().join("tests/data/fedmsg-examples.jsonl"))
+        .expect("the corpus is in the repository");
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("corpus lines are JSON"))
+        .find(|v| v["id"] == id)
+        .map(|v| v["message"].clone())
+        .unwrap_or_else(|| panic!("no corpus message {id}"))
+}

@@ -141,6 +141,21 @@ pub fn event_from_received(messages: &[aws_sdk_sqs::types::Message], source_arn:
                     .collect()
             })
             .unwrap_or_default();
+        record.message_attributes = m
+            .message_attributes
+            .as_ref()
+            .map(|attrs| {
+                attrs
+                    .iter()
+                    .map(|(k, v)| {
+                        let mut a = aws_lambda_events::sqs::SqsMessageAttribute::default();
+                        a.string_value = v.string_value.clone();
+                        a.data_type = Some(v.data_type.clone());
+                        (k.clone(), a)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         record.event_source = Some("aws:sqs".to_string());
         record.event_source_arn = Some(source_arn.to_string());
         event.records.push(record);

@@ -3,9 +3,16 @@
 
 pub mod batch;
 pub mod config;
+pub mod digest_store;
+pub mod dynamo;
+pub mod ingest_wire;
 pub mod lambda;
 pub mod names;
+pub mod ownership_store;
+pub mod prefs_cache;
+pub mod prefs_store;
 pub mod provision;
+pub mod recent;
 pub mod ses;
 pub mod sqs;
 pub mod telemetry;

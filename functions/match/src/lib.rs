@@ -1,44 +1,242 @@
 //! The match function: reads bus messages from the ingest queue, works out who asked to be
-//! told about each, and fans out delivery jobs. This build validates each message and hands
-//! malformed ones to the dead-letter queue with the reason; matching arrives with the
-//! preferences model.
+//! told about each, and fans out delivery jobs: immediate e-mail and IRC jobs to their queues,
+//! digest items into the digest table.
+//!
+//! Per batch it refreshes its warm copy of the preferences (two counter reads when nothing
+//! changed). Per message: decode (the bridge may have compressed it or stored it aside),
+//! parse, extract metadata, keep the message in the recent-messages table, match, fan out,
+//! record the users' activity, and disable one-shot filters that fired. Job ids are
+//! deterministic, so a message SQS delivers twice makes the same jobs again and delivery drops
+//! the repeats. A malformed message goes to the dead-letter queue with the reason; a failure
+//! of a service returns just that record to the queue.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use tokio::sync::Mutex;
+
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError};
+use fmn_aws::digest_store::DigestStore;
+use fmn_aws::ingest_wire::{decode, Decoded, ENCODING_ATTRIBUTE};
 use fmn_aws::lambda::SqsBatchHandler;
+use fmn_aws::ownership_store::OwnershipStore;
+use fmn_aws::prefs_cache::PrefsCache;
+use fmn_aws::prefs_store::PrefsStore;
+use fmn_aws::recent::RecentMessages;
+use fmn_aws::sqs::{send_all, OutgoingMessage};
 use fmn_aws::{AwsClients, FunctionName, QueueName};
+use fmn_core::jobs::{DeliveryJob, Notification};
+use fmn_core::matching::{Match, MessageFacts};
+use fmn_core::message::Envelope;
+use fmn_core::meta::Registry;
+use fmn_core::prefs::DestinationKind;
 
 pub const FUNCTION: FunctionName = FunctionName::Match;
 
+/// Message attribute carrying a job's id on the delivery queues.
+pub const JOB_ID_ATTRIBUTE: &str = "fmn-job-id";
+
 pub struct MatchHandler {
+    clients: AwsClients,
     dead_letter: DeadLetterQueue,
+    email_queue: String,
+    irc_queue: String,
+    prefs: PrefsStore,
+    ownership: OwnershipStore,
+    recent: RecentMessages,
+    digest: DigestStore,
+    registry: Registry,
+    cache: Mutex<PrefsCache>,
+}
+
+/// What one message led to, for the log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FanOut {
+    pub email: usize,
+    pub irc: usize,
+    pub digest: usize,
 }
 
 impl MatchHandler {
     pub async fn new(clients: &AwsClients) -> Result<Self, fmn_aws::sqs::SqsError> {
-        let url = clients.queue_url(QueueName::IngestDeadLetter).await?;
         Ok(Self {
+            clients: clients.clone(),
             dead_letter: DeadLetterQueue {
                 sqs: clients.sqs.clone(),
-                url,
+                url: clients.queue_url(QueueName::IngestDeadLetter).await?,
             },
+            email_queue: clients.queue_url(QueueName::Email).await?,
+            irc_queue: clients.queue_url(QueueName::Irc).await?,
+            prefs: PrefsStore::from_clients(clients),
+            ownership: OwnershipStore::from_clients(clients),
+            recent: RecentMessages::from_clients(clients),
+            digest: DigestStore::from_clients(clients),
+            registry: Registry::default(),
+            cache: Mutex::new(PrefsCache::new()),
         })
     }
 
+    /// The envelope's JSON text from an ingest record.
+    async fn envelope_text(&self, record: &Record) -> Result<String, RecordError> {
+        let encoding = record
+            .raw
+            .message_attributes
+            .get(ENCODING_ATTRIBUTE)
+            .and_then(|a| a.string_value.as_deref());
+        match decode(&record.body, encoding) {
+            Ok(Decoded::Envelope(text)) => Ok(text),
+            Ok(Decoded::Stored(reference)) => {
+                match self.recent.fetch_ingest_body(&reference).await {
+                    Ok(Some(text)) => Ok(text),
+                    Ok(None) => Err(RecordError::Reject(format!(
+                        "the stored body of {} is gone (expired?)",
+                        reference.msg_id
+                    ))),
+                    Err(e) => Err(RecordError::Retry(e.to_string())),
+                }
+            }
+            Err(e) => Err(RecordError::Reject(format!("undecodable body: {e}"))),
+        }
+    }
+
     async fn handle_record(&self, record: Record) -> Result<(), RecordError> {
-        let envelope: serde_json::Value = serde_json::from_str(&record.body)
+        let text = self.envelope_text(&record).await?;
+        let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| RecordError::Reject(format!("body is not JSON: {e}")))?;
-        let topic = envelope
-            .get("topic")
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| RecordError::Reject("envelope has no `topic`".into()))?;
-        tracing::info!(message_id = %record.message_id, topic, "bus message received");
+        let envelope = Envelope::from_value(value)
+            .map_err(|e| RecordError::Reject(format!("not a fedmsg envelope: {e}")))?;
+        let meta = self.registry.extract(&envelope);
+        let msg_id = envelope.msg_id().to_string();
+        let topic = envelope.topic().as_str().to_string();
+
+        self.recent
+            .put(&msg_id, &topic, &text)
+            .await
+            .map_err(|e| RecordError::Retry(e.to_string()))?;
+
+        let matches: Vec<Match> = {
+            let cache = self.cache.lock().await;
+            let Some(matcher) = cache.matcher() else {
+                return Err(RecordError::Retry("preferences are not loaded".into()));
+            };
+            let facts = MessageFacts::new(&envelope, &meta, matcher.ownership());
+            matcher.matches(&facts)
+        };
+        let notification = Notification::new(&envelope, &meta);
+        let jobs: Vec<DeliveryJob> = matches
+            .iter()
+            .map(|m| DeliveryJob::new(m, &notification))
+            .collect();
+        let fan_out = self.fan_out(&jobs).await?;
+        if !jobs.is_empty() {
+            if let Err(e) = self.recent.record_activity(&jobs).await {
+                tracing::warn!(msg_id, error = %e, "recording activity failed; notifications still go out");
+            }
+        }
+        self.disable_one_shots(&matches).await;
+        tracing::info!(
+            msg_id,
+            topic,
+            matches = matches.len(),
+            email = fan_out.email,
+            irc = fan_out.irc,
+            digest = fan_out.digest,
+            "message matched"
+        );
         Ok(())
+    }
+
+    async fn fan_out(&self, jobs: &[DeliveryJob]) -> Result<FanOut, RecordError> {
+        let mut out = FanOut::default();
+        let mut email = Vec::new();
+        let mut irc = Vec::new();
+        for job in jobs {
+            if job.destination.is_digest() {
+                self.digest
+                    .add(job)
+                    .await
+                    .map_err(|e| RecordError::Retry(e.to_string()))?;
+                out.digest += 1;
+                continue;
+            }
+            let message = OutgoingMessage::new(
+                &job.job_id,
+                serde_json::to_string(job).expect("jobs serialise"),
+            )
+            .with_attribute(JOB_ID_ATTRIBUTE, job.job_id.as_str());
+            match job.destination.kind {
+                DestinationKind::Email => email.push(message),
+                DestinationKind::Irc => irc.push(message),
+            }
+        }
+        out.email = email.len();
+        out.irc = irc.len();
+        for (url, messages) in [(&self.email_queue, email), (&self.irc_queue, irc)] {
+            if !messages.is_empty() {
+                send_all(&self.clients.sqs, url, &messages)
+                    .await
+                    .map_err(|e| RecordError::Retry(e.to_string()))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One-shot filters turn themselves off after their first match. A failure here is logged,
+    /// not retried: at worst the filter fires once more.
+    async fn disable_one_shots(&self, matches: &[Match]) {
+        let mut done: Vec<(&str, &str)> = Vec::new();
+        for m in matches.iter().filter(|m| m.oneshot) {
+            if done.contains(&(m.user.as_str(), m.filter_id.as_str())) {
+                continue;
+            }
+            done.push((&m.user, &m.filter_id));
+            let result = self
+                .prefs
+                .update(&m.user, |p| {
+                    if let Some(f) = p.filters.iter_mut().find(|f| f.id == m.filter_id) {
+                        f.enabled = false;
+                    }
+                    Ok(())
+                })
+                .await;
+            match result {
+                Ok(updated) => {
+                    self.cache.lock().await.upsert(&updated);
+                    tracing::info!(
+                        user = m.user,
+                        filter = m.filter_id,
+                        "one-shot filter fired; disabled"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(user = m.user, filter = m.filter_id, error = %e, "could not disable a one-shot filter")
+                }
+            }
+        }
     }
 }
 
 impl SqsBatchHandler for MatchHandler {
     async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        {
+            let mut cache = self.cache.lock().await;
+            match cache.refresh(&self.prefs, &self.ownership).await {
+                Ok(report) if report.users_reloaded > 0 || report.ownership_reloaded => {
+                    tracing::info!(
+                        full_load = report.full_load,
+                        ownership_reloaded = report.ownership_reloaded,
+                        users_reloaded = report.users_reloaded,
+                        "preferences refreshed"
+                    );
+                }
+                Ok(_) => {}
+                // With a copy loaded, stale for one batch beats not routing at all.
+                Err(e) if cache.matcher().is_some() => {
+                    tracing::warn!(error = %e, "refreshing preferences failed; using the loaded copy");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "loading preferences failed; the batch is returned to the queue");
+                }
+            }
+        }
         process_records(FUNCTION.binary(), event, Some(&self.dead_letter), |r| {
             self.handle_record(r)
         })

@@ -1,0 +1,219 @@
+//! Small DynamoDB helpers shared by the stores: attribute access, errors, paged scans and
+//! queries, and batch writes that retry what DynamoDB left unprocessed.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// A DynamoDB call that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoError {
+    #[error("DynamoDB {operation} on {table} failed: {message}")]
+    Call {
+        operation: &'static str,
+        table: String,
+        /// The service's error code (`ConditionalCheckFailedException`, …) when it sent one.
+        code: Option<String>,
+        message: String,
+    },
+    #[error("item {key} in {table} is malformed: {reason}")]
+    Malformed {
+        table: String,
+        key: String,
+        reason: String,
+    },
+}
+
+impl DynamoError {
+    pub fn call<E>(
+        operation: &'static str,
+        table: &str,
+        e: aws_sdk_dynamodb::error::SdkError<E>,
+    ) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    {
+        let code = e
+            .as_service_error()
+            .and_then(|s| s.code())
+            .map(str::to_string);
+        Self::Call {
+            operation,
+            table: table.to_string(),
+            code,
+            message: DisplayErrorContext(&e).to_string(),
+        }
+    }
+
+    /// The service's error code, if any.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Call { code, .. } => code.as_deref(),
+            Self::Malformed { .. } => None,
+        }
+    }
+
+    /// A condition (or a transaction's condition) did not hold.
+    pub fn is_condition_failure(&self) -> bool {
+        matches!(
+            self.code(),
+            Some("ConditionalCheckFailedException") | Some("TransactionCanceledException")
+        )
+    }
+}
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+pub fn get_n(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+pub fn get_list(item: &Item, name: &str) -> Vec<String> {
+    match item.get(name) {
+        Some(AttributeValue::L(list)) => {
+            list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+        }
+        Some(AttributeValue::Ss(set)) => set.clone(),
+        _ => Vec::new(),
+    }
+}
+
+pub fn list(values: &[String]) -> AttributeValue {
+    AttributeValue::L(values.iter().map(|v| s(v.as_str())).collect())
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// Every item of a table whose `pk` starts with `prefix` (a paged scan).
+pub async fn scan_prefix(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    prefix: &str,
+) -> Result<Vec<Item>, DynamoError> {
+    let mut out = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .filter_expression("begins_with(pk, :p)")
+            .expression_attribute_values(":p", s(prefix))
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("Scan", table, e))?;
+        out.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Every item of one partition with `sk` greater than `after` (all when None), in order.
+pub async fn query_after(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+    after: Option<&str>,
+) -> Result<Vec<Item>, DynamoError> {
+    let mut out = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let mut q = client
+            .query()
+            .table_name(table)
+            .consistent_read(true)
+            .expression_attribute_values(":pk", s(pk))
+            .set_exclusive_start_key(start.take());
+        q = match after {
+            Some(after) => q
+                .key_condition_expression("pk = :pk AND sk > :after")
+                .expression_attribute_values(":after", s(after)),
+            None => q.key_condition_expression("pk = :pk"),
+        };
+        let page = q
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("Query", table, e))?;
+        out.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Writes (puts and deletes) 25 per call, retrying unprocessed items with backoff.
+pub async fn batch_write(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    requests: Vec<WriteRequest>,
+) -> Result<(), DynamoError> {
+    const ATTEMPTS: u32 = 8;
+    let mut requests = requests;
+    while !requests.is_empty() {
+        let rest = requests.split_off(requests.len().min(25));
+        let mut pending = std::mem::replace(&mut requests, rest);
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            attempt += 1;
+            let out = client
+                .batch_write_item()
+                .request_items(table, pending.clone())
+                .send()
+                .await;
+            match out {
+                Ok(out) => {
+                    pending = out
+                        .unprocessed_items
+                        .and_then(|mut m| m.remove(table))
+                        .unwrap_or_default();
+                }
+                Err(e) if attempt < ATTEMPTS => {
+                    tracing::warn!(table, attempt, error = %DisplayErrorContext(&e), "BatchWriteItem failed; retrying");
+                }
+                Err(e) => return Err(DynamoError::call("BatchWriteItem", table, e)),
+            }
+            if !pending.is_empty() {
+                if attempt >= ATTEMPTS {
+                    return Err(DynamoError::Call {
+                        operation: "BatchWriteItem",
+                        table: table.to_string(),
+                        code: None,
+                        message: format!(
+                            "{} items still unprocessed after {attempt} attempts",
+                            pending.len()
+                        ),
+                    });
+                }
+                crate::sqs::backoff(attempt).await;
+            }
+        }
+    }
+    Ok(())
+}

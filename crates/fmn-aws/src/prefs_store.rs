@@ -1,0 +1,285 @@
+//! Users' preferences in the preferences table.
+//!
+//! Items (`pk`, `sk`):
+//! - `user#<name>`, `prefs`: the whole [`UserPrefs`] as JSON in `doc`, its `version`.
+//! - `meta`, `version`: the table's change counter; every write takes the next number.
+//! - `changes`, `<number, 20 digits>`: which user that write changed (kept a week), so a warm
+//!   match function reloads only the users that changed since it last looked.
+//!
+//! A change is one transaction (the document with a condition on its previous version, plus
+//! its change-log entry): never half-written, and two concurrent edits cannot both win.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+
+use fmn_core::prefs::{PrefsError, UserPrefs};
+
+use crate::dynamo::{self, get_n, get_s, n, s, DynamoError, Item};
+
+/// How long change-log entries are kept.
+pub const CHANGE_LOG_TTL_SECS: u64 = 7 * 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrefsStoreError {
+    #[error(transparent)]
+    Dynamo(#[from] DynamoError),
+    #[error("preferences are invalid: {0}")]
+    Invalid(#[from] PrefsError),
+    #[error("user `{0}` already exists")]
+    Exists(String),
+    #[error("no user `{0}`")]
+    NotFound(String),
+    #[error("user `{0}` was changed by someone else; reload and try again")]
+    Conflict(String),
+    #[error("stored preferences of `{user}` are unreadable: {reason}")]
+    Corrupt { user: String, reason: String },
+}
+
+/// One change-log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub version: u64,
+    pub user: String,
+}
+
+fn user_pk(name: &str) -> String {
+    format!("user#{name}")
+}
+
+fn change_sk(version: u64) -> String {
+    format!("{version:020}")
+}
+
+/// The preferences table.
+#[derive(Clone, Debug)]
+pub struct PrefsStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl PrefsStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn from_clients(clients: &crate::AwsClients) -> Self {
+        Self::new(
+            clients.dynamodb.clone(),
+            clients.table(crate::TableName::Preferences),
+        )
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn decode(&self, item: &Item) -> Result<UserPrefs, PrefsStoreError> {
+        let user = get_s(item, "pk")
+            .and_then(|pk| pk.strip_prefix("user#"))
+            .unwrap_or("?")
+            .to_string();
+        let doc = get_s(item, "doc").ok_or_else(|| PrefsStoreError::Corrupt {
+            user: user.clone(),
+            reason: "no `doc`".into(),
+        })?;
+        let mut prefs: UserPrefs =
+            serde_json::from_str(doc).map_err(|e| PrefsStoreError::Corrupt {
+                user: user.clone(),
+                reason: e.to_string(),
+            })?;
+        prefs.version = get_n(item, "version").unwrap_or(0);
+        Ok(prefs)
+    }
+
+    /// One user's preferences.
+    pub async fn get(&self, name: &str) -> Result<Option<UserPrefs>, PrefsStoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(name)))
+            .key("sk", s("prefs"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("GetItem", &self.table, e))?;
+        out.item.as_ref().map(|i| self.decode(i)).transpose()
+    }
+
+    /// Several users' preferences (unknown names are left out).
+    pub async fn get_many(&self, names: &[String]) -> Result<Vec<UserPrefs>, PrefsStoreError> {
+        let mut out = Vec::new();
+        // BatchGetItem would save round trips; per-item consistent reads keep this simple and
+        // a warm function only reloads the handful of users that changed.
+        for name in names {
+            if let Some(p) = self.get(name).await? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every user's preferences (a full scan: for a cold start, never per message).
+    pub async fn load_all(&self) -> Result<Vec<UserPrefs>, PrefsStoreError> {
+        let items = dynamo::scan_prefix(&self.client, &self.table, "user#").await?;
+        items
+            .iter()
+            .filter(|i| get_s(i, "sk") == Some("prefs"))
+            .map(|i| self.decode(i))
+            .collect()
+    }
+
+    /// The table's change counter (0 when nothing was ever written).
+    pub async fn current_version(&self) -> Result<u64, PrefsStoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s("meta"))
+            .key("sk", s("version"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("GetItem", &self.table, e))?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| get_n(i, "version"))
+            .unwrap_or(0))
+    }
+
+    /// Change-log entries after `version`, in order.
+    pub async fn changes_since(&self, version: u64) -> Result<Vec<Change>, PrefsStoreError> {
+        let items = dynamo::query_after(
+            &self.client,
+            &self.table,
+            "changes",
+            Some(&change_sk(version)),
+        )
+        .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                Some(Change {
+                    version: get_s(i, "sk")?.parse().ok()?,
+                    user: get_s(i, "user")?.to_string(),
+                })
+            })
+            .collect())
+    }
+
+    async fn next_version(&self) -> Result<u64, PrefsStoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("meta"))
+            .key("sk", s("version"))
+            .update_expression("ADD version :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e))?;
+        out.attributes
+            .as_ref()
+            .and_then(|a| get_n(a, "version"))
+            .ok_or_else(|| {
+                PrefsStoreError::Dynamo(DynamoError::Malformed {
+                    table: self.table.clone(),
+                    key: "meta/version".into(),
+                    reason: "the counter has no number".into(),
+                })
+            })
+    }
+
+    /// Writes `prefs`, which must still be at `prefs.version` in the table (0: must not exist
+    /// yet). Returns the stored document with its new version.
+    pub async fn put(&self, prefs: &UserPrefs) -> Result<UserPrefs, PrefsStoreError> {
+        prefs.validate()?;
+        let version = self.next_version().await?;
+        let mut stored = prefs.clone();
+        stored.version = version;
+        let doc = serde_json::to_string(&stored).expect("preferences serialise");
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(user_pk(&prefs.name)))
+            .item("sk", s("prefs"))
+            .item("doc", s(doc))
+            .item("version", n(version))
+            .item(
+                "enabled",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(prefs.enabled),
+            )
+            .item("updated_at", n(dynamo::now_secs()));
+        put = if prefs.version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(prefs.version))
+        };
+        let change = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s("changes"))
+            .item("sk", s(change_sk(version)))
+            .item("user", s(prefs.name.as_str()))
+            .item("expires_at", n(dynamo::now_secs() + CHANGE_LOG_TTL_SECS));
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(put.build().expect("table, item set"))
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(change.build().expect("table, item set"))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("TransactWriteItems", &self.table, e));
+        match result {
+            Ok(_) => Ok(stored),
+            Err(e) if e.is_condition_failure() => Err(if prefs.version == 0 {
+                PrefsStoreError::Exists(prefs.name.clone())
+            } else {
+                PrefsStoreError::Conflict(prefs.name.clone())
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates a user; fails if it exists.
+    pub async fn create(&self, prefs: &UserPrefs) -> Result<UserPrefs, PrefsStoreError> {
+        let mut fresh = prefs.clone();
+        fresh.version = 0;
+        self.put(&fresh).await
+    }
+
+    /// Reads, changes with `change` and writes back, retrying when someone else wrote in
+    /// between. `change` may refuse with an error of its own.
+    pub async fn update<F>(&self, name: &str, mut change: F) -> Result<UserPrefs, PrefsStoreError>
+    where
+        F: FnMut(&mut UserPrefs) -> Result<(), PrefsStoreError>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut prefs = self
+                .get(name)
+                .await?
+                .ok_or_else(|| PrefsStoreError::NotFound(name.to_string()))?;
+            change(&mut prefs)?;
+            match self.put(&prefs).await {
+                Err(PrefsStoreError::Conflict(_)) if attempt < 5 => {
+                    crate::sqs::backoff(attempt).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}

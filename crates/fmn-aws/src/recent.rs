@@ -1,0 +1,192 @@
+//! The recent-messages table (messages the match function saw, for "explain" and history) and
+//! each user's activity feed (what was sent to them) in the preferences table.
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+
+use fmn_core::jobs::DeliveryJob;
+
+use crate::dynamo::{self, get_s, n, s, DynamoError, Item};
+use crate::ingest_wire::{gunzip, gzip};
+
+/// How long a message is kept (the ingest queue's retention).
+pub const MESSAGE_TTL_SECS: u64 = 14 * 24 * 3600;
+/// How long an activity entry is kept.
+pub const ACTIVITY_TTL_SECS: u64 = 30 * 24 * 3600;
+
+fn message_pk(msg_id: &str) -> String {
+    format!("msg#{msg_id}")
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub msg_id: String,
+    pub topic: String,
+    /// The envelope's JSON.
+    pub envelope: String,
+    pub received_at: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct RecentMessages {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    prefs_table: String,
+}
+
+impl RecentMessages {
+    pub fn from_clients(clients: &crate::AwsClients) -> Self {
+        Self {
+            client: clients.dynamodb.clone(),
+            table: clients.table(crate::TableName::RecentMessages),
+            prefs_table: clients.table(crate::TableName::Preferences),
+        }
+    }
+
+    /// Stores a message (gzip-compressed: an item is at most 400 KB). Storing it again
+    /// overwrites it with the same content.
+    pub async fn put(&self, msg_id: &str, topic: &str, envelope: &str) -> Result<(), DynamoError> {
+        let now = dynamo::now_secs();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(message_pk(msg_id)))
+            .item("kind", s("message"))
+            .item("msg_id", s(msg_id))
+            .item("topic", s(topic))
+            .item(
+                "envelope_gzip",
+                AttributeValue::B(Blob::new(gzip(envelope.as_bytes()))),
+            )
+            .item("received_at", n(now))
+            .item("expires_at", n(now + MESSAGE_TTL_SECS))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("PutItem", &self.table, e))?;
+        Ok(())
+    }
+
+    /// A stored message, if still kept.
+    pub async fn get(&self, msg_id: &str) -> Result<Option<StoredMessage>, DynamoError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(message_pk(msg_id)))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("GetItem", &self.table, e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let malformed = |reason: &str| DynamoError::Malformed {
+            table: self.table.clone(),
+            key: message_pk(msg_id),
+            reason: reason.to_string(),
+        };
+        let gz = item
+            .get("envelope_gzip")
+            .and_then(|v| v.as_b().ok())
+            .ok_or_else(|| malformed("no envelope"))?;
+        let envelope = gunzip(gz.as_ref()).map_err(|e| malformed(&e.to_string()))?;
+        Ok(Some(StoredMessage {
+            msg_id: msg_id.to_string(),
+            topic: get_s(&item, "topic").unwrap_or_default().to_string(),
+            envelope,
+            received_at: dynamo::get_n(&item, "received_at").unwrap_or(0),
+        }))
+    }
+
+    /// Records the jobs in their users' activity feeds (idempotent: the key is the job id).
+    pub async fn record_activity(&self, jobs: &[DeliveryJob]) -> Result<(), DynamoError> {
+        let now = dynamo::now_secs();
+        let writes = jobs
+            .iter()
+            .map(|job| {
+                let summary = serde_json::json!({
+                    "msg_id": job.notification.msg_id,
+                    "topic": job.notification.topic,
+                    "app": job.notification.app,
+                    "title": job.notification.title,
+                    "subtitle": job.notification.subtitle,
+                    "link": job.notification.link,
+                    "filter": job.filter_name,
+                    "destination": job.destination.id,
+                    "address": job.destination.address,
+                    "digest": job.destination.is_digest(),
+                    "job_id": job.job_id,
+                });
+                let put = PutRequest::builder()
+                    .item("pk", s(format!("activity#{}", job.user)))
+                    .item("sk", s(format!("{now:012}#{}", job.job_id)))
+                    .item("entry", s(summary.to_string()))
+                    .item("expires_at", n(now + ACTIVITY_TTL_SECS))
+                    .build()
+                    .expect("item set");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        dynamo::batch_write(&self.client, &self.prefs_table, writes).await
+    }
+
+    /// A user's latest activity entries, newest first.
+    pub async fn activity(
+        &self,
+        user: &str,
+        limit: i32,
+    ) -> Result<Vec<serde_json::Value>, DynamoError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.prefs_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("activity#{user}")))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("Query", &self.prefs_table, e))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i: &Item| serde_json::from_str(get_s(i, "entry")?).ok())
+            .collect())
+    }
+
+    /// The body of a message the bridge stored because it was too large for SQS.
+    pub async fn fetch_ingest_body(
+        &self,
+        reference: &crate::ingest_wire::StoredRef,
+    ) -> Result<Option<String>, DynamoError> {
+        let table = &reference.fmn_stored_body.table;
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key("pk", s(reference.fmn_stored_body.pk.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("GetItem", table, e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let gz = item
+            .get("body_gzip")
+            .and_then(|v| v.as_b().ok())
+            .ok_or_else(|| DynamoError::Malformed {
+                table: table.clone(),
+                key: reference.fmn_stored_body.pk.clone(),
+                reason: "no body_gzip".into(),
+            })?;
+        gunzip(gz.as_ref())
+            .map(Some)
+            .map_err(|e| DynamoError::Malformed {
+                table: table.clone(),
+                key: reference.fmn_stored_body.pk.clone(),
+                reason: e.to_string(),
+            })
+    }
+}
