@@ -3,8 +3,11 @@
 use clap::Parser;
 
 mod bench;
+mod explain;
 mod meta;
+mod ownership;
 mod resources;
+mod user;
 
 #[derive(Parser)]
 #[command(
@@ -17,6 +20,16 @@ enum Command {
     Resources,
     /// Read fedmsg envelopes as JSON Lines on stdin; write their metadata as JSON Lines.
     Meta(meta::MetaArgs),
+    /// Manage accounts: create (with default filters), disable, enable, show.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Import who maintains which package, container, module and flatpak.
+    #[command(subcommand)]
+    Ownership(ownership::OwnershipCommand),
+    /// Why a user did or did not get a message (per filter and rule).
+    Explain(explain::ExplainArgs),
+    /// Print the rule catalogue (every rule kind with its arguments) as JSON.
+    Rules,
     /// Synthetic benchmarks of the hot paths (e.g. `fmn bench match --users 100000`).
     Bench(bench::BenchArgs),
 }
@@ -26,5 +39,15 @@ fn main() -> anyhow::Result<()> {
         Command::Resources => resources::run(),
         Command::Meta(args) => meta::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::User(command) => user::run(command),
+        Command::Ownership(command) => ownership::run(command),
+        Command::Explain(args) => explain::run(args),
+        Command::Rules => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&fmn_core::rules::catalog())?
+            );
+            Ok(())
+        }
     }
 }
