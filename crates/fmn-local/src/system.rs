@@ -269,6 +269,16 @@ pub async fn run(
     let bridge = options.bridge.clone();
     let stop = shutdown.clone();
     let sqs = clients.sqs.clone();
+    if bridge.endpoints.is_empty() && crate::demo::enabled() {
+        match crate::demo::seed(&clients).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                users = n,
+                "demo data: sample users with default filters and the ownership sample (FMN_DEMO=false skips this)"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not seed the demo data"),
+        }
+    }
     if bridge.endpoints.is_empty() {
         tasks.spawn(async move {
             let sample = fmn_ingest_bridge::replay::SAMPLE;

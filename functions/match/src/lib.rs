@@ -132,15 +132,19 @@ impl MatchHandler {
             }
         }
         self.disable_one_shots(&matches).await;
-        tracing::info!(
-            msg_id,
-            topic,
-            matches = matches.len(),
-            email = fan_out.email,
-            irc = fan_out.irc,
-            digest = fan_out.digest,
-            "message matched"
-        );
+        if matches.is_empty() {
+            tracing::debug!(msg_id, topic, "message matched nobody");
+        } else {
+            tracing::info!(
+                msg_id,
+                topic,
+                matches = matches.len(),
+                email = fan_out.email,
+                irc = fan_out.irc,
+                digest = fan_out.digest,
+                "message routed"
+            );
+        }
         Ok(())
     }
 
