@@ -2,10 +2,13 @@
 //! rendering and digest policy. No AWS and no I/O here: adapters live in `fmn-aws`.
 
 pub mod defaults;
+pub mod digest;
 pub mod jobs;
 pub mod matching;
 pub mod message;
 pub mod meta;
 pub mod ownership;
 pub mod prefs;
+pub mod render;
 pub mod rules;
+pub mod unsubscribe;

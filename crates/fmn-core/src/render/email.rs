@@ -1,0 +1,311 @@
+//! One notification, one mail.
+//!
+//! Subject: `[<app>] <subtitle, or the title when there is none>` (FMN 3's form). Body: the
+//! subtitle, the link, who did it, the topic and when it was published, then a footer naming
+//! the filter that matched and the preferences page. Headers for filtering, as the old FMN
+//! sent them: `X-Fedmsg-Topic`, `X-Fedmsg-Category` (the service), `X-Fedmsg-Username` (the
+//! agent), `X-Fedmsg-Id`, one `X-Fedmsg-Package` per package (and `X-Fedmsg-Num-Packages`).
+
+use std::fmt::Write as _;
+
+use super::{
+    assemble, common_headers, html_escape, html_link, require_email, truncate_chars, utc_time,
+    MailContext, RenderError, RenderedMail, MAX_HEADER_CHARS, MAX_PACKAGE_HEADERS,
+    MAX_SUBJECT_CHARS,
+};
+use crate::jobs::{DeliveryJob, Notification};
+
+/// The one-line summary: `[bodhi] alice submitted foo-1.0 to testing`.
+pub fn subject(n: &Notification) -> String {
+    let what = n
+        .subtitle
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or(&n.title);
+    let line = super::clean_header_text(&format!("[{}] {}", n.app, what));
+    truncate_chars(&line, MAX_SUBJECT_CHARS)
+}
+
+/// The `Message-ID` of a job's mail: derived from the job id, so a resent copy carries the same
+/// id and mail clients show it once.
+pub fn message_id(job: &DeliveryJob, ctx: &MailContext) -> String {
+    format!("fmn.{}@{}", job.job_id, ctx.domain())
+}
+
+/// The whole mail for one job, dated `now_secs`.
+pub fn render(
+    job: &DeliveryJob,
+    ctx: &MailContext,
+    now_secs: i64,
+) -> Result<RenderedMail, RenderError> {
+    let d = &job.destination;
+    require_email(d.kind, &d.id, &d.address)?;
+    let n = &job.notification;
+    let subject = subject(n);
+    let message_id = message_id(job, ctx);
+    let mut h = common_headers(
+        ctx,
+        &d.address,
+        &subject,
+        &message_id,
+        now_secs,
+        &job.user,
+        &d.id,
+    );
+    h.text("X-Fedmsg-Topic", &n.topic, MAX_HEADER_CHARS);
+    h.text("X-Fedmsg-Category", &n.app, MAX_HEADER_CHARS);
+    if let Some(agent) = n.agent.as_deref() {
+        h.text("X-Fedmsg-Username", agent, MAX_HEADER_CHARS);
+    }
+    h.text("X-Fedmsg-Id", &n.msg_id, MAX_HEADER_CHARS);
+    let mut packages: Vec<&str> = n.packages.iter().map(String::as_str).collect();
+    packages.sort_unstable();
+    packages.dedup();
+    for p in packages.iter().take(MAX_PACKAGE_HEADERS) {
+        h.text("X-Fedmsg-Package", p, MAX_HEADER_CHARS);
+    }
+    if !packages.is_empty() {
+        h.raw("X-Fedmsg-Num-Packages", &packages.len().to_string());
+    }
+    h.text("X-Fmn-Filter", &job.filter_name, MAX_HEADER_CHARS);
+
+    let (text, html) = bodies(job, ctx);
+    Ok(RenderedMail {
+        to: d.address.clone(),
+        subject,
+        message_id: message_id.clone(),
+        raw: assemble(h, &job.job_id, &text, &html),
+    })
+}
+
+/// The plain-text and HTML bodies.
+fn bodies(job: &DeliveryJob, ctx: &MailContext) -> (String, String) {
+    let n = &job.notification;
+    let headline = n
+        .subtitle
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or(&n.title);
+    let prefs = ctx.preferences_url();
+
+    let mut text = String::new();
+    let mut html =
+        String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
+    let _ = writeln!(text, "{headline}\n");
+    let _ = writeln!(html, "<p>{}</p>", html_escape(headline));
+    if let Some(link) = n.link.as_deref().filter(|l| !l.is_empty()) {
+        let _ = writeln!(text, "{link}\n");
+        let _ = writeln!(html, "<p>{}</p>", html_link(link));
+    }
+    let mut facts: Vec<(&str, String)> = Vec::new();
+    if let Some(agent) = n.agent.as_deref() {
+        facts.push(("By", agent.to_string()));
+    }
+    facts.push(("Topic", n.topic.clone()));
+    if let Some(ts) = n.timestamp {
+        facts.push(("Published", utc_time(ts)));
+    }
+    if !n.packages.is_empty() {
+        facts.push(("Packages", n.packages.join(", ")));
+    }
+    let _ = writeln!(html, "<table>");
+    for (k, v) in &facts {
+        let _ = writeln!(text, "{k}: {v}");
+        let _ = writeln!(
+            html,
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+            html_escape(k),
+            html_escape(v)
+        );
+    }
+    let _ = writeln!(html, "</table>");
+    let footer = format!(
+        "You received this message because of your filter \"{}\" ({}).",
+        job.filter_name, job.reason
+    );
+    let _ = write!(
+        text,
+        "\n-- \n{footer}\nChange your notification preferences at {prefs}\n"
+    );
+    let _ = write!(
+        html,
+        "<hr>\n<p><small>{}<br>\nChange your notification preferences at {}</small></p>\n</body></html>\n",
+        html_escape(&footer),
+        html_link(&prefs)
+    );
+    (text, html)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::meta::Severity;
+    use crate::prefs::{Delivery, Destination, DestinationKind};
+
+    pub(crate) fn ctx() -> MailContext {
+        MailContext {
+            from_address: "notifications@fedoraproject.org".into(),
+            from_name: "Fedora Notifications".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            unsubscribe_secret: b"test-secret".to_vec(),
+        }
+    }
+
+    pub(crate) fn job(subtitle: &str) -> DeliveryJob {
+        DeliveryJob {
+            job_id: "0123456789abcdef0123456789abcdef".into(),
+            user: "alice".into(),
+            filter_id: "filter-1".into(),
+            filter_name: "My packages".into(),
+            reason: "package owned".into(),
+            destination: Destination {
+                id: "email-1".into(),
+                kind: DestinationKind::Email,
+                address: "alice@example.org".into(),
+                confirmed: true,
+                delivery: Delivery::Immediate,
+                irc_colour: false,
+                verbose: true,
+            },
+            notification: Notification {
+                msg_id: "2024-abc".into(),
+                topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
+                app: "bodhi".into(),
+                agent: Some("bob".into()),
+                title: "bodhi.update.comment".into(),
+                subtitle: Some(subtitle.into()),
+                link: Some("https://bodhi.fedoraproject.org/updates/FEDORA-1?a=1&b=2".into()),
+                usernames: vec!["bob".into()],
+                packages: vec!["python-foo".into(), "foo".into()],
+                timestamp: Some(1_700_000_000.0),
+                severity: Severity::default(),
+            },
+        }
+    }
+
+    fn header_lines(raw: &str) -> Vec<String> {
+        let head = raw.split("\r\n\r\n").next().unwrap();
+        // Unfold.
+        head.replace("\r\n ", " ")
+            .split("\r\n")
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_job_renders_as_multipart_alternative_with_filtering_headers() {
+        let mail = render(
+            &job("bob commented on foo-1.0 <b>&</b>"),
+            &ctx(),
+            1_700_000_100,
+        )
+        .unwrap();
+        let raw = String::from_utf8(mail.raw.clone()).unwrap();
+        assert!(raw.is_ascii());
+        let headers = header_lines(&raw);
+        let has = |h: &str| headers.iter().any(|l| l == h);
+        assert!(
+            has("From: Fedora Notifications <notifications@fedoraproject.org>"),
+            "{headers:#?}"
+        );
+        assert!(has("To: <alice@example.org>"));
+        assert!(has("Subject: [bodhi] bob commented on foo-1.0 <b>&</b>"));
+        assert!(has("Date: Tue, 14 Nov 2023 22:15:00 +0000"));
+        assert!(has(
+            "Message-ID: <fmn.0123456789abcdef0123456789abcdef@fedoraproject.org>"
+        ));
+        assert!(has("MIME-Version: 1.0"));
+        assert!(has(
+            "X-Fedmsg-Topic: org.fedoraproject.prod.bodhi.update.comment"
+        ));
+        assert!(has("X-Fedmsg-Category: bodhi"));
+        assert!(has("X-Fedmsg-Username: bob"));
+        assert!(has("X-Fedmsg-Id: 2024-abc"));
+        assert!(has("X-Fedmsg-Package: foo"));
+        assert!(has("X-Fedmsg-Package: python-foo"));
+        assert!(has("X-Fedmsg-Num-Packages: 2"));
+        assert!(has(
+            "List-Id: Fedora Notifications <notifications.fedoraproject.org>"
+        ));
+        assert!(has("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+        let unsub = headers
+            .iter()
+            .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+            .unwrap()
+            .trim_end_matches('>');
+        let token = unsub
+            .strip_prefix("http://127.0.0.1:8080/api/v1/unsubscribe/")
+            .unwrap();
+        assert_eq!(
+            crate::unsubscribe::verify_token(b"test-secret", token),
+            Some(("alice".into(), "email-1".into()))
+        );
+        // Structure: preamble, two parts, closing boundary.
+        let boundary = raw
+            .split("boundary=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert_eq!(raw.matches(&format!("\r\n--{boundary}\r\n")).count(), 2);
+        assert!(raw.ends_with(&format!("\r\n--{boundary}--\r\n")));
+        assert!(raw.contains("Content-Type: text/plain; charset=utf-8"));
+        assert!(raw.contains("Content-Type: text/html; charset=utf-8"));
+        // HTML is escaped; plain text is not.
+        assert!(raw.contains("&lt;b&gt;&amp;&lt;/b&gt;"));
+        assert!(raw.contains("bob commented on foo-1.0 <b>&</b>"));
+        assert!(raw.contains("My packages"));
+        assert!(raw.contains("http://127.0.0.1:8080/"));
+        for line in raw.split("\r\n") {
+            assert!(line.len() <= 998);
+        }
+    }
+
+    #[test]
+    fn injection_through_message_content_adds_no_header() {
+        let mut j = job("x\r\nBcc: victim@example.org\r\n\r\nfake body");
+        j.notification.topic = "topic\nX-Injected: 1".into();
+        j.notification.agent = Some("bob\r\nX-Injected: 2".into());
+        j.notification.packages = vec!["p\rX-Injected: 3".into()];
+        j.filter_name = "f\nX-Injected: 4".into();
+        let raw = String::from_utf8(render(&j, &ctx(), 0).unwrap().raw).unwrap();
+        let head = raw.split("\r\n\r\n").next().unwrap();
+        assert!(
+            !head.contains('\n')
+                || head
+                    .split("\r\n")
+                    .all(|l| !l.contains('\r') && !l.contains('\n'))
+        );
+        for line in head.split("\r\n") {
+            assert!(!line.starts_with("Bcc"), "{line}");
+            assert!(!line.starts_with("X-Injected"), "{line}");
+        }
+        assert!(head.contains("Subject: [bodhi] x Bcc: victim@example.org fake body"));
+    }
+
+    #[test]
+    fn bad_destinations_are_refused() {
+        let mut j = job("s");
+        j.destination.address = "a@example.org\r\nBcc: b@example.org".into();
+        assert!(matches!(
+            render(&j, &ctx(), 0),
+            Err(RenderError::BadAddress(_))
+        ));
+        j.destination.kind = DestinationKind::Irc;
+        assert!(matches!(
+            render(&j, &ctx(), 0),
+            Err(RenderError::NotEmail(_))
+        ));
+    }
+
+    #[test]
+    fn subjects_fall_back_to_the_title_and_are_cut() {
+        let mut j = job("");
+        assert_eq!(subject(&j.notification), "[bodhi] bodhi.update.comment");
+        j.notification.subtitle = Some("y".repeat(1000));
+        let s = subject(&j.notification);
+        assert_eq!(s.chars().count(), MAX_SUBJECT_CHARS);
+        assert!(s.ends_with('…'));
+    }
+}
