@@ -75,15 +75,17 @@ pub enum TableName {
     DeliveryRecords,
     RecentMessages,
     Ownership,
+    Activity,
 }
 
 impl TableName {
-    pub const ALL: [TableName; 5] = [
+    pub const ALL: [TableName; 6] = [
         TableName::Preferences,
         TableName::DigestItems,
         TableName::DeliveryRecords,
         TableName::RecentMessages,
         TableName::Ownership,
+        TableName::Activity,
     ];
 
     pub fn logical_id(self) -> &'static str {
@@ -93,6 +95,7 @@ impl TableName {
             TableName::DeliveryRecords => "DeliveryRecordsTable",
             TableName::RecentMessages => "RecentMessagesTable",
             TableName::Ownership => "OwnershipTable",
+            TableName::Activity => "ActivityTable",
         }
     }
 
@@ -103,6 +106,7 @@ impl TableName {
             TableName::DeliveryRecords => "delivery-records",
             TableName::RecentMessages => "recent-messages",
             TableName::Ownership => "ownership",
+            TableName::Activity => "activity",
         }
     }
 }

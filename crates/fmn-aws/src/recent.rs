@@ -1,5 +1,5 @@
 //! The recent-messages table (messages the match function saw, for "explain" and history) and
-//! each user's activity feed (what was sent to them) in the preferences table.
+//! each user's activity feed (what was sent to them) in the activity table.
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -13,6 +13,16 @@ use crate::ingest_wire::{gunzip, gzip};
 pub const MESSAGE_TTL_SECS: u64 = 14 * 24 * 3600;
 /// How long an activity entry is kept.
 pub const ACTIVITY_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// Ordered by the message's time (the arrival time when it has none); the job id makes a
+/// redelivered job overwrite its own entry.
+fn activity_sk(job: &DeliveryJob, now: u64) -> String {
+    let ms = job
+        .notification
+        .timestamp
+        .map_or(now * 1000, |t| (t * 1000.0).max(0.0) as u64);
+    format!("{ms:015}#{}", job.job_id)
+}
 
 fn message_pk(msg_id: &str) -> String {
     format!("msg#{msg_id}")
@@ -32,7 +42,7 @@ pub struct StoredMessage {
 pub struct RecentMessages {
     client: aws_sdk_dynamodb::Client,
     table: String,
-    prefs_table: String,
+    activity_table: String,
 }
 
 impl RecentMessages {
@@ -40,7 +50,7 @@ impl RecentMessages {
         Self {
             client: clients.dynamodb.clone(),
             table: clients.table(crate::TableName::RecentMessages),
-            prefs_table: clients.table(crate::TableName::Preferences),
+            activity_table: clients.table(crate::TableName::Activity),
         }
     }
 
@@ -118,8 +128,8 @@ impl RecentMessages {
                     "job_id": job.job_id,
                 });
                 let put = PutRequest::builder()
-                    .item("pk", s(format!("activity#{}", job.user)))
-                    .item("sk", s(format!("{now:012}#{}", job.job_id)))
+                    .item("pk", s(job.user.as_str()))
+                    .item("sk", s(activity_sk(job, now)))
                     .item("entry", s(summary.to_string()))
                     .item("expires_at", n(now + ACTIVITY_TTL_SECS))
                     .build()
@@ -127,7 +137,7 @@ impl RecentMessages {
                 WriteRequest::builder().put_request(put).build()
             })
             .collect();
-        dynamo::batch_write(&self.client, &self.prefs_table, writes).await
+        dynamo::batch_write(&self.client, &self.activity_table, writes).await
     }
 
     /// A user's latest activity entries, newest first.
@@ -139,14 +149,14 @@ impl RecentMessages {
         let out = self
             .client
             .query()
-            .table_name(&self.prefs_table)
+            .table_name(&self.activity_table)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(format!("activity#{user}")))
+            .expression_attribute_values(":pk", s(user))
             .scan_index_forward(false)
             .limit(limit)
             .send()
             .await
-            .map_err(|e| DynamoError::call("Query", &self.prefs_table, e))?;
+            .map_err(|e| DynamoError::call("Query", &self.activity_table, e))?;
         Ok(out
             .items
             .unwrap_or_default()
