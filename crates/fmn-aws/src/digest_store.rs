@@ -98,3 +98,239 @@ impl DigestStore {
         Ok(Added::New)
     }
 }
+
+/// One destination's entry in the `pending` partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingMarker {
+    /// `<user>/<destination>`.
+    pub key: String,
+    pub user: String,
+    pub destination: String,
+    pub pending: fmn_core::digest::Pending,
+    /// The batch being sent, if a run cut one and has not finished it.
+    pub batch: Option<Batch>,
+}
+
+/// A cut batch: the digest id and the sort keys of its items.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    pub id: String,
+    pub sks: Vec<String>,
+    /// When it was cut, epoch seconds.
+    pub at: u64,
+    /// Whether it took every item present then (so what remains afterwards arrived later).
+    pub complete: bool,
+}
+
+/// An item waiting in a digest.
+#[derive(Clone, Debug)]
+pub struct DigestItem {
+    pub sk: String,
+    /// The job, or why it could not be read.
+    pub job: Result<DeliveryJob, String>,
+}
+
+fn marker_from_item(item: &dynamo::Item) -> Option<PendingMarker> {
+    let key = dynamo::get_s(item, "sk")?.to_string();
+    let (user_from_key, dest_from_key) = key.split_once('/').unwrap_or((key.as_str(), ""));
+    let batch = dynamo::get_s(item, "batch_id").map(|id| Batch {
+        id: id.to_string(),
+        sks: dynamo::get_list(item, "batch_sks"),
+        at: dynamo::get_n(item, "batch_at").unwrap_or(0),
+        complete: item
+            .get("batch_complete")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(true),
+    });
+    Some(PendingMarker {
+        user: dynamo::get_s(item, "user")
+            .unwrap_or(user_from_key)
+            .to_string(),
+        destination: dynamo::get_s(item, "destination")
+            .unwrap_or(dest_from_key)
+            .to_string(),
+        pending: fmn_core::digest::Pending {
+            first_at: dynamo::get_n(item, "first_at").unwrap_or(0),
+            count: dynamo::get_n(item, "pending_count").unwrap_or(0),
+            batch_delta: dynamo::get_n(item, "batch_delta"),
+            batch_count: dynamo::get_n(item, "batch_count").map(|c| c.min(u32::MAX.into()) as u32),
+        },
+        key,
+        batch,
+    })
+}
+
+impl DigestStore {
+    /// Every destination with pending items: one query of the `pending` partition.
+    pub async fn pending(&self) -> Result<Vec<PendingMarker>, DynamoError> {
+        let items = dynamo::query_after(&self.client, &self.table, "pending", None).await?;
+        Ok(items.iter().filter_map(marker_from_item).collect())
+    }
+
+    /// The marker of one destination, if it has pending items.
+    pub async fn marker(&self, key: &str) -> Result<Option<PendingMarker>, DynamoError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s("pending"))
+            .key("sk", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("GetItem", &self.table, e))?;
+        Ok(out.item.as_ref().and_then(marker_from_item))
+    }
+
+    /// Every item waiting in `key`'s digest, oldest first.
+    pub async fn items(&self, key: &str) -> Result<Vec<DigestItem>, DynamoError> {
+        let items =
+            dynamo::query_after(&self.client, &self.table, &format!("digest#{key}"), None).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let sk = dynamo::get_s(item, "sk")?.to_string();
+                let job = match dynamo::get_s(item, "job") {
+                    Some(j) => serde_json::from_str(j).map_err(|e| e.to_string()),
+                    None => Err("no `job` attribute".to_string()),
+                };
+                Some(DigestItem { sk, job })
+            })
+            .collect())
+    }
+
+    /// Records `batch` on `key`'s marker, unless a batch is recorded already. Returns whether
+    /// it was recorded.
+    pub async fn start_batch(&self, key: &str, batch: &Batch) -> Result<bool, DynamoError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("pending"))
+            .key("sk", s(key))
+            .update_expression(
+                "SET batch_id = :id, batch_sks = :sks, batch_at = :at, batch_complete = :complete",
+            )
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(batch_id)")
+            .expression_attribute_values(":id", s(batch.id.as_str()))
+            .expression_attribute_values(":sks", dynamo::list(&batch.sks))
+            .expression_attribute_values(":at", n(batch.at))
+            .expression_attribute_values(":complete", AttributeValue::Bool(batch.complete))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e));
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_condition_failure() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After the batch was sent (or refused for good): deletes its items, then takes them off
+    /// the marker. The marker goes when nothing else is pending; when items arrived meanwhile
+    /// it stays, with the count of those and, if the batch took everything present when it was
+    /// cut, the cut time as the new `first_at` (the remaining items all arrived after it).
+    /// Safe to repeat after a crash at any point.
+    pub async fn finish_batch(&self, key: &str, batch: &Batch) -> Result<(), DynamoError> {
+        let deletes = batch
+            .sks
+            .iter()
+            .map(|sk| {
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .delete_request(
+                        aws_sdk_dynamodb::types::DeleteRequest::builder()
+                            .key("pk", s(format!("digest#{key}")))
+                            .key("sk", s(sk.as_str()))
+                            .build()
+                            .expect("key is set"),
+                    )
+                    .build()
+            })
+            .collect();
+        dynamo::batch_write(&self.client, &self.table, deletes).await?;
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("pending"))
+            .key("sk", s(key))
+            .condition_expression("batch_id = :id")
+            .expression_attribute_values(":id", s(batch.id.as_str()))
+            .expression_attribute_values(":n", n(batch.sks.len()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        update = if batch.complete {
+            update
+                .update_expression(
+                    "SET pending_count = pending_count - :n, first_at = :at \
+                     REMOVE batch_id, batch_sks, batch_at, batch_complete",
+                )
+                .expression_attribute_values(":at", n(batch.at))
+        } else {
+            update.update_expression(
+                "SET pending_count = pending_count - :n \
+                 REMOVE batch_id, batch_sks, batch_at, batch_complete",
+            )
+        };
+        let remaining = match update.send().await {
+            Ok(out) => out
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get("pending_count"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0),
+            // Already finished by an earlier attempt.
+            Err(e) => {
+                let e = DynamoError::call("UpdateItem", &self.table, e);
+                if e.is_condition_failure() {
+                    return Ok(());
+                }
+                return Err(e);
+            }
+        };
+        if remaining <= 0 {
+            // Gone only if nothing arrived since (an add increments the count first).
+            let out = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s("pending"))
+                .key("sk", s(key))
+                .condition_expression("pending_count <= :zero AND attribute_not_exists(batch_id)")
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await
+                .map_err(|e| DynamoError::call("DeleteItem", &self.table, e));
+            match out {
+                Ok(_) => {}
+                Err(e) if e.is_condition_failure() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DigestStore {
+    /// Deletes `key`'s marker when it has no items, unless its count changed since it was read
+    /// as `count` or a batch is recorded on it.
+    pub async fn remove_empty_marker(&self, key: &str, count: u64) -> Result<(), DynamoError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s("pending"))
+            .key("sk", s(key))
+            .condition_expression("pending_count = :count AND attribute_not_exists(batch_id)")
+            .expression_attribute_values(":count", n(count))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("DeleteItem", &self.table, e));
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_condition_failure() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -3,10 +3,12 @@
 
 pub mod batch;
 pub mod config;
+pub mod delivery_records;
 pub mod digest_store;
 pub mod dynamo;
 pub mod ingest_wire;
 pub mod lambda;
+pub mod mail;
 pub mod names;
 pub mod ownership_store;
 pub mod prefs_cache;

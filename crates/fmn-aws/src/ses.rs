@@ -25,6 +25,8 @@ impl SesError {
                 "MessageRejected"
                 | "MailFromDomainNotVerifiedException"
                 | "BadRequestException"
+                // SES v1's code for a malformed address; moto answers v2 calls with it too.
+                | "InvalidParameterValue"
                 | "NotFoundException"
                 | "AccountSuspendedException"
                 | "SendingPausedException",

@@ -1,35 +1,139 @@
-//! The deliver-email function: sends the jobs on the email queue as mail through SES v2.
-//! Delivery itself is not in this build: every job is handed to the dead-letter queue with
-//! that reason, so none is lost and none is acknowledged unsent.
+//! The deliver-email function: sends the jobs on the email queue as mail through SES v2, each
+//! once.
+//!
+//! Per record: parse the job (malformed → dead-letter), render it (`fmn_core::render::email`;
+//! unrenderable → dead-letter), claim its delivery record `email#<job id>`
+//! (`fmn_aws::delivery_records`), send, mark the record. A record already `sent` is
+//! acknowledged without sending; one being sent elsewhere is retried later. SES throttling or
+//! unavailability is retried with backoff, then handed back to the queue; a rejection goes to
+//! the dead-letter queue with SES's reason and stays in the delivery record, against the user
+//! and destination.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError};
+use fmn_aws::delivery_records::{Claim, DeliveryRecords, RecordInfo};
 use fmn_aws::lambda::SqsBatchHandler;
+use fmn_aws::mail::{send_with_backoff, MailSettings};
+use fmn_aws::ses::SesError;
 use fmn_aws::{AwsClients, FunctionName, QueueName};
+use fmn_core::jobs::DeliveryJob;
 
 pub const FUNCTION: FunctionName = FunctionName::DeliverEmail;
 
+/// The delivery-record key of an immediate mail.
+pub fn record_key(job_id: &str) -> String {
+    format!("email#{job_id}")
+}
+
 pub struct DeliverEmailHandler {
     dead_letter: DeadLetterQueue,
+    records: DeliveryRecords,
+    ses: aws_sdk_sesv2::Client,
+    settings: MailSettings,
 }
 
 impl DeliverEmailHandler {
+    /// With the settings of the environment (`MailSettings::from_env`).
     pub async fn new(clients: &AwsClients) -> Result<Self, fmn_aws::sqs::SqsError> {
+        Self::with_settings(clients, MailSettings::from_env()).await
+    }
+
+    pub async fn with_settings(
+        clients: &AwsClients,
+        settings: MailSettings,
+    ) -> Result<Self, fmn_aws::sqs::SqsError> {
         let url = clients.queue_url(QueueName::EmailDeadLetter).await?;
         Ok(Self {
             dead_letter: DeadLetterQueue {
                 sqs: clients.sqs.clone(),
                 url,
             },
+            records: DeliveryRecords::from_clients(clients, settings.lease),
+            ses: clients.sesv2.clone(),
+            settings,
         })
     }
 
     async fn handle_record(&self, record: Record) -> Result<(), RecordError> {
-        serde_json::from_str::<serde_json::Value>(&record.body)
-            .map_err(|e| RecordError::Reject(format!("job is not JSON: {e}")))?;
-        Err(RecordError::Reject(
-            "email delivery is not available in this build".into(),
-        ))
+        let job: DeliveryJob = serde_json::from_str(&record.body).map_err(|e| {
+            let reason = format!("not a delivery job: {e}");
+            tracing::error!(message_id = %record.message_id, %reason, "job dead-lettered");
+            RecordError::Reject(reason)
+        })?;
+        let job_id = job.job_id.as_str();
+        let now = fmn_aws::dynamo::now_secs() as i64;
+        let mail = fmn_core::render::email::render(&job, &self.settings.context, now).map_err(
+            |e| {
+                let reason = format!("cannot be sent as mail: {e}");
+                tracing::error!(job_id, user = %job.user, destination = %job.destination.id, %reason, "job dead-lettered");
+                RecordError::Reject(reason)
+            },
+        )?;
+        let key = record_key(job_id);
+        let info = RecordInfo {
+            user: &job.user,
+            destination: &job.destination.id,
+            address: &job.destination.address,
+        };
+        let claim = self
+            .records
+            .claim(&key, &info)
+            .await
+            .map_err(|e| RecordError::Retry(e.to_string()))?;
+        let claim = match claim {
+            Claim::Claimed(claim) => claim,
+            Claim::AlreadySent { message_id } => {
+                tracing::info!(
+                    job_id,
+                    ?message_id,
+                    "already sent; acknowledged without sending"
+                );
+                return Ok(());
+            }
+            Claim::AlreadyRejected { reason } => {
+                tracing::warn!(job_id, %reason, "rejected before and dead-lettered then; acknowledged");
+                return Ok(());
+            }
+            Claim::InFlight { since_ms } => {
+                return Err(RecordError::Retry(format!(
+                    "job {job_id} is being sent by another invocation (claimed at {since_ms} ms)"
+                )));
+            }
+        };
+        let sent = send_with_backoff(
+            &self.ses,
+            &self.settings.context.from_address,
+            &mail.to,
+            &mail.raw,
+            self.settings.ses_attempts,
+        )
+        .await;
+        match sent {
+            Ok(message_id) => {
+                if let Err(e) = self.records.mark_sent(&claim, &message_id).await {
+                    // The mail is out: acknowledging is right. The record stays `sending`, so
+                    // a repeat of this job waits for the lease and then sends it again.
+                    tracing::error!(job_id, error = %e, "mail sent but its record could not be marked");
+                }
+                tracing::info!(job_id, user = %job.user, destination = %job.destination.id, ses_message_id = %message_id, attempt = claim.attempts, "mail sent");
+                Ok(())
+            }
+            Err(SesError::Rejected(reason)) => {
+                if let Err(e) = self.records.mark_rejected(&claim, &reason).await {
+                    tracing::error!(job_id, error = %e, "could not record the rejection");
+                }
+                tracing::error!(job_id, user = %job.user, destination = %job.destination.id, address = %job.destination.address, %reason, "SES rejected the mail; job dead-lettered");
+                Err(RecordError::Reject(format!(
+                    "SES rejected the mail: {reason}"
+                )))
+            }
+            Err(SesError::Unavailable(reason)) => {
+                if let Err(e) = self.records.mark_retry(&claim, &reason).await {
+                    tracing::warn!(job_id, error = %e, "could not release the delivery record");
+                }
+                Err(RecordError::Retry(format!("SES unavailable: {reason}")))
+            }
+        }
     }
 }
 

@@ -1,17 +1,53 @@
 //! The digest function, run on the schedule: sends each digest destination whose pending items
-//! are due one mail listing them. This build runs on the schedule and reports what it did;
-//! the digest policy and mail arrive with delivery.
+//! are due one mail listing them, once.
+//!
+//! A run queries the `pending` partition of the digest table (never a scan) and, for each
+//! destination that `fmn_core::digest::due` says is due:
+//!
+//! 1. cuts a batch: its items' sort keys and an id derived from them, recorded on the
+//!    destination's pending marker (conditionally, so two overlapping runs cut one batch);
+//! 2. claims the delivery record `digest#<batch id>` (`fmn_aws::delivery_records`), renders
+//!    the digest and sends it through SES v2, marks the record `sent`;
+//! 3. only then deletes the batch's items and takes them off the marker (deleting it when
+//!    nothing else arrived meanwhile).
+//!
+//! A run that died anywhere leaves the batch on the marker; the next run finishes that same
+//! batch (the record tells whether the mail went out), so a digest is neither lost nor sent
+//! twice (except the one-duplicate window of a crash between SES accepting and the record
+//! being marked, see `fmn_aws::delivery_records`). Items that arrive while a batch is out wait
+//! for the next digest.
 
+use fmn_aws::delivery_records::{Claim, DeliveryRecords, RecordInfo};
+use fmn_aws::digest_store::{Batch, DigestStore, PendingMarker};
+use fmn_aws::mail::{send_with_backoff, MailSettings};
+use fmn_aws::ses::SesError;
 use fmn_aws::{AwsClients, FunctionName};
+use fmn_core::digest::{digest_id, due, MAX_DIGEST_ITEMS};
+use fmn_core::jobs::DeliveryJob;
+use futures::StreamExt;
 use serde::Serialize;
 
 pub const FUNCTION: FunctionName = FunctionName::Digest;
 
+/// Destinations handled at the same time within one run.
+const CONCURRENCY: usize = 4;
+
 /// What one scheduled run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DigestReport {
+    /// Destinations with pending items.
+    pub pending: usize,
+    /// Destinations that were due (or had an unfinished batch).
     pub destinations_due: usize,
     pub mails_sent: usize,
+    /// Items in the mails sent.
+    pub items_sent: usize,
+    /// Batches found already sent by an earlier run and only cleaned up.
+    pub already_sent: usize,
+    /// Batches refused for good (items dropped, reason in the record and the log).
+    pub rejected: usize,
+    /// Destinations left for the next run (SES or DynamoDB unavailable, another run busy).
+    pub deferred: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -20,21 +56,230 @@ pub enum DigestError {
     Store(String),
 }
 
+/// The delivery-record key of a digest.
+pub fn record_key(digest_id: &str) -> String {
+    format!("digest#{digest_id}")
+}
+
+enum Outcome {
+    NotDue,
+    Sent(usize),
+    AlreadySent,
+    Rejected,
+    Deferred,
+}
+
 pub struct DigestHandler {
-    _clients: AwsClients,
+    store: DigestStore,
+    records: DeliveryRecords,
+    ses: aws_sdk_sesv2::Client,
+    settings: MailSettings,
 }
 
 impl DigestHandler {
+    /// With the settings of the environment (`MailSettings::from_env`).
     pub fn new(clients: &AwsClients) -> Self {
+        Self::with_settings(clients, MailSettings::from_env())
+    }
+
+    pub fn with_settings(clients: &AwsClients, settings: MailSettings) -> Self {
         Self {
-            _clients: clients.clone(),
+            store: DigestStore::from_clients(clients),
+            records: DeliveryRecords::from_clients(clients, settings.lease),
+            ses: clients.sesv2.clone(),
+            settings,
         }
     }
 
-    /// One scheduled run.
+    /// One scheduled run, now.
     pub async fn run(&self) -> Result<DigestReport, DigestError> {
-        let report = DigestReport::default();
-        tracing::info!(?report, "digest run finished");
+        self.run_at(fmn_aws::dynamo::now_secs()).await
+    }
+
+    /// One run that judges due-ness as at `now` (epoch seconds).
+    pub async fn run_at(&self, now: u64) -> Result<DigestReport, DigestError> {
+        let markers = self
+            .store
+            .pending()
+            .await
+            .map_err(|e| DigestError::Store(e.to_string()))?;
+        let mut report = DigestReport {
+            pending: markers.len(),
+            ..DigestReport::default()
+        };
+        let outcomes: Vec<Outcome> = futures::stream::iter(markers)
+            .map(|m| self.destination(m, now))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for outcome in outcomes {
+            if !matches!(outcome, Outcome::NotDue) {
+                report.destinations_due += 1;
+            }
+            match outcome {
+                Outcome::NotDue => {}
+                Outcome::Sent(items) => {
+                    report.mails_sent += 1;
+                    report.items_sent += items;
+                }
+                Outcome::AlreadySent => report.already_sent += 1,
+                Outcome::Rejected => report.rejected += 1,
+                Outcome::Deferred => report.deferred += 1,
+            }
+        }
+        if report.destinations_due > 0 {
+            tracing::info!(?report, "digest run finished");
+        } else {
+            tracing::debug!(?report, "digest run finished");
+        }
         Ok(report)
+    }
+
+    async fn destination(&self, marker: PendingMarker, now: u64) -> Outcome {
+        let key = marker.key.clone();
+        match self.try_destination(marker, now).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::warn!(digest = %key, error = %e, "digest deferred to the next run");
+                Outcome::Deferred
+            }
+        }
+    }
+
+    async fn try_destination(
+        &self,
+        marker: PendingMarker,
+        now: u64,
+    ) -> Result<Outcome, fmn_aws::dynamo::DynamoError> {
+        let key = marker.key.as_str();
+        let items = match &marker.batch {
+            // An earlier run cut this batch and did not finish it: finish it, whatever the
+            // policy says now.
+            Some(batch) => {
+                tracing::info!(digest = key, batch = %batch.id, "finishing a batch an earlier run left");
+                self.store.items(key).await?
+            }
+            None => {
+                let Some(why) = due(&marker.pending, now) else {
+                    return Ok(Outcome::NotDue);
+                };
+                let items = self.store.items(key).await?;
+                if items.is_empty() {
+                    // A marker whose items are gone: nothing to send.
+                    self.store
+                        .remove_empty_marker(key, marker.pending.count)
+                        .await?;
+                    return Ok(Outcome::NotDue);
+                }
+                tracing::info!(
+                    digest = key,
+                    reason = why.as_str(),
+                    items = items.len(),
+                    "digest due"
+                );
+                items
+            }
+        };
+        let batch = match marker.batch.clone() {
+            Some(batch) => batch,
+            None => {
+                let complete = items.len() <= MAX_DIGEST_ITEMS;
+                let sks: Vec<String> = items
+                    .iter()
+                    .take(MAX_DIGEST_ITEMS)
+                    .map(|i| i.sk.clone())
+                    .collect();
+                let batch = Batch {
+                    id: digest_id(sks.iter().map(String::as_str)),
+                    sks,
+                    at: now,
+                    complete,
+                };
+                if !self.store.start_batch(key, &batch).await? {
+                    // Another run cut a batch first; the next run sees it.
+                    return Ok(Outcome::Deferred);
+                }
+                batch
+            }
+        };
+        let mut jobs: Vec<DeliveryJob> = Vec::new();
+        for item in items.into_iter().filter(|i| batch.sks.contains(&i.sk)) {
+            match item.job {
+                Ok(job) => jobs.push(job),
+                Err(reason) => {
+                    tracing::error!(digest = key, item = %item.sk, %reason, "unreadable digest item dropped")
+                }
+            }
+        }
+        if jobs.is_empty() {
+            self.store.finish_batch(key, &batch).await?;
+            return Ok(Outcome::Rejected);
+        }
+        let address = jobs[0].destination.address.clone();
+        let record = record_key(&batch.id);
+        let info = RecordInfo {
+            user: &marker.user,
+            destination: &marker.destination,
+            address: &address,
+        };
+        let claim = match self.records.claim(&record, &info).await? {
+            Claim::Claimed(claim) => claim,
+            Claim::AlreadySent { message_id } => {
+                tracing::info!(digest = key, batch = %batch.id, ?message_id, "digest was sent by an earlier run; cleaning up");
+                self.store.finish_batch(key, &batch).await?;
+                return Ok(Outcome::AlreadySent);
+            }
+            Claim::AlreadyRejected { reason } => {
+                tracing::warn!(digest = key, batch = %batch.id, %reason, "digest was rejected by an earlier run; dropping its items");
+                self.store.finish_batch(key, &batch).await?;
+                return Ok(Outcome::Rejected);
+            }
+            Claim::InFlight { since_ms } => {
+                tracing::info!(digest = key, batch = %batch.id, since_ms, "digest is being sent by another run");
+                return Ok(Outcome::Deferred);
+            }
+        };
+        let rendered = fmn_core::render::digest::render(
+            &jobs,
+            &batch.id,
+            &self.settings.context,
+            fmn_aws::dynamo::now_secs() as i64,
+        );
+        let sent = match rendered {
+            Ok(mail) => {
+                send_with_backoff(
+                    &self.ses,
+                    &self.settings.context.from_address,
+                    &mail.to,
+                    &mail.raw,
+                    self.settings.ses_attempts,
+                )
+                .await
+            }
+            Err(e) => Err(SesError::Rejected(format!("cannot be sent as mail: {e}"))),
+        };
+        match sent {
+            Ok(message_id) => {
+                if let Err(e) = self.records.mark_sent(&claim, &message_id).await {
+                    tracing::error!(digest = key, batch = %batch.id, error = %e, "digest sent but its record could not be marked");
+                }
+                tracing::info!(digest = key, batch = %batch.id, items = jobs.len(), ses_message_id = %message_id, "digest sent");
+                self.store.finish_batch(key, &batch).await?;
+                Ok(Outcome::Sent(jobs.len()))
+            }
+            Err(SesError::Rejected(reason)) => {
+                self.records.mark_rejected(&claim, &reason).await?;
+                tracing::error!(digest = key, batch = %batch.id, user = %marker.user, destination = %marker.destination, %address, items = jobs.len(), %reason, "digest rejected; its items are dropped");
+                self.store.finish_batch(key, &batch).await?;
+                Ok(Outcome::Rejected)
+            }
+            Err(SesError::Unavailable(reason)) => {
+                if let Err(e) = self.records.mark_retry(&claim, &reason).await {
+                    tracing::warn!(digest = key, error = %e, "could not release the delivery record");
+                }
+                tracing::warn!(digest = key, batch = %batch.id, %reason, "SES unavailable; digest left for the next run");
+                Ok(Outcome::Deferred)
+            }
+        }
     }
 }

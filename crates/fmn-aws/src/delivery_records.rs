@@ -1,0 +1,269 @@
+//! Delivery records: what makes a delivery happen once although SQS delivers at least once and
+//! a digest run may be repeated.
+//!
+//! One item per delivery in the delivery-records table, `pk = <channel>#<id>` (`email#<job id>`,
+//! `digest#<digest id>`), expiring after [`RECORD_TTL_SECS`] (longer than SQS keeps a message,
+//! so a redelivery always finds its record). A sender:
+//!
+//! 1. [`DeliveryRecords::claim`]s the delivery: a conditional write that succeeds only when no
+//!    record exists, or the previous attempt failed in a way worth retrying (`retry`), or it is
+//!    `sending` but its claim is older than the lease (the sender died mid-send). The record
+//!    then says `sending`, with the claim's time and a random claim token.
+//! 2. sends;
+//! 3. marks the record `sent` (or `rejected` with the reason, or `retry`), conditional on still
+//!    holding the claim.
+//!
+//! A repeat that finds `sent` is acknowledged without sending; one that finds a fresh
+//! `sending` is retried later. The trade-off: a sender that dies after the mail service
+//! accepted the mail and before step 3 leaves `sending`; after the lease the delivery is made
+//! again, so a crash in that window (milliseconds) can duplicate one mail, never lose it. The
+//! duplicate carries the same `Message-ID`, which most mail clients fold into one. SES has no
+//! idempotency key, so no scheme can do better than "at most one duplicate per crash" without
+//! risking a loss instead.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use crate::dynamo::{get_n, get_s, n, s, DynamoError, Item};
+
+/// How long a record is kept: 14 days, SQS's longest retention.
+pub const RECORD_TTL_SECS: u64 = 14 * 24 * 3600;
+
+/// The state of a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Sending,
+    Sent,
+    Rejected,
+    Retry,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::Rejected => "rejected",
+            State::Retry => "retry",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "sending" => State::Sending,
+            "sent" => State::Sent,
+            "rejected" => State::Rejected,
+            "retry" => State::Retry,
+            _ => return None,
+        })
+    }
+}
+
+/// A delivery we hold: only its holder may mark it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimToken {
+    pub key: String,
+    token: String,
+    /// How many attempts were made, this one included.
+    pub attempts: u64,
+}
+
+/// The outcome of a claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours to send.
+    Claimed(ClaimToken),
+    /// Already sent (SES message id when known): acknowledge, do not send.
+    AlreadySent { message_id: Option<String> },
+    /// Refused for good before, with this reason.
+    AlreadyRejected { reason: String },
+    /// Someone is sending it now (or died less than a lease ago): try later.
+    InFlight { since_ms: u64 },
+}
+
+/// Who the delivery is for, kept in the record for the record's reader (and support).
+#[derive(Clone, Debug, Default)]
+pub struct RecordInfo<'a> {
+    pub user: &'a str,
+    pub destination: &'a str,
+    pub address: &'a str,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeliveryRecords {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    lease_ms: u64,
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+impl DeliveryRecords {
+    /// Records in the delivery-records table; a `sending` claim older than `lease` is taken
+    /// over.
+    pub fn from_clients(clients: &crate::AwsClients, lease: std::time::Duration) -> Self {
+        Self {
+            client: clients.dynamodb.clone(),
+            table: clients.table(crate::TableName::DeliveryRecords),
+            lease_ms: lease.as_millis() as u64,
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Claims the delivery `key` (see the module's description).
+    pub async fn claim(&self, key: &str, info: &RecordInfo<'_>) -> Result<Claim, DynamoError> {
+        let now = now_ms();
+        let token = uuid_like();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression(
+                "SET #state = :sending, claim_token = :token, claimed_at = :now, \
+                 created_at = if_not_exists(created_at, :now), expires_at = :expires, \
+                 #user = :user, destination = :dest, address = :addr \
+                 ADD attempts :one",
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR #state = :retry \
+                 OR (#state = :sending AND claimed_at < :stale)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#user", "user")
+            .expression_attribute_values(":sending", s(State::Sending.as_str()))
+            .expression_attribute_values(":retry", s(State::Retry.as_str()))
+            .expression_attribute_values(":token", s(token.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":stale", n(now.saturating_sub(self.lease_ms)))
+            .expression_attribute_values(":expires", n(crate::dynamo::now_secs() + RECORD_TTL_SECS))
+            .expression_attribute_values(":user", s(or_dash(info.user)))
+            .expression_attribute_values(":dest", s(or_dash(info.destination)))
+            .expression_attribute_values(":addr", s(or_dash(info.address)))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e));
+        match out {
+            Ok(out) => {
+                let attempts = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| get_n(a, "attempts"))
+                    .unwrap_or(1);
+                Ok(Claim::Claimed(ClaimToken {
+                    key: key.to_string(),
+                    token,
+                    attempts,
+                }))
+            }
+            Err(e) if e.is_condition_failure() => {
+                let item = self.get(key).await?.unwrap_or_default();
+                let state = get_s(&item, "state").and_then(State::parse);
+                Ok(match state {
+                    Some(State::Sent) => Claim::AlreadySent {
+                        message_id: get_s(&item, "message_id").map(str::to_string),
+                    },
+                    Some(State::Rejected) => Claim::AlreadyRejected {
+                        reason: get_s(&item, "reason").unwrap_or_default().to_string(),
+                    },
+                    // Sending (fresh) — or the record changed between the two calls: later.
+                    _ => Claim::InFlight {
+                        since_ms: get_n(&item, "claimed_at").unwrap_or(now),
+                    },
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The record of `key`, if any.
+    pub async fn get(&self, key: &str) -> Result<Option<Item>, DynamoError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("GetItem", &self.table, e))?;
+        Ok(out.item)
+    }
+
+    /// The delivery was accepted by the mail service as `message_id`.
+    pub async fn mark_sent(&self, claim: &ClaimToken, message_id: &str) -> Result<(), DynamoError> {
+        self.finish(claim, State::Sent, "message_id", message_id)
+            .await
+    }
+
+    /// The delivery was refused for good, for `reason`.
+    pub async fn mark_rejected(&self, claim: &ClaimToken, reason: &str) -> Result<(), DynamoError> {
+        let reason: String = reason.chars().take(1000).collect();
+        self.finish(claim, State::Rejected, "reason", &reason).await
+    }
+
+    /// The attempt failed in a way worth retrying: the next claim may start at once.
+    pub async fn mark_retry(&self, claim: &ClaimToken, reason: &str) -> Result<(), DynamoError> {
+        let reason: String = reason.chars().take(1000).collect();
+        self.finish(claim, State::Retry, "reason", &reason).await
+    }
+
+    async fn finish(
+        &self,
+        claim: &ClaimToken,
+        state: State,
+        attribute: &str,
+        value: &str,
+    ) -> Result<(), DynamoError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(claim.key.as_str()))
+            .update_expression("SET #state = :state, finished_at = :now, #attr = :value")
+            .condition_expression("claim_token = :token")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#attr", attribute)
+            .expression_attribute_values(":state", s(state.as_str()))
+            .expression_attribute_values(":now", n(now_ms()))
+            .expression_attribute_values(":value", AttributeValue::S(value.to_string()))
+            .expression_attribute_values(":token", s(claim.token.as_str()))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e));
+        match out {
+            Ok(_) => Ok(()),
+            // Our lease ran out and another sender took over: its outcome stands.
+            Err(e) if e.is_condition_failure() => {
+                tracing::warn!(key = %claim.key, state = state.as_str(), "delivery record was taken over by another sender; not marked");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn or_dash(v: &str) -> &str {
+    if v.is_empty() {
+        "-"
+    } else {
+        v
+    }
+}
+
+/// A random claim token (128 bits, hex).
+fn uuid_like() -> String {
+    use rand::Rng;
+    let v: u128 = rand::rng().random();
+    format!("{v:032x}")
+}
