@@ -1,0 +1,576 @@
+//! Delivery on the emulators: deliver-email through SES v2 (moto) with the delivery records in
+//! DynamoDB Local and the queues on LocalStack; the digest function over the digest table.
+//! The mail moto recorded is parsed with a real MIME parser (`mail-parser`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::MessageAttributeValue;
+use fmn_aws::batch::REASON_ATTRIBUTE;
+use fmn_aws::delivery_records::{Claim, DeliveryRecords, RecordInfo};
+use fmn_aws::digest_store::{Batch, DigestStore};
+use fmn_aws::dynamo::{get_s, n, s};
+use fmn_aws::mail::MailSettings;
+use fmn_aws::{FunctionName, QueueName, TableName};
+use fmn_core::jobs::{DeliveryJob, Notification};
+use fmn_core::meta::Severity;
+use fmn_core::prefs::{Delivery, Destination, DestinationKind};
+use fmn_integration_tests::mail::{sent_mail, SentMail};
+use fmn_integration_tests::sqs::drain;
+use fmn_integration_tests::TestEnv;
+use mail_parser::MessageParser;
+
+/// Settings with the default (verified) sender and a known unsubscribe secret.
+async fn settings(env: &TestEnv) -> MailSettings {
+    let mut settings = MailSettings::from_env();
+    settings.context.from_address = fmn_aws::mail::DEFAULT_FROM_ADDRESS.into();
+    settings.context.public_url = "http://127.0.0.1:8080".into();
+    settings.context.unsubscribe_secret = b"delivery-test-secret".to_vec();
+    fmn_aws::ses::ensure_email_identity(&env.clients.sesv2, &settings.context.from_address)
+        .await
+        .expect("verifying the sender on the emulator");
+    settings
+}
+
+fn unique(tag: &str) -> String {
+    format!("{tag}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+fn job(user: &str, address: &str, delivery: Delivery, msg: &str, ts: f64) -> DeliveryJob {
+    let destination = Destination {
+        id: "email-1".into(),
+        kind: DestinationKind::Email,
+        address: address.into(),
+        confirmed: true,
+        delivery,
+        irc_colour: false,
+        verbose: true,
+    };
+    let notification = Notification {
+        msg_id: msg.into(),
+        topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
+        app: if msg.ends_with('k') { "koji" } else { "bodhi" }.into(),
+        agent: Some("zdeněk".into()),
+        title: "bodhi.update.comment".into(),
+        subtitle: Some(format!(
+            "Zdeněk commented on update {msg} (karma: +1) & said <hi>"
+        )),
+        link: Some(format!(
+            "https://bodhi.fedoraproject.org/updates/{msg}?a=1&b=2"
+        )),
+        usernames: vec!["zdeněk".into()],
+        packages: vec!["python-foo".into(), "foo".into()],
+        timestamp: Some(ts),
+        severity: Severity::default(),
+    };
+    DeliveryJob {
+        job_id: fmn_core::jobs::job_id(msg, user, &destination),
+        user: user.into(),
+        filter_id: "filter-1".into(),
+        filter_name: "My packages".into(),
+        reason: "package owned".into(),
+        destination,
+        notification,
+    }
+}
+
+async fn enqueue(env: &TestEnv, body: &str, job_id: &str) {
+    env.clients
+        .sqs
+        .send_message()
+        .queue_url(env.queue_url(QueueName::Email))
+        .message_body(body)
+        .message_attributes(
+            "fmn-job-id",
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(job_id)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("SendMessage");
+}
+
+async fn mail_to(address: &str) -> Vec<SentMail> {
+    sent_mail()
+        .await
+        .into_iter()
+        .filter(|m| m.destinations.iter().any(|d| d.contains(address)))
+        .collect()
+}
+
+/// Waits (up to a minute) for the function to have handled `count` records.
+async fn wait_records(stats: &fmn_local::stats::FunctionStats, count: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while stats.records.load(Ordering::Relaxed) < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliver-email did not handle {count} records"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn record(env: &TestEnv, key: &str) -> fmn_aws::dynamo::Item {
+    DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
+        .get(key)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no delivery record {key}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_email_job_is_sent_once_as_parseable_mime() {
+    let env = TestEnv::new("email").await;
+    let settings = settings(&env).await;
+    let address = format!("{}@example.org", unique("alice"));
+    let j = job(
+        "alice",
+        &address,
+        Delivery::Immediate,
+        "FEDORA-2024-1",
+        1.7e9,
+    );
+    let handler = Arc::new(
+        fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
+            .await
+            .unwrap(),
+    );
+    let (stop, stats) =
+        fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
+    enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
+    wait_records(&stats, 1).await;
+
+    let mails = mail_to(&address).await;
+    assert_eq!(mails.len(), 1, "one mail");
+    let raw = &mails[0].raw;
+    assert_eq!(mails[0].source, fmn_aws::mail::DEFAULT_FROM_ADDRESS);
+
+    // Unknown headers as text, so encoded-words in them are decoded.
+    let msg = MessageParser::new()
+        .with_mime_headers()
+        .with_date_headers()
+        .with_address_headers()
+        .with_message_ids()
+        .default_header_text()
+        .parse(raw.as_bytes())
+        .expect("MIME parses");
+    assert_eq!(
+        msg.subject(),
+        Some("[bodhi] Zdeněk commented on update FEDORA-2024-1 (karma: +1) & said <hi>")
+    );
+    assert!(raw.contains("Subject: =?UTF-8?B?"), "RFC 2047 subject");
+    assert_eq!(
+        msg.from().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some(fmn_aws::mail::DEFAULT_FROM_ADDRESS)
+    );
+    assert_eq!(
+        msg.to().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some(address.as_str())
+    );
+    assert_eq!(
+        msg.message_id(),
+        Some(format!("fmn.{}@fedoraproject.org", j.job_id).as_str())
+    );
+    assert!(msg.date().is_some());
+    let text = |name: &str| -> Vec<String> {
+        msg.header_values(name)
+            .filter_map(|v| v.as_text().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        text("X-Fedmsg-Topic"),
+        ["org.fedoraproject.prod.bodhi.update.comment"]
+    );
+    assert_eq!(text("X-Fedmsg-Category"), ["bodhi"]);
+    assert_eq!(text("X-Fedmsg-Username"), ["zdeněk"]);
+    assert_eq!(text("X-Fedmsg-Id"), ["FEDORA-2024-1"]);
+    assert_eq!(text("X-Fedmsg-Package"), ["foo", "python-foo"]);
+    assert_eq!(
+        msg.header_raw("List-Unsubscribe-Post").map(str::trim),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert!(msg
+        .header_raw("List-Id")
+        .unwrap()
+        .contains("<notifications.fedoraproject.org>"));
+    let unsubscribe = msg.header_raw("List-Unsubscribe").unwrap().trim();
+    let token = unsubscribe
+        .strip_prefix("<http://127.0.0.1:8080/api/v1/unsubscribe/")
+        .and_then(|t| t.strip_suffix('>'))
+        .expect("one-click URL on the web-api");
+    assert_eq!(
+        fmn_core::unsubscribe::verify_token(b"delivery-test-secret", token),
+        Some(("alice".into(), "email-1".into()))
+    );
+
+    // Both alternatives, decoded from quoted-printable.
+    assert_eq!(msg.text_body_count(), 1);
+    assert_eq!(msg.html_body_count(), 1);
+    let plain = msg.body_text(0).unwrap();
+    assert!(plain.contains("Zdeněk commented on update FEDORA-2024-1 (karma: +1) & said <hi>"));
+    assert!(plain.contains("https://bodhi.fedoraproject.org/updates/FEDORA-2024-1?a=1&b=2"));
+    assert!(plain.contains("By: zdeněk"));
+    assert!(plain.contains("\"My packages\""));
+    assert!(plain.contains("http://127.0.0.1:8080/"));
+    let html = msg.body_html(0).unwrap();
+    assert!(html.contains("&amp; said &lt;hi&gt;"));
+    assert!(
+        html.contains("href=\"https://bodhi.fedoraproject.org/updates/FEDORA-2024-1?a=1&amp;b=2\"")
+    );
+    assert_eq!(
+        raw.matches("Content-Transfer-Encoding: quoted-printable")
+            .count(),
+        2
+    );
+    assert!(raw.is_ascii(), "7-bit clean on the wire");
+
+    let rec = record(&env, &fmn_deliver_email::record_key(&j.job_id)).await;
+    assert_eq!(get_s(&rec, "state"), Some("sent"));
+    assert!(rec.contains_key("expires_at"));
+
+    // The same job again (SQS redelivery, or the match function repeating itself).
+    enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
+    wait_records(&stats, 2).await;
+    stop.cancel();
+    assert_eq!(mail_to(&address).await.len(), 1, "nothing sent twice");
+    assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejected_and_malformed_jobs_go_to_the_dead_letter_queue_with_a_reason() {
+    let env = TestEnv::new("emailreject").await;
+    let settings = settings(&env).await;
+    // moto refuses an address without a domain ("Missing domain"), as SES would.
+    let bad_address = format!("{}@", unique("nodomain"));
+    let rejected = job(
+        "carol",
+        &bad_address,
+        Delivery::Immediate,
+        "FEDORA-2024-2",
+        1.7e9,
+    );
+    let handler = Arc::new(
+        fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
+            .await
+            .unwrap(),
+    );
+    let (stop, stats) =
+        fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
+    enqueue(
+        &env,
+        &serde_json::to_string(&rejected).unwrap(),
+        &rejected.job_id,
+    )
+    .await;
+    enqueue(&env, "{not json", "x").await;
+    wait_records(&stats, 2).await;
+    stop.cancel();
+
+    let dead = drain(
+        &env.clients.sqs,
+        env.queue_url(QueueName::EmailDeadLetter),
+        2,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(dead.len(), 2);
+    let reason_of = |body_has: &str| -> String {
+        let m = dead
+            .iter()
+            .find(|m| m.body.as_deref().unwrap_or_default().contains(body_has))
+            .unwrap_or_else(|| panic!("no dead letter with {body_has}"));
+        m.message_attributes.as_ref().unwrap()[REASON_ATTRIBUTE]
+            .string_value
+            .clone()
+            .unwrap()
+    };
+    let reason = reason_of(&rejected.job_id);
+    assert!(reason.contains("SES rejected the mail"), "{reason}");
+    assert!(reason.contains("Missing domain"), "{reason}");
+    assert!(reason_of("{not json").contains("not a delivery job"));
+
+    // Recorded against the destination.
+    let rec = record(&env, &fmn_deliver_email::record_key(&rejected.job_id)).await;
+    assert_eq!(get_s(&rec, "state"), Some("rejected"));
+    assert_eq!(get_s(&rec, "user"), Some("carol"));
+    assert_eq!(get_s(&rec, "destination"), Some("email-1"));
+    assert!(get_s(&rec, "reason").unwrap().contains("Missing domain"));
+    assert!(mail_to(&bad_address).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_left_half_done_by_a_crash_waits_for_its_lease_then_goes_once() {
+    let env = TestEnv::new("emaillease").await;
+    let settings = settings(&env).await;
+    let records = DeliveryRecords::from_clients(&env.clients, settings.lease);
+    let address = format!("{}@example.org", unique("dave"));
+    let j = job(
+        "dave",
+        &address,
+        Delivery::Immediate,
+        "FEDORA-2024-3",
+        1.7e9,
+    );
+    let key = fmn_deliver_email::record_key(&j.job_id);
+    let info = RecordInfo {
+        user: "dave",
+        destination: "email-1",
+        address: &address,
+    };
+    // Another sender holds it right now: a second claim must wait.
+    assert!(matches!(
+        records.claim(&key, &info).await.unwrap(),
+        Claim::Claimed(_)
+    ));
+    assert!(matches!(
+        records.claim(&key, &info).await.unwrap(),
+        Claim::InFlight { .. }
+    ));
+    // That sender died ten minutes ago (its claim is older than the lease).
+    let old = fmn_aws::delivery_records::now_ms() - 600_000;
+    env.clients
+        .dynamodb
+        .update_item()
+        .table_name(env.clients.table(TableName::DeliveryRecords))
+        .key("pk", s(key.as_str()))
+        .update_expression("SET claimed_at = :old")
+        .expression_attribute_values(":old", n(old))
+        .send()
+        .await
+        .unwrap();
+    let handler = Arc::new(
+        fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
+            .await
+            .unwrap(),
+    );
+    let (stop, stats) =
+        fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
+    enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
+    wait_records(&stats, 1).await;
+    enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
+    wait_records(&stats, 2).await;
+    stop.cancel();
+    assert_eq!(mail_to(&address).await.len(), 1);
+    let rec = record(&env, &key).await;
+    assert_eq!(get_s(&rec, "state"), Some("sent"));
+    assert_eq!(rec["attempts"].as_n().unwrap(), "2");
+}
+
+/// A digest destination's job.
+fn digest_job(
+    user: &str,
+    address: &str,
+    delta: Option<u64>,
+    count: Option<u32>,
+    msg: &str,
+    ts: f64,
+) -> DeliveryJob {
+    job(
+        user,
+        address,
+        Delivery::Digest {
+            batch_delta: delta,
+            batch_count: count,
+        },
+        msg,
+        ts,
+    )
+}
+
+fn parse_digest(mail: &SentMail) -> (String, String) {
+    let msg = MessageParser::default()
+        .parse(mail.raw.as_bytes())
+        .expect("digest MIME parses");
+    assert_eq!(msg.html_body_count(), 1);
+    (
+        msg.subject().unwrap().to_string(),
+        msg.body_text(0).unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_due_digests_are_sent_each_once_with_all_their_items() {
+    let env = TestEnv::new("digest").await;
+    let settings = settings(&env).await;
+    let store = DigestStore::from_clients(&env.clients);
+    // Three destinations: a 5-minute window, a count of 3, an hour or 10 items.
+    let by_age = format!("{}@example.org", unique("age"));
+    let by_count = format!("{}@example.org", unique("count"));
+    let later = format!("{}@example.org", unique("later"));
+    let mut added = Vec::new();
+    for (i, msg) in ["A-1", "A-2k"].iter().enumerate() {
+        added.push(digest_job(
+            "ann",
+            &by_age,
+            Some(300),
+            None,
+            msg,
+            1.7e9 + i as f64,
+        ));
+    }
+    for (i, msg) in ["B-3", "B-1k", "B-2"].iter().enumerate() {
+        added.push(digest_job(
+            "bea",
+            &by_count,
+            None,
+            Some(3),
+            msg,
+            1.7e9 - i as f64,
+        ));
+    }
+    for (i, msg) in ["C-1", "C-2"].iter().enumerate() {
+        added.push(digest_job(
+            "cy",
+            &later,
+            Some(3600),
+            Some(10),
+            msg,
+            1.7e9 + i as f64,
+        ));
+    }
+    for j in &added {
+        store.add(j).await.unwrap();
+        // A repeat of a job is stored once.
+        store.add(j).await.unwrap();
+    }
+    let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
+    let now = fmn_aws::dynamo::now_secs();
+
+    let first = digest.run_at(now).await.unwrap();
+    assert_eq!(first.pending, 3);
+    assert_eq!((first.mails_sent, first.items_sent), (1, 3), "{first:?}");
+    assert_eq!(mail_to(&by_count).await.len(), 1);
+    assert!(mail_to(&by_age).await.is_empty());
+    assert!(mail_to(&later).await.is_empty());
+
+    // Five minutes on: the age window has passed, the hour has not.
+    let second = digest.run_at(now + 301).await.unwrap();
+    assert_eq!((second.mails_sent, second.items_sent), (1, 2), "{second:?}");
+    // And again: nothing left that is due.
+    let third = digest.run_at(now + 301).await.unwrap();
+    assert_eq!(third.mails_sent, 0, "{third:?}");
+    assert_eq!(third.pending, 1);
+
+    for (address, items) in [
+        (&by_count, vec!["B-1k", "B-2", "B-3"]),
+        (&by_age, vec!["A-1", "A-2k"]),
+    ] {
+        let mails = mail_to(address).await;
+        assert_eq!(mails.len(), 1, "one digest for {address}");
+        let (subject, text) = parse_digest(&mails[0]);
+        assert_eq!(
+            subject,
+            format!("Fedora Notifications Digest ({} updates)", items.len())
+        );
+        for item in &items {
+            assert!(
+                text.contains(&format!(
+                    "https://bodhi.fedoraproject.org/updates/{item}?a=1&b=2"
+                )),
+                "{item} in {text}"
+            );
+        }
+        // Grouped by service (bodhi first: its first item is older), in time order.
+        let bodhi = text.find("bodhi (").unwrap();
+        let koji = text.find("koji (1)").unwrap();
+        assert!(bodhi < koji, "{text}");
+    }
+    let (_, text) = parse_digest(&mail_to(&by_count).await[0]);
+    assert!(
+        text.find("B-2 ").unwrap() < text.find("B-3 ").unwrap(),
+        "time order: {text}"
+    );
+
+    // What is left: the undue destination, untouched.
+    let pending = store.pending().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].user, "cy");
+    assert_eq!(pending[0].pending.count, 2);
+    assert_eq!(store.items(&pending[0].key).await.unwrap().len(), 2);
+    assert!(mail_to(&later).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_run_that_died_after_sending_is_finished_without_sending_again() {
+    let env = TestEnv::new("digestcrash").await;
+    let settings = settings(&env).await;
+    let store = DigestStore::from_clients(&env.clients);
+    let records = DeliveryRecords::from_clients(&env.clients, settings.lease);
+    let address = format!("{}@example.org", unique("dora"));
+    let old: Vec<DeliveryJob> = ["D-1", "D-2"]
+        .iter()
+        .map(|m| digest_job("dora", &address, None, Some(2), m, 1.7e9))
+        .collect();
+    for j in &old {
+        store.add(j).await.unwrap();
+    }
+    // A run cut the batch, sent it and died before deleting anything.
+    let key = old[0].digest_key();
+    let sks: Vec<String> = store
+        .items(&key)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.sk)
+        .collect();
+    let batch = Batch {
+        id: fmn_core::digest::digest_id(sks.iter().map(String::as_str)),
+        sks,
+        at: fmn_aws::dynamo::now_secs(),
+        complete: true,
+    };
+    assert!(store.start_batch(&key, &batch).await.unwrap());
+    let Claim::Claimed(claim) = records
+        .claim(&fmn_digest::record_key(&batch.id), &RecordInfo::default())
+        .await
+        .unwrap()
+    else {
+        panic!("fresh record")
+    };
+    records
+        .mark_sent(&claim, "ses-id-of-the-lost-run")
+        .await
+        .unwrap();
+    // Meanwhile a new item arrived.
+    let newer = digest_job("dora", &address, None, Some(2), "D-3", 1.7e9 + 10.0);
+    store.add(&newer).await.unwrap();
+
+    let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
+    let report = digest.run().await.unwrap();
+    assert_eq!(report.already_sent, 1, "{report:?}");
+    assert_eq!(report.mails_sent, 0, "{report:?}");
+    assert!(
+        mail_to(&address).await.is_empty(),
+        "the lost run's mail is not repeated"
+    );
+    // The new item waits for its own digest (count 1 of 2).
+    let marker = store.marker(&key).await.unwrap().expect("marker kept");
+    assert_eq!(marker.pending.count, 1);
+    assert!(marker.batch.is_none());
+    let left = store.items(&key).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].job.as_ref().unwrap().job_id, newer.job_id);
+    // One more completes it.
+    store
+        .add(&digest_job(
+            "dora",
+            &address,
+            None,
+            Some(2),
+            "D-4",
+            1.7e9 + 20.0,
+        ))
+        .await
+        .unwrap();
+    let report = digest.run().await.unwrap();
+    assert_eq!((report.mails_sent, report.items_sent), (1, 2), "{report:?}");
+    assert!(store.marker(&key).await.unwrap().is_none());
+    let mails = mail_to(&address).await;
+    assert_eq!(mails.len(), 1);
+    let (_, text) = parse_digest(&mails[0]);
+    assert!(text.contains("D-3") && text.contains("D-4") && !text.contains("D-1"));
+}
