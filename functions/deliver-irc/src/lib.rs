@@ -1,42 +1,264 @@
-//! The deliver-irc function: sends the jobs on the irc queue as IRC messages through a bot connection.
-//! Delivery itself is not in this build: every job is handed to the dead-letter queue with
-//! that reason, so none is lost and none is acknowledged unsent.
+//! The deliver-irc function: says the jobs on the IRC queue to their nicks, each once, through
+//! one bot connection per batch.
+//!
+//! Per batch:
+//!
+//! 1. every record is parsed ([`fmn_core::irc_line::IrcJob`]: a delivery job to an IRC
+//!    destination, or a `{"kind": "confirmation", …}` request); a malformed one is
+//!    dead-lettered with its reason;
+//! 2. in order, each job's delivery record `irc#<job id>` is claimed
+//!    (`fmn_aws::delivery_records`): one already `sent` is acknowledged without a line, one
+//!    being sent elsewhere is retried later;
+//! 3. the bot connects on the first job to send (`FMN_IRC_*`), waits for the server's welcome,
+//!    and says one `PRIVMSG` per job, paced by a token bucket (`FMN_IRC_RATE`, `FMN_IRC_BURST`);
+//! 4. it QUITs; the server's answer confirms every line before it (a server handles a
+//!    client's lines in order), and only then are the records marked `sent` and the jobs
+//!    acknowledged. A line the server refused (`401 No such nick`: the nick is not online) is
+//!    recorded as `rejected` with the server's words and acknowledged: IRC keeps no messages
+//!    for absent nicks, and retrying would only repeat the refusal.
+//!
+//! Failures: no connection, or a connection lost before the QUIT was confirmed → the batch's
+//! unconfirmed jobs go back to the queue (record `retry`). A job whose line reached the server
+//! but whose confirmation was lost is said again on the retry: at least once, never lost. Jobs
+//! left when the batch's sending time (`FMN_IRC_BATCH_SECONDS`) is used up go back unclaimed.
+
+use std::collections::HashMap;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError};
+use fmn_aws::batch::{process_records, DeadLetterQueue, RecordError};
+use fmn_aws::delivery_records::{Claim, ClaimToken, DeliveryRecords, RecordInfo};
 use fmn_aws::lambda::SqsBatchHandler;
 use fmn_aws::{AwsClients, FunctionName, QueueName};
+use fmn_core::irc_line::{IrcJob, LineContext};
+use tokio::time::Instant;
+
+pub mod bot;
+pub mod settings;
+
+use bot::{Bot, TokenBucket};
+pub use settings::IrcSettings;
 
 pub const FUNCTION: FunctionName = FunctionName::DeliverIrc;
 
+/// The delivery-record key of an IRC job.
+pub fn record_key(job_id: &str) -> String {
+    format!("irc#{job_id}")
+}
+
 pub struct DeliverIrcHandler {
     dead_letter: DeadLetterQueue,
+    records: DeliveryRecords,
+    settings: IrcSettings,
+}
+
+/// A job whose line went out and awaits the server's confirmation.
+struct Sent {
+    message_id: String,
+    job_id: String,
+    nick: String,
+    claim: ClaimToken,
 }
 
 impl DeliverIrcHandler {
+    /// With the settings of the environment ([`IrcSettings::from_env`]).
     pub async fn new(clients: &AwsClients) -> Result<Self, fmn_aws::sqs::SqsError> {
+        Self::with_settings(clients, IrcSettings::from_env()).await
+    }
+
+    pub async fn with_settings(
+        clients: &AwsClients,
+        settings: IrcSettings,
+    ) -> Result<Self, fmn_aws::sqs::SqsError> {
         let url = clients.queue_url(QueueName::IrcDeadLetter).await?;
         Ok(Self {
             dead_letter: DeadLetterQueue {
                 sqs: clients.sqs.clone(),
                 url,
             },
+            records: DeliveryRecords::from_clients(clients, settings.lease),
+            settings,
         })
     }
 
-    async fn handle_record(&self, record: Record) -> Result<(), RecordError> {
-        serde_json::from_str::<serde_json::Value>(&record.body)
-            .map_err(|e| RecordError::Reject(format!("job is not JSON: {e}")))?;
-        Err(RecordError::Reject(
-            "irc delivery is not available in this build".into(),
-        ))
+    pub fn settings(&self) -> &IrcSettings {
+        &self.settings
+    }
+
+    /// The verdict on every record with a message id.
+    async fn deliver(&self, event: &SqsEvent) -> HashMap<String, Result<(), RecordError>> {
+        let started = Instant::now();
+        let mut verdicts = HashMap::new();
+        let ctx = LineContext {
+            public_url: self.settings.public_url.clone(),
+            now_secs: fmn_aws::dynamo::now_secs() as i64,
+        };
+        let mut bot: Option<Bot> = None;
+        let mut down: Option<String> = None;
+        let mut bucket = TokenBucket::new(self.settings.rate, self.settings.burst);
+        let mut sent: Vec<Sent> = Vec::new();
+
+        for record in &event.records {
+            let Some(message_id) = record.message_id.clone() else {
+                continue;
+            };
+            let body = record.body.as_deref().unwrap_or_default();
+            let job = match IrcJob::parse(body) {
+                Ok(job) => job,
+                Err(e) => {
+                    let reason = format!("not an IRC job: {e}");
+                    tracing::error!(%message_id, %reason, "job dead-lettered");
+                    verdicts.insert(message_id, Err(RecordError::Reject(reason)));
+                    continue;
+                }
+            };
+            let job_id = job.job_id().to_string();
+            let text = job.text(&ctx);
+            if text.is_empty() {
+                let reason = "the job has nothing to say".to_string();
+                tracing::error!(%job_id, %message_id, %reason, "job dead-lettered");
+                verdicts.insert(message_id, Err(RecordError::Reject(reason)));
+                continue;
+            }
+            if let Some(reason) = &down {
+                verdicts.insert(message_id, Err(RecordError::Retry(reason.clone())));
+                continue;
+            }
+            if started.elapsed() >= self.settings.batch_time {
+                verdicts.insert(
+                    message_id,
+                    Err(RecordError::Retry(
+                        "the batch's sending time is used up; left for the next invocation".into(),
+                    )),
+                );
+                continue;
+            }
+
+            let info = RecordInfo {
+                user: job.user(),
+                destination: job.destination_id(),
+                address: job.nick(),
+            };
+            let claim = match self.records.claim(&record_key(&job_id), &info).await {
+                Ok(Claim::Claimed(claim)) => claim,
+                Ok(Claim::AlreadySent { .. }) => {
+                    tracing::info!(%job_id, "already sent; acknowledged without sending");
+                    verdicts.insert(message_id, Ok(()));
+                    continue;
+                }
+                Ok(Claim::AlreadyRejected { reason }) => {
+                    tracing::info!(%job_id, %reason, "refused by the server before; acknowledged");
+                    verdicts.insert(message_id, Ok(()));
+                    continue;
+                }
+                Ok(Claim::InFlight { since_ms }) => {
+                    verdicts.insert(
+                        message_id,
+                        Err(RecordError::Retry(format!(
+                            "job {job_id} is being sent by another invocation (claimed at {since_ms} ms)"
+                        ))),
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    verdicts.insert(message_id, Err(RecordError::Retry(e.to_string())));
+                    continue;
+                }
+            };
+
+            if bot.is_none() {
+                match Bot::connect(&self.settings).await {
+                    Ok(b) => bot = Some(b),
+                    Err(e) => {
+                        let reason = e.to_string();
+                        tracing::error!(error = %reason, "irc connection failed; the batch returns to the queue");
+                        self.give_back(&claim, &reason).await;
+                        verdicts.insert(message_id, Err(RecordError::Retry(reason.clone())));
+                        down = Some(reason);
+                        continue;
+                    }
+                }
+            }
+            let b = bot.as_ref().expect("connected above");
+            bucket.take().await;
+            if let Err(e) = b.privmsg(job.nick(), &text) {
+                let reason = e.to_string();
+                tracing::error!(error = %reason, "irc connection lost mid-batch");
+                self.give_back(&claim, &reason).await;
+                verdicts.insert(message_id, Err(RecordError::Retry(reason.clone())));
+                down = Some(reason);
+                continue;
+            }
+            sent.push(Sent {
+                message_id,
+                job_id,
+                nick: job.nick().to_string(),
+                claim,
+            });
+        }
+
+        let Some(bot) = bot else {
+            return verdicts;
+        };
+        let nick = bot.nick.clone();
+        let lines = sent.len();
+        match bot.quit(self.settings.quit_timeout).await {
+            Ok(refused) => {
+                for s in sent {
+                    if let Some(why) = refused.get(&s.nick.to_lowercase()) {
+                        tracing::warn!(job_id = %s.job_id, nick = %s.nick, reason = %why, "the server refused the line; recorded and acknowledged");
+                        if let Err(e) = self.records.mark_rejected(&s.claim, why).await {
+                            tracing::error!(job_id = %s.job_id, error = %e, "could not record the refusal");
+                        }
+                    } else {
+                        if let Err(e) = self
+                            .records
+                            .mark_sent(&s.claim, &format!("{}:{}", self.settings.server, nick))
+                            .await
+                        {
+                            // The line is out: acknowledging is right. The record stays
+                            // `sending`; a repeat of the job waits for the lease.
+                            tracing::error!(job_id = %s.job_id, error = %e, "line sent but its record could not be marked");
+                        }
+                        tracing::info!(job_id = %s.job_id, nick = %s.nick, "irc line sent");
+                    }
+                    verdicts.insert(s.message_id, Ok(()));
+                }
+                tracing::info!(
+                    lines,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "irc batch done"
+                );
+            }
+            Err(e) => {
+                let reason = format!("not confirmed by the server: {e}");
+                tracing::error!(lines, error = %reason, "irc batch not confirmed; its lines return to the queue");
+                for s in sent {
+                    self.give_back(&s.claim, &reason).await;
+                    verdicts.insert(s.message_id, Err(RecordError::Retry(reason.clone())));
+                }
+            }
+        }
+        verdicts
+    }
+
+    /// Marks a claimed delivery for retry, so the next attempt may claim it at once.
+    async fn give_back(&self, claim: &ClaimToken, reason: &str) {
+        if let Err(e) = self.records.mark_retry(claim, reason).await {
+            tracing::warn!(key = %claim.key, error = %e, "could not mark the delivery for retry; it waits for the lease");
+        }
     }
 }
 
 impl SqsBatchHandler for DeliverIrcHandler {
     async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut verdicts = self.deliver(&event).await;
+        // process_records reports the verdicts: failures back to the queue, rejections to the
+        // dead-letter queue with their reason.
         process_records(FUNCTION.binary(), event, Some(&self.dead_letter), |r| {
-            self.handle_record(r)
+            let verdict = verdicts
+                .remove(&r.message_id)
+                .unwrap_or_else(|| Err(RecordError::Retry("not handled".into())));
+            async move { verdict }
         })
         .await
     }
