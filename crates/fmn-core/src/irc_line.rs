@@ -47,7 +47,7 @@ pub struct LineContext {
 /// Why a job cannot be said on IRC.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LineError {
-    #[error("not an IRC job: {0}")]
+    #[error("malformed: {0}")]
     Malformed(String),
     #[error("destination is {0}, not irc")]
     NotIrc(&'static str),

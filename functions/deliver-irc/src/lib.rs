@@ -84,10 +84,12 @@ impl DeliverIrcHandler {
         &self.settings
     }
 
-    /// The verdict on every record with a message id.
+    /// The verdict on every record with a message id. A message in the batch twice (SQS
+    /// delivered it again while the batch was gathered) gets its first copy's verdict.
     async fn deliver(&self, event: &SqsEvent) -> HashMap<String, Result<(), RecordError>> {
         let started = Instant::now();
         let mut verdicts = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         let ctx = LineContext {
             public_url: self.settings.public_url.clone(),
             now_secs: fmn_aws::dynamo::now_secs() as i64,
@@ -101,6 +103,9 @@ impl DeliverIrcHandler {
             let Some(message_id) = record.message_id.clone() else {
                 continue;
             };
+            if !seen.insert(message_id.clone()) {
+                continue;
+            }
             let body = record.body.as_deref().unwrap_or_default();
             let job = match IrcJob::parse(body) {
                 Ok(job) => job,
@@ -255,9 +260,17 @@ impl SqsBatchHandler for DeliverIrcHandler {
         // process_records reports the verdicts: failures back to the queue, rejections to the
         // dead-letter queue with their reason.
         process_records(FUNCTION.binary(), event, Some(&self.dead_letter), |r| {
-            let verdict = verdicts
-                .remove(&r.message_id)
-                .unwrap_or_else(|| Err(RecordError::Retry("not handled".into())));
+            let verdict = match verdicts.get(&r.message_id) {
+                Some(Ok(())) => Ok(()),
+                Some(Err(RecordError::Retry(reason))) => Err(RecordError::Retry(reason.clone())),
+                Some(Err(RecordError::Reject(reason))) => {
+                    // Dead-letter one copy; the others are the same message.
+                    let reason = reason.clone();
+                    verdicts.insert(r.message_id.clone(), Ok(()));
+                    Err(RecordError::Reject(reason))
+                }
+                None => Err(RecordError::Retry("not handled".into())),
+            };
             async move { verdict }
         })
         .await

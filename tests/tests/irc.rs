@@ -1,0 +1,405 @@
+//! IRC delivery against a real server: ngIRCd started by the test (`support/irc.rs`), the
+//! deliver-irc handler driven on the IRC queue on LocalStack as Lambda would, its delivery
+//! records in DynamoDB Local, and a second client registered as the target nick reading what
+//! the bot says.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use fmn_aws::batch::REASON_ATTRIBUTE;
+use fmn_aws::delivery_records::DeliveryRecords;
+use fmn_aws::dynamo::get_s;
+use fmn_aws::{FunctionName, QueueName};
+use fmn_core::irc_line::ConfirmationJob;
+use fmn_core::jobs::{DeliveryJob, Notification};
+use fmn_core::meta::Severity;
+use fmn_core::prefs::{Delivery, Destination, DestinationKind};
+use fmn_deliver_irc::{record_key, DeliverIrcHandler, IrcSettings};
+use fmn_integration_tests::irc::{IrcReader, IrcServer};
+use fmn_integration_tests::sqs::drain;
+use fmn_integration_tests::TestEnv;
+
+fn unique_nick(tag: &str) -> String {
+    format!("{tag}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+fn settings(server: &IrcServer) -> IrcSettings {
+    IrcSettings {
+        server: "127.0.0.1".into(),
+        port: server.port,
+        nick: unique_nick("fmnbot"),
+        ..IrcSettings::default()
+    }
+}
+
+fn job(nick: &str, n: usize, colour: bool, verbose: bool) -> DeliveryJob {
+    let destination = Destination {
+        id: "irc-1".into(),
+        kind: DestinationKind::Irc,
+        address: nick.into(),
+        confirmed: true,
+        delivery: Delivery::Immediate,
+        irc_colour: colour,
+        verbose,
+    };
+    let msg_id = format!("2024-{nick}-{n}");
+    DeliveryJob {
+        job_id: fmn_core::jobs::job_id(&msg_id, "alice", &destination),
+        user: "alice".into(),
+        filter_id: "filter-1".into(),
+        filter_name: "My packages".into(),
+        reason: "package owned".into(),
+        destination,
+        notification: Notification {
+            msg_id,
+            topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
+            app: "bodhi".into(),
+            agent: Some("bob".into()),
+            title: "bodhi.update.comment".into(),
+            subtitle: Some(format!("bob commented on update {n}\r\nQUIT :injected")),
+            link: Some(format!("https://bodhi.fedoraproject.org/updates/{n}")),
+            usernames: vec!["bob".into()],
+            packages: vec!["foo".into()],
+            timestamp: None,
+            severity: Severity::default(),
+        },
+    }
+}
+
+fn attribute(job_id: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(job_id)
+        .build()
+        .unwrap()
+}
+
+async fn enqueue(env: &TestEnv, bodies: &[(String, String)]) {
+    for chunk in bodies.chunks(10) {
+        let entries: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (body, job_id))| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(format!("e{i}"))
+                    .message_body(body)
+                    .message_attributes("fmn-job-id", attribute(job_id))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let out = env
+            .clients
+            .sqs
+            .send_message_batch()
+            .queue_url(env.queue_url(QueueName::Irc))
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("SendMessageBatch");
+        assert!(out.failed.is_empty(), "{:?}", out.failed);
+    }
+}
+
+fn body(j: &DeliveryJob) -> (String, String) {
+    (serde_json::to_string(j).unwrap(), j.job_id.clone())
+}
+
+/// Waits (up to `limit`) for the function to have handled `count` records.
+async fn wait_records(stats: &fmn_local::stats::FunctionStats, count: u64, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while stats.records.load(Ordering::Relaxed) < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliver-irc did not handle {count} records"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn handler(env: &TestEnv, settings: IrcSettings) -> Arc<DeliverIrcHandler> {
+    Arc::new(
+        DeliverIrcHandler::with_settings(&env.clients, settings)
+            .await
+            .expect("handler"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_and_confirmations_reach_the_nick_on_one_line_each() {
+    let server = IrcServer::start();
+    let env = TestEnv::new("irclines").await;
+    let settings = settings(&server);
+    let bot_nick = settings.nick.clone();
+    let nick = unique_nick("alice");
+    let reader = IrcReader::connect(server.port, &nick).await;
+    let (stop, stats) = fmn_integration_tests::start_function(
+        &env,
+        FunctionName::DeliverIrc,
+        handler(&env, settings).await,
+    );
+
+    let terse = job(&nick, 1, false, false);
+    let coloured = job(&nick, 2, true, true);
+    let confirmation = ConfirmationJob {
+        job_id: "confirm-1".into(),
+        user: "alice".into(),
+        nick: nick.clone(),
+        accept_url: "http://127.0.0.1:8080/confirm/accept/abc".into(),
+        reject_url: Some("http://127.0.0.1:8080/confirm/reject/abc".into()),
+    };
+    enqueue(
+        &env,
+        &[
+            body(&terse),
+            body(&coloured),
+            (confirmation.to_json(), confirmation.job_id.clone()),
+        ],
+    )
+    .await;
+    let got = reader.wait_for(3, Duration::from_secs(60)).await;
+    wait_records(&stats, 3, Duration::from_secs(60)).await;
+    stop.cancel();
+
+    let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "[bodhi] bob commented on update 1 QUIT :injected https://bodhi.fedoraproject.org/updates/1",
+            "\x0303[bodhi]\x0f bob commented on update 2 QUIT :injected \x0314(bob)\x0f \
+             \x0310https://bodhi.fedoraproject.org/updates/2\x0f \x0314(filter: My packages)\x0f",
+            "alice has requested that notifications be sent to this nick; to accept visit \
+             http://127.0.0.1:8080/confirm/accept/abc; to reject visit \
+             http://127.0.0.1:8080/confirm/reject/abc",
+        ]
+    );
+    assert!(got.iter().all(|m| m.from == bot_nick), "{got:?}");
+    assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
+
+    // Each delivery is recorded as sent.
+    let records = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300));
+    for id in [&terse.job_id, &coloured.job_id, &confirmation.job_id] {
+        let item = records.get(&record_key(id)).await.unwrap().expect("record");
+        assert_eq!(get_s(&item, "state"), Some("sent"));
+        assert_eq!(get_s(&item, "address"), Some(nick.as_str()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_200_jobs_arrives_complete_in_order_without_a_kick() {
+    let server = IrcServer::start();
+    let env = TestEnv::new("ircburst").await;
+    let settings = settings(&server);
+    let (rate, burst) = (settings.rate, settings.burst);
+    let nick = unique_nick("burst");
+    let reader = IrcReader::connect(server.port, &nick).await;
+
+    let jobs: Vec<_> = (0..200).map(|n| job(&nick, n, false, false)).collect();
+    let bodies: Vec<_> = jobs.iter().map(body).collect();
+    enqueue(&env, &bodies).await;
+    let started = Instant::now();
+    let (stop, stats) = fmn_integration_tests::start_function(
+        &env,
+        FunctionName::DeliverIrc,
+        handler(&env, settings).await,
+    );
+
+    let got = reader.wait_for(200, Duration::from_secs(600)).await;
+    let elapsed = started.elapsed();
+    wait_records(&stats, 200, Duration::from_secs(60)).await;
+    stop.cancel();
+
+    let numbers: Vec<usize> = got
+        .iter()
+        .map(|m| {
+            m.text
+                .strip_prefix("[bodhi] bob commented on update ")
+                .and_then(|t| t.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected line {:?}", m.text))
+        })
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..200).collect::<Vec<_>>(),
+        "complete, in order, once each"
+    );
+    assert_eq!(
+        stats.failed.load(Ordering::Relaxed),
+        0,
+        "no record failed (a kicked bot fails its batch)"
+    );
+    assert!(
+        server.flood_disconnects().is_empty(),
+        "the server logged flooding: {:?}",
+        server.flood_disconnects()
+    );
+    eprintln!(
+        "irc burst: 200 lines in {:.1} s ({:.2} lines/s; rate {rate}/s, burst {burst}; {} invocations)",
+        elapsed.as_secs_f64(),
+        200.0 / elapsed.as_secs_f64(),
+        stats.invocations.load(Ordering::Relaxed),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivered_job_is_said_once() {
+    let server = IrcServer::start();
+    let env = TestEnv::new("ircrepeat").await;
+    let nick = unique_nick("carol");
+    let reader = IrcReader::connect(server.port, &nick).await;
+    let (stop, stats) = fmn_integration_tests::start_function(
+        &env,
+        FunctionName::DeliverIrc,
+        handler(&env, settings(&server)).await,
+    );
+
+    let first = job(&nick, 1, false, false);
+    enqueue(&env, &[body(&first)]).await;
+    reader.wait_for(1, Duration::from_secs(60)).await;
+    wait_records(&stats, 1, Duration::from_secs(60)).await;
+
+    // The same job again (the match function ran twice, or SQS delivered twice).
+    enqueue(&env, &[body(&first)]).await;
+    wait_records(&stats, 2, Duration::from_secs(60)).await;
+    // A marker after it: anything the repeat had said would arrive before the marker.
+    let marker = job(&nick, 2, false, false);
+    enqueue(&env, &[body(&marker)]).await;
+    let got = reader.wait_for(2, Duration::from_secs(60)).await;
+    wait_records(&stats, 3, Duration::from_secs(60)).await;
+    stop.cancel();
+
+    let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].contains("update 1"), "{texts:?}");
+    assert!(texts[1].contains("update 2"), "{texts:?}");
+    assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_jobs_go_to_the_dead_letter_queue_with_a_reason() {
+    let server = IrcServer::start();
+    let env = TestEnv::new("ircbad").await;
+    let nick = unique_nick("dave");
+    let reader = IrcReader::connect(server.port, &nick).await;
+    let (stop, stats) = fmn_integration_tests::start_function(
+        &env,
+        FunctionName::DeliverIrc,
+        handler(&env, settings(&server)).await,
+    );
+
+    let mut to_email = job(&nick, 1, false, false);
+    to_email.destination.kind = DestinationKind::Email;
+    let mut bad_nick = job(&nick, 2, false, false);
+    bad_nick.destination.address = format!("{nick},#fedora");
+    let good = job(&nick, 3, false, false);
+    enqueue(
+        &env,
+        &[
+            ("this is not json".into(), "x".into()),
+            body(&to_email),
+            body(&bad_nick),
+            body(&good),
+        ],
+    )
+    .await;
+    wait_records(&stats, 4, Duration::from_secs(60)).await;
+    let got = reader.wait_for(1, Duration::from_secs(60)).await;
+    stop.cancel();
+
+    let dead = drain(
+        &env.clients.sqs,
+        env.queue_url(QueueName::IrcDeadLetter),
+        3,
+        Duration::from_secs(30),
+    )
+    .await;
+    let mut reasons: Vec<String> = dead
+        .iter()
+        .map(|m| {
+            m.message_attributes
+                .as_ref()
+                .and_then(|a| a.get(REASON_ATTRIBUTE))
+                .and_then(|v| v.string_value.clone())
+                .expect("a dead-lettered job carries its reason")
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons.iter().all(|r| r.starts_with("not an IRC job")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.contains("not irc")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("not a valid IRC nick")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("expected")),
+        "{reasons:?}"
+    );
+    // The good one in the same batch went out.
+    assert_eq!(got.len(), 1);
+    assert!(got[0].text.contains("update 3"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_server_returns_the_batch_to_the_queue() {
+    let env = TestEnv::new("ircdown").await;
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings = IrcSettings {
+        server: "127.0.0.1".into(),
+        port,
+        nick: unique_nick("fmnbot"),
+        ..IrcSettings::default()
+    };
+    let (stop, stats) = fmn_integration_tests::start_function(
+        &env,
+        FunctionName::DeliverIrc,
+        handler(&env, settings).await,
+    );
+    let j = job("erin", 1, false, false);
+    enqueue(&env, &[body(&j)]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while stats.failed.load(Ordering::Relaxed) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the record never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    let item = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
+        .get(&record_key(&j.job_id))
+        .await
+        .unwrap()
+        .expect("record");
+    assert_eq!(get_s(&item, "state"), Some("retry"));
+    assert!(
+        get_s(&item, "reason")
+            .unwrap_or_default()
+            .contains("cannot connect"),
+        "{item:?}"
+    );
+    // Nothing was dead-lettered by us: a connection failure is worth retrying.
+    let dead = drain(
+        &env.clients.sqs,
+        env.queue_url(QueueName::IrcDeadLetter),
+        1,
+        Duration::from_secs(2),
+    )
+    .await;
+    assert!(dead.iter().all(|m| m
+        .message_attributes
+        .as_ref()
+        .and_then(|a| a.get(REASON_ATTRIBUTE))
+        .is_none()));
+}
