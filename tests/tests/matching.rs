@@ -281,6 +281,23 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
         .await
         .unwrap();
     assert!(pending.item.is_some());
+    // Even after the digest went out (items deleted), the same job is not queued again.
+    let item = &items.items.unwrap()[0];
+    let job: DeliveryJob = serde_json::from_str(item["job"].as_s().unwrap()).unwrap();
+    env.clients
+        .dynamodb
+        .delete_item()
+        .table_name(&digest_table)
+        .key("pk", item["pk"].clone())
+        .key("sk", item["sk"].clone())
+        .send()
+        .await
+        .unwrap();
+    let again = fmn_aws::digest_store::DigestStore::from_clients(&env.clients)
+        .add(&job)
+        .await
+        .unwrap();
+    assert_eq!(again, fmn_aws::digest_store::Added::AlreadyThere);
 
     // The one-shot filter is now off in the store.
     let stored = store.get("oneshot-fan").await.unwrap().unwrap();

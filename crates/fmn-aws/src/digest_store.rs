@@ -5,7 +5,7 @@
 //! item arrived), `count`, and the destination's `batch_delta` / `batch_count`. The digest
 //! function queries the `pending` partition instead of scanning the table.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use fmn_core::jobs::DeliveryJob;
 use fmn_core::prefs::Delivery;
@@ -16,7 +16,12 @@ use crate::dynamo::{self, n, s, DynamoError};
 pub struct DigestStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// The delivery-records table, holding each added job's idempotency record.
+    records_table: String,
 }
+
+/// How long a digest job's idempotency record is kept (the ingest queue's retention).
+pub const IDEMPOTENCY_TTL_SECS: u64 = 14 * 24 * 3600;
 
 /// Whether an add stored something new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +43,7 @@ impl DigestStore {
         Self {
             client: clients.dynamodb.clone(),
             table: clients.table(crate::TableName::DigestItems),
+            records_table: clients.table(crate::TableName::DeliveryRecords),
         }
     }
 
@@ -45,28 +51,12 @@ impl DigestStore {
         &self.table
     }
 
-    /// Adds a job to its destination's digest, once: a repeat (same job id) changes nothing.
+    /// Adds a job to its destination's digest, once: a repeat (same job id) changes nothing,
+    /// even after the digest holding it was sent. One transaction writes the item, the
+    /// destination's `pending` marker and the job's idempotency record (in the
+    /// delivery-records table, kept 14 days), so a crash leaves all three or none.
     pub async fn add(&self, job: &DeliveryJob) -> Result<Added, DynamoError> {
         let key = job.digest_key();
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("digest#{key}")))
-            .item("sk", s(item_sk(job)))
-            .item(
-                "job",
-                s(serde_json::to_string(job).expect("jobs serialise")),
-            )
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| DynamoError::call("PutItem", &self.table, e));
-        match put {
-            Ok(_) => {}
-            Err(e) if e.is_condition_failure() => return Ok(Added::AlreadyThere),
-            Err(e) => return Err(e),
-        }
         let (delta, count) = match job.destination.delivery {
             Delivery::Digest {
                 batch_delta,
@@ -74,9 +64,26 @@ impl DigestStore {
             } => (batch_delta, batch_count),
             Delivery::Immediate => (None, None),
         };
-        let mut update = self
-            .client
-            .update_item()
+        let now = dynamo::now_secs();
+        let item = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("digest#{key}")))
+            .item("sk", s(item_sk(job)))
+            .item(
+                "job",
+                s(serde_json::to_string(job).expect("jobs serialise")),
+            )
+            .build()
+            .expect("table and item set");
+        let once = Put::builder()
+            .table_name(&self.records_table)
+            .item("pk", s(format!("digest-item#{}", job.job_id)))
+            .item("state", s("queued"))
+            .item("expires_at", n(now + IDEMPOTENCY_TTL_SECS))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("table and item set");
+        let marker = Update::builder()
             .table_name(&self.table)
             .key("pk", s("pending"))
             .key("sk", s(key.as_str()))
@@ -84,18 +91,28 @@ impl DigestStore {
                 "SET first_at = if_not_exists(first_at, :now), #user = :user, destination = :dest, batch_delta = :delta, batch_count = :count ADD pending_count :one",
             )
             .expression_attribute_names("#user", "user")
-            .expression_attribute_values(":now", n(dynamo::now_secs()))
+            .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":user", s(job.user.as_str()))
             .expression_attribute_values(":dest", s(job.destination.id.as_str()))
-            .expression_attribute_values(":one", n(1));
-        update = update
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":delta", delta.map_or(AttributeValue::Null(true), n))
-            .expression_attribute_values(":count", count.map_or(AttributeValue::Null(true), n));
-        update
+            .expression_attribute_values(":count", count.map_or(AttributeValue::Null(true), n))
+            .build()
+            .expect("table, key and expression set");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(once).build())
+            .transact_items(TransactWriteItem::builder().put(item).build())
+            .transact_items(TransactWriteItem::builder().update(marker).build())
             .send()
             .await
-            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e))?;
-        Ok(Added::New)
+            .map_err(|e| DynamoError::call("TransactWriteItems", &self.table, e));
+        match result {
+            Ok(_) => Ok(Added::New),
+            Err(e) if e.is_condition_failure() => Ok(Added::AlreadyThere),
+            Err(e) => Err(e),
+        }
     }
 }
 
