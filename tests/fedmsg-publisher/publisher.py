@@ -11,6 +11,10 @@ Driven by JSON commands on stdin, one per line; answers one JSON line on stdout 
   {"cmd": "publish", "count": N, "topic": "bridge.test", "modname": "fmntest", "tag": "t1",
    "rate": 0 }        publish N messages (rate = messages/s, 0 = as fast as possible);
                       every envelope sent is appended to --log as {"topic": ..., "body": ...}
+  {"cmd": "message", "topic": "org.fedoraproject.prod.bodhi.update.comment", "msg": {...}}
+                      publish one message with this full topic and body (a corpus message
+                      re-sent live: fedmsg gives it a new msg_id, i, timestamp, username);
+                      answers {"published": 1, "msg_id": ...}
   {"cmd": "raw", "frames": ["...", "..."]}
                       send these frames verbatim (text) on the same PUB socket
   {"cmd": "quit"}     exit
@@ -92,6 +96,19 @@ def main():
                     time.sleep(1.0 / rate)
             log.flush()
             answer({"published": count})
+        elif cmd["cmd"] == "message":
+            # fedmsg joins modname and topic, and adds no prefix to a topic that already
+            # starts with topic_prefix: split the full topic at its first dot.
+            modname, suffix = cmd["topic"].split(".", 1)
+            sent = []
+
+            def hook(msg):
+                record(msg)
+                sent.append(msg["msg_id"])
+
+            ctx.publish(topic=suffix, modname=modname, msg=cmd["msg"], pre_fire_hook=hook)
+            log.flush()
+            answer({"published": 1, "msg_id": sent[0]})
         elif cmd["cmd"] == "raw":
             frames = [f.encode("utf-8") for f in cmd["frames"]]
             ctx.publisher.send_multipart(frames, flags=zmq.NOBLOCK)

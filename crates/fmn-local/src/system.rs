@@ -51,6 +51,8 @@ pub struct RunOptions {
     /// `FMN_PROGRESS_INTERVAL` (seconds), default 10.
     pub progress_interval: Duration,
     pub bridge: BridgeConfig,
+    /// The IRC bot's settings (`FMN_IRC_*`); the tests point it at their own server.
+    pub irc: fmn_deliver_irc::IrcSettings,
 }
 
 impl RunOptions {
@@ -84,6 +86,7 @@ impl RunOptions {
             digest_interval: secs("FMN_DIGEST_INTERVAL")?,
             progress_interval: secs("FMN_PROGRESS_INTERVAL")?.unwrap_or(Duration::from_secs(10)),
             bridge: BridgeConfig::from_env().map_err(|e| RunError::Config(e.to_string()))?,
+            irc: fmn_deliver_irc::IrcSettings::from_env(),
         })
     }
 }
@@ -223,7 +226,10 @@ pub async fn run(
     )?;
     spawn_mapping(
         FunctionName::DeliverIrc,
-        Arc::new(fmn_deliver_irc::DeliverIrcHandler::new(&clients).await?),
+        Arc::new(
+            fmn_deliver_irc::DeliverIrcHandler::with_settings(&clients, options.irc.clone())
+                .await?,
+        ),
     )?;
 
     // The digest schedule, as a timer with the template's rate.

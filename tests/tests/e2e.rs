@@ -1,0 +1,342 @@
+//! End to end: the whole local system (`fmn_local::system::run`, in-process, on LocalStack,
+//! DynamoDB Local and moto) follows a real fedmsg publisher; real corpus messages published on
+//! the bus become mail recorded by the SES v2 emulator and lines on a real IRC server
+//! (ngIRCd), for exactly the users whose filters match.
+//!
+//! The publisher is the Python `fedmsg` package itself (`tests/fedmsg-publisher`), not the
+//! Rust `Publisher`: it is practical (one venv, shared with the bridge tests) and it proves
+//! the whole chain against the frames Fedora's services really send (fedmsg's own envelope,
+//! msg_id, counter and encoding), which a re-implementation of the wire format cannot.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use fmn_aws::ownership_store::OwnershipStore;
+use fmn_aws::prefs_store::PrefsStore;
+use fmn_aws::provision::ProvisionOptions;
+use fmn_aws::recent::RecentMessages;
+use fmn_aws::{AwsClients, ResourceNames};
+use fmn_core::defaults::default_filters;
+use fmn_core::ownership::{parse_group_members, parse_owner_alias};
+use fmn_core::prefs::{Delivery, Destination, DestinationKind, Filter, UserPrefs};
+use fmn_core::rules::{Rule, RuleKind};
+use fmn_integration_tests::fedmsg::PyPublisher;
+use fmn_integration_tests::irc::{IrcReader, IrcServer};
+use fmn_integration_tests::mail::sent_mail;
+use fmn_integration_tests::{corpus_envelope, init, repo_root, unique_prefix};
+use fmn_local::system::{self, RunOptions};
+use mail_parser::MessageParser;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+/// lmacken submitted an update of control-center and gnome-settings-daemon (hadess's).
+const BODHI_REQUEST: &str = "bodhi.TestBodhiRequestMultiplePackagesPerUpdate";
+/// jnovy uploaded a texlive source to the lookaside cache.
+const LOOKASIDE: &str = "__init__.TestLookaside";
+/// ralph uploaded a picture to the wiki: nobody here asked for it.
+const WIKI: &str = "__init__.TestMediaWikiUpload";
+
+/// Generous: the emulators are slow on a loaded machine; nothing here asserts on speed.
+const WAIT: Duration = Duration::from_secs(180);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn destination(id: &str, kind: DestinationKind, address: &str) -> Destination {
+    Destination {
+        id: id.into(),
+        kind,
+        address: address.into(),
+        confirmed: true,
+        delivery: Delivery::Immediate,
+        irc_colour: false,
+        verbose: true,
+    }
+}
+
+fn user(name: &str, dest: Destination, rules: Option<Vec<Rule>>) -> UserPrefs {
+    let mut u = UserPrefs::new(name);
+    let ids = vec![dest.id.clone()];
+    u.destinations = vec![dest];
+    u.filters = match rules {
+        None => default_filters(&u, &ids),
+        Some(rules) => vec![Filter {
+            id: u.next_id("filter"),
+            name: "e2e filter".into(),
+            enabled: true,
+            oneshot: false,
+            destinations: ids,
+            rules,
+        }],
+    };
+    u
+}
+
+async fn import_sample_ownership(clients: &AwsClients) {
+    let dir = repo_root().join("tests/data/ownership");
+    let alias =
+        parse_owner_alias(&std::fs::read_to_string(dir.join("pagure_owner_alias.json")).unwrap())
+            .unwrap();
+    let groups =
+        parse_group_members(&std::fs::read_to_string(dir.join("groups.json")).unwrap()).unwrap();
+    OwnershipStore::from_clients(clients)
+        .import(Some(&alias.artifacts), Some(&groups), |_, _| {})
+        .await
+        .unwrap();
+}
+
+/// Polls `check` every 250 ms until it returns `Some`, or fails with `what` after [`WAIT`].
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn mail_to(address: &str) -> Vec<fmn_integration_tests::mail::SentMail> {
+    sent_mail()
+        .await
+        .into_iter()
+        .filter(|m| m.destinations.iter().any(|d| d == address))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_and_irc() {
+    init();
+    let prefix = unique_prefix("e2e");
+    let clients = AwsClients::with_names(ResourceNames::new(prefix.clone())).await;
+    // Provision first so users and ownership exist before the match function's cache loads.
+    system::provision_all(&clients, &ProvisionOptions::default())
+        .await
+        .expect("creating the resources of infra/template.yaml");
+    import_sample_ownership(&clients).await;
+
+    // moto's mail log is shared by every test: addresses unique to this run.
+    let hadess_address = format!("hadess-{prefix}@example.org");
+    let lmacken_address = format!("lmacken-{prefix}@example.org");
+    let bystander_address = format!("bystander-{prefix}@example.org");
+    let store = PrefsStore::from_clients(&clients);
+    let users = [
+        // The update is about hadess's packages: the default filters, by mail.
+        user(
+            "hadess",
+            destination("email-1", DestinationKind::Email, &hadess_address),
+            None,
+        ),
+        // lmacken made the update: the defaults leave out one's own actions.
+        user(
+            "lmacken",
+            destination("email-1", DestinationKind::Email, &lmacken_address),
+            None,
+        ),
+        // Follows a package none of the messages is about.
+        user(
+            "bystander",
+            destination("email-1", DestinationKind::Email, &bystander_address),
+            Some(vec![Rule::new(RuleKind::Package {
+                packages: vec!["no-such-package".into()],
+            })]),
+        ),
+        // Follows texlive on IRC.
+        user(
+            "texfan",
+            destination("irc-1", DestinationKind::Irc, "texfan"),
+            Some(vec![Rule::new(RuleKind::Package {
+                packages: vec!["texlive".into()],
+            })]),
+        ),
+        // Follows the kernel on IRC: nothing about it is published.
+        user(
+            "kernelfan",
+            destination("irc-1", DestinationKind::Irc, "kernelfan"),
+            Some(vec![Rule::new(RuleKind::Package {
+                packages: vec!["kernel".into()],
+            })]),
+        ),
+    ];
+    for u in &users {
+        store.create(u).await.unwrap();
+    }
+
+    // A real IRC server, and the two nicks online before anything is sent to them.
+    let irc = IrcServer::start();
+    let texfan = IrcReader::connect(irc.port, "texfan").await;
+    let kernelfan = IrcReader::connect(irc.port, "kernelfan").await;
+
+    // The real fedmsg publisher, and the system following it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = PyPublisher::start(dir.path()).await;
+    let mut options = RunOptions::from_env().unwrap();
+    options.web_addr = ([127, 0, 0, 1], free_port()).into();
+    options.progress_interval = Duration::from_secs(5);
+    options.bridge.endpoints = vec![publisher.endpoint.clone()];
+    options.bridge.topics.clear();
+    options.bridge.metrics_addr = None;
+    options.bridge.idle_reconnect = None;
+    options.bridge.spool_dir = dir.path().join("spool");
+    options.bridge.batch_linger = Duration::from_millis(10);
+    options.irc.server = "127.0.0.1".into();
+    options.irc.port = irc.port;
+    options.irc.tls = false;
+    options.irc.nick = "fmn-e2e-bot".into();
+    options.irc.password = None;
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
+
+    // PUB/SUB drops what is published before the bridge's subscription reaches the publisher
+    // (the "slow joiner"): publish warm-ups until one has gone all the way through the match
+    // function (which keeps every message it sees in the recent-messages table).
+    let recent = RecentMessages::from_clients(&clients);
+    let mut warmups = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    'warm: loop {
+        assert!(
+            !running.is_finished(),
+            "the system stopped early: {:?}",
+            running.await
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no warm-up message reached the match function"
+        );
+        warmups.push(
+            publisher
+                .message(
+                    "org.fedoraproject.dev.fmntest.e2e.warmup",
+                    &json!({"warmup": true}),
+                )
+                .await,
+        );
+        for id in &warmups {
+            if recent.get(id).await.ok().flatten().is_some() {
+                break 'warm;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The corpus messages, live.
+    let mut published = Vec::new();
+    for id in [BODHI_REQUEST, LOOKASIDE, WIKI] {
+        let envelope = corpus_envelope(id);
+        let topic = envelope["topic"].as_str().unwrap().to_string();
+        let msg_id = publisher.message(&topic, &envelope["msg"]).await;
+        published.push((id, msg_id));
+    }
+
+    // hadess gets one mail: the update of the packages.
+    let mails = eventually("hadess's mail", || async {
+        let m = mail_to(&hadess_address).await;
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    let parsed = MessageParser::new()
+        .parse(mails[0].raw.as_bytes())
+        .expect("MIME parses");
+    assert_eq!(
+        parsed
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address()),
+        Some(hadess_address.as_str())
+    );
+    let subject = parsed.subject().unwrap_or_default().to_string();
+    assert!(
+        subject.starts_with("[bodhi] lmacken submitted gnome-settings-daemon")
+            && subject.ends_with("to testing"),
+        "subject: {subject}"
+    );
+    let bodhi_msg_id = &published[0].1;
+    assert_eq!(
+        parsed.header_raw("X-Fedmsg-Id").map(str::trim),
+        Some(bodhi_msg_id.as_str()),
+        "the mail is about the message just published"
+    );
+    assert_eq!(
+        parsed.header_raw("X-Fedmsg-Topic").map(str::trim),
+        Some("org.fedoraproject.prod.bodhi.update.request.testing")
+    );
+
+    // texfan's nick gets one line: jnovy's texlive upload.
+    let lines = texfan.wait_for(1, WAIT).await;
+    assert_eq!(lines.len(), 1, "texfan: {lines:?}");
+    assert!(
+        lines[0].text.contains("texlive") && lines[0].text.contains("jnovy"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].from.starts_with("fmn-e2e-bot"),
+        "sent by the bot: {lines:?}"
+    );
+
+    // Every published message went through the match function; give any job it made for the
+    // others time to be delivered, then check nothing came.
+    for (id, msg_id) in &published {
+        eventually(&format!("{id} in the recent-messages table"), || async {
+            recent.get(msg_id).await.ok().flatten().map(|_| ())
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let activity = |name: &'static str| {
+        let recent = &recent;
+        async move { recent.activity(name, 100).await.unwrap() }
+    };
+    assert_eq!(activity("hadess").await.len(), 1);
+    assert_eq!(activity("texfan").await.len(), 1);
+    for quiet in ["lmacken", "bystander", "kernelfan"] {
+        assert!(
+            activity(quiet).await.is_empty(),
+            "{quiet} was notified: {:?}",
+            activity(quiet).await
+        );
+    }
+    assert_eq!(
+        mail_to(&hadess_address).await.len(),
+        1,
+        "one mail to hadess"
+    );
+    assert!(mail_to(&lmacken_address).await.is_empty());
+    assert!(mail_to(&bystander_address).await.is_empty());
+    assert_eq!(texfan.received().len(), 1, "one line to texfan");
+    assert!(
+        kernelfan.received().is_empty(),
+        "kernelfan: {:?}",
+        kernelfan.received()
+    );
+    let subjects: BTreeSet<String> = mail_to(&hadess_address)
+        .await
+        .iter()
+        .map(|m| {
+            MessageParser::new()
+                .parse(m.raw.as_bytes())
+                .and_then(|p| p.subject().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(subjects, BTreeSet::from([subject]));
+
+    publisher.quit().await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(60), running)
+        .await
+        .expect("the system stops within 60 s")
+        .expect("no panic")
+        .expect("clean stop");
+}
