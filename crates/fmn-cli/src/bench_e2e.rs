@@ -1,0 +1,480 @@
+//! `fmn bench e2e`: bus-to-delivery latency of the whole local system.
+//!
+//! Starts the system in-process (`fmn_local::system::run`: the ingest bridge, match,
+//! deliver-email, deliver-irc, digest, web-api) against the running emulators, under a fresh
+//! resource prefix, with one user whose filter (`topic` `*`) matches every message and sends
+//! it by e-mail at once. A fedmsg publisher (the Rust `Publisher`, fedmsg's wire format) on a
+//! local endpoint publishes the bundled corpus messages at a steady rate; for each message the
+//! latency is from the moment it is handed to the PUB socket to the moment its delivery record
+//! was marked `sent` (`finished_at`, written right after SES v2 accepted the mail). The
+//! resources are deleted at the end unless `--keep`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use clap::Args;
+use fmn_aws::prefs_store::PrefsStore;
+use fmn_aws::provision::ProvisionOptions;
+use fmn_aws::{AwsClients, ResourceNames, TableName};
+use fmn_core::jobs::job_id;
+use fmn_core::prefs::{Delivery, Destination, DestinationKind, Filter, UserPrefs};
+use fmn_core::rules::{Rule, RuleKind};
+use fmn_ingest_bridge::publisher::Publisher;
+use fmn_local::system::{self, RunOptions};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// The target of the delivery issue: p99 under 2 s at 20 messages/s.
+const TARGET_P99: Duration = Duration::from_secs(2);
+const USER: &str = "bench";
+
+/// Options of `fmn bench e2e`.
+#[derive(Debug, Clone, Args)]
+pub struct E2eArgs {
+    /// Messages published per second.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// How long to publish for, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    seconds: f64,
+    /// How long to wait, after the last message, for the deliveries still outstanding.
+    #[arg(long, default_value_t = 60.0)]
+    drain: f64,
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 5.0)]
+    progress: f64,
+    /// Resource-name prefix [default: bench-<random>; never the `make run` one].
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Keep the queues and tables afterwards (default: delete them).
+    #[arg(long)]
+    keep: bool,
+}
+
+pub fn run(args: E2eArgs) -> anyhow::Result<()> {
+    if !(args.rate > 0.0 && args.seconds > 0.0) {
+        bail!("--rate and --seconds must be positive");
+    }
+    // The system logs only warnings and errors here, so the bench's own lines stay readable.
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "warn");
+    }
+    fmn_aws::config::apply_local_defaults();
+    fmn_aws::telemetry::init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench(args))
+}
+
+/// One published message: when it went to the socket (ms since the epoch), and its delivery
+/// record's key.
+struct Published {
+    at_ms: u64,
+    key: String,
+}
+
+async fn bench(args: E2eArgs) -> anyhow::Result<()> {
+    let prefix = args.prefix.clone().unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        format!(
+            "bench-{:08x}",
+            (nanos as u64 ^ u64::from(std::process::id())) as u32
+        )
+    });
+    let clients = AwsClients::with_names(ResourceNames::new(prefix.clone())).await;
+    system::preflight(&clients).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\n  (`source localstack/env.sh` points the AWS_ENDPOINT_URL* variables at them)"
+        )
+    })?;
+    let corpus = corpus()?;
+    println!(
+        "fmn bench e2e: {} msg/s for {} s, {} corpus messages, resources under `{prefix}`",
+        args.rate,
+        args.seconds,
+        corpus.len()
+    );
+    let (_, provisioned) = system::provision_all(&clients, &ProvisionOptions::default()).await?;
+
+    // One user, every message, by e-mail at once.
+    let destination = Destination {
+        id: "email-1".into(),
+        kind: DestinationKind::Email,
+        address: format!("{prefix}@example.org"),
+        confirmed: true,
+        delivery: Delivery::Immediate,
+        irc_colour: false,
+        verbose: true,
+    };
+    let mut user = UserPrefs::new(USER);
+    user.destinations = vec![destination.clone()];
+    user.filters = vec![Filter {
+        id: user.next_id("filter"),
+        name: "everything".into(),
+        enabled: true,
+        oneshot: false,
+        destinations: vec![destination.id.clone()],
+        rules: vec![Rule::new(RuleKind::Topic { glob: "*".into() })],
+    }];
+    PrefsStore::from_clients(&clients)
+        .create(&user)
+        .await
+        .context("creating the bench user")?;
+
+    let publisher = Publisher::bind("tcp://127.0.0.1:*").context("binding the publisher")?;
+    let spool = std::env::temp_dir().join(format!("fmn-{prefix}-spool"));
+    let mut options = RunOptions::from_env()?;
+    options.web_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    options.bridge.endpoints = vec![publisher.endpoint().to_string()];
+    options.bridge.topics.clear();
+    options.bridge.metrics_addr = None;
+    options.bridge.idle_reconnect = None;
+    options.bridge.spool_dir = spool.clone();
+    let publisher = Arc::new(Mutex::new(publisher));
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
+
+    let records = Records {
+        dynamodb: clients.dynamodb.clone(),
+        table: clients.table(TableName::DeliveryRecords),
+    };
+    let publish = |n: usize| -> anyhow::Result<(String, Published)> {
+        let (topic, msg) = &corpus[n % corpus.len()];
+        let at_ms = now_ms();
+        let (msg_id, _) = publisher
+            .lock()
+            .unwrap()
+            .publish(topic, msg.clone())
+            .context("publishing")?;
+        let key = fmn_deliver_email::record_key(&job_id(&msg_id, USER, &destination));
+        Ok((msg_id, Published { at_ms, key }))
+    };
+
+    // Warm-up: PUB/SUB drops what is published before the subscription arrives (the slow
+    // joiner), and the first mail pays for connections and caches. Not measured.
+    let started = Instant::now();
+    let mut warmups = Vec::new();
+    let mut warm = false;
+    while !warm {
+        if running.is_finished() {
+            running.await??;
+            bail!("the system stopped during the warm-up");
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            shutdown.cancel();
+            bail!("no warm-up message was delivered within 120 s");
+        }
+        warmups.push(publish(0)?.1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        warm = !records.sent(&warmups).await?.is_empty();
+    }
+    // Let the warm-ups still in flight finish, so they do not queue ahead of the measured ones.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "warm-up: first delivery after {:.1} s; publishing",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The steady load, and the latencies read back from the delivery records meanwhile.
+    let total = (args.rate * args.seconds).round().max(1.0) as usize;
+    let mut pending: HashMap<String, Published> = HashMap::new();
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let progress_every = Duration::from_secs_f64(args.progress.max(0.5));
+    let load_started = Instant::now();
+    let mut next_progress = load_started + progress_every;
+    let mut next_poll = Instant::now();
+    let mut published = 0usize;
+    while published < total {
+        ticker.tick().await;
+        let (msg_id, p) = publish(published)?;
+        pending.insert(msg_id, p);
+        published += 1;
+        if Instant::now() >= next_poll {
+            collect(&records, &mut pending, &mut latencies).await?;
+            next_poll = Instant::now() + Duration::from_millis(500);
+        }
+        if Instant::now() >= next_progress {
+            println!(
+                "{}",
+                progress_line(load_started, published, &latencies, pending.len())
+            );
+            next_progress += progress_every;
+        }
+    }
+    let publish_secs = load_started.elapsed().as_secs_f64();
+    let drain_until = Instant::now() + Duration::from_secs_f64(args.drain);
+    while !pending.is_empty() && Instant::now() < drain_until {
+        if running.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        collect(&records, &mut pending, &mut latencies).await?;
+        if Instant::now() >= next_progress {
+            println!(
+                "{}",
+                progress_line(load_started, published, &latencies, pending.len())
+            );
+            next_progress += progress_every;
+        }
+    }
+
+    shutdown.cancel();
+    match tokio::time::timeout(Duration::from_secs(60), running).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => eprintln!("the system stopped with an error: {e}"),
+        Ok(Err(e)) => eprintln!("the system panicked: {e}"),
+        Err(_) => eprintln!("the system did not stop within 60 s"),
+    }
+    if !args.keep {
+        cleanup(&clients, &provisioned).await;
+    }
+    let _ = std::fs::remove_dir_all(&spool);
+
+    print!(
+        "{}",
+        report(&args, published, publish_secs, &latencies, pending.len())
+    );
+    Ok(())
+}
+
+/// The corpus as `(topic, msg)` pairs.
+fn corpus() -> anyhow::Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for (n, line) in fmn_ingest_bridge::replay::SAMPLE.lines().enumerate() {
+        let v: Value =
+            serde_json::from_str(line).with_context(|| format!("corpus line {}", n + 1))?;
+        let m = &v["message"];
+        if let (Some(topic), Some(msg)) = (m["topic"].as_str(), m.get("msg")) {
+            out.push((topic.to_string(), msg.clone()));
+        }
+    }
+    if out.is_empty() {
+        bail!("the bundled corpus is empty");
+    }
+    Ok(out)
+}
+
+fn now_ms() -> u64 {
+    fmn_aws::delivery_records::now_ms()
+}
+
+struct Records {
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Records {
+    /// `finished_at` (ms) of every record of `keys` marked `sent`.
+    async fn finished(&self, keys: &[&str]) -> anyhow::Result<HashMap<String, u64>> {
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut request: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|k| HashMap::from([("pk".to_string(), AttributeValue::S(k.to_string()))]))
+                .collect();
+            while !request.is_empty() {
+                let got = self
+                    .dynamodb
+                    .batch_get_item()
+                    .request_items(
+                        &self.table,
+                        KeysAndAttributes::builder()
+                            .set_keys(Some(std::mem::take(&mut request)))
+                            .projection_expression("pk, #state, finished_at")
+                            .expression_attribute_names("#state", "state")
+                            .build()?,
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "reading {}: {}",
+                            self.table,
+                            aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                        )
+                    })?;
+                for item in got
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .into_iter()
+                    .flatten()
+                {
+                    let sent = item
+                        .get("state")
+                        .and_then(|v| v.as_s().ok())
+                        .map(String::as_str)
+                        == Some("sent");
+                    let finished = item
+                        .get("finished_at")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse::<u64>().ok());
+                    if let (true, Some(finished), Some(pk)) =
+                        (sent, finished, item.get("pk").and_then(|v| v.as_s().ok()))
+                    {
+                        out.insert(pk.clone(), finished);
+                    }
+                }
+                if let Some(rest) = got.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    request = rest.keys;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The keys among `published` whose mail went out.
+    async fn sent(&self, published: &[Published]) -> anyhow::Result<Vec<String>> {
+        let keys: Vec<&str> = published.iter().map(|p| p.key.as_str()).collect();
+        Ok(self.finished(&keys).await?.into_keys().collect())
+    }
+}
+
+/// Moves the delivered messages of `pending` into `latencies` (seconds).
+async fn collect(
+    records: &Records,
+    pending: &mut HashMap<String, Published>,
+    latencies: &mut Vec<f64>,
+) -> anyhow::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = pending.values().map(|p| p.key.as_str()).collect();
+    let finished = records.finished(&keys).await?;
+    pending.retain(|_, p| match finished.get(&p.key) {
+        Some(at) => {
+            latencies.push(at.saturating_sub(p.at_ms) as f64 / 1000.0);
+            false
+        }
+        None => true,
+    });
+    Ok(())
+}
+
+/// The `q` quantile (0..=1) of sorted `values`, nearest rank.
+fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn sorted(values: &[f64]) -> Vec<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.3} s"))
+}
+
+fn progress_line(started: Instant, published: usize, latencies: &[f64], pending: usize) -> String {
+    let s = sorted(latencies);
+    format!(
+        "[{:>5.1} s] published {published}, delivered {}, in flight {pending}, p50 {}, p99 {}",
+        started.elapsed().as_secs_f64(),
+        latencies.len(),
+        secs(quantile(&s, 0.50)),
+        secs(quantile(&s, 0.99)),
+    )
+}
+
+fn report(
+    args: &E2eArgs,
+    published: usize,
+    publish_secs: f64,
+    latencies: &[f64],
+    undelivered: usize,
+) -> String {
+    let s = sorted(latencies);
+    let p99 = quantile(&s, 0.99);
+    let verdict = match p99 {
+        Some(p) if undelivered == 0 && p < TARGET_P99.as_secs_f64() => "met",
+        _ => "NOT met",
+    };
+    format!(
+        "\nbus → mail accepted by SES (delivery record `sent`), one immediate e-mail per message\n\
+         published        {published} in {publish_secs:.1} s ({:.1} msg/s, asked {})\n\
+         delivered        {} of {published}{}\n\
+         latency p50      {}\n\
+         latency p90      {}\n\
+         latency p99      {}\n\
+         latency max      {}\n\
+         target           p99 < {} s at 20 msg/s: {verdict}\n",
+        published as f64 / publish_secs.max(1e-9),
+        args.rate,
+        latencies.len(),
+        if undelivered > 0 {
+            format!(
+                " ({undelivered} not delivered within --drain {} s)",
+                args.drain
+            )
+        } else {
+            String::new()
+        },
+        secs(quantile(&s, 0.50)),
+        secs(quantile(&s, 0.90)),
+        secs(p99),
+        secs(s.last().copied()),
+        TARGET_P99.as_secs(),
+    )
+}
+
+/// Deletes the run's queues and tables (best effort).
+async fn cleanup(clients: &AwsClients, provisioned: &fmn_aws::provision::Provisioned) {
+    for url in provisioned.queue_urls.values() {
+        if let Err(e) = clients.sqs.delete_queue().queue_url(url).send().await {
+            eprintln!(
+                "could not delete {url}: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(&e)
+            );
+        }
+    }
+    for table in &provisioned.tables {
+        if let Err(e) = clients
+            .dynamodb
+            .delete_table()
+            .table_name(table)
+            .send()
+            .await
+        {
+            eprintln!(
+                "could not delete {table}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), Some(50.0));
+        assert_eq!(quantile(&v, 0.99), Some(99.0));
+        assert_eq!(quantile(&v, 1.0), Some(100.0));
+        assert_eq!(quantile(&[3.0], 0.99), Some(3.0));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn the_bundled_corpus_has_topics_and_bodies() {
+        let c = corpus().unwrap();
+        assert!(c.len() > 400);
+        assert!(c.iter().all(|(t, m)| !t.is_empty() && m.is_object()));
+    }
+}
