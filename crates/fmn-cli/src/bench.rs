@@ -1,29 +1,837 @@
 //! `fmn bench`: synthetic benchmarks of the hot paths.
+//!
+//! `fmn bench match --users N` generates N users with a realistic mix of preferences, the
+//! ownership of ~25,000 packages and 500 groups, builds the matcher's index and matches the
+//! message corpus (`tests/data/fedmsg-examples.jsonl`) against it on one thread for a few
+//! seconds, the way the match Lambda does (facts, then matches, per message). Everything is
+//! generated deterministically from `--seed`.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 use clap::{Args, Subcommand};
+use fmn_core::defaults::default_filters;
+use fmn_core::matching::{IndexStats, Matcher, MessageFacts};
+use fmn_core::message::Envelope;
+use fmn_core::meta::{Metadata, Registry};
+use fmn_core::ownership::{Owners, Ownership};
+use fmn_core::prefs::{
+    validate_account_name, Delivery, Destination, DestinationKind, Filter, UserPrefs,
+};
+use fmn_core::rules::{Artifact, ArtifactKind, Rule, RuleKind};
 
 /// `fmn bench <kind>`.
-#[derive(Args)]
+#[derive(Debug, Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
     kind: BenchKind,
 }
 
-#[derive(Subcommand)]
+#[derive(Debug, Subcommand)]
 enum BenchKind {
-    /// Match the corpus against N synthetic users' preferences.
+    /// Match the message corpus against N synthetic users' preferences (one thread).
     Match(MatchArgs),
+    /// Bus-to-delivery latency of the whole local system at a steady rate (needs the emulators).
+    E2e(crate::bench_e2e::E2eArgs),
 }
 
-#[derive(Args)]
+/// Options of `fmn bench match`.
+#[derive(Debug, Clone, Args)]
 struct MatchArgs {
     /// Number of synthetic users.
     #[arg(long, default_value_t = 10_000)]
     users: usize,
+    /// How long to match for, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Seed of the generator (same seed, same users).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The message corpus, JSON Lines [default: tests/data/fedmsg-examples.jsonl]
+    #[arg(long)]
+    corpus: Option<PathBuf>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.kind {
-        BenchKind::Match(a) => anyhow::bail!("not implemented yet ({} users)", a.users),
+        BenchKind::Match(args) => {
+            let report = bench_match(&args, true, true)?;
+            print!("{}", report.render());
+            Ok(())
+        }
+        BenchKind::E2e(args) => crate::bench_e2e::run(args),
+    }
+}
+
+// --- Generator ---------------------------------------------------------------------------------
+
+/// xorshift64*: small, fast, deterministic; plenty for picking test data.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        // splitmix64 of the seed, so nearby seeds give unrelated streams (and never 0).
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Self((z ^ (z >> 31)) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [0, n).
+    fn below(&mut self, n: usize) -> usize {
+        (((self.next() >> 32) * n as u64) >> 32) as usize
+    }
+
+    /// Uniform in [lo, hi].
+    fn between(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// In [lo, hi], small values much likelier (most people follow a few things).
+    fn skewed(&mut self, lo: usize, hi: usize) -> usize {
+        let u = self.unit();
+        lo + ((u * u * (hi - lo + 1) as f64) as usize).min(hi - lo)
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    fn word(&mut self, words: &[&'static str]) -> &'static str {
+        words[self.below(words.len())]
+    }
+}
+
+/// The corpus, parsed and extracted once.
+struct Corpus {
+    messages: Vec<(Envelope, Metadata)>,
+    /// Account names the messages mention (valid ones only), sorted.
+    usernames: Vec<String>,
+    /// The artifacts the messages concern.
+    artifacts: Vec<Artifact>,
+    apps: Vec<String>,
+}
+
+fn default_corpus() -> PathBuf {
+    let relative = Path::new("tests/data/fedmsg-examples.jsonl");
+    if relative.exists() {
+        return relative.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/fedmsg-examples.jsonl")
+}
+
+fn load_corpus(path: &Path) -> anyhow::Result<Corpus> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let registry = Registry::default();
+    let mut messages = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not JSON", path.display(), n + 1))?;
+        let Ok(env) = Envelope::from_record_value(value) else {
+            continue;
+        };
+        let meta = registry.extract(&env);
+        messages.push((env, meta));
+    }
+    anyhow::ensure!(!messages.is_empty(), "{}: no messages", path.display());
+    let mut usernames = std::collections::BTreeSet::new();
+    let mut artifacts = std::collections::BTreeSet::new();
+    let mut apps = std::collections::BTreeSet::new();
+    for (_, meta) in &messages {
+        usernames.extend(
+            meta.usernames
+                .iter()
+                .filter(|u| validate_account_name("name", u).is_ok())
+                .cloned(),
+        );
+        artifacts.extend(fmn_core::ownership::message_artifacts(meta));
+        apps.insert(meta.app.clone());
+    }
+    Ok(Corpus {
+        messages,
+        usernames: usernames.into_iter().collect(),
+        artifacts: artifacts.into_iter().collect(),
+        apps: apps.into_iter().collect(),
+    })
+}
+
+/// How many packages (artifacts) get owners.
+const PACKAGES: usize = 25_000;
+/// How many groups.
+const GROUPS: usize = 500;
+/// Packagers at most (Fedora has a few thousand): owners and group members come from them.
+const MAX_PACKAGERS: usize = 3_000;
+/// Share of users whose only positive rule is a regex (scanned for every message).
+const REGEX_ONLY: f64 = 0.001;
+
+/// Body regexes people write.
+const BODY_REGEXES: &[&str] = &[
+    "CVE-\\d{4}-\\d+",
+    "(?i)security",
+    "kernel",
+    "fedora-atomic",
+    "\\bpython3\\.\\d+",
+    "(?i)rawhide",
+    "gnome-shell",
+    "\"karma\": -\\d",
+    "firefox",
+    "(?i)broken",
+    "epel[789]",
+    "llvm",
+    "systemd",
+    "\\.fc3\\d",
+    "anaconda",
+];
+
+/// Package-name regexes people write.
+const PACKAGE_REGEXES: &[&str] = &[
+    "^python-", "^rust-", "^golang-", "^perl-", "^ghc-", "^nodejs-", "gnome", "^kernel", "^qt5?-",
+    "^texlive", "^php-", "^R-", "^ocaml-", "^java", "-devel$",
+];
+
+const SYLLABLES: &[&str] = &[
+    "ka", "lo", "mi", "ra", "ne", "to", "vi", "su", "de", "an", "el", "jo", "ma", "ri", "co", "li",
+    "pa", "ze", "ti", "ho", "be", "nu", "ga", "ve",
+];
+
+const GROUP_NAMES: &[&str] = &[
+    "python-sig",
+    "gnome-sig",
+    "kde-sig",
+    "golang-sig",
+    "rust-sig",
+    "perl-sig",
+    "ruby-sig",
+    "java-sig",
+    "haskell-sig",
+    "ocaml-sig",
+    "neuro-sig",
+    "astro-sig",
+    "kernel-maint",
+    "fedmsg-sig",
+    "infra-sig",
+    "r-maint-sig",
+    "nodejs-sig",
+    "lxqt-sig",
+    "xfce-sig",
+    "stewardship-sig",
+];
+
+/// Everything generated except the users' preferences (made lazily, one at a time, so a
+/// million users never sit in memory twice).
+struct World {
+    seed: u64,
+    names: Vec<String>,
+    /// Users likely to be followed: the corpus's and the packagers.
+    notable: Vec<u32>,
+    groups: Vec<String>,
+    packages: Vec<Artifact>,
+    /// The corpus's applications.
+    apps: Vec<String>,
+    ownership: Ownership,
+}
+
+fn generate_world(corpus: &Corpus, n: usize, seed: u64, progress: bool) -> World {
+    let mut rng = Rng::new(seed);
+    // User names: the corpus's, then made-up ones (unique thanks to the number).
+    let mut names: Vec<String> = corpus.usernames.iter().take(n).cloned().collect();
+    let mut taken: HashSet<String> = names.iter().cloned().collect();
+    let mut i = 0usize;
+    while names.len() < n {
+        let mut name = String::new();
+        for _ in 0..rng.between(2, 3) {
+            name.push_str(rng.word(SYLLABLES));
+        }
+        name.push_str(&i.to_string());
+        i += 1;
+        if taken.insert(name.clone()) {
+            names.push(name);
+        }
+        if progress && names.len() % 250_000 == 0 {
+            eprintln!("  named {}/{n} users", names.len());
+        }
+    }
+    drop(taken);
+
+    // Packagers: a random few thousand users.
+    let packagers: Vec<u32> = if n <= MAX_PACKAGERS {
+        (0..n as u32).collect()
+    } else {
+        let mut chosen = HashSet::new();
+        while chosen.len() < MAX_PACKAGERS {
+            chosen.insert(rng.below(n) as u32);
+        }
+        let mut v: Vec<u32> = chosen.into_iter().collect();
+        v.sort_unstable();
+        v
+    };
+    let mut notable: Vec<u32> = packagers.clone();
+    notable.extend(0..corpus.usernames.len().min(n) as u32);
+    notable.sort_unstable();
+    notable.dedup();
+
+    // Groups, with members: mostly packagers, sizes from 2 to ~200 (most small).
+    let mut ownership = Ownership::new();
+    let mut groups: Vec<String> = GROUP_NAMES.iter().map(|g| g.to_string()).collect();
+    while groups.len() < GROUPS {
+        groups.push(format!("sig-{:03}", groups.len()));
+    }
+    for group in &groups {
+        let size = rng.skewed(2, 200).min(n);
+        let mut members = Vec::with_capacity(size);
+        for _ in 0..size {
+            let member = if rng.chance(0.9) {
+                *rng.pick(&packagers)
+            } else {
+                *rng.pick(&notable)
+            };
+            members.push(names[member as usize].clone());
+        }
+        members.sort();
+        members.dedup();
+        ownership.set_members(group.clone(), members);
+    }
+
+    // Packages: the corpus's artifacts, then made-up rpms; 1-3 packager owners, 10% a group.
+    let mut packages: Vec<Artifact> = corpus.artifacts.clone();
+    let mut seen: HashSet<Artifact> = packages.iter().cloned().collect();
+    let mut k = 0usize;
+    while packages.len() < PACKAGES {
+        let prefix = rng.word(&["python-", "rust-", "golang-", "perl-", "", "", "", "lib"]);
+        let a = Artifact::new(
+            ArtifactKind::Rpms,
+            format!("{prefix}{}{}{k}", rng.word(SYLLABLES), rng.word(SYLLABLES)),
+        );
+        k += 1;
+        if seen.insert(a.clone()) {
+            packages.push(a);
+        }
+    }
+    drop(seen);
+    for artifact in &packages {
+        let mut owners = Owners::default();
+        for _ in 0..rng.between(1, 3) {
+            owners
+                .users
+                .push(names[*rng.pick(&packagers) as usize].clone());
+        }
+        owners.users.sort();
+        owners.users.dedup();
+        if rng.chance(0.1) {
+            owners.groups.push(rng.pick(&groups).clone());
+        }
+        ownership.set_owners(artifact.clone(), owners);
+    }
+    World {
+        seed,
+        names,
+        notable,
+        groups,
+        packages,
+        apps: corpus.apps.clone(),
+        ownership,
+    }
+}
+
+fn email(name: &str, confirmed: bool, delivery: Delivery) -> Destination {
+    Destination {
+        id: "email-1".into(),
+        kind: DestinationKind::Email,
+        address: format!("{name}@fedoraproject.org"),
+        confirmed,
+        delivery,
+        irc_colour: false,
+        verbose: true,
+    }
+}
+
+fn irc(name: &str, confirmed: bool) -> Destination {
+    let mut nick: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(30)
+        .collect();
+    if !nick.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        nick.insert(0, 'u');
+    }
+    Destination {
+        id: "irc-1".into(),
+        kind: DestinationKind::Irc,
+        address: nick,
+        confirmed,
+        delivery: Delivery::Immediate,
+        irc_colour: true,
+        verbose: false,
+    }
+}
+
+fn filter(id: usize, name: &str, destinations: &[String], rules: Vec<Rule>) -> Filter {
+    Filter {
+        id: format!("filter-{id}"),
+        name: name.into(),
+        enabled: true,
+        oneshot: false,
+        destinations: destinations.to_vec(),
+        rules,
+    }
+}
+
+impl World {
+    /// User `i`'s preferences: a function of the seed and `i` only.
+    fn user(&self, i: usize) -> UserPrefs {
+        let mut r = Rng::new(self.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED);
+        let name = &self.names[i];
+        let mut p = UserPrefs::new(name.clone());
+        p.enabled = !r.chance(0.02);
+        let delivery = if r.chance(0.05) {
+            Delivery::Digest {
+                batch_delta: Some(3600),
+                batch_count: Some(50),
+            }
+        } else {
+            Delivery::Immediate
+        };
+        p.destinations.push(email(name, !r.chance(0.03), delivery));
+        if r.chance(0.08) {
+            p.destinations.push(irc(name, r.chance(0.85)));
+        }
+        let dests: Vec<String> = p.destinations.iter().map(|d| d.id.clone()).collect();
+        p.filters = default_filters(&p, &dests);
+        let mut next = p.filters.len() + 1;
+        let mut add = |p: &mut UserPrefs, fname: &str, rules: Vec<Rule>| {
+            p.filters.push(filter(next, fname, &dests, rules));
+            next += 1;
+        };
+        let x = r.unit();
+        if x < 0.10 {
+            // Follows packages and/or people.
+            let what = r.unit();
+            if what < 0.8 {
+                let count = r.skewed(1, 20);
+                let mut rules = vec![if r.chance(0.7) {
+                    let artifacts = (0..count).map(|_| r.pick(&self.packages).clone()).collect();
+                    Rule::new(RuleKind::ArtifactsFollowed { artifacts })
+                } else {
+                    let packages = (0..count)
+                        .map(|_| r.pick(&self.packages).name.clone())
+                        .collect();
+                    Rule::new(RuleKind::Package { packages })
+                }];
+                if r.chance(0.5) {
+                    rules.push(Rule::new(RuleKind::NotMyActions));
+                }
+                add(&mut p, "Packages I follow", rules);
+            }
+            if what >= 0.5 {
+                let count = r.skewed(1, 20);
+                let users = (0..count)
+                    .map(|_| self.names[*r.pick(&self.notable) as usize].clone())
+                    .collect();
+                add(
+                    &mut p,
+                    "People I follow",
+                    vec![Rule::new(RuleKind::UsersFollowed { users })],
+                );
+            }
+        } else if x < 0.15 {
+            // A group's doings.
+            let rule = if r.chance(0.5) {
+                RuleKind::GroupMembers {
+                    group: r.pick(&self.groups).clone(),
+                }
+            } else {
+                let groups = (0..r.between(1, 3))
+                    .map(|_| r.pick(&self.groups).clone())
+                    .collect();
+                RuleKind::ArtifactsGroupOwned { groups }
+            };
+            let mut rules = vec![Rule::new(rule)];
+            if r.chance(0.3) {
+                rules.push(Rule::not(RuleKind::Topic {
+                    glob: "*.buildsys.*".into(),
+                }));
+            }
+            add(&mut p, "My SIG", rules);
+        } else if x < 0.17 {
+            // A regex, narrowed by another rule.
+            let re = if r.chance(0.5) {
+                RuleKind::Regex {
+                    pattern: r.word(BODY_REGEXES).to_string(),
+                }
+            } else {
+                RuleKind::PackageRegex {
+                    pattern: r.word(PACKAGE_REGEXES).to_string(),
+                }
+            };
+            let other = match r.below(10) {
+                0..=3 => RuleKind::ArtifactsFollowed {
+                    artifacts: (0..r.skewed(1, 5))
+                        .map(|_| r.pick(&self.packages).clone())
+                        .collect(),
+                },
+                4..=5 => RuleKind::UsersFollowed {
+                    users: vec![self.names[*r.pick(&self.notable) as usize].clone()],
+                },
+                6 => RuleKind::GroupMembers {
+                    group: r.pick(&self.groups).clone(),
+                },
+                7 => RuleKind::UserPackages {
+                    user: String::new(),
+                },
+                8 => RuleKind::RelatedEvents,
+                _ => RuleKind::Applications {
+                    applications: vec![r.pick(&self.apps).clone()],
+                },
+            };
+            add(
+                &mut p,
+                "Matching a pattern",
+                vec![Rule::new(other), Rule::new(re)],
+            );
+        } else if x < 0.17 + REGEX_ONLY {
+            // A regex alone: scanned for every message.
+            let mut rules = vec![Rule::new(if r.chance(0.6) {
+                RuleKind::Regex {
+                    pattern: r.word(BODY_REGEXES).to_string(),
+                }
+            } else {
+                RuleKind::PackageRegex {
+                    pattern: r.word(PACKAGE_REGEXES).to_string(),
+                }
+            })];
+            if r.chance(0.5) {
+                rules.push(Rule::new(RuleKind::NotMyActions));
+            }
+            add(&mut p, "Anything matching", rules);
+        }
+        p
+    }
+}
+
+// --- The benchmark -----------------------------------------------------------------------------
+
+/// What `fmn bench match` measured.
+#[derive(Debug)]
+struct Report {
+    users: usize,
+    seed: u64,
+    corpus_messages: usize,
+    packages: usize,
+    groups: usize,
+    world_time: Duration,
+    generate_time: Duration,
+    build_time: Duration,
+    skipped_filters: usize,
+    stats: IndexStats,
+    match_time: Duration,
+    /// CPU time of the matching thread during the run, when known.
+    match_cpu: Option<Duration>,
+    messages: u64,
+    matches: u64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    peak_memory: Option<u64>,
+    /// Matches over one pass of the corpus, by filter name.
+    by_filter: Vec<(String, u64)>,
+}
+
+impl Report {
+    fn messages_per_second(&self) -> f64 {
+        self.messages as f64 / self.match_time.as_secs_f64()
+    }
+
+    fn render(&self) -> String {
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        let s = &self.stats;
+        let mut out = String::new();
+        out += &format!(
+            "fmn bench match: {} users (seed {}), {} corpus messages, {} packages, {} groups\n",
+            self.users, self.seed, self.corpus_messages, self.packages, self.groups
+        );
+        out += &format!(
+            "index: {} users, {} filters ({} scanned for every message), {} keys, {} postings, \
+             {} distinct rules, {} distinct rule sets{}\n",
+            s.users,
+            s.filters,
+            s.scanned_filters,
+            s.keys,
+            s.postings,
+            s.distinct_rules,
+            s.distinct_rule_sets,
+            if self.skipped_filters > 0 {
+                format!(", {} filters skipped", self.skipped_filters)
+            } else {
+                String::new()
+            }
+        );
+        out += &format!(
+            "generation: ownership and names {:.2} s, preferences {:.2} s\n",
+            self.world_time.as_secs_f64(),
+            self.generate_time.as_secs_f64()
+        );
+        out += &format!("index build: {:.3} s\n", self.build_time.as_secs_f64());
+        out += &format!(
+            "matching (one thread): {} messages in {:.2} s: {:.0} messages/s\n",
+            self.messages,
+            self.match_time.as_secs_f64(),
+            self.messages_per_second()
+        );
+        if let Some(cpu) = self.match_cpu {
+            out += &format!(
+                "  on CPU {:.2} s ({:.0}% of the time): {:.0} messages per CPU second\n",
+                cpu.as_secs_f64(),
+                100.0 * cpu.as_secs_f64() / self.match_time.as_secs_f64(),
+                self.messages as f64 / cpu.as_secs_f64().max(1e-9)
+            );
+        }
+        out += &format!(
+            "per message: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs\n",
+            us(self.p50),
+            us(self.p99),
+            us(self.max)
+        );
+        out += &format!(
+            "matches per message: {:.2} on average\n",
+            self.matches as f64 / self.messages.max(1) as f64
+        );
+        out += "matches in one pass over the corpus, by filter:";
+        for (name, n) in &self.by_filter {
+            out += &format!(" {name:?} {n};");
+        }
+        out += "\n";
+        out += &match self.peak_memory {
+            Some(kib) => format!("peak memory (VmHWM): {:.0} MiB\n", kib as f64 / 1024.0),
+            None => "peak memory (VmHWM): unknown\n".to_string(),
+        };
+        out
+    }
+}
+
+/// Peak resident memory in KiB, from /proc/self/status.
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time (user + system) of the calling thread, from /proc (10 ms resolution).
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here, in 1/100 s.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Users made in batches, timing the making apart from the indexing.
+struct Users<'a> {
+    world: &'a World,
+    next: usize,
+    batch: std::vec::IntoIter<UserPrefs>,
+    spent: Duration,
+    progress: Option<Instant>,
+}
+
+impl Iterator for Users<'_> {
+    type Item = UserPrefs;
+
+    fn next(&mut self) -> Option<UserPrefs> {
+        if let Some(u) = self.batch.next() {
+            return Some(u);
+        }
+        let n = self.world.names.len();
+        if self.next >= n {
+            return None;
+        }
+        if let Some(start) = self.progress {
+            if self.next > 0 && self.next % 100_000 == 0 {
+                eprintln!(
+                    "  indexed {}/{n} users ({:.1} s)",
+                    self.next,
+                    start.elapsed().as_secs_f64()
+                );
+            }
+        }
+        let t = Instant::now();
+        let end = (self.next + 1000).min(n);
+        let batch: Vec<UserPrefs> = (self.next..end).map(|i| self.world.user(i)).collect();
+        self.next = end;
+        self.spent += t.elapsed();
+        self.batch = batch.into_iter();
+        self.batch.next()
+    }
+}
+
+/// Runs the benchmark; `verbose` prints progress for big runs, `leak` skips freeing the index
+/// and the generated data at the end (seconds for a million users; the process exits anyway).
+fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Report> {
+    anyhow::ensure!(args.users > 0, "--users must be at least 1");
+    anyhow::ensure!(args.seconds > 0.0, "--seconds must be positive");
+    let path = args.corpus.clone().unwrap_or_else(default_corpus);
+    let corpus = load_corpus(&path)?;
+    let big = verbose && args.users >= 100_000;
+
+    if big {
+        eprintln!("generating names, groups and ownership…");
+    }
+    let t = Instant::now();
+    let mut world = generate_world(&corpus, args.users, args.seed, big);
+    let world_time = t.elapsed();
+    let ownership = Arc::new(std::mem::take(&mut world.ownership));
+
+    if big {
+        eprintln!("generating and indexing {} users…", args.users);
+    }
+    let t = Instant::now();
+    let mut users = Users {
+        world: &world,
+        next: 0,
+        batch: Vec::new().into_iter(),
+        spent: Duration::ZERO,
+        progress: big.then_some(t),
+    };
+    let (matcher, skipped) = Matcher::build(&mut users, ownership.clone());
+    let generate_time = users.spent;
+    let build_time = t.elapsed().saturating_sub(generate_time);
+    let stats = matcher.stats();
+
+    if big {
+        eprintln!("matching for {} s…", args.seconds);
+    }
+    let deadline = Duration::from_secs_f64(args.seconds);
+    let mut latencies: Vec<u64> = Vec::with_capacity(1 << 20);
+    let mut matches = 0u64;
+    let cpu_start = thread_cpu_time();
+    let start = Instant::now();
+    'run: loop {
+        for (env, meta) in &corpus.messages {
+            let t = Instant::now();
+            let facts = MessageFacts::new(env, meta, &ownership);
+            let got = matcher.matches(&facts);
+            let n = got.len();
+            drop(std::hint::black_box(got));
+            drop(facts);
+            latencies.push(t.elapsed().as_nanos() as u64);
+            matches += n as u64;
+            if start.elapsed() >= deadline {
+                break 'run;
+            }
+        }
+    }
+    let match_time = start.elapsed();
+    let match_cpu = cpu_start
+        .zip(thread_cpu_time())
+        .map(|(a, b)| b.saturating_sub(a));
+    let mut by_filter = std::collections::BTreeMap::<String, u64>::new();
+    for (env, meta) in &corpus.messages {
+        let facts = MessageFacts::new(env, meta, &ownership);
+        for m in matcher.matches(&facts) {
+            *by_filter.entry(m.filter_name).or_default() += 1;
+        }
+    }
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
+        Duration::from_nanos(latencies[i])
+    };
+    let report = Report {
+        users: args.users,
+        seed: args.seed,
+        corpus_messages: corpus.messages.len(),
+        packages: world.packages.len(),
+        groups: world.groups.len(),
+        world_time,
+        generate_time,
+        build_time,
+        skipped_filters: skipped.len(),
+        stats,
+        match_time,
+        match_cpu,
+        messages: latencies.len() as u64,
+        matches,
+        p50: at(0.50),
+        p99: at(0.99),
+        max: at(1.0),
+        peak_memory: peak_memory_kib(),
+        by_filter: by_filter.into_iter().collect(),
+    };
+    if leak {
+        std::mem::forget(matcher);
+        std::mem::forget(world);
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(users: usize) -> MatchArgs {
+        MatchArgs {
+            users,
+            seconds: 0.1,
+            seed: 7,
+            corpus: Some(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../tests/data/fedmsg-examples.jsonl"),
+            ),
+        }
+    }
+
+    #[test]
+    fn a_small_bench_runs_and_matches() {
+        let report = bench_match(&args(200), false, false).unwrap();
+        assert_eq!(report.users, 200);
+        assert!(report.stats.users > 150, "{report:?}");
+        assert!(report.stats.filters >= 2 * report.stats.users);
+        assert_eq!(report.skipped_filters, 0);
+        assert!(report.messages >= report.corpus_messages as u64);
+        assert!(report.matches > 0, "{report:?}");
+        assert!(report.p50 <= report.p99 && report.p99 <= report.max);
+        let text = report.render();
+        assert!(text.contains("messages/s"), "{text}");
+    }
+
+    #[test]
+    fn generation_is_deterministic_and_valid() {
+        let corpus = load_corpus(args(1).corpus.as_deref().unwrap()).unwrap();
+        let a = generate_world(&corpus, 500, 3, false);
+        let b = generate_world(&corpus, 500, 3, false);
+        assert_eq!(a.names, b.names);
+        assert_eq!(a.packages.len(), PACKAGES);
+        for i in 0..500 {
+            let u = a.user(i);
+            assert_eq!(u, b.user(i));
+            u.validate().unwrap_or_else(|e| panic!("user {i}: {e}"));
+        }
     }
 }

@@ -35,24 +35,7 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-// `fmn bench e2e …`, parsed on its own until `bench::BenchKind` (being reworked in
-// `bench.rs`) gains an `E2e(bench_e2e::E2eArgs)` kind.
-#[derive(Parser)]
-#[command(
-    name = "e2e",
-    bin_name = "fmn bench e2e",
-    about = "Bus-to-delivery latency of the whole local system at a steady rate (needs the emulators)"
-)]
-struct BenchE2e {
-    #[command(flatten)]
-    args: bench_e2e::E2eArgs,
-}
-
 fn main() -> anyhow::Result<()> {
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if argv.get(1).is_some_and(|a| a == "bench") && argv.get(2).is_some_and(|a| a == "e2e") {
-        return bench_e2e::run(BenchE2e::parse_from(&argv[2..]).args);
-    }
     match Command::parse() {
         Command::Resources => resources::run(),
         Command::Meta(args) => meta::run(args),

@@ -24,8 +24,49 @@ enum Test {
     UsersFollowed(HashSet<String>),
     Applications(HashSet<String>),
     Severities(Vec<Severity>),
-    Topic(Glob),
+    /// The glob, and the same glob without allocation when it is only text and stars.
+    Topic(Glob, Option<StarGlob>),
     NotMyActions,
+}
+
+/// A glob of plain text and `*` only (the common topic exclusions, `*.anitya.*`), matched
+/// without allocating. Same result as [`Glob::matches`] for such a pattern.
+#[derive(Debug)]
+struct StarGlob {
+    /// The text between stars: first the prefix, last the suffix; one part means no star.
+    parts: Vec<String>,
+}
+
+impl StarGlob {
+    fn new(pattern: &str) -> Option<Self> {
+        if pattern.contains(['?', '[']) {
+            return None;
+        }
+        Some(Self {
+            parts: pattern.split('*').map(str::to_string).collect(),
+        })
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        let [first, middle @ .., last] = self.parts.as_slice() else {
+            return self.parts.first().is_some_and(|p| p == text);
+        };
+        if text.len() < first.len() + last.len()
+            || !text.starts_with(first.as_str())
+            || !text.ends_with(last.as_str())
+        {
+            return false;
+        }
+        // Leftmost matching of each middle part is right when stars are the only wildcard.
+        let mut rest = &text[first.len()..text.len() - last.len()];
+        for part in middle {
+            match rest.find(part.as_str()) {
+                Some(i) => rest = &rest[i + part.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
 }
 
 /// A rule ready to evaluate. "Me" (the filter's owner) is passed at evaluation time, so one
@@ -64,7 +105,7 @@ impl CompiledRule {
                 Test::Applications(applications.iter().map(|a| a.to_lowercase()).collect())
             }
             RuleKind::Severities { severities } => Test::Severities(severities.clone()),
-            RuleKind::Topic { glob } => Test::Topic(Glob::new(glob)?),
+            RuleKind::Topic { glob } => Test::Topic(Glob::new(glob)?, StarGlob::new(glob)),
             RuleKind::NotMyActions => Test::NotMyActions,
         };
         Ok(Self {
@@ -125,7 +166,8 @@ impl CompiledRule {
             Test::UsersFollowed(users) => meta.agent.as_ref().is_some_and(|a| users.contains(a)),
             Test::Applications(apps) => apps.contains(&facts.app),
             Test::Severities(severities) => severities.contains(&meta.severity),
-            Test::Topic(glob) => glob.matches(facts.topic()),
+            Test::Topic(_, Some(fast)) => fast.matches(facts.topic()),
+            Test::Topic(glob, None) => glob.matches(facts.topic()),
             Test::NotMyActions => meta.agent.as_deref() != Some(owner),
         }
     }
@@ -178,7 +220,7 @@ impl CompiledRule {
             ),
             Test::Applications(_) => format!("the message's application: {}", meta.app),
             Test::Severities(_) => format!("the message's severity: {}", meta.severity),
-            Test::Topic(_) => format!("the topic: {}", facts.topic()),
+            Test::Topic(..) => format!("the topic: {}", facts.topic()),
         };
         let verdict = if raw { "true" } else { "false" };
         let negation = if self.source.negated {
@@ -239,5 +281,31 @@ pub fn summary(rule: &Rule, owner: &str) -> String {
         }
         RuleKind::Topic { glob } => format!("the topic matches {glob}"),
         RuleKind::NotMyActions => format!("the agent is not {owner}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_globs_agree_with_globs() {
+        let patterns = [
+            "*", "**", "a", "ab", "*a", "a*", "*a*", "a*b", "*a*b*", "a**b", "ab*ba", "*.x.*",
+            "*.é.*", "é*", "*aa", "aa*aa", "*b*a*", "", "x.*.y",
+        ];
+        let texts = [
+            "", "a", "b", "ab", "ba", "aa", "aba", "abba", "aab", "baa", "aaaa", "abab", "q.x.r",
+            ".x.", "x..y", "x.q.y", "é", "aé", "é.é.é", "aabaa",
+        ];
+        for p in patterns {
+            let Ok(glob) = Glob::new(p) else { continue };
+            let fast = StarGlob::new(p).unwrap();
+            for t in texts {
+                assert_eq!(fast.matches(t), glob.matches(t), "{p:?} on {t:?}");
+            }
+        }
+        assert!(StarGlob::new("a?c").is_none());
+        assert!(StarGlob::new("[ab]*").is_none());
     }
 }

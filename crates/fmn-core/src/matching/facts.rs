@@ -31,11 +31,20 @@ impl<'a> MessageFacts<'a> {
             .iter()
             .flat_map(|u| ownership.groups_of(u).iter().cloned())
             .collect();
+        let artifacts: BTreeSet<Artifact> = message_artifacts(meta).into_iter().collect();
+        // As `MessageOwners::of`, without listing the artifacts again.
+        let mut owners = MessageOwners::default();
+        for artifact in &artifacts {
+            if let Some(o) = ownership.owners(artifact) {
+                owners.users.extend(o.users.iter().cloned());
+                owners.groups.extend(o.groups.iter().cloned());
+            }
+        }
         Self {
             envelope,
             meta,
-            artifacts: message_artifacts(meta).into_iter().collect(),
-            owners: MessageOwners::of(meta, ownership),
+            artifacts,
+            owners,
             user_groups,
             app: meta.app.to_lowercase(),
             body_json: OnceLock::new(),
@@ -44,8 +53,14 @@ impl<'a> MessageFacts<'a> {
 
     /// The body as JSON text, made on first use (only regex rules need it).
     pub fn body_json(&self) -> &str {
-        self.body_json
-            .get_or_init(|| serde_json::to_string(self.envelope.body()).unwrap_or_default())
+        self.body_json.get_or_init(|| {
+            // Most bodies are a few KiB: start big enough to skip the first regrowths.
+            let mut out = Vec::with_capacity(2048);
+            match serde_json::to_writer(&mut out, self.envelope.body()) {
+                Ok(()) => String::from_utf8(out).unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        })
     }
 
     /// The full topic.

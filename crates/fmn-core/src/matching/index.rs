@@ -6,21 +6,30 @@
 //! looks up its own keys (its users, artifacts, their maintainers, the groups of its users,
 //! its agent, application and topic) and evaluates only the filters found there, plus the few
 //! that have no indexable rule (a regex alone, say). A filter whose anchor key is absent from
-//! the message cannot match, because its anchor rule cannot hold.
+//! the message cannot match, because its anchor rule cannot hold; and a filter found through
+//! one of its anchor keys needs no test of its anchor rule, which holds by construction.
 //!
 //! Rules and whole rule lists are interned: the default filters of a hundred thousand users
-//! share one compiled copy, and a costly rule (a regex) is evaluated once per message however
-//! many filters hold it.
+//! share one compiled copy. A rule list is split into the rules that depend on the filter's
+//! owner ("me") and those that do not; the latter are evaluated once per message per rule
+//! list, however many filters share it (the default filters' dozen topic exclusions, say), and
+//! a costly rule (a regex) once per message however many rule lists hold it. Filters without
+//! an indexable rule are kept grouped by rule list, so a message costs one evaluation per
+//! distinct list of them, not one per filter.
+//!
+//! What a match needs is kept close at hand: each filter knows the positions of the confirmed
+//! destinations it feeds, and filter ids and names are interned.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, OnceLock};
 
 use crate::ownership::Ownership;
-use crate::prefs::{Destination, UserPrefs};
+use crate::prefs::{Delivery, Destination, DestinationKind, UserPrefs};
 use crate::rules::{Rule, RuleError, RuleKind};
 
 use super::compiled::{summary, CompiledRule};
-use super::{fan_out, filter_can_send, sort_matches, Match, MatchedFilter, MessageFacts};
+use super::{filter_can_send, Match, MessageFacts};
 
 /// Where a filter is filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,29 +61,165 @@ fn artifact_key(kind: crate::rules::ArtifactKind) -> KeyKind {
 
 type Key = (KeyKind, Box<str>);
 
-/// A filter's rules, compiled and shared, with the order to evaluate them in (cheap first).
+/// A filter's rules, compiled and shared, split by what they depend on.
 #[derive(Debug)]
 struct RuleSet {
     rules: Vec<Arc<CompiledRule>>,
-    eval_order: Vec<usize>,
+    /// The rules that depend on the filter's owner (all cheap), evaluated per filter.
+    personal: Vec<usize>,
+    /// The rules that depend on the message only, cheap first: one result per message.
+    shared: Vec<usize>,
+    /// Whether the shared part is worth caching per message (more than one cheap rule, or a
+    /// costly one); otherwise it is cheaper to evaluate it again.
+    cache_shared: bool,
+    /// The match reason, made on first match.
+    reason: OnceLock<Reason>,
 }
 
+/// A match's reason (the first positive rule's summary), with a hole for the owner's name.
+#[derive(Debug)]
+enum Reason {
+    /// No rules.
+    Empty,
+    Fixed(String),
+    AroundOwner(String, String),
+    /// Could not be split safely: made at each match from this rule.
+    Dynamic(usize),
+}
+
+impl RuleSet {
+    /// The reason given to `owner` for a match: what [`summary`] says of the first positive
+    /// rule (else the first rule).
+    fn reason(&self, owner: &str) -> String {
+        let reason = self.reason.get_or_init(|| {
+            let Some(i) = self
+                .rules
+                .iter()
+                .position(|r| !r.source.negated)
+                .or((!self.rules.is_empty()).then_some(0))
+            else {
+                return Reason::Empty;
+            };
+            // Two owners that no rule's text can hold tell whether and where the name goes.
+            let rule = &self.rules[i].source;
+            let a = summary(rule, "\u{1}");
+            let b = summary(rule, "\u{2}");
+            if a == b {
+                return Reason::Fixed(a);
+            }
+            match a.split_once('\u{1}') {
+                Some((pre, post))
+                    if !post.contains('\u{1}') && b == format!("{pre}\u{2}{post}") =>
+                {
+                    Reason::AroundOwner(pre.to_string(), post.to_string())
+                }
+                _ => Reason::Dynamic(i),
+            }
+        });
+        match reason {
+            Reason::Empty => String::new(),
+            Reason::Fixed(s) => s.clone(),
+            Reason::AroundOwner(pre, post) => {
+                let mut s = String::with_capacity(pre.len() + owner.len() + post.len());
+                s.push_str(pre);
+                s.push_str(owner);
+                s.push_str(post);
+                s
+            }
+            Reason::Dynamic(i) => summary(&self.rules[*i].source, owner),
+        }
+    }
+}
+
+/// A user, laid out so that a match reads little memory.
 #[derive(Debug)]
 struct UserEntry {
-    name: String,
-    destinations: Vec<Destination>,
+    /// The name, then the address of each destination, back to back.
+    text: Box<str>,
+    name_len: u32,
+    /// The confirmed destinations (the first of each id), sorted by id.
+    destinations: Box<[DestEntry]>,
     filters: Vec<FilterEntry>,
 }
 
+/// A confirmed destination; its address is in the user's `text`.
+#[derive(Debug)]
+struct DestEntry {
+    id: Arc<str>,
+    address: (u32, u32),
+    kind: DestinationKind,
+    delivery: Delivery,
+    irc_colour: bool,
+    verbose: bool,
+}
+
+impl UserEntry {
+    fn name(&self) -> &str {
+        &self.text[..self.name_len as usize]
+    }
+
+    /// The destination as the user's preferences have it.
+    fn destination(&self, d: &DestEntry) -> Destination {
+        Destination {
+            id: d.id.to_string(),
+            kind: d.kind,
+            address: self.text[d.address.0 as usize..d.address.1 as usize].to_string(),
+            confirmed: true,
+            delivery: d.delivery,
+            irc_colour: d.irc_colour,
+            verbose: d.verbose,
+        }
+    }
+}
+
+/// The destinations a filter feeds: positions in the user's list, as a bit set of those
+/// under 64 and a list of any others.
+#[derive(Debug, Default)]
+struct Feeds {
+    low: u64,
+    high: Box<[u16]>,
+}
+
+impl Feeds {
+    fn new(mut positions: Vec<usize>) -> Self {
+        positions.sort_unstable();
+        positions.dedup();
+        let mut feeds = Self::default();
+        let mut high = Vec::new();
+        for p in positions {
+            if p < 64 {
+                feeds.low |= 1 << p;
+            } else {
+                high.push(p as u16);
+            }
+        }
+        feeds.high = high.into();
+        feeds
+    }
+}
+
+/// No anchor rule: the filter is scanned.
+const NO_ANCHOR: u32 = u32::MAX;
+
 #[derive(Debug)]
 struct FilterEntry {
-    id: String,
-    name: String,
+    id: Arc<str>,
+    name: Arc<str>,
     oneshot: bool,
-    destinations: Vec<String>,
+    /// What it feeds.
+    feeds: Feeds,
     rules: Arc<RuleSet>,
-    /// Keys it is filed under; empty: evaluated for every message.
-    anchor: Vec<Key>,
+    /// The rule whose keys the filter is filed under, or [`NO_ANCHOR`].
+    anchor_rule: u32,
+    /// Whether it has rules besides the anchor rule.
+    more: bool,
+}
+
+impl FilterEntry {
+    fn set_anchor(&mut self, anchor_rule: Option<usize>) {
+        self.anchor_rule = anchor_rule.map_or(NO_ANCHOR, |i| i as u32);
+        self.more = self.rules.rules.len() > usize::from(anchor_rule.is_some());
+    }
 }
 
 /// A filter left out of the index because a rule no longer compiles.
@@ -101,6 +246,40 @@ pub struct IndexStats {
 /// A (user slot, filter position) reference.
 type FilterRef = (u32, u16);
 
+/// Filters evaluated for every message, with the rule list they share.
+#[derive(Debug)]
+struct ScanGroup {
+    rules: Arc<RuleSet>,
+    filters: Vec<FilterRef>,
+}
+
+/// A quick hasher for the per-message caches, keyed by addresses.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let x = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type AddrMap<V> = HashMap<usize, V, BuildHasherDefault<AddrHasher>>;
+
 /// The matcher: preferences of every user, indexed.
 #[derive(Debug, Default)]
 pub struct Matcher {
@@ -108,9 +287,15 @@ pub struct Matcher {
     slots: HashMap<String, u32>,
     free: Vec<u32>,
     postings: [HashMap<Box<str>, Vec<FilterRef>>; KINDS],
-    scan: Vec<FilterRef>,
+    /// Filters without an indexable rule, grouped by rule list.
+    scan: Vec<ScanGroup>,
+    /// Where each rule list's group is in `scan`, by the list's address.
+    scan_at: HashMap<usize, usize>,
+    scanned: usize,
     rules: HashMap<Rule, Arc<CompiledRule>>,
     rule_sets: HashMap<Vec<Rule>, Arc<RuleSet>>,
+    /// Filter ids and names, shared.
+    strings: HashSet<Arc<str>>,
     ownership: Arc<Ownership>,
 }
 
@@ -147,16 +332,20 @@ impl Matcher {
         self.ownership = ownership;
         self.postings = Default::default();
         self.scan.clear();
+        self.scan_at.clear();
+        self.scanned = 0;
         let mut filings = Vec::new();
         for (slot, user) in self.users.iter_mut().enumerate() {
             let Some(user) = user else { continue };
+            let name = &user.text[..user.name_len as usize];
             for (pos, filter) in user.filters.iter_mut().enumerate() {
-                filter.anchor = anchor(&filter.rules, &user.name, &self.ownership);
-                filings.push(((slot as u32, pos as u16), filter.anchor.clone()));
+                let (rule, keys) = anchor(&filter.rules, name, &self.ownership);
+                filter.set_anchor(rule);
+                filings.push(((slot as u32, pos as u16), keys, filter.rules.clone()));
             }
         }
-        for (at, keys) in filings {
-            self.file(at, &keys);
+        for (at, keys, rules) in filings {
+            self.file(at, &keys, &rules);
         }
     }
 
@@ -164,21 +353,44 @@ impl Matcher {
     /// not compile (the rest of the user's filters still work).
     pub fn upsert(&mut self, prefs: &UserPrefs) -> Vec<SkippedFilter> {
         self.remove(&prefs.name);
+        // Only the first destination with an id can be reached; only confirmed ones receive.
+        let mut destinations: Vec<&Destination> = Vec::new();
+        for (i, d) in prefs.destinations.iter().enumerate() {
+            if d.is_active() && prefs.destinations[..i].iter().all(|e| e.id != d.id) {
+                destinations.push(d);
+            }
+        }
+        destinations.sort_by(|a, b| a.id.cmp(&b.id));
         let mut skipped = Vec::new();
         let mut filters = Vec::new();
+        let mut filings = Vec::new();
         for filter in &prefs.filters {
             if !filter_can_send(prefs, filter) {
                 continue;
             }
             match self.intern_set(&filter.rules) {
-                Ok(rules) => filters.push(FilterEntry {
-                    id: filter.id.clone(),
-                    name: filter.name.clone(),
-                    oneshot: filter.oneshot,
-                    destinations: filter.destinations.clone(),
-                    anchor: anchor(&rules, &prefs.name, &self.ownership),
-                    rules,
-                }),
+                Ok(rules) => {
+                    let feeds = Feeds::new(
+                        filter
+                            .destinations
+                            .iter()
+                            .filter_map(|id| destinations.iter().position(|d| d.id == *id))
+                            .collect(),
+                    );
+                    let (rule, keys) = anchor(&rules, &prefs.name, &self.ownership);
+                    let mut entry = FilterEntry {
+                        id: self.intern_str(&filter.id),
+                        name: self.intern_str(&filter.name),
+                        oneshot: filter.oneshot,
+                        feeds,
+                        rules,
+                        anchor_rule: NO_ANCHOR,
+                        more: true,
+                    };
+                    entry.set_anchor(rule);
+                    filings.push(keys);
+                    filters.push(entry);
+                }
                 Err(error) => skipped.push(SkippedFilter {
                     user: prefs.name.clone(),
                     filter_id: filter.id.clone(),
@@ -193,13 +405,27 @@ impl Matcher {
             self.users.push(None);
             (self.users.len() - 1) as u32
         });
-        for (pos, f) in filters.iter().enumerate() {
-            let keys = f.anchor.clone();
-            self.file((slot, pos as u16), &keys);
+        for (pos, (f, keys)) in filters.iter().zip(&filings).enumerate() {
+            self.file((slot, pos as u16), keys, &f.rules);
+        }
+        let mut text = prefs.name.clone();
+        let mut dests = Vec::with_capacity(destinations.len());
+        for d in destinations {
+            let from = text.len() as u32;
+            text.push_str(&d.address);
+            dests.push(DestEntry {
+                id: self.intern_str(&d.id),
+                address: (from, text.len() as u32),
+                kind: d.kind,
+                delivery: d.delivery,
+                irc_colour: d.irc_colour,
+                verbose: d.verbose,
+            });
         }
         self.users[slot as usize] = Some(UserEntry {
-            name: prefs.name.clone(),
-            destinations: prefs.destinations.clone(),
+            text: text.into_boxed_str(),
+            name_len: prefs.name.len() as u32,
+            destinations: dests.into(),
             filters,
         });
         self.slots.insert(prefs.name.clone(), slot);
@@ -214,9 +440,18 @@ impl Matcher {
         let Some(user) = self.users[slot as usize].take() else {
             return;
         };
+        let name = &user.text[..user.name_len as usize];
         for (pos, filter) in user.filters.into_iter().enumerate() {
-            self.unfile((slot, pos as u16), &filter.anchor);
+            // The ownership has not changed since it was filed (`set_ownership` re-files), so
+            // its keys are the same.
+            let (_, keys) = anchor(&filter.rules, name, &self.ownership);
+            self.unfile((slot, pos as u16), &keys, &filter.rules);
+            self.release_str(filter.id);
+            self.release_str(filter.name);
             self.release_set(filter.rules);
+        }
+        for d in user.destinations.into_vec() {
+            self.release_str(d.id);
         }
         self.free.push(slot);
     }
@@ -230,7 +465,7 @@ impl Matcher {
     pub fn stats(&self) -> IndexStats {
         let mut s = IndexStats {
             users: self.slots.len(),
-            scanned_filters: self.scan.len(),
+            scanned_filters: self.scanned,
             distinct_rules: self.rules.len(),
             distinct_rule_sets: self.rule_sets.len(),
             ..IndexStats::default()
@@ -247,7 +482,31 @@ impl Matcher {
 
     /// Everyone who gets this message, sorted by user then destination.
     pub fn matches(&self, facts: &MessageFacts<'_>) -> Vec<Match> {
-        let mut candidates: Vec<FilterRef> = self.scan.clone();
+        let mut eval = Eval {
+            facts,
+            ownership: &self.ownership,
+            shared: AddrMap::with_capacity_and_hasher(64, Default::default()),
+            costly: AddrMap::default(),
+        };
+        let mut hits: Vec<FilterRef> = Vec::with_capacity(64);
+
+        // Filters without an index key: one test of the shared rules per rule list, then the
+        // owner's rules of each filter whose list passed.
+        for group in &self.scan {
+            if !eval.shared(&group.rules) {
+                continue;
+            }
+            for &(slot, pos) in &group.filters {
+                if let Some(user) = &self.users[slot as usize] {
+                    if eval.personal(&group.rules, user.name(), NO_ANCHOR) {
+                        hits.push((slot, pos));
+                    }
+                }
+            }
+        }
+
+        // Filters filed under one of the message's keys.
+        let mut candidates: Vec<FilterRef> = Vec::with_capacity(64);
         let meta = facts.meta;
         let mut look = |kind: KeyKind, key: &str| {
             if let Some(list) = self.postings[kind as usize].get(key) {
@@ -276,60 +535,86 @@ impl Matcher {
         look(KeyKind::Topic, facts.topic());
         candidates.sort_unstable();
         candidates.dedup();
-
-        let mut cache: HashMap<*const CompiledRule, bool> = HashMap::new();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < candidates.len() {
-            let slot = candidates[i].0;
-            let end = candidates[i..]
-                .iter()
-                .position(|c| c.0 != slot)
-                .map_or(candidates.len(), |n| i + n);
+        for &(slot, pos) in &candidates {
             let Some(user) = &self.users[slot as usize] else {
-                i = end;
                 continue;
             };
-            let matched = candidates[i..end].iter().filter_map(|&(_, pos)| {
-                let filter = &user.filters[pos as usize];
-                self.holds(filter, &user.name, facts, &mut cache)
-                    .then(|| MatchedFilter {
-                        id: &filter.id,
-                        name: &filter.name,
-                        oneshot: filter.oneshot,
-                        destinations: &filter.destinations,
-                        reason: reason_of(&filter.rules, &user.name),
-                    })
-            });
-            fan_out(&user.name, &user.destinations, matched, &mut out);
+            if eval.filed_holds(&user.filters[pos as usize], user.name()) {
+                hits.push((slot, pos));
+            }
+        }
+        self.fan_out(hits)
+    }
+
+    /// Turns the filters that hold into matches: per user, one per destination, from the
+    /// first filter (in the user's order) that feeds it; users in name order, each user's
+    /// matches in destination order.
+    fn fan_out(&self, mut hits: Vec<FilterRef>) -> Vec<Match> {
+        // No filter is both scanned and filed under a key, so `hits` has no duplicates.
+        hits.sort_unstable();
+        let mut users: Vec<(&UserEntry, usize, usize)> = Vec::new();
+        let mut i = 0;
+        while i < hits.len() {
+            let slot = hits[i].0;
+            let mut end = i + 1;
+            while end < hits.len() && hits[end].0 == slot {
+                end += 1;
+            }
+            if let Some(user) = &self.users[slot as usize] {
+                users.push((user, i, end));
+            }
             i = end;
         }
-        sort_matches(&mut out);
+        users.sort_unstable_by(|a, b| a.0.name().cmp(b.0.name()));
+        let mut out: Vec<Match> = Vec::with_capacity(hits.len());
+        // (destination position, filter position): who feeds each destination.
+        let mut won: Vec<(u16, u16)> = Vec::new();
+        for (user, from, to) in users {
+            won.clear();
+            let mut taken = 0u64;
+            for &(_, pos) in &hits[from..to] {
+                let feeds = &user.filters[pos as usize].feeds;
+                let mut new = feeds.low & !taken;
+                taken |= new;
+                while new != 0 {
+                    won.push((new.trailing_zeros() as u16, pos));
+                    new &= new - 1;
+                }
+                for &dest in feeds.high.iter() {
+                    if !won.iter().any(|&(d, _)| d == dest) {
+                        won.push((dest, pos));
+                    }
+                }
+            }
+            won.sort_unstable();
+            let name = user.name();
+            for &(dest, pos) in &won {
+                let filter = &user.filters[pos as usize];
+                out.push(Match {
+                    user: name.to_string(),
+                    filter_id: filter.id.to_string(),
+                    filter_name: filter.name.to_string(),
+                    oneshot: filter.oneshot,
+                    destination: user.destination(&user.destinations[dest as usize]),
+                    reason: filter.rules.reason(name),
+                });
+            }
+        }
         out
     }
 
-    fn holds(
-        &self,
-        filter: &FilterEntry,
-        owner: &str,
-        facts: &MessageFacts<'_>,
-        cache: &mut HashMap<*const CompiledRule, bool>,
-    ) -> bool {
-        filter.rules.eval_order.iter().all(|&i| {
-            let rule = &filter.rules.rules[i];
-            if rule.is_costly() && rule.is_owner_independent() {
-                *cache
-                    .entry(Arc::as_ptr(rule))
-                    .or_insert_with(|| rule.holds(owner, facts, &self.ownership))
-            } else {
-                rule.holds(owner, facts, &self.ownership)
-            }
-        })
-    }
-
-    fn file(&mut self, at: FilterRef, keys: &[Key]) {
+    fn file(&mut self, at: FilterRef, keys: &[Key], rules: &Arc<RuleSet>) {
         if keys.is_empty() {
-            self.scan.push(at);
+            let addr = Arc::as_ptr(rules) as usize;
+            let i = *self.scan_at.entry(addr).or_insert_with(|| {
+                self.scan.push(ScanGroup {
+                    rules: rules.clone(),
+                    filters: Vec::new(),
+                });
+                self.scan.len() - 1
+            });
+            self.scan[i].filters.push(at);
+            self.scanned += 1;
         }
         for (kind, key) in keys {
             self.postings[*kind as usize]
@@ -339,10 +624,22 @@ impl Matcher {
         }
     }
 
-    fn unfile(&mut self, at: FilterRef, keys: &[Key]) {
+    fn unfile(&mut self, at: FilterRef, keys: &[Key], rules: &Arc<RuleSet>) {
         if keys.is_empty() {
-            if let Some(i) = self.scan.iter().position(|&x| x == at) {
-                self.scan.swap_remove(i);
+            let addr = Arc::as_ptr(rules) as usize;
+            if let Some(&i) = self.scan_at.get(&addr) {
+                let group = &mut self.scan[i];
+                if let Some(j) = group.filters.iter().position(|&x| x == at) {
+                    group.filters.swap_remove(j);
+                    self.scanned -= 1;
+                }
+                if group.filters.is_empty() {
+                    self.scan_at.remove(&addr);
+                    self.scan.swap_remove(i);
+                    if let Some(moved) = self.scan.get(i) {
+                        self.scan_at.insert(Arc::as_ptr(&moved.rules) as usize, i);
+                    }
+                }
             }
         }
         for (kind, key) in keys {
@@ -355,6 +652,22 @@ impl Matcher {
                     map.remove(key);
                 }
             }
+        }
+    }
+
+    fn intern_str(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.strings.get(s) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(s);
+        self.strings.insert(shared.clone());
+        shared
+    }
+
+    fn release_str(&mut self, s: Arc<str>) {
+        // Two holders left: the set and us.
+        if Arc::strong_count(&s) <= 2 {
+            self.strings.remove(&*s);
         }
     }
 
@@ -375,11 +688,17 @@ impl Matcher {
                 .entry(c.source.clone())
                 .or_insert_with(|| c.clone());
         }
-        let mut eval_order: Vec<usize> = (0..compiled.len()).collect();
-        eval_order.sort_by_key(|&i| compiled[i].is_costly());
+        let (mut shared, mut personal): (Vec<usize>, Vec<usize>) =
+            (0..compiled.len()).partition(|&i| compiled[i].is_owner_independent());
+        shared.sort_by_key(|&i| compiled[i].is_costly());
+        personal.sort_by_key(|&i| compiled[i].is_costly());
+        let cache_shared = shared.len() > 1 || shared.iter().any(|&i| compiled[i].is_costly());
         let set = Arc::new(RuleSet {
             rules: compiled,
-            eval_order,
+            personal,
+            shared,
+            cache_shared,
+            reason: OnceLock::new(),
         });
         self.rule_sets.insert(rules.to_vec(), set.clone());
         Ok(set)
@@ -410,32 +729,101 @@ impl Matcher {
     }
 }
 
-fn reason_of(set: &RuleSet, owner: &str) -> String {
-    set.rules
-        .iter()
-        .find(|r| !r.source.negated)
-        .or(set.rules.first())
-        .map(|r| summary(&r.source, owner))
-        .unwrap_or_default()
+/// One message's evaluation: results shared between the filters that need them.
+struct Eval<'a, 'f> {
+    facts: &'a MessageFacts<'f>,
+    ownership: &'a Ownership,
+    /// The shared part's result, by rule list address.
+    shared: AddrMap<bool>,
+    /// A costly rule's result, by rule address.
+    costly: AddrMap<bool>,
 }
 
-/// The keys to file a filter under: those of its most selective indexable positive rule; none
-/// when it has no such rule.
-fn anchor(set: &RuleSet, owner: &str, ownership: &Ownership) -> Vec<Key> {
-    let mut best: Option<(u8, Vec<Key>)> = None;
-    for rule in &set.rules {
+impl Eval<'_, '_> {
+    /// Whether a filter found through one of its keys holds: its anchor rule does (the key
+    /// is the message's), so only the others are tested.
+    fn filed_holds(&mut self, filter: &FilterEntry, owner: &str) -> bool {
+        if !filter.more {
+            return true;
+        }
+        let rules = &filter.rules;
+        if !self.personal(rules, owner, filter.anchor_rule) {
+            return false;
+        }
+        if rules.cache_shared {
+            return self.shared(rules);
+        }
+        let skip = filter.anchor_rule as usize;
+        rules
+            .shared
+            .iter()
+            .all(|&i| i == skip || self.shared_rule(&rules.rules[i]))
+    }
+
+    /// Whether the rules that depend on the owner hold, but `skip`.
+    fn personal(&self, rules: &RuleSet, owner: &str, skip: u32) -> bool {
+        let skip = skip as usize;
+        rules
+            .personal
+            .iter()
+            .all(|&i| i == skip || rules.rules[i].holds(owner, self.facts, self.ownership))
+    }
+
+    /// Whether the rules that depend on the message only hold.
+    fn shared(&mut self, rules: &Arc<RuleSet>) -> bool {
+        if !rules.cache_shared {
+            return rules
+                .shared
+                .iter()
+                .all(|&i| self.shared_rule(&rules.rules[i]));
+        }
+        let key = Arc::as_ptr(rules) as usize;
+        if let Some(&held) = self.shared.get(&key) {
+            return held;
+        }
+        let held = rules
+            .shared
+            .iter()
+            .all(|&i| self.shared_rule(&rules.rules[i]));
+        self.shared.insert(key, held);
+        held
+    }
+
+    /// One rule that ignores the owner (see `CompiledRule::is_owner_independent`).
+    fn shared_rule(&mut self, rule: &Arc<CompiledRule>) -> bool {
+        if !rule.is_costly() {
+            return rule.holds("", self.facts, self.ownership);
+        }
+        let key = Arc::as_ptr(rule) as usize;
+        if let Some(&held) = self.costly.get(&key) {
+            return held;
+        }
+        let held = rule.holds("", self.facts, self.ownership);
+        self.costly.insert(key, held);
+        held
+    }
+}
+
+/// The keys to file a filter under: those of its most selective indexable positive rule, and
+/// that rule's position; none when it has no such rule.
+fn anchor(set: &RuleSet, owner: &str, ownership: &Ownership) -> (Option<usize>, Vec<Key>) {
+    let mut best: Option<(u8, usize, Vec<Key>)> = None;
+    for (i, rule) in set.rules.iter().enumerate() {
         let Some((rank, keys)) = keys_of(&rule.source, owner, ownership) else {
             continue;
         };
         let better = match &best {
             None => true,
-            Some((r, k)) => (rank, keys.len()) < (*r, k.len()),
+            Some((r, _, k)) => (rank, keys.len()) < (*r, k.len()),
         };
         if better {
-            best = Some((rank, keys));
+            best = Some((rank, i, keys));
         }
     }
-    best.map(|(_, keys)| keys).unwrap_or_default()
+    match best {
+        Some((_, i, keys)) => (Some(i), keys),
+        None => (None, Vec::new()),
+    }
 }
 
 /// A rule's index keys and rank (lower is more selective), if it can be indexed: the rule
