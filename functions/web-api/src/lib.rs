@@ -20,7 +20,7 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
+    Html(include_str!("page/index.html"))
 }
 
 #[cfg(test)]

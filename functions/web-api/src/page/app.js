@@ -1,0 +1,1 @@
+/* The preferences page: written in the page slice of issue 7. */
