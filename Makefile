@@ -22,6 +22,7 @@ deps:
 	@scripts/system-deps.sh
 	@localstack/install.sh
 	@tests/fedmsg-publisher/install.sh
+	@tests/browser/install.sh
 
 emulators-up localstack-up: deps
 	@localstack/start.sh

@@ -10,6 +10,7 @@ declare -A wanted=(
   [c++]=g++
   [openssl]=openssl
   [ngircd]=ngircd   # the IRC server of the deliver-irc tests (/usr/sbin/ngircd)
+  [chromium]=chromium   # the headless browser of the preferences page test (tests/browser)
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

@@ -1,1 +1,922 @@
-/* The preferences page: written in the page slice of issue 7. */
+/* The preferences page: plain JavaScript, no dependencies, no build step.
+ * It talks to the JSON API under /api/v1 (functions/web-api/API.md) with a bearer token kept
+ * in sessionStorage. Every change is saved at once; API errors are shown next to the field
+ * they name. */
+"use strict";
+
+(() => {
+  const API = "/api/v1";
+  const TOKEN_KEY = "fmn.token";
+  const PKCE_KEY = "fmn.pkce";
+  const SEVERITIES = ["debug", "info", "warning", "error"];
+  const ARTIFACT_TYPES = ["rpms", "containers", "modules", "flatpaks"];
+
+  const state = {
+    config: null,
+    catalogue: [],
+    me: null,
+    token: sessionStorage.getItem(TOKEN_KEY),
+  };
+
+  // ---------------------------------------------------------------- helpers
+
+  const $ = (id) => document.getElementById(id);
+
+  /** Builds an element: h("p", {class: "x", onclick: f}, "text", child). */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else if (k === "class") el.className = v;
+      else if (k === "text") el.textContent = v;
+      else if (v === true) el.setAttribute(k, "");
+      else el.setAttribute(k, String(v));
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const e = (body && body.error) || {};
+      super(e.message || `request failed (${status})`);
+      this.status = status;
+      this.code = e.code || "internal";
+      this.field = e.field || null;
+    }
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (state.token) headers.Authorization = `Bearer ${state.token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(API + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError(0, { error: { code: "network", message: "The server cannot be reached. Check your connection and try again." } });
+    }
+    const text = await response.text();
+    let data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch (_) { data = null; }
+    }
+    if (!response.ok) {
+      const err = new ApiError(response.status, data);
+      if (response.status === 401 && state.token && !path.startsWith("/confirm/")) {
+        signOut("Your session has expired: please sign in again.");
+      }
+      throw err;
+    }
+    return data;
+  }
+
+  let statusTimer = null;
+  function say(message) {
+    const el = $("status");
+    el.textContent = message;
+    clearTimeout(statusTimer);
+    statusTimer = setTimeout(() => { el.textContent = ""; }, 6000);
+  }
+  function alertMsg(message) {
+    $("alert").textContent = message || "";
+  }
+
+  /** Shows an error in the element with this id (and marks the input it describes). */
+  function showError(id, message) {
+    const el = $(id);
+    if (!el) { alertMsg(message); return; }
+    el.textContent = message || "";
+    const input = document.querySelector(`[aria-describedby~="${id}"]`);
+    if (input) {
+      if (message) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    }
+  }
+  function clearErrors(root) {
+    for (const el of root.querySelectorAll(".field-error")) el.textContent = "";
+    for (const el of root.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+    alertMsg("");
+  }
+  function describe(err) {
+    return err instanceof ApiError ? err.message : String(err && err.message ? err.message : err);
+  }
+
+  /** Runs an action with its button disabled; errors go to errorId (or the alert region). */
+  async function busy(button, errorId, action) {
+    if (button) { button.disabled = true; button.setAttribute("aria-busy", "true"); }
+    try {
+      if (errorId) showError(errorId, "");
+      return await action();
+    } catch (err) {
+      if (errorId) showError(errorId, describe(err));
+      else alertMsg(describe(err));
+      return undefined;
+    } finally {
+      if (button) { button.disabled = false; button.removeAttribute("aria-busy"); }
+    }
+  }
+
+  /** Re-rendering replaces elements: give focus back to the one with the same id. */
+  function keepingFocus(render) {
+    const id = document.activeElement && document.activeElement.id;
+    render();
+    if (id && $(id) && document.activeElement !== $(id)) $(id).focus();
+  }
+
+  const list = (s) => s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+
+  function formatWhen(ts) {
+    if (ts === undefined || ts === null || ts === "") return "";
+    const d = typeof ts === "number" ? new Date(ts < 1e12 ? ts * 1000 : ts) : new Date(ts);
+    return isNaN(d) ? String(ts) : d.toLocaleString();
+  }
+
+  function b64url(bytes) {
+    let s = "";
+    for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b);
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  const randomString = (n) => b64url(crypto.getRandomValues(new Uint8Array(n)));
+
+  function jwtClaims(token) {
+    try {
+      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      return JSON.parse(atob(part + "===".slice((part.length + 3) % 4)));
+    } catch (_) {
+      return {};
+    }
+  }
+
+  // ---------------------------------------------------------------- views
+
+  function show(view) {
+    $("loading").hidden = true;
+    $("login-section").hidden = view !== "login";
+    $("confirm-section").hidden = view !== "confirm";
+    $("app").hidden = view !== "app";
+    $("nav").hidden = view !== "app";
+    $("session").hidden = view !== "app";
+  }
+
+  async function start() {
+    const confirmMatch = location.pathname.match(/^\/confirm\/([^/]+)\/?$/);
+    if (confirmMatch) {
+      show("confirm");
+      return confirmView(decodeURIComponent(confirmMatch[1]));
+    }
+    try {
+      state.config = await api("GET", "/config");
+    } catch (err) {
+      show("login");
+      showError("oidc-error", `The service is unavailable: ${describe(err)}`);
+      return;
+    }
+    const params = new URLSearchParams(location.search);
+    if (params.has("code") || params.has("error")) await finishOidc(params);
+    if (state.token) {
+      const exp = jwtClaims(state.token).exp;
+      if (exp && exp * 1000 < Date.now()) signOut("Your session has expired: please sign in again.", false);
+    }
+    if (state.token) return loadApp();
+    loginView();
+  }
+
+  // ---------------------------------------------------------------- sign in
+
+  function loginView() {
+    show("login");
+    const dev = state.config && state.config.auth === "dev";
+    $("dev-login").hidden = !dev;
+    $("oidc-login").hidden = dev;
+  }
+
+  function signOut(message, render = true) {
+    state.token = null;
+    state.me = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    if (message) alertMsg(message);
+    if (render) loginView();
+  }
+
+  $("dev-login").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    clearErrors(form);
+    const username = $("dev-username").value.trim();
+    if (!username) { showError("dev-username-error", "Enter a user name."); $("dev-username").focus(); return; }
+    const groups = $("dev-admin").checked ? [state.config.admin_group || "sysadmin-main"] : [];
+    busy(form.querySelector("button[type=submit]"), "dev-username-error", async () => {
+      const { token } = await api("POST", "/dev/login", { username, groups });
+      state.token = token;
+      sessionStorage.setItem(TOKEN_KEY, token);
+      await loadApp();
+    });
+  });
+
+  async function discovery() {
+    const issuer = state.config.issuer.replace(/\/+$/, "");
+    const r = await fetch(`${issuer}/.well-known/openid-configuration`);
+    if (!r.ok) throw new Error(`the identity provider's discovery document: HTTP ${r.status}`);
+    return r.json();
+  }
+
+  const redirectUri = () => `${location.origin}/`;
+
+  $("oidc-button").addEventListener("click", (ev) => {
+    busy(ev.currentTarget, "oidc-error", async () => {
+      if (!crypto.subtle) throw new Error("Signing in needs a secure (https) connection.");
+      const doc = await discovery();
+      const verifier = randomString(48);
+      const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+      const st = randomString(24);
+      sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state: st }));
+      const url = new URL(doc.authorization_endpoint);
+      url.search = new URLSearchParams({
+        response_type: "code",
+        client_id: state.config.client_id,
+        redirect_uri: redirectUri(),
+        scope: state.config.scope || "openid profile email",
+        state: st,
+        code_challenge: challenge,
+        code_challenge_method: "S256",
+      }).toString();
+      location.assign(url.toString());
+    });
+  });
+
+  async function finishOidc(params) {
+    const saved = JSON.parse(sessionStorage.getItem(PKCE_KEY) || "null");
+    sessionStorage.removeItem(PKCE_KEY);
+    history.replaceState(null, "", location.pathname);
+    try {
+      if (params.has("error")) throw new Error(params.get("error_description") || params.get("error"));
+      if (!saved || saved.state !== params.get("state")) throw new Error("The sign-in answer does not match this browser's request; try again.");
+      const doc = await discovery();
+      const r = await fetch(doc.token_endpoint, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "authorization_code",
+          code: params.get("code"),
+          redirect_uri: redirectUri(),
+          client_id: state.config.client_id,
+          code_verifier: saved.verifier,
+        }),
+      });
+      const tokens = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Error(tokens.error_description || tokens.error || `token request failed (${r.status})`);
+      // The API takes an RS256 JWT: the access token when it is one, else the ID token.
+      const jwt = (t) => typeof t === "string" && t.split(".").length === 3;
+      const token = jwt(tokens.access_token) ? tokens.access_token : tokens.id_token;
+      if (!jwt(token)) throw new Error("The identity provider returned no usable token.");
+      state.token = token;
+      sessionStorage.setItem(TOKEN_KEY, token);
+    } catch (err) {
+      showError("oidc-error", `Signing in failed: ${describe(err)}`);
+    }
+  }
+
+  $("logout").addEventListener("click", () => {
+    signOut(null);
+    say("Signed out.");
+  });
+
+  // ---------------------------------------------------------------- the app
+
+  async function loadApp() {
+    try {
+      const [me, catalogue] = await Promise.all([api("GET", "/me"), api("GET", "/rules")]);
+      state.me = me;
+      state.catalogue = Array.isArray(catalogue) ? catalogue : (catalogue && catalogue.rules) || [];
+    } catch (err) {
+      if (state.token) { show("login"); loginView(); }
+      alertMsg(describe(err));
+      return;
+    }
+    alertMsg("");
+    show("app");
+    $("session-user").textContent = state.me.name;
+    $("session-admin").hidden = !state.me.admin;
+    renderDestinationForm();
+    renderAll();
+    loadRecent();
+  }
+
+  function renderAll() {
+    keepingFocus(() => {
+      renderDestinations();
+      renderFilters();
+    });
+  }
+
+  async function reloadMe() {
+    state.me = await api("GET", "/me");
+    renderAll();
+  }
+
+  // ------------------------------------------------------------ destinations
+
+  function deliveryFields(prefix, delivery) {
+    const d = delivery || { mode: "immediate" };
+    const digest = d.mode === "digest";
+    const minutes = d.batch_delta ? Math.round(d.batch_delta / 60) : "";
+    const fs = h("div", { class: "delivery-fields" },
+      h("div", { class: "field" },
+        h("label", { for: `${prefix}-mode` }, "Delivery"),
+        h("select", { id: `${prefix}-mode`, name: "mode" },
+          h("option", { value: "immediate", selected: !digest }, "Immediately, one by one"),
+          h("option", { value: "digest", selected: digest }, "As a digest"))),
+      h("div", { class: "field digest-only", hidden: !digest },
+        h("label", { for: `${prefix}-delta` }, "Send after (minutes)"),
+        h("input", { id: `${prefix}-delta`, name: "batch_delta", type: "number", min: 1, max: 10080, inputmode: "numeric", value: minutes, "aria-describedby": `${prefix}-delivery-error` })),
+      h("div", { class: "field digest-only", hidden: !digest },
+        h("label", { for: `${prefix}-count` }, "or after (messages)"),
+        h("input", { id: `${prefix}-count`, name: "batch_count", type: "number", min: 1, max: 1000, inputmode: "numeric", value: d.batch_count || "", "aria-describedby": `${prefix}-delivery-error` })),
+      h("p", { class: "field-error", id: `${prefix}-delivery-error` }));
+    fs.querySelector("select").addEventListener("change", (ev) => {
+      for (const el of fs.querySelectorAll(".digest-only")) el.hidden = ev.target.value !== "digest";
+    });
+    return fs;
+  }
+
+  function readDelivery(prefix) {
+    const mode = $(`${prefix}-mode`).value;
+    if (mode !== "digest") return { mode: "immediate" };
+    const out = { mode: "digest" };
+    const minutes = $(`${prefix}-delta`).value.trim();
+    const count = $(`${prefix}-count`).value.trim();
+    if (minutes) out.batch_delta = Math.round(Number(minutes) * 60);
+    if (count) out.batch_count = Math.round(Number(count));
+    return out;
+  }
+
+  function renderDestinationForm() {
+    const fs = $("dest-delivery");
+    fs.replaceChildren(h("legend", {}, "Delivery"), deliveryFields("new-dest", null));
+    fs.querySelector("label").classList.add("visually-hidden");
+  }
+
+  $("dest-kind").addEventListener("change", (ev) => {
+    const irc = ev.target.value === "irc";
+    $("dest-address-label").textContent = irc ? "IRC nick" : "Email address";
+    $("dest-address").type = irc ? "text" : "email";
+    $("dest-address").autocomplete = irc ? "nickname" : "email";
+    for (const el of document.querySelectorAll(".irc-only")) el.hidden = !irc;
+  });
+
+  function destinationErrorId(field, prefix) {
+    if (!field) return `${prefix}-error`;
+    if (/address/.test(field)) return "dest-address-error";
+    if (/delivery|batch/.test(field)) return "new-dest-delivery-error";
+    return `${prefix}-error`;
+  }
+
+  $("add-destination").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    clearErrors(form);
+    const kind = $("dest-kind").value;
+    const address = $("dest-address").value.trim();
+    if (!address) { showError("dest-address-error", kind === "irc" ? "Enter a nick." : "Enter an email address."); $("dest-address").focus(); return; }
+    const body = { kind, address, delivery: readDelivery("new-dest"), verbose: $("dest-verbose").checked };
+    if (kind === "irc") body.irc_colour = $("dest-colour").checked;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const dest = await api("POST", "/me/destinations", body);
+      await reloadMe();
+      form.reset();
+      renderDestinationForm();
+      say(`Added ${dest.address}: a confirmation was sent to it. It receives nothing until it is confirmed.`);
+    } catch (err) {
+      const id = destinationErrorId(err.field, "add-destination");
+      showError(id, describe(err));
+      const input = document.querySelector(`[aria-describedby~="${id}"]`);
+      if (input) input.focus();
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  function renderDestinations() {
+    const ul = $("destinations");
+    const dests = state.me.destinations || [];
+    if (!dests.length) {
+      ul.replaceChildren(h("li", { class: "empty muted" }, "No destination yet: add one below, then follow the link sent to it."));
+      return;
+    }
+    ul.replaceChildren(...dests.map((d) => {
+      const p = `dest-${d.id}`;
+      const errorId = `${p}-error`;
+      const status = d.confirmed
+        ? h("span", { class: "badge ok" }, "Confirmed")
+        : h("span", { class: "badge pending" }, "Awaiting confirmation");
+      const form = h("form", { class: "dest-settings", novalidate: true },
+        deliveryFields(p, d.delivery),
+        d.kind === "irc" ? h("div", { class: "field check" },
+          h("input", { type: "checkbox", id: `${p}-colour`, checked: d.irc_colour }),
+          h("label", { for: `${p}-colour` }, "IRC colours")) : null,
+        h("div", { class: "field check" },
+          h("input", { type: "checkbox", id: `${p}-verbose`, checked: d.verbose !== false }),
+          h("label", { for: `${p}-verbose` }, "Long form")),
+        h("button", { type: "submit" }, "Save delivery"));
+      form.addEventListener("submit", (ev) => {
+        ev.preventDefault();
+        clearErrors(form);
+        const body = { delivery: readDelivery(p), verbose: $(`${p}-verbose`).checked };
+        if (d.kind === "irc") body.irc_colour = $(`${p}-colour`).checked;
+        busy(form.querySelector("button[type=submit]"), null, async () => {
+          try {
+            await api("PATCH", `/me/destinations/${encodeURIComponent(d.id)}`, body);
+          } catch (err) {
+            showError(/delivery|batch/.test(err.field || "") ? `${p}-delivery-error` : errorId, describe(err));
+            return;
+          }
+          await reloadMe();
+          say(`Saved the delivery of ${d.address}.`);
+        });
+      });
+      const resend = d.confirmed ? null : h("button", {
+        type: "button",
+        id: `${p}-resend`,
+        onclick: (ev) => busy(ev.currentTarget, errorId, async () => {
+          await api("POST", `/me/destinations/${encodeURIComponent(d.id)}/resend`);
+          say(`A new confirmation was sent to ${d.address}.`);
+        }),
+      }, "Resend confirmation");
+      const remove = h("button", {
+        type: "button",
+        class: "danger",
+        id: `${p}-remove`,
+        onclick: (ev) => {
+          if (!window.confirm(`Remove ${d.address}? It is also taken out of every filter.`)) return;
+          busy(ev.currentTarget, errorId, async () => {
+            await api("DELETE", `/me/destinations/${encodeURIComponent(d.id)}`);
+            await reloadMe();
+            say(`Removed ${d.address}.`);
+            $("destinations-title").focus();
+          });
+        },
+      }, "Remove");
+      return h("li", { class: "card dest", "data-id": d.id },
+        h("div", { class: "dest-head" },
+          h("span", { class: "kind" }, d.kind === "irc" ? "IRC" : "Email"),
+          h("strong", { class: "address" }, d.address),
+          status),
+        form,
+        h("div", { class: "actions" }, resend, remove),
+        h("p", { class: "field-error", id: errorId }));
+    }));
+  }
+
+  // ------------------------------------------------------------------ filters
+
+  function catalogueEntry(kind) {
+    return state.catalogue.find((r) => r.kind === kind);
+  }
+
+  function argText(value, argKind) {
+    if (argKind === "artifacts" && Array.isArray(value)) return value.map((a) => `${a.type}/${a.name}`).join(", ");
+    if (Array.isArray(value)) return value.join(", ");
+    return value === undefined || value === null ? "" : String(value);
+  }
+
+  function ruleSummary(rule) {
+    const info = catalogueEntry(rule.kind);
+    const title = info ? info.title : rule.kind;
+    const args = (info ? info.args : [])
+      .map((a) => {
+        const t = argText(rule[a.name], a.kind);
+        return t ? t : a.required ? "" : "me";
+      })
+      .filter(Boolean);
+    return args.length ? `${title}: ${args.join("; ")}` : title;
+  }
+
+  /** An input for one catalogue argument. */
+  function argInput(id, arg) {
+    const errorId = `${id}-error`;
+    const help = h("p", { class: "hint", id: `${id}-hint` }, arg.description || "");
+    const label = h("label", { for: id }, arg.name.replace(/_/g, " "), arg.required ? "" : " (optional)");
+    let input;
+    if (arg.kind === "severities") {
+      return h("fieldset", { class: "field", "data-arg": arg.name, "data-kind": arg.kind, id },
+        h("legend", {}, "Severities"),
+        h("div", { class: "checks" }, SEVERITIES.map((s) => h("span", { class: "check" },
+          h("input", { type: "checkbox", id: `${id}-${s}`, value: s }),
+          h("label", { for: `${id}-${s}` }, s)))),
+        help, h("p", { class: "field-error", id: errorId }));
+    }
+    const listy = ["usernames", "packages", "groups", "applications", "artifacts"].includes(arg.kind);
+    input = h("input", {
+      id,
+      "data-arg": arg.name,
+      "data-kind": arg.kind,
+      autocapitalize: "none",
+      spellcheck: "false",
+      required: arg.required,
+      placeholder: arg.kind === "artifacts" ? "rpms/kernel, containers/fedora"
+        : listy ? "several, separated by commas" : arg.kind === "topic-glob" ? "*.bodhi.update.comment" : "",
+      "aria-describedby": `${id}-hint ${errorId}`,
+    });
+    return h("div", { class: "field" }, label, input, help, h("p", { class: "field-error", id: errorId }));
+  }
+
+  /** Reads the argument inputs under root into a rule; throws {id, message} on bad input. */
+  function readRule(kind, root) {
+    const info = catalogueEntry(kind);
+    const rule = { kind };
+    for (const arg of info.args) {
+      const el = root.querySelector(`[data-arg="${arg.name}"]`);
+      let value;
+      if (arg.kind === "severities") {
+        value = [...el.querySelectorAll("input:checked")].map((c) => c.value);
+      } else if (["usernames", "packages", "groups", "applications"].includes(arg.kind)) {
+        value = list(el.value);
+      } else if (arg.kind === "artifacts") {
+        value = list(el.value).map((item) => {
+          const [type, ...rest] = item.split("/");
+          const name = rest.join("/");
+          if (!name || !ARTIFACT_TYPES.includes(type)) {
+            throw { id: `${el.id}-error`, message: `“${item}”: write type/name, the type one of ${ARTIFACT_TYPES.join(", ")}.` };
+          }
+          return { type, name };
+        });
+      } else {
+        value = el.value.trim();
+      }
+      const empty = Array.isArray(value) ? value.length === 0 : value === "";
+      if (empty && arg.required) throw { id: `${el.id}-error`, message: "Required." };
+      if (!empty || arg.kind === "usernames") rule[arg.name] = value;
+    }
+    return rule;
+  }
+
+  function filterErrorId(f, field) {
+    const p = `filter-${f.id}`;
+    if (!field) return `${p}-error`;
+    if (/(^|\.)name$/.test(field)) return `${p}-name-error`;
+    if (/rules/.test(field)) return `${p}-rule-error`;
+    if (/destinations/.test(field)) return `${p}-destinations-error`;
+    return `${p}-error`;
+  }
+
+  /** Saves a changed copy of a filter (the whole filter, PUT), then shows the result. */
+  async function saveFilter(f, change, message, errorId) {
+    const body = {
+      name: f.name,
+      enabled: f.enabled,
+      oneshot: f.oneshot,
+      destinations: [...(f.destinations || [])],
+      rules: (f.rules || []).map((r) => ({ ...r })),
+    };
+    change(body);
+    try {
+      await api("PUT", `/me/filters/${encodeURIComponent(f.id)}`, body);
+    } catch (err) {
+      renderAll();
+      showError(errorId || filterErrorId(f, err.field), describe(err));
+      return false;
+    }
+    await reloadMe();
+    if (message) say(message);
+    return true;
+  }
+
+  function renderFilters() {
+    const root = $("filters");
+    const filters = state.me.filters || [];
+    if (!filters.length) {
+      root.replaceChildren(h("p", { class: "empty muted" }, "No filter: you receive nothing. Add one below."));
+      return;
+    }
+    root.replaceChildren(...filters.map(renderFilter));
+  }
+
+  function renderFilter(f) {
+    const p = `filter-${f.id}`;
+    const dests = state.me.destinations || [];
+
+    const nameForm = h("form", { class: "inline-form", novalidate: true },
+      h("div", { class: "field grow" },
+        h("label", { for: `${p}-name` }, "Name"),
+        h("input", { id: `${p}-name`, value: f.name, maxlength: 64, required: true, "aria-describedby": `${p}-name-error` }),
+        h("p", { class: "field-error", id: `${p}-name-error` })),
+      h("button", { type: "submit", id: `${p}-rename` }, "Rename"));
+    nameForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const name = $(`${p}-name`).value.trim();
+      if (!name) { showError(`${p}-name-error`, "Enter a name."); return; }
+      saveFilter(f, (b) => { b.name = name; }, `Renamed the filter to “${name}”.`, `${p}-name-error`);
+    });
+
+    const toggles = h("div", { class: "toggles" },
+      h("span", { class: "check" },
+        h("input", { type: "checkbox", id: `${p}-enabled`, checked: f.enabled !== false,
+          onchange: (ev) => saveFilter(f, (b) => { b.enabled = ev.target.checked; },
+            `“${f.name}” is now ${ev.target.checked ? "enabled" : "disabled"}.`) }),
+        h("label", { for: `${p}-enabled` }, "Enabled")),
+      h("span", { class: "check" },
+        h("input", { type: "checkbox", id: `${p}-oneshot`, checked: !!f.oneshot, "aria-describedby": `${p}-oneshot-hint`,
+          onchange: (ev) => saveFilter(f, (b) => { b.oneshot = ev.target.checked; },
+            ev.target.checked ? `“${f.name}” will disable itself after its first match.` : `“${f.name}” is no longer one-shot.`) }),
+        h("label", { for: `${p}-oneshot` }, "One-shot"),
+        h("span", { class: "hint", id: `${p}-oneshot-hint` }, " (disables itself after its first match)")));
+
+    const destBox = h("fieldset", { class: "dest-picks" },
+      h("legend", {}, "Send to"),
+      dests.length ? dests.map((d) => h("span", { class: "check" },
+        h("input", { type: "checkbox", id: `${p}-to-${d.id}`, checked: (f.destinations || []).includes(d.id),
+          onchange: (ev) => saveFilter(f, (b) => {
+            b.destinations = ev.target.checked
+              ? [...new Set([...b.destinations, d.id])]
+              : b.destinations.filter((x) => x !== d.id);
+          }, ev.target.checked ? `“${f.name}” now sends to ${d.address}.` : `“${f.name}” no longer sends to ${d.address}.`,
+          `${p}-destinations-error`) }),
+        h("label", { for: `${p}-to-${d.id}` }, d.address, d.confirmed ? "" : " (unconfirmed)"))) :
+        h("span", { class: "muted" }, "No destination yet."),
+      h("p", { class: "field-error", id: `${p}-destinations-error` }));
+
+    const rules = f.rules || [];
+    const ruleList = h("ol", { class: "rules", "aria-label": `Rules of ${f.name}` },
+      rules.length ? rules.map((r, i) => {
+        const rid = `${p}-rule-${i}`;
+        return h("li", { class: r.negated ? "rule negated" : "rule" },
+          h("span", { class: "rule-text", id: `${rid}-text` },
+            r.negated ? h("strong", { class: "not" }, "NOT ") : null, ruleSummary(r)),
+          h("span", { class: "rule-actions" },
+            h("span", { class: "check" },
+              h("input", { type: "checkbox", id: `${rid}-negate`, checked: !!r.negated, "aria-describedby": `${rid}-text`,
+                onchange: (ev) => saveFilter(f, (b) => { b.rules[i].negated = ev.target.checked; },
+                  `Rule ${i + 1} of “${f.name}” is now ${ev.target.checked ? "negated" : "not negated"}.`) }),
+              h("label", { for: `${rid}-negate` }, "Negate")),
+            h("button", { type: "button", class: "small danger", id: `${rid}-remove`, "aria-describedby": `${rid}-text`,
+              onclick: () => saveFilter(f, (b) => { b.rules.splice(i, 1); }, `Removed rule ${i + 1} of “${f.name}”.`)
+                .then((ok) => { if (ok && $(`${p}-add-kind`)) $(`${p}-add-kind`).focus(); }) }, "Remove")));
+      }) : h("li", { class: "empty muted" }, "No rule: this filter matches nothing."));
+
+    // Adding a rule: pick a kind from the catalogue, its description and argument fields follow.
+    const kindSelect = h("select", { id: `${p}-add-kind`, "aria-describedby": `${p}-add-desc` },
+      h("option", { value: "" }, "Choose a rule…"),
+      ["tracking", "generic", "narrowing"].map((family) => {
+        const items = state.catalogue.filter((r) => r.family === family);
+        if (!items.length) return null;
+        const labels = { tracking: "Tracking", generic: "Generic", narrowing: "Narrowing" };
+        return h("optgroup", { label: labels[family] }, items.map((r) => h("option", { value: r.kind }, r.title)));
+      }),
+      (() => {
+        const others = state.catalogue.filter((r) => !["tracking", "generic", "narrowing"].includes(r.family));
+        return others.length ? h("optgroup", { label: "Other" }, others.map((r) => h("option", { value: r.kind }, r.title))) : null;
+      })());
+    const desc = h("p", { class: "hint", id: `${p}-add-desc`, "aria-live": "polite" });
+    const argsBox = h("div", { class: "rule-args" });
+    const negate = h("span", { class: "check" },
+      h("input", { type: "checkbox", id: `${p}-add-negate` }),
+      h("label", { for: `${p}-add-negate` }, "Negate (the rule must not hold)"));
+    kindSelect.addEventListener("change", () => {
+      const info = catalogueEntry(kindSelect.value);
+      desc.textContent = info ? info.description : "";
+      argsBox.replaceChildren(...(info ? info.args.map((a) => argInput(`${p}-arg-${a.name}`, a)) : []));
+    });
+    const addForm = h("form", { class: "add-rule", novalidate: true },
+      h("h4", {}, "Add a rule"),
+      h("div", { class: "field" }, h("label", { for: `${p}-add-kind` }, "Rule"), kindSelect),
+      desc, argsBox, negate,
+      h("p", { class: "field-error", id: `${p}-rule-error` }),
+      h("button", { type: "submit", id: `${p}-add-rule` }, "Add rule"));
+    addForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      clearErrors(addForm);
+      const kind = kindSelect.value;
+      if (!kind) { showError(`${p}-rule-error`, "Choose a rule."); kindSelect.focus(); return; }
+      let rule;
+      try {
+        rule = readRule(kind, argsBox);
+      } catch (e) {
+        if (e && e.id) { showError(e.id, e.message); return; }
+        throw e;
+      }
+      if ($(`${p}-add-negate`).checked) rule.negated = true;
+      const title = catalogueEntry(kind).title;
+      // The error of a failed add stays next to the form, whose input is kept.
+      const values = [...addForm.querySelectorAll("input, select")].map((el) => [el.id, el.type === "checkbox" ? el.checked : el.value]);
+      saveFilter(f, (b) => { b.rules.push(rule); }, `Added the rule “${title}” to “${f.name}”.`, null).then((ok) => {
+        if (ok) { if ($(`${p}-add-kind`)) $(`${p}-add-kind`).focus(); return; }
+        const sel = $(`${p}-add-kind`);
+        if (!sel) return;
+        sel.value = kind;
+        sel.dispatchEvent(new Event("change"));
+        const errText = $(filterErrorId(f, "rules")).textContent || $(`${p}-error`).textContent;
+        for (const [id, v] of values) {
+          const el = $(id);
+          if (!el) continue;
+          if (el.type === "checkbox") el.checked = v; else el.value = v;
+        }
+        showError(`${p}-rule-error`, errText);
+        $(`${p}-error`).textContent = "";
+      });
+    });
+
+    const remove = h("button", { type: "button", class: "danger", id: `${p}-delete`,
+      onclick: (ev) => {
+        if (!window.confirm(`Delete the filter “${f.name}”?`)) return;
+        busy(ev.currentTarget, `${p}-error`, async () => {
+          await api("DELETE", `/me/filters/${encodeURIComponent(f.id)}`);
+          await reloadMe();
+          say(`Deleted the filter “${f.name}”.`);
+          $("filters-title").focus();
+        });
+      } }, "Delete filter");
+
+    return h("article", { class: f.enabled === false ? "card filter disabled" : "card filter", "data-id": f.id, "aria-labelledby": `${p}-title` },
+      h("h3", { id: `${p}-title` }, f.name,
+        f.enabled === false ? h("span", { class: "badge" }, "disabled") : null,
+        f.oneshot ? h("span", { class: "badge" }, "one-shot") : null),
+      nameForm, toggles, destBox,
+      h("h4", {}, "Rules (all must hold)"), ruleList,
+      addForm,
+      h("div", { class: "actions end" }, remove),
+      h("p", { class: "field-error", id: `${p}-error` }));
+  }
+
+  $("add-filter").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    clearErrors(form);
+    const name = $("new-filter-name").value.trim();
+    if (!name) { showError("new-filter-name-error", "Enter a name."); $("new-filter-name").focus(); return; }
+    // A new filter sends to every confirmed destination; change it in the filter.
+    const destinations = (state.me.destinations || []).filter((d) => d.confirmed).map((d) => d.id);
+    busy(form.querySelector("button[type=submit]"), "new-filter-name-error", async () => {
+      const f = await api("POST", "/me/filters", { name, enabled: true, oneshot: false, destinations, rules: [] });
+      form.reset();
+      await reloadMe();
+      say(`Added the filter “${f.name}”: add rules to it.`);
+      const sel = $(`filter-${f.id}-add-kind`);
+      if (sel) sel.focus();
+    });
+  });
+
+  // ------------------------------------------------------------------ recent
+
+  async function loadRecent() {
+    showError("recent-error", "");
+    let items;
+    try {
+      items = await api("GET", "/me/recent");
+    } catch (err) {
+      showError("recent-error", describe(err));
+      return;
+    }
+    items = Array.isArray(items) ? items : (items && items.items) || [];
+    const ol = $("recent");
+    if (!items.length) {
+      ol.replaceChildren(h("li", { class: "empty muted" }, "Nothing sent to you lately."));
+      return;
+    }
+    ol.replaceChildren(...items.map((n) => h("li", { class: "card notification", "data-msg-id": n.msg_id },
+      h("div", { class: "n-title" },
+        n.app ? h("span", { class: "kind" }, n.app) : null,
+        n.link && /^https?:\/\//.test(n.link) ? h("a", { href: n.link, rel: "noopener noreferrer" }, n.title || n.topic) : h("strong", {}, n.title || n.topic)),
+      n.subtitle ? h("p", { class: "n-sub" }, n.subtitle) : null,
+      h("p", { class: "n-meta muted" },
+        [n.filter ? `filter “${n.filter}”` : null,
+          n.address ? `to ${n.address}${n.digest ? " (digest)" : ""}` : null,
+          n.topic || null,
+          formatWhen(n.timestamp || n.time || n.at)].filter(Boolean).join(" · ")),
+      n.msg_id ? h("button", { type: "button", class: "small link-button", onclick: () => explain(n.msg_id) }, "Why?") : null)));
+  }
+
+  $("recent-refresh").addEventListener("click", (ev) => busy(ev.currentTarget, "recent-error", async () => {
+    await loadRecent();
+    say("Recent notifications refreshed.");
+  }));
+
+  // ----------------------------------------------------------------- explain
+
+  function explain(msgId) {
+    $("explain-id").value = msgId;
+    $("explain-section").scrollIntoView({ behavior: "smooth", block: "start" });
+    $("explain-form").requestSubmit();
+  }
+
+  $("explain-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    clearErrors(form);
+    const id = $("explain-id").value.trim();
+    const out = $("explain-result");
+    if (!id) { showError("explain-id-error", "Paste a message id."); $("explain-id").focus(); return; }
+    busy(form.querySelector("button[type=submit]"), "explain-id-error", async () => {
+      out.replaceChildren();
+      let x;
+      try {
+        x = await api("GET", `/me/explain/${encodeURIComponent(id)}`);
+      } catch (err) {
+        if (err.status === 404) throw new Error("No such message: it may be older than the recent-messages window, or never reached fmn.");
+        throw err;
+      }
+      out.replaceChildren(h("div", { class: "card explanation" },
+        h("p", { class: x.notified ? "verdict yes" : "verdict no" }, x.summary || (x.notified ? "You were notified." : "You were not notified.")),
+        h("p", { class: "muted" }, `Topic ${x.topic} · message ${x.msg_id}`),
+        x.user_enabled === false ? h("p", {}, "Your account is disabled.") : null,
+        (x.filters || []).map((f) => h("section", { class: "x-filter" },
+          h("h4", {}, f.name, " ", h("span", { class: f.matched ? "badge ok" : "badge" }, f.matched ? "matched" : "did not match"),
+            f.enabled ? null : h("span", { class: "badge" }, "disabled")),
+          h("ul", { class: "x-rules" }, (f.rules || []).map((r) => h("li", { class: r.held ? "held" : "failed" },
+            h("span", { class: "mark", "aria-hidden": "true" }, r.held ? "✓" : "✗"),
+            h("span", { class: "visually-hidden" }, r.held ? "Held: " : "Did not hold: "),
+            h("strong", {}, r.rule && r.rule.negated ? "NOT " : "", r.rule ? ruleSummary(r.rule) : ""),
+            " — ", r.why))),
+          (f.destinations || []).length ? h("ul", { class: "x-dests" }, f.destinations.map((d) => h("li", {}, `${d.address || d.id}: ${d.outcome}`))) : null))));
+    });
+  });
+
+  // ---------------------------------------------------------- export/import
+
+  $("export").addEventListener("click", (ev) => busy(ev.currentTarget, null, async () => {
+    const prefs = await api("GET", "/me/export");
+    const blob = new Blob([JSON.stringify(prefs, null, 2)], { type: "application/json" });
+    const url = URL.createObjectURL(blob);
+    const a = h("a", { href: url, download: `fmn-${state.me.name}.json`, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+    say("Exported your settings.");
+  }));
+
+  $("import-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    clearErrors(form);
+    const file = $("import-file").files[0];
+    if (!file) { showError("import-error", "Choose a JSON file."); $("import-file").focus(); return; }
+    busy(form.querySelector("button[type=submit]"), "import-error", async () => {
+      let prefs;
+      try { prefs = JSON.parse(await file.text()); } catch (e) { throw new Error(`Not JSON: ${e.message}`); }
+      if (!window.confirm("Replace all your settings with this file?")) return;
+      try {
+        await api("PUT", "/me/import", prefs);
+      } catch (err) {
+        throw new Error(err.field ? `${err.field}: ${describe(err)}` : describe(err));
+      }
+      form.reset();
+      await reloadMe();
+      say("Imported your settings. New destinations were sent a confirmation.");
+    });
+  });
+
+  // ------------------------------------------------------------ confirmation
+
+  async function confirmView(token) {
+    const body = $("confirm-body");
+    const path = `/confirm/${encodeURIComponent(token)}`;
+    let info;
+    try {
+      info = await api("GET", path);
+    } catch (err) {
+      body.replaceChildren(h("p", {}, err.status === 410 || err.status === 404
+        ? "This link was already used or has expired. Ask for a new confirmation from your settings."
+        : describe(err)));
+      return;
+    }
+    const what = info.kind === "irc" ? "the IRC nick" : "the email address";
+    body.replaceChildren(
+      h("p", {}, "The Fedora account ", h("strong", {}, info.user), " asks to send its notifications to ",
+        what, " ", h("strong", { class: "address" }, info.address), "."),
+      h("p", {}, "Accept if this is you (or you want them). Reject if you did not ask for it: nothing will be sent."),
+      info.expires ? h("p", { class: "muted" }, `This link expires ${formatWhen(info.expires)}.`) : null);
+    $("confirm-actions").hidden = false;
+    const decide = (accept) => async () => {
+      showError("confirm-error", "");
+      for (const b of $("confirm-actions").querySelectorAll("button")) b.disabled = true;
+      try {
+        const r = await api("POST", path, { accept });
+        $("confirm-actions").hidden = true;
+        body.replaceChildren(h("p", { class: "verdict " + (r && r.confirmed ? "yes" : "no"), tabindex: "-1", id: "confirm-done" },
+          r && r.confirmed
+            ? `Confirmed: ${info.address} will receive ${info.user}'s notifications.`
+            : `Rejected: nothing will be sent to ${info.address}.`));
+        $("confirm-done").focus();
+        say(r && r.confirmed ? "Confirmed." : "Rejected.");
+      } catch (err) {
+        showError("confirm-error", err.status === 410 ? "This link was already used or has expired." : describe(err));
+        for (const b of $("confirm-actions").querySelectorAll("button")) b.disabled = false;
+      }
+    };
+    $("confirm-accept").onclick = decide(true);
+    $("confirm-reject").onclick = decide(false);
+  }
+
+  start();
+})();

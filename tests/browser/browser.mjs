@@ -1,0 +1,170 @@
+// The preferences page in headless Chromium (Debian's `chromium`, driven by playwright-core).
+//
+// Run by tests/tests/browser.rs, which starts the local system (dev-mode sign-in) and answers
+// this script's requests on stdin: a line `@@need <what>` on stdout asks for something only
+// the test can do (read the mail the SES emulator recorded, put a message on the ingest
+// queue); the answer is one line on stdin. Everything else is logged to stderr.
+//
+// Environment: FMN_BASE_URL (http://127.0.0.1:port), FMN_TEST_USER, FMN_TEST_EMAIL,
+// FMN_ARTIFACTS (directory for screenshots), CHROMIUM (default /usr/bin/chromium).
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import readline from "node:readline";
+import { chromium } from "playwright-core";
+
+const base = need("FMN_BASE_URL");
+const user = need("FMN_TEST_USER");
+const email = need("FMN_TEST_EMAIL");
+const artifacts = need("FMN_ARTIFACTS");
+const FILTER = "Browser test updates";
+mkdirSync(artifacts, { recursive: true });
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+}
+const log = (...args) => console.error("[browser]", ...args);
+
+const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function ask(what) {
+  process.stdout.write(`@@need ${what}\n`);
+  const { value, done } = await lines.next();
+  if (done) throw new Error(`no answer to ${what}`);
+  return value.trim();
+}
+
+function expect(cond, message) {
+  if (!cond) throw new Error(`expectation failed: ${message}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+context.setDefaultTimeout(20_000);
+const page = await context.newPage();
+const problems = [];
+page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+page.on("console", (m) => { if (m.type() === "error") log("console:", m.text()); });
+page.on("dialog", (d) => d.accept());
+
+let step = "start";
+try {
+  // Sign in through the development mode.
+  step = "sign in";
+  await page.goto(base);
+  await page.getByLabel("User name").fill(user);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#session-user", { hasText: user }).waitFor();
+  log("signed in as", user);
+
+  // An email destination: pending until confirmed.
+  step = "add a destination";
+  await page.locator("#dest-kind").selectOption("email");
+  await page.getByLabel("Email address").fill(email);
+  await page.getByRole("button", { name: "Add and send the confirmation" }).click();
+  const dest = page.locator("#destinations li.dest", { hasText: email });
+  await dest.locator(".badge", { hasText: "Awaiting confirmation" }).waitFor();
+  const destId = await dest.getAttribute("data-id");
+  log("destination", destId, "awaiting confirmation");
+
+  // A filter with two rules, sending to that destination.
+  step = "create a filter";
+  await page.getByLabel("New filter name").fill(FILTER);
+  await page.getByRole("button", { name: "Add filter" }).click();
+  const filter = page.locator("article.filter", { has: page.locator("h3", { hasText: FILTER }) });
+  await filter.waitFor();
+  const fid = await filter.getAttribute("data-id");
+  const p = `#filter-${fid}`;
+
+  step = "a bad rule shows the API's error next to the form";
+  await page.locator(`${p}-add-kind`).selectOption("package-regex");
+  await page.locator(`${p}-arg-pattern`).fill("(unclosed");
+  await page.locator(`${p}-add-rule`).click();
+  await page.locator(`${p}-rule-error`).filter({ hasText: /\S/ }).waitFor();
+  log("error shown:", await page.locator(`${p}-rule-error`).textContent());
+  expect((await filter.locator("ol.rules li.rule").count()) === 0, "the bad rule was not saved");
+
+  step = "add the first rule";
+  await page.locator(`${p}-add-kind`).selectOption("package");
+  expect(
+    (await page.locator(`${p}-add-desc`).textContent()).includes("packages"),
+    "the catalogue's description is shown",
+  );
+  await page.locator(`${p}-arg-packages`).fill("gnome-settings-daemon");
+  await page.locator(`${p}-add-rule`).click();
+  await filter.locator("ol.rules li.rule", { hasText: "gnome-settings-daemon" }).waitFor();
+
+  step = "add the second rule";
+  await page.locator(`${p}-add-kind`).selectOption("applications");
+  await page.locator(`${p}-arg-applications`).fill("bodhi");
+  await page.locator(`${p}-add-rule`).click();
+  await filter.locator("ol.rules li.rule", { hasText: "bodhi" }).waitFor();
+  expect((await filter.locator("ol.rules li.rule").count()) === 2, "two rules");
+
+  step = "send the filter to the destination";
+  await page.locator(`${p}-to-${destId}`).check();
+  await page.locator("#status", { hasText: "now sends to" }).waitFor();
+  expect(await page.locator(`${p}-to-${destId}`).isChecked(), "destination ticked after saving");
+
+  // Confirm the destination from the link in the mail, in another tab.
+  step = "confirm the destination";
+  const link = (await ask("confirmation-link")).replace(/^link\s+/, "");
+  log("confirmation link", link);
+  const confirmPage = await context.newPage();
+  confirmPage.on("pageerror", (e) => problems.push(`confirm page error: ${e.message}`));
+  await confirmPage.goto(link);
+  await confirmPage.locator("#confirm-body", { hasText: email }).waitFor();
+  expect((await confirmPage.locator("#confirm-body").textContent()).includes(user), "the page names the user");
+  await confirmPage.screenshot({ path: join(artifacts, "confirm.png"), fullPage: true });
+  await confirmPage.getByRole("button", { name: "Accept" }).click();
+  await confirmPage.locator("#confirm-done", { hasText: "Confirmed" }).waitFor();
+  await confirmPage.close();
+
+  await page.reload();
+  await page.locator("#destinations li.dest", { hasText: email }).locator(".badge", { hasText: "Confirmed" }).waitFor();
+  log("destination confirmed");
+
+  // A matching message flows through the system and shows in recent notifications.
+  step = "see the notification";
+  const msgId = (await ask("publish")).replace(/^published\s+/, "");
+  log("published", msgId);
+  const item = page.locator(`#recent li[data-msg-id="${msgId}"]`);
+  const deadline = Date.now() + 90_000;
+  while (!(await item.count())) {
+    if (Date.now() > deadline) throw new Error(`${msgId} not in recent notifications after 90 s`);
+    await page.waitForTimeout(1000);
+    await page.locator("#recent-refresh").click();
+    await page.locator("#recent-refresh:not([disabled])").waitFor();
+  }
+  const text = await item.textContent();
+  log("notification:", text);
+  expect(text.includes(FILTER), "the notification names the filter");
+  expect(text.includes(email), "the notification names the destination");
+
+  // "Why?" explains it: the filter matched, both rules held.
+  step = "explain";
+  await item.getByRole("button", { name: "Why?" }).click();
+  const x = page.locator("#explain-result section.x-filter", { hasText: FILTER });
+  await x.locator(".badge", { hasText: "matched" }).waitFor();
+  expect((await x.locator(".x-rules li.held").count()) === 2, "both rules held");
+
+  await page.screenshot({ path: join(artifacts, "preferences.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(artifacts, "preferences-phone.png"), fullPage: true });
+  expect(problems.length === 0, `no script errors: ${problems.join("; ")}`);
+  log("screenshots in", artifacts);
+  process.stdout.write("@@done\n");
+} catch (err) {
+  log(`failed at step “${step}”:`, err.message);
+  await page.screenshot({ path: join(artifacts, "failure.png"), fullPage: true }).catch(() => {});
+  if (problems.length) log("script errors:", problems.join("; "));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  process.stdin.destroy();
+}
