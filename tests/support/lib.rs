@@ -16,6 +16,7 @@ pub mod fedmsg;
 pub mod irc;
 pub mod mail;
 pub mod sqs;
+pub mod web;
 
 /// The repository's top directory.
 pub fn repo_root() -> PathBuf {

@@ -3,9 +3,11 @@
 
 pub mod batch;
 pub mod config;
+pub mod confirmations;
 pub mod delivery_records;
 pub mod digest_store;
 pub mod dynamo;
+pub mod explain;
 pub mod ingest_wire;
 pub mod lambda;
 pub mod mail;

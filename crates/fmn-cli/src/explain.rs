@@ -3,12 +3,11 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
+use fmn_aws::explain::explain_recent;
 use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::recent::RecentMessages;
-use fmn_core::matching::{explain, Explanation, MessageFacts};
-use fmn_core::message::Envelope;
-use fmn_core::meta::Registry;
+use fmn_core::matching::Explanation;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -26,20 +25,21 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
         let Some(prefs) = PrefsStore::from_clients(&clients).get(&args.user).await? else {
             bail!("no user `{}`", args.user);
         };
-        let Some(stored) = RecentMessages::from_clients(&clients)
-            .get(&args.msg_id)
-            .await?
-        else {
-            bail!(
+        let explained = explain_recent(
+            &RecentMessages::from_clients(&clients),
+            &OwnershipStore::from_clients(&clients),
+            &prefs,
+            &args.msg_id,
+        )
+        .await
+        .context("explaining")?;
+        match explained {
+            Some(e) => anyhow::Ok(e),
+            None => bail!(
                 "message `{}` is not among the recent messages (kept 14 days)",
                 args.msg_id
-            );
-        };
-        let envelope = Envelope::from_json(&stored.envelope).context("the stored envelope")?;
-        let (ownership, _) = OwnershipStore::from_clients(&clients).load().await?;
-        let meta = Registry::default().extract(&envelope);
-        let facts = MessageFacts::new(&envelope, &meta, &ownership);
-        anyhow::Ok(explain(&prefs, &facts, &ownership))
+            ),
+        }
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&explanation)?);

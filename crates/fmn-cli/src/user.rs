@@ -7,8 +7,8 @@
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use fmn_aws::prefs_store::{PrefsStore, PrefsStoreError};
-use fmn_core::defaults::default_filters;
-use fmn_core::prefs::{Delivery, Destination, DestinationKind, UserPrefs};
+use fmn_core::defaults::new_account;
+use fmn_core::prefs::{DestinationKind, UserPrefs};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -43,34 +43,23 @@ pub struct CreateArgs {
 
 /// The preferences `fmn user create` stores.
 pub fn new_user(args: &CreateArgs) -> anyhow::Result<UserPrefs> {
-    let mut prefs = UserPrefs::new(args.name.as_str());
-    prefs.bot = args.bot;
-    for (kind, addresses) in [
-        (DestinationKind::Email, &args.email),
-        (DestinationKind::Irc, &args.irc),
-    ] {
-        for address in addresses {
-            let id = prefs.next_id(kind.as_str());
-            prefs.destinations.push(Destination {
-                id,
-                kind,
-                address: address.clone(),
-                confirmed: true,
-                delivery: Delivery::Immediate,
-                irc_colour: false,
-                verbose: true,
-            });
-        }
+    if args.create_defaults && args.email.is_empty() && args.irc.is_empty() {
+        bail!("--create-defaults needs at least one --email or --irc to deliver to");
     }
-    if args.create_defaults {
-        if prefs.destinations.is_empty() {
-            bail!("--create-defaults needs at least one --email or --irc to deliver to");
-        }
-        let ids: Vec<String> = prefs.destinations.iter().map(|d| d.id.clone()).collect();
-        prefs.filters = default_filters(&prefs, &ids);
-    }
-    prefs.validate().context("invalid account")?;
-    Ok(prefs)
+    let destinations: Vec<(DestinationKind, String)> = args
+        .email
+        .iter()
+        .map(|a| (DestinationKind::Email, a.clone()))
+        .chain(args.irc.iter().map(|a| (DestinationKind::Irc, a.clone())))
+        .collect();
+    new_account(
+        &args.name,
+        args.bot,
+        &destinations,
+        true,
+        args.create_defaults,
+    )
+    .context("invalid account")
 }
 
 pub fn run(command: UserCommand) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 //! the noisy events users asked to have left out (each exclusion is a negated topic glob,
 //! named after the old rule it replaces).
 
-use crate::prefs::{Filter, UserPrefs};
+use crate::prefs::{Delivery, Destination, DestinationKind, Filter, PrefsError, UserPrefs};
 use crate::rules::{Rule, RuleKind};
 
 /// Noise on packages (old `exclusion_packages`).
@@ -86,6 +86,38 @@ pub fn default_filters(prefs: &UserPrefs, destinations: &[String]) -> Vec<Filter
             rules: about_me,
         },
     ]
+}
+
+/// A new account: `name`, the given destinations (ids `email-1`, `irc-1`…; `confirmed` says
+/// whether whoever creates it vouches for the addresses), and with `with_defaults` the default
+/// filters feeding every one of them. Validated.
+pub fn new_account(
+    name: &str,
+    bot: bool,
+    destinations: &[(DestinationKind, String)],
+    confirmed: bool,
+    with_defaults: bool,
+) -> Result<UserPrefs, PrefsError> {
+    let mut prefs = UserPrefs::new(name);
+    prefs.bot = bot;
+    for (kind, address) in destinations {
+        let id = prefs.next_id(kind.as_str());
+        prefs.destinations.push(Destination {
+            id,
+            kind: *kind,
+            address: address.clone(),
+            confirmed,
+            delivery: Delivery::Immediate,
+            irc_colour: false,
+            verbose: true,
+        });
+    }
+    if with_defaults {
+        let ids: Vec<String> = prefs.destinations.iter().map(|d| d.id.clone()).collect();
+        prefs.filters = default_filters(&prefs, &ids);
+    }
+    prefs.validate()?;
+    Ok(prefs)
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub bridge: BridgeConfig,
     /// The IRC bot's settings (`FMN_IRC_*`); the tests point it at their own server.
     pub irc: fmn_deliver_irc::IrcSettings,
+    /// The web-api's settings; locally `FMN_DEV_AUTH` defaults to true (development login).
+    pub web: fmn_web_api::settings::Settings,
 }
 
 impl RunOptions {
@@ -87,6 +89,8 @@ impl RunOptions {
             progress_interval: secs("FMN_PROGRESS_INTERVAL")?.unwrap_or(Duration::from_secs(10)),
             bridge: BridgeConfig::from_env().map_err(|e| RunError::Config(e.to_string()))?,
             irc: fmn_deliver_irc::IrcSettings::from_env(),
+            web: fmn_web_api::settings::Settings::from_env(true)
+                .map_err(|e| RunError::Config(e.to_string()))?,
         })
     }
 }
@@ -261,8 +265,9 @@ pub async fn run(
     // The web-api.
     let stop = shutdown.clone();
     let web_addr = options.web_addr;
+    let web_state = fmn_web_api::AppState::new(options.web.clone(), clients.clone());
     tasks.spawn(async move {
-        let served = axum::serve(listener, fmn_web_api::router())
+        let served = axum::serve(listener, fmn_web_api::router(web_state))
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
         if let Err(e) = served {

@@ -1,87 +1,165 @@
-//! The web-api: the preferences page and the JSON API under `/api/v1`. The same router runs
-//! in Lambda (through `lambda_http`) and in the local runner on 127.0.0.1:8080.
+//! The web-api: the preferences page and the JSON API under `/api/v1` (contract: `API.md`;
+//! the OpenAPI document at `/api/v1/openapi.json` is generated from this code). The same
+//! router runs in Lambda (through `lambda_http`) and in the local runner on 127.0.0.1:8080.
 
-use axum::http::header;
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod openapi;
+pub mod settings;
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
-use fmn_aws::FunctionName;
+use fmn_aws::confirmations::Confirmations;
+use fmn_aws::ownership_store::OwnershipStore;
+use fmn_aws::prefs_store::PrefsStore;
+use fmn_aws::recent::RecentMessages;
+use fmn_aws::{AwsClients, FunctionName};
+
+use crate::auth::{Authenticator, Caller, DevIssuer};
+use crate::error::ApiError;
+use crate::settings::{Settings, SettingsError};
 
 pub const FUNCTION: FunctionName = FunctionName::WebApi;
 
-/// The application's routes.
-pub fn router() -> Router {
+/// What every request handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub settings: Settings,
+    pub clients: AwsClients,
+    pub prefs: PrefsStore,
+    pub recent: RecentMessages,
+    pub ownership: OwnershipStore,
+    pub confirmations: Confirmations,
+    pub auth: Authenticator,
+    /// Development mode's own issuer.
+    pub dev: Option<DevIssuer>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// The state for `settings` (in dev mode a signing key is generated here).
+    pub fn new(settings: Settings, clients: AwsClients) -> Self {
+        let dev = settings
+            .dev_auth
+            .then(|| DevIssuer::generate(settings.auth.issuer.clone(), "fmn-dev"));
+        let auth = match &dev {
+            Some(issuer) => Authenticator::fixed(settings.auth.clone(), issuer),
+            None => Authenticator::oidc(settings.auth.clone()),
+        };
+        if settings.dev_auth {
+            tracing::warn!(
+                "web-api in development mode: POST /api/v1/dev/login hands out tokens for any user"
+            );
+        }
+        Self(Arc::new(Inner {
+            prefs: PrefsStore::from_clients(&clients),
+            recent: RecentMessages::from_clients(&clients),
+            ownership: OwnershipStore::from_clients(&clients),
+            confirmations: Confirmations::from_clients(&clients),
+            settings,
+            clients,
+            auth,
+            dev,
+        }))
+    }
+
+    /// Settings and clients from the environment. `dev_by_default`: what an unset
+    /// `FMN_DEV_AUTH` means (the local runner: true; the Lambda: false).
+    pub async fn from_env(dev_by_default: bool) -> Result<Self, SettingsError> {
+        let settings = Settings::from_env(dev_by_default)?;
+        Ok(Self::new(settings, AwsClients::from_env().await))
+    }
+}
+
+/// The application's routes: the page, `/healthz`, and the API.
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/confirm/{token}", get(index))
         .route("/app.js", get(app_js))
         .route("/app.css", get(app_css))
         .route("/healthz", get(healthz))
+        .nest("/api/v1", api::routes())
+        .with_state(state)
 }
 
 async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-/// The preferences page; at `/confirm/{token}` it shows the confirmation view.
 async fn index() -> Html<&'static str> {
     Html(include_str!("page/index.html"))
 }
 
-async fn app_js() -> impl IntoResponse {
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+}
+
+async fn app_js() -> impl IntoResponse {
+    asset(
+        "text/javascript; charset=utf-8",
         include_str!("page/app.js"),
     )
 }
 
 async fn app_css() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("page/app.css"),
-    )
+    asset("text/css; charset=utf-8", include_str!("page/app.css"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use tower::ServiceExt;
+/// The caller, from the bearer token; 401 without a valid one.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
 
-    #[tokio::test]
-    async fn healthz_answers_ok() {
-        let response = router()
-            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::from(auth::AuthError::Missing))?;
+        Ok(state.auth.verify(token).await?)
     }
+}
 
-    #[tokio::test]
-    async fn the_page_and_its_assets_are_served() {
-        for (path, kind) in [
-            ("/", "text/html"),
-            ("/confirm/abc", "text/html"),
-            ("/app.js", "text/javascript"),
-            ("/app.css", "text/css"),
-        ] {
-            let response = router()
-                .oneshot(Request::get(path).body(Body::empty()).unwrap())
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::OK, "{path}");
-            let content_type = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
-            assert!(content_type.starts_with(kind), "{path}: {content_type}");
+/// An admin caller; 403 for anyone else.
+#[derive(Clone, Debug)]
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if !caller.admin {
+            return Err(ApiError::forbidden(format!(
+                "only members of `{}` may do this",
+                state.settings.auth.admin_group
+            )));
         }
-    }
-
-    #[tokio::test]
-    async fn unknown_paths_are_404() {
-        let response = router()
-            .oneshot(Request::get("/nope").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        Ok(Admin(caller))
     }
 }

@@ -7,6 +7,7 @@
 //! message carries can add a header or end the header block. Non-ASCII values become RFC 2047
 //! encoded-words; long values are folded at 78 columns.
 
+pub mod confirmation;
 pub mod digest;
 pub mod email;
 

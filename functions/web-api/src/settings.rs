@@ -1,0 +1,142 @@
+//! The web-api's settings, from `FMN_` variables; every one has a default that works locally.
+
+use fmn_aws::mail::MailSettings;
+
+use crate::auth::AuthSettings;
+
+/// `FMN_OIDC_ISSUER` default: Fedora's account system.
+pub const DEFAULT_ISSUER: &str = "https://id.fedoraproject.org/openidc";
+/// `FMN_OIDC_CLIENT_ID` default.
+pub const DEFAULT_CLIENT_ID: &str = "fmn";
+/// `FMN_ADMIN_GROUP` default.
+pub const DEFAULT_ADMIN_GROUP: &str = "sysadmin-main";
+
+/// Why the web-api refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("FMN_DEV_AUTH=true inside Lambda (AWS_LAMBDA_FUNCTION_NAME is set): development login is for local runs only")]
+    DevAuthInLambda,
+    #[error("{0}: `{1}` is not true or false")]
+    NotBool(&'static str, String),
+}
+
+/// Everything the web-api reads from the environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `FMN_DEV_AUTH`: the web-api issues its own tokens (`POST /api/v1/dev/login`).
+    pub dev_auth: bool,
+    pub auth: AuthSettings,
+    /// `FMN_OIDC_CLIENT_ID`: the page's public client (authorization code + PKCE).
+    pub client_id: String,
+    /// Sender, public URL (links), unsubscribe secret, SES attempts.
+    pub mail: MailSettings,
+}
+
+impl Settings {
+    /// From the environment. `dev_by_default` is what an unset `FMN_DEV_AUTH` means: true for
+    /// the local runner, false for the Lambda.
+    pub fn from_env(dev_by_default: bool) -> Result<Self, SettingsError> {
+        Self::from_lookup(
+            |k| std::env::var(k).ok(),
+            dev_by_default,
+            MailSettings::from_env(),
+        )
+    }
+
+    /// From `lookup` (the environment, or a test's map).
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        dev_by_default: bool,
+        mail: MailSettings,
+    ) -> Result<Self, SettingsError> {
+        let var = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let dev_auth = match var("FMN_DEV_AUTH").map(|v| v.trim().to_ascii_lowercase()) {
+            None => dev_by_default,
+            Some(v) if v == "true" || v == "1" => true,
+            Some(v) if v == "false" || v == "0" => false,
+            Some(v) => return Err(SettingsError::NotBool("FMN_DEV_AUTH", v)),
+        };
+        if dev_auth && lookup("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+            return Err(SettingsError::DevAuthInLambda);
+        }
+        let issuer = if dev_auth {
+            format!("{}/dev", mail.context.public_url.trim_end_matches('/'))
+        } else {
+            var("FMN_OIDC_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into())
+        };
+        Ok(Self {
+            dev_auth,
+            auth: AuthSettings {
+                issuer,
+                audience: var("FMN_OIDC_AUDIENCE"),
+                username_claim: var("FMN_OIDC_USERNAME_CLAIM")
+                    .unwrap_or_else(|| "preferred_username".into()),
+                groups_claim: var("FMN_OIDC_GROUPS_CLAIM").unwrap_or_else(|| "groups".into()),
+                admin_group: var("FMN_ADMIN_GROUP").unwrap_or_else(|| DEFAULT_ADMIN_GROUP.into()),
+            },
+            client_id: var("FMN_OIDC_CLIENT_ID").unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
+            mail,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)], dev_by_default: bool) -> Result<Settings, SettingsError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(
+            |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            dev_by_default,
+            MailSettings::from_env(),
+        )
+    }
+
+    #[test]
+    fn dev_mode_is_refused_inside_lambda() {
+        let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "fmn-web-api");
+        assert!(matches!(
+            with(&[("FMN_DEV_AUTH", "true"), lambda], false),
+            Err(SettingsError::DevAuthInLambda)
+        ));
+        // The local runner's default does not leak into Lambda either.
+        assert!(matches!(
+            with(&[lambda], true),
+            Err(SettingsError::DevAuthInLambda)
+        ));
+        assert!(!with(&[lambda], false).unwrap().dev_auth);
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = with(&[], false).unwrap();
+        assert_eq!(s.auth.issuer, DEFAULT_ISSUER);
+        assert_eq!(s.auth.username_claim, "preferred_username");
+        let s = with(
+            &[
+                ("FMN_OIDC_ISSUER", "https://id.example.org"),
+                ("FMN_OIDC_GROUPS_CLAIM", "roles"),
+                ("FMN_ADMIN_GROUP", "admins"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s.auth.issuer.as_str(),
+                s.auth.groups_claim.as_str(),
+                s.auth.admin_group.as_str()
+            ),
+            ("https://id.example.org", "roles", "admins")
+        );
+        assert!(with(&[], true).unwrap().dev_auth);
+        assert!(matches!(
+            with(&[("FMN_DEV_AUTH", "yes please")], false),
+            Err(SettingsError::NotBool(..))
+        ));
+    }
+}

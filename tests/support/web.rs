@@ -1,0 +1,109 @@
+//! The web-api on a random local port, on a test's own resources, in development mode (its
+//! own issuer), with a small HTTP client for the tests.
+
+use fmn_web_api::settings::Settings;
+use fmn_web_api::AppState;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::TestEnv;
+
+/// A running web-api.
+pub struct WebApi {
+    pub base: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+}
+
+/// An answer: status, headers and body (JSON, or `Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The error code of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// The field of an error answer.
+    pub fn field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+}
+
+/// The settings the tests use: development mode, everything else the local defaults.
+pub fn dev_settings() -> Settings {
+    Settings::from_lookup(|_| None, true, fmn_aws::mail::MailSettings::from_env())
+        .expect("development settings")
+}
+
+impl WebApi {
+    /// Serves the router for `env` on 127.0.0.1 (a free port) until the test ends.
+    pub async fn start(env: &TestEnv) -> WebApi {
+        let settings = dev_settings();
+        fmn_aws::ses::ensure_email_identity(
+            &env.clients.sesv2,
+            &settings.mail.context.from_address,
+        )
+        .await
+        .expect("the sender identity");
+        let state = AppState::new(settings, env.clients.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = fmn_web_api::router(state.clone());
+        tokio::spawn(async move { axum_serve(listener, router).await });
+        WebApi {
+            base,
+            state,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A development token for `name` (admin when `admin`).
+    pub fn token(&self, name: &str, admin: bool) -> String {
+        let groups = if admin {
+            vec![self.state.settings.auth.admin_group.clone()]
+        } else {
+            vec!["packager".to_string()]
+        };
+        self.state.dev.as_ref().expect("development mode").token(
+            &self.state.settings.auth,
+            name,
+            &groups,
+        )
+    }
+
+    /// `method` on `path` (under the base URL) with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("the web-api answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    let _ = axum::serve(listener, router).await;
+}

@@ -1,0 +1,905 @@
+//! The web-api's JSON API on the emulators (DynamoDB Local, SQS on LocalStack, SES v2 on moto),
+//! served on a random port in development mode: every endpoint, every class of validation
+//! error, authentication, confirmation by mail and by IRC end to end, unsubscribe, admin.
+
+use std::time::Duration;
+
+use fmn_aws::QueueName;
+use fmn_integration_tests::web::{Answer, WebApi};
+use fmn_integration_tests::{corpus_envelope, sqs, TestEnv};
+use fmn_web_api::auth::DevIssuer;
+use mail_parser::MessageParser;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PUT: Method = Method::PUT;
+const PATCH: Method = Method::PATCH;
+const DELETE: Method = Method::DELETE;
+
+async fn start(test: &str) -> (TestEnv, WebApi) {
+    let env = TestEnv::new(test).await;
+    let api = WebApi::start(&env).await;
+    (env, api)
+}
+
+fn unique_address(tag: &str) -> String {
+    format!(
+        "{tag}-{}@example.org",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+fn assert_error(a: &Answer, status: u16, code: &str) {
+    assert_eq!(a.status.as_u16(), status, "{a:?}");
+    assert_eq!(a.code(), code, "{a:?}");
+    assert!(a.body["error"]["message"].is_string(), "{a:?}");
+}
+
+/// The confirmation token in the one mail sent to `address` (waits a little for it).
+async fn token_from_mail(address: &str) -> String {
+    for _ in 0..50 {
+        let mails: Vec<_> = fmn_integration_tests::mail::sent_mail()
+            .await
+            .into_iter()
+            .filter(|m| m.destinations.iter().any(|d| d == address))
+            .collect();
+        if let Some(m) = mails.last() {
+            let msg = MessageParser::default()
+                .parse(m.raw.as_bytes())
+                .expect("the mail parses");
+            let text = msg.body_text(0).expect("a text part").to_string();
+            let at = text.find("/confirm/").expect("a confirmation link") + "/confirm/".len();
+            return text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {address}");
+}
+
+async fn mails_to(address: &str) -> usize {
+    fmn_integration_tests::mail::sent_mail()
+        .await
+        .iter()
+        .filter(|m| m.destinations.iter().any(|d| d == address))
+        .count()
+}
+
+#[tokio::test]
+async fn authentication_is_required_and_checked() {
+    let (_env, api) = start("webauth").await;
+
+    // Open endpoints.
+    let a = api.call(GET, "/api/v1/config", None, None).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body["auth"], "dev");
+    let a = api.call(GET, "/api/v1/rules", None, None).await;
+    assert!(a
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["kind"] == "package"));
+    let a = api.call(GET, "/healthz", None, None).await;
+    assert_eq!(a.status, 200);
+    let a = api.call(GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(a.status, 200);
+    for path in [
+        "/api/v1/me",
+        "/api/v1/me/filters/{id}",
+        "/api/v1/confirm/{token}",
+    ] {
+        assert!(a.body["paths"][path].is_object(), "{path} documented");
+    }
+    assert!(a.body["components"]["schemas"]["ErrorBody"].is_object());
+
+    // No token, garbage, wrong scheme.
+    assert_error(
+        &api.call(GET, "/api/v1/me", None, None).await,
+        401,
+        "unauthenticated",
+    );
+    assert_error(
+        &api.call(GET, "/api/v1/me", Some("not-a-jwt"), None).await,
+        401,
+        "unauthenticated",
+    );
+    // Signed by another key under the same key id.
+    let dev = api.state.dev.as_ref().unwrap();
+    let forger = DevIssuer::generate(dev.issuer(), dev.kid());
+    let forged = forger.token(&api.state.settings.auth, "alice", &[]);
+    assert_error(
+        &api.call(GET, "/api/v1/me", Some(&forged), None).await,
+        401,
+        "unauthenticated",
+    );
+    // Expired (beyond the leeway), and from another issuer.
+    let now = fmn_aws::dynamo::now_secs();
+    let expired = dev.sign(&json!({
+        "iss": dev.issuer(), "exp": now - 3600, "preferred_username": "alice", "groups": []
+    }));
+    let a = api.call(GET, "/api/v1/me", Some(&expired), None).await;
+    assert_error(&a, 401, "unauthenticated");
+    assert!(a.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+    let foreign = dev.sign(&json!({
+        "iss": "https://elsewhere.example.org", "exp": now + 600, "preferred_username": "alice"
+    }));
+    assert_error(
+        &api.call(GET, "/api/v1/me", Some(&foreign), None).await,
+        401,
+        "unauthenticated",
+    );
+    // No user name claim.
+    let nameless = dev.sign(&json!({"iss": dev.issuer(), "exp": now + 600}));
+    assert_error(
+        &api.call(GET, "/api/v1/me", Some(&nameless), None).await,
+        401,
+        "unauthenticated",
+    );
+
+    // The development login issues tokens that pass the same checks.
+    let a = api
+        .call(
+            POST,
+            "/api/v1/dev/login",
+            None,
+            Some(&json!({"username": "alice"})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let token = a.body["token"].as_str().unwrap().to_string();
+    let me = api.call(GET, "/api/v1/me", Some(&token), None).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.body["name"], "alice");
+    assert_eq!(me.body["admin"], false);
+    assert_eq!(
+        me.body["filters"].as_array().unwrap().len(),
+        2,
+        "default filters"
+    );
+    assert!(me.body["destinations"].as_array().unwrap().is_empty());
+    let a = api
+        .call(
+            POST,
+            "/api/v1/dev/login",
+            None,
+            Some(&json!({"username": "Not Valid"})),
+        )
+        .await;
+    assert_error(&a, 422, "invalid");
+    assert_eq!(a.field(), "username");
+
+    // Non-admins cannot administer.
+    assert_error(
+        &api.call(GET, "/api/v1/admin/users", Some(&token), None)
+            .await,
+        403,
+        "forbidden",
+    );
+    // Unknown API paths are JSON 404s.
+    assert_error(
+        &api.call(GET, "/api/v1/nope", None, None).await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn filters_are_created_changed_validated_and_private() {
+    let (_env, api) = start("webfilters").await;
+    let alice = api.token("alice", false);
+    let bob = api.token("bob", false);
+    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let v0 = me.body["version"].as_u64().unwrap();
+
+    let body = json!({
+        "name": "My builds",
+        "rules": [
+            {"kind": "package", "packages": ["kernel"]},
+            {"kind": "topic", "glob": "*.buildsys.build.state.change", "negated": true}
+        ]
+    });
+    let a = api
+        .call(POST, "/api/v1/me/filters", Some(&alice), Some(&body))
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let id = a.body["id"].as_str().unwrap().to_string();
+    assert_eq!(a.body["rules"].as_array().unwrap().len(), 2);
+    assert_eq!(a.body["rules"][1]["negated"], true);
+    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    assert!(
+        me.body["version"].as_u64().unwrap() > v0,
+        "the write bumped the version"
+    );
+
+    let a = api
+        .call(GET, &format!("/api/v1/me/filters/{id}"), Some(&alice), None)
+        .await;
+    assert_eq!(a.body["name"], "My builds");
+    let renamed =
+        json!({"name": "Kernel builds", "enabled": false, "oneshot": true, "rules": body["rules"]});
+    let a = api
+        .call(
+            PUT,
+            &format!("/api/v1/me/filters/{id}"),
+            Some(&alice),
+            Some(&renamed),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(
+        (
+            a.body["name"].as_str(),
+            a.body["enabled"].as_bool(),
+            a.body["oneshot"].as_bool()
+        ),
+        (Some("Kernel builds"), Some(false), Some(true))
+    );
+
+    // Another user's filter does not exist for bob.
+    for method in [GET, DELETE] {
+        assert_error(
+            &api.call(
+                method,
+                &format!("/api/v1/me/filters/{id}"),
+                Some(&bob),
+                None,
+            )
+            .await,
+            404,
+            "not_found",
+        );
+    }
+    assert_error(
+        &api.call(
+            PUT,
+            &format!("/api/v1/me/filters/{id}"),
+            Some(&bob),
+            Some(&renamed),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+
+    // Validation: each class with its field; nothing is written.
+    let before = api.call(GET, "/api/v1/me", Some(&alice), None).await.body;
+    let cases = [
+        (
+            json!({"name": "x", "rules": [{"kind": "no-such-rule"}]}),
+            "rules[0]",
+        ),
+        (
+            json!({"name": "x", "rules": [{"kind": "package-regex", "pattern": "(unclosed"}]}),
+            "rules[0]",
+        ),
+        (
+            json!({"name": "x", "rules": [{"kind": "package-regex", "pattern": "a{1000}{1000}{1000}"}]}),
+            "rules[0]",
+        ),
+        (json!({"name": "n".repeat(65)}), "name"),
+        (json!({"name": "   "}), "name"),
+        (
+            json!({"name": "x", "destinations": ["email-9"]}),
+            "destinations[0]",
+        ),
+        (json!({"name": "x", "surprise": 1}), "surprise"),
+        (json!({"rules": []}), "body"),
+    ];
+    for (body, field) in cases {
+        let a = api
+            .call(POST, "/api/v1/me/filters", Some(&alice), Some(&body))
+            .await;
+        assert_eq!(a.status, 422, "{body}: {a:?}");
+        assert_eq!(a.code(), "invalid", "{body}: {a:?}");
+        assert!(
+            a.field().starts_with(field),
+            "{body}: field {} not {field}",
+            a.field()
+        );
+    }
+    // Not JSON at all.
+    let a = api
+        .http
+        .post(format!("{}/api/v1/me/filters", api.base))
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status(), 400);
+    let after = api.call(GET, "/api/v1/me", Some(&alice), None).await.body;
+    assert_eq!(before, after, "refused input wrote nothing");
+
+    // Too many filters, through an import (one write or none).
+    let filters: Vec<Value> = (0..51)
+        .map(|i| json!({"id": format!("f{i}"), "name": format!("filter {i}"), "rules": []}))
+        .collect();
+    let a = api
+        .call(
+            PUT,
+            "/api/v1/me/import",
+            Some(&alice),
+            Some(&json!({"filters": filters})),
+        )
+        .await;
+    assert_error(&a, 422, "too_many");
+    assert_eq!(a.field(), "filters");
+    let after = api.call(GET, "/api/v1/me", Some(&alice), None).await.body;
+    assert_eq!(before, after, "nothing half-written");
+
+    let a = api
+        .call(
+            DELETE,
+            &format!("/api/v1/me/filters/{id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 204);
+    assert_error(
+        &api.call(GET, &format!("/api/v1/me/filters/{id}"), Some(&alice), None)
+            .await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscribed() {
+    let (_env, api) = start("webmail").await;
+    let alice = api.token("alice", false);
+    let address = unique_address("alice");
+
+    // Validation of addresses and delivery.
+    for (body, field) in [
+        (
+            json!({"kind": "email", "address": "not an address"}),
+            "address",
+        ),
+        (
+            json!({"kind": "email", "address": "a@b.org>, c@d.org"}),
+            "address",
+        ),
+        (
+            json!({"kind": "irc", "address": "9starts-with-digit"}),
+            "address",
+        ),
+        (json!({"kind": "irc", "address": "n".repeat(40)}), "address"),
+        (json!({"kind": "pigeon", "address": "x"}), "kind"),
+        (
+            json!({"kind": "email", "address": address, "delivery": {"mode": "digest"}}),
+            "delivery",
+        ),
+        (
+            json!({"kind": "email", "address": address, "delivery": {"mode": "digest", "batch_delta": 5}}),
+            "delivery.batch_delta",
+        ),
+    ] {
+        let a = api
+            .call(POST, "/api/v1/me/destinations", Some(&alice), Some(&body))
+            .await;
+        assert_error(&a, 422, "invalid");
+        assert_eq!(a.field(), field, "{body}: {a:?}");
+    }
+
+    let a = api
+        .call(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&alice),
+            Some(&json!({"kind": "email", "address": address})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    assert_eq!(a.body["confirmed"], false);
+    let id = a.body["id"].as_str().unwrap().to_string();
+    let dup = api
+        .call(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&alice),
+            Some(&json!({"kind": "email", "address": address.to_uppercase()})),
+        )
+        .await;
+    assert_error(&dup, 409, "conflict");
+
+    let token = token_from_mail(&address).await;
+    assert_eq!(token.len(), 43, "32 bytes, base64url: {token}");
+    let info = api
+        .call(GET, &format!("/api/v1/confirm/{token}"), None, None)
+        .await;
+    assert_eq!(info.status, 200, "{info:?}");
+    assert_eq!(info.body["user"], "alice");
+    assert_eq!(info.body["address"], address.as_str());
+    // Looking does not confirm.
+    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    assert_eq!(me.body["destinations"][0]["confirmed"], false);
+    let v = me.body["version"].as_u64().unwrap();
+
+    let a = api
+        .call(
+            POST,
+            &format!("/api/v1/confirm/{token}"),
+            None,
+            Some(&json!({"accept": true})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["confirmed"], true);
+    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    assert_eq!(me.body["destinations"][0]["confirmed"], true);
+    assert!(me.body["version"].as_u64().unwrap() > v);
+    // Single use.
+    assert_error(
+        &api.call(
+            POST,
+            &format!("/api/v1/confirm/{token}"),
+            None,
+            Some(&json!({"accept": true})),
+        )
+        .await,
+        410,
+        "gone",
+    );
+    assert_error(
+        &api.call(GET, &format!("/api/v1/confirm/{token}"), None, None)
+            .await,
+        410,
+        "gone",
+    );
+    assert_error(
+        &api.call(
+            POST,
+            &format!("/api/v1/me/destinations/{id}/resend"),
+            Some(&alice),
+            None,
+        )
+        .await,
+        409,
+        "conflict",
+    );
+
+    // Patch: digest delivery.
+    let a = api
+        .call(
+            PATCH,
+            &format!("/api/v1/me/destinations/{id}"),
+            Some(&alice),
+            Some(&json!({"delivery": {"mode": "digest", "batch_delta": 3600}, "verbose": false})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["delivery"]["mode"], "digest");
+    assert_eq!(a.body["verbose"], false);
+    assert_eq!(a.body["confirmed"], true);
+
+    // Bob cannot touch alice's destination: it does not exist for him.
+    let bob = api.token("bob", false);
+    assert_error(
+        &api.call(
+            PATCH,
+            &format!("/api/v1/me/destinations/{id}"),
+            Some(&bob),
+            Some(&json!({"verbose": true})),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+
+    // One-click unsubscribe with the mail's List-Unsubscribe token.
+    let secret = &api.state.settings.mail.context.unsubscribe_secret;
+    let unsub = fmn_core::unsubscribe::make_token(secret, "alice", &id);
+    let resp = api
+        .http
+        .post(format!("{}/api/v1/unsubscribe/{unsub}", api.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    assert_eq!(
+        me.body["destinations"][0]["confirmed"], false,
+        "unsubscribed"
+    );
+    let forged = fmn_core::unsubscribe::make_token(b"another secret", "alice", &id);
+    assert_error(
+        &api.call(POST, &format!("/api/v1/unsubscribe/{forged}"), None, None)
+            .await,
+        404,
+        "not_found",
+    );
+
+    // Resending voids the earlier link; rejecting leaves the destination unconfirmed.
+    let a = api
+        .call(
+            POST,
+            &format!("/api/v1/me/destinations/{id}/resend"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 202, "{a:?}");
+    let first = token_from_mail(&address).await;
+    let a = api
+        .call(
+            POST,
+            &format!("/api/v1/me/destinations/{id}/resend"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 202);
+    let mut second = first.clone();
+    for _ in 0..50 {
+        second = token_from_mail(&address).await;
+        if second != first {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(first, second);
+    assert_error(
+        &api.call(GET, &format!("/api/v1/confirm/{first}"), None, None)
+            .await,
+        410,
+        "gone",
+    );
+    let a = api
+        .call(
+            POST,
+            &format!("/api/v1/confirm/{second}"),
+            None,
+            Some(&json!({"accept": false})),
+        )
+        .await;
+    assert_eq!(a.body["confirmed"], false, "{a:?}");
+    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    assert_eq!(me.body["destinations"][0]["confirmed"], false);
+
+    // Removing it takes it out of the filters that used it.
+    let f = api
+        .call(
+            POST,
+            "/api/v1/me/filters",
+            Some(&alice),
+            Some(&json!({"name": "mine", "destinations": [id]})),
+        )
+        .await;
+    assert_eq!(f.status, 201, "{f:?}");
+    let a = api
+        .call(
+            DELETE,
+            &format!("/api/v1/me/destinations/{id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 204);
+    let filter = api
+        .call(
+            GET,
+            &format!("/api/v1/me/filters/{}", f.body["id"].as_str().unwrap()),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert!(filter.body["destinations"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_irc_destination_gets_a_confirmation_job_on_the_irc_queue() {
+    let (env, api) = start("webirc").await;
+    let carol = api.token("carol", false);
+    let a = api
+        .call(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&carol),
+            Some(&json!({"kind": "irc", "address": "carol_", "irc_colour": true})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let jobs = sqs::drain(
+        &env.clients.sqs,
+        env.queue_url(QueueName::Irc),
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(jobs.len(), 1);
+    let job: Value = serde_json::from_str(jobs[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(job["kind"], "confirmation");
+    assert_eq!(job["nick"], "carol_");
+    assert_eq!(job["user"], "carol");
+    let url = job["accept_url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap();
+    let a = api
+        .call(
+            POST,
+            &format!("/api/v1/confirm/{token}"),
+            None,
+            Some(&json!({"accept": true})),
+        )
+        .await;
+    assert_eq!(a.body["confirmed"], true, "{a:?}");
+    let me = api.call(GET, "/api/v1/me", Some(&carol), None).await;
+    assert_eq!(me.body["destinations"][0]["confirmed"], true);
+    assert_eq!(me.body["destinations"][0]["irc_colour"], true);
+}
+
+#[tokio::test]
+async fn export_import_explain_and_recent() {
+    let (env, api) = start("webexport").await;
+    let ralph = api.token("ralph", false);
+    let address = unique_address("ralph");
+    let a = api
+        .call(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&ralph),
+            Some(&json!({"kind": "email", "address": address})),
+        )
+        .await;
+    assert_eq!(a.status, 201);
+    let token = token_from_mail(&address).await;
+    api.call(
+        POST,
+        &format!("/api/v1/confirm/{token}"),
+        None,
+        Some(&json!({"accept": true})),
+    )
+    .await;
+
+    let export = api.call(GET, "/api/v1/me/export", Some(&ralph), None).await;
+    assert_eq!(export.status, 200);
+    assert!(export.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
+    let mut doc = export.body.clone();
+    // A new address and a forged "confirmed": it comes in unconfirmed, and gets a mail.
+    let other = unique_address("ralph2");
+    doc["destinations"].as_array_mut().unwrap().push(json!({
+        "id": "email-2", "kind": "email", "address": other, "confirmed": true
+    }));
+    doc["bot"] = true.into(); // ignored: not the user's to change
+    let a = api
+        .call(PUT, "/api/v1/me/import", Some(&ralph), Some(&doc))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["bot"], false);
+    assert_eq!(
+        a.body["destinations"][0]["confirmed"], true,
+        "same address stays confirmed"
+    );
+    assert_eq!(a.body["destinations"][1]["confirmed"], false);
+    assert!(a.body["version"].as_u64() > export.body["version"].as_u64());
+    assert_eq!(mails_to(&other).await, 1);
+
+    // Explain a recent message (ralph's own upload: the "referring to me" filter holds, and
+    // "not my actions" does not).
+    let envelope = corpus_envelope("__init__.TestMediaWikiUpload");
+    let msg_id = envelope["msg_id"]
+        .as_str()
+        .unwrap_or("2013-test-wiki-upload")
+        .to_string();
+    let mut envelope = envelope;
+    envelope["msg_id"] = msg_id.clone().into();
+    env_recent(&env)
+        .put(
+            &msg_id,
+            envelope["topic"].as_str().unwrap(),
+            &envelope.to_string(),
+        )
+        .await
+        .unwrap();
+    let a = api
+        .call(
+            GET,
+            &format!("/api/v1/me/explain/{msg_id}"),
+            Some(&ralph),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["user"], "ralph");
+    assert_eq!(a.body["filters"].as_array().unwrap().len(), 2);
+    assert!(a.body["filters"][1]["rules"].as_array().unwrap().len() >= 2);
+    assert_error(
+        &api.call(
+            GET,
+            "/api/v1/me/explain/no-such-message",
+            Some(&ralph),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+
+    // Recent notifications: the activity feed, newest first.
+    assert_eq!(
+        api.call(GET, "/api/v1/me/recent", Some(&ralph), None)
+            .await
+            .body,
+        json!([])
+    );
+    let me = api.call(GET, "/api/v1/me", Some(&ralph), None).await.body;
+    let job: fmn_core::jobs::DeliveryJob = serde_json::from_value(json!({
+        "job_id": "j1", "user": "ralph", "filter_id": "filter-2", "filter_name": "Events referring to me",
+        "reason": "test", "destination": me["destinations"][0],
+        "notification": {"msg_id": msg_id, "topic": "org.fedoraproject.prod.wiki.upload.complete",
+                         "app": "wiki", "title": "wiki.upload.complete"}
+    }))
+    .unwrap();
+    env_recent(&env).record_activity(&[job]).await.unwrap();
+    let a = api.call(GET, "/api/v1/me/recent", Some(&ralph), None).await;
+    assert_eq!(a.body.as_array().unwrap().len(), 1, "{a:?}");
+    assert_eq!(a.body[0]["msg_id"], msg_id.as_str());
+}
+
+fn env_recent(env: &TestEnv) -> fmn_aws::recent::RecentMessages {
+    fmn_aws::recent::RecentMessages::from_clients(&env.clients)
+}
+
+#[tokio::test]
+async fn admins_manage_accounts_and_bot_preferences() {
+    let (_env, api) = start("webadmin").await;
+    let admin = api.token("kalev", true);
+    let person = api.token("dana", false);
+    api.call(GET, "/api/v1/me", Some(&person), None).await;
+    let me = api.call(GET, "/api/v1/me", Some(&admin), None).await;
+    assert_eq!(me.body["admin"], true);
+
+    let list_address = unique_address("devel-list");
+    let a = api
+        .call(
+            POST,
+            "/api/v1/admin/users",
+            Some(&admin),
+            Some(&json!({"name": "devel-list", "bot": true, "email": list_address})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    assert_eq!(
+        a.body,
+        json!({"name": "devel-list", "enabled": true, "bot": true, "destinations": 1, "filters": 2})
+    );
+    assert_eq!(
+        mails_to(&list_address).await,
+        1,
+        "the list address must confirm too"
+    );
+    assert_error(
+        &api.call(
+            POST,
+            "/api/v1/admin/users",
+            Some(&admin),
+            Some(&json!({"name": "devel-list"})),
+        )
+        .await,
+        409,
+        "conflict",
+    );
+    let a = api
+        .call(
+            POST,
+            "/api/v1/admin/users",
+            Some(&admin),
+            Some(&json!({"name": "Bad Name"})),
+        )
+        .await;
+    assert_error(&a, 422, "invalid");
+    assert_eq!(a.field(), "name");
+    let a = api
+        .call(
+            POST,
+            "/api/v1/admin/users",
+            Some(&admin),
+            Some(&json!({"name": "x", "email": "nope"})),
+        )
+        .await;
+    assert_eq!(a.field(), "email");
+
+    let a = api
+        .call(GET, "/api/v1/admin/users", Some(&admin), None)
+        .await;
+    let names: Vec<&str> = a
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dana", "devel-list", "kalev"]);
+
+    let a = api
+        .call(POST, "/api/v1/admin/users/dana/disable", Some(&admin), None)
+        .await;
+    assert_eq!(a.body["enabled"], false, "{a:?}");
+    let a = api
+        .call(POST, "/api/v1/admin/users/dana/enable", Some(&admin), None)
+        .await;
+    assert_eq!(a.body["enabled"], true);
+    assert_error(
+        &api.call(
+            POST,
+            "/api/v1/admin/users/nobody/disable",
+            Some(&admin),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+
+    // Bot preferences: readable and replaceable; a person's are not the admin's to edit.
+    let a = api
+        .call(
+            GET,
+            "/api/v1/admin/users/devel-list/prefs",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    let mut doc = a.body.clone();
+    doc["filters"] = json!([{"id": "f1", "name": "kernel", "destinations": ["email-1"],
+                             "rules": [{"kind": "package", "packages": ["kernel"]}]}]);
+    let a = api
+        .call(
+            PUT,
+            "/api/v1/admin/users/devel-list/prefs",
+            Some(&admin),
+            Some(&doc),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["filters"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        a.body["destinations"][0]["confirmed"], false,
+        "still needs its confirmation"
+    );
+    assert_error(
+        &api.call(GET, "/api/v1/admin/users/dana/prefs", Some(&admin), None)
+            .await,
+        403,
+        "forbidden",
+    );
+    assert_error(
+        &api.call(
+            PUT,
+            "/api/v1/admin/users/dana/prefs",
+            Some(&admin),
+            Some(&doc),
+        )
+        .await,
+        403,
+        "forbidden",
+    );
+
+    // Non-admins: 403 everywhere under /admin.
+    for (method, path) in [
+        (GET, "/api/v1/admin/users"),
+        (POST, "/api/v1/admin/users/dana/disable"),
+        (GET, "/api/v1/admin/users/devel-list/prefs"),
+    ] {
+        assert_error(
+            &api.call(method, path, Some(&person), None).await,
+            403,
+            "forbidden",
+        );
+    }
+}
