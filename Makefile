@@ -16,12 +16,13 @@ help:
 	@echo "make lint    - cargo fmt --check and clippy -D warnings"
 	@echo "make bench   - benchmarks"
 
-# System packages, the emulators (LocalStack, DynamoDB Local, moto) and the real fedmsg
-# publisher the bridge tests use, all pinned.
+# System packages, the emulators (LocalStack, DynamoDB Local, moto), the real fedmsg
+# publisher the bridge tests use and schemathesis for the web-api test, all pinned.
 deps:
 	@scripts/system-deps.sh
 	@localstack/install.sh
 	@tests/fedmsg-publisher/install.sh
+	@tests/schemathesis/install.sh
 	@tests/browser/install.sh
 
 emulators-up localstack-up: deps

@@ -60,7 +60,7 @@ pub async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    #[schema(example = "scm-commits-list")]
+    #[schema(example = "scm-commits-list", pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub name: String,
     /// An admin-managed bot account (a mailing list), not a person.
     pub bot: Option<bool>,

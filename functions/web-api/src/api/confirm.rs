@@ -174,10 +174,10 @@ pub struct Unsubscribed {
 
 #[utoipa::path(post, path = "/api/v1/unsubscribe/{token}", tag = "confirmation",
     params(("token" = String, Path, description = "The token of a mail's List-Unsubscribe link")),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "`List-Unsubscribe=One-Click` (RFC 8058), or nothing"),
     responses((status = 200, description = "The destination is disabled (unconfirmed)", body = Unsubscribed),
         (status = 404, description = "Not a valid token, or no such destination", body = ErrorBody)))]
+/// One-click unsubscribe (RFC 8058): the body (`List-Unsubscribe=One-Click`, form-encoded, or
+/// nothing) is not read.
 pub async fn unsubscribe(
     State(state): State<AppState>,
     P(token): P<String>,

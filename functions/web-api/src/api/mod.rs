@@ -176,10 +176,10 @@ pub async fn rules() -> impl IntoResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DevLogin {
-    #[schema(example = "kalev")]
+    #[schema(example = "kalev", pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub username: String,
     #[serde(default)]
-    #[schema(example = json!(["sysadmin-main"]))]
+    #[schema(example = json!(["sysadmin-main"]), max_items = 100)]
     pub groups: Vec<String>,
 }
 
@@ -257,7 +257,7 @@ impl From<Kind> for DestinationKind {
 pub struct NewDestination {
     pub kind: Kind,
     /// An e-mail address or an IRC nick.
-    #[schema(example = "kalev@example.org")]
+    #[schema(example = "kalev@example.org", min_length = 1, max_length = 254)]
     pub address: String,
     #[schema(value_type = Option<DeliveryDoc>)]
     pub delivery: Option<Delivery>,
@@ -432,7 +432,7 @@ pub async fn resend(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterBody {
-    #[schema(example = "My builds")]
+    #[schema(example = "My builds", min_length = 1, max_length = 64)]
     pub name: String,
     pub enabled: Option<bool>,
     pub oneshot: Option<bool>,
