@@ -111,6 +111,12 @@ try {
   await page.locator("#status", { hasText: "now sends to" }).waitFor();
   expect(await page.locator(`${p}-to-${destId}`).isChecked(), "destination ticked after saving");
 
+  step = "disable another filter";
+  const other = page.locator("article.filter", { hasNot: page.locator("h3", { hasText: FILTER }) }).first();
+  const otherId = await other.getAttribute("data-id");
+  await page.locator(`#filter-${otherId}-enabled`).uncheck();
+  await page.locator(`article.filter[data-id="${otherId}"] h3 .badge`, { hasText: "disabled" }).waitFor();
+
   // Confirm the destination from the link in the mail, in another tab.
   step = "confirm the destination";
   const link = (await ask("confirmation-link")).replace(/^link\s+/, "");

@@ -16,6 +16,8 @@
     catalogue: [],
     me: null,
     token: sessionStorage.getItem(TOKEN_KEY),
+    openRules: new Set(),
+    foldedRules: new Set(),
   };
 
   // ---------------------------------------------------------------- helpers
@@ -107,7 +109,9 @@
     alertMsg("");
   }
   function describe(err) {
-    return err instanceof ApiError ? err.message : String(err && err.message ? err.message : err);
+    if (!(err instanceof ApiError)) return String(err && err.message ? err.message : err);
+    // The error is shown next to its field: the field's path in front of it says nothing more.
+    return err.field ? err.message.replace(/^[A-Za-z_]\w*(\[\d+\])*(\.[A-Za-z_]\w*(\[\d+\])*)*: /, "") : err.message;
   }
 
   /** Runs an action with its button disabled; errors go to errorId (or the alert region). */
@@ -177,7 +181,9 @@
       state.config = await api("GET", "/config");
     } catch (err) {
       show("login");
-      showError("oidc-error", `The service is unavailable: ${describe(err)}`);
+      $("dev-login").hidden = true;
+      $("oidc-login").hidden = true;
+      alertMsg(`The service is unavailable: ${describe(err)}. Reload the page to try again.`);
       return;
     }
     const params = new URLSearchParams(location.search);
@@ -449,8 +455,9 @@
         type: "button",
         id: `${p}-resend`,
         onclick: (ev) => busy(ev.currentTarget, errorId, async () => {
-          await api("POST", `/me/destinations/${encodeURIComponent(d.id)}/resend`);
-          say(`A new confirmation was sent to ${d.address}.`);
+          const r = await api("POST", `/me/destinations/${encodeURIComponent(d.id)}/resend`);
+          const until = r && r.expires ? ` Its link is valid until ${formatWhen(r.expires)}.` : "";
+          say(`A new confirmation was sent to ${d.address}.${until}`);
         }),
       }, "Resend confirmation");
       const remove = h("button", {
@@ -611,7 +618,7 @@
         h("label", { for: `${p}-name` }, "Name"),
         h("input", { id: `${p}-name`, value: f.name, maxlength: 64, required: true, "aria-describedby": `${p}-name-error` }),
         h("p", { class: "field-error", id: `${p}-name-error` })),
-      h("button", { type: "submit", id: `${p}-rename` }, "Rename"));
+      h("button", { type: "submit", id: `${p}-rename`, "aria-describedby": `${p}-title` }, "Rename"));
     nameForm.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const name = $(`${p}-name`).value.trim();
@@ -629,8 +636,8 @@
         h("input", { type: "checkbox", id: `${p}-oneshot`, checked: !!f.oneshot, "aria-describedby": `${p}-oneshot-hint`,
           onchange: (ev) => saveFilter(f, (b) => { b.oneshot = ev.target.checked; },
             ev.target.checked ? `“${f.name}” will disable itself after its first match.` : `“${f.name}” is no longer one-shot.`) }),
-        h("label", { for: `${p}-oneshot` }, "One-shot"),
-        h("span", { class: "hint", id: `${p}-oneshot-hint` }, " (disables itself after its first match)")));
+        h("label", { for: `${p}-oneshot` }, "One-shot")),
+      h("p", { class: "hint", id: `${p}-oneshot-hint` }, "A one-shot filter disables itself after its first match."));
 
     const destBox = h("fieldset", { class: "dest-picks" },
       h("legend", {}, "Send to"),
@@ -663,6 +670,16 @@
               onclick: () => saveFilter(f, (b) => { b.rules.splice(i, 1); }, `Removed rule ${i + 1} of “${f.name}”.`)
                 .then((ok) => { if (ok && $(`${p}-add-kind`)) $(`${p}-add-kind`).focus(); }) }, "Remove")));
       }) : h("li", { class: "empty muted" }, "No rule: this filter matches nothing."));
+
+    // Long rule lists (the default filters have twenty) start folded; the choice survives saves.
+    const open = state.openRules.has(f.id) || (!state.foldedRules.has(f.id) && rules.length <= 8);
+    const rulesBox = h("details", { class: "rules-box", open,
+      ontoggle: (ev) => {
+        if (ev.target.open) { state.openRules.add(f.id); state.foldedRules.delete(f.id); }
+        else { state.openRules.delete(f.id); state.foldedRules.add(f.id); }
+      } },
+      h("summary", {}, h("h4", {}, `Rules (${rules.length}, all must hold)`)),
+      ruleList);
 
     // Adding a rule: pick a kind from the catalogue, its description and argument fields follow.
     const kindSelect = h("select", { id: `${p}-add-kind`, "aria-describedby": `${p}-add-desc` },
@@ -726,7 +743,7 @@
       });
     });
 
-    const remove = h("button", { type: "button", class: "danger", id: `${p}-delete`,
+    const remove = h("button", { type: "button", class: "danger", id: `${p}-delete`, "aria-describedby": `${p}-title`,
       onclick: (ev) => {
         if (!window.confirm(`Delete the filter “${f.name}”?`)) return;
         busy(ev.currentTarget, `${p}-error`, async () => {
@@ -742,7 +759,7 @@
         f.enabled === false ? h("span", { class: "badge" }, "disabled") : null,
         f.oneshot ? h("span", { class: "badge" }, "one-shot") : null),
       nameForm, toggles, destBox,
-      h("h4", {}, "Rules (all must hold)"), ruleList,
+      rulesBox,
       addForm,
       h("div", { class: "actions end" }, remove),
       h("p", { class: "field-error", id: `${p}-error` }));
@@ -786,8 +803,9 @@
     ol.replaceChildren(...items.map((n) => h("li", { class: "card notification", "data-msg-id": n.msg_id },
       h("div", { class: "n-title" },
         n.app ? h("span", { class: "kind" }, n.app) : null,
-        n.link && /^https?:\/\//.test(n.link) ? h("a", { href: n.link, rel: "noopener noreferrer" }, n.title || n.topic) : h("strong", {}, n.title || n.topic)),
-      n.subtitle ? h("p", { class: "n-sub" }, n.subtitle) : null,
+        n.link && /^https?:\/\//.test(n.link)
+          ? h("a", { href: n.link, rel: "noopener noreferrer" }, n.subtitle || n.title || n.topic)
+          : h("strong", {}, n.subtitle || n.title || n.topic)),
       h("p", { class: "n-meta muted" },
         [n.filter ? `filter “${n.filter}”` : null,
           n.address ? `to ${n.address}${n.digest ? " (digest)" : ""}` : null,
@@ -807,6 +825,22 @@
     $("explain-id").value = msgId;
     $("explain-section").scrollIntoView({ behavior: "smooth", block: "start" });
     $("explain-form").requestSubmit();
+  }
+
+  /** The rules of one filter in an explanation; in a long list the rules that held fold away. */
+  function explainRules(rules) {
+    const item = (r) => h("li", { class: r.held ? "held" : "failed" },
+      h("span", { class: "mark", "aria-hidden": "true" }, r.held ? "✓" : "✗"),
+      h("span", { class: "visually-hidden" }, r.held ? "Held: " : "Did not hold: "),
+      h("strong", {}, r.rule && r.rule.negated ? "NOT " : "", r.rule ? ruleSummary(r.rule) : ""),
+      " — ", r.why);
+    const failed = rules.filter((r) => !r.held);
+    if (rules.length <= 8 || !failed.length) return h("ul", { class: "x-rules" }, rules.map(item));
+    const held = rules.filter((r) => r.held);
+    return h("div", {},
+      h("ul", { class: "x-rules" }, failed.map(item)),
+      h("details", {}, h("summary", {}, `${held.length} other rules held`),
+        h("ul", { class: "x-rules" }, held.map(item))));
   }
 
   $("explain-form").addEventListener("submit", (ev) => {
@@ -832,11 +866,7 @@
         (x.filters || []).map((f) => h("section", { class: "x-filter" },
           h("h4", {}, f.name, " ", h("span", { class: f.matched ? "badge ok" : "badge" }, f.matched ? "matched" : "did not match"),
             f.enabled ? null : h("span", { class: "badge" }, "disabled")),
-          h("ul", { class: "x-rules" }, (f.rules || []).map((r) => h("li", { class: r.held ? "held" : "failed" },
-            h("span", { class: "mark", "aria-hidden": "true" }, r.held ? "✓" : "✗"),
-            h("span", { class: "visually-hidden" }, r.held ? "Held: " : "Did not hold: "),
-            h("strong", {}, r.rule && r.rule.negated ? "NOT " : "", r.rule ? ruleSummary(r.rule) : ""),
-            " — ", r.why))),
+          explainRules(f.rules || []),
           (f.destinations || []).length ? h("ul", { class: "x-dests" }, f.destinations.map((d) => h("li", {}, `${d.address || d.id}: ${d.outcome}`))) : null))));
     });
   });

@@ -1,0 +1,229 @@
+//! The preferences page in a real headless browser (Debian's `chromium`, driven by
+//! playwright-core from `tests/browser/browser.mjs`) against the whole local system
+//! (`fmn_local::system::run` in-process on LocalStack, DynamoDB Local and moto), in the
+//! web-api's development sign-in mode.
+//!
+//! The script signs in, adds an email destination, creates a filter with two rules (after
+//! checking that a bad one is refused with the API's error next to the form), confirms the
+//! destination through the link of the mail the SES v2 emulator recorded (Accept on the
+//! confirmation page), then sees a matching corpus message, put on the ingest queue here,
+//! arrive in its recent notifications and explained. Screenshots go to
+//! `target/browser-artifacts/`.
+//!
+//! Needs `chromium` and `tests/browser/node_modules` (`make deps` installs both).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fmn_aws::provision::ProvisionOptions;
+use fmn_aws::recent::RecentMessages;
+use fmn_aws::sqs::{send_all, OutgoingMessage};
+use fmn_aws::{AwsClients, QueueName, ResourceNames};
+use fmn_integration_tests::mail::sent_mail;
+use fmn_integration_tests::{corpus_envelope, init, repo_root, unique_prefix};
+use fmn_local::system::{self, RunOptions};
+use mail_parser::MessageParser;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+/// lmacken submitted an update of control-center and gnome-settings-daemon: bodhi, and the
+/// package the page's filter asks for.
+const BODHI_REQUEST: &str = "bodhi.TestBodhiRequestMultiplePackagesPerUpdate";
+
+/// The whole browser session, from sign-in to the notification; typically 20-40 s.
+const BUDGET: Duration = Duration::from_secs(170);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `make deps` (installs Debian's chromium)",
+        path.display()
+    );
+    path
+}
+
+/// The confirmation token in the mail sent to `address`, polled for up to 60 s.
+async fn confirmation_token(address: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        for mail in sent_mail().await {
+            if !mail.destinations.iter().any(|d| d == address) {
+                continue;
+            }
+            let parsed = MessageParser::new()
+                .parse(mail.raw.as_bytes())
+                .expect("the confirmation mail parses");
+            let text = parsed.body_text(0).unwrap_or_default().to_string();
+            if let Some(at) = text.find("/confirm/") {
+                let token: String = text[at + "/confirm/".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                if !token.is_empty() {
+                    return token;
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no confirmation mail to {address} within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification() {
+    init();
+    let chromium = chromium();
+    let browser_dir = repo_root().join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "tests/browser/node_modules is missing: run `make deps` (or tests/browser/install.sh)"
+    );
+
+    let prefix = unique_prefix("browser");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // This test is alone in its binary: the process environment is its own. The web-api reads
+    // its settings (development sign-in, the public URL of confirmation links) from it.
+    std::env::set_var("FMN_DEV_AUTH", "true");
+    std::env::set_var("FMN_PUBLIC_URL", &base);
+
+    let clients = AwsClients::with_names(ResourceNames::new(prefix.clone())).await;
+    let (_, provisioned) = system::provision_all(&clients, &ProvisionOptions::default())
+        .await
+        .expect("creating the resources of infra/template.yaml");
+    let ingest_url = provisioned.queue_urls[QueueName::Ingest.logical_id()].clone();
+
+    // The system, following a bus nobody publishes on (so no sample replay, no demo users).
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RunOptions::from_env().unwrap();
+    options.web_addr = ([127, 0, 0, 1], port).into();
+    options.bridge.endpoints = vec![format!("tcp://127.0.0.1:{}", free_port())];
+    options.bridge.topics.clear();
+    options.bridge.metrics_addr = None;
+    options.bridge.idle_reconnect = None;
+    options.bridge.spool_dir = dir.path().join("spool");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
+
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            !running.is_finished(),
+            "the system stopped: {:?}",
+            running.await
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the web-api did not answer within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let user = "pagetester";
+    let email = format!("pagetester-{prefix}@example.org");
+    let artifacts = repo_root().join("target/browser-artifacts");
+    let mut child = tokio::process::Command::new("node")
+        .arg(browser_dir.join("browser.mjs"))
+        .current_dir(&browser_dir)
+        .env("FMN_BASE_URL", &base)
+        .env("FMN_TEST_USER", user)
+        .env("FMN_TEST_EMAIL", &email)
+        .env("FMN_ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &chromium)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("running node (Node.js 20+)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+
+    // Answer the script's requests until it is done.
+    let mut published = None;
+    let mut done = false;
+    let session = async {
+        while let Some(line) = lines
+            .next_line()
+            .await
+            .expect("reading the script's output")
+        {
+            let answer = match line.trim() {
+                "@@need confirmation-link" => {
+                    let token = confirmation_token(&email).await;
+                    format!("link {base}/confirm/{token}")
+                }
+                "@@need publish" => {
+                    let mut envelope = corpus_envelope(BODHI_REQUEST);
+                    let msg_id = format!("{prefix}-bodhi");
+                    envelope["msg_id"] = serde_json::Value::String(msg_id.clone());
+                    send_all(
+                        &clients.sqs,
+                        &ingest_url,
+                        &[OutgoingMessage::new("page", envelope.to_string())],
+                    )
+                    .await
+                    .expect("sending to the ingest queue");
+                    published = Some(msg_id.clone());
+                    format!("published {msg_id}")
+                }
+                "@@done" => {
+                    done = true;
+                    continue;
+                }
+                other => panic!("unexpected line from the browser script: {other}"),
+            };
+            stdin
+                .write_all(format!("{answer}\n").as_bytes())
+                .await
+                .expect("answering the script");
+        }
+        child.wait().await.expect("the script ran")
+    };
+    let status = tokio::time::timeout(BUDGET, session)
+        .await
+        .unwrap_or_else(|_| panic!("the browser session took over {BUDGET:?}"));
+    assert!(
+        status.success() && done,
+        "the browser script failed ({status}); see its log above and {}",
+        artifacts.join("failure.png").display()
+    );
+    assert!(artifacts.join("preferences.png").exists(), "a screenshot");
+
+    // What the page showed is what the system recorded.
+    let msg_id = published.expect("a message was published");
+    let activity = RecentMessages::from_clients(&clients)
+        .activity(user, 100)
+        .await
+        .unwrap();
+    assert_eq!(activity.len(), 1, "{activity:?}");
+    assert_eq!(activity[0]["msg_id"], msg_id.as_str());
+    assert_eq!(activity[0]["address"], email.as_str());
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(60), running)
+        .await
+        .expect("the system stops within 60 s")
+        .expect("no panic")
+        .expect("clean stop");
+}
