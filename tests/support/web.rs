@@ -44,7 +44,11 @@ pub fn dev_settings() -> Settings {
 impl WebApi {
     /// Serves the router for `env` on 127.0.0.1 (a free port) until the test ends.
     pub async fn start(env: &TestEnv) -> WebApi {
-        let settings = dev_settings();
+        Self::start_with(env, dev_settings()).await
+    }
+
+    /// Serves the router for `env` with `settings`.
+    pub async fn start_with(env: &TestEnv, settings: Settings) -> WebApi {
         fmn_aws::ses::ensure_email_identity(
             &env.clients.sesv2,
             &settings.mail.context.from_address,
@@ -102,6 +106,25 @@ impl WebApi {
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
         }
     }
+}
+
+/// A stand-in OpenID Connect issuer on a free port: its discovery document and its JWKS (one
+/// fresh key, returned to sign tokens with).
+pub async fn fake_issuer() -> (String, fmn_web_api::auth::DevIssuer) {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let key = fmn_web_api::auth::DevIssuer::generate(base.clone(), "issuer-key-1");
+    let jwks = key.jwks();
+    let discovery = serde_json::json!({"issuer": base, "jwks_uri": format!("{base}/jwks")});
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || async move { axum::Json(discovery) }),
+        )
+        .route("/jwks", get(move || async move { axum::Json(jwks) }));
+    tokio::spawn(async move { axum_serve(listener, app).await });
+    (base, key)
 }
 
 async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {

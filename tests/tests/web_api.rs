@@ -903,3 +903,74 @@ async fn admins_manage_accounts_and_bot_preferences() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
+    let env = TestEnv::new("weboidc").await;
+    let (issuer, key) = fmn_integration_tests::web::fake_issuer().await;
+    let settings = fmn_web_api::settings::Settings::from_lookup(
+        |k| match k {
+            "FMN_DEV_AUTH" => Some("false".into()),
+            "FMN_OIDC_ISSUER" => Some(issuer.clone()),
+            "FMN_OIDC_USERNAME_CLAIM" => Some("nickname".into()),
+            "FMN_OIDC_GROUPS_CLAIM" => Some("roles".into()),
+            "FMN_ADMIN_GROUP" => Some("fmn-admins".into()),
+            _ => None,
+        },
+        false,
+        fmn_aws::mail::MailSettings::from_env(),
+    )
+    .unwrap();
+    let api = WebApi::start_with(&env, settings).await;
+    assert!(api.state.dev.is_none());
+
+    let a = api.call(GET, "/api/v1/config", None, None).await;
+    assert_eq!(
+        (a.body["auth"].as_str(), a.body["issuer"].as_str()),
+        (Some("oidc"), Some(issuer.as_str()))
+    );
+    assert_error(
+        &api.call(
+            POST,
+            "/api/v1/dev/login",
+            None,
+            Some(&json!({"username": "eve"})),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+
+    let now = fmn_aws::dynamo::now_secs();
+    let token = key.sign(&json!({
+        "iss": issuer, "exp": now + 600, "nickname": "frank", "roles": ["fmn-admins"]
+    }));
+    let me = api.call(GET, "/api/v1/me", Some(&token), None).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(
+        (me.body["name"].as_str(), me.body["admin"].as_bool()),
+        (Some("frank"), Some(true))
+    );
+    assert_eq!(
+        api.call(GET, "/api/v1/admin/users", Some(&token), None)
+            .await
+            .status,
+        200
+    );
+    // The configured claims are the ones read: `preferred_username` alone is not enough.
+    let other_claims =
+        key.sign(&json!({"iss": issuer, "exp": now + 600, "preferred_username": "frank"}));
+    assert_error(
+        &api.call(GET, "/api/v1/me", Some(&other_claims), None).await,
+        401,
+        "unauthenticated",
+    );
+    // A key the issuer does not publish.
+    let stranger = DevIssuer::generate(issuer.clone(), "issuer-key-2");
+    let forged = stranger.sign(&json!({"iss": issuer, "exp": now + 600, "nickname": "frank"}));
+    assert_error(
+        &api.call(GET, "/api/v1/me", Some(&forged), None).await,
+        401,
+        "unauthenticated",
+    );
+}
