@@ -748,6 +748,12 @@ async fn export_import_explain_and_recent() {
     let a = api.call(GET, "/api/v1/me/recent", Some(&ralph), None).await;
     assert_eq!(a.body.as_array().unwrap().len(), 1, "{a:?}");
     assert_eq!(a.body[0]["msg_id"], msg_id.as_str());
+    let time = a.body[0]["time"].as_f64().unwrap();
+    assert!((time - now_secs() as f64).abs() < 600.0, "{time}");
+}
+
+fn now_secs() -> u64 {
+    fmn_aws::dynamo::now_secs()
 }
 
 fn env_recent(env: &TestEnv) -> fmn_aws::recent::RecentMessages {

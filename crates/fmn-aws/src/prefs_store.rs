@@ -5,6 +5,8 @@
 //! - `meta`, `version`: the table's change counter; every write takes the next number.
 //! - `changes`, `<number, 20 digits>`: which user that write changed (kept a week), so a warm
 //!   match function reloads only the users that changed since it last looked.
+//! - `confirm#…` and `confirm-dest#…`: pending confirmations of destinations (see
+//!   [`crate::confirmations`]).
 //!
 //! A change is one transaction (the document with a condition on its previous version, plus
 //! its change-log entry): never half-written, and two concurrent edits cannot both win.

@@ -140,7 +140,7 @@ impl RecentMessages {
         dynamo::batch_write(&self.client, &self.activity_table, writes).await
     }
 
-    /// A user's latest activity entries, newest first.
+    /// A user's latest activity entries, newest first, each with its `time` (epoch seconds).
     pub async fn activity(
         &self,
         user: &str,
@@ -161,7 +161,17 @@ impl RecentMessages {
             .items
             .unwrap_or_default()
             .iter()
-            .filter_map(|i: &Item| serde_json::from_str(get_s(i, "entry")?).ok())
+            .filter_map(|i: &Item| {
+                let mut entry: serde_json::Value = serde_json::from_str(get_s(i, "entry")?).ok()?;
+                // The entry's time (the message's, else its arrival), epoch seconds, from the key.
+                let ms = get_s(i, "sk")
+                    .and_then(|sk| sk.split('#').next())
+                    .and_then(|ms| ms.parse::<u64>().ok());
+                if let (Some(ms), Some(obj)) = (ms, entry.as_object_mut()) {
+                    obj.entry("time").or_insert((ms as f64 / 1000.0).into());
+                }
+                Some(entry)
+            })
             .collect())
     }
 
