@@ -141,7 +141,13 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
 
     let user = "pagetester";
     let email = format!("pagetester-{prefix}@example.org");
-    let artifacts = repo_root().join("target/browser-artifacts");
+    // Fresh each run, so a screenshot is never one of an earlier run.
+    let artifacts = repo_root()
+        .canonicalize()
+        .expect("the repository root")
+        .join("target/browser-artifacts");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).expect("creating target/browser-artifacts");
     let mut child = tokio::process::Command::new("node")
         .arg(browser_dir.join("browser.mjs"))
         .current_dir(&browser_dir)
