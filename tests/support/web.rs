@@ -108,23 +108,13 @@ impl WebApi {
     }
 }
 
-/// A stand-in OpenID Connect issuer on a free port: its discovery document and its JWKS (one
-/// fresh key, returned to sign tokens with).
+/// A stand-in OpenID Connect issuer on a free port serving one fresh key (returned to sign
+/// tokens with).
 pub async fn fake_issuer() -> (String, fmn_web_api::auth::DevIssuer) {
-    use axum::routing::get;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let key = fmn_web_api::auth::DevIssuer::generate(base.clone(), "issuer-key-1");
-    let jwks = key.jwks();
-    let discovery = serde_json::json!({"issuer": base, "jwks_uri": format!("{base}/jwks")});
-    let app = axum::Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(move || async move { axum::Json(discovery) }),
-        )
-        .route("/jwks", get(move || async move { axum::Json(jwks) }));
-    tokio::spawn(async move { axum_serve(listener, app).await });
-    (base, key)
+    let issuer = fmn_web_api::testing::FakeIssuer::start().await;
+    let key = fmn_web_api::auth::DevIssuer::generate(issuer.base.clone(), "issuer-key-1");
+    issuer.set_jwks(key.jwks());
+    (issuer.base, key)
 }
 
 async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {

@@ -357,8 +357,7 @@ impl DevIssuer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, OnceLock};
+    use std::sync::OnceLock;
 
     fn settings(issuer: &str) -> AuthSettings {
         AuthSettings {
@@ -494,38 +493,12 @@ mod tests {
         ));
     }
 
-    /// A tiny issuer: discovery document and JWKS, counting JWKS fetches.
-    async fn serve_issuer(keys: Arc<std::sync::Mutex<Value>>, fetches: Arc<AtomicUsize>) -> String {
-        use axum::routing::get;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let jwks_uri = format!("{base}/jwks");
-        let app = axum::Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(move || {
-                    let jwks_uri = jwks_uri.clone();
-                    async move { axum::Json(serde_json::json!({ "jwks_uri": jwks_uri })) }
-                }),
-            )
-            .route(
-                "/jwks",
-                get(move || {
-                    fetches.fetch_add(1, Ordering::SeqCst);
-                    let body = keys.lock().unwrap().clone();
-                    async move { axum::Json(body) }
-                }),
-            );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        base
-    }
-
     #[tokio::test]
     async fn jwks_is_discovered_cached_and_refetched_for_a_new_key() {
-        let first = DevIssuer::generate("placeholder", "k1");
-        let keys = Arc::new(std::sync::Mutex::new(first.jwks()));
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let base = serve_issuer(Arc::clone(&keys), Arc::clone(&fetches)).await;
+        let issuer = crate::testing::FakeIssuer::start().await;
+        let base = issuer.base.clone();
+        let first = DevIssuer::generate(base.as_str(), "k1");
+        issuer.set_jwks(first.jwks());
         let auth = Authenticator::oidc(settings(&base));
         let sign = |k: &DevIssuer| {
             let mut c = claims(600);
@@ -534,11 +507,11 @@ mod tests {
         };
         auth.verify(&sign(&first)).await.unwrap();
         auth.verify(&sign(&first)).await.unwrap();
-        assert_eq!(fetches.load(Ordering::SeqCst), 1, "keys are cached");
+        assert_eq!(issuer.fetch_count(), 1, "keys are cached");
 
         // The issuer rotates to a new key: the unknown kid causes one more fetch.
-        let second = DevIssuer::generate("placeholder", "k2");
-        *keys.lock().unwrap() = second.jwks();
+        let second = DevIssuer::generate(base.as_str(), "k2");
+        issuer.set_jwks(second.jwks());
         // ... once the refetch interval allows it.
         let e = auth.verify(&sign(&second)).await.unwrap_err();
         assert!(matches!(e, AuthError::UnknownKey(_)), "{e:?}");
@@ -546,7 +519,7 @@ mod tests {
             cache.write().await.fetched = Some(Instant::now() - REFETCH_INTERVAL * 2);
         }
         auth.verify(&sign(&second)).await.unwrap();
-        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        assert_eq!(issuer.fetch_count(), 2);
     }
 
     #[tokio::test]

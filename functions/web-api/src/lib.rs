@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod openapi;
 pub mod settings;
+pub mod testing;
 
 use std::sync::Arc;
 
