@@ -8,7 +8,7 @@
 // Environment: FMN_BASE_URL (http://127.0.0.1:port), FMN_TEST_USER, FMN_TEST_EMAIL,
 // FMN_ARTIFACTS (directory for screenshots), CHROMIUM (default /usr/bin/chromium).
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import readline from "node:readline";
 import { chromium } from "playwright-core";
@@ -71,6 +71,32 @@ try {
   await dest.locator(".badge", { hasText: "Awaiting confirmation" }).waitFor();
   const destId = await dest.getAttribute("data-id");
   log("destination", destId, "awaiting confirmation");
+
+  step = "a bad address shows the API's error next to the field";
+  await page.getByLabel("Email address").fill("not-an-address");
+  await page.getByRole("button", { name: "Add and send the confirmation" }).click();
+  await page.locator("#dest-address-error").filter({ hasText: /\S/ }).waitFor();
+  expect((await page.locator("#dest-address").getAttribute("aria-invalid")) === "true", "the field is marked invalid");
+  expect((await page.locator("#destinations li.dest").count()) === 1, "nothing added");
+
+  step = "a digest destination: added, delivery changed, removed";
+  const digestEmail = email.replace("@", "-digest@");
+  await page.getByLabel("Email address").fill(digestEmail);
+  await page.locator("#new-dest-mode").selectOption("digest");
+  await page.locator("#new-dest-delta").fill("30");
+  await page.locator("#new-dest-count").fill("10");
+  await page.getByRole("button", { name: "Add and send the confirmation" }).click();
+  const digest = page.locator("#destinations li.dest", { hasText: digestEmail });
+  await digest.waitFor();
+  const did = await digest.getAttribute("data-id");
+  expect((await page.locator(`#dest-${did}-mode`).inputValue()) === "digest", "digest mode saved");
+  expect((await page.locator(`#dest-${did}-delta`).inputValue()) === "30", "30 minutes saved");
+  await page.locator(`#dest-${did}-mode`).selectOption("immediate");
+  await digest.getByRole("button", { name: "Save delivery" }).click();
+  await page.locator("#status", { hasText: "Saved the delivery" }).waitFor();
+  expect((await page.locator(`#dest-${did}-mode`).inputValue()) === "immediate", "immediate saved");
+  await page.locator(`#dest-${did}-remove`).click();
+  await digest.waitFor({ state: "detached" });
 
   // A filter with two rules, sending to that destination.
   step = "create a filter";
@@ -158,6 +184,25 @@ try {
   const x = page.locator("#explain-result section.x-filter", { hasText: FILTER });
   await x.locator(".badge", { hasText: "matched" }).waitFor();
   expect((await x.locator(".x-rules li.held").count()) === 2, "both rules held");
+
+  step = "export and import";
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Export as JSON" }).click(),
+  ]);
+  const exported = JSON.parse(readFileSync(await download.path(), "utf8"));
+  expect(exported.name === user, "the export is the user's");
+  expect(exported.filters.some((f) => f.name === FILTER && f.rules.length === 2), "the export has the filter");
+  exported.filters = exported.filters.filter((f) => f.name === FILTER);
+  await page.locator("#import-file").setInputFiles({
+    name: "prefs.json",
+    mimeType: "application/json",
+    buffer: Buffer.from(JSON.stringify(exported)),
+  });
+  await page.getByRole("button", { name: "Import", exact: true }).click();
+  await page.locator("#status", { hasText: "Imported" }).waitFor();
+  expect((await page.locator("article.filter").count()) === 1, "the imported settings replaced the old");
+  await page.locator("#destinations li.dest", { hasText: email }).locator(".badge", { hasText: "Confirmed" }).waitFor();
 
   await page.screenshot({ path: join(artifacts, "preferences.png"), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
