@@ -25,9 +25,10 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
         let Some(prefs) = PrefsStore::from_clients(&clients).get(&args.user).await? else {
             bail!("no user `{}`", args.user);
         };
+        let (ownership, _) = OwnershipStore::from_clients(&clients).load().await?;
         let explained = explain_recent(
             &RecentMessages::from_clients(&clients),
-            &OwnershipStore::from_clients(&clients),
+            &ownership,
             &prefs,
             &args.msg_id,
         )

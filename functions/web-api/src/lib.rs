@@ -18,6 +18,7 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
 use fmn_aws::confirmations::Confirmations;
+use fmn_aws::explain::OwnershipCache;
 use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::recent::RecentMessages;
@@ -41,6 +42,8 @@ pub struct Inner {
     pub recent: RecentMessages,
     pub ownership: OwnershipStore,
     pub confirmations: Confirmations,
+    /// The ownership `explain` consults, reloaded when it changes.
+    pub ownership_cache: OwnershipCache,
     pub auth: Authenticator,
     /// Development mode's own issuer.
     pub dev: Option<DevIssuer>,
@@ -73,6 +76,7 @@ impl AppState {
             recent: RecentMessages::from_clients(&clients),
             ownership: OwnershipStore::from_clients(&clients),
             confirmations: Confirmations::from_clients(&clients),
+            ownership_cache: OwnershipCache::default(),
             settings,
             clients,
             auth,

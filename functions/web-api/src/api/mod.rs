@@ -656,10 +656,10 @@ pub async fn explain(
         return Err(ApiError::not_found("no such message"));
     }
     let prefs = load_or_create(&state, &caller.name).await?;
-    let explained =
-        fmn_aws::explain::explain_recent(&state.recent, &state.ownership, &prefs, &msg_id)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+    let ownership = state.ownership_cache.get(&state.ownership).await?;
+    let explained = fmn_aws::explain::explain_recent(&state.recent, &ownership, &prefs, &msg_id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     explained.map(Json).ok_or_else(|| {
         ApiError::not_found(format!(
             "message `{msg_id}` is not among the recent messages (kept 14 days)"
