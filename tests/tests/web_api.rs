@@ -980,3 +980,64 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
         "unauthenticated",
     );
 }
+
+#[tokio::test]
+async fn confirmations_per_user_and_hour_are_limited() {
+    let (_env, api) = start("webrate").await;
+    let eve = api.token("eve", false);
+    let a = api
+        .call(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&eve),
+            Some(&json!({"kind": "irc", "address": "victim"})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let max = fmn_aws::confirmations::MAX_PER_HOUR;
+    for _ in 1..max {
+        let a = api
+            .call(
+                POST,
+                "/api/v1/me/destinations/irc-1/resend",
+                Some(&eve),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 202, "{a:?}");
+    }
+    assert_error(
+        &api.call(
+            POST,
+            "/api/v1/me/destinations/irc-1/resend",
+            Some(&eve),
+            None,
+        )
+        .await,
+        429,
+        "too_many",
+    );
+    let before = api.call(GET, "/api/v1/me", Some(&eve), None).await.body;
+    let a = api
+        .call(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&eve),
+            Some(&json!({"kind": "irc", "address": "victim2"})),
+        )
+        .await;
+    assert_error(&a, 429, "too_many");
+    let after = api.call(GET, "/api/v1/me", Some(&eve), None).await.body;
+    assert_eq!(before, after, "a refused confirmation adds nothing");
+    // Other users are not affected.
+    let frank = api.token("frank", false);
+    let a = api
+        .call(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&frank),
+            Some(&json!({"kind": "irc", "address": "frank"})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+}

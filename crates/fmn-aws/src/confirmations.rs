@@ -7,6 +7,10 @@
 //! - `confirm-dest#<user>`, `<destination id>`: `hash` of the one token that is valid for that
 //!   destination now, so a fresh confirmation voids the previous one.
 //!
+//! - `confirm-rate#<user>`, `<hour, epoch>`: `sent`, how many confirmations that user caused in
+//!   that hour (kept two hours): at most [`MAX_PER_HOUR`], so nobody can use confirmations to
+//!   flood an address or a nick.
+//!
 //! A token is used once: [`Confirmations::consume`] deletes both items in one conditional
 //! transaction, and only the caller whose delete succeeded goes on.
 
@@ -21,6 +25,16 @@ use crate::dynamo::{get_n, get_s, n, now_secs, s, DynamoError};
 
 /// How long a confirmation link works.
 pub const TOKEN_TTL_SECS: u64 = 24 * 3600;
+/// Confirmations one user may cause per clock hour.
+pub const MAX_PER_HOUR: u32 = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    #[error(transparent)]
+    Dynamo(#[from] DynamoError),
+    #[error("at most {MAX_PER_HOUR} confirmations per hour; try again later")]
+    TooMany,
+}
 
 /// A confirmation waiting for an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,7 +82,7 @@ impl Confirmations {
     }
 
     /// A fresh token for `user`'s `destination` (any earlier one stops working). Returns the
-    /// token (32 random bytes, base64url) and when it expires.
+    /// token (32 random bytes, base64url) and when it expires. See [`Confirmations::reserve`].
     pub async fn issue(
         &self,
         user: &str,
@@ -106,6 +120,32 @@ impl Confirmations {
             .await
             .map_err(|e| DynamoError::call("TransactWriteItems", &self.table, e))?;
         Ok((token, expires_at))
+    }
+
+    /// Counts one confirmation `user` is about to cause in this hour, refusing beyond
+    /// [`MAX_PER_HOUR`]. Call before [`Confirmations::issue`].
+    pub async fn reserve(&self, user: &str) -> Result<(), ConfirmError> {
+        let now = now_secs();
+        let hour = now - now % 3600;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("confirm-rate#{user}")))
+            .key("sk", s(hour.to_string()))
+            .update_expression("ADD sent :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(sent) OR sent < :max")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(MAX_PER_HOUR))
+            .expression_attribute_values(":expires", n(hour + 2 * 3600))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e));
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_condition_failure() => Err(ConfirmError::TooMany),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The confirmation `token` stands for, if it is still valid (not used, not replaced, not

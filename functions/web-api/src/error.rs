@@ -156,6 +156,20 @@ impl From<PrefsStoreError> for ApiError {
     }
 }
 
+impl From<fmn_aws::confirmations::ConfirmError> for ApiError {
+    fn from(e: fmn_aws::confirmations::ConfirmError) -> Self {
+        match e {
+            fmn_aws::confirmations::ConfirmError::TooMany => {
+                let mut err =
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many", e.to_string());
+                err.field = None;
+                err
+            }
+            fmn_aws::confirmations::ConfirmError::Dynamo(d) => d.into(),
+        }
+    }
+}
+
 impl From<DynamoError> for ApiError {
     fn from(e: DynamoError) -> Self {
         ApiError::internal(&e)

@@ -17,9 +17,20 @@ use crate::AppState;
 /// Tokens are 43 characters; anything much longer is not one of ours.
 const MAX_TOKEN: usize = 256;
 
-/// Issues a token for `user`'s destination `d` and sends the link: a mail through SES v2, or
-/// a confirmation job on the IRC queue. Returns when the link expires (epoch seconds).
+/// Counts a confirmation against `user`'s hourly allowance (429 beyond it), then sends it.
 pub async fn send_confirmation(
+    state: &AppState,
+    user: &str,
+    d: &Destination,
+) -> Result<u64, ApiError> {
+    state.confirmations.reserve(user).await?;
+    deliver_confirmation(state, user, d).await
+}
+
+/// Issues a token for `user`'s destination `d` and sends the link: a mail through SES v2, or
+/// a confirmation job on the IRC queue. Returns when the link expires (epoch seconds). The
+/// allowance must have been reserved.
+pub async fn deliver_confirmation(
     state: &AppState,
     user: &str,
     d: &Destination,

@@ -301,7 +301,8 @@ fn destination_of(p: &UserPrefs, id: &str) -> Destination {
     responses(
         (status = 201, description = "Added, unconfirmed; a confirmation was sent", body = DestinationDoc),
         (status = 401, body = ErrorBody), (status = 409, description = "Already a destination", body = ErrorBody),
-        (status = 422, description = "Bad address, delivery or too many destinations", body = ErrorBody)))]
+        (status = 422, description = "Bad address, delivery or too many destinations", body = ErrorBody),
+        (status = 429, description = "Too many confirmations this hour", body = ErrorBody)))]
 pub async fn add_destination(
     State(state): State<AppState>,
     caller: Caller,
@@ -311,6 +312,8 @@ pub async fn add_destination(
     let address = body.address.trim().to_string();
     check_address(kind, &address)?;
     load_or_create(&state, &caller.name).await?;
+    // The allowance first, so a refused confirmation adds nothing.
+    state.confirmations.reserve(&caller.name).await?;
     let mut id = String::new();
     let mut index = 0;
     let result = change(&state, &caller.name, |p| {
@@ -338,7 +341,7 @@ pub async fn add_destination(
     .await;
     let prefs = result.map_err(|e| e.rebase(&format!("destinations[{index}]")))?;
     let destination = destination_of(&prefs, &id);
-    confirm::send_confirmation(&state, &caller.name, &destination).await?;
+    confirm::deliver_confirmation(&state, &caller.name, &destination).await?;
     Ok((StatusCode::CREATED, Json(destination)))
 }
 
@@ -409,7 +412,8 @@ pub struct Sent {
     params(("id" = String, Path, description = "Destination id")),
     responses((status = 202, description = "A fresh confirmation was sent (the previous link no longer works)", body = Sent),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Already confirmed", body = ErrorBody)))]
+        (status = 409, description = "Already confirmed", body = ErrorBody),
+        (status = 429, description = "Too many confirmations this hour", body = ErrorBody)))]
 pub async fn resend(
     State(state): State<AppState>,
     caller: Caller,
