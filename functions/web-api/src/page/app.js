@@ -97,6 +97,11 @@
     const el = $(id);
     if (!el) { alertMsg(message); return; }
     el.textContent = message || "";
+    // Field errors are not live regions themselves: announce them once for screen readers.
+    if (message) {
+      $("announce").textContent = "";
+      setTimeout(() => { $("announce").textContent = message; }, 50);
+    }
     const input = document.querySelector(`[aria-describedby~="${id}"]`);
     if (input) {
       if (message) input.setAttribute("aria-invalid", "true");
