@@ -10,19 +10,26 @@
 //! arrive in its recent notifications and explained. Screenshots go to
 //! `target/browser-artifacts/`.
 //!
+//! A second test signs in through OpenID Connect (authorization code + PKCE) against a
+//! stand-in identity provider served by `tests/browser/oidc.mjs`, with the web-api in OIDC
+//! mode checking its tokens through discovery and the JWKS.
+//!
 //! Needs `chromium` and `tests/browser/node_modules` (`make deps` installs both).
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::provision::ProvisionOptions;
 use fmn_aws::recent::RecentMessages;
 use fmn_aws::sqs::{send_all, OutgoingMessage};
 use fmn_aws::{AwsClients, QueueName, ResourceNames};
 use fmn_integration_tests::mail::sent_mail;
-use fmn_integration_tests::{corpus_envelope, init, repo_root, unique_prefix};
+use fmn_integration_tests::web::WebApi;
+use fmn_integration_tests::{corpus_envelope, init, repo_root, unique_prefix, TestEnv};
 use fmn_local::system::{self, RunOptions};
+use fmn_web_api::settings::Settings;
 use mail_parser::MessageParser;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +46,44 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// One browser at a time: the machine may have two cores, and the first test sets
+/// process-wide variables.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `target/browser-artifacts`, without the screenshots `names` of an earlier run.
+fn fresh_artifacts(names: &[&str]) -> PathBuf {
+    let dir = repo_root()
+        .canonicalize()
+        .expect("the repository root")
+        .join("target/browser-artifacts");
+    std::fs::create_dir_all(&dir).expect("creating target/browser-artifacts");
+    for name in names {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    dir
+}
+
+/// `node tests/browser/<script>` with `envs`, its stdout piped for the `@@` line protocol.
+fn node_script(script: &str, envs: &[(&str, &str)]) -> tokio::process::Child {
+    let chromium = chromium();
+    let browser_dir = repo_root().join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "tests/browser/node_modules is missing: run `make deps` (or tests/browser/install.sh)"
+    );
+    tokio::process::Command::new("node")
+        .arg(browser_dir.join(script))
+        .current_dir(&browser_dir)
+        .envs(envs.iter().copied())
+        .env("CHROMIUM", &chromium)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("running node (Node.js 20+)")
 }
 
 fn chromium() -> PathBuf {
@@ -85,14 +130,8 @@ async fn confirmation_token(address: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification() {
+    let _serial = SERIAL.lock().await;
     init();
-    let chromium = chromium();
-    let browser_dir = repo_root().join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "tests/browser/node_modules is missing: run `make deps` (or tests/browser/install.sh)"
-    );
-
     let prefix = unique_prefix("browser");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -141,27 +180,21 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
 
     let user = "pagetester";
     let email = format!("pagetester-{prefix}@example.org");
-    // Fresh each run, so a screenshot is never one of an earlier run.
-    let artifacts = repo_root()
-        .canonicalize()
-        .expect("the repository root")
-        .join("target/browser-artifacts");
-    let _ = std::fs::remove_dir_all(&artifacts);
-    std::fs::create_dir_all(&artifacts).expect("creating target/browser-artifacts");
-    let mut child = tokio::process::Command::new("node")
-        .arg(browser_dir.join("browser.mjs"))
-        .current_dir(&browser_dir)
-        .env("FMN_BASE_URL", &base)
-        .env("FMN_TEST_USER", user)
-        .env("FMN_TEST_EMAIL", &email)
-        .env("FMN_ARTIFACTS", &artifacts)
-        .env("CHROMIUM", &chromium)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("running node (Node.js 20+)");
+    let artifacts = fresh_artifacts(&[
+        "preferences.png",
+        "preferences-phone.png",
+        "confirm.png",
+        "failure.png",
+    ]);
+    let mut child = node_script(
+        "browser.mjs",
+        &[
+            ("FMN_BASE_URL", base.as_str()),
+            ("FMN_TEST_USER", user),
+            ("FMN_TEST_EMAIL", email.as_str()),
+            ("FMN_ARTIFACTS", artifacts.to_str().unwrap()),
+        ],
+    );
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
 
@@ -232,4 +265,81 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
         .expect("the system stops within 60 s")
         .expect("no panic")
         .expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_signs_in_through_openid_connect_with_pkce() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("browseroidc").await;
+    let user = "oidcuser";
+    let client_id = "fmn-page";
+    let artifacts = fresh_artifacts(&["oidc.png", "oidc-failure.png"]);
+    let mut child = node_script(
+        "oidc.mjs",
+        &[
+            ("FMN_CLIENT_ID", client_id),
+            ("FMN_TEST_USER", user),
+            ("FMN_ARTIFACTS", artifacts.to_str().unwrap()),
+        ],
+    );
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+
+    let mut web = None;
+    let mut done = false;
+    let session = async {
+        while let Some(line) = lines
+            .next_line()
+            .await
+            .expect("reading the script's output")
+        {
+            let line = line.trim();
+            if let Some(issuer) = line.strip_prefix("@@issuer ") {
+                // The web-api in OIDC mode, trusting the script's identity provider.
+                let vars = [
+                    ("FMN_DEV_AUTH", "false"),
+                    ("FMN_OIDC_ISSUER", issuer),
+                    ("FMN_OIDC_CLIENT_ID", client_id),
+                    ("FMN_OIDC_AUDIENCE", client_id),
+                ];
+                let settings = Settings::from_lookup(
+                    |k| {
+                        vars.iter()
+                            .find(|(n, _)| *n == k)
+                            .map(|(_, v)| v.to_string())
+                    },
+                    false,
+                    fmn_aws::mail::MailSettings::from_env(),
+                )
+                .expect("OIDC settings");
+                web = Some(WebApi::start_with(&env, settings).await);
+            } else if line == "@@need base" {
+                let base = &web.as_ref().expect("the issuer came first").base;
+                stdin
+                    .write_all(format!("base {base}\n").as_bytes())
+                    .await
+                    .expect("answering the script");
+            } else if line == "@@done" {
+                done = true;
+            } else {
+                panic!("unexpected line from the OIDC script: {line}");
+            }
+        }
+        child.wait().await.expect("the script ran")
+    };
+    let status = tokio::time::timeout(Duration::from_secs(120), session)
+        .await
+        .expect("the OIDC browser session took over 120 s");
+    assert!(
+        status.success() && done,
+        "the OIDC browser script failed ({status}); see its log above and {}",
+        artifacts.join("oidc-failure.png").display()
+    );
+    // The account was created by the signed-in call, under the token's username claim.
+    let prefs = PrefsStore::from_clients(&env.clients)
+        .get(user)
+        .await
+        .unwrap()
+        .expect("the account exists");
+    assert_eq!(prefs.name, user);
 }
