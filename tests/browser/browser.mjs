@@ -25,7 +25,8 @@ function need(name) {
   if (!v) throw new Error(`${name} is not set`);
   return v;
 }
-const log = (...args) => console.error("[browser]", ...args);
+const started = Date.now();
+const log = (...args) => console.error(`[browser ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
 
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 async function ask(what) {
@@ -207,6 +208,34 @@ try {
   await page.screenshot({ path: join(artifacts, "preferences.png"), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: join(artifacts, "preferences-phone.png"), fullPage: true });
+  // An administrator: the accounts, a bot account created, edited and disabled.
+  step = "administration";
+  await page.setViewportSize({ width: 1100, height: 900 });
+  expect(await page.locator("#admin-section").isHidden(), "no administration for a person");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("User name").fill("pageadmin");
+  await page.getByLabel("Administrator (member of the admin group)").check();
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#session-admin").waitFor();
+  await page.locator("#admin-users tr", { hasText: user }).waitFor();
+  await page.getByLabel("Account name").fill("pagebot");
+  await page.getByLabel("Bot account (a mailing list, say), managed by administrators").check();
+  await page.locator("#admin-create").getByRole("button", { name: "Create" }).click();
+  const bot = page.locator('#admin-users tr[data-name="pagebot"]');
+  await bot.waitFor();
+  await bot.getByRole("button", { name: "Edit pagebot's preferences" }).click();
+  await page.locator("#admin-prefs-title", { hasText: "pagebot" }).waitFor();
+  const json = JSON.parse(await page.locator("#admin-prefs-json").inputValue());
+  expect(json.name === "pagebot" && json.bot === true, "the bot's preferences are loaded");
+  json.filters = json.filters.slice(0, 1);
+  await page.locator("#admin-prefs-json").fill(JSON.stringify(json));
+  await page.locator("#admin-prefs").getByRole("button", { name: "Save" }).click();
+  await page.locator("#status", { hasText: "Saved the preferences of pagebot" }).waitFor();
+  expect((await bot.locator("td.num").nth(1).textContent()).trim() === "1", "one filter left");
+  await bot.getByRole("button", { name: "Disable pagebot" }).click();
+  await bot.locator("td", { hasText: "disabled" }).waitFor();
+  await page.locator("#admin-section").screenshot({ path: join(artifacts, "admin.png") });
+
   expect(problems.length === 0, `no script errors: ${problems.join("; ")}`);
   log("screenshots in", artifacts);
   process.stdout.write("@@done\n");

@@ -26,7 +26,8 @@ function need(name) {
   if (!v) throw new Error(`${name} is not set`);
   return v;
 }
-const log = (...args) => console.error("[oidc]", ...args);
+const started = Date.now();
+const log = (...args) => console.error(`[oidc ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
 function expect(cond, message) {
   if (!cond) throw new Error(`expectation failed: ${message}`);
@@ -169,6 +170,8 @@ try {
   process.exitCode = 1;
 } finally {
   await browser.close();
+  // The web-api's HTTP client keeps its connection to the provider alive (90 s): cut it.
   idp.close();
+  idp.closeAllConnections();
   process.stdin.destroy();
 }

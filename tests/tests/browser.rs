@@ -184,6 +184,7 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
         "preferences.png",
         "preferences-phone.png",
         "confirm.png",
+        "admin.png",
         "failure.png",
     ]);
     let mut child = node_script(

@@ -320,6 +320,9 @@
     renderDestinationForm();
     renderAll();
     loadRecent();
+    $("admin-section").hidden = !state.me.admin;
+    $("nav-admin").hidden = !state.me.admin;
+    if (state.me.admin) loadUsers();
   }
 
   function renderAll() {
@@ -910,6 +913,95 @@
       say("Imported your settings. New destinations were sent a confirmation.");
     });
   });
+
+  // ---------------------------------------------------------- administration
+
+  async function loadUsers() {
+    showError("admin-error", "");
+    let users;
+    try {
+      users = await api("GET", "/admin/users");
+    } catch (err) {
+      showError("admin-error", describe(err));
+      return;
+    }
+    users = Array.isArray(users) ? users : (users && users.users) || [];
+    const action = (u, verb) => h("button", {
+      type: "button", class: "small" + (verb === "disable" ? " danger" : ""), id: `admin-${verb}-${u.name}`,
+      "aria-label": `${verb === "disable" ? "Disable" : "Enable"} ${u.name}`,
+      onclick: (ev) => busy(ev.currentTarget, "admin-error", async () => {
+        await api("POST", `/admin/users/${encodeURIComponent(u.name)}/${verb}`);
+        await loadUsers();
+        say(`${u.name} is now ${verb === "disable" ? "disabled" : "enabled"}.`);
+      }),
+    }, verb === "disable" ? "Disable" : "Enable");
+    const tbody = $("admin-users");
+    tbody.replaceChildren(...users.map((u) => h("tr", { "data-name": u.name },
+      h("th", { scope: "row" }, u.name),
+      h("td", {}, u.bot ? "bot" : "person"),
+      h("td", {}, u.enabled ? "enabled" : "disabled"),
+      h("td", { class: "num" }, String(u.destinations ?? "")),
+      h("td", { class: "num" }, String(u.filters ?? "")),
+      h("td", {}, h("div", { class: "actions" },
+        u.enabled ? action(u, "disable") : action(u, "enable"),
+        u.bot ? h("button", { type: "button", class: "small", "aria-label": `Edit ${u.name}'s preferences`,
+          onclick: (ev) => busy(ev.currentTarget, "admin-error", () => editBot(u.name)) }, "Edit") : null)))));
+  }
+
+  async function editBot(name) {
+    const prefs = await api("GET", `/admin/users/${encodeURIComponent(name)}/prefs`);
+    const form = $("admin-prefs");
+    form.dataset.name = name;
+    $("admin-prefs-title").textContent = `Preferences of ${name}`;
+    $("admin-prefs-json").value = JSON.stringify(prefs, null, 2);
+    showError("admin-prefs-error", "");
+    form.hidden = false;
+    $("admin-prefs-json").focus();
+  }
+
+  $("admin-refresh").addEventListener("click", (ev) => busy(ev.currentTarget, "admin-error", loadUsers));
+
+  $("admin-create").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    clearErrors(form);
+    const name = $("admin-name").value.trim();
+    if (!name) { showError("admin-name-error", "Enter an account name."); $("admin-name").focus(); return; }
+    const body = { name, bot: $("admin-bot").checked, create_defaults: $("admin-defaults").checked };
+    const email = $("admin-email").value.trim();
+    if (email) body.email = email;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    api("POST", "/admin/users", body).then(async () => {
+      form.reset();
+      await loadUsers();
+      say(`Created the account ${name}.`);
+    }, (err) => {
+      const id = /email|address|destinations/.test(err.field || "") ? "admin-email-error"
+        : /name/.test(err.field || "") || err.code === "conflict" ? "admin-name-error" : "admin-create-error";
+      showError(id, describe(err));
+    }).finally(() => { button.disabled = false; });
+  });
+
+  $("admin-prefs").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    const name = form.dataset.name;
+    busy(form.querySelector("button[type=submit]"), "admin-prefs-error", async () => {
+      let prefs;
+      try { prefs = JSON.parse($("admin-prefs-json").value); } catch (e) { throw new Error(`Not JSON: ${e.message}`); }
+      try {
+        await api("PUT", `/admin/users/${encodeURIComponent(name)}/prefs`, prefs);
+      } catch (err) {
+        throw new Error(err.field ? `${err.field}: ${describe(err)}` : describe(err));
+      }
+      form.hidden = true;
+      await loadUsers();
+      say(`Saved the preferences of ${name}.`);
+    });
+  });
+
+  $("admin-prefs-close").addEventListener("click", () => { $("admin-prefs").hidden = true; });
 
   // ------------------------------------------------------------ confirmation
 
