@@ -755,7 +755,7 @@ fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Re
     for (env, meta) in &corpus.messages {
         let facts = MessageFacts::new(env, meta, &ownership);
         for m in matcher.matches(&facts) {
-            *by_filter.entry(m.filter_name).or_default() += 1;
+            *by_filter.entry(m.filter_name.to_string()).or_default() += 1;
         }
     }
     latencies.sort_unstable();

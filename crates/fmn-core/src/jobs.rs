@@ -69,11 +69,11 @@ impl DeliveryJob {
     pub fn new(m: &Match, notification: &Notification) -> Self {
         Self {
             job_id: job_id(&notification.msg_id, &m.user, &m.destination),
-            user: m.user.clone(),
-            filter_id: m.filter_id.clone(),
-            filter_name: m.filter_name.clone(),
-            reason: m.reason.clone(),
-            destination: m.destination.clone(),
+            user: m.user.to_string(),
+            filter_id: m.filter_id.to_string(),
+            filter_name: m.filter_name.to_string(),
+            reason: m.reason.to_string(),
+            destination: Destination::clone(&m.destination),
             notification: notification.clone(),
         }
     }

@@ -309,11 +309,11 @@ fn first_filter_wins_per_destination() {
     let got = matcher.matches(&facts);
     assert_eq!(got.len(), 2);
     assert_eq!(
-        (got[0].destination.id.as_str(), got[0].filter_id.as_str()),
+        (got[0].destination.id.as_str(), &*got[0].filter_id),
         ("email-1", "filter-1")
     );
     assert_eq!(
-        (got[1].destination.id.as_str(), got[1].filter_id.as_str()),
+        (got[1].destination.id.as_str(), &*got[1].filter_id),
         ("email-2", "filter-2")
     );
     assert!(got[1].oneshot);
@@ -346,7 +346,7 @@ fn default_filters_skip_own_actions_and_noise() {
         let facts = MessageFacts::new(env, meta, &c.ownership);
         let got = matcher.matches(&facts);
         for m in &got {
-            assert_ne!(Some(&m.user), meta.agent.as_ref());
+            assert_ne!(Some(&*m.user), meta.agent.as_deref());
         }
         notified += got.len();
         assert_eq!(got, match_naive(&users, &facts, &c.ownership));

@@ -188,14 +188,14 @@ impl MatchHandler {
     async fn disable_one_shots(&self, matches: &[Match]) {
         let mut done: Vec<(&str, &str)> = Vec::new();
         for m in matches.iter().filter(|m| m.oneshot) {
-            if done.contains(&(m.user.as_str(), m.filter_id.as_str())) {
+            if done.contains(&(&*m.user, &*m.filter_id)) {
                 continue;
             }
             done.push((&m.user, &m.filter_id));
             let result = self
                 .prefs
                 .update(&m.user, |p| {
-                    if let Some(f) = p.filters.iter_mut().find(|f| f.id == m.filter_id) {
+                    if let Some(f) = p.filters.iter_mut().find(|f| *f.id == *m.filter_id) {
                         f.enabled = false;
                     }
                     Ok(())
@@ -205,13 +205,13 @@ impl MatchHandler {
                 Ok(updated) => {
                     self.cache.lock().await.upsert(&updated);
                     tracing::info!(
-                        user = m.user,
-                        filter = m.filter_id,
+                        user = &*m.user,
+                        filter = &*m.filter_id,
                         "one-shot filter fired; disabled"
                     );
                 }
                 Err(e) => {
-                    tracing::warn!(user = m.user, filter = m.filter_id, error = %e, "could not disable a one-shot filter")
+                    tracing::warn!(user = &*m.user, filter = &*m.filter_id, error = %e, "could not disable a one-shot filter")
                 }
             }
         }

@@ -98,10 +98,10 @@ pub fn explain(user: &UserPrefs, facts: &MessageFacts<'_>, ownership: &Ownership
                             "not sent: the destination is not confirmed".to_string()
                         }
                         Some(d) => match delivered.iter().find(|m| m.destination.id == d.id) {
-                            Some(m) if m.filter_id == filter.id && d.is_digest() => {
+                            Some(m) if *m.filter_id == *filter.id && d.is_digest() => {
                                 "digest".to_string()
                             }
-                            Some(m) if m.filter_id == filter.id => "sent".to_string(),
+                            Some(m) if *m.filter_id == *filter.id => "sent".to_string(),
                             Some(m) => format!(
                                 "not sent again: filter `{}` already notified it",
                                 m.filter_name

@@ -18,7 +18,9 @@
 //! distinct list of them, not one per filter.
 //!
 //! What a match needs is kept close at hand: each filter knows the positions of the confirmed
-//! destinations it feeds, and filter ids and names are interned.
+//! destinations it feeds, and filter ids and names are interned. A match shares its text with
+//! the index (the user's name and each destination are made once, on the user's first match),
+//! so making one allocates nothing but, for a reason that names the owner, the reason.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -81,7 +83,7 @@ struct RuleSet {
 enum Reason {
     /// No rules.
     Empty,
-    Fixed(String),
+    Fixed(Arc<str>),
     AroundOwner(String, String),
     /// Could not be split safely: made at each match from this rule.
     Dynamic(usize),
@@ -90,7 +92,7 @@ enum Reason {
 impl RuleSet {
     /// The reason given to `owner` for a match: what [`summary`] says of the first positive
     /// rule (else the first rule).
-    fn reason(&self, owner: &str) -> String {
+    fn reason(&self, owner: &str) -> Arc<str> {
         let reason = self.reason.get_or_init(|| {
             let Some(i) = self
                 .rules
@@ -105,7 +107,7 @@ impl RuleSet {
             let a = summary(rule, "\u{1}");
             let b = summary(rule, "\u{2}");
             if a == b {
-                return Reason::Fixed(a);
+                return Reason::Fixed(Arc::from(a));
             }
             match a.split_once('\u{1}') {
                 Some((pre, post))
@@ -117,16 +119,16 @@ impl RuleSet {
             }
         });
         match reason {
-            Reason::Empty => String::new(),
+            Reason::Empty => Arc::from(""),
             Reason::Fixed(s) => s.clone(),
             Reason::AroundOwner(pre, post) => {
                 let mut s = String::with_capacity(pre.len() + owner.len() + post.len());
                 s.push_str(pre);
                 s.push_str(owner);
                 s.push_str(post);
-                s
+                Arc::from(s)
             }
-            Reason::Dynamic(i) => summary(&self.rules[*i].source, owner),
+            Reason::Dynamic(i) => Arc::from(summary(&self.rules[*i].source, owner)),
         }
     }
 }
@@ -137,6 +139,8 @@ struct UserEntry {
     /// The name, then the address of each destination, back to back.
     text: Box<str>,
     name_len: u32,
+    /// The name, shared with the matches, made on the first match.
+    shared_name: OnceLock<Arc<str>>,
     /// The confirmed destinations (the first of each id), sorted by id.
     destinations: Box<[DestEntry]>,
     filters: Vec<FilterEntry>,
@@ -151,11 +155,27 @@ struct DestEntry {
     delivery: Delivery,
     irc_colour: bool,
     verbose: bool,
+    /// The destination, shared with the matches, made on the first match.
+    shared: OnceLock<Arc<Destination>>,
 }
 
 impl UserEntry {
     fn name(&self) -> &str {
         &self.text[..self.name_len as usize]
+    }
+
+    /// The name, shared.
+    fn shared_name(&self) -> Arc<str> {
+        self.shared_name
+            .get_or_init(|| Arc::from(self.name()))
+            .clone()
+    }
+
+    /// The destination as the user's preferences have it, shared.
+    fn shared_destination(&self, d: &DestEntry) -> Arc<Destination> {
+        d.shared
+            .get_or_init(|| Arc::new(self.destination(d)))
+            .clone()
     }
 
     /// The destination as the user's preferences have it.
@@ -420,11 +440,13 @@ impl Matcher {
                 delivery: d.delivery,
                 irc_colour: d.irc_colour,
                 verbose: d.verbose,
+                shared: OnceLock::new(),
             });
         }
         self.users[slot as usize] = Some(UserEntry {
             text: text.into_boxed_str(),
             name_len: prefs.name.len() as u32,
+            shared_name: OnceLock::new(),
             destinations: dests.into(),
             filters,
         });
@@ -587,16 +609,16 @@ impl Matcher {
                 }
             }
             won.sort_unstable();
-            let name = user.name();
+            let name = user.shared_name();
             for &(dest, pos) in &won {
                 let filter = &user.filters[pos as usize];
                 out.push(Match {
-                    user: name.to_string(),
-                    filter_id: filter.id.to_string(),
-                    filter_name: filter.name.to_string(),
+                    user: name.clone(),
+                    filter_id: filter.id.clone(),
+                    filter_name: filter.name.clone(),
                     oneshot: filter.oneshot,
-                    destination: user.destination(&user.destinations[dest as usize]),
-                    reason: filter.rules.reason(name),
+                    destination: user.shared_destination(&user.destinations[dest as usize]),
+                    reason: filter.rules.reason(&name),
                 });
             }
         }

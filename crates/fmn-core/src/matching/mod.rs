@@ -12,6 +12,8 @@ mod facts;
 mod index;
 mod naive;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::prefs::{Destination, UserPrefs};
@@ -23,16 +25,56 @@ pub use index::{IndexStats, Matcher, SkippedFilter};
 pub use naive::match_naive;
 
 /// One notification to make: a user's destination, and the filter that asked for it.
+///
+/// The text is shared with the matcher (a message can make hundreds of matches), and is
+/// serialized as plain strings and a plain destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Match {
-    pub user: String,
-    pub filter_id: String,
-    pub filter_name: String,
+    #[serde(with = "shared_str")]
+    pub user: Arc<str>,
+    #[serde(with = "shared_str")]
+    pub filter_id: Arc<str>,
+    #[serde(with = "shared_str")]
+    pub filter_name: Arc<str>,
     /// Fires once, then the filter is to be disabled.
     pub oneshot: bool,
-    pub destination: Destination,
+    #[serde(with = "shared_destination")]
+    pub destination: Arc<Destination>,
     /// Why, in words (the filter's first positive rule).
-    pub reason: String,
+    #[serde(with = "shared_str")]
+    pub reason: Arc<str>,
+}
+
+/// `Arc<str>` as a string.
+mod shared_str {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(d).map(Arc::from)
+    }
+}
+
+/// `Arc<Destination>` as a destination.
+mod shared_destination {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::prefs::Destination;
+
+    pub fn serialize<S: Serializer>(v: &Arc<Destination>, s: S) -> Result<S::Ok, S::Error> {
+        Destination::serialize(v, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Destination>, D::Error> {
+        Destination::deserialize(d).map(Arc::new)
+    }
 }
 
 /// A filter that matched, as the two matchers report it before fan-out.
@@ -53,6 +95,7 @@ pub(crate) fn fan_out<'a>(
     out: &mut Vec<Match>,
 ) {
     let start = out.len();
+    let user: Arc<str> = Arc::from(user);
     for filter in matched {
         for dest_id in filter.destinations {
             let Some(dest) = destinations.iter().find(|d| &d.id == dest_id) else {
@@ -62,12 +105,12 @@ pub(crate) fn fan_out<'a>(
                 continue;
             }
             out.push(Match {
-                user: user.to_string(),
-                filter_id: filter.id.to_string(),
-                filter_name: filter.name.to_string(),
+                user: user.clone(),
+                filter_id: Arc::from(filter.id),
+                filter_name: Arc::from(filter.name),
                 oneshot: filter.oneshot,
-                destination: dest.clone(),
-                reason: filter.reason.clone(),
+                destination: Arc::new(dest.clone()),
+                reason: Arc::from(filter.reason.as_str()),
             });
         }
     }
@@ -76,8 +119,7 @@ pub(crate) fn fan_out<'a>(
 /// Orders matches by user, then destination: both matchers report in this order.
 pub(crate) fn sort_matches(matches: &mut [Match]) {
     matches.sort_by(|a, b| {
-        (a.user.as_str(), a.destination.id.as_str())
-            .cmp(&(b.user.as_str(), b.destination.id.as_str()))
+        (&*a.user, a.destination.id.as_str()).cmp(&(&*b.user, b.destination.id.as_str()))
     });
 }
 
