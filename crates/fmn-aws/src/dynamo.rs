@@ -107,6 +107,28 @@ pub fn now_secs() -> u64 {
         .as_secs()
 }
 
+/// The `version` counter kept at `pk = meta, sk = version` (0 when nothing was ever written),
+/// read consistently: the stores bump it in the same transaction as each change.
+pub async fn read_version_counter(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<u64, DynamoError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key("pk", s("meta"))
+        .key("sk", s("version"))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| DynamoError::call("GetItem", table, e))?;
+    Ok(out
+        .item
+        .as_ref()
+        .and_then(|i| get_n(i, "version"))
+        .unwrap_or(0))
+}
+
 /// Every item of a table whose `pk` starts with `prefix` (a paged scan).
 pub async fn scan_prefix(
     client: &aws_sdk_dynamodb::Client,

@@ -56,21 +56,7 @@ impl OwnershipStore {
 
     /// The import counter (0: never imported).
     pub async fn current_version(&self) -> Result<u64, DynamoError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s("meta"))
-            .key("sk", s("version"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| DynamoError::call("GetItem", &self.table, e))?;
-        Ok(out
-            .item
-            .as_ref()
-            .and_then(|i| get_n(i, "version"))
-            .unwrap_or(0))
+        dynamo::read_version_counter(&self.client, &self.table).await
     }
 
     /// Everything, with the version it was read at.

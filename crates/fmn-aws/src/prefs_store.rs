@@ -135,21 +135,7 @@ impl PrefsStore {
 
     /// The table's change counter (0 when nothing was ever written).
     pub async fn current_version(&self) -> Result<u64, PrefsStoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s("meta"))
-            .key("sk", s("version"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| DynamoError::call("GetItem", &self.table, e))?;
-        Ok(out
-            .item
-            .as_ref()
-            .and_then(|i| get_n(i, "version"))
-            .unwrap_or(0))
+        Ok(dynamo::read_version_counter(&self.client, &self.table).await?)
     }
 
     /// Change-log entries after `version`, in order.
