@@ -22,6 +22,7 @@ deps:
 	@scripts/system-deps.sh
 	@localstack/install.sh
 	@tests/fedmsg-publisher/install.sh
+	@tests/fedora-messaging-publisher/install.sh
 	@tests/schemathesis/install.sh
 	@tests/browser/install.sh
 
