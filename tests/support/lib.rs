@@ -15,6 +15,7 @@ use fmn_aws::{AwsClients, ResourceNames};
 pub mod fedmsg;
 pub mod irc;
 pub mod mail;
+pub mod rabbitmq;
 pub mod sqs;
 pub mod web;
 
