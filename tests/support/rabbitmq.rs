@@ -266,12 +266,18 @@ fn tcp_answers(port: u16) -> bool {
     .is_ok()
 }
 
-/// Sends `signal` to the process group `pgid` (the broker is started as its own group).
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{signal}"), "--", &format!("-{pgid}")])
+/// Sends `signal` to the process `target` (a pid, or `-pgid` for a process group) with bash's
+/// built-in `kill` (no procps needed; the broker is started as its own group).
+fn send_signal(target: &str, signal: &str) {
+    let _ = Command::new("bash")
+        .args(["-c", "kill -s \"$1\" -- \"$2\"", "kill", signal, target])
         .stderr(Stdio::null())
         .status();
+}
+
+/// Sends `signal` to the process group `pgid`.
+fn signal_group(pgid: u32, signal: &str) {
+    send_signal(&format!("-{pgid}"), signal);
 }
 
 fn wait_timeout(child: &mut Child, timeout: Duration) -> bool {
@@ -417,9 +423,7 @@ impl RabbitMq {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.broker.take() {
             // The start script forwards SIGTERM to the VM and waits for it.
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
+            send_signal(&child.id().to_string(), "TERM");
             if !wait_timeout(&mut child, STOP_TIMEOUT) {
                 eprintln!(
                     "rabbitmq: {} did not stop in {STOP_TIMEOUT:?}; killing",
