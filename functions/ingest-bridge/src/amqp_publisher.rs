@@ -98,6 +98,24 @@ impl AmqpPublisher {
         Ok(())
     }
 
+    /// Publishes arbitrary bytes as a message body (malformed ones, for tests), confirmed.
+    pub async fn publish_raw(&self, topic: &str, id: &str, data: &[u8]) -> Result<(), lapin::Error> {
+        let properties = BasicProperties::default()
+            .with_message_id(id.into())
+            .with_delivery_mode(2);
+        self.channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                topic.into(),
+                BasicPublishOptions::default(),
+                data,
+                properties,
+            )
+            .await?
+            .await?;
+        Ok(())
+    }
+
     async fn send(&self, m: &OutgoingMessage) -> Result<lapin::PublisherConfirm, lapin::Error> {
         let mut headers = FieldTable::default();
         for (k, v) in &m.headers {
