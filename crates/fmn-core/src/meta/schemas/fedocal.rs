@@ -97,9 +97,13 @@ impl RelativeDelta {
             - i64::from(u8::from(dt2.month()));
         let step = if dt1 < dt2 { 1 } else { -1 };
         let mut shifted = add_months(months);
-        while (step == 1 && dt1 > shifted) || (step == -1 && dt1 < shifted) {
-            months += step;
-            shifted = add_months(months);
+        // The calendar difference is at most one month off (bounded: `add_months` gives up at
+        // the edges of the calendar).
+        for _ in 0..2 {
+            if (step == 1 && dt1 > shifted) || (step == -1 && dt1 < shifted) {
+                months += step;
+                shifted = add_months(months);
+            }
         }
         let seconds = (dt1 - shifted).whole_seconds();
         // relativedelta's `_fix`: carry with the sign of each part.
