@@ -277,12 +277,16 @@ impl Envelope {
     }
 
     fn validate(raw: RawEnvelope) -> Result<Self, EnvelopeError> {
-        let topic = Topic::parse(raw.topic.as_deref().unwrap_or_default())?;
+        let origin = raw.origin.unwrap_or_default();
+        let topic = raw.topic.as_deref().unwrap_or_default();
+        let topic = match origin {
+            Origin::Fedmsg => Topic::parse(topic)?,
+            Origin::FedoraMessaging => Topic::parse_routing_key(topic)?,
+        };
         let msg = raw.msg.unwrap_or_default();
         if !msg.is_object() {
             return Err(EnvelopeError::BodyNotAnObject(kind(&msg)));
         }
-        let origin = raw.origin.unwrap_or_default();
         match raw.msg_id.as_deref() {
             Some("") => return Err(EnvelopeError::EmptyMsgId),
             Some(id) if id.len() > MAX_MSG_ID_LEN => {
@@ -642,6 +646,13 @@ mod tests {
             Err(EnvelopeError::MsgIdTooLong(256))
         ));
         assert!(make(&"x".repeat(255), topic, serde_json::json!({})).is_ok());
+        // A class without a topic of its own is published on the bare prefix.
+        let bare = make("a", "org.fedoraproject.prod.", serde_json::json!({})).unwrap();
+        assert_eq!(Envelope::from_json(&bare.to_json()).unwrap(), bare);
+        assert!(Envelope::from_json(
+            r#"{"topic":"org.fedoraproject.prod.","msg":{},"msg_id":"a"}"#
+        )
+        .is_err());
         assert!(matches!(
             make("a", "nope", serde_json::json!({})),
             Err(EnvelopeError::Topic(_))

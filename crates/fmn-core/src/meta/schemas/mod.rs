@@ -1,0 +1,283 @@
+//! The fedora-messaging schema layer: metadata of messages that name their schema class in the
+//! `fedora_messaging_schema` header, computed as that Python class computes it.
+//!
+//! Each schema package is one module with a `describe` function that knows the package's
+//! schema names (the `get_name` of each class, e.g. `anitya.distro.add`) and returns the
+//! class's [`Facts`] for a message, or `None` for a name it does not know. Unknown schemas get
+//! the base `fedora_messaging.message.Message` behaviour ([`base`]). Severity, and the user,
+//! group and artifact lists, are completed from the headers the publisher derived from the
+//! same properties.
+
+mod anitya;
+mod bodhi;
+mod bugzilla;
+mod copr;
+mod discourse;
+mod fedocal;
+mod githook;
+mod hotness;
+mod infra;
+mod journal;
+mod koji;
+mod koschei;
+mod pagure;
+mod small;
+mod webhook;
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::{py, Ctx, Metadata, Severity};
+
+/// What a schema class says about a message (its Python properties).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Facts {
+    /// `app_name`.
+    pub app: Option<String>,
+    /// `agent_name`.
+    pub agent: Option<String>,
+    /// `summary`.
+    pub summary: String,
+    /// `__str__`.
+    pub long: String,
+    /// `url`.
+    pub url: Option<String>,
+    /// `usernames`.
+    pub users: Vec<String>,
+    /// `groups`.
+    pub groups: Vec<String>,
+    /// `packages`.
+    pub packages: Vec<String>,
+    /// `containers`.
+    pub containers: Vec<String>,
+    /// `modules`.
+    pub modules: Vec<String>,
+    /// `flatpaks`.
+    pub flatpaks: Vec<String>,
+}
+
+impl Facts {
+    /// Facts of a class whose `__str__` is its summary (the common case).
+    pub fn short(app: &str, summary: String) -> Self {
+        Self {
+            app: Some(app.to_owned()),
+            long: summary.clone(),
+            summary,
+            ..Self::default()
+        }
+    }
+
+    /// Sets `agent_name`.
+    pub fn agent(mut self, agent: Option<impl Into<String>>) -> Self {
+        self.agent = agent.map(Into::into);
+        self
+    }
+
+    /// Sets `url`.
+    pub fn url(mut self, url: Option<impl Into<String>>) -> Self {
+        self.url = url.map(Into::into);
+        self
+    }
+
+    /// Sets `usernames`.
+    pub fn users<S: Into<String>>(mut self, users: impl IntoIterator<Item = S>) -> Self {
+        self.users = users.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets `packages`.
+    pub fn packages<S: Into<String>>(mut self, packages: impl IntoIterator<Item = S>) -> Self {
+        self.packages = packages.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets `groups`.
+    pub fn groups<S: Into<String>>(mut self, groups: impl IntoIterator<Item = S>) -> Self {
+        self.groups = groups.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets `__str__`.
+    pub fn long(mut self, long: String) -> Self {
+        self.long = long;
+        self
+    }
+}
+
+/// A package's schemas: the facts for a schema name it knows.
+type Describe = fn(&str, &Ctx<'_>) -> Option<Facts>;
+
+/// Every supported schema package, tried in turn.
+const PACKAGES: &[Describe] = &[
+    anitya::describe,
+    bodhi::describe,
+    bugzilla::describe,
+    copr::describe,
+    discourse::describe,
+    fedocal::describe,
+    githook::describe,
+    hotness::describe,
+    infra::describe,
+    journal::describe,
+    koji::describe,
+    koschei::describe,
+    pagure::describe,
+    small::describe,
+    webhook::describe,
+];
+
+/// The `fedora_messaging_schema` header of a message, if it has one.
+pub(crate) fn schema_name<'a>(m: &Ctx<'a>) -> Option<&'a str> {
+    headers(m)?.get("fedora_messaging_schema")?.as_str()
+}
+
+fn headers<'a>(m: &Ctx<'a>) -> Option<&'a Map<String, Value>> {
+    m.envelope.headers.as_ref()
+}
+
+/// The facts of the message's schema class; the base class's for an unknown schema.
+pub(crate) fn describe(schema: &str, m: &Ctx<'_>) -> Facts {
+    PACKAGES
+        .iter()
+        .find_map(|describe| describe(schema, m))
+        .unwrap_or_else(|| base(m))
+}
+
+/// Fills `out` for a message carrying the schema header `schema`.
+pub(crate) fn extract(schema: &str, m: &Ctx<'_>, out: &mut Metadata) {
+    let facts = describe(schema, m);
+    out.app = facts.app.unwrap_or_default();
+    out.agent = facts.agent;
+    out.subtitle = Some(facts.summary);
+    out.long_text = Some(facts.long);
+    out.link = facts.url;
+    out.severity = header_severity(m).unwrap_or_default();
+    let lists: [(&str, &mut BTreeSet<String>, Vec<String>); 6] = [
+        ("user", &mut out.usernames, facts.users),
+        ("group", &mut out.groups, facts.groups),
+        ("rpm", &mut out.packages, facts.packages),
+        ("container", &mut out.containers, facts.containers),
+        ("module", &mut out.modules, facts.modules),
+        ("flatpak", &mut out.flatpaks, facts.flatpaks),
+    ];
+    for (kind, set, from_schema) in lists {
+        set.extend(from_schema.into_iter().filter(|s| !s.is_empty()));
+        set.extend(header_items(m, kind));
+    }
+}
+
+/// The items of the `fedora_messaging_<kind>_<item>: true` headers.
+fn header_items<'a>(m: &Ctx<'a>, kind: &str) -> impl Iterator<Item = String> + 'a {
+    let prefix = format!("fedora_messaging_{kind}_");
+    headers(m)
+        .into_iter()
+        .flatten()
+        .filter(|(_, value)| value.as_bool() == Some(true))
+        .filter_map(move |(key, _)| key.strip_prefix(&prefix).map(str::to_owned))
+        // `None` is what the publisher wrote for a Python `None` in the list: nobody.
+        .filter(|item| !item.is_empty() && item != "None")
+}
+
+/// The `fedora_messaging_severity` header: 10 debug, 20 info, 30 warning, 40 error.
+fn header_severity(m: &Ctx<'_>) -> Option<Severity> {
+    Severity::from_level(headers(m)?.get("fedora_messaging_severity")?.as_f64()?)
+}
+
+/// The base `Message` class: the summary is the topic and `__str__` dumps id, topic,
+/// headers and body.
+pub(crate) fn base(m: &Ctx<'_>) -> Facts {
+    Facts {
+        summary: m.topic_str().to_owned(),
+        long: base_str(m),
+        ..Facts::default()
+    }
+}
+
+/// The base class's `__str__`.
+pub(crate) fn base_str(m: &Ctx<'_>) -> String {
+    let headers = headers(m).cloned().map_or(Value::Null, Value::Object);
+    format!(
+        "Id: {}\nTopic: {}\nHeaders: {}\nBody: {}",
+        m.envelope.msg_id(),
+        m.topic_str(),
+        py::json_dumps(&headers, Some(4), true),
+        py::json_dumps(m.body, Some(4), true),
+    )
+}
+
+/// The value at a dotted path below `root`; a negative index counts from the end of a list
+/// (Python's `items[-1]`).
+pub(crate) fn lookup<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(root, |cur, key| match cur {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => {
+            let index: i64 = key.parse().ok()?;
+            let index = if index < 0 {
+                items.len().checked_sub(index.unsigned_abs() as usize)?
+            } else {
+                index as usize
+            };
+            items.get(index)
+        }
+        _ => None,
+    })
+}
+
+/// Python `str()` of the body value at `path`; `None` when absent (Python would have raised,
+/// the text still reads sensibly).
+pub(crate) fn text(m: &Ctx<'_>, path: &str) -> String {
+    lookup(m.body, path).map_or_else(|| "None".to_owned(), py::str)
+}
+
+/// Python `sep.join(str(x) for x in items)` over the list at `path`.
+pub(crate) fn join(m: &Ctx<'_>, path: &str, sep: &str) -> String {
+    lookup(m.body, path)
+        .and_then(Value::as_array)
+        .map(|items| items.iter().map(py::str).collect::<Vec<_>>().join(sep))
+        .unwrap_or_default()
+}
+
+/// Fills a template the way the schemas' `str.format` calls do: `{path.to.value}` is the
+/// Python `str()` of that body value, `{path|sep}` joins the list at `path` with `sep`;
+/// `{{` and `}}` are literal braces.
+pub(crate) fn fill(m: &Ctx<'_>, template: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find(['{', '}']) {
+        out.push_str(&rest[..open]);
+        let brace = &rest[open..];
+        if brace.starts_with("{{") || brace.starts_with("}}") {
+            out.push_str(&brace[..1]);
+            rest = &brace[2..];
+            continue;
+        }
+        let Some(close) = brace.find('}').filter(|_| brace.starts_with('{')) else {
+            out.push_str(&brace[..1]);
+            rest = &brace[1..];
+            continue;
+        };
+        let field = &brace[1..close];
+        match field.split_once('|') {
+            Some((path, sep)) => out.push_str(&join(m, path, sep)),
+            None => out.push_str(&text(m, field)),
+        }
+        rest = &brace[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Python's `str()` of the body value at `path` when it is a string (an `Optional[str]`
+/// property such as an agent or URL).
+pub(crate) fn opt(m: &Ctx<'_>, path: &str) -> Option<String> {
+    lookup(m.body, path)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// The strings at the given paths, skipping absent and `null` ones (lists built from
+/// optional fields).
+pub(crate) fn strings(m: &Ctx<'_>, paths: &[&str]) -> Vec<String> {
+    paths.iter().filter_map(|path| opt(m, path)).collect()
+}
