@@ -24,6 +24,11 @@ With a client certificate the library logs in with SASL EXTERNAL, as against Fed
 Helpers that need no Rust AMQP client:
   --declare-queue NAME  declare a durable queue and bind it to the publish exchange (routing
                         keys from --bind, default `#`), then publish FILE if one is given.
+  --raw                 publish each line's `body` exactly as given, bypassing the library (no
+                        schema, no validation: for malformed messages): a string body is sent
+                        as its UTF-8 bytes, anything else as JSON; `headers`, `id` (message_id),
+                        `content_type` and `content_encoding` are used when present. With
+                        publisher confirms, over the same connection settings.
   --check-login         open one connection the way the library does (TLS, client certificate,
                         EXTERNAL) and exit 0 when the broker accepts it, 3 when it refuses it
                         (TLS handshake or login), 1 on anything else.
@@ -71,6 +76,7 @@ def parse_args(argv):
         metavar="ROUTING_KEY",
         help="routing key(s) for --declare-queue (default: #)",
     )
+    p.add_argument("--raw", action="store_true", help="publish bodies as given (see above)")
     p.add_argument("--check-login", action="store_true", help="only test that the broker lets us in")
     args = p.parse_args(argv)
     if not (args.file or args.declare_queue or args.check_login):
@@ -186,6 +192,40 @@ def publish_all(args):
     return 0
 
 
+def publish_raw(args):
+    import pika
+    from fedora_messaging import config
+
+    exchange = config.conf["publish_exchange"]
+    records = read_lines(args.file, args.skip, args.limit)
+    conn = pika.BlockingConnection(pika_parameters())
+    published = 0
+    try:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        for record in records:
+            body = record.get("body", "")
+            if isinstance(body, str):
+                data = body.encode("utf-8")
+            else:
+                data = json.dumps(body).encode("utf-8")
+            message_id = record.get("id") or str(uuid.uuid4())
+            props = pika.BasicProperties(
+                content_type=record.get("content_type"),
+                content_encoding=record.get("content_encoding"),
+                delivery_mode=2,
+                headers=record.get("headers"),
+                message_id=message_id,
+            )
+            ch.basic_publish(exchange=exchange, routing_key=record["topic"], body=data, properties=props)
+            print(message_id, flush=True)
+            published += 1
+    finally:
+        conn.close()
+    print(f"published {published} raw messages", file=sys.stderr)
+    return 0
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.config:
@@ -200,7 +240,7 @@ def main(argv=None):
     if args.declare_queue:
         declare_queue(args.declare_queue, args.bind or ["#"])
     if args.file:
-        return publish_all(args)
+        return publish_raw(args) if args.raw else publish_all(args)
     return 0
 
 

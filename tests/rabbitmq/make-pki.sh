@@ -9,7 +9,9 @@
 #   ca1.pem ca1.key ca2.pem ca2.key   the two CAs, both "CN=fmn test RabbitMQ CA"
 #   cacert.pem                         ca1.pem + ca2.pem (what clients and the broker trust)
 #   server.pem server.key              CN=localhost, SAN IP:127.0.0.1 DNS:localhost, by ca2
-#   client.pem client.key              CN=fedora, clientAuth, by ca1 (logs in as `fedora`)
+#   client.pem client.key              CN=fedora, clientAuth, by ca1 (logs in as `fedora`); like
+#                                      Fedora's fedora-cert.pem, OpenSSL's text dump of the
+#                                      certificate comes before the PEM block
 #   intruder.pem intruder.key          CN=intruder, by ca1: TLS accepted, EXTERNAL login refused
 #   rogue-ca.pem rogue-ca.key          a third CA with the same name, NOT in cacert.pem
 #   rogue.pem rogue.key                CN=fedora, by the rogue CA: refused in the TLS handshake
@@ -56,6 +58,11 @@ leaf client fedora ca1 client.ext
 leaf intruder intruder ca1 client.ext
 leaf rogue fedora rogue-ca client.ext
 cat ca1.pem ca2.pem >cacert.pem
+# Client certificates in the shape of Fedora's fedora-cert.pem: `openssl x509 -text` output.
+for c in client intruder rogue; do
+  openssl x509 -in "$c.pem" -text >"$c.pem.text"
+  mv "$c.pem.text" "$c.pem"
+done
 rm -f ./*.srl server.ext client.ext
 # The broker (and publishers) may run as another user than the one that made the files.
 chmod 644 ./*.pem ./*.key

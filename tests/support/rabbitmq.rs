@@ -78,7 +78,9 @@ pub struct TestPki {
     /// `CN=localhost`, SAN `IP:127.0.0.1`, `DNS:localhost`, signed by the second CA.
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
-    /// `CN=fedora`, signed by the first CA: logs in as `fedora` with EXTERNAL.
+    /// `CN=fedora`, signed by the first CA: logs in as `fedora` with EXTERNAL. Like Fedora's
+    /// `fedora-cert.pem`, the file is OpenSSL's text dump of the certificate followed by the
+    /// PEM block.
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
     /// `CN=intruder`, signed by the first CA: the TLS handshake succeeds, the EXTERNAL login
@@ -169,6 +171,10 @@ pub struct PublishOptions {
     pub bind: Vec<String>,
     /// Seconds the library waits for each publish to be confirmed.
     pub timeout_secs: u32,
+    /// Publish each line's `body` as given, bypassing the library (no schema, no
+    /// validation), for malformed messages: a string body goes out as its bytes, anything else
+    /// as JSON; `headers`, `id`, `content_type`, `content_encoding` are used when present.
+    pub raw: bool,
 }
 
 impl Default for PublishOptions {
@@ -182,6 +188,7 @@ impl Default for PublishOptions {
             declare_queue: None,
             bind: Vec::new(),
             timeout_secs: 30,
+            raw: false,
         }
     }
 }
@@ -619,6 +626,9 @@ impl RabbitMq {
             for key in &opts.bind {
                 cmd.args(["--bind", key]);
             }
+        }
+        if opts.raw {
+            cmd.arg("--raw");
         }
         if let Some(file) = jsonl {
             cmd.arg(file);

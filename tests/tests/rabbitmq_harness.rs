@@ -84,20 +84,41 @@ fn broker_like_fedoras_with_the_real_publisher() {
     assert_eq!(rmq.queue_depth(queue), Some(20));
     assert_eq!(rmq.queue_depth("no-such-queue"), None);
 
+    // Malformed messages the library would refuse to send go out raw.
+    let raw = rmq.dir().join("raw.jsonl");
+    std::fs::write(
+        &raw,
+        "{\"topic\": \"org.fedoraproject.prod.bodhi.update.comment\", \"body\": \"not json {\", \"id\": \"raw-1\"}\n\
+         {\"topic\": \"org.fedoraproject.prod.x\", \"body\": {\"no\": \"headers\"}}\n",
+    )
+    .unwrap();
+    let raw_ids = rmq
+        .publish_with(
+            Some(&raw),
+            &PublishOptions {
+                raw: true,
+                ..PublishOptions::default()
+            },
+        )
+        .expect("publishing raw messages");
+    assert_eq!(raw_ids.len(), 2);
+    assert_eq!(raw_ids[0], "raw-1");
+    assert_eq!(rmq.queue_depth(queue), Some(22));
+
     // A graceful restart keeps the durable queue and its persistent messages, on the same
     // ports (the URLs stay valid).
     let url = rmq.amqps_url();
     rmq.restart();
     eprintln!("restarted in {:?}", rmq.last_start);
     assert_eq!(rmq.amqps_url(), url);
-    assert_eq!(rmq.queue_depth(queue), Some(20));
+    assert_eq!(rmq.queue_depth(queue), Some(22));
 
     // So does a crash: every publish was confirmed, so it is on disk.
     rmq.kill();
     assert!(!rmq.is_running());
     rmq.start_again();
     eprintln!("started again after SIGKILL in {:?}", rmq.last_start);
-    assert_eq!(rmq.queue_depth(queue), Some(20));
+    assert_eq!(rmq.queue_depth(queue), Some(22));
 
     // Who gets in: the `fedora` certificate (EXTERNAL) and the plain password user.
     assert_eq!(rmq.check_login(Identity::Fedora), Login::Accepted);
