@@ -150,7 +150,9 @@ pub async fn ledger<'a>(
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out: {} of {} messages arrived",
-            ids.iter().filter(|id| ledger.bodies.contains_key(**id)).count(),
+            ids.iter()
+                .filter(|id| ledger.bodies.contains_key(**id))
+                .count(),
             ids.len()
         );
         let batch = sqs::drain(&env.clients.sqs, url, 1, Duration::from_secs(2)).await;

@@ -54,10 +54,7 @@ fn queue_name() -> String {
 async fn wait_consuming(broker: &RabbitMq, queue: &str) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if broker
-            .queue_stats(queue)
-            .is_some_and(|s| s.consumers >= 1)
-        {
+        if broker.queue_stats(queue).is_some_and(|s| s.consumers >= 1) {
             return;
         }
         assert!(
@@ -96,7 +93,10 @@ async fn the_corpus_published_by_fedora_messaging_arrives_once_each() {
     let broker = RabbitMq::start();
     let queue = queue_name();
     let dir = temp_dir("amqp-corpus");
-    let bridge = start(bridge_config(&broker, &queue, &dir.join("spool")), outputs(&env));
+    let bridge = start(
+        bridge_config(&broker, &queue, &dir.join("spool")),
+        outputs(&env),
+    );
     wait_consuming(&broker, &queue).await;
 
     let corpus = dir.join("corpus.jsonl");
@@ -204,7 +204,10 @@ async fn a_minute_without_sqs_is_spooled_acknowledged_and_then_delivered() {
     let messages = load_messages(TOPIC, 500);
     publish(&broker, &messages).await;
     let m = std::sync::Arc::clone(&bridge.metrics);
-    wait_for("SQS to be seen failing", WAIT, || m.sqs_failing.load(Relaxed)).await;
+    wait_for("SQS to be seen failing", WAIT, || {
+        m.sqs_failing.load(Relaxed)
+    })
+    .await;
     // Spooled and synced, the broker is told: nothing waits there any more.
     let deadline = tokio::time::Instant::now() + WAIT;
     while broker.queue_depth(&queue) != Some(0) {
@@ -253,7 +256,10 @@ async fn a_broker_restart_mid_stream_loses_nothing() {
     .await;
     let before = m.forwarded.load(Relaxed);
     broker.restart();
-    assert!(before < 1000, "the restart came mid-stream ({before} forwarded)");
+    assert!(
+        before < 1000,
+        "the restart came mid-stream ({before} forwarded)"
+    );
     // After the restart: more messages, and the rest of the first ones (persistent, in a
     // durable queue) arrive.
     wait_consuming(&broker, &queue).await;
@@ -266,7 +272,10 @@ async fn a_broker_restart_mid_stream_loses_nothing() {
     // Deliveries in flight at the restart may arrive twice (acknowledgements lost with the
     // connection); never more than the unacknowledged window.
     let repeated = ledger.repeated().len();
-    assert!(repeated <= 5, "{repeated} repeated, more than the prefetch window");
+    assert!(
+        repeated <= 5,
+        "{repeated} repeated, more than the prefetch window"
+    );
     assert!(m.endpoint(0).reconnects.load(Relaxed) >= 1);
     println!("broker restart: {before} forwarded before it, {repeated} repeated after");
     bridge.stop().await;
@@ -333,7 +342,10 @@ async fn kill_9_of_the_bridge_mid_stream_loses_nothing() {
     // Acknowledgements lost with the process mean redelivery: bounded by the window, and the
     // match stage is idempotent per message id (deterministic job ids, delivery records).
     let repeated = ledger.repeated().len();
-    assert!(repeated <= 50, "{repeated} repeated, over the prefetch window");
+    assert!(
+        repeated <= 50,
+        "{repeated} repeated, over the prefetch window"
+    );
     println!(
         "kill -9 mid-stream: {in_sqs_at_kill} in SQS at the kill, 1000/1000 arrived, {repeated} repeated"
     );
@@ -355,7 +367,10 @@ async fn a_message_on_both_buses_is_forwarded_once() {
     let mut warmups = Vec::new();
     while m.endpoint(0).received.load(Relaxed) == 0 {
         warmups.push(zmq.publish(TOPIC, json!({"warmup": true})).unwrap().0);
-        assert!(warmups.len() < 1200, "the bridge never heard the ZeroMQ publisher");
+        assert!(
+            warmups.len() < 1200,
+            "the bridge never heard the ZeroMQ publisher"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Fedora's bridges kept the id across buses: the same message both ways.
@@ -380,5 +395,39 @@ async fn a_message_on_both_buses_is_forwarded_once() {
     })
     .await;
     bridge.stop().await;
-    assert_eq!(broker.queue_depth(&queue), Some(0), "duplicates acknowledged too");
+    assert_eq!(
+        broker.queue_depth(&queue),
+        Some(0),
+        "duplicates acknowledged too"
+    );
+}
+
+/// `make bench-bridge`: both buses side by side through the release binaries
+/// (`target/release/fmn-bridge-bench`), with a broker set up like Fedora's. Prints figures;
+/// asserts nothing about speed.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: make bench-bridge"]
+async fn bench_bridge_fedmsg_and_amqp() {
+    fmn_integration_tests::init();
+    let broker = RabbitMq::start();
+    let pki = broker.tls();
+    let bench = repo_root().join("target/release/fmn-bridge-bench");
+    assert!(
+        bench.exists(),
+        "build it first: cargo build --release -p fmn-ingest-bridge --bins"
+    );
+    let n = std::env::var("FMN_BENCH_MESSAGES").unwrap_or_else(|_| "20000".into());
+    let status = std::process::Command::new(bench)
+        .arg(n)
+        .arg("--amqp-url")
+        .arg(broker.amqps_url())
+        .arg("--amqp-ca")
+        .arg(&pki.ca_file)
+        .arg("--amqp-cert")
+        .arg(&pki.client_cert)
+        .arg("--amqp-key")
+        .arg(&pki.client_key)
+        .status()
+        .expect("running fmn-bridge-bench");
+    assert!(status.success(), "fmn-bridge-bench failed: {status}");
 }

@@ -99,7 +99,12 @@ impl AmqpPublisher {
     }
 
     /// Publishes arbitrary bytes as a message body (malformed ones, for tests), confirmed.
-    pub async fn publish_raw(&self, topic: &str, id: &str, data: &[u8]) -> Result<(), lapin::Error> {
+    pub async fn publish_raw(
+        &self,
+        topic: &str,
+        id: &str,
+        data: &[u8],
+    ) -> Result<(), lapin::Error> {
         let properties = BasicProperties::default()
             .with_message_id(id.into())
             .with_delivery_mode(2);
