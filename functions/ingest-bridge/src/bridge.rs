@@ -505,11 +505,13 @@ impl Forwarder {
                 self.metrics.spooled.fetch_add(1, Relaxed);
                 self.unsynced.extend(ack);
             }
-            Err((p, e)) if p.ack.is_some() => {
+            Err(failed) if failed.0.ack.is_some() => {
+                let (p, e) = *failed;
                 tracing::warn!(msg_id = p.msg_id, error = %e, "the buffer is full and the spool cannot take the message; the broker delivers it again");
                 self.give_back(&p.msg_id, p.ack);
             }
-            Err((p, e)) => {
+            Err(failed) => {
+                let (p, e) = *failed;
                 let reason = if matches!(e, SpoolError::Full(_)) {
                     DropReason::SpoolFull
                 } else {

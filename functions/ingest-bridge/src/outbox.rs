@@ -80,7 +80,7 @@ impl Outbox {
         now: Instant,
         linger: Duration,
         to_spool: bool,
-    ) -> Result<Placed, (Pending, SpoolError)> {
+    ) -> Result<Placed, Box<(Pending, SpoolError)>> {
         let full = self.mem.len() + self.in_flight >= self.cap_messages
             || self.mem_bytes + self.in_flight_bytes + p.size() > self.cap_bytes;
         if self.spool.is_empty() && !full && !to_spool {
@@ -93,7 +93,7 @@ impl Outbox {
         } else {
             match self.spool.append(&p) {
                 Ok(()) => Ok(Placed::Spool(p.ack.take())),
-                Err(e) => Err((p, e)),
+                Err(e) => Err(Box::new((p, e))),
             }
         }
     }

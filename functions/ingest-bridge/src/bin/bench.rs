@@ -50,14 +50,14 @@ fn proc_status(pid: u32, field: &str) -> Option<u64> {
 /// The bus the bench publishes on.
 enum Bus {
     Fedmsg(Publisher),
-    Amqp(AmqpPublisher, AmqpConfig),
+    Amqp(Box<(AmqpPublisher, AmqpConfig)>),
 }
 
 impl Bus {
     fn name(&self) -> &'static str {
         match self {
             Bus::Fedmsg(_) => "fedmsg (ZeroMQ)",
-            Bus::Amqp(..) => "fedora-messaging (AMQP)",
+            Bus::Amqp(_) => "fedora-messaging (AMQP)",
         }
     }
 
@@ -65,7 +65,8 @@ impl Bus {
     fn env(&self) -> Vec<(&'static str, String)> {
         match self {
             Bus::Fedmsg(p) => vec![("FMN_FEDMSG_ENDPOINTS", p.endpoint().to_string())],
-            Bus::Amqp(_, c) => {
+            Bus::Amqp(amqp) => {
+                let c = &amqp.1;
                 let mut env = vec![
                     ("FMN_AMQP_URL", c.url.clone()),
                     ("FMN_AMQP_QUEUE", c.queue.clone()),
@@ -89,7 +90,8 @@ impl Bus {
                     p.publish(TOPIC, body)?;
                 }
             }
-            Bus::Amqp(p, _) => {
+            Bus::Amqp(amqp) => {
+                let p = &amqp.0;
                 let messages: Vec<OutgoingMessage> = bodies
                     .into_iter()
                     .map(|body| OutgoingMessage {
@@ -153,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
         let publisher = AmqpPublisher::connect(&config)
             .await
             .context("connecting the AMQP publisher")?;
-        buses.push(Bus::Amqp(publisher, config));
+        buses.push(Bus::Amqp(Box::new((publisher, config))));
     }
     let mut figures = Vec::new();
     for bus in &mut buses {
