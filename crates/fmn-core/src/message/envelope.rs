@@ -65,7 +65,8 @@ impl Origin {
         }
     }
 
-    fn is_fedmsg(&self) -> bool {
+    /// Whether this is [`Origin::Fedmsg`] (serde skips the field then).
+    pub fn is_fedmsg(&self) -> bool {
         *self == Self::Fedmsg
     }
 }
