@@ -98,6 +98,25 @@ impl Facts {
         self
     }
 
+    /// Lists a git repository as the artifact of its dist-git namespace (`rpms`, `modules`,
+    /// `flatpaks`, and the containers' namespace, which the schemas spell differently).
+    pub fn repository(
+        mut self,
+        namespace: Option<&str>,
+        containers: &str,
+        name: Option<String>,
+    ) -> Self {
+        let list = match namespace {
+            Some("rpms") => &mut self.packages,
+            Some("modules") => &mut self.modules,
+            Some("flatpaks") => &mut self.flatpaks,
+            Some(ns) if ns == containers => &mut self.containers,
+            _ => return self,
+        };
+        list.extend(name);
+        self
+    }
+
     /// Sets `__str__`.
     pub fn long(mut self, long: String) -> Self {
         self.long = long;
