@@ -183,9 +183,9 @@ mod tests {
         assert_eq!(lines[0]["severity"], 30);
         assert_eq!(lines[0]["summary"], "bob has created a new calendar infra");
         assert_eq!(lines[0]["__str__"], lines[0]["summary"]);
-        // An unknown schema: the base class's topic summary and dump.
-        assert_eq!(lines[1]["app_name"], Value::Null);
-        assert_eq!(lines[1]["summary"], "org.fedoraproject.prod.mystery");
+        // An unknown schema: named in the summary, with the base class's dump.
+        assert_eq!(lines[1]["app_name"], "mystery");
+        assert_eq!(lines[1]["summary"], "x.y: org.fedoraproject.prod.mystery");
         assert!(lines[1]["__str__"]
             .as_str()
             .unwrap()

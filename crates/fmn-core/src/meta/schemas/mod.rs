@@ -7,6 +7,10 @@
 //! the base `fedora_messaging.message.Message` behaviour ([`base`]). Severity, and the user,
 //! group and artifact lists, are completed from the headers the publisher derived from the
 //! same properties.
+//!
+//! The text is Python's: `str()` of values (`None`, `True`, `['a', 'b']`), `str.format`
+//! templates ([`fill`]), `json.dumps` ([`py::json_dumps`]). Where the Python property would
+//! raise (a missing key), fmn writes `None` for the missing value instead.
 
 mod anitya;
 mod bodhi;
@@ -155,12 +159,29 @@ fn headers<'a>(m: &Ctx<'a>) -> Option<&'a Map<String, Value>> {
     m.envelope.headers.as_ref()
 }
 
-/// The facts of the message's schema class; the base class's for an unknown schema.
+/// The facts of the message's schema class; [`unknown`] ones for a schema no module knows.
 pub(crate) fn describe(schema: &str, m: &Ctx<'_>) -> Facts {
+    if schema == "base.message" {
+        return base(m);
+    }
     PACKAGES
         .iter()
         .find_map(|describe| describe(schema, m))
-        .unwrap_or_else(|| base(m))
+        .unwrap_or_else(|| unknown(schema, m))
+}
+
+/// A schema fmn does not know (a newer package, a new application). FMN 3 would see the base
+/// class (summary = topic, no application); fmn says which schema it was, and keeps what
+/// routing can use: the topic's service as the application and a body `agent`, when there
+/// is one. Users and artifacts come from the headers.
+fn unknown(schema: &str, m: &Ctx<'_>) -> Facts {
+    let service = m.topic().service();
+    Facts {
+        app: (!service.is_empty()).then(|| service.to_owned()),
+        agent: opt(m, "agent").filter(|a| !a.is_empty()),
+        summary: format!("{schema}: {}", m.topic_str()),
+        ..base(m)
+    }
 }
 
 /// Fills `out` for a message carrying the schema header `schema`.
@@ -203,7 +224,7 @@ fn header_severity(m: &Ctx<'_>) -> Option<Severity> {
     Severity::from_level(headers(m)?.get("fedora_messaging_severity")?.as_f64()?)
 }
 
-/// The base `Message` class: the summary is the topic and `__str__` dumps id, topic,
+/// The base `Message` class (`base.message`): the summary is the topic and `__str__` dumps id, topic,
 /// headers and body.
 pub(crate) fn base(m: &Ctx<'_>) -> Facts {
     Facts {
@@ -299,4 +320,88 @@ pub(crate) fn opt(m: &Ctx<'_>, path: &str) -> Option<String> {
 /// optional fields).
 pub(crate) fn strings(m: &Ctx<'_>, paths: &[&str]) -> Vec<String> {
     paths.iter().filter_map(|path| opt(m, path)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::message::Envelope;
+    use crate::meta::{Aliases, Registry};
+
+    fn message(schema: &str, topic: &str, extra: Value, body: Value) -> Envelope {
+        let mut headers: Map<String, Value> = serde_json::from_value(extra).unwrap();
+        headers.insert("fedora_messaging_schema".into(), schema.into());
+        Envelope::from_fedora_messaging("id-1", topic, headers, body).unwrap()
+    }
+
+    #[test]
+    fn unknown_schemas_name_themselves_and_keep_the_headers_lists() {
+        let env = message(
+            "elections.vote.v3",
+            "org.fedoraproject.prod.elections.vote",
+            json!({"fedora_messaging_user_alice": true, "fedora_messaging_rpm_foo": true,
+                   "fedora_messaging_group_None": true, "fedora_messaging_severity": 40}),
+            json!({"agent": "alice"}),
+        );
+        let meta = Registry::default().extract(&env);
+        assert_eq!(meta.app, "elections");
+        assert_eq!(meta.agent.as_deref(), Some("alice"));
+        assert_eq!(
+            meta.subtitle.as_deref(),
+            Some("elections.vote.v3: org.fedoraproject.prod.elections.vote")
+        );
+        assert!(meta.long_text.unwrap().starts_with("Id: id-1\nTopic: org.fedoraproject.prod.elections.vote\nHeaders: {\n    \"fedora_messaging_group_None\": true,"));
+        assert_eq!(meta.usernames.iter().collect::<Vec<_>>(), ["alice"]);
+        assert_eq!(meta.packages.iter().collect::<Vec<_>>(), ["foo"]);
+        assert!(meta.groups.is_empty(), "a Python None is nobody");
+        assert_eq!(meta.severity, Severity::Error);
+        assert_eq!(meta.title, "elections.vote");
+    }
+
+    #[test]
+    fn the_schema_header_wins_over_the_bus_and_the_fedmsg_processors() {
+        // A fedmsg envelope bridged from AMQP keeps the headers: the schema describes it.
+        let env = Envelope::from_json(
+            r#"{"topic":"org.fedoraproject.prod.fedocal.calendar.new","msg_id":"2020-x",
+                "msg":{"agent":"bob","calendar":{"calendar_name":"infra"}},
+                "headers":{"fedora_messaging_schema":"fedocal.calendar.new"}}"#,
+        )
+        .unwrap();
+        let meta = Registry::default().extract(&env);
+        assert_eq!(
+            meta.subtitle.as_deref(),
+            Some("bob has created a new calendar infra")
+        );
+        assert_eq!(meta.long_text, meta.subtitle);
+        assert_eq!(
+            meta.severity,
+            Severity::Info,
+            "no severity header: the default"
+        );
+        // Without the header the fedmsg processor speaks, and there is no long text.
+        let plain = Envelope::from_json(
+            r#"{"topic":"org.fedoraproject.prod.fedocal.calendar.new",
+                "msg":{"agent":"bob","calendar":{"calendar_name":"infra"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(Registry::default().extract(&plain).long_text, None);
+    }
+
+    #[test]
+    fn fill_reads_like_str_format() {
+        let env = message(
+            "x",
+            "org.fedoraproject.prod.x",
+            json!({}),
+            json!({"a": {"b": [1, 2, {"c": null}]}, "t": ["x", "y"], "n": 1.0}),
+        );
+        let aliases = Aliases::default();
+        let m = Ctx::new(&env, &aliases);
+        assert_eq!(
+            fill(&m, "{a.b.0}-{a.b.-1.c}-{t|, }-{missing}-{{lit}}-{n}-{t}"),
+            "1-None-x, y-None-{lit}-1.0-['x', 'y']"
+        );
+    }
 }
