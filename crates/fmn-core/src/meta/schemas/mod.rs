@@ -407,7 +407,7 @@ mod tests {
 
     /// Every schema name (`fedora.messages` entry point) of the 25 supported packages, as
     /// their releases register them.
-    const ALL_SCHEMAS: [&str; 148] = [
+    const ALL_SCHEMAS: [&str; 147] = [
         "anitya.distro.add",
         "anitya.distro.edit",
         "anitya.distro.remove",
@@ -550,7 +550,6 @@ mod tests {
         "pagure.pull-request.updated",
         "planet.build",
         "planet.post.new",
-        "webhook_to_fedora_messaging.discourse.message_v1",
         "webhook_to_fedora_messaging.forgejo.message_v1",
         "webhook_to_fedora_messaging.github.message_v1",
         "webhook_to_fedora_messaging.gitlab.message_v1",
