@@ -94,7 +94,9 @@ pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
         }
         _ => return None,
     };
-    Some(facts)
+    // Only build and task state changes are at the default level.
+    let chatter = !matches!(class, "build.BuildStateChangeV1" | "task.TaskStateChangeV1");
+    Some(if chatter { facts.debug() } else { facts })
 }
 
 /// `BuildStateChangeV1.__str__`.

@@ -59,6 +59,8 @@ pub(crate) struct Facts {
     pub modules: Vec<String>,
     /// `flatpaks`.
     pub flatpaks: Vec<String>,
+    /// The class's `severity`, for a message without the severity header.
+    pub severity: Severity,
 }
 
 impl Facts {
@@ -118,6 +120,12 @@ impl Facts {
             _ => return self,
         };
         list.extend(name);
+        self
+    }
+
+    /// Marks a class whose messages are debugging chatter (`severity = DEBUG`).
+    pub fn debug(mut self) -> Self {
+        self.severity = Severity::Debug;
         self
     }
 
@@ -192,7 +200,7 @@ pub(crate) fn extract(schema: &str, m: &Ctx<'_>, out: &mut Metadata) {
     out.subtitle = Some(facts.summary);
     out.long_text = Some(facts.long);
     out.link = facts.url;
-    out.severity = header_severity(m).unwrap_or_default();
+    out.severity = header_severity(m).unwrap_or(facts.severity);
     let lists: [(&str, &mut BTreeSet<String>, Vec<String>); 6] = [
         ("user", &mut out.usernames, facts.users),
         ("group", &mut out.groups, facts.groups),
@@ -574,5 +582,40 @@ mod tests {
         assert!(PACKAGES
             .iter()
             .all(|describe| describe("nope.v1", &m).is_none()));
+    }
+
+    #[test]
+    fn without_the_severity_header_the_class_default_applies() {
+        let severity = |schema: &str, headers: Value| {
+            let env = message(
+                schema,
+                "org.fedoraproject.prod.buildsys.tag",
+                headers,
+                json!({}),
+            );
+            Registry::default().extract(&env).severity
+        };
+        assert_eq!(
+            severity("koji_fedoramessaging.tag.TagV1", json!({})),
+            Severity::Debug
+        );
+        assert_eq!(
+            severity("bodhi.update.status.testing.v3", json!({})),
+            Severity::Debug
+        );
+        assert_eq!(
+            severity("koji_fedoramessaging.task.TaskStateChangeV1", json!({})),
+            Severity::Info
+        );
+        let warning = json!({"fedora_messaging_severity": 30});
+        assert_eq!(
+            severity("koji_fedoramessaging.tag.TagV1", warning),
+            Severity::Warning
+        );
+        let odd = json!({"fedora_messaging_severity": 25});
+        assert_eq!(
+            severity("koji_fedoramessaging.tag.TagV1", odd),
+            Severity::Debug
+        );
     }
 }
