@@ -74,6 +74,15 @@ impl Facts {
         }
     }
 
+    /// Facts of a class without `app_name` (the base class's `None`) whose `__str__` is its
+    /// summary.
+    pub fn without_app(summary: String) -> Self {
+        Self {
+            app: None,
+            ..Self::short("", summary)
+        }
+    }
+
     /// Sets `agent_name`.
     pub fn agent(mut self, agent: Option<impl Into<String>>) -> Self {
         self.agent = agent.map(Into::into);
