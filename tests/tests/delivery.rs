@@ -63,6 +63,8 @@ fn job(user: &str, address: &str, delivery: Delivery, msg: &str, ts: f64) -> Del
         packages: vec!["python-foo".into(), "foo".into()],
         timestamp: Some(ts),
         severity: Severity::default(),
+        origin: Default::default(),
+        long_text: None,
     };
     DeliveryJob {
         job_id: fmn_core::jobs::job_id(msg, user, &destination),

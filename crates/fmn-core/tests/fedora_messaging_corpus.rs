@@ -78,15 +78,23 @@ impl Tally {
     }
 }
 
-#[test]
-fn fedora_messaging_corpus_agreement() {
-    let registry = Registry::default();
+/// What comparing a corpus gave: per schema package and in total, the lines that are no
+/// message, and the number of lines.
+struct Comparison {
+    by_package: BTreeMap<String, Tally>,
+    total: Tally,
+    unparsed: Vec<String>,
+    lines: usize,
+}
+
+/// Extracts every line's metadata and compares it with the line's `expected`.
+fn compare(corpus: &str, registry: &Registry) -> Comparison {
     let verbose = std::env::var_os("FMN_CORPUS_VERBOSE").is_some();
     let mut by_package: BTreeMap<String, Tally> = BTreeMap::new();
     let mut total = Tally::default();
     let mut unparsed = Vec::new();
     let mut lines = 0;
-    for line in CORPUS.lines().filter(|l| !l.trim().is_empty()) {
+    for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
         lines += 1;
         let record: Value = serde_json::from_str(line).expect("corpus line is JSON");
         let package = record["schema_package"].as_str().unwrap_or("?").to_owned();
@@ -120,6 +128,23 @@ fn fedora_messaging_corpus_agreement() {
             }
         }
     }
+    Comparison {
+        by_package,
+        total,
+        unparsed,
+        lines,
+    }
+}
+
+#[test]
+fn fedora_messaging_corpus_agreement() {
+    let registry = Registry::default();
+    let Comparison {
+        by_package,
+        total,
+        unparsed,
+        lines,
+    } = compare(CORPUS, &registry);
     assert_eq!(lines, 277, "the corpus has 277 lines");
     let schema_only = schema_only_lists(&registry);
 
@@ -145,7 +170,7 @@ fn fedora_messaging_corpus_agreement() {
         );
     }
     println!(
-        "lists from the schema code alone (filter headers removed): {schema_only}/{lines} messages agree on all six"
+        "lists and severity from the schema code alone (headers removed): {schema_only}/{lines} messages agree"
     );
     for line in &unparsed {
         println!("not an envelope: {line}");
@@ -162,8 +187,9 @@ fn fedora_messaging_corpus_agreement() {
     assert_eq!(schema_only, lines, "lists from the schema code alone");
 }
 
-/// How many messages get all six lists right without the `fedora_messaging_<kind>_<name>`
-/// headers (which the schema layer otherwise unions in).
+/// How many messages get all six lists and the severity right without the
+/// `fedora_messaging_<kind>_<name>` and `fedora_messaging_severity` headers (which the schema
+/// layer otherwise uses): the schema code must find them itself.
 fn schema_only_lists(registry: &Registry) -> usize {
     let kinds = ["user", "group", "rpm", "container", "module", "flatpak"];
     let fields = [
@@ -173,15 +199,17 @@ fn schema_only_lists(registry: &Registry) -> usize {
         "containers",
         "modules",
         "flatpaks",
+        "severity",
     ];
     let mut agree = 0;
     for line in CORPUS.lines().filter(|l| !l.trim().is_empty()) {
         let mut record: Value = serde_json::from_str(line).expect("corpus line is JSON");
         if let Some(headers) = record["headers"].as_object_mut() {
             headers.retain(|key, _| {
-                !kinds
-                    .iter()
-                    .any(|k| key.starts_with(&format!("fedora_messaging_{k}_")))
+                key != "fedora_messaging_severity"
+                    && !kinds
+                        .iter()
+                        .any(|k| key.starts_with(&format!("fedora_messaging_{k}_")))
             });
         }
         let Ok(envelope) = Envelope::from_fedora_messaging_value(&record) else {
@@ -209,6 +237,23 @@ fn normalised(expected: &Value) -> Value {
             json!(set)
         }
         None => expected.clone(),
+    }
+}
+
+/// Schemas the corpus has no example of, checked the same way (`fedora-messaging-extra.jsonl`,
+/// see `tests/data/README.md`): all must agree.
+#[test]
+fn schemas_outside_the_corpus_agree_exactly() {
+    let extra = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/fedora-messaging-extra.jsonl"
+    ));
+    let result = compare(extra, &Registry::default());
+    assert_eq!(result.lines, 20);
+    assert!(result.unparsed.is_empty(), "{:?}", result.unparsed);
+    for (n, (field, _)) in FIELDS.iter().enumerate() {
+        assert_eq!(result.total.compared[n], 20, "{field}");
+        assert_eq!(result.total.agree[n], 20, "{field}");
     }
 }
 

@@ -65,7 +65,8 @@ impl Origin {
         }
     }
 
-    fn is_fedmsg(&self) -> bool {
+    /// Whether this is [`Origin::Fedmsg`] (serde skips the field then).
+    pub fn is_fedmsg(&self) -> bool {
         *self == Self::Fedmsg
     }
 }
@@ -435,18 +436,40 @@ impl<'de> Deserialize<'de> for Envelope {
 /// (`2026-01-01T00:00:00+00:00`, maybe with a fraction; without an offset it is UTC):
 /// an integer when there is no fraction, else a float.
 fn iso8601_to_epoch(text: &str) -> Option<Number> {
-    use time::format_description::well_known::Iso8601;
-    let when = time::OffsetDateTime::parse(text, &Iso8601::DEFAULT)
-        .or_else(|_| {
-            time::PrimitiveDateTime::parse(text, &Iso8601::DEFAULT).map(|t| t.assume_utc())
-        })
-        .ok()?;
+    let when = parse_iso8601(text)?.assume_utc_if_naive();
     let nanos = when.unix_timestamp_nanos();
     if nanos % 1_000_000_000 == 0 {
         Some(Number::from(when.unix_timestamp()))
     } else {
         Number::from_f64(nanos as f64 / 1e9)
     }
+}
+
+/// An ISO 8601 time, with its offset when it has one.
+pub(crate) enum IsoTime {
+    /// With an offset (`+00:00`, `Z`…).
+    Offset(time::OffsetDateTime),
+    /// Without: a "naive" local time.
+    Naive(time::PrimitiveDateTime),
+}
+
+impl IsoTime {
+    /// The time, naive ones taken as UTC.
+    pub(crate) fn assume_utc_if_naive(self) -> time::OffsetDateTime {
+        match self {
+            Self::Offset(t) => t,
+            Self::Naive(t) => t.assume_utc(),
+        }
+    }
+}
+
+/// Parses an ISO 8601 date and time (Python's `isoformat()` output among others).
+pub(crate) fn parse_iso8601(text: &str) -> Option<IsoTime> {
+    use time::format_description::well_known::Iso8601;
+    time::OffsetDateTime::parse(text, &Iso8601::DEFAULT)
+        .map(IsoTime::Offset)
+        .or_else(|_| time::PrimitiveDateTime::parse(text, &Iso8601::DEFAULT).map(IsoTime::Naive))
+        .ok()
 }
 
 /// What kind of JSON value some (non-object) text starts with.

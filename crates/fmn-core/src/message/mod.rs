@@ -12,5 +12,6 @@
 mod envelope;
 mod topic;
 
+pub(crate) use envelope::{parse_iso8601, IsoTime};
 pub use envelope::{Envelope, EnvelopeError, Origin, MAX_MSG_ID_LEN};
 pub use topic::{Environment, Topic, TopicError};

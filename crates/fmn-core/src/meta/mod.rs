@@ -5,6 +5,13 @@
 //! service in [`processors`]; adding a service is one small file plus one line in
 //! [`processors::all`].
 //!
+//! A message that names its fedora-messaging schema (the `fedora_messaging_schema` header,
+//! whichever bus brought it) is described by that schema instead: the schema layer
+//! (`schemas`, one module per schema package) computes what the Python class does (`app_name`,
+//! `agent_name`, `summary` as the subtitle, `__str__` as [`Metadata::long_text`], `url` as the
+//! link, the user, group and artifact lists) and takes the severity from the
+//! `fedora_messaging_severity` header.
+//!
 //! ```
 //! use fmn_core::message::Envelope;
 //! use fmn_core::meta::Registry;

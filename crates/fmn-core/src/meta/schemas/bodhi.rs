@@ -118,7 +118,12 @@ pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
         "update.status.testing" if schema_version(m) != Some("v3") => ready_for_testing(m, agent),
         _ => update(event, m, agent.clone(), base_users())?,
     };
-    Some(facts)
+    // "Ready for testing" (all three versions) is debugging chatter.
+    Some(if event == "update.status.testing" {
+        facts.debug()
+    } else {
+        facts
+    })
 }
 
 /// `UpdateReadyForTestingV1`/`V2` (V3 is an ordinary update message).

@@ -78,5 +78,11 @@ pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
         }
         _ => return None,
     };
-    Some(facts(summary).users(users).agent(agent))
+    let facts = facts(summary).users(users).agent(agent);
+    // The fedora-messaging `chroot.start` duplicate of `build.start` is debugging chatter.
+    Some(if kind == "chroot.start" && !stomp {
+        facts.debug()
+    } else {
+        facts
+    })
 }

@@ -1,5 +1,5 @@
-//! `discourse2fedmsg-messages` (and the same class in webhook-to-fedora-messaging): posts,
-//! likes, topics and solutions on Fedora's Discourse instances.
+//! `discourse2fedmsg-messages`: posts, likes, topics and solutions on Fedora's Discourse
+//! instances.
 
 use serde_json::Value;
 

@@ -32,19 +32,11 @@ pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
         text(m, "commit.patch"),
     );
     let agent = opt(m, "agent");
-    let mut facts = Facts::short("Git", summary)
+    let facts = Facts::short("Git", summary)
         .long(long)
         .url(opt(m, "commit.url"))
         .users(agent.clone())
         .groups(opt(m, "group").filter(|g| !g.is_empty()))
         .agent(agent);
-    let repo = Some(repo).into_iter();
-    match m.str("commit.namespace") {
-        Some("rpms") => facts.packages = repo.collect(),
-        Some("container") => facts.containers = repo.collect(),
-        Some("modules") => facts.modules = repo.collect(),
-        Some("flatpaks") => facts.flatpaks = repo.collect(),
-        _ => {}
-    }
-    Some(facts)
+    Some(facts.repository(m.str("commit.namespace"), "container", Some(repo)))
 }

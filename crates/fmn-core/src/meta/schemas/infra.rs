@@ -1,5 +1,6 @@
 //! More single-class schema packages: `fedora-image-uploader-messages`, `kerneltest-messages`,
-//! `mdapi-messages`, `nuancier-messages` and `tahrir-messages` (Fedora Badges).
+//! `maubot-fedora-messages` (the Matrix bot's cookies), `mdapi-messages`, `nuancier-messages`
+//! and `tahrir-messages` (Fedora Badges).
 
 use super::{fill, join, opt, text, Facts};
 use crate::meta::Ctx;
@@ -50,6 +51,20 @@ pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
                 _ => "{agent} edited release {release.releasenum} with status {release.support}",
             };
             Facts::short("kerneltest", fill(m, template)).agent(opt(m, "agent"))
+        }
+        "maubot.cookie.give.v1" => {
+            let release = text(m, "fedora_release");
+            let this_release = m
+                .get("count_by_release")
+                .and_then(|counts| counts.get(&release))
+                .map_or_else(|| "None".to_owned(), crate::meta::py::str);
+            let agent = opt(m, "sender");
+            Facts::short("Maubot Fedora", fill(m, "{sender} gave a cookie to {recipient}"))
+                .long(fill(m, &format!(
+                    "{{sender}} gave a cookie to {{recipient}}. They now have {{total}} cookie(s), {this_release} of which were obtained in the Fedora {release} release cycle"
+                )))
+                .users([agent.clone(), opt(m, "recipient")].into_iter().flatten())
+                .agent(agent)
         }
         "mdapi.repo.update" => Facts::short(
             "mdapi",

@@ -94,7 +94,9 @@ pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
         }
         _ => return None,
     };
-    Some(facts)
+    // Only build and task state changes are at the default level.
+    let chatter = !matches!(class, "build.BuildStateChangeV1" | "task.TaskStateChangeV1");
+    Some(if chatter { facts.debug() } else { facts })
 }
 
 /// `BuildStateChangeV1.__str__`.
@@ -180,29 +182,25 @@ fn task_str(task: &Value, files: &str) -> String {
 
 /// Koji's `date_to_string`: `%a, %d %b %Y %H:%M:%S %Z` of an ISO 8601 time; empty when absent.
 fn date_to_string(value: &Value) -> String {
-    use time::format_description::well_known::Iso8601;
-    let Some(text) = value.as_str() else {
-        return String::new();
-    };
+    use crate::message::{parse_iso8601, IsoTime};
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second]"
     );
-    if let Ok(when) = time::OffsetDateTime::parse(text, &Iso8601::DEFAULT) {
-        let offset = when.offset();
-        let zone = if offset.is_utc() {
-            "UTC".to_owned()
-        } else {
-            let (h, mi, _) = offset.as_hms();
-            format!(
-                "UTC{}{:02}:{:02}",
-                if offset.is_negative() { '-' } else { '+' },
-                h.abs(),
-                mi.abs()
-            )
-        };
-        return format!("{} {zone}", when.format(format).unwrap_or_default());
+    match value.as_str().and_then(parse_iso8601) {
+        Some(IsoTime::Offset(when)) => {
+            // Python's `%Z` of a fixed offset: `UTC`, or `UTC+01:00`.
+            let offset = when.offset();
+            let zone = if offset.is_utc() {
+                "UTC".to_owned()
+            } else {
+                let (h, mi, _) = offset.as_hms();
+                let sign = if offset.is_negative() { '-' } else { '+' };
+                format!("UTC{sign}{:02}:{:02}", h.abs(), mi.abs())
+            };
+            format!("{} {zone}", when.format(format).unwrap_or_default())
+        }
+        // A naive time has an empty `%Z`.
+        Some(IsoTime::Naive(when)) => format!("{} ", when.format(format).unwrap_or_default()),
+        None => String::new(),
     }
-    time::PrimitiveDateTime::parse(text, &Iso8601::DEFAULT)
-        .map(|when| format!("{} ", when.format(format).unwrap_or_default()))
-        .unwrap_or_default()
 }

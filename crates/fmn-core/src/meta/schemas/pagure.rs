@@ -122,23 +122,15 @@ pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
         ),
         None => strings(m, &["agent"]),
     };
-    let mut facts = Facts::short("Pagure", summary)
+    let facts = Facts::short("Pagure", summary)
         .long(long)
         .agent(opt(m, "agent"))
         .url(url)
         .users(users);
-    if event.starts_with("git.") {
-        // The repository is an artifact of its namespace.
-        let name = opt(m, "repo.name").into_iter();
-        match m.str("repo.namespace") {
-            Some("rpms") => facts.packages = name.collect(),
-            Some("containers") => facts.containers = name.collect(),
-            Some("modules") => facts.modules = name.collect(),
-            Some("flatpaks") => facts.flatpaks = name.collect(),
-            _ => {}
-        }
+    if !event.starts_with("git.") {
+        return Some(facts);
     }
-    Some(facts)
+    Some(facts.repository(m.str("repo.namespace"), "containers", opt(m, "repo.name")))
 }
 
 /// `GitReceiveV1`: its three texts depend on the number of commits.

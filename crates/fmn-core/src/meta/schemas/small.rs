@@ -11,10 +11,7 @@ pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
             let title = m
                 .get("title")
                 .map_or_else(|| "The planet".to_owned(), py::str);
-            Facts {
-                app: None,
-                ..Facts::short("", format!("{title} has been rebuilt"))
-            }
+            Facts::without_app(format!("{title} has been rebuilt"))
         }
         "planet.post.new" => {
             let agent = opt(m, "username");
@@ -23,12 +20,9 @@ pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
                 m.get("post.title").map_or_else(|| "None".into(), py::str),
                 text(m, "username")
             );
-            Facts {
-                app: None,
-                ..Facts::short("", summary)
-            }
-            .users(agent.clone())
-            .agent(agent)
+            Facts::without_app(summary)
+                .users(agent.clone())
+                .agent(agent)
         }
         "ansible.playbook.start" | "ansible.playbook.complete" => {
             let template = if schema.ends_with("start") {
