@@ -70,7 +70,8 @@ pub struct AmqpConfig {
     pub exchange: String,
     /// `FMN_AMQP_BINDINGS` (comma-separated routing keys, default `#`: every topic).
     pub bindings: Vec<String>,
-    /// `FMN_AMQP_PREFETCH` (default 500): deliveries in flight (unacknowledged) at most.
+    /// `FMN_AMQP_PREFETCH` (default 1000): deliveries in flight (unacknowledged) at most. Acks
+    /// wait for SQS, so the window must cover a few SQS round trips of batches.
     pub prefetch: u16,
     /// `FMN_AMQP_PASSIVE` (default false): the broker owns the queue and its bindings (a
     /// queue Fedora Infrastructure made): only check that it exists, declare and bind nothing.
@@ -175,7 +176,7 @@ impl BridgeConfig {
                         reason: format!("`{url}` is not an amqp:// or amqps:// URL"),
                     });
                 }
-                let prefetch = number("FMN_AMQP_PREFETCH", 500.0, false)?;
+                let prefetch = number("FMN_AMQP_PREFETCH", 1000.0, false)?;
                 if prefetch > f64::from(u16::MAX) {
                     return Err(ConfigError::Invalid {
                         var: "FMN_AMQP_PREFETCH",
@@ -353,7 +354,7 @@ mod tests {
         let a = c.amqp.unwrap();
         assert_eq!(a.exchange, "amq.topic");
         assert_eq!(a.bindings, ["#"]);
-        assert_eq!(a.prefetch, 500);
+        assert_eq!(a.prefetch, 1000);
         assert!(!a.passive);
         assert_eq!(
             a.source_name(),
