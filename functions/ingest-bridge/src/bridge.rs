@@ -456,7 +456,9 @@ impl Forwarder {
                         return;
                     }
                     Err(e) => {
-                        m.dropped(DropReason::StoreFailed);
+                        // Another endpoint's copy of it may still get through.
+                        self.dedupe.forget(&v.msg_id);
+                        self.metrics.dropped(DropReason::StoreFailed);
                         tracing::error!(
                             msg_id = v.msg_id,
                             topic = v.topic,
@@ -491,6 +493,7 @@ impl Forwarder {
             encoding,
             received_ms: r.received_ms,
             from_spool: false,
+            alone: false,
             ack,
         };
         let msg_id = pending.msg_id.clone();
@@ -512,6 +515,7 @@ impl Forwarder {
             }
             Err(failed) => {
                 let (p, e) = *failed;
+                self.dedupe.forget(&p.msg_id);
                 let reason = if matches!(e, SpoolError::Full(_)) {
                     DropReason::SpoolFull
                 } else {
@@ -533,6 +537,38 @@ impl Forwarder {
     ) {
         let m = Arc::clone(&self.metrics);
         match outcome {
+            Outcome::BatchRefused { error, elapsed } if batch.len() > 1 => {
+                m.send_latency.observe(elapsed);
+                tracing::warn!(
+                    messages = batch.len(),
+                    error,
+                    "SQS refused a batch as a whole; sending its messages one by one"
+                );
+                let alone = batch
+                    .into_iter()
+                    .map(|mut p| {
+                        p.alone = true;
+                        p
+                    })
+                    .collect();
+                self.outbox.requeue(alone);
+            }
+            Outcome::BatchRefused { error, elapsed } => {
+                m.send_latency.observe(elapsed);
+                for mut p in batch {
+                    m.dropped(DropReason::Rejected);
+                    tracing::error!(
+                        msg_id = p.msg_id,
+                        error,
+                        drop_reason = DropReason::Rejected.label(),
+                        "dropping a message SQS refuses even alone"
+                    );
+                    self.finish(&mut p, Verdict::Refuse);
+                    if let Err(e) = self.outbox.done(std::slice::from_ref(&p)) {
+                        tracing::error!(error = %e, "removing a replayed spool segment failed; it may be replayed again");
+                    }
+                }
+            }
             Outcome::CallFailed { error, elapsed } => {
                 m.send_latency.observe(elapsed);
                 m.sqs_errors.fetch_add(1, Relaxed);
@@ -612,7 +648,19 @@ impl Forwarder {
                         q.from_spool = false;
                         q.ack = p.ack.take();
                         done.push(p);
-                        again.push(q);
+                        // Compressed, it is checked against the limit again.
+                        if q.size() > MAX_MESSAGE_BYTES {
+                            m.dropped(DropReason::TooLarge);
+                            tracing::error!(
+                                msg_id = q.msg_id,
+                                bytes = q.size(),
+                                reason = DropReason::TooLarge.label(),
+                                "dropping a message SQS refused: compressed it is over the SQS limit"
+                            );
+                            self.finish(&mut q, Verdict::Refuse);
+                        } else {
+                            again.push(q);
+                        }
                     } else {
                         m.dropped(DropReason::Rejected);
                         tracing::error!(

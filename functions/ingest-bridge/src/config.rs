@@ -7,12 +7,16 @@ use std::time::Duration;
 /// How the bridge runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BridgeConfig {
-    /// `FMN_FEDMSG_ENDPOINTS`: comma-separated ZeroMQ endpoints; empty replays the sample.
+    /// `FMN_FEDMSG_ENDPOINTS`: comma-separated ZeroMQ endpoints.
     pub endpoints: Vec<String>,
     /// `FMN_FEDMSG_TOPICS`: comma-separated topic prefixes to subscribe to (default: all).
     pub topics: Vec<String>,
     /// `FMN_REPLAY_RATE`: messages per second when replaying the sample (default 10).
     pub replay_rate: f64,
+    /// `FMN_REPLAY_SAMPLE` (default false): with no bus configured, replay the bundled sample
+    /// of real messages into the ingest queue (a demo). Off, the binary refuses to start
+    /// without a bus, so a deployment missing its settings never feeds samples to real users.
+    pub replay_sample: bool,
     /// `FMN_MAX_BODY_BYTES`: larger envelopes are invalid (default 1 MiB).
     pub max_body_bytes: usize,
     /// `FMN_DEDUPE_WINDOW` (seconds, default 600): a `msg_id` seen again within it is dropped.
@@ -220,6 +224,7 @@ impl BridgeConfig {
             endpoints: list(get("FMN_FEDMSG_ENDPOINTS")),
             topics: list(get("FMN_FEDMSG_TOPICS")),
             replay_rate,
+            replay_sample: flag("FMN_REPLAY_SAMPLE")?,
             max_body_bytes: count("FMN_MAX_BODY_BYTES", 1024.0 * 1024.0)?,
             dedupe_window: secs("FMN_DEDUPE_WINDOW", 600.0)?,
             dedupe_capacity: count("FMN_DEDUPE_CAPACITY", 200_000.0)?,

@@ -15,6 +15,12 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("stop signal received");
         signal.cancel();
     });
+    if !config.has_sources() && !config.replay_sample {
+        anyhow::bail!(
+            "no bus configured: set FMN_AMQP_URL (fedora-messaging) or FMN_FEDMSG_ENDPOINTS \
+             (fedmsg); FMN_REPLAY_SAMPLE=true replays the bundled sample instead (a demo)"
+        );
+    }
     if !config.has_sources() {
         let queue_url = clients
             .queue_url(QueueName::Ingest)

@@ -166,7 +166,15 @@ impl Outbox {
         let mut batch = Vec::new();
         let mut bytes = 0;
         while let Some(front) = self.mem.front() {
-            if batch.len() >= max_batch || (!batch.is_empty() && bytes + front.size() > max_bytes) {
+            if batch.len() >= max_batch
+                || (!batch.is_empty() && (bytes + front.size() > max_bytes || front.alone))
+            {
+                break;
+            }
+            if front.alone && batch.is_empty() {
+                let p = self.mem.pop_front().expect("front exists");
+                bytes += p.size();
+                batch.push(p);
                 break;
             }
             let p = self.mem.pop_front().expect("front exists");
@@ -267,6 +275,7 @@ mod tests {
             encoding: Encoding::Plain,
             received_ms: 0,
             from_spool: false,
+            alone: false,
             ack: None,
         }
     }
@@ -350,6 +359,22 @@ mod tests {
         }
         let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 10, usize::MAX);
         assert_eq!(drain_all(&mut o), ["id-3", "id-4", "id-5"]);
+    }
+
+    #[test]
+    fn a_message_marked_alone_goes_in_a_batch_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 100, usize::MAX);
+        let now = Instant::now();
+        for n in 0..4 {
+            let mut m = p(n);
+            m.alone = n == 1;
+            o.push(m, now, Duration::ZERO, false).unwrap();
+        }
+        let ids = |b: Vec<Pending>| b.into_iter().map(|p| p.msg_id).collect::<Vec<_>>();
+        assert_eq!(ids(o.take_batch(10, usize::MAX)), ["id-0"]);
+        assert_eq!(ids(o.take_batch(10, usize::MAX)), ["id-1"]);
+        assert_eq!(ids(o.take_batch(10, usize::MAX)), ["id-2", "id-3"]);
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct Pending {
     /// Loaded from the spool's current segment.
     #[serde(skip)]
     pub from_spool: bool,
+    /// Its batch was refused as a whole: send it in a batch of its own, to tell which message
+    /// SQS refuses.
+    #[serde(skip)]
+    pub alone: bool,
     /// The broker's delivery to settle once the message is safe (in SQS or synced to the
     /// spool). Not written to the spool: what is on disk is safe already.
     #[serde(skip)]

@@ -13,6 +13,9 @@ use crate::pending::Pending;
 pub enum Outcome {
     /// The call itself failed (SQS unreachable, throttled, 5xx): retry the whole batch.
     CallFailed { error: String, elapsed: Duration },
+    /// SQS refused the call as a whole as the sender's fault (`BatchRequestTooLong`...):
+    /// retrying it unchanged can never succeed; send its messages one by one.
+    BatchRefused { error: String, elapsed: Duration },
     /// The call went through.
     Done {
         accepted: Vec<usize>,
@@ -43,6 +46,22 @@ fn entry(index: usize, p: &Pending) -> SendMessageBatchRequestEntry {
     e.build().expect("id and body are set")
 }
 
+/// SQS's error codes for a batch call that is wrong as a whole (the sender's fault); the
+/// per-entry faults come back in `Failed` instead.
+fn is_batch_refusal(code: &str) -> bool {
+    let code = code.rsplit('.').next().unwrap_or(code);
+    matches!(
+        code,
+        "BatchRequestTooLong"
+            | "TooManyEntriesInBatchRequest"
+            | "BatchEntryIdsNotDistinct"
+            | "InvalidBatchEntryId"
+            | "EmptyBatchRequest"
+            | "InvalidMessageContents"
+            | "InvalidParameterValue"
+    )
+}
+
 /// Sends `batch` (at most 10 messages, within SQS's batch size) in one call.
 pub async fn send_batch(
     sqs: &aws_sdk_sqs::Client,
@@ -68,10 +87,13 @@ pub async fn send_batch(
             }
         }
         Ok(Err(e)) => {
+            let refused = e.code().is_some_and(is_batch_refusal);
             let code = e.code().map(|c| format!("{c}: ")).unwrap_or_default();
-            return Outcome::CallFailed {
-                error: format!("{code}{}", DisplayErrorContext(&e)),
-                elapsed,
+            let error = format!("{code}{}", DisplayErrorContext(&e));
+            return if refused {
+                Outcome::BatchRefused { error, elapsed }
+            } else {
+                Outcome::CallFailed { error, elapsed }
             };
         }
         Ok(Ok(out)) => out,
@@ -115,5 +137,21 @@ pub async fn send_batch(
         retry,
         refused,
         elapsed,
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::is_batch_refusal;
+
+    #[test]
+    fn batch_refusals_are_told_from_outages() {
+        assert!(is_batch_refusal("BatchRequestTooLong"));
+        assert!(is_batch_refusal(
+            "AWS.SimpleQueueService.BatchRequestTooLong"
+        ));
+        assert!(!is_batch_refusal("ThrottlingException"));
+        assert!(!is_batch_refusal("InternalError"));
+        assert!(!is_batch_refusal("ServiceUnavailable"));
     }
 }

@@ -361,6 +361,7 @@ mod tests {
             encoding: Encoding::Plain,
             received_ms: 0,
             from_spool: false,
+            alone: false,
             ack: None,
         }
     }

@@ -154,6 +154,18 @@ pub fn validate(frames: Vec<Vec<u8>>, max_body: usize) -> Result<Valid, Invalid>
             format!("envelope on `{topic}` has no `msg_id`"),
         )
     })?;
+    // Ids are keys downstream (DynamoDB, dedupe memory): a bounded length is part of valid.
+    if msg_id.len() > fmn_core::message::MAX_MSG_ID_LEN {
+        return Err(Invalid {
+            reason: InvalidReason::NoMsgId,
+            detail: format!(
+                "`msg_id` of {} bytes, over {}",
+                msg_id.len(),
+                fmn_core::message::MAX_MSG_ID_LEN
+            ),
+            msg_id: Some(msg_id.chars().take(64).collect()),
+        });
+    }
     let i = fields.i.as_ref().and_then(serde_json::Value::as_u64);
     let signed = fields.signature.is_some() && fields.certificate.is_some();
     let username = fields.username.as_deref().map(str::to_string);
@@ -171,6 +183,16 @@ pub fn validate(frames: Vec<Vec<u8>>, max_body: usize) -> Result<Valid, Invalid>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_overlong_msg_id_is_invalid() {
+        let long = "x".repeat(300);
+        let body = format!(r#"{{"topic":"{TOPIC}","msg":{{}},"msg_id":"{long}"}}"#);
+        let err = validate(vec![TOPIC.into(), body.into_bytes()], 1 << 20).unwrap_err();
+        assert_eq!(err.reason, InvalidReason::NoMsgId);
+        assert!(err.detail.contains("300 bytes"), "{}", err.detail);
+        assert_eq!(err.msg_id.unwrap().len(), 64);
+    }
 
     const TOPIC: &str = "org.fedoraproject.prod.buildsys.build.state.change";
 
