@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fmn_aws::ingest_wire::MSG_ID_ATTRIBUTE;
 use fmn_aws::QueueName;
-use fmn_ingest_bridge::encode::MSG_ID_ATTRIBUTE;
 use fmn_ingest_bridge::{BridgeConfig, Metrics, Outputs, Summary};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fmn_aws::ingest_wire::{decode, gunzip, Decoded, ENCODING_ATTRIBUTE, MSG_ID_ATTRIBUTE};
 use fmn_aws::QueueName;
-use fmn_ingest_bridge::encode::{decode, gunzip, Decoded, ENCODING_ATTRIBUTE, MSG_ID_ATTRIBUTE};
 use fmn_ingest_bridge::publisher::Publisher;
 use fmn_ingest_bridge::validate::InvalidReason;
 use fmn_ingest_bridge::Metrics;

@@ -210,3 +210,55 @@ impl RecentMessages {
             })
     }
 }
+
+/// Keeps the gzip bytes of an envelope too large for SQS (the bridge calls this) and
+/// returns the reference to send instead; [`RecentMessages::fetch_ingest_body`] reads it
+/// back. Retried with backoff a few times.
+pub async fn store_ingest_body(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    msg_id: &str,
+    topic: &str,
+    gz: Vec<u8>,
+) -> Result<crate::ingest_wire::StoredRef, DynamoError> {
+    const ATTEMPTS: u32 = 5;
+    let pk = crate::ingest_wire::stored_pk(msg_id);
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        + MESSAGE_TTL_SECS;
+    let blob = Blob::new(gz);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = client
+            .put_item()
+            .table_name(table)
+            .item("pk", s(pk.as_str()))
+            .item("kind", s("ingest-body"))
+            .item("msg_id", s(msg_id))
+            .item("topic", s(topic))
+            .item("body_gzip", AttributeValue::B(blob.clone()))
+            .item("expires_at", n(expires))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                return Ok(crate::ingest_wire::StoredRef {
+                    fmn_stored_body: crate::ingest_wire::StoredKey {
+                        table: table.to_string(),
+                        pk,
+                    },
+                    msg_id: msg_id.to_string(),
+                    topic: topic.to_string(),
+                })
+            }
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::warn!(msg_id, attempt, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "storing an oversized body failed; retrying");
+                crate::sqs::backoff(attempt).await;
+            }
+            Err(e) => return Err(DynamoError::call("PutItem", table, e)),
+        }
+    }
+}

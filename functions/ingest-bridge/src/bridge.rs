@@ -17,7 +17,6 @@ use fmn_aws::{AwsClients, QueueName, TableName};
 use crate::amqp::{AmqpError, AmqpSettings};
 use crate::config::BridgeConfig;
 use crate::dedupe::Dedupe;
-use crate::encode::{self, Encoding, Fit};
 use crate::metrics::{unix_ms, DropReason, Metrics};
 use crate::outbox::{Outbox, Placed};
 use crate::pending::{Ack, Pending, Verdict};
@@ -25,6 +24,7 @@ use crate::sender::{send_batch, Outcome};
 use crate::signature::{SignatureError, Verifier};
 use crate::spool::{Spool, SpoolError};
 use crate::subscriber::{self, Received, SubscriberSettings};
+use fmn_aws::ingest_wire::{self as encode, Encoding, Fit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
@@ -143,6 +143,7 @@ pub async fn run_with(
         None => None,
     };
     drop(tx);
+    let (stored_tx, stored_rx) = mpsc::unbounded_channel();
     let forwarder = Forwarder {
         dedupe: Dedupe::new(config.dedupe_window, config.dedupe_capacity),
         config,
@@ -152,8 +153,10 @@ pub async fn run_with(
         unsafe_ids: HashMap::new(),
         unsynced: Vec::new(),
         sqs_failing: false,
+        storing: 0,
+        stored_tx,
     };
-    let summary = forwarder.run(rx, shutdown.clone()).await;
+    let summary = forwarder.run(rx, stored_rx, shutdown.clone()).await;
     // The subscribers stop on the cancelled token (the forwarder only returns after it).
     shutdown.cancel();
     let _ = tokio::task::spawn_blocking(move || {
@@ -182,6 +185,20 @@ struct Forwarder {
     /// Acknowledgements of spooled messages, due at the next sync of the spool.
     unsynced: Vec<Ack>,
     sqs_failing: bool,
+    /// Oversized bodies being stored aside: off the forwarding loop, so a slow table never
+    /// backs up into the bus (ZeroMQ drops what a slow subscriber does not read).
+    storing: usize,
+    stored_tx: mpsc::UnboundedSender<StoredAside>,
+}
+
+/// An oversized body's store-aside, finished.
+struct StoredAside {
+    msg_id: String,
+    topic: String,
+    bytes: usize,
+    received_ms: u64,
+    ack: Option<Ack>,
+    result: Result<fmn_aws::ingest_wire::StoredRef, fmn_aws::dynamo::DynamoError>,
 }
 
 /// SQS calls that take longer than this count as failed (and are retried).
@@ -200,6 +217,7 @@ impl Forwarder {
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<Received>,
+        mut stored_rx: mpsc::UnboundedReceiver<StoredAside>,
         shutdown: CancellationToken,
     ) -> Result<Summary, BridgeError> {
         let concurrency = self.config.send_concurrency;
@@ -238,7 +256,10 @@ impl Forwarder {
             self.gauges(inflight.len());
 
             if let Some(deadline) = stopping {
-                let flushed = !input_open && inflight.is_empty() && self.outbox.waiting() == 0;
+                let flushed = !input_open
+                    && inflight.is_empty()
+                    && self.outbox.waiting() == 0
+                    && self.storing == 0;
                 let sqs_down = !input_open && inflight.is_empty() && failures > 0;
                 if flushed || sqs_down || now >= deadline {
                     break;
@@ -269,6 +290,11 @@ impl Forwarder {
                         }
                         Err(e) => tracing::error!(error = %e, "a send task failed"),
                     }
+                }
+                Some(stored) = stored_rx.recv(), if self.storing > 0 => {
+                    self.storing -= 1;
+                    self.stored_aside(stored);
+                    self.sync_spool(false);
                 }
                 received = rx.recv(), if input_open => {
                     match received {
@@ -428,47 +454,25 @@ impl Forwarder {
                 (b, Encoding::GzipBase64)
             }
             Fit::Store(gz) => {
-                let table = &self.outputs.recent_table;
-                match crate::store::put(&self.outputs.dynamodb, table, &v.msg_id, &v.topic, gz)
-                    .await
-                {
-                    Ok(reference) => {
-                        m.stored.fetch_add(1, Relaxed);
-                        tracing::info!(
-                            msg_id = v.msg_id,
-                            bytes = v.body.len(),
-                            table,
-                            "body too large for SQS even compressed: stored, sending a reference"
-                        );
-                        (
-                            serde_json::to_string(&reference).expect("a reference serialises"),
-                            Encoding::Stored,
-                        )
-                    }
-                    Err(e) if ack.is_some() => {
-                        tracing::warn!(
-                            msg_id = v.msg_id,
-                            topic = v.topic,
-                            error = e,
-                            "storing an oversized body failed; the broker delivers it again"
-                        );
-                        self.give_back(&v.msg_id, ack);
-                        return;
-                    }
-                    Err(e) => {
-                        // Another endpoint's copy of it may still get through.
-                        self.dedupe.forget(&v.msg_id);
-                        self.metrics.dropped(DropReason::StoreFailed);
-                        tracing::error!(
-                            msg_id = v.msg_id,
-                            topic = v.topic,
-                            reason = DropReason::StoreFailed.label(),
-                            error = e,
-                            "dropping a message: storing its oversized body failed"
-                        );
-                        return;
-                    }
-                }
+                self.storing += 1;
+                let client = self.outputs.dynamodb.clone();
+                let table = self.outputs.recent_table.clone();
+                let tx = self.stored_tx.clone();
+                tokio::spawn(async move {
+                    let result = fmn_aws::recent::store_ingest_body(
+                        &client, &table, &v.msg_id, &v.topic, gz,
+                    )
+                    .await;
+                    let _ = tx.send(StoredAside {
+                        msg_id: v.msg_id,
+                        topic: v.topic,
+                        bytes: v.body.len(),
+                        received_ms: r.received_ms,
+                        ack,
+                        result,
+                    });
+                });
+                return;
             }
             Fit::TooLarge(gz) => {
                 m.dropped(DropReason::TooLarge);
@@ -486,8 +490,7 @@ impl Forwarder {
                 return;
             }
         };
-        let to_spool = ack.is_some() && self.sqs_failing;
-        let pending = Pending {
+        self.enqueue(Pending {
             msg_id: v.msg_id,
             body,
             encoding,
@@ -495,7 +498,58 @@ impl Forwarder {
             from_spool: false,
             alone: false,
             ack,
-        };
+        });
+    }
+
+    /// A stored-aside body: its reference goes to SQS like any message; a failure is given
+    /// back to the broker, or dropped with its reason (fedmsg).
+    fn stored_aside(&mut self, s: StoredAside) {
+        match s.result {
+            Ok(reference) => {
+                self.metrics.stored.fetch_add(1, Relaxed);
+                tracing::info!(
+                    msg_id = s.msg_id,
+                    bytes = s.bytes,
+                    table = reference.fmn_stored_body.table,
+                    "body too large for SQS even compressed: stored, sending a reference"
+                );
+                self.enqueue(Pending {
+                    msg_id: s.msg_id,
+                    body: serde_json::to_string(&reference).expect("a reference serialises"),
+                    encoding: Encoding::Stored,
+                    received_ms: s.received_ms,
+                    from_spool: false,
+                    alone: false,
+                    ack: s.ack,
+                });
+            }
+            Err(e) if s.ack.is_some() => {
+                tracing::warn!(
+                    msg_id = s.msg_id,
+                    topic = s.topic,
+                    error = %e,
+                    "storing an oversized body failed; the broker delivers it again"
+                );
+                self.give_back(&s.msg_id, s.ack);
+            }
+            Err(e) => {
+                // Another endpoint's copy of it may still get through.
+                self.dedupe.forget(&s.msg_id);
+                self.metrics.dropped(DropReason::StoreFailed);
+                tracing::error!(
+                    msg_id = s.msg_id,
+                    topic = s.topic,
+                    reason = DropReason::StoreFailed.label(),
+                    error = %e,
+                    "dropping a message: storing its oversized body failed"
+                );
+            }
+        }
+    }
+
+    /// Queues a message in the outbox (memory, or the spool).
+    fn enqueue(&mut self, pending: Pending) {
+        let to_spool = pending.ack.is_some() && self.sqs_failing;
         let msg_id = pending.msg_id.clone();
         match self
             .outbox

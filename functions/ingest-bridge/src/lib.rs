@@ -1,12 +1,13 @@
-//! The ingest-bridge: the one always-on process. Subscribes to the fedmsg bus (ZeroMQ) and
-//! forwards every valid message, once, into the SQS ingest queue, losing nothing while SQS is
-//! away (memory buffer, then a disk spool). With no bus configured it replays the bundled
-//! sample of real messages, so a local run shows notifications flowing.
+//! The ingest-bridge: the one always-on process. Follows the buses, fedora-messaging (AMQP:
+//! `amqp`) and fedmsg (ZeroMQ: `subscriber`), and forwards every valid message, once, into the
+//! SQS ingest queue, losing nothing while SQS is away (memory buffer, then a disk spool; AMQP
+//! deliveries are acknowledged only once safe). With no bus configured and
+//! `FMN_REPLAY_SAMPLE=true` it replays the bundled sample of real messages instead.
 //!
-//! Pipeline: `subscriber` (one thread per endpoint: `validate`, `signature`, `gaps`) →
-//! `bridge` (`dedupe`, `encode`/`store`, `outbox` over `spool`, `sender`) → SQS; `metrics`
-//! and `health` report on it. `publisher` speaks the fedmsg wire format for tests and the
-//! bench.
+//! Pipeline: `amqp` (one consumer task) and `subscriber` (one thread per endpoint: `validate`,
+//! `signature`, `gaps`) → `bridge` (`dedupe`, the wire format of `fmn_aws::ingest_wire`,
+//! `outbox` over `spool`, `sender`) → SQS; `metrics` and `health` report on it. `publisher` and
+//! `amqp_publisher` speak the buses' wire formats for tests and the bench.
 
 pub mod amqp;
 pub mod amqp_publisher;
@@ -14,7 +15,6 @@ pub mod bridge;
 pub mod canonical;
 pub mod config;
 pub mod dedupe;
-pub mod encode;
 pub mod gaps;
 pub mod health;
 pub mod metrics;
@@ -25,7 +25,6 @@ pub mod replay;
 pub mod sender;
 pub mod signature;
 pub mod spool;
-pub mod store;
 pub mod subscriber;
 pub mod validate;
 

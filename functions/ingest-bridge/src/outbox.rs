@@ -266,7 +266,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::Encoding;
+    use fmn_aws::ingest_wire::Encoding;
 
     fn p(n: usize) -> Pending {
         Pending {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::encode::{attributes_size, Encoding};
+use fmn_aws::ingest_wire::{attributes_size, Encoding};
 
 /// One message ready for SQS.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

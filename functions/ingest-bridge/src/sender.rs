@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
-use crate::encode::{Encoding, ENCODING_ATTRIBUTE, MSG_ID_ATTRIBUTE};
 use crate::pending::Pending;
+use fmn_aws::ingest_wire::{Encoding, ENCODING_ATTRIBUTE, MSG_ID_ATTRIBUTE};
 
 /// What SQS did with a batch; messages are named by their index in the batch.
 #[derive(Debug)]

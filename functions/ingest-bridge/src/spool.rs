@@ -352,7 +352,7 @@ fn lock(dir: &Path) -> Result<(), SpoolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::Encoding;
+    use fmn_aws::ingest_wire::Encoding;
 
     fn p(n: usize) -> Pending {
         Pending {
