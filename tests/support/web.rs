@@ -37,8 +37,12 @@ impl Answer {
 
 /// The settings the tests use: development mode, everything else the local defaults.
 pub fn dev_settings() -> Settings {
-    Settings::from_lookup(|_| None, true, fmn_aws::mail::MailSettings::from_env())
-        .expect("development settings")
+    Settings::from_lookup(
+        |_| None,
+        true,
+        fmn_aws::mail::MailSettings::from_env().unwrap(),
+    )
+    .expect("development settings")
 }
 
 impl WebApi {

@@ -310,7 +310,7 @@ async fn the_page_signs_in_through_openid_connect_with_pkce() {
                             .map(|(_, v)| v.to_string())
                     },
                     false,
-                    fmn_aws::mail::MailSettings::from_env(),
+                    fmn_aws::mail::MailSettings::from_env().unwrap(),
                 )
                 .expect("OIDC settings");
                 web = Some(WebApi::start_with(&env, settings).await);

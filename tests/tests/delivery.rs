@@ -23,7 +23,7 @@ use mail_parser::MessageParser;
 
 /// Settings with the default (verified) sender and a known unsubscribe secret.
 async fn settings(env: &TestEnv) -> MailSettings {
-    let mut settings = MailSettings::from_env();
+    let mut settings = MailSettings::from_env().unwrap();
     settings.context.from_address = fmn_aws::mail::DEFAULT_FROM_ADDRESS.into();
     settings.context.public_url = "http://127.0.0.1:8080".into();
     settings.context.unsubscribe_secret = b"delivery-test-secret".to_vec();
@@ -82,7 +82,7 @@ async fn enqueue(env: &TestEnv, body: &str, job_id: &str) {
         .queue_url(env.queue_url(QueueName::Email))
         .message_body(body)
         .message_attributes(
-            "fmn-job-id",
+            fmn_aws::job_queue::JOB_ID_ATTRIBUTE,
             MessageAttributeValue::builder()
                 .data_type("String")
                 .string_value(job_id)
@@ -228,7 +228,11 @@ async fn an_email_job_is_sent_once_as_parseable_mime() {
     );
     assert!(raw.is_ascii(), "7-bit clean on the wire");
 
-    let rec = record(&env, &fmn_deliver_email::record_key(&j.job_id)).await;
+    let rec = record(
+        &env,
+        &fmn_aws::delivery_records::Channel::Email.key(&j.job_id),
+    )
+    .await;
     assert_eq!(get_s(&rec, "state"), Some("sent"));
     assert!(rec.contains_key("expires_at"));
 
@@ -294,7 +298,11 @@ async fn rejected_and_malformed_jobs_go_to_the_dead_letter_queue_with_a_reason()
     assert!(reason_of("{not json").contains("not a delivery job"));
 
     // Recorded against the destination.
-    let rec = record(&env, &fmn_deliver_email::record_key(&rejected.job_id)).await;
+    let rec = record(
+        &env,
+        &fmn_aws::delivery_records::Channel::Email.key(&rejected.job_id),
+    )
+    .await;
     assert_eq!(get_s(&rec, "state"), Some("rejected"));
     assert_eq!(get_s(&rec, "user"), Some("carol"));
     assert_eq!(get_s(&rec, "destination"), Some("email-1"));
@@ -315,7 +323,7 @@ async fn a_send_left_half_done_by_a_crash_waits_for_its_lease_then_goes_once() {
         "FEDORA-2024-3",
         1.7e9,
     );
-    let key = fmn_deliver_email::record_key(&j.job_id);
+    let key = fmn_aws::delivery_records::Channel::Email.key(&j.job_id);
     let info = RecordInfo {
         user: "dave",
         destination: "email-1",
@@ -525,7 +533,10 @@ async fn a_digest_run_that_died_after_sending_is_finished_without_sending_again(
     };
     assert!(store.start_batch(&key, &batch).await.unwrap());
     let Claim::Claimed(claim) = records
-        .claim(&fmn_digest::record_key(&batch.id), &RecordInfo::default())
+        .claim(
+            &fmn_aws::delivery_records::Channel::Digest.key(&batch.id),
+            &RecordInfo::default(),
+        )
         .await
         .unwrap()
     else {

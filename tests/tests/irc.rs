@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use fmn_aws::batch::REASON_ATTRIBUTE;
+use fmn_aws::delivery_records::Channel;
 use fmn_aws::delivery_records::DeliveryRecords;
 use fmn_aws::dynamo::get_s;
 use fmn_aws::{FunctionName, QueueName};
@@ -16,7 +17,7 @@ use fmn_core::irc_line::ConfirmationJob;
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::meta::Severity;
 use fmn_core::prefs::{Delivery, Destination, DestinationKind};
-use fmn_deliver_irc::{record_key, DeliverIrcHandler, IrcSettings};
+use fmn_deliver_irc::{DeliverIrcHandler, IrcSettings};
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
 use fmn_integration_tests::sqs::drain;
 use fmn_integration_tests::TestEnv;
@@ -85,7 +86,7 @@ async fn enqueue(env: &TestEnv, bodies: &[(String, String)]) {
                 SendMessageBatchRequestEntry::builder()
                     .id(format!("e{i}"))
                     .message_body(body)
-                    .message_attributes("fmn-job-id", attribute(job_id))
+                    .message_attributes(fmn_aws::job_queue::JOB_ID_ATTRIBUTE, attribute(job_id))
                     .build()
                     .unwrap()
             })
@@ -181,7 +182,11 @@ async fn jobs_and_confirmations_reach_the_nick_on_one_line_each() {
     // Each delivery is recorded as sent.
     let records = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300));
     for id in [&terse.job_id, &coloured.job_id, &confirmation.job_id] {
-        let item = records.get(&record_key(id)).await.unwrap().expect("record");
+        let item = records
+            .get(&Channel::Irc.key(id))
+            .await
+            .unwrap()
+            .expect("record");
         assert_eq!(get_s(&item, "state"), Some("sent"));
         assert_eq!(get_s(&item, "address"), Some(nick.as_str()));
     }
@@ -378,7 +383,7 @@ async fn no_server_returns_the_batch_to_the_queue() {
     }
     stop.cancel();
     let item = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
-        .get(&record_key(&j.job_id))
+        .get(&Channel::Irc.key(&j.job_id))
         .await
         .unwrap()
         .expect("record");

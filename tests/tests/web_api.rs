@@ -924,7 +924,7 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
             _ => None,
         },
         false,
-        fmn_aws::mail::MailSettings::from_env(),
+        fmn_aws::mail::MailSettings::from_env().unwrap(),
     )
     .unwrap();
     let api = WebApi::start_with(&env, settings).await;

@@ -9,6 +9,7 @@ pub mod digest_store;
 pub mod dynamo;
 pub mod explain;
 pub mod ingest_wire;
+pub mod job_queue;
 pub mod lambda;
 pub mod mail;
 pub mod names;
@@ -22,5 +23,5 @@ pub mod sqs;
 pub mod telemetry;
 pub mod template;
 
-pub use config::AwsClients;
+pub use config::{AwsClients, ConfigError, Vars};
 pub use names::{FunctionName, QueueName, ResourceNames, TableName};

@@ -153,7 +153,8 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
             .unwrap()
             .publish(topic, msg.clone())
             .context("publishing")?;
-        let key = fmn_deliver_email::record_key(&job_id(&msg_id, USER, &destination));
+        let key =
+            fmn_aws::delivery_records::Channel::Email.key(&job_id(&msg_id, USER, &destination));
         Ok((msg_id, Published { at_ms, key }))
     };
 

@@ -19,6 +19,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use fmn_aws::confirmations::Confirmations;
 use fmn_aws::explain::OwnershipCache;
+use fmn_aws::mail::Mailer;
 use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::recent::RecentMessages;
@@ -42,6 +43,8 @@ pub struct Inner {
     pub recent: RecentMessages,
     pub ownership: OwnershipStore,
     pub confirmations: Confirmations,
+    /// Sends confirmation mail.
+    pub mailer: Mailer,
     /// The ownership `explain` consults, reloaded when it changes.
     pub ownership_cache: OwnershipCache,
     pub auth: Authenticator,
@@ -76,6 +79,7 @@ impl AppState {
             recent: RecentMessages::from_clients(&clients),
             ownership: OwnershipStore::from_clients(&clients),
             confirmations: Confirmations::from_clients(&clients),
+            mailer: Mailer::new(clients.sesv2.clone(), &settings.mail),
             ownership_cache: OwnershipCache::default(),
             settings,
             clients,
