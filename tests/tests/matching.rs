@@ -370,7 +370,7 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
                 destinations: vec![dest],
                 rules: vec![Rule::new(RuleKind::ArtifactsOwned { users: vec![] })],
             });
-            Ok(())
+            Ok::<_, fmn_aws::prefs_store::PrefsStoreError>(())
         })
         .await
         .unwrap();

@@ -250,9 +250,10 @@ impl PrefsStore {
 
     /// Reads, changes with `change` and writes back, retrying when someone else wrote in
     /// between. `change` may refuse with an error of its own.
-    pub async fn update<F>(&self, name: &str, mut change: F) -> Result<UserPrefs, PrefsStoreError>
+    pub async fn update<F, E>(&self, name: &str, mut change: F) -> Result<UserPrefs, E>
     where
-        F: FnMut(&mut UserPrefs) -> Result<(), PrefsStoreError>,
+        F: FnMut(&mut UserPrefs) -> Result<(), E>,
+        E: From<PrefsStoreError>,
     {
         let mut attempt = 0;
         loop {
@@ -266,7 +267,7 @@ impl PrefsStore {
                 Err(PrefsStoreError::Conflict(_)) if attempt < 5 => {
                     crate::sqs::backoff(attempt).await;
                 }
-                other => return other,
+                other => return Ok(other?),
             }
         }
     }

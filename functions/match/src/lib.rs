@@ -189,10 +189,8 @@ impl MatchHandler {
             let result = self
                 .prefs
                 .update(&m.user, |p| {
-                    if let Some(f) = p.filters.iter_mut().find(|f| *f.id == *m.filter_id) {
-                        f.enabled = false;
-                    }
-                    Ok(())
+                    p.disable_filter(&m.filter_id);
+                    Ok::<_, fmn_aws::prefs_store::PrefsStoreError>(())
                 })
                 .await;
             match result {

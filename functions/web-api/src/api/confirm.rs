@@ -10,9 +10,11 @@ use fmn_core::prefs::{Destination, DestinationKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{change, Body, Kind, P};
+use super::account::change;
+use super::extract::{Body, P};
 use crate::error::{ApiError, ErrorBody};
-use crate::AppState;
+use crate::schema::Kind;
+use crate::state::AppState;
 
 /// Tokens are 43 characters; anything much longer is not one of ours.
 const MAX_TOKEN: usize = 256;
