@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Once;
 use std::time::Duration;
 
+use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::provision::{ProvisionOptions, Provisioned};
 use fmn_aws::template::Template;
 use fmn_aws::{AwsClients, ResourceNames};
@@ -158,4 +159,62 @@ pub fn corpus_envelope(id: &str) -> serde_json::Value {
         .find(|v| v["id"] == id)
         .map(|v| v["message"].clone())
         .unwrap_or_else(|| panic!("no corpus message {id}"))
+}
+
+/// A TCP port on 127.0.0.1 that nobody listens on now (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Polls `check` every 100 ms until it returns `Some`; fails naming `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `done` every 100 ms until it holds; fails naming `what` after `timeout`.
+pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    eventually(what, timeout, || std::future::ready(done().then_some(()))).await
+}
+
+/// Waits until a function running under [`start_function`] has handled `count` records.
+pub async fn wait_for_records(
+    stats: &fmn_local::stats::FunctionStats,
+    count: u64,
+    timeout: Duration,
+) {
+    let what = format!("{count} handled records");
+    wait_until(&what, timeout, || {
+        stats.records.load(std::sync::atomic::Ordering::Relaxed) >= count
+    })
+    .await
+}
+
+/// Imports `tests/data/ownership` (package owners and group members) into the ownership table.
+pub async fn import_sample_ownership(clients: &AwsClients) {
+    use fmn_core::ownership::{parse_group_members, parse_owner_alias};
+    let dir = repo_root().join("tests/data/ownership");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("sample ownership data");
+    let alias = parse_owner_alias(&read("pagure_owner_alias.json")).unwrap();
+    let groups = parse_group_members(&read("groups.json")).unwrap();
+    OwnershipStore::from_clients(clients)
+        .import(Some(&alias.artifacts), Some(&groups), |_, _| {})
+        .await
+        .unwrap();
 }

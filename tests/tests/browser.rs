@@ -27,7 +27,7 @@ use fmn_aws::sqs::{send_all, OutgoingMessage};
 use fmn_aws::{AwsClients, QueueName, ResourceNames};
 use fmn_integration_tests::mail::sent_mail;
 use fmn_integration_tests::web::WebApi;
-use fmn_integration_tests::{corpus_envelope, init, repo_root, unique_prefix, TestEnv};
+use fmn_integration_tests::{corpus_envelope, free_port, init, repo_root, unique_prefix, TestEnv};
 use fmn_local::system::{self, RunOptions};
 use fmn_web_api::settings::Settings;
 use mail_parser::MessageParser;
@@ -40,13 +40,6 @@ const BODHI_REQUEST: &str = "bodhi.TestBodhiRequestMultiplePackagesPerUpdate";
 
 /// The whole browser session, from sign-in to the notification; typically 20-40 s.
 const BUDGET: Duration = Duration::from_secs(170);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// One browser at a time: the machine may have two cores, and the first test sets
 /// process-wide variables.

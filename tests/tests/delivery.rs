@@ -15,10 +15,10 @@ use fmn_aws::mail::MailSettings;
 use fmn_aws::{FunctionName, QueueName, TableName};
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::meta::Severity;
-use fmn_core::prefs::{Delivery, Destination, DestinationKind};
+use fmn_core::prefs::{Delivery, Destination};
 use fmn_integration_tests::mail::{sent_mail, SentMail};
 use fmn_integration_tests::sqs::drain;
-use fmn_integration_tests::TestEnv;
+use fmn_integration_tests::{wait_for_records, TestEnv};
 use mail_parser::MessageParser;
 
 /// Settings with the default (verified) sender and a known unsubscribe secret.
@@ -38,15 +38,9 @@ fn unique(tag: &str) -> String {
 }
 
 fn job(user: &str, address: &str, delivery: Delivery, msg: &str, ts: f64) -> DeliveryJob {
-    let destination = Destination {
-        id: "email-1".into(),
-        kind: DestinationKind::Email,
-        address: address.into(),
-        confirmed: true,
-        delivery,
-        irc_colour: false,
-        verbose: true,
-    };
+    let destination = Destination::email("email-1", address)
+        .confirmed(true)
+        .with_delivery(delivery);
     let notification = Notification {
         msg_id: msg.into(),
         topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
@@ -102,18 +96,6 @@ async fn mail_to(address: &str) -> Vec<SentMail> {
         .collect()
 }
 
-/// Waits (up to a minute) for the function to have handled `count` records.
-async fn wait_records(stats: &fmn_local::stats::FunctionStats, count: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while stats.records.load(Ordering::Relaxed) < count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "deliver-email did not handle {count} records"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn record(env: &TestEnv, key: &str) -> fmn_aws::dynamo::Item {
     DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
         .get(key)
@@ -142,7 +124,7 @@ async fn an_email_job_is_sent_once_as_parseable_mime() {
     let (stop, stats) =
         fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_records(&stats, 1).await;
+    wait_for_records(&stats, 1, Duration::from_secs(60)).await;
 
     let mails = mail_to(&address).await;
     assert_eq!(mails.len(), 1, "one mail");
@@ -238,7 +220,7 @@ async fn an_email_job_is_sent_once_as_parseable_mime() {
 
     // The same job again (SQS redelivery, or the match function repeating itself).
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_records(&stats, 2).await;
+    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
     stop.cancel();
     assert_eq!(mail_to(&address).await.len(), 1, "nothing sent twice");
     assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
@@ -271,7 +253,7 @@ async fn rejected_and_malformed_jobs_go_to_the_dead_letter_queue_with_a_reason()
     )
     .await;
     enqueue(&env, "{not json", "x").await;
-    wait_records(&stats, 2).await;
+    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
     stop.cancel();
 
     let dead = drain(
@@ -358,9 +340,9 @@ async fn a_send_left_half_done_by_a_crash_waits_for_its_lease_then_goes_once() {
     let (stop, stats) =
         fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_records(&stats, 1).await;
+    wait_for_records(&stats, 1, Duration::from_secs(60)).await;
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_records(&stats, 2).await;
+    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
     stop.cancel();
     assert_eq!(mail_to(&address).await.len(), 1);
     let rec = record(&env, &key).await;

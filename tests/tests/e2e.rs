@@ -11,19 +11,19 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::provision::ProvisionOptions;
 use fmn_aws::recent::RecentMessages;
 use fmn_aws::{AwsClients, ResourceNames};
 use fmn_core::defaults::default_filters;
-use fmn_core::ownership::{parse_group_members, parse_owner_alias};
-use fmn_core::prefs::{Delivery, Destination, DestinationKind, Filter, UserPrefs};
+use fmn_core::prefs::{Destination, DestinationKind, Filter, UserPrefs};
 use fmn_core::rules::{Rule, RuleKind};
 use fmn_integration_tests::fedmsg::PyPublisher;
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
 use fmn_integration_tests::mail::sent_mail;
-use fmn_integration_tests::{corpus_envelope, init, repo_root, unique_prefix};
+use fmn_integration_tests::{
+    corpus_envelope, eventually, free_port, import_sample_ownership, init, unique_prefix,
+};
 use fmn_local::system::{self, RunOptions};
 use mail_parser::MessageParser;
 use serde_json::json;
@@ -39,23 +39,8 @@ const WIKI: &str = "__init__.TestMediaWikiUpload";
 /// Generous: the emulators are slow on a loaded machine; nothing here asserts on speed.
 const WAIT: Duration = Duration::from_secs(180);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn destination(id: &str, kind: DestinationKind, address: &str) -> Destination {
-    Destination {
-        id: id.into(),
-        kind,
-        address: address.into(),
-        confirmed: true,
-        delivery: Delivery::Immediate,
-        irc_colour: false,
-        verbose: true,
-    }
+    Destination::new(id, kind, address).confirmed(true)
 }
 
 fn user(name: &str, dest: Destination, rules: Option<Vec<Rule>>) -> UserPrefs {
@@ -74,38 +59,6 @@ fn user(name: &str, dest: Destination, rules: Option<Vec<Rule>>) -> UserPrefs {
         }],
     };
     u
-}
-
-async fn import_sample_ownership(clients: &AwsClients) {
-    let dir = repo_root().join("tests/data/ownership");
-    let alias =
-        parse_owner_alias(&std::fs::read_to_string(dir.join("pagure_owner_alias.json")).unwrap())
-            .unwrap();
-    let groups =
-        parse_group_members(&std::fs::read_to_string(dir.join("groups.json")).unwrap()).unwrap();
-    OwnershipStore::from_clients(clients)
-        .import(Some(&alias.artifacts), Some(&groups), |_, _| {})
-        .await
-        .unwrap();
-}
-
-/// Polls `check` every 250 ms until it returns `Some`, or fails with `what` after [`WAIT`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 async fn mail_to(address: &str) -> Vec<fmn_integration_tests::mail::SentMail> {
@@ -241,7 +194,7 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     }
 
     // hadess gets one mail: the update of the packages.
-    let mails = eventually("hadess's mail", || async {
+    let mails = eventually("hadess's mail", WAIT, || async {
         let m = mail_to(&hadess_address).await;
         (!m.is_empty()).then_some(m)
     })
@@ -288,9 +241,11 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     // Every published message went through the match function; give any job it made for the
     // others time to be delivered, then check nothing came.
     for (id, msg_id) in &published {
-        eventually(&format!("{id} in the recent-messages table"), || async {
-            recent.get(msg_id).await.ok().flatten().map(|_| ())
-        })
+        eventually(
+            &format!("{id} in the recent-messages table"),
+            WAIT,
+            || async { recent.get(msg_id).await.ok().flatten().map(|_| ()) },
+        )
         .await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -16,11 +16,11 @@ use fmn_aws::{FunctionName, QueueName};
 use fmn_core::irc_line::ConfirmationJob;
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::meta::Severity;
-use fmn_core::prefs::{Delivery, Destination, DestinationKind};
+use fmn_core::prefs::{Destination, DestinationKind};
 use fmn_deliver_irc::{DeliverIrcHandler, IrcSettings};
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
 use fmn_integration_tests::sqs::drain;
-use fmn_integration_tests::TestEnv;
+use fmn_integration_tests::{wait_for_records, wait_until, TestEnv};
 
 fn unique_nick(tag: &str) -> String {
     format!("{tag}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -37,13 +37,9 @@ fn settings(server: &IrcServer) -> IrcSettings {
 
 fn job(nick: &str, n: usize, colour: bool, verbose: bool) -> DeliveryJob {
     let destination = Destination {
-        id: "irc-1".into(),
-        kind: DestinationKind::Irc,
-        address: nick.into(),
-        confirmed: true,
-        delivery: Delivery::Immediate,
         irc_colour: colour,
         verbose,
+        ..Destination::irc("irc-1", nick).confirmed(true)
     };
     let msg_id = format!("2024-{nick}-{n}");
     DeliveryJob {
@@ -108,18 +104,6 @@ fn body(j: &DeliveryJob) -> (String, String) {
     (serde_json::to_string(j).unwrap(), j.job_id.clone())
 }
 
-/// Waits (up to `limit`) for the function to have handled `count` records.
-async fn wait_records(stats: &fmn_local::stats::FunctionStats, count: u64, limit: Duration) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while stats.records.load(Ordering::Relaxed) < count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "deliver-irc did not handle {count} records"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn handler(env: &TestEnv, settings: IrcSettings) -> Arc<DeliverIrcHandler> {
     Arc::new(
         DeliverIrcHandler::with_settings(&env.clients, settings)
@@ -161,7 +145,7 @@ async fn jobs_and_confirmations_reach_the_nick_on_one_line_each() {
     )
     .await;
     let got = reader.wait_for(3, Duration::from_secs(60)).await;
-    wait_records(&stats, 3, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 3, Duration::from_secs(60)).await;
     stop.cancel();
 
     let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
@@ -213,7 +197,7 @@ async fn a_burst_of_200_jobs_arrives_complete_in_order_without_a_kick() {
 
     let got = reader.wait_for(200, Duration::from_secs(600)).await;
     let elapsed = started.elapsed();
-    wait_records(&stats, 200, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 200, Duration::from_secs(60)).await;
     stop.cancel();
 
     let numbers: Vec<usize> = got
@@ -264,16 +248,16 @@ async fn a_redelivered_job_is_said_once() {
     let first = job(&nick, 1, false, false);
     enqueue(&env, &[body(&first)]).await;
     reader.wait_for(1, Duration::from_secs(60)).await;
-    wait_records(&stats, 1, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 1, Duration::from_secs(60)).await;
 
     // The same job again (the match function ran twice, or SQS delivered twice).
     enqueue(&env, &[body(&first)]).await;
-    wait_records(&stats, 2, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
     // A marker after it: anything the repeat had said would arrive before the marker.
     let marker = job(&nick, 2, false, false);
     enqueue(&env, &[body(&marker)]).await;
     let got = reader.wait_for(2, Duration::from_secs(60)).await;
-    wait_records(&stats, 3, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 3, Duration::from_secs(60)).await;
     stop.cancel();
 
     let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
@@ -310,7 +294,7 @@ async fn malformed_jobs_go_to_the_dead_letter_queue_with_a_reason() {
         ],
     )
     .await;
-    wait_records(&stats, 4, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 4, Duration::from_secs(60)).await;
     let got = reader.wait_for(1, Duration::from_secs(60)).await;
     stop.cancel();
 
@@ -373,14 +357,10 @@ async fn no_server_returns_the_batch_to_the_queue() {
     );
     let j = job("erin", 1, false, false);
     enqueue(&env, &[body(&j)]).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while stats.failed.load(Ordering::Relaxed) == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the record never failed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until("the record to fail", Duration::from_secs(60), || {
+        stats.failed.load(Ordering::Relaxed) > 0
+    })
+    .await;
     stop.cancel();
     let item = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
         .get(&Channel::Irc.key(&j.job_id))

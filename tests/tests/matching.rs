@@ -2,7 +2,6 @@
 //! the e-mail and IRC queues and items in the digest table, for exactly the users who asked.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +16,11 @@ use fmn_core::jobs::DeliveryJob;
 use fmn_core::matching::{explain, MessageFacts};
 use fmn_core::message::Envelope;
 use fmn_core::meta::Registry;
-use fmn_core::ownership::{parse_group_members, parse_owner_alias};
 use fmn_core::prefs::{Delivery, Destination, DestinationKind, Filter, UserPrefs};
 use fmn_core::rules::{Rule, RuleKind};
-use fmn_integration_tests::{corpus_envelope, repo_root, sqs, start_function, TestEnv};
+use fmn_integration_tests::{
+    corpus_envelope, import_sample_ownership, sqs, start_function, wait_for_records, TestEnv,
+};
 
 /// lmacken submitted an update of control-center and gnome-settings-daemon (hadess's).
 const BODHI_REQUEST: &str = "bodhi.TestBodhiRequestMultiplePackagesPerUpdate";
@@ -28,15 +28,7 @@ const BODHI_REQUEST: &str = "bodhi.TestBodhiRequestMultiplePackagesPerUpdate";
 const LOOKASIDE: &str = "__init__.TestLookaside";
 
 fn destination(id: &str, kind: DestinationKind, address: &str, confirmed: bool) -> Destination {
-    Destination {
-        id: id.into(),
-        kind,
-        address: address.into(),
-        confirmed,
-        delivery: Delivery::Immediate,
-        irc_colour: false,
-        verbose: true,
-    }
+    Destination::new(id, kind, address).confirmed(confirmed)
 }
 
 fn with_filter(mut user: UserPrefs, rules: Vec<Rule>, oneshot: bool) -> UserPrefs {
@@ -58,19 +50,6 @@ fn user(name: &str, destinations: Vec<Destination>) -> UserPrefs {
     u
 }
 
-async fn import_sample_ownership(env: &TestEnv) {
-    let dir = repo_root().join("tests/data/ownership");
-    let alias =
-        parse_owner_alias(&std::fs::read_to_string(dir.join("pagure_owner_alias.json")).unwrap())
-            .unwrap();
-    let groups =
-        parse_group_members(&std::fs::read_to_string(dir.join("groups.json")).unwrap()).unwrap();
-    OwnershipStore::from_clients(&env.clients)
-        .import(Some(&alias.artifacts), Some(&groups), |_, _| {})
-        .await
-        .unwrap();
-}
-
 fn jobs(messages: &[aws_sdk_sqs::types::Message]) -> Vec<DeliveryJob> {
     messages
         .iter()
@@ -88,21 +67,10 @@ async fn send_envelope(env: &TestEnv, id: &str, envelope: &serde_json::Value) {
     .unwrap();
 }
 
-async fn wait_for_records(stats: &fmn_local::stats::FunctionStats, count: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while stats.records.load(Ordering::Relaxed) < count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the match function did not handle {count} records in time"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
     let env = TestEnv::new("match-fanout").await;
-    import_sample_ownership(&env).await;
+    import_sample_ownership(&env.clients).await;
     let store = PrefsStore::from_clients(&env.clients);
     let email = DestinationKind::Email;
     let irc = DestinationKind::Irc;
@@ -201,7 +169,7 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
     let envelope = corpus_envelope(BODHI_REQUEST);
     send_envelope(&env, "first", &envelope).await;
     send_envelope(&env, "again", &envelope).await;
-    wait_for_records(&stats, 2).await;
+    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
 
     let email_jobs = jobs(
         &sqs::drain(
@@ -338,7 +306,7 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
     let env = TestEnv::new("match-warm").await;
-    import_sample_ownership(&env).await;
+    import_sample_ownership(&env.clients).await;
     let store = PrefsStore::from_clients(&env.clients);
     let jnovy = user(
         "jnovy",
@@ -356,7 +324,7 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
 
     // No filter yet: nothing.
     send_envelope(&env, "before", &corpus_envelope(LOOKASIDE)).await;
-    wait_for_records(&stats, 1).await;
+    wait_for_records(&stats, 1, Duration::from_secs(60)).await;
 
     // Add a filter while the function is warm.
     store
@@ -388,7 +356,7 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
     )
     .await
     .unwrap();
-    wait_for_records(&stats, 2).await;
+    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
 
     let got = jobs(
         &sqs::drain(

@@ -3,17 +3,9 @@
 use std::time::Duration;
 
 use fmn_aws::{AwsClients, ResourceNames};
-use fmn_integration_tests::{init, unique_prefix};
+use fmn_integration_tests::{free_port, init, unique_prefix};
 use fmn_local::system::{self, RunOptions};
 use tokio_util::sync::CancellationToken;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_local_system_serves_healthz_and_stops_on_request() {
