@@ -53,13 +53,22 @@ impl WebApi {
 
     /// Serves the router for `env` with `settings`.
     pub async fn start_with(env: &TestEnv, settings: Settings) -> WebApi {
+        Self::start_with_clock(env, settings, fmn_aws::clock::Clock::system()).await
+    }
+
+    /// Serves the router for `env` with `settings`, confirmations telling time by `clock`.
+    pub async fn start_with_clock(
+        env: &TestEnv,
+        settings: Settings,
+        clock: fmn_aws::clock::Clock,
+    ) -> WebApi {
         fmn_aws::ses::ensure_email_identity(
             &env.clients.sesv2,
             &settings.mail.context.from_address,
         )
         .await
         .expect("the sender identity");
-        let state = AppState::new(settings, env.clients.clone());
+        let state = AppState::with_clock(settings, env.clients.clone(), clock);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = fmn_web_api::router(state.clone());

@@ -2,6 +2,7 @@
 //! SQS, DynamoDB, SES v2 or EventBridge, reads the infra template, or wires a Lambda lives here.
 
 pub mod batch;
+pub mod clock;
 pub mod config;
 pub mod confirmations;
 pub mod delivery_records;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use fmn_aws::clock::Clock;
 use fmn_aws::confirmations::Confirmations;
 use fmn_aws::explain::OwnershipCache;
 use fmn_aws::mail::Mailer;
@@ -48,6 +49,11 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// The state for `settings` (in dev mode a signing key is generated here).
     pub fn new(settings: Settings, clients: AwsClients) -> Self {
+        Self::with_clock(settings, clients, Clock::system())
+    }
+
+    /// The same, with confirmations telling time by `clock`.
+    pub fn with_clock(settings: Settings, clients: AwsClients, clock: Clock) -> Self {
         let dev = settings
             .dev_auth
             .then(|| DevIssuer::generate(settings.auth.issuer.clone(), "fmn-dev"));
@@ -64,7 +70,7 @@ impl AppState {
             prefs: PrefsStore::from_clients(&clients),
             recent: RecentMessages::from_clients(&clients),
             ownership: OwnershipStore::from_clients(&clients),
-            confirmations: Confirmations::from_clients(&clients),
+            confirmations: Confirmations::from_clients(&clients).with_clock(clock),
             mailer: Mailer::new(clients.sesv2.clone(), &settings.mail),
             ownership_cache: OwnershipCache::default(),
             settings,
