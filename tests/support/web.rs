@@ -119,6 +119,27 @@ impl WebApi {
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
         }
     }
+
+    /// What the confirmation link with `token` is about (`GET /api/v1/confirm/{token}`).
+    pub async fn confirmation(&self, token: &str) -> Answer {
+        let path = format!("/api/v1/confirm/{token}");
+        self.call(Method::GET, &path, None, None).await
+    }
+
+    /// Accepts or refuses the confirmation link with `token`.
+    pub async fn answer_confirmation(&self, token: &str, accept: bool) -> Answer {
+        let path = format!("/api/v1/confirm/{token}");
+        let body = serde_json::json!({ "accept": accept });
+        self.call(Method::POST, &path, None, Some(&body)).await
+    }
+
+    /// Whether `token`'s caller's first destination is confirmed.
+    pub async fn first_destination_confirmed(&self, token: &str) -> Value {
+        let me = self
+            .call(Method::GET, "/api/v1/me", Some(token), None)
+            .await;
+        me.body["destinations"][0]["confirmed"].clone()
+    }
 }
 
 /// A stand-in OpenID Connect issuer on a free port serving one fresh key (returned to sign

@@ -6,11 +6,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::MessageAttributeValue;
 use fmn_aws::batch::REASON_ATTRIBUTE;
 use fmn_aws::delivery_records::{Claim, DeliveryRecords, RecordInfo};
 use fmn_aws::digest_store::{Batch, DigestStore};
 use fmn_aws::dynamo::{get_s, n, s};
+use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::mail::MailSettings;
 use fmn_aws::{FunctionName, QueueName, TableName};
 use fmn_core::jobs::{DeliveryJob, Notification};
@@ -69,23 +69,29 @@ fn job(user: &str, address: &str, delivery: Delivery, msg: &str, ts: f64) -> Del
     }
 }
 
+/// Puts one job on the email queue, as the match function does.
 async fn enqueue(env: &TestEnv, body: &str, job_id: &str) {
-    env.clients
-        .sqs
-        .send_message()
-        .queue_url(env.queue_url(QueueName::Email))
-        .message_body(body)
-        .message_attributes(
-            fmn_aws::job_queue::JOB_ID_ATTRIBUTE,
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(job_id)
-                .build()
-                .unwrap(),
-        )
-        .send()
+    let job = QueuedJob {
+        job_id: job_id.into(),
+        body: body.into(),
+    };
+    enqueue_jobs(&env.clients.sqs, env.queue_url(QueueName::Email), &[job])
         .await
-        .expect("SendMessage");
+        .expect("SendMessageBatch");
+}
+
+/// deliver-email with `settings`, running on the email queue.
+async fn start_deliver_email(
+    env: &TestEnv,
+    settings: MailSettings,
+) -> (
+    tokio_util::sync::CancellationToken,
+    Arc<fmn_local::stats::FunctionStats>,
+) {
+    let handler = fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
+        .await
+        .unwrap();
+    fmn_integration_tests::start_function(env, FunctionName::DeliverEmail, Arc::new(handler))
 }
 
 async fn mail_to(address: &str) -> Vec<SentMail> {
@@ -116,13 +122,7 @@ async fn an_email_job_is_sent_once_as_parseable_mime() {
         "FEDORA-2024-1",
         1.7e9,
     );
-    let handler = Arc::new(
-        fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
-            .await
-            .unwrap(),
-    );
-    let (stop, stats) =
-        fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
+    let (stop, stats) = start_deliver_email(&env, settings).await;
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
     wait_for_records(&stats, 1, Duration::from_secs(60)).await;
 
@@ -239,13 +239,7 @@ async fn rejected_and_malformed_jobs_go_to_the_dead_letter_queue_with_a_reason()
         "FEDORA-2024-2",
         1.7e9,
     );
-    let handler = Arc::new(
-        fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
-            .await
-            .unwrap(),
-    );
-    let (stop, stats) =
-        fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
+    let (stop, stats) = start_deliver_email(&env, settings).await;
     enqueue(
         &env,
         &serde_json::to_string(&rejected).unwrap(),
@@ -332,13 +326,7 @@ async fn a_send_left_half_done_by_a_crash_waits_for_its_lease_then_goes_once() {
         .send()
         .await
         .unwrap();
-    let handler = Arc::new(
-        fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
-            .await
-            .unwrap(),
-    );
-    let (stop, stats) =
-        fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
+    let (stop, stats) = start_deliver_email(&env, settings).await;
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
     wait_for_records(&stats, 1, Duration::from_secs(60)).await;
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;

@@ -7,11 +7,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use fmn_aws::batch::REASON_ATTRIBUTE;
-use fmn_aws::delivery_records::Channel;
-use fmn_aws::delivery_records::DeliveryRecords;
+use fmn_aws::delivery_records::{Channel, DeliveryRecords};
 use fmn_aws::dynamo::get_s;
+use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::{FunctionName, QueueName};
 use fmn_core::irc_line::ConfirmationJob;
 use fmn_core::jobs::{DeliveryJob, Notification};
@@ -65,39 +64,18 @@ fn job(nick: &str, n: usize, colour: bool, verbose: bool) -> DeliveryJob {
     }
 }
 
-fn attribute(job_id: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(job_id)
-        .build()
-        .unwrap()
-}
-
+/// Puts `(body, job id)` pairs on the IRC queue, as the match function does.
 async fn enqueue(env: &TestEnv, bodies: &[(String, String)]) {
-    for chunk in bodies.chunks(10) {
-        let entries: Vec<_> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (body, job_id))| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(format!("e{i}"))
-                    .message_body(body)
-                    .message_attributes(fmn_aws::job_queue::JOB_ID_ATTRIBUTE, attribute(job_id))
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        let out = env
-            .clients
-            .sqs
-            .send_message_batch()
-            .queue_url(env.queue_url(QueueName::Irc))
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .expect("SendMessageBatch");
-        assert!(out.failed.is_empty(), "{:?}", out.failed);
-    }
+    let jobs: Vec<QueuedJob> = bodies
+        .iter()
+        .map(|(body, job_id)| QueuedJob {
+            job_id: job_id.clone(),
+            body: body.clone(),
+        })
+        .collect();
+    enqueue_jobs(&env.clients.sqs, env.queue_url(QueueName::Irc), &jobs)
+        .await
+        .expect("SendMessageBatch");
 }
 
 fn body(j: &DeliveryJob) -> (String, String) {

@@ -414,9 +414,7 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
 
     let token = token_from_mail(&address).await;
     assert_eq!(token.len(), 43, "32 bytes, base64url: {token}");
-    let info = api
-        .call(GET, &format!("/api/v1/confirm/{token}"), None, None)
-        .await;
+    let info = api.confirmation(&token).await;
     assert_eq!(info.status, 200, "{info:?}");
     assert_eq!(info.body["user"], "alice");
     assert_eq!(info.body["address"], address.as_str());
@@ -425,37 +423,15 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
     assert_eq!(me.body["destinations"][0]["confirmed"], false);
     let v = me.body["version"].as_u64().unwrap();
 
-    let a = api
-        .call(
-            POST,
-            &format!("/api/v1/confirm/{token}"),
-            None,
-            Some(&json!({"accept": true})),
-        )
-        .await;
+    let a = api.answer_confirmation(&token, true).await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["confirmed"], true);
     let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
     assert_eq!(me.body["destinations"][0]["confirmed"], true);
     assert!(me.body["version"].as_u64().unwrap() > v);
     // Single use.
-    assert_error(
-        &api.call(
-            POST,
-            &format!("/api/v1/confirm/{token}"),
-            None,
-            Some(&json!({"accept": true})),
-        )
-        .await,
-        410,
-        "gone",
-    );
-    assert_error(
-        &api.call(GET, &format!("/api/v1/confirm/{token}"), None, None)
-            .await,
-        410,
-        "gone",
-    );
+    assert_error(&api.answer_confirmation(&token, true).await, 410, "gone");
+    assert_error(&api.confirmation(&token).await, 410, "gone");
     assert_error(
         &api.call(
             POST,
@@ -550,23 +526,10 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_ne!(first, second);
-    assert_error(
-        &api.call(GET, &format!("/api/v1/confirm/{first}"), None, None)
-            .await,
-        410,
-        "gone",
-    );
-    let a = api
-        .call(
-            POST,
-            &format!("/api/v1/confirm/{second}"),
-            None,
-            Some(&json!({"accept": false})),
-        )
-        .await;
+    assert_error(&api.confirmation(&first).await, 410, "gone");
+    let a = api.answer_confirmation(&second, false).await;
     assert_eq!(a.body["confirmed"], false, "{a:?}");
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
-    assert_eq!(me.body["destinations"][0]["confirmed"], false);
+    assert_eq!(api.first_destination_confirmed(&alice).await, false);
 
     // Removing it takes it out of the filters that used it.
     let f = api
@@ -625,14 +588,7 @@ async fn an_irc_destination_gets_a_confirmation_job_on_the_irc_queue() {
     assert_eq!(job["user"], "carol");
     let url = job["accept_url"].as_str().unwrap();
     let token = url.rsplit('/').next().unwrap();
-    let a = api
-        .call(
-            POST,
-            &format!("/api/v1/confirm/{token}"),
-            None,
-            Some(&json!({"accept": true})),
-        )
-        .await;
+    let a = api.answer_confirmation(token, true).await;
     assert_eq!(a.body["confirmed"], true, "{a:?}");
     let me = api.call(GET, "/api/v1/me", Some(&carol), None).await;
     assert_eq!(me.body["destinations"][0]["confirmed"], true);
@@ -654,13 +610,7 @@ async fn export_import_explain_and_recent() {
         .await;
     assert_eq!(a.status, 201);
     let token = token_from_mail(&address).await;
-    api.call(
-        POST,
-        &format!("/api/v1/confirm/{token}"),
-        None,
-        Some(&json!({"accept": true})),
-    )
-    .await;
+    api.answer_confirmation(&token, true).await;
 
     let export = api.call(GET, "/api/v1/me/export", Some(&ralph), None).await;
     assert_eq!(export.status, 200);

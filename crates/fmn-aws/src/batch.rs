@@ -253,26 +253,33 @@ mod tests {
         event
     }
 
+    /// The verdict the tests' handlers give a record with this body.
+    fn verdict(body: &str) -> Result<(), RecordError> {
+        match body {
+            "ok" => Ok(()),
+            "retry" => Err(RecordError::Retry("down".into())),
+            _ => Err(RecordError::Reject("bad".into())),
+        }
+    }
+
+    fn failed(response: &SqsBatchResponse) -> Vec<&str> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
     #[tokio::test]
     async fn only_failed_records_are_reported() {
         let response =
             process_records("test", event(&["ok", "retry", "ok", "reject"]), None, |r| {
-                let verdict = match r.body.as_str() {
-                    "ok" => Ok(()),
-                    "retry" => Err(RecordError::Retry("down".into())),
-                    _ => Err(RecordError::Reject("bad".into())),
-                };
                 assert_eq!(r.receive_count, 2);
-                async move { verdict }
+                std::future::ready(verdict(&r.body))
             })
             .await;
-        let ids: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
         // Without a dead-letter queue a rejected record is retried, never dropped.
-        assert_eq!(ids, ["m1", "m3"]);
+        assert_eq!(failed(&response), ["m1", "m3"]);
     }
 
     #[tokio::test]
@@ -293,22 +300,10 @@ mod tests {
         e.records.push(e.records[2].clone());
         let response = process_batch("test", e, None, |records| async move {
             assert_eq!(records.len(), 3);
-            records
-                .iter()
-                .map(|r| match r.body.as_str() {
-                    "ok" => Ok(()),
-                    "retry" => Err(RecordError::Retry("down".into())),
-                    _ => Err(RecordError::Reject("bad".into())),
-                })
-                .collect()
+            records.iter().map(|r| verdict(&r.body)).collect()
         })
         .await;
-        let ids: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
         // The rejection is reported once; both copies of the retry go back.
-        assert_eq!(ids, ["m1", "m2", "m2"]);
+        assert_eq!(failed(&response), ["m1", "m2", "m2"]);
     }
 }

@@ -158,36 +158,11 @@ impl PrefsStore {
             .collect())
     }
 
-    async fn next_version(&self) -> Result<u64, PrefsStoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s("meta"))
-            .key("sk", s("version"))
-            .update_expression("ADD version :one")
-            .expression_attribute_values(":one", n(1))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e))?;
-        out.attributes
-            .as_ref()
-            .and_then(|a| get_n(a, "version"))
-            .ok_or_else(|| {
-                PrefsStoreError::Dynamo(DynamoError::Malformed {
-                    table: self.table.clone(),
-                    key: "meta/version".into(),
-                    reason: "the counter has no number".into(),
-                })
-            })
-    }
-
     /// Writes `prefs`, which must still be at `prefs.version` in the table (0: must not exist
     /// yet). Returns the stored document with its new version.
     pub async fn put(&self, prefs: &UserPrefs) -> Result<UserPrefs, PrefsStoreError> {
         prefs.validate()?;
-        let version = self.next_version().await?;
+        let version = dynamo::bump_version_counter(&self.client, &self.table).await?;
         let mut stored = prefs.clone();
         stored.version = version;
         let doc = serde_json::to_string(&stored).expect("preferences serialise");
