@@ -120,6 +120,24 @@ impl WebApi {
         }
     }
 
+    /// Adds a destination of `kind` (`email`, `irc`) at `address` for `token`'s caller.
+    pub async fn add_destination(&self, token: &str, kind: &str, address: &str) -> Answer {
+        let body = serde_json::json!({ "kind": kind, "address": address });
+        self.call(
+            Method::POST,
+            "/api/v1/me/destinations",
+            Some(token),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Asks for a fresh confirmation of `token`'s caller's destination `id`.
+    pub async fn resend(&self, token: &str, id: &str) -> Answer {
+        let path = format!("/api/v1/me/destinations/{id}/resend");
+        self.call(Method::POST, &path, Some(token), None).await
+    }
+
     /// What the confirmation link with `token` is about (`GET /api/v1/confirm/{token}`).
     pub async fn confirmation(&self, token: &str) -> Answer {
         let path = format!("/api/v1/confirm/{token}");

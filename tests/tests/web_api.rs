@@ -391,24 +391,12 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
         assert_eq!(a.field(), field, "{body}: {a:?}");
     }
 
-    let a = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&alice),
-            Some(&json!({"kind": "email", "address": address})),
-        )
-        .await;
+    let a = api.add_destination(&alice, "email", &address).await;
     assert_eq!(a.status, 201, "{a:?}");
     assert_eq!(a.body["confirmed"], false);
     let id = a.body["id"].as_str().unwrap().to_string();
     let dup = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&alice),
-            Some(&json!({"kind": "email", "address": address.to_uppercase()})),
-        )
+        .add_destination(&alice, "email", &address.to_uppercase())
         .await;
     assert_error(&dup, 409, "conflict");
 
@@ -432,17 +420,7 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
     // Single use.
     assert_error(&api.answer_confirmation(&token, true).await, 410, "gone");
     assert_error(&api.confirmation(&token).await, 410, "gone");
-    assert_error(
-        &api.call(
-            POST,
-            &format!("/api/v1/me/destinations/{id}/resend"),
-            Some(&alice),
-            None,
-        )
-        .await,
-        409,
-        "conflict",
-    );
+    assert_error(&api.resend(&alice, &id).await, 409, "conflict");
 
     // Patch: digest delivery.
     let a = api
@@ -498,24 +476,10 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
     );
 
     // Resending voids the earlier link; rejecting leaves the destination unconfirmed.
-    let a = api
-        .call(
-            POST,
-            &format!("/api/v1/me/destinations/{id}/resend"),
-            Some(&alice),
-            None,
-        )
-        .await;
+    let a = api.resend(&alice, &id).await;
     assert_eq!(a.status, 202, "{a:?}");
     let first = token_from_mail(&address).await;
-    let a = api
-        .call(
-            POST,
-            &format!("/api/v1/me/destinations/{id}/resend"),
-            Some(&alice),
-            None,
-        )
-        .await;
+    let a = api.resend(&alice, &id).await;
     assert_eq!(a.status, 202);
     let mut second = first.clone();
     for _ in 0..50 {
@@ -600,14 +564,7 @@ async fn export_import_explain_and_recent() {
     let (env, api) = start("webexport").await;
     let ralph = api.token("ralph", false);
     let address = unique_address("ralph");
-    let a = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&ralph),
-            Some(&json!({"kind": "email", "address": address})),
-        )
-        .await;
+    let a = api.add_destination(&ralph, "email", &address).await;
     assert_eq!(a.status, 201);
     let token = token_from_mail(&address).await;
     api.answer_confirmation(&token, true).await;
@@ -940,59 +897,21 @@ async fn confirmations_per_user_and_hour_are_limited() {
     let clock = fmn_aws::clock::Clock::fixed(now - now % 3600 + 1800);
     let api = WebApi::start_with_clock(&env, dev_settings(), clock).await;
     let eve = api.token("eve", false);
-    let a = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&eve),
-            Some(&json!({"kind": "irc", "address": "victim"})),
-        )
-        .await;
+    let a = api.add_destination(&eve, "irc", "victim").await;
     assert_eq!(a.status, 201, "{a:?}");
     let max = fmn_aws::confirmations::MAX_PER_HOUR;
     for _ in 1..max {
-        let a = api
-            .call(
-                POST,
-                "/api/v1/me/destinations/irc-1/resend",
-                Some(&eve),
-                None,
-            )
-            .await;
+        let a = api.resend(&eve, "irc-1").await;
         assert_eq!(a.status, 202, "{a:?}");
     }
-    assert_error(
-        &api.call(
-            POST,
-            "/api/v1/me/destinations/irc-1/resend",
-            Some(&eve),
-            None,
-        )
-        .await,
-        429,
-        "too_many",
-    );
+    assert_error(&api.resend(&eve, "irc-1").await, 429, "too_many");
     let before = api.call(GET, "/api/v1/me", Some(&eve), None).await.body;
-    let a = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&eve),
-            Some(&json!({"kind": "irc", "address": "victim2"})),
-        )
-        .await;
+    let a = api.add_destination(&eve, "irc", "victim2").await;
     assert_error(&a, 429, "too_many");
     let after = api.call(GET, "/api/v1/me", Some(&eve), None).await.body;
     assert_eq!(before, after, "a refused confirmation adds nothing");
     // Other users are not affected.
     let frank = api.token("frank", false);
-    let a = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&frank),
-            Some(&json!({"kind": "irc", "address": "frank"})),
-        )
-        .await;
+    let a = api.add_destination(&frank, "irc", "frank").await;
     assert_eq!(a.status, 201, "{a:?}");
 }
