@@ -17,6 +17,7 @@ pub mod fedmsg;
 pub mod irc;
 pub mod mail;
 pub mod sqs;
+pub mod system;
 pub mod web;
 
 /// The repository's top directory.
@@ -217,4 +218,17 @@ pub async fn import_sample_ownership(clients: &AwsClients) {
         .import(Some(&alias.artifacts), Some(&groups), |_, _| {})
         .await
         .unwrap();
+}
+
+/// Local-system options whose bridge follows `endpoint` alone: every topic, no metrics
+/// server, no idle reconnects, its spool in `dir`; the web-api on a free port.
+pub fn options_following(endpoint: String, dir: &std::path::Path) -> fmn_local::system::RunOptions {
+    let mut options = fmn_local::system::RunOptions::from_env().expect("local options");
+    options.web_addr = ([127, 0, 0, 1], free_port()).into();
+    options.bridge.endpoints = vec![endpoint];
+    options.bridge.topics.clear();
+    options.bridge.metrics_addr = None;
+    options.bridge.idle_reconnect = None;
+    options.bridge.spool_dir = dir.join("spool");
+    options
 }

@@ -26,13 +26,15 @@ use fmn_aws::recent::RecentMessages;
 use fmn_aws::sqs::{send_all, OutgoingMessage};
 use fmn_aws::{AwsClients, QueueName, ResourceNames};
 use fmn_integration_tests::mail::sent_mail;
+use fmn_integration_tests::system::RunningSystem;
 use fmn_integration_tests::web::WebApi;
-use fmn_integration_tests::{corpus_envelope, free_port, init, repo_root, unique_prefix, TestEnv};
-use fmn_local::system::{self, RunOptions};
+use fmn_integration_tests::{
+    corpus_envelope, free_port, init, options_following, repo_root, unique_prefix, TestEnv,
+};
+use fmn_local::system;
 use fmn_web_api::settings::Settings;
 use mail_parser::MessageParser;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio_util::sync::CancellationToken;
 
 /// lmacken submitted an update of control-center and gnome-settings-daemon: bodhi, and the
 /// package the page's filter asks for.
@@ -141,35 +143,11 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
 
     // The system, following a bus nobody publishes on (so no sample replay, no demo users).
     let dir = tempfile::tempdir().unwrap();
-    let mut options = RunOptions::from_env().unwrap();
+    let nobody = format!("tcp://127.0.0.1:{}", free_port());
+    let mut options = options_following(nobody, dir.path());
     options.web_addr = ([127, 0, 0, 1], port).into();
-    options.bridge.endpoints = vec![format!("tcp://127.0.0.1:{}", free_port())];
-    options.bridge.topics.clear();
-    options.bridge.metrics_addr = None;
-    options.bridge.idle_reconnect = None;
-    options.bridge.spool_dir = dir.path().join("spool");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
-
-    let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            !running.is_finished(),
-            "the system stopped: {:?}",
-            running.await
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the web-api did not answer within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let mut running = RunningSystem::start(&clients, options);
+    running.healthz().await;
 
     let user = "pagetester";
     let email = format!("pagetester-{prefix}@example.org");
@@ -253,12 +231,7 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
     assert_eq!(activity[0]["msg_id"], msg_id.as_str());
     assert_eq!(activity[0]["address"], email.as_str());
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(60), running)
-        .await
-        .expect("the system stops within 60 s")
-        .expect("no panic")
-        .expect("clean stop");
+    running.stop(Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

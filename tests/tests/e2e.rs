@@ -21,13 +21,13 @@ use fmn_core::rules::{Rule, RuleKind};
 use fmn_integration_tests::fedmsg::PyPublisher;
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
 use fmn_integration_tests::mail::sent_mail;
+use fmn_integration_tests::system::RunningSystem;
 use fmn_integration_tests::{
-    corpus_envelope, eventually, free_port, import_sample_ownership, init, unique_prefix,
+    corpus_envelope, eventually, import_sample_ownership, init, options_following, unique_prefix,
 };
-use fmn_local::system::{self, RunOptions};
+use fmn_local::system;
 use mail_parser::MessageParser;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 /// lmacken submitted an update of control-center and gnome-settings-daemon (hadess's).
 const BODHI_REQUEST: &str = "bodhi.TestBodhiRequestMultiplePackagesPerUpdate";
@@ -135,22 +135,15 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     // The real fedmsg publisher, and the system following it.
     let dir = tempfile::tempdir().unwrap();
     let mut publisher = PyPublisher::start(dir.path()).await;
-    let mut options = RunOptions::from_env().unwrap();
-    options.web_addr = ([127, 0, 0, 1], free_port()).into();
+    let mut options = options_following(publisher.endpoint.clone(), dir.path());
     options.progress_interval = Duration::from_secs(5);
-    options.bridge.endpoints = vec![publisher.endpoint.clone()];
-    options.bridge.topics.clear();
-    options.bridge.metrics_addr = None;
-    options.bridge.idle_reconnect = None;
-    options.bridge.spool_dir = dir.path().join("spool");
     options.bridge.batch_linger = Duration::from_millis(10);
     options.irc.server = "127.0.0.1".into();
     options.irc.port = irc.port;
     options.irc.tls = false;
     options.irc.nick = "fmn-e2e-bot".into();
     options.irc.password = None;
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
+    let mut running = RunningSystem::start(&clients, options);
 
     // PUB/SUB drops what is published before the bridge's subscription reaches the publisher
     // (the "slow joiner"): publish warm-ups until one has gone all the way through the match
@@ -159,11 +152,7 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     let mut warmups = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     'warm: loop {
-        assert!(
-            !running.is_finished(),
-            "the system stopped early: {:?}",
-            running.await
-        );
+        running.assert_running().await;
         assert!(
             tokio::time::Instant::now() < deadline,
             "no warm-up message reached the match function"
@@ -288,10 +277,5 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     assert_eq!(subjects, BTreeSet::from([subject]));
 
     publisher.quit().await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(60), running)
-        .await
-        .expect("the system stops within 60 s")
-        .expect("no panic")
-        .expect("clean stop");
+    running.stop(Duration::from_secs(60)).await;
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use fmn_aws::{AwsClients, ResourceNames};
+use fmn_integration_tests::system::RunningSystem;
 use fmn_integration_tests::{free_port, init, unique_prefix};
 use fmn_local::system::{self, RunOptions};
 use tokio_util::sync::CancellationToken;
@@ -15,37 +16,9 @@ async fn the_local_system_serves_healthz_and_stops_on_request() {
     options.web_addr = ([127, 0, 0, 1], free_port()).into();
     options.bridge.endpoints.clear();
     options.bridge.replay_rate = 200.0;
-    let url = format!("http://{}/healthz", options.web_addr);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
-
-    let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let body = loop {
-        assert!(
-            !running.is_finished(),
-            "the system stopped early: {:?}",
-            running.await
-        );
-        if let Ok(r) = http.get(&url).send().await {
-            if r.status().is_success() {
-                break r.json::<serde_json::Value>().await.unwrap();
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no answer from {url}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(body["status"], "ok");
-
-    shutdown.cancel();
-    let stopped = tokio::time::timeout(Duration::from_secs(40), running).await;
-    stopped
-        .expect("stops within 40 s")
-        .expect("no panic")
-        .expect("clean stop");
+    let mut running = RunningSystem::start(&clients, options);
+    assert_eq!(running.healthz().await["status"], "ok");
+    running.stop(Duration::from_secs(40)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

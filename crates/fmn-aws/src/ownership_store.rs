@@ -40,18 +40,12 @@ pub struct OwnershipStore {
 }
 
 impl OwnershipStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-
     pub fn from_clients(clients: &crate::AwsClients) -> Self {
-        Self::new(
-            clients.dynamodb.clone(),
-            clients.table(crate::TableName::Ownership),
-        )
+        let table = clients.table(crate::TableName::Ownership);
+        Self {
+            table,
+            client: clients.dynamodb.clone(),
+        }
     }
 
     /// The import counter (0: never imported).

@@ -59,18 +59,12 @@ pub struct PrefsStore {
 }
 
 impl PrefsStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-
     pub fn from_clients(clients: &crate::AwsClients) -> Self {
-        Self::new(
-            clients.dynamodb.clone(),
-            clients.table(crate::TableName::Preferences),
-        )
+        let table = clients.table(crate::TableName::Preferences);
+        Self {
+            table,
+            client: clients.dynamodb.clone(),
+        }
     }
 
     pub fn table(&self) -> &str {
