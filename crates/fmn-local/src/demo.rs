@@ -26,14 +26,6 @@ pub enum DemoError {
     Dynamo(#[from] fmn_aws::dynamo::DynamoError),
 }
 
-/// Whether demo data is wanted (`FMN_DEMO`, default true).
-pub fn enabled() -> bool {
-    !matches!(
-        std::env::var("FMN_DEMO").as_deref(),
-        Ok("false") | Ok("0") | Ok("no")
-    )
-}
-
 /// The demo users.
 pub fn users() -> Vec<UserPrefs> {
     USERS

@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub bridge: BridgeConfig,
     /// The IRC bot's settings (`FMN_IRC_*`); the tests point it at their own server.
     pub irc: fmn_deliver_irc::IrcSettings,
+    /// `FMN_DEMO` (default true): seed demo users when following no bus.
+    pub demo: bool,
     /// The mail senders' settings (`FMN_FROM_ADDRESS`, …).
     pub mail: fmn_aws::mail::MailSettings,
     /// The web-api's settings; locally `FMN_DEV_AUTH` defaults to true (development login).
@@ -75,6 +77,7 @@ impl RunOptions {
             bridge: BridgeConfig::from_env().map_err(|e| RunError::Config(e.to_string()))?,
             irc: fmn_deliver_irc::IrcSettings::from_vars(&vars)?,
             mail: fmn_aws::mail::MailSettings::from_vars(&vars)?,
+            demo: vars.flag("FMN_DEMO", true)?,
             web: fmn_web_api::settings::Settings::from_env(true)
                 .map_err(|e| RunError::Config(e.to_string()))?,
         })
@@ -268,7 +271,7 @@ pub async fn run(
     let bridge = options.bridge.clone();
     let stop = shutdown.clone();
     let sqs = clients.sqs.clone();
-    if bridge.endpoints.is_empty() && crate::demo::enabled() {
+    if bridge.endpoints.is_empty() && options.demo {
         match crate::demo::seed(&clients).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
