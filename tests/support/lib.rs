@@ -125,6 +125,17 @@ impl TestEnv {
     pub fn queue_url(&self, queue: fmn_aws::QueueName) -> &str {
         &self.provisioned.queue_urls[queue.logical_id()]
     }
+
+    /// Receives (and deletes) messages of `queue` until `count` arrived or `secs` passed.
+    pub async fn drain(
+        &self,
+        queue: fmn_aws::QueueName,
+        count: usize,
+        secs: u64,
+    ) -> Vec<aws_sdk_sqs::types::Message> {
+        let url = self.queue_url(queue);
+        sqs::drain(&self.clients.sqs, url, count, Duration::from_secs(secs)).await
+    }
 }
 
 /// Runs `handler` on `function`'s queue the way Lambda's event source mapping would, until the

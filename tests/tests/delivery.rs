@@ -17,7 +17,6 @@ use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::meta::Severity;
 use fmn_core::prefs::{Delivery, Destination};
 use fmn_integration_tests::mail::{sent_mail, SentMail};
-use fmn_integration_tests::sqs::drain;
 use fmn_integration_tests::{wait_for_records, TestEnv};
 use mail_parser::MessageParser;
 
@@ -250,13 +249,7 @@ async fn rejected_and_malformed_jobs_go_to_the_dead_letter_queue_with_a_reason()
     wait_for_records(&stats, 2, Duration::from_secs(60)).await;
     stop.cancel();
 
-    let dead = drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::EmailDeadLetter),
-        2,
-        Duration::from_secs(30),
-    )
-    .await;
+    let dead = env.drain(QueueName::EmailDeadLetter, 2, 30).await;
     assert_eq!(dead.len(), 2);
     let reason_of = |body_has: &str| -> String {
         let m = dead

@@ -18,7 +18,6 @@ use fmn_core::meta::Severity;
 use fmn_core::prefs::{Destination, DestinationKind};
 use fmn_deliver_irc::{DeliverIrcHandler, IrcSettings};
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
-use fmn_integration_tests::sqs::drain;
 use fmn_integration_tests::{wait_for_records, wait_until, TestEnv};
 
 fn unique_nick(tag: &str) -> String {
@@ -276,13 +275,7 @@ async fn malformed_jobs_go_to_the_dead_letter_queue_with_a_reason() {
     let got = reader.wait_for(1, Duration::from_secs(60)).await;
     stop.cancel();
 
-    let dead = drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::IrcDeadLetter),
-        3,
-        Duration::from_secs(30),
-    )
-    .await;
+    let dead = env.drain(QueueName::IrcDeadLetter, 3, 30).await;
     let mut reasons: Vec<String> = dead
         .iter()
         .map(|m| {
@@ -353,13 +346,7 @@ async fn no_server_returns_the_batch_to_the_queue() {
         "{item:?}"
     );
     // Nothing was dead-lettered by us: a connection failure is worth retrying.
-    let dead = drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::IrcDeadLetter),
-        1,
-        Duration::from_secs(2),
-    )
-    .await;
+    let dead = env.drain(QueueName::IrcDeadLetter, 1, 2).await;
     assert!(dead.iter().all(|m| m
         .message_attributes
         .as_ref()

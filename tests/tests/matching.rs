@@ -171,15 +171,7 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
     send_envelope(&env, "again", &envelope).await;
     wait_for_records(&stats, 2, Duration::from_secs(60)).await;
 
-    let email_jobs = jobs(
-        &sqs::drain(
-            &env.clients.sqs,
-            env.queue_url(QueueName::Email),
-            4,
-            Duration::from_secs(10),
-        )
-        .await,
-    );
+    let email_jobs = jobs(&env.drain(QueueName::Email, 4, 10).await);
     let recipients: BTreeSet<&str> = email_jobs
         .iter()
         .map(|j| j.destination.address.as_str())
@@ -196,15 +188,7 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
     assert_eq!(job.notification.agent.as_deref(), Some("lmacken"));
     assert!(job.notification.link.is_some());
 
-    let irc_jobs = jobs(
-        &sqs::drain(
-            &env.clients.sqs,
-            env.queue_url(QueueName::Irc),
-            2,
-            Duration::from_secs(10),
-        )
-        .await,
-    );
+    let irc_jobs = jobs(&env.drain(QueueName::Irc, 2, 10).await);
     assert!(irc_jobs.iter().all(|j| j.user == "kalev"), "{irc_jobs:#?}");
     assert_eq!(
         irc_jobs
@@ -358,15 +342,7 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
     .unwrap();
     wait_for_records(&stats, 2, Duration::from_secs(60)).await;
 
-    let got = jobs(
-        &sqs::drain(
-            &env.clients.sqs,
-            env.queue_url(QueueName::Email),
-            1,
-            Duration::from_secs(10),
-        )
-        .await,
-    );
+    let got = jobs(&env.drain(QueueName::Email, 1, 10).await);
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0].notification.msg_id, "2026-warm-compressed");
     assert_eq!(got[0].filter_name, "my packages");

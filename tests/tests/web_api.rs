@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fmn_aws::QueueName;
 use fmn_integration_tests::web::{dev_settings, Answer, WebApi};
-use fmn_integration_tests::{corpus_envelope, sqs, TestEnv};
+use fmn_integration_tests::{corpus_envelope, TestEnv};
 use fmn_web_api::auth::DevIssuer;
 use mail_parser::MessageParser;
 use reqwest::Method;
@@ -538,13 +538,7 @@ async fn an_irc_destination_gets_a_confirmation_job_on_the_irc_queue() {
         )
         .await;
     assert_eq!(a.status, 201, "{a:?}");
-    let jobs = sqs::drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::Irc),
-        1,
-        Duration::from_secs(10),
-    )
-    .await;
+    let jobs = env.drain(QueueName::Irc, 1, 10).await;
     assert_eq!(jobs.len(), 1);
     let job: Value = serde_json::from_str(jobs[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(job["kind"], "confirmation");

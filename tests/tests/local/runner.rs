@@ -152,13 +152,7 @@ async fn the_match_handler_dead_letters_malformed_messages_with_the_reason() {
     )
     .await
     .unwrap();
-    let dead = sqs::drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::IngestDeadLetter),
-        1,
-        Duration::from_secs(20),
-    )
-    .await;
+    let dead = env.drain(QueueName::IngestDeadLetter, 1, 20).await;
     assert_eq!(dead.len(), 1);
     let attributes: HashMap<_, _> = dead[0].message_attributes.clone().unwrap_or_default();
     let reason = attributes[REASON_ATTRIBUTE]
