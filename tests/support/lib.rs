@@ -205,14 +205,11 @@ pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() ->
     eventually(what, timeout, || std::future::ready(done().then_some(()))).await
 }
 
-/// Waits until a function running under [`start_function`] has handled `count` records.
-pub async fn wait_for_records(
-    stats: &fmn_local::stats::FunctionStats,
-    count: u64,
-    timeout: Duration,
-) {
+/// Waits (up to a minute) until a function running under [`start_function`] has handled
+/// `count` records.
+pub async fn wait_for_records(stats: &fmn_local::stats::FunctionStats, count: u64) {
     let what = format!("{count} handled records");
-    wait_until(&what, timeout, || {
+    wait_until(&what, Duration::from_secs(60), || {
         stats.records.load(std::sync::atomic::Ordering::Relaxed) >= count
     })
     .await

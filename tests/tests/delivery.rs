@@ -18,7 +18,9 @@ use fmn_core::meta::Severity;
 use fmn_core::prefs::{Delivery, Destination};
 use fmn_integration_tests::mail::{sent_mail, SentMail};
 use fmn_integration_tests::{wait_for_records, TestEnv};
+use fmn_local::stats::FunctionStats;
 use mail_parser::MessageParser;
+use tokio_util::sync::CancellationToken;
 
 /// Settings with the default (verified) sender and a known unsubscribe secret.
 async fn settings(env: &TestEnv) -> MailSettings {
@@ -83,10 +85,7 @@ async fn enqueue(env: &TestEnv, body: &str, job_id: &str) {
 async fn start_deliver_email(
     env: &TestEnv,
     settings: MailSettings,
-) -> (
-    tokio_util::sync::CancellationToken,
-    Arc<fmn_local::stats::FunctionStats>,
-) {
+) -> (CancellationToken, Arc<FunctionStats>) {
     let handler = fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
         .await
         .unwrap();
@@ -123,7 +122,7 @@ async fn an_email_job_is_sent_once_as_parseable_mime() {
     );
     let (stop, stats) = start_deliver_email(&env, settings).await;
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_for_records(&stats, 1, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 1).await;
 
     let mails = mail_to(&address).await;
     assert_eq!(mails.len(), 1, "one mail");
@@ -219,7 +218,7 @@ async fn an_email_job_is_sent_once_as_parseable_mime() {
 
     // The same job again (SQS redelivery, or the match function repeating itself).
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 2).await;
     stop.cancel();
     assert_eq!(mail_to(&address).await.len(), 1, "nothing sent twice");
     assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
@@ -246,7 +245,7 @@ async fn rejected_and_malformed_jobs_go_to_the_dead_letter_queue_with_a_reason()
     )
     .await;
     enqueue(&env, "{not json", "x").await;
-    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 2).await;
     stop.cancel();
 
     let dead = env.drain(QueueName::EmailDeadLetter, 2, 30).await;
@@ -321,9 +320,9 @@ async fn a_send_left_half_done_by_a_crash_waits_for_its_lease_then_goes_once() {
         .unwrap();
     let (stop, stats) = start_deliver_email(&env, settings).await;
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_for_records(&stats, 1, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 1).await;
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 2).await;
     stop.cancel();
     assert_eq!(mail_to(&address).await.len(), 1);
     let rec = record(&env, &key).await;

@@ -18,7 +18,9 @@ use fmn_core::meta::Severity;
 use fmn_core::prefs::{Destination, DestinationKind};
 use fmn_deliver_irc::{DeliverIrcHandler, IrcSettings};
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
-use fmn_integration_tests::{wait_for_records, wait_until, TestEnv};
+use fmn_integration_tests::{start_function, wait_for_records, wait_until, TestEnv};
+use fmn_local::stats::FunctionStats;
+use tokio_util::sync::CancellationToken;
 
 fn unique_nick(tag: &str) -> String {
     format!("{tag}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -81,11 +83,16 @@ fn body(j: &DeliveryJob) -> (String, String) {
     (serde_json::to_string(j).unwrap(), j.job_id.clone())
 }
 
-async fn handler(env: &TestEnv, settings: IrcSettings) -> Arc<DeliverIrcHandler> {
-    Arc::new(
-        DeliverIrcHandler::with_settings(&env.clients, settings)
-            .await
-            .expect("handler"),
+/// deliver-irc with `settings`, running on the IRC queue.
+async fn start_deliver_irc(
+    env: &TestEnv,
+    settings: IrcSettings,
+) -> (CancellationToken, Arc<FunctionStats>) {
+    let handler = DeliverIrcHandler::with_settings(&env.clients, settings).await;
+    start_function(
+        env,
+        FunctionName::DeliverIrc,
+        Arc::new(handler.expect("handler")),
     )
 }
 
@@ -97,11 +104,7 @@ async fn jobs_and_confirmations_reach_the_nick_on_one_line_each() {
     let bot_nick = settings.nick.clone();
     let nick = unique_nick("alice");
     let reader = IrcReader::connect(server.port, &nick).await;
-    let (stop, stats) = fmn_integration_tests::start_function(
-        &env,
-        FunctionName::DeliverIrc,
-        handler(&env, settings).await,
-    );
+    let (stop, stats) = start_deliver_irc(&env, settings).await;
 
     let terse = job(&nick, 1, false, false);
     let coloured = job(&nick, 2, true, true);
@@ -122,7 +125,7 @@ async fn jobs_and_confirmations_reach_the_nick_on_one_line_each() {
     )
     .await;
     let got = reader.wait_for(3, Duration::from_secs(60)).await;
-    wait_for_records(&stats, 3, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 3).await;
     stop.cancel();
 
     let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
@@ -166,15 +169,11 @@ async fn a_burst_of_200_jobs_arrives_complete_in_order_without_a_kick() {
     let bodies: Vec<_> = jobs.iter().map(body).collect();
     enqueue(&env, &bodies).await;
     let started = Instant::now();
-    let (stop, stats) = fmn_integration_tests::start_function(
-        &env,
-        FunctionName::DeliverIrc,
-        handler(&env, settings).await,
-    );
+    let (stop, stats) = start_deliver_irc(&env, settings).await;
 
     let got = reader.wait_for(200, Duration::from_secs(600)).await;
     let elapsed = started.elapsed();
-    wait_for_records(&stats, 200, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 200).await;
     stop.cancel();
 
     let numbers: Vec<usize> = got
@@ -216,25 +215,21 @@ async fn a_redelivered_job_is_said_once() {
     let env = TestEnv::new("ircrepeat").await;
     let nick = unique_nick("carol");
     let reader = IrcReader::connect(server.port, &nick).await;
-    let (stop, stats) = fmn_integration_tests::start_function(
-        &env,
-        FunctionName::DeliverIrc,
-        handler(&env, settings(&server)).await,
-    );
+    let (stop, stats) = start_deliver_irc(&env, settings(&server)).await;
 
     let first = job(&nick, 1, false, false);
     enqueue(&env, &[body(&first)]).await;
     reader.wait_for(1, Duration::from_secs(60)).await;
-    wait_for_records(&stats, 1, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 1).await;
 
     // The same job again (the match function ran twice, or SQS delivered twice).
     enqueue(&env, &[body(&first)]).await;
-    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 2).await;
     // A marker after it: anything the repeat had said would arrive before the marker.
     let marker = job(&nick, 2, false, false);
     enqueue(&env, &[body(&marker)]).await;
     let got = reader.wait_for(2, Duration::from_secs(60)).await;
-    wait_for_records(&stats, 3, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 3).await;
     stop.cancel();
 
     let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
@@ -250,11 +245,7 @@ async fn malformed_jobs_go_to_the_dead_letter_queue_with_a_reason() {
     let env = TestEnv::new("ircbad").await;
     let nick = unique_nick("dave");
     let reader = IrcReader::connect(server.port, &nick).await;
-    let (stop, stats) = fmn_integration_tests::start_function(
-        &env,
-        FunctionName::DeliverIrc,
-        handler(&env, settings(&server)).await,
-    );
+    let (stop, stats) = start_deliver_irc(&env, settings(&server)).await;
 
     let mut to_email = job(&nick, 1, false, false);
     to_email.destination.kind = DestinationKind::Email;
@@ -271,7 +262,7 @@ async fn malformed_jobs_go_to_the_dead_letter_queue_with_a_reason() {
         ],
     )
     .await;
-    wait_for_records(&stats, 4, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 4).await;
     let got = reader.wait_for(1, Duration::from_secs(60)).await;
     stop.cancel();
 
@@ -321,11 +312,7 @@ async fn no_server_returns_the_batch_to_the_queue() {
         nick: unique_nick("fmnbot"),
         ..IrcSettings::default()
     };
-    let (stop, stats) = fmn_integration_tests::start_function(
-        &env,
-        FunctionName::DeliverIrc,
-        handler(&env, settings).await,
-    );
+    let (stop, stats) = start_deliver_irc(&env, settings).await;
     let j = job("erin", 1, false, false);
     enqueue(&env, &[body(&j)]).await;
     wait_until("the record to fail", Duration::from_secs(60), || {

@@ -169,7 +169,7 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
     let envelope = corpus_envelope(BODHI_REQUEST);
     send_envelope(&env, "first", &envelope).await;
     send_envelope(&env, "again", &envelope).await;
-    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 2).await;
 
     let email_jobs = jobs(&env.drain(QueueName::Email, 4, 10).await);
     let recipients: BTreeSet<&str> = email_jobs
@@ -308,7 +308,7 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
 
     // No filter yet: nothing.
     send_envelope(&env, "before", &corpus_envelope(LOOKASIDE)).await;
-    wait_for_records(&stats, 1, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 1).await;
 
     // Add a filter while the function is warm.
     store
@@ -340,7 +340,7 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
     )
     .await
     .unwrap();
-    wait_for_records(&stats, 2, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 2).await;
 
     let got = jobs(&env.drain(QueueName::Email, 1, 10).await);
     assert_eq!(got.len(), 1, "{got:#?}");
