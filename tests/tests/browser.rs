@@ -25,7 +25,7 @@ use fmn_aws::provision::ProvisionOptions;
 use fmn_aws::recent::RecentMessages;
 use fmn_aws::sqs::{send_all, OutgoingMessage};
 use fmn_aws::{AwsClients, QueueName, ResourceNames};
-use fmn_integration_tests::mail::sent_mail;
+use fmn_integration_tests::mail::confirmation_token;
 use fmn_integration_tests::system::RunningSystem;
 use fmn_integration_tests::web::WebApi;
 use fmn_integration_tests::{
@@ -33,7 +33,6 @@ use fmn_integration_tests::{
 };
 use fmn_local::system;
 use fmn_web_api::settings::Settings;
-use mail_parser::MessageParser;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// lmacken submitted an update of control-center and gnome-settings-daemon: bodhi, and the
@@ -91,36 +90,6 @@ fn chromium() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// The confirmation token in the mail sent to `address`, polled for up to 60 s.
-async fn confirmation_token(address: &str) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        for mail in sent_mail().await {
-            if !mail.destinations.iter().any(|d| d == address) {
-                continue;
-            }
-            let parsed = MessageParser::new()
-                .parse(mail.raw.as_bytes())
-                .expect("the confirmation mail parses");
-            let text = parsed.body_text(0).unwrap_or_default().to_string();
-            if let Some(at) = text.find("/confirm/") {
-                let token: String = text[at + "/confirm/".len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                    .collect();
-                if !token.is_empty() {
-                    return token;
-                }
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no confirmation mail to {address} within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -181,7 +150,7 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
         {
             let answer = match line.trim() {
                 "@@need confirmation-link" => {
-                    let token = confirmation_token(&email).await;
+                    let token = confirmation_token(&email, Duration::from_secs(60)).await;
                     format!("link {base}/confirm/{token}")
                 }
                 "@@need publish" => {

@@ -20,7 +20,7 @@ use fmn_core::prefs::{Destination, DestinationKind, Filter, UserPrefs};
 use fmn_core::rules::{Rule, RuleKind};
 use fmn_integration_tests::fedmsg::PyPublisher;
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
-use fmn_integration_tests::mail::sent_mail;
+use fmn_integration_tests::mail::mail_to;
 use fmn_integration_tests::system::RunningSystem;
 use fmn_integration_tests::{
     corpus_envelope, eventually, import_sample_ownership, init, options_following, unique_prefix,
@@ -59,14 +59,6 @@ fn user(name: &str, dest: Destination, rules: Option<Vec<Rule>>) -> UserPrefs {
         }],
     };
     u
-}
-
-async fn mail_to(address: &str) -> Vec<fmn_integration_tests::mail::SentMail> {
-    sent_mail()
-        .await
-        .into_iter()
-        .filter(|m| m.destinations.iter().any(|d| d == address))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use fmn_aws::QueueName;
+use fmn_integration_tests::mail::{confirmation_token, mail_to};
 use fmn_integration_tests::web::{dev_settings, Answer, WebApi};
 use fmn_integration_tests::{corpus_envelope, TestEnv};
 use fmn_web_api::auth::DevIssuer;
-use mail_parser::MessageParser;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -35,38 +35,6 @@ fn assert_error(a: &Answer, status: u16, code: &str) {
     assert_eq!(a.status.as_u16(), status, "{a:?}");
     assert_eq!(a.code(), code, "{a:?}");
     assert!(a.body["error"]["message"].is_string(), "{a:?}");
-}
-
-/// The confirmation token in the one mail sent to `address` (waits a little for it).
-async fn token_from_mail(address: &str) -> String {
-    for _ in 0..50 {
-        let mails: Vec<_> = fmn_integration_tests::mail::sent_mail()
-            .await
-            .into_iter()
-            .filter(|m| m.destinations.iter().any(|d| d == address))
-            .collect();
-        if let Some(m) = mails.last() {
-            let msg = MessageParser::default()
-                .parse(m.raw.as_bytes())
-                .expect("the mail parses");
-            let text = msg.body_text(0).expect("a text part").to_string();
-            let at = text.find("/confirm/").expect("a confirmation link") + "/confirm/".len();
-            return text[at..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                .collect();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no mail to {address}");
-}
-
-async fn mails_to(address: &str) -> usize {
-    fmn_integration_tests::mail::sent_mail()
-        .await
-        .iter()
-        .filter(|m| m.destinations.iter().any(|d| d == address))
-        .count()
 }
 
 #[tokio::test]
@@ -400,7 +368,7 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
         .await;
     assert_error(&dup, 409, "conflict");
 
-    let token = token_from_mail(&address).await;
+    let token = confirmation_token(&address, Duration::from_secs(5)).await;
     assert_eq!(token.len(), 43, "32 bytes, base64url: {token}");
     let info = api.confirmation(&token).await;
     assert_eq!(info.status, 200, "{info:?}");
@@ -478,12 +446,12 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
     // Resending voids the earlier link; rejecting leaves the destination unconfirmed.
     let a = api.resend(&alice, &id).await;
     assert_eq!(a.status, 202, "{a:?}");
-    let first = token_from_mail(&address).await;
+    let first = confirmation_token(&address, Duration::from_secs(5)).await;
     let a = api.resend(&alice, &id).await;
     assert_eq!(a.status, 202);
     let mut second = first.clone();
     for _ in 0..50 {
-        second = token_from_mail(&address).await;
+        second = confirmation_token(&address, Duration::from_secs(5)).await;
         if second != first {
             break;
         }
@@ -560,7 +528,7 @@ async fn export_import_explain_and_recent() {
     let address = unique_address("ralph");
     let a = api.add_destination(&ralph, "email", &address).await;
     assert_eq!(a.status, 201);
-    let token = token_from_mail(&address).await;
+    let token = confirmation_token(&address, Duration::from_secs(5)).await;
     api.answer_confirmation(&token, true).await;
 
     let export = api.call(GET, "/api/v1/me/export", Some(&ralph), None).await;
@@ -587,7 +555,7 @@ async fn export_import_explain_and_recent() {
     );
     assert_eq!(a.body["destinations"][1]["confirmed"], false);
     assert!(a.body["version"].as_u64() > export.body["version"].as_u64());
-    assert_eq!(mails_to(&other).await, 1);
+    assert_eq!(mail_to(&other).await.len(), 1);
 
     // Explain a recent message (ralph's own upload: the "referring to me" filter holds, and
     // "not my actions" does not).
@@ -685,7 +653,7 @@ async fn admins_manage_accounts_and_bot_preferences() {
         json!({"name": "devel-list", "enabled": true, "bot": true, "destinations": 1, "filters": 2})
     );
     assert_eq!(
-        mails_to(&list_address).await,
+        mail_to(&list_address).await.len(),
         1,
         "the list address must confirm too"
     );
