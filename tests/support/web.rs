@@ -138,6 +138,22 @@ impl WebApi {
         self.call(Method::POST, &path, Some(token), None).await
     }
 
+    /// `method` on `path` with `token` (if any) and the JSON `body`.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> Answer {
+        self.call(method, path, token, Some(&body)).await
+    }
+
+    /// `GET path` with `token`.
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
     /// What the confirmation link with `token` is about (`GET /api/v1/confirm/{token}`).
     pub async fn confirmation(&self, token: &str) -> Answer {
         let path = format!("/api/v1/confirm/{token}");

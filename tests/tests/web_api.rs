@@ -81,7 +81,7 @@ async fn authentication_is_required_and_checked() {
     let forger = DevIssuer::generate(dev.issuer(), dev.kid());
     let forged = forger.token(&api.state.settings.auth, "alice", &[]);
     assert_error(
-        &api.call(GET, "/api/v1/me", Some(&forged), None).await,
+        &api.get("/api/v1/me", &forged).await,
         401,
         "unauthenticated",
     );
@@ -90,7 +90,7 @@ async fn authentication_is_required_and_checked() {
     let expired = dev.sign(&json!({
         "iss": dev.issuer(), "exp": now - 3600, "preferred_username": "alice", "groups": []
     }));
-    let a = api.call(GET, "/api/v1/me", Some(&expired), None).await;
+    let a = api.get("/api/v1/me", &expired).await;
     assert_error(&a, 401, "unauthenticated");
     assert!(a.body["error"]["message"]
         .as_str()
@@ -100,30 +100,30 @@ async fn authentication_is_required_and_checked() {
         "iss": "https://elsewhere.example.org", "exp": now + 600, "preferred_username": "alice"
     }));
     assert_error(
-        &api.call(GET, "/api/v1/me", Some(&foreign), None).await,
+        &api.get("/api/v1/me", &foreign).await,
         401,
         "unauthenticated",
     );
     // No user name claim.
     let nameless = dev.sign(&json!({"iss": dev.issuer(), "exp": now + 600}));
     assert_error(
-        &api.call(GET, "/api/v1/me", Some(&nameless), None).await,
+        &api.get("/api/v1/me", &nameless).await,
         401,
         "unauthenticated",
     );
 
     // The development login issues tokens that pass the same checks.
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/dev/login",
             None,
-            Some(&json!({"username": "alice"})),
+            json!({"username": "alice"}),
         )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     let token = a.body["token"].as_str().unwrap().to_string();
-    let me = api.call(GET, "/api/v1/me", Some(&token), None).await;
+    let me = api.get("/api/v1/me", &token).await;
     assert_eq!(me.status, 200, "{me:?}");
     assert_eq!(me.body["name"], "alice");
     assert_eq!(me.body["admin"], false);
@@ -134,11 +134,11 @@ async fn authentication_is_required_and_checked() {
     );
     assert!(me.body["destinations"].as_array().unwrap().is_empty());
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/dev/login",
             None,
-            Some(&json!({"username": "Not Valid"})),
+            json!({"username": "Not Valid"}),
         )
         .await;
     assert_error(&a, 422, "invalid");
@@ -146,8 +146,7 @@ async fn authentication_is_required_and_checked() {
 
     // Non-admins cannot administer.
     assert_error(
-        &api.call(GET, "/api/v1/admin/users", Some(&token), None)
-            .await,
+        &api.get("/api/v1/admin/users", &token).await,
         403,
         "forbidden",
     );
@@ -164,7 +163,7 @@ async fn filters_are_created_changed_validated_and_private() {
     let (_env, api) = start("webfilters").await;
     let alice = api.token("alice", false);
     let bob = api.token("bob", false);
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let me = api.get("/api/v1/me", &alice).await;
     let v0 = me.body["version"].as_u64().unwrap();
 
     let body = json!({
@@ -175,30 +174,28 @@ async fn filters_are_created_changed_validated_and_private() {
         ]
     });
     let a = api
-        .call(POST, "/api/v1/me/filters", Some(&alice), Some(&body))
+        .send(POST, "/api/v1/me/filters", Some(&alice), body.clone())
         .await;
     assert_eq!(a.status, 201, "{a:?}");
     let id = a.body["id"].as_str().unwrap().to_string();
     assert_eq!(a.body["rules"].as_array().unwrap().len(), 2);
     assert_eq!(a.body["rules"][1]["negated"], true);
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let me = api.get("/api/v1/me", &alice).await;
     assert!(
         me.body["version"].as_u64().unwrap() > v0,
         "the write bumped the version"
     );
 
-    let a = api
-        .call(GET, &format!("/api/v1/me/filters/{id}"), Some(&alice), None)
-        .await;
+    let a = api.get(&format!("/api/v1/me/filters/{id}"), &alice).await;
     assert_eq!(a.body["name"], "My builds");
     let renamed =
         json!({"name": "Kernel builds", "enabled": false, "oneshot": true, "rules": body["rules"]});
     let a = api
-        .call(
+        .send(
             PUT,
             &format!("/api/v1/me/filters/{id}"),
             Some(&alice),
-            Some(&renamed),
+            renamed.clone(),
         )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
@@ -226,11 +223,11 @@ async fn filters_are_created_changed_validated_and_private() {
         );
     }
     assert_error(
-        &api.call(
+        &api.send(
             PUT,
             &format!("/api/v1/me/filters/{id}"),
             Some(&bob),
-            Some(&renamed),
+            renamed.clone(),
         )
         .await,
         404,
@@ -238,7 +235,7 @@ async fn filters_are_created_changed_validated_and_private() {
     );
 
     // Validation: each class with its field; nothing is written.
-    let before = api.call(GET, "/api/v1/me", Some(&alice), None).await.body;
+    let before = api.get("/api/v1/me", &alice).await.body;
     let cases = [
         (
             json!({"name": "x", "rules": [{"kind": "no-such-rule"}]}),
@@ -263,7 +260,7 @@ async fn filters_are_created_changed_validated_and_private() {
     ];
     for (body, field) in cases {
         let a = api
-            .call(POST, "/api/v1/me/filters", Some(&alice), Some(&body))
+            .send(POST, "/api/v1/me/filters", Some(&alice), body.clone())
             .await;
         assert_eq!(a.status, 422, "{body}: {a:?}");
         assert_eq!(a.code(), "invalid", "{body}: {a:?}");
@@ -284,7 +281,7 @@ async fn filters_are_created_changed_validated_and_private() {
         .await
         .unwrap();
     assert_eq!(a.status(), 400);
-    let after = api.call(GET, "/api/v1/me", Some(&alice), None).await.body;
+    let after = api.get("/api/v1/me", &alice).await.body;
     assert_eq!(before, after, "refused input wrote nothing");
 
     // Too many filters, through an import (one write or none).
@@ -292,16 +289,16 @@ async fn filters_are_created_changed_validated_and_private() {
         .map(|i| json!({"id": format!("f{i}"), "name": format!("filter {i}"), "rules": []}))
         .collect();
     let a = api
-        .call(
+        .send(
             PUT,
             "/api/v1/me/import",
             Some(&alice),
-            Some(&json!({"filters": filters})),
+            json!({"filters": filters}),
         )
         .await;
     assert_error(&a, 422, "too_many");
     assert_eq!(a.field(), "filters");
-    let after = api.call(GET, "/api/v1/me", Some(&alice), None).await.body;
+    let after = api.get("/api/v1/me", &alice).await.body;
     assert_eq!(before, after, "nothing half-written");
 
     let a = api
@@ -314,8 +311,7 @@ async fn filters_are_created_changed_validated_and_private() {
         .await;
     assert_eq!(a.status, 204);
     assert_error(
-        &api.call(GET, &format!("/api/v1/me/filters/{id}"), Some(&alice), None)
-            .await,
+        &api.get(&format!("/api/v1/me/filters/{id}"), &alice).await,
         404,
         "not_found",
     );
@@ -353,7 +349,7 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
         ),
     ] {
         let a = api
-            .call(POST, "/api/v1/me/destinations", Some(&alice), Some(&body))
+            .send(POST, "/api/v1/me/destinations", Some(&alice), body.clone())
             .await;
         assert_error(&a, 422, "invalid");
         assert_eq!(a.field(), field, "{body}: {a:?}");
@@ -375,14 +371,14 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
     assert_eq!(info.body["user"], "alice");
     assert_eq!(info.body["address"], address.as_str());
     // Looking does not confirm.
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let me = api.get("/api/v1/me", &alice).await;
     assert_eq!(me.body["destinations"][0]["confirmed"], false);
     let v = me.body["version"].as_u64().unwrap();
 
     let a = api.answer_confirmation(&token, true).await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["confirmed"], true);
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let me = api.get("/api/v1/me", &alice).await;
     assert_eq!(me.body["destinations"][0]["confirmed"], true);
     assert!(me.body["version"].as_u64().unwrap() > v);
     // Single use.
@@ -392,11 +388,11 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
 
     // Patch: digest delivery.
     let a = api
-        .call(
+        .send(
             PATCH,
             &format!("/api/v1/me/destinations/{id}"),
             Some(&alice),
-            Some(&json!({"delivery": {"mode": "digest", "batch_delta": 3600}, "verbose": false})),
+            json!({"delivery": {"mode": "digest", "batch_delta": 3600}, "verbose": false}),
         )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
@@ -407,11 +403,11 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
     // Bob cannot touch alice's destination: it does not exist for him.
     let bob = api.token("bob", false);
     assert_error(
-        &api.call(
+        &api.send(
             PATCH,
             &format!("/api/v1/me/destinations/{id}"),
             Some(&bob),
-            Some(&json!({"verbose": true})),
+            json!({"verbose": true}),
         )
         .await,
         404,
@@ -430,7 +426,7 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let me = api.get("/api/v1/me", &alice).await;
     assert_eq!(
         me.body["destinations"][0]["confirmed"], false,
         "unsubscribed"
@@ -465,11 +461,11 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
 
     // Removing it takes it out of the filters that used it.
     let f = api
-        .call(
+        .send(
             POST,
             "/api/v1/me/filters",
             Some(&alice),
-            Some(&json!({"name": "mine", "destinations": [id]})),
+            json!({"name": "mine", "destinations": [id]}),
         )
         .await;
     assert_eq!(f.status, 201, "{f:?}");
@@ -498,11 +494,11 @@ async fn an_irc_destination_gets_a_confirmation_job_on_the_irc_queue() {
     let (env, api) = start("webirc").await;
     let carol = api.token("carol", false);
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/me/destinations",
             Some(&carol),
-            Some(&json!({"kind": "irc", "address": "carol_", "irc_colour": true})),
+            json!({"kind": "irc", "address": "carol_", "irc_colour": true}),
         )
         .await;
     assert_eq!(a.status, 201, "{a:?}");
@@ -516,7 +512,7 @@ async fn an_irc_destination_gets_a_confirmation_job_on_the_irc_queue() {
     let token = url.rsplit('/').next().unwrap();
     let a = api.answer_confirmation(token, true).await;
     assert_eq!(a.body["confirmed"], true, "{a:?}");
-    let me = api.call(GET, "/api/v1/me", Some(&carol), None).await;
+    let me = api.get("/api/v1/me", &carol).await;
     assert_eq!(me.body["destinations"][0]["confirmed"], true);
     assert_eq!(me.body["destinations"][0]["irc_colour"], true);
 }
@@ -531,7 +527,7 @@ async fn export_import_explain_and_recent() {
     let token = confirmation_token(&address, Duration::from_secs(5)).await;
     api.answer_confirmation(&token, true).await;
 
-    let export = api.call(GET, "/api/v1/me/export", Some(&ralph), None).await;
+    let export = api.get("/api/v1/me/export", &ralph).await;
     assert_eq!(export.status, 200);
     assert!(export.headers["content-disposition"]
         .to_str()
@@ -545,7 +541,7 @@ async fn export_import_explain_and_recent() {
     }));
     doc["bot"] = true.into(); // ignored: not the user's to change
     let a = api
-        .call(PUT, "/api/v1/me/import", Some(&ralph), Some(&doc))
+        .send(PUT, "/api/v1/me/import", Some(&ralph), doc.clone())
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["bot"], false);
@@ -575,37 +571,21 @@ async fn export_import_explain_and_recent() {
         .await
         .unwrap();
     let a = api
-        .call(
-            GET,
-            &format!("/api/v1/me/explain/{msg_id}"),
-            Some(&ralph),
-            None,
-        )
+        .get(&format!("/api/v1/me/explain/{msg_id}"), &ralph)
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["user"], "ralph");
     assert_eq!(a.body["filters"].as_array().unwrap().len(), 2);
     assert!(a.body["filters"][1]["rules"].as_array().unwrap().len() >= 2);
     assert_error(
-        &api.call(
-            GET,
-            "/api/v1/me/explain/no-such-message",
-            Some(&ralph),
-            None,
-        )
-        .await,
+        &api.get("/api/v1/me/explain/no-such-message", &ralph).await,
         404,
         "not_found",
     );
 
     // Recent notifications: the activity feed, newest first.
-    assert_eq!(
-        api.call(GET, "/api/v1/me/recent", Some(&ralph), None)
-            .await
-            .body,
-        json!([])
-    );
-    let me = api.call(GET, "/api/v1/me", Some(&ralph), None).await.body;
+    assert_eq!(api.get("/api/v1/me/recent", &ralph).await.body, json!([]));
+    let me = api.get("/api/v1/me", &ralph).await.body;
     let job: fmn_core::jobs::DeliveryJob = serde_json::from_value(json!({
         "job_id": "j1", "user": "ralph", "filter_id": "filter-2", "filter_name": "Events referring to me",
         "reason": "test", "destination": me["destinations"][0],
@@ -614,7 +594,7 @@ async fn export_import_explain_and_recent() {
     }))
     .unwrap();
     env_recent(&env).record_activity(&[job]).await.unwrap();
-    let a = api.call(GET, "/api/v1/me/recent", Some(&ralph), None).await;
+    let a = api.get("/api/v1/me/recent", &ralph).await;
     assert_eq!(a.body.as_array().unwrap().len(), 1, "{a:?}");
     assert_eq!(a.body[0]["msg_id"], msg_id.as_str());
     let time = a.body[0]["time"].as_f64().unwrap();
@@ -634,17 +614,17 @@ async fn admins_manage_accounts_and_bot_preferences() {
     let (_env, api) = start("webadmin").await;
     let admin = api.token("kalev", true);
     let person = api.token("dana", false);
-    api.call(GET, "/api/v1/me", Some(&person), None).await;
-    let me = api.call(GET, "/api/v1/me", Some(&admin), None).await;
+    api.get("/api/v1/me", &person).await;
+    let me = api.get("/api/v1/me", &admin).await;
     assert_eq!(me.body["admin"], true);
 
     let list_address = unique_address("devel-list");
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/admin/users",
             Some(&admin),
-            Some(&json!({"name": "devel-list", "bot": true, "email": list_address})),
+            json!({"name": "devel-list", "bot": true, "email": list_address}),
         )
         .await;
     assert_eq!(a.status, 201, "{a:?}");
@@ -658,39 +638,37 @@ async fn admins_manage_accounts_and_bot_preferences() {
         "the list address must confirm too"
     );
     assert_error(
-        &api.call(
+        &api.send(
             POST,
             "/api/v1/admin/users",
             Some(&admin),
-            Some(&json!({"name": "devel-list"})),
+            json!({"name": "devel-list"}),
         )
         .await,
         409,
         "conflict",
     );
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/admin/users",
             Some(&admin),
-            Some(&json!({"name": "Bad Name"})),
+            json!({"name": "Bad Name"}),
         )
         .await;
     assert_error(&a, 422, "invalid");
     assert_eq!(a.field(), "name");
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/admin/users",
             Some(&admin),
-            Some(&json!({"name": "x", "email": "nope"})),
+            json!({"name": "x", "email": "nope"}),
         )
         .await;
     assert_eq!(a.field(), "email");
 
-    let a = api
-        .call(GET, "/api/v1/admin/users", Some(&admin), None)
-        .await;
+    let a = api.get("/api/v1/admin/users", &admin).await;
     let names: Vec<&str> = a
         .body
         .as_array()
@@ -722,23 +700,18 @@ async fn admins_manage_accounts_and_bot_preferences() {
 
     // Bot preferences: readable and replaceable; a person's are not the admin's to edit.
     let a = api
-        .call(
-            GET,
-            "/api/v1/admin/users/devel-list/prefs",
-            Some(&admin),
-            None,
-        )
+        .get("/api/v1/admin/users/devel-list/prefs", &admin)
         .await;
     assert_eq!(a.status, 200);
     let mut doc = a.body.clone();
     doc["filters"] = json!([{"id": "f1", "name": "kernel", "destinations": ["email-1"],
                              "rules": [{"kind": "package", "packages": ["kernel"]}]}]);
     let a = api
-        .call(
+        .send(
             PUT,
             "/api/v1/admin/users/devel-list/prefs",
             Some(&admin),
-            Some(&doc),
+            doc.clone(),
         )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
@@ -748,17 +721,16 @@ async fn admins_manage_accounts_and_bot_preferences() {
         "still needs its confirmation"
     );
     assert_error(
-        &api.call(GET, "/api/v1/admin/users/dana/prefs", Some(&admin), None)
-            .await,
+        &api.get("/api/v1/admin/users/dana/prefs", &admin).await,
         403,
         "forbidden",
     );
     assert_error(
-        &api.call(
+        &api.send(
             PUT,
             "/api/v1/admin/users/dana/prefs",
             Some(&admin),
-            Some(&doc),
+            doc.clone(),
         )
         .await,
         403,
@@ -805,13 +777,8 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
         (Some("oidc"), Some(issuer.as_str()))
     );
     assert_error(
-        &api.call(
-            POST,
-            "/api/v1/dev/login",
-            None,
-            Some(&json!({"username": "eve"})),
-        )
-        .await,
+        &api.send(POST, "/api/v1/dev/login", None, json!({"username": "eve"}))
+            .await,
         404,
         "not_found",
     );
@@ -820,23 +787,18 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
     let token = key.sign(&json!({
         "iss": issuer, "exp": now + 600, "nickname": "frank", "roles": ["fmn-admins"]
     }));
-    let me = api.call(GET, "/api/v1/me", Some(&token), None).await;
+    let me = api.get("/api/v1/me", &token).await;
     assert_eq!(me.status, 200, "{me:?}");
     assert_eq!(
         (me.body["name"].as_str(), me.body["admin"].as_bool()),
         (Some("frank"), Some(true))
     );
-    assert_eq!(
-        api.call(GET, "/api/v1/admin/users", Some(&token), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(api.get("/api/v1/admin/users", &token).await.status, 200);
     // The configured claims are the ones read: `preferred_username` alone is not enough.
     let other_claims =
         key.sign(&json!({"iss": issuer, "exp": now + 600, "preferred_username": "frank"}));
     assert_error(
-        &api.call(GET, "/api/v1/me", Some(&other_claims), None).await,
+        &api.get("/api/v1/me", &other_claims).await,
         401,
         "unauthenticated",
     );
@@ -844,7 +806,7 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
     let stranger = DevIssuer::generate(issuer.clone(), "issuer-key-2");
     let forged = stranger.sign(&json!({"iss": issuer, "exp": now + 600, "nickname": "frank"}));
     assert_error(
-        &api.call(GET, "/api/v1/me", Some(&forged), None).await,
+        &api.get("/api/v1/me", &forged).await,
         401,
         "unauthenticated",
     );
@@ -867,10 +829,10 @@ async fn confirmations_per_user_and_hour_are_limited() {
         assert_eq!(a.status, 202, "{a:?}");
     }
     assert_error(&api.resend(&eve, "irc-1").await, 429, "too_many");
-    let before = api.call(GET, "/api/v1/me", Some(&eve), None).await.body;
+    let before = api.get("/api/v1/me", &eve).await.body;
     let a = api.add_destination(&eve, "irc", "victim2").await;
     assert_error(&a, 429, "too_many");
-    let after = api.call(GET, "/api/v1/me", Some(&eve), None).await.body;
+    let after = api.get("/api/v1/me", &eve).await.body;
     assert_eq!(before, after, "a refused confirmation adds nothing");
     // Other users are not affected.
     let frank = api.token("frank", false);
