@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fmn_aws::delivery_records::{send_lease, DEFAULT_SEND_LEASE_SECS};
+use fmn_aws::delivery_records::send_lease;
 use fmn_aws::{ConfigError, Vars};
 
 pub const DEFAULT_SERVER: &str = "127.0.0.1";
@@ -48,21 +48,9 @@ pub struct IrcSettings {
 }
 
 impl Default for IrcSettings {
+    /// Every variable unset.
     fn default() -> Self {
-        Self {
-            server: DEFAULT_SERVER.into(),
-            port: DEFAULT_PORT,
-            tls: false,
-            nick: DEFAULT_NICK.into(),
-            password: None,
-            rate: DEFAULT_RATE,
-            burst: DEFAULT_BURST,
-            batch_time: Duration::from_secs(DEFAULT_BATCH_SECONDS),
-            lease: Duration::from_secs(DEFAULT_SEND_LEASE_SECS),
-            public_url: fmn_aws::mail::DEFAULT_PUBLIC_URL.into(),
-            connect_timeout: CONNECT_TIMEOUT,
-            quit_timeout: QUIT_TIMEOUT,
-        }
+        Self::from_vars(&Vars::from_lookup(|_| None)).expect("the defaults are valid")
     }
 }
 
@@ -73,8 +61,7 @@ impl IrcSettings {
     }
 
     pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
-        let d = Self::default();
-        let rate: f64 = vars.positive("FMN_IRC_RATE", d.rate)?;
+        let rate: f64 = vars.positive("FMN_IRC_RATE", DEFAULT_RATE)?;
         if !rate.is_finite() {
             return Err(ConfigError {
                 name: "FMN_IRC_RATE".into(),
@@ -82,20 +69,20 @@ impl IrcSettings {
                 expected: "a finite number of lines per second",
             });
         }
+        let batch_secs = vars.positive("FMN_IRC_BATCH_SECONDS", DEFAULT_BATCH_SECONDS)?;
         Ok(Self {
-            server: vars.text_or("FMN_IRC_SERVER", &d.server),
-            port: vars.positive("FMN_IRC_PORT", d.port)?,
-            tls: vars.flag("FMN_IRC_TLS", d.tls)?,
-            nick: vars.text_or("FMN_IRC_NICK", &d.nick),
+            server: vars.text_or("FMN_IRC_SERVER", DEFAULT_SERVER),
+            port: vars.positive("FMN_IRC_PORT", DEFAULT_PORT)?,
+            tls: vars.flag("FMN_IRC_TLS", false)?,
+            nick: vars.text_or("FMN_IRC_NICK", DEFAULT_NICK),
             password: vars.text("FMN_IRC_PASSWORD"),
             rate,
-            burst: vars.positive("FMN_IRC_BURST", d.burst)?,
-            batch_time: Duration::from_secs(
-                vars.positive("FMN_IRC_BATCH_SECONDS", DEFAULT_BATCH_SECONDS)?,
-            ),
+            burst: vars.positive("FMN_IRC_BURST", DEFAULT_BURST)?,
+            batch_time: Duration::from_secs(batch_secs),
             lease: send_lease(vars)?,
-            public_url: vars.text_or("FMN_PUBLIC_URL", &d.public_url),
-            ..d
+            public_url: vars.text_or("FMN_PUBLIC_URL", fmn_aws::mail::DEFAULT_PUBLIC_URL),
+            connect_timeout: CONNECT_TIMEOUT,
+            quit_timeout: QUIT_TIMEOUT,
         })
     }
 }
