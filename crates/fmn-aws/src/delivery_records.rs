@@ -81,7 +81,9 @@ pub enum Delivered {
 pub const DEFAULT_SEND_LEASE_SECS: u64 = 300;
 
 /// The lease of a `sending` claim, from `FMN_SEND_LEASE` (seconds).
-pub fn send_lease(vars: &crate::Vars<'_>) -> Result<std::time::Duration, crate::ConfigError> {
+pub fn send_lease(
+    vars: &crate::vars::Vars<'_>,
+) -> Result<std::time::Duration, crate::vars::ConfigError> {
     let secs = vars.positive("FMN_SEND_LEASE", DEFAULT_SEND_LEASE_SECS)?;
     Ok(std::time::Duration::from_secs(secs))
 }

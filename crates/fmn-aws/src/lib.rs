@@ -23,6 +23,8 @@ pub mod ses;
 pub mod sqs;
 pub mod telemetry;
 pub mod template;
+pub mod vars;
 
-pub use config::{AwsClients, ConfigError, Vars};
+pub use config::AwsClients;
 pub use names::{FunctionName, QueueName, ResourceNames, TableName};
+pub use vars::{ConfigError, Vars};

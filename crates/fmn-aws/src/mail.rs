@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use fmn_core::render::MailContext;
 
-use crate::config::{ConfigError, Vars};
 use crate::delivery_records::send_lease;
 use crate::ses::{send_raw, SesError};
+use crate::vars::{ConfigError, Vars};
 
 /// `FMN_FROM_ADDRESS` default (the template's default).
 pub const DEFAULT_FROM_ADDRESS: &str = "notifications@fedoraproject.org";

@@ -181,7 +181,7 @@ impl ResourceNames {
 
     /// From `FMN_RESOURCE_PREFIX`, default `fmn`.
     pub fn from_env() -> Self {
-        Self::new(crate::Vars::from_env().text_or(PREFIX_VAR, DEFAULT_PREFIX))
+        Self::new(crate::vars::Vars::from_env().text_or(PREFIX_VAR, DEFAULT_PREFIX))
     }
 
     pub fn prefix(&self) -> &str {
