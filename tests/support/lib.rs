@@ -240,3 +240,20 @@ pub fn options_following(endpoint: String, dir: &std::path::Path) -> fmn_local::
     options.bridge.spool_dir = dir.join("spool");
     options
 }
+
+/// `user`'s job for `notification` to `destination`, from the filter "My packages" (`filter-1`).
+pub fn job_for(
+    user: &str,
+    destination: fmn_core::prefs::Destination,
+    notification: fmn_core::jobs::Notification,
+) -> fmn_core::jobs::DeliveryJob {
+    fmn_core::jobs::DeliveryJob {
+        job_id: fmn_core::jobs::job_id(&notification.msg_id, user, &destination),
+        user: user.into(),
+        filter_id: "filter-1".into(),
+        filter_name: "My packages".into(),
+        reason: "package owned".into(),
+        destination,
+        notification,
+    }
+}

@@ -33,7 +33,7 @@ use fmn_integration_tests::{
 };
 use fmn_local::system;
 use fmn_web_api::settings::Settings;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 
 /// lmacken submitted an update of control-center and gnome-settings-daemon: bodhi, and the
 /// package the page's filter asks for.
@@ -59,7 +59,45 @@ fn fresh_artifacts(names: &[&str]) -> PathBuf {
     dir
 }
 
-/// `node tests/browser/<script>` with `envs`, its stdout piped for the `@@` line protocol.
+/// `node tests/browser/<script>`, talking the `@@` line protocol on its stdin and stdout.
+struct NodeScript {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl NodeScript {
+    fn start(script: &str, envs: &[(&str, &str)]) -> Self {
+        let mut child = node_script(script, envs);
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// The script's next line (trimmed), `None` once it closed its output.
+    async fn next_line(&mut self) -> Option<String> {
+        let line = self.lines.next_line().await;
+        line.expect("reading the script's output")
+            .map(|l| l.trim().to_string())
+    }
+
+    async fn answer(&mut self, text: &str) {
+        let line = format!("{text}\n");
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("answering the script");
+    }
+
+    async fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().await.expect("the script ran")
+    }
+}
+
 fn node_script(script: &str, envs: &[(&str, &str)]) -> tokio::process::Child {
     let chromium = chromium();
     let browser_dir = repo_root().join("tests/browser");
@@ -127,7 +165,7 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
         "admin.png",
         "failure.png",
     ]);
-    let mut child = node_script(
+    let mut script = NodeScript::start(
         "browser.mjs",
         &[
             ("FMN_BASE_URL", base.as_str()),
@@ -136,19 +174,13 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
             ("FMN_ARTIFACTS", artifacts.to_str().unwrap()),
         ],
     );
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
 
     // Answer the script's requests until it is done.
     let mut published = None;
     let mut done = false;
     let session = async {
-        while let Some(line) = lines
-            .next_line()
-            .await
-            .expect("reading the script's output")
-        {
-            let answer = match line.trim() {
+        while let Some(line) = script.next_line().await {
+            let answer = match line.as_str() {
                 "@@need confirmation-link" => {
                     let token = confirmation_token(&email, Duration::from_secs(60)).await;
                     format!("link {base}/confirm/{token}")
@@ -173,12 +205,9 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
                 }
                 other => panic!("unexpected line from the browser script: {other}"),
             };
-            stdin
-                .write_all(format!("{answer}\n").as_bytes())
-                .await
-                .expect("answering the script");
+            script.answer(&answer).await;
         }
-        child.wait().await.expect("the script ran")
+        script.wait().await
     };
     let status = tokio::time::timeout(BUDGET, session)
         .await
@@ -210,7 +239,7 @@ async fn the_page_signs_in_through_openid_connect_with_pkce() {
     let user = "oidcuser";
     let client_id = "fmn-page";
     let artifacts = fresh_artifacts(&["oidc.png", "oidc-failure.png"]);
-    let mut child = node_script(
+    let mut script = NodeScript::start(
         "oidc.mjs",
         &[
             ("FMN_CLIENT_ID", client_id),
@@ -218,18 +247,11 @@ async fn the_page_signs_in_through_openid_connect_with_pkce() {
             ("FMN_ARTIFACTS", artifacts.to_str().unwrap()),
         ],
     );
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
 
     let mut web = None;
     let mut done = false;
     let session = async {
-        while let Some(line) = lines
-            .next_line()
-            .await
-            .expect("reading the script's output")
-        {
-            let line = line.trim();
+        while let Some(line) = script.next_line().await {
             if let Some(issuer) = line.strip_prefix("@@issuer ") {
                 // The web-api in OIDC mode, trusting the script's identity provider.
                 let vars = [
@@ -251,17 +273,14 @@ async fn the_page_signs_in_through_openid_connect_with_pkce() {
                 web = Some(WebApi::start_with(&env, settings).await);
             } else if line == "@@need base" {
                 let base = &web.as_ref().expect("the issuer came first").base;
-                stdin
-                    .write_all(format!("base {base}\n").as_bytes())
-                    .await
-                    .expect("answering the script");
+                script.answer(&format!("base {base}")).await;
             } else if line == "@@done" {
                 done = true;
             } else {
                 panic!("unexpected line from the OIDC script: {line}");
             }
         }
-        child.wait().await.expect("the script ran")
+        script.wait().await
     };
     let status = tokio::time::timeout(Duration::from_secs(120), session)
         .await

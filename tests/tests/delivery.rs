@@ -17,7 +17,7 @@ use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::meta::Severity;
 use fmn_core::prefs::{Delivery, Destination};
 use fmn_integration_tests::mail::{sent_mail, SentMail};
-use fmn_integration_tests::{wait_for_records, TestEnv};
+use fmn_integration_tests::{job_for, wait_for_records, TestEnv};
 use fmn_local::stats::FunctionStats;
 use mail_parser::MessageParser;
 use tokio_util::sync::CancellationToken;
@@ -59,15 +59,7 @@ fn job(user: &str, address: &str, delivery: Delivery, msg: &str, ts: f64) -> Del
         timestamp: Some(ts),
         severity: Severity::default(),
     };
-    DeliveryJob {
-        job_id: fmn_core::jobs::job_id(msg, user, &destination),
-        user: user.into(),
-        filter_id: "filter-1".into(),
-        filter_name: "My packages".into(),
-        reason: "package owned".into(),
-        destination,
-        notification,
-    }
+    job_for(user, destination, notification)
 }
 
 /// Puts one job on the email queue, as the match function does.

@@ -18,7 +18,7 @@ use fmn_core::meta::Severity;
 use fmn_core::prefs::{Destination, DestinationKind};
 use fmn_deliver_irc::{DeliverIrcHandler, IrcSettings};
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
-use fmn_integration_tests::{start_function, wait_for_records, wait_until, TestEnv};
+use fmn_integration_tests::{job_for, start_function, wait_for_records, wait_until, TestEnv};
 use fmn_local::stats::FunctionStats;
 use tokio_util::sync::CancellationToken;
 
@@ -41,28 +41,20 @@ fn job(nick: &str, n: usize, colour: bool, verbose: bool) -> DeliveryJob {
         verbose,
         ..Destination::irc("irc-1", nick).confirmed(true)
     };
-    let msg_id = format!("2024-{nick}-{n}");
-    DeliveryJob {
-        job_id: fmn_core::jobs::job_id(&msg_id, "alice", &destination),
-        user: "alice".into(),
-        filter_id: "filter-1".into(),
-        filter_name: "My packages".into(),
-        reason: "package owned".into(),
-        destination,
-        notification: Notification {
-            msg_id,
-            topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
-            app: "bodhi".into(),
-            agent: Some("bob".into()),
-            title: "bodhi.update.comment".into(),
-            subtitle: Some(format!("bob commented on update {n}\r\nQUIT :injected")),
-            link: Some(format!("https://bodhi.fedoraproject.org/updates/{n}")),
-            usernames: vec!["bob".into()],
-            packages: vec!["foo".into()],
-            timestamp: None,
-            severity: Severity::default(),
-        },
-    }
+    let notification = Notification {
+        msg_id: format!("2024-{nick}-{n}"),
+        topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
+        app: "bodhi".into(),
+        agent: Some("bob".into()),
+        title: "bodhi.update.comment".into(),
+        subtitle: Some(format!("bob commented on update {n}\r\nQUIT :injected")),
+        link: Some(format!("https://bodhi.fedoraproject.org/updates/{n}")),
+        usernames: vec!["bob".into()],
+        packages: vec!["foo".into()],
+        timestamp: None,
+        severity: Severity::default(),
+    };
+    job_for("alice", destination, notification)
 }
 
 /// Puts `(body, job id)` pairs on the IRC queue, as the match function does.
