@@ -7,7 +7,7 @@ CARGO ?= cargo
 export FMN_LOCAL_DIR ?= $(CURDIR)/.local
 
 .PHONY: help deps emulators-up emulators-down emulators-status emulators-reset \
-        localstack-up localstack-down build run provision test test-unit lint fmt bench clean
+        localstack-up localstack-down build run provision test test-unit lint fmt bench bench-bridge clean
 
 help:
 	@echo "make run     - run the whole system locally on LocalStack (installs what is missing)"
@@ -15,6 +15,7 @@ help:
 	@echo "make emulators-up / emulators-down / emulators-status / emulators-reset"
 	@echo "make lint    - cargo fmt --check and clippy -D warnings"
 	@echo "make bench   - benchmarks"
+	@echo "make bench-bridge - the ingest bridge on fedmsg and fedora-messaging, side by side"
 
 # System packages, the emulators (LocalStack, DynamoDB Local, moto), the real fedmsg
 # publisher the bridge tests use and schemathesis for the web-api test, all pinned.
@@ -22,6 +23,7 @@ deps:
 	@scripts/system-deps.sh
 	@localstack/install.sh
 	@tests/fedmsg-publisher/install.sh
+	@tests/fedora-messaging-publisher/install.sh
 	@tests/schemathesis/install.sh
 	@tests/browser/install.sh
 
@@ -57,11 +59,17 @@ fmt:
 test-unit:
 	$(CARGO) test --workspace --lib --bins
 
+# The binaries first: the bridge's kill -9 test runs the real fmn-ingest-bridge.
 test: deps lint
-	@scripts/with-emulators.sh bash -c '$(CARGO) test --workspace --no-fail-fast && scripts/smoke-run.sh'
+	@scripts/with-emulators.sh bash -c '$(CARGO) build --workspace --bins && $(CARGO) test --workspace --no-fail-fast && scripts/smoke-run.sh'
 
 bench:
 	$(CARGO) bench --workspace
+
+# The ingest bridge on both buses (fedmsg and fedora-messaging), release binaries, a real broker.
+bench-bridge: deps
+	$(CARGO) build --release -p fmn-ingest-bridge --bins
+	@scripts/with-emulators.sh $(CARGO) test -p fmn-integration-tests --test amqp -- --ignored --nocapture bench_bridge
 
 clean: emulators-down
 	$(CARGO) clean

@@ -11,6 +11,7 @@ declare -A wanted=(
   [openssl]=openssl
   [ngircd]=ngircd   # the IRC server of the deliver-irc tests (/usr/sbin/ngircd)
   [chromium]=chromium   # the headless browser of the preferences page test (tests/browser)
+  [rabbitmq-server]=rabbitmq-server   # the AMQP broker of the ingest-bridge tests (/usr/sbin; tests/support/rabbitmq.rs)
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
@@ -27,5 +28,34 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo_cmd=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
+
+# The tests run RabbitMQ (and ngIRCd) as plain processes of their own: the packages must not
+# leave a system service running, and their install must not fail where there is no init
+# system (containers, CI). A policy-rc.d that denies every start keeps invoke-rc.d from
+# starting them; one already there (a container's) is left as it is.
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# fmn scripts/system-deps.sh: no service starts during the install\nexit 101\n' |
+    "${sudo_cmd[@]}" tee "$policy" >/dev/null
+  "${sudo_cmd[@]}" chmod 755 "$policy"
+  added_policy=1
+fi
+remove_policy() { if [ "$added_policy" = 1 ]; then "${sudo_cmd[@]}" rm -f "$policy"; fi; }
+trap remove_policy EXIT
+
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# Stop a system broker (and its epmd) if the install started one anyway (systemd hosts
+# without the policy taking effect): the tests start their own nodes, and a system one would
+# hold 5672 and the default node name.
+if [[ " ${missing[*]} " == *" rabbitmq-server "* ]]; then
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    "${sudo_cmd[@]}" systemctl stop rabbitmq-server.service epmd.service epmd.socket 2>/dev/null || true
+    "${sudo_cmd[@]}" systemctl disable rabbitmq-server.service 2>/dev/null || true
+  fi
+  if pgrep -u rabbitmq -f beam >/dev/null 2>&1; then
+    "${sudo_cmd[@]}" /usr/sbin/rabbitmqctl stop >/dev/null 2>&1 || true
+  fi
+fi

@@ -46,17 +46,25 @@ pub struct PyPublisher {
     stdin: tokio::process::ChildStdin,
     stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     pub endpoint: String,
+    log: PathBuf,
 }
 
 impl PyPublisher {
     /// Starts the publisher; every envelope it sends is appended to `dir/published.jsonl`.
     pub async fn start(dir: &Path) -> PyPublisher {
+        Self::start_with(dir, &[]).await
+    }
+
+    /// [`PyPublisher::start`] with more `publisher.py` arguments (e.g. signing settings).
+    pub async fn start_with(dir: &Path, extra: &[&str]) -> PyPublisher {
         let python = fedmsg_python();
         let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+        let log = dir.join("published.jsonl");
         let mut child = tokio::process::Command::new(python)
             .arg(repo_root().join("tests/fedmsg-publisher/publisher.py"))
             .args(["--endpoint", &endpoint, "--log"])
-            .arg(dir.join("published.jsonl"))
+            .arg(&log)
+            .args(extra)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -69,6 +77,7 @@ impl PyPublisher {
             stdin,
             stdout,
             endpoint,
+            log,
         };
         let ready = p.answer().await;
         assert_eq!(ready["ready"], true, "{ready}");
@@ -103,6 +112,20 @@ impl PyPublisher {
             .as_str()
             .unwrap_or_else(|| panic!("no msg_id in {answer}"))
             .to_string()
+    }
+
+    /// Every envelope sent so far: (msg_id, body as sent).
+    pub fn published(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let body = v["body"].as_str().unwrap().to_string();
+                let env: Value = serde_json::from_str(&body).unwrap();
+                (env["msg_id"].as_str().unwrap().to_string(), body)
+            })
+            .collect()
     }
 
     pub async fn quit(mut self) {

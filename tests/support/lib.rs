@@ -13,9 +13,11 @@ use fmn_aws::provision::{ProvisionOptions, Provisioned};
 use fmn_aws::template::Template;
 use fmn_aws::{AwsClients, ResourceNames};
 
+pub mod bridge;
 pub mod fedmsg;
 pub mod irc;
 pub mod mail;
+pub mod rabbitmq;
 pub mod sqs;
 pub mod system;
 pub mod web;

@@ -6,88 +6,23 @@
 //! off and on (the shared LocalStack is never stopped).
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fmn_aws::QueueName;
 use fmn_ingest_bridge::encode::{decode, gunzip, Decoded, ENCODING_ATTRIBUTE, MSG_ID_ATTRIBUTE};
 use fmn_ingest_bridge::publisher::Publisher;
 use fmn_ingest_bridge::validate::InvalidReason;
-use fmn_ingest_bridge::{BridgeConfig, Metrics, Outputs, Summary};
-use fmn_integration_tests::{repo_root, sqs, TestEnv};
+use fmn_ingest_bridge::Metrics;
+use fmn_integration_tests::bridge::{
+    attr, config, ledger, outputs, start, temp_dir, wait_for, Proxy, WAIT,
+};
+use fmn_integration_tests::fedmsg::PyPublisher;
+use fmn_integration_tests::{sqs, TestEnv};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 const TOPIC: &str = "org.fedoraproject.dev.fmntest.bridge.test";
-const WAIT: Duration = Duration::from_secs(120);
-
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "fmn-bridge-{name}-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn config(endpoints: Vec<String>, spool: &std::path::Path) -> BridgeConfig {
-    let mut c = BridgeConfig::from_lookup(|_| None).unwrap();
-    c.endpoints = endpoints;
-    c.spool_dir = spool.to_path_buf();
-    c.metrics_addr = None;
-    c.idle_reconnect = None;
-    c.shutdown_grace = Duration::from_secs(5);
-    c.batch_linger = Duration::from_millis(10);
-    c
-}
-
-struct Running {
-    metrics: Arc<Metrics>,
-    stop: CancellationToken,
-    task: JoinHandle<Result<Summary, fmn_ingest_bridge::BridgeError>>,
-}
-
-impl Running {
-    async fn stop(self) -> Summary {
-        self.stop.cancel();
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("the bridge stops")
-            .expect("bridge task")
-            .expect("bridge run")
-    }
-}
-
-fn start(config: BridgeConfig, outputs: Outputs) -> Running {
-    let metrics = Arc::new(Metrics::new(&config.endpoints));
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(fmn_ingest_bridge::run_with(
-        config,
-        outputs,
-        Arc::clone(&metrics),
-        stop.clone(),
-    ));
-    Running {
-        metrics,
-        stop,
-        task,
-    }
-}
 
 /// PUB/SUB drops what is published before the subscription reaches the publisher (the
 /// "slow joiner"): publish warm-up messages until the bridge has received one.
@@ -105,232 +40,15 @@ async fn warm_up(publisher: &mut Publisher, metrics: &Metrics) -> Vec<(String, S
     sent
 }
 
-fn outputs(env: &TestEnv) -> Outputs {
-    Outputs {
-        sqs: env.clients.sqs.clone(),
-        queue_url: env.queue_url(QueueName::Ingest).to_string(),
-        dynamodb: env.clients.dynamodb.clone(),
-        recent_table: env.clients.table(fmn_aws::TableName::RecentMessages),
-    }
-}
-
-fn attr(m: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
-    m.message_attributes
-        .as_ref()?
-        .get(name)?
-        .string_value
-        .clone()
-}
-
-/// Reads the ingest queue until `ids` all arrived; then checks nothing more comes. Returns the
-/// bodies by msg_id and fails on any id received twice.
+/// Reads the ingest queue until `ids` all arrived; fails on any id received twice.
 async fn collect(env: &TestEnv, ids: &HashSet<String>) -> HashMap<String, String> {
-    let url = env.queue_url(QueueName::Ingest);
-    let mut got: HashMap<String, String> = HashMap::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !ids.iter().all(|id| got.contains_key(id)) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out: {} of {} messages arrived",
-            ids.iter().filter(|id| got.contains_key(*id)).count(),
-            ids.len()
-        );
-        for m in sqs::drain(&env.clients.sqs, url, 1, Duration::from_secs(2)).await {
-            let id = attr(&m, MSG_ID_ATTRIBUTE).expect("every message carries its msg_id");
-            let body = m.body.clone().unwrap_or_default();
-            assert!(got.insert(id.clone(), body).is_none(), "{id} arrived twice");
-        }
-    }
-    // Nothing else (no repeat) arrives afterwards.
-    for m in sqs::drain(&env.clients.sqs, url, usize::MAX, Duration::from_secs(3)).await {
-        let id = attr(&m, MSG_ID_ATTRIBUTE).unwrap_or_default();
-        assert!(!got.contains_key(&id), "{id} arrived twice");
-        got.insert(id, m.body.unwrap_or_default());
-    }
-    got
-}
-
-// ------------------------------------------------------------------ the Python publisher
-
-static VENV: Mutex<()> = Mutex::new(());
-
-fn fedmsg_python() -> PathBuf {
-    let _guard = VENV.lock().unwrap_or_else(|p| p.into_inner());
-    let root = repo_root();
-    let run = root.join(".local/run");
-    std::fs::create_dir_all(&run).unwrap();
-    let status = std::process::Command::new("flock")
-        .arg(run.join("fedmsg-venv.lock"))
-        .arg(root.join("tests/fedmsg-publisher/install.sh"))
-        .status()
-        .expect("running tests/fedmsg-publisher/install.sh");
-    assert!(status.success(), "tests/fedmsg-publisher/install.sh failed");
-    let local = std::env::var_os("FMN_LOCAL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".local"));
-    local.join("venv-fedmsg/bin/python")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct PyPublisher {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    endpoint: String,
-    log: PathBuf,
-}
-
-impl PyPublisher {
-    async fn start(dir: &std::path::Path, extra: &[&str]) -> Self {
-        let python = fedmsg_python();
-        let endpoint = format!("tcp://127.0.0.1:{}", free_port());
-        let log = dir.join("published.jsonl");
-        let mut child = tokio::process::Command::new(python)
-            .arg(repo_root().join("tests/fedmsg-publisher/publisher.py"))
-            .args(["--endpoint", &endpoint, "--log"])
-            .arg(&log)
-            .args(extra)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting the fedmsg publisher");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut p = Self {
-            child,
-            stdin,
-            stdout,
-            endpoint,
-            log,
-        };
-        let ready = p.answer().await;
-        assert_eq!(ready["ready"], true, "{ready}");
-        p
-    }
-
-    async fn answer(&mut self) -> Value {
-        let line = tokio::time::timeout(WAIT, self.stdout.next_line())
-            .await
-            .expect("the publisher answers")
-            .unwrap()
-            .expect("the publisher is running");
-        serde_json::from_str(&line).unwrap()
-    }
-
-    async fn cmd(&mut self, cmd: Value) -> Value {
-        self.stdin
-            .write_all(format!("{cmd}\n").as_bytes())
-            .await
-            .unwrap();
-        self.stdin.flush().await.unwrap();
-        self.answer().await
-    }
-
-    /// Every envelope sent so far: (msg_id, body).
-    fn published(&self) -> Vec<(String, String)> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                let body = v["body"].as_str().unwrap().to_string();
-                let env: Value = serde_json::from_str(&body).unwrap();
-                (env["msg_id"].as_str().unwrap().to_string(), body)
-            })
-            .collect()
-    }
-
-    async fn quit(mut self) {
-        let _ = self.cmd_no_answer(json!({"cmd": "quit"})).await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
-    }
-
-    async fn cmd_no_answer(&mut self, cmd: Value) -> std::io::Result<()> {
-        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await
-    }
-}
-
-// ---------------------------------------------------------------- a switchable SQS proxy
-
-/// Forwards TCP to LocalStack while up; while down, refuses service (closes connections).
-struct Proxy {
-    url: String,
-    up: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Proxy {
-    async fn start(target: &str, up: bool) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let flag = Arc::new(AtomicBool::new(up));
-        let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let (f, c, target) = (Arc::clone(&flag), Arc::clone(&conns), target.to_string());
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                if !f.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let target = target.clone();
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                c.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Proxy {
-            url,
-            up: flag,
-            conns,
-        }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
-        if !up {
-            for c in self.conns.lock().unwrap().drain(..) {
-                c.abort();
-            }
-        }
-    }
-
-    fn outputs(&self, env: &TestEnv) -> Outputs {
-        let conf = env
-            .clients
-            .sqs
-            .config()
-            .to_builder()
-            .endpoint_url(&self.url)
-            .build();
-        Outputs {
-            sqs: aws_sdk_sqs::Client::from_conf(conf),
-            ..outputs(env)
-        }
-    }
-}
-
-fn localstack_addr() -> String {
-    std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .and_then(|u| {
-            u.strip_prefix("http://")
-                .map(|s| s.trim_end_matches('/').to_string())
-        })
-        .unwrap_or_else(|| "127.0.0.1:4566".into())
+    let ledger = ledger(env, ids, WAIT).await;
+    assert!(
+        ledger.repeated().is_empty(),
+        "arrived twice: {:?}",
+        ledger.repeated()
+    );
+    ledger.bodies
 }
 
 // ------------------------------------------------------------------------------- tests
@@ -339,7 +57,7 @@ fn localstack_addr() -> String {
 async fn bridge_forwards_real_fedmsg_messages_byte_for_byte() {
     let env = TestEnv::new("bridgefedmsg").await;
     let dir = temp_dir("fedmsg");
-    let mut publisher = PyPublisher::start(&dir, &[]).await;
+    let mut publisher = PyPublisher::start(&dir).await;
     let bridge = start(
         config(vec![publisher.endpoint.clone()], &dir.join("spool")),
         outputs(&env),
@@ -382,7 +100,7 @@ async fn bridge_forwards_real_fedmsg_messages_byte_for_byte() {
 async fn an_sqs_outage_loses_nothing_and_repeats_nothing() {
     let env = TestEnv::new("bridgeoutage").await;
     let dir = temp_dir("outage");
-    let proxy = Proxy::start(&localstack_addr(), false).await;
+    let proxy = Proxy::localstack(false).await;
     let mut publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
     let mut c = config(vec![publisher.endpoint().to_string()], &dir.join("spool"));
     c.buffer_messages = 100; // most of the outage goes to the disk spool
@@ -432,7 +150,7 @@ async fn a_restarted_bridge_replays_its_spool() {
     let env = TestEnv::new("bridgerestart").await;
     let dir = temp_dir("restart");
     let spool = dir.join("spool");
-    let proxy = Proxy::start(&localstack_addr(), false).await;
+    let proxy = Proxy::localstack(false).await;
     let mut publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
     let mut c = config(vec![publisher.endpoint().to_string()], &spool);
     c.buffer_messages = 50;
@@ -740,7 +458,7 @@ async fn signed_messages_are_checked_against_the_ca() {
     let dir = temp_dir("signed");
     make_certs(&dir);
     let ssldir = dir.to_str().unwrap().to_string();
-    let mut publisher = PyPublisher::start(
+    let mut publisher = PyPublisher::start_with(
         &dir,
         &["--sign", "--ssldir", &ssldir, "--certname", "publisher"],
     )

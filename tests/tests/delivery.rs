@@ -58,6 +58,8 @@ fn job(user: &str, address: &str, delivery: Delivery, msg: &str, ts: f64) -> Del
         packages: vec!["python-foo".into(), "foo".into()],
         timestamp: Some(ts),
         severity: Severity::default(),
+        origin: Default::default(),
+        long_text: None,
     };
     job_for(user, destination, notification)
 }

@@ -23,7 +23,8 @@ use fmn_integration_tests::irc::{IrcReader, IrcServer};
 use fmn_integration_tests::mail::mail_to;
 use fmn_integration_tests::system::RunningSystem;
 use fmn_integration_tests::{
-    corpus_envelope, eventually, import_sample_ownership, init, options_following, unique_prefix,
+    corpus_envelope, eventually, free_port, import_sample_ownership, init, options_following,
+    repo_root, unique_prefix,
 };
 use fmn_local::system;
 use mail_parser::MessageParser;
@@ -269,5 +270,154 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     assert_eq!(subjects, BTreeSet::from([subject]));
 
     publisher.quit().await;
+    running.stop(Duration::from_secs(60)).await;
+}
+
+/// gnome-settings-daemon's update submitted for testing (bodhi-messages).
+const FM_BODHI: &str = "47851d0d-57c3-5f0c-8f46-46e7fd3397b9";
+/// Koji finished building spot's chromium (koji-fedoramessaging-messages).
+const FM_KOJI: &str = "41e49078-ebf8-5d17-8909-650b4067b23d";
+/// A distribution added to release-monitoring: about no package anyone follows.
+const FM_ANITYA: &str = "0b8dc857-1f2c-51db-9634-297f369e2286";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fedora_messaging_corpus_messages_reach_exactly_the_users_who_asked() {
+    use fmn_integration_tests::rabbitmq::RabbitMq;
+    init();
+    let prefix = unique_prefix("e2eamqp");
+    let clients = AwsClients::with_names(ResourceNames::new(prefix.clone())).await;
+    system::provision_all(&clients, &ProvisionOptions::default())
+        .await
+        .expect("creating the resources of infra/template.yaml");
+    let gnome_address = format!("gnomefan-{prefix}@example.org");
+    let bystander_address = format!("bystander-{prefix}@example.org");
+    let store = PrefsStore::from_clients(&clients);
+    let follows = |name: &str, dest: Destination, package: &str| {
+        user(
+            name,
+            dest,
+            Some(vec![Rule::new(RuleKind::Package {
+                packages: vec![package.into()],
+            })]),
+        )
+    };
+    let users = [
+        follows(
+            "gnomefan",
+            destination("email-1", DestinationKind::Email, &gnome_address),
+            "gnome-settings-daemon",
+        ),
+        follows(
+            "chromefan",
+            destination("irc-1", DestinationKind::Irc, "chromefan"),
+            "chromium",
+        ),
+        follows(
+            "bystander",
+            destination("email-1", DestinationKind::Email, &bystander_address),
+            "no-such-package",
+        ),
+    ];
+    for u in &users {
+        store.create(u).await.unwrap();
+    }
+    let irc = IrcServer::start();
+    let chromefan = IrcReader::connect(irc.port, "chromefan").await;
+
+    // Fedora's bus today: RabbitMQ with TLS client certificates, and the bridge on its queue.
+    let broker = RabbitMq::start();
+    let pki = broker.tls();
+    let queue = uuid::Uuid::new_v4().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = fmn_local::system::RunOptions::from_env().unwrap();
+    options.web_addr = ([127, 0, 0, 1], free_port()).into();
+    options.progress_interval = Duration::from_secs(5);
+    options.bridge.endpoints.clear();
+    options.bridge.amqp = Some(fmn_ingest_bridge::config::AmqpConfig {
+        url: broker.amqps_url(),
+        queue: queue.clone(),
+        exchange: "amq.topic".into(),
+        bindings: vec!["#".into()],
+        prefetch: 25,
+        passive: false,
+        ca_file: Some(pki.ca_file.clone()),
+        client_cert: Some((pki.client_cert.clone(), pki.client_key.clone())),
+    });
+    options.bridge.metrics_addr = None;
+    options.bridge.spool_dir = dir.path().join("spool");
+    options.bridge.batch_linger = Duration::from_millis(10);
+    options.irc.server = "127.0.0.1".into();
+    options.irc.port = irc.port;
+    options.irc.tls = false;
+    options.irc.nick = "fmn-e2e-amqp".into();
+    options.irc.password = None;
+    let running = RunningSystem::start(&clients, options);
+    eventually("the bridge consuming from its queue", WAIT, || async {
+        broker
+            .queue_stats(&queue)
+            .filter(|s| s.consumers >= 1)
+            .map(|_| ())
+    })
+    .await;
+
+    // The three corpus messages, published by the fedora-messaging library itself.
+    let corpus =
+        std::fs::read_to_string(repo_root().join("tests/data/fedora-messaging-examples.jsonl"))
+            .unwrap();
+    let lines: Vec<&str> = [FM_BODHI, FM_KOJI, FM_ANITYA]
+        .iter()
+        .map(|id| {
+            corpus
+                .lines()
+                .find(|l| l.contains(&format!("\"id\": \"{id}\"")))
+                .unwrap_or_else(|| panic!("{id} in the corpus"))
+        })
+        .collect();
+    let file = dir.path().join("publish.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let published = broker
+        .publish_with_fedora_messaging(&file)
+        .expect("the fedora-messaging library publishes");
+    assert_eq!(published.len(), 3);
+
+    let mails = eventually("gnomefan's mail", WAIT, || async {
+        let m = mail_to(&gnome_address).await;
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    let parsed = MessageParser::new()
+        .parse(mails[0].raw.as_bytes())
+        .expect("MIME parses");
+    let subject = parsed.subject().unwrap_or_default().to_string();
+    assert!(
+        subject.starts_with("[bodhi] lmacken submitted hadess's update FEDORA-2019-f1ca3c00e5"),
+        "subject: {subject}"
+    );
+    assert_eq!(
+        parsed.header_raw("X-Fedmsg-Id").map(str::trim),
+        Some(FM_BODHI),
+        "the mail is about the message just published"
+    );
+    let lines = chromefan.wait_for(1, WAIT).await;
+    assert!(
+        lines[0].text.contains("chromium") && lines[0].text.contains("spot"),
+        "{lines:?}"
+    );
+    let recent = RecentMessages::from_clients(&clients);
+    for id in [FM_BODHI, FM_KOJI, FM_ANITYA] {
+        eventually(
+            &format!("{id} in the recent-messages table"),
+            WAIT,
+            || async { recent.get(id).await.ok().flatten().map(|_| ()) },
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(mail_to(&gnome_address).await.len(), 1, "one mail");
+    assert!(mail_to(&bystander_address).await.is_empty());
+    assert_eq!(chromefan.received().len(), 1, "one line");
+    assert_eq!(recent.activity("bystander", 100).await.unwrap().len(), 0);
+    assert_eq!(broker.queue_depth(&queue), Some(0), "all acknowledged");
+
     running.stop(Duration::from_secs(60)).await;
 }

@@ -53,6 +53,8 @@ fn job(nick: &str, n: usize, colour: bool, verbose: bool) -> DeliveryJob {
         packages: vec!["foo".into()],
         timestamp: None,
         severity: Severity::default(),
+        origin: Default::default(),
+        long_text: None,
     };
     job_for("alice", destination, notification)
 }

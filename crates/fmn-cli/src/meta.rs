@@ -1,15 +1,20 @@
-//! `fmn meta`: metadata of fedmsg envelopes read as JSON Lines on stdin.
+//! `fmn meta`: metadata of bus messages read as JSON Lines on stdin.
 //!
-//! Each input line is a bare envelope or an object holding it under `message`. Each output
-//! line is `{"usernames", "packages", "title", "subtitle", "link", "agent", "app"}` (lists
-//! sorted), or `{"line": N, "error": "..."}` for a line that is not an envelope. Blank lines
-//! are skipped. Only a failure to read stdin or write stdout is an error.
+//! Each input line is a fedmsg envelope (bare, or held under `message`) or a fedora-messaging
+//! message in the form `fedora-messaging` dumps and datagrepper serves (`id`, `topic`,
+//! `headers`, `body`). Each output line, in input order, is for a fedmsg envelope
+//! `{"usernames", "packages", "title", "subtitle", "link", "agent", "app"}` (lists sorted); for
+//! a fedora-messaging message the schema's properties under their Python names, `{"app_name",
+//! "agent_name", "usernames", "groups", "packages", "containers", "modules", "flatpaks",
+//! "severity" (10..40), "summary", "__str__", "url"}`; or `{"line": N, "error": "..."}` for a
+//! line that is neither. Blank lines are skipped. Only a failure to read stdin or write stdout
+//! is an error.
 
 use std::io::{self, BufRead, BufWriter, Write};
 
 use anyhow::Context;
 use clap::Args;
-use fmn_core::message::Envelope;
+use fmn_core::message::{Envelope, EnvelopeError};
 use fmn_core::meta::{Aliases, Metadata, Registry};
 use serde_json::{json, Value};
 
@@ -41,6 +46,24 @@ pub fn render(meta: &Metadata) -> Value {
     })
 }
 
+/// The output object for a fedora-messaging message: the schema class's properties.
+pub fn render_fedora_messaging(meta: &Metadata) -> Value {
+    json!({
+        "app_name": (!meta.app.is_empty()).then_some(&meta.app),
+        "agent_name": meta.agent,
+        "usernames": meta.usernames,
+        "groups": meta.groups,
+        "packages": meta.packages,
+        "containers": meta.containers,
+        "modules": meta.modules,
+        "flatpaks": meta.flatpaks,
+        "severity": meta.severity.level(),
+        "summary": meta.subtitle,
+        "__str__": meta.long_text,
+        "url": meta.link,
+    })
+}
+
 /// Processes every line of `input` into `output`.
 pub fn process(
     registry: &Registry,
@@ -52,7 +75,14 @@ pub fn process(
         if line.trim().is_empty() {
             continue;
         }
-        let value = match Envelope::from_json_record(&line) {
+        let parsed = serde_json::from_str::<Value>(&line).map_err(EnvelopeError::from);
+        let fedora_messaging = parsed
+            .as_ref()
+            .is_ok_and(Envelope::is_fedora_messaging_form);
+        let value = match parsed.and_then(Envelope::from_record_value) {
+            Ok(envelope) if fedora_messaging => {
+                render_fedora_messaging(&registry.extract(&envelope))
+            }
             Ok(envelope) => render(&registry.extract(&envelope)),
             Err(error) => json!({"line": index + 1, "error": error.to_string()}),
         };
@@ -103,5 +133,64 @@ mod tests {
         assert_eq!(lines[2]["title"], "git.pkgdb2branch.start");
         assert_eq!(parse_alias("a=b").unwrap(), ("a".into(), "b".into()));
         assert!(parse_alias("ab").is_err());
+    }
+
+    #[test]
+    fn fedora_messaging_lines_get_the_schema_properties() {
+        let input = concat!(
+            r#"{"id":"a1","topic":"org.fedoraproject.prod.fedocal.calendar.new","#,
+            r#""headers":{"fedora_messaging_schema":"fedocal.calendar.new","fedora_messaging_severity":30,"#,
+            r#""fedora_messaging_user_bob":true},"body":{"agent":"bob","calendar":{"calendar_name":"infra"}}}"#,
+            "\n",
+            r#"{"id":"a2","topic":"org.fedoraproject.prod.mystery","headers":{"fedora_messaging_schema":"x.y"},"body":{}}"#,
+            "\n",
+            r#"{"id":"","topic":"org.fedoraproject.prod.x","body":{}}"#,
+            "\n"
+        );
+        let mut out = Vec::new();
+        process(&Registry::default(), input.as_bytes(), &mut out).unwrap();
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let keys: Vec<&str> = lines[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "app_name",
+                "agent_name",
+                "usernames",
+                "groups",
+                "packages",
+                "containers",
+                "modules",
+                "flatpaks",
+                "severity",
+                "summary",
+                "__str__",
+                "url"
+            ]
+        );
+        assert_eq!(lines[0]["app_name"], "fedocal");
+        assert_eq!(lines[0]["agent_name"], Value::Null);
+        assert_eq!(lines[0]["usernames"], json!(["bob"]));
+        assert_eq!(lines[0]["severity"], 30);
+        assert_eq!(lines[0]["summary"], "bob has created a new calendar infra");
+        assert_eq!(lines[0]["__str__"], lines[0]["summary"]);
+        // An unknown schema: named in the summary, with the base class's dump.
+        assert_eq!(lines[1]["app_name"], "mystery");
+        assert_eq!(lines[1]["summary"], "x.y: org.fedoraproject.prod.mystery");
+        assert!(lines[1]["__str__"]
+            .as_str()
+            .unwrap()
+            .starts_with("Id: a2\nTopic: "));
+        assert_eq!(lines[2]["line"], 3);
+        assert!(lines[2]["error"].as_str().unwrap().contains("message id"));
     }
 }

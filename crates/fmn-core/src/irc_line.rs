@@ -497,6 +497,8 @@ mod tests {
                 packages: vec![],
                 timestamp: Some(1_000.0),
                 severity: Severity::default(),
+                origin: Default::default(),
+                long_text: None,
             },
         }
     }

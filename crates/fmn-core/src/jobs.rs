@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::matching::Match;
-use crate::message::Envelope;
+use crate::message::{Envelope, Origin};
 use crate::meta::{Metadata, Severity};
 use crate::prefs::Destination;
 
@@ -31,6 +31,12 @@ pub struct Notification {
     pub timestamp: Option<f64>,
     #[serde(default)]
     pub severity: Severity,
+    /// The bus the message came from (absent in stored jobs: fedmsg).
+    #[serde(default, skip_serializing_if = "Origin::is_fedmsg")]
+    pub origin: Origin,
+    /// The message's long text (a fedora-messaging schema's `__str__`), the mail body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_text: Option<String>,
 }
 
 impl Notification {
@@ -47,6 +53,8 @@ impl Notification {
             packages: meta.packages.iter().cloned().collect(),
             timestamp: envelope.timestamp_secs(),
             severity: meta.severity,
+            origin: envelope.origin(),
+            long_text: meta.long_text.clone(),
         }
     }
 }

@@ -271,7 +271,7 @@ pub async fn run(
     let bridge = options.bridge.clone();
     let stop = shutdown.clone();
     let sqs = clients.sqs.clone();
-    if bridge.endpoints.is_empty() && options.demo {
+    if !bridge.has_sources() && options.demo {
         match crate::demo::seed(&clients).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -281,7 +281,7 @@ pub async fn run(
             Err(e) => tracing::warn!(error = %e, "could not seed the demo data"),
         }
     }
-    if bridge.endpoints.is_empty() {
+    if !bridge.has_sources() {
         tasks.spawn(async move {
             let sample = fmn_ingest_bridge::replay::SAMPLE;
             match fmn_ingest_bridge::replay::replay(
@@ -295,7 +295,7 @@ pub async fn run(
             {
                 Ok(n) => tracing::info!(
                     messages = n,
-                    "sample replay finished; set FMN_FEDMSG_ENDPOINTS to follow a live bus"
+                    "sample replay finished; set FMN_AMQP_URL or FMN_FEDMSG_ENDPOINTS to follow a live bus"
                 ),
                 Err(e) => tracing::error!(error = %e, "sample replay failed"),
             }

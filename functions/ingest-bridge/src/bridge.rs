@@ -14,11 +14,13 @@ use tokio_util::sync::CancellationToken;
 use fmn_aws::sqs::{SqsError, MAX_BATCH, MAX_MESSAGE_BYTES};
 use fmn_aws::{AwsClients, QueueName, TableName};
 
+use crate::amqp::{AmqpError, AmqpSettings};
 use crate::config::BridgeConfig;
 use crate::dedupe::Dedupe;
 use crate::encode::{self, Encoding, Fit};
 use crate::metrics::{unix_ms, DropReason, Metrics};
-use crate::outbox::{Outbox, Pending, Placed};
+use crate::outbox::{Outbox, Placed};
+use crate::pending::{Ack, Pending, Verdict};
 use crate::sender::{send_batch, Outcome};
 use crate::signature::{SignatureError, Verifier};
 use crate::spool::{Spool, SpoolError};
@@ -32,9 +34,13 @@ pub enum BridgeError {
     Spool(#[from] SpoolError),
     #[error(transparent)]
     Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Amqp(#[from] AmqpError),
     #[error("starting a subscriber thread: {0}")]
     Thread(std::io::Error),
-    #[error("no fedmsg endpoint configured (FMN_FEDMSG_ENDPOINTS)")]
+    #[error(
+        "no bus configured: set FMN_FEDMSG_ENDPOINTS (fedmsg) or FMN_AMQP_URL (fedora-messaging)"
+    )]
     NoEndpoints,
 }
 
@@ -74,7 +80,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<Summary, BridgeError> {
     let outputs = Outputs::from_clients(clients).await?;
-    let metrics = Arc::new(Metrics::new(&config.endpoints));
+    let metrics = Arc::new(Metrics::new(&config.source_names()));
     if let Some(addr) = config.metrics_addr {
         if let Err(e) = crate::health::serve(addr, Arc::clone(&metrics), shutdown.clone()).await {
             tracing::warn!(%addr, error = %e, "cannot serve /healthz and /metrics (set FMN_BRIDGE_METRICS_ADDR); forwarding anyway");
@@ -90,7 +96,7 @@ pub async fn run_with(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<Summary, BridgeError> {
-    if config.endpoints.is_empty() {
+    if !config.has_sources() {
         return Err(BridgeError::NoEndpoints);
     }
     let verifier = match (&config.validate_signatures, &config.ca_file) {
@@ -123,6 +129,19 @@ pub async fn run_with(
             .map_err(BridgeError::Thread)?,
         );
     }
+    let amqp = match &config.amqp {
+        Some(amqp) => Some(crate::amqp::spawn(
+            AmqpSettings {
+                index: config.endpoints.len(),
+                config: amqp.clone(),
+                max_body_bytes: config.max_body_bytes,
+            },
+            Arc::clone(&metrics),
+            tx.clone(),
+            shutdown.clone(),
+        )?),
+        None => None,
+    };
     drop(tx);
     let forwarder = Forwarder {
         dedupe: Dedupe::new(config.dedupe_window, config.dedupe_capacity),
@@ -130,6 +149,9 @@ pub async fn run_with(
         outputs,
         metrics: Arc::clone(&metrics),
         outbox,
+        unsafe_ids: HashMap::new(),
+        unsynced: Vec::new(),
+        sqs_failing: false,
     };
     let summary = forwarder.run(rx, shutdown.clone()).await;
     // The subscribers stop on the cancelled token (the forwarder only returns after it).
@@ -140,6 +162,10 @@ pub async fn run_with(
         }
     })
     .await;
+    if let Some(task) = amqp {
+        // It sends the last acknowledgements and closes the connection.
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
     summary
 }
 
@@ -149,6 +175,13 @@ struct Forwarder {
     metrics: Arc<Metrics>,
     dedupe: Dedupe,
     outbox: Outbox,
+    /// Messages in memory or in flight, not safe yet, with the acknowledgements of their
+    /// duplicates (the same message from another source or redelivered), which are due only
+    /// when the original is safe: acknowledging a duplicate earlier could lose the message.
+    unsafe_ids: HashMap<String, Vec<Ack>>,
+    /// Acknowledgements of spooled messages, due at the next sync of the spool.
+    unsynced: Vec<Ack>,
+    sqs_failing: bool,
 }
 
 /// SQS calls that take longer than this count as failed (and are retried).
@@ -248,9 +281,7 @@ impl Forwarder {
                                     Err(_) => break,
                                 }
                             }
-                            if let Err(e) = self.outbox.flush_spool(false) {
-                                tracing::error!(error = %e, "writing the spool failed");
-                            }
+                            self.sync_spool(false);
                         }
                         None => input_open = false,
                     }
@@ -259,11 +290,7 @@ impl Forwarder {
                     tracing::info!(grace = ?self.config.shutdown_grace, buffered = self.outbox.buffered(), "shutting down: flushing the buffer to SQS");
                     stopping = Some(Instant::now() + self.config.shutdown_grace);
                 }
-                _ = sync_tick.tick() => {
-                    if let Err(e) = self.outbox.flush_spool(true) {
-                        tracing::error!(error = %e, "syncing the spool failed");
-                    }
-                }
+                _ = sync_tick.tick() => self.sync_spool(true),
                 _ = sleep => {}
             }
         }
@@ -287,6 +314,16 @@ impl Forwarder {
             }
         }
         let saved = self.outbox.save()?;
+        // Everything that was in memory is on disk now: every acknowledgement is due.
+        self.sync_spool(true);
+        for (msg_id, ack) in saved.acks {
+            ack.settle(Verdict::Ack);
+            self.resolve(&msg_id, Verdict::Ack);
+        }
+        for (_, waiting) in self.unsafe_ids.drain() {
+            waiting.into_iter().for_each(|a| a.settle(Verdict::Ack));
+        }
+        let saved = saved.messages;
         let spooled_at_exit = self.outbox.spool().messages();
         self.gauges(0);
         tracing::info!(
@@ -315,6 +352,49 @@ impl Forwarder {
         m.spool_bytes.store(self.outbox.spool().bytes(), Relaxed);
     }
 
+    /// Syncs (or just writes) the spool; after a sync, the acknowledgements of what it holds
+    /// are due.
+    fn sync_spool(&mut self, sync: bool) {
+        let sync = sync || !self.unsynced.is_empty();
+        match self.outbox.flush_spool(sync) {
+            Ok(()) if sync => {
+                for ack in self.unsynced.drain(..) {
+                    ack.settle(Verdict::Ack);
+                }
+            }
+            Ok(()) => {}
+            Err(e) => tracing::error!(error = %e, "writing the spool failed; retrying"),
+        }
+    }
+
+    /// A message is safe (or given up): its duplicates' acknowledgements get the same verdict.
+    fn resolve(&mut self, msg_id: &str, verdict: Verdict) {
+        if let Some(waiting) = self.unsafe_ids.remove(msg_id) {
+            waiting.into_iter().for_each(|a| a.settle(verdict));
+        }
+    }
+
+    /// Settles a message that left the outbox, and its duplicates.
+    fn finish(&mut self, p: &mut Pending, verdict: Verdict) {
+        if let Some(ack) = p.ack.take() {
+            ack.settle(verdict);
+        }
+        self.resolve(&p.msg_id, verdict);
+    }
+
+    /// A message that could not be kept: a broker delivers it again (after a pause, so a
+    /// failing dependency is not hammered); fedmsg cannot, so it is dropped with its reason.
+    fn give_back(&mut self, msg_id: &str, ack: Option<Ack>) {
+        self.dedupe.forget(msg_id);
+        self.resolve(msg_id, Verdict::Retry);
+        if let Some(ack) = ack {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                ack.settle(Verdict::Retry);
+            });
+        }
+    }
+
     /// De-duplicates, fits to SQS and queues one valid message.
     async fn admit(&mut self, r: Received) {
         let m = &self.metrics;
@@ -326,8 +406,15 @@ impl Forwarder {
                 endpoint = r.endpoint,
                 "duplicate within the window; already forwarded"
             );
+            if let Some(ack) = r.ack {
+                match self.unsafe_ids.get_mut(&v.msg_id) {
+                    Some(waiting) => waiting.push(ack),
+                    None => ack.settle(Verdict::Ack),
+                }
+            }
             return;
         }
+        let ack = r.ack;
         let (body, encoding) = match encode::fit(&v.msg_id, &v.body, MAX_MESSAGE_BYTES) {
             Fit::Plain => (v.body, Encoding::Plain),
             Fit::Compressed(b) => {
@@ -358,6 +445,16 @@ impl Forwarder {
                             Encoding::Stored,
                         )
                     }
+                    Err(e) if ack.is_some() => {
+                        tracing::warn!(
+                            msg_id = v.msg_id,
+                            topic = v.topic,
+                            error = e,
+                            "storing an oversized body failed; the broker delivers it again"
+                        );
+                        self.give_back(&v.msg_id, ack);
+                        return;
+                    }
                     Err(e) => {
                         m.dropped(DropReason::StoreFailed);
                         tracing::error!(
@@ -381,31 +478,46 @@ impl Forwarder {
                     reason = DropReason::TooLarge.label(),
                     "dropping a message: too large for SQS and for the table even compressed"
                 );
+                if let Some(ack) = ack {
+                    ack.settle(Verdict::Refuse);
+                }
                 return;
             }
         };
+        let to_spool = ack.is_some() && self.sqs_failing;
         let pending = Pending {
             msg_id: v.msg_id,
             body,
             encoding,
             received_ms: r.received_ms,
             from_spool: false,
+            ack,
         };
+        let msg_id = pending.msg_id.clone();
         match self
             .outbox
-            .push(pending, Instant::now(), self.config.batch_linger)
+            .push(pending, Instant::now(), self.config.batch_linger, to_spool)
         {
-            Ok(Placed::Memory) => {}
-            Ok(Placed::Spool) => {
-                m.spooled.fetch_add(1, Relaxed);
+            Ok(Placed::Memory) => {
+                self.unsafe_ids.insert(msg_id, Vec::new());
             }
-            Err((p, e)) => {
+            Ok(Placed::Spool(ack)) => {
+                self.metrics.spooled.fetch_add(1, Relaxed);
+                self.unsynced.extend(ack);
+            }
+            Err(failed) if failed.0.ack.is_some() => {
+                let (p, e) = *failed;
+                tracing::warn!(msg_id = p.msg_id, error = %e, "the buffer is full and the spool cannot take the message; the broker delivers it again");
+                self.give_back(&p.msg_id, p.ack);
+            }
+            Err(failed) => {
+                let (p, e) = *failed;
                 let reason = if matches!(e, SpoolError::Full(_)) {
                     DropReason::SpoolFull
                 } else {
                     DropReason::SpoolError
                 };
-                m.dropped(reason);
+                self.metrics.dropped(reason);
                 tracing::error!(msg_id = p.msg_id, reason = reason.label(), error = %e, "dropping a message: the buffer is full and the spool cannot take it");
             }
         }
@@ -419,7 +531,7 @@ impl Forwarder {
         failures: &mut u32,
         retry_at: &mut Option<Instant>,
     ) {
-        let m = &self.metrics;
+        let m = Arc::clone(&self.metrics);
         match outcome {
             Outcome::CallFailed { error, elapsed } => {
                 m.send_latency.observe(elapsed);
@@ -433,6 +545,25 @@ impl Forwarder {
                 }
                 m.set_error(Some(error));
                 self.outbox.requeue(batch);
+                self.sqs_failing = true;
+                // A broker need not hold what waits for SQS: spool it, acknowledge after sync.
+                match self.outbox.spill() {
+                    Ok(spilled) => {
+                        self.metrics
+                            .spooled
+                            .fetch_add(spilled.len() as u64, Relaxed);
+                        for (msg_id, ack) in spilled {
+                            self.unsynced.push(ack);
+                            if let Some(waiting) = self.unsafe_ids.remove(&msg_id) {
+                                self.unsynced.extend(waiting);
+                            }
+                        }
+                        self.sync_spool(true);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "spooling what waits for SQS failed; the broker keeps it")
+                    }
+                }
             }
             Outcome::Done {
                 accepted,
@@ -448,22 +579,24 @@ impl Forwarder {
                     );
                 }
                 *failures = 0;
+                self.sqs_failing = false;
                 m.sqs_failing.store(false, Relaxed);
                 m.set_error(None);
                 let mut slots: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
                 let now_ms = unix_ms(SystemTime::now());
                 let mut done = Vec::new();
                 for i in accepted {
-                    if let Some(p) = slots.get_mut(i).and_then(Option::take) {
+                    if let Some(mut p) = slots.get_mut(i).and_then(Option::take) {
                         m.forward_latency
                             .observe(Duration::from_millis(now_ms.saturating_sub(p.received_ms)));
+                        self.finish(&mut p, Verdict::Ack);
                         done.push(p);
                     }
                 }
                 m.forwarded.fetch_add(done.len() as u64, Relaxed);
                 let mut again = Vec::new();
                 for (i, reason) in refused {
-                    let Some(p) = slots.get_mut(i).and_then(Option::take) else {
+                    let Some(mut p) = slots.get_mut(i).and_then(Option::take) else {
                         continue;
                     };
                     if p.encoding == Encoding::Plain {
@@ -477,6 +610,7 @@ impl Forwarder {
                         q.body = encode::compress(&p.body);
                         q.encoding = Encoding::GzipBase64;
                         q.from_spool = false;
+                        q.ack = p.ack.take();
                         done.push(p);
                         again.push(q);
                     } else {
@@ -487,6 +621,7 @@ impl Forwarder {
                             drop_reason = DropReason::Rejected.label(),
                             "dropping a message SQS refused"
                         );
+                        self.finish(&mut p, Verdict::Refuse);
                         done.push(p);
                     }
                 }

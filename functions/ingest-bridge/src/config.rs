@@ -50,6 +50,37 @@ pub struct BridgeConfig {
     /// `FMN_FEDMSG_CA`: PEM file of the CA that signs publishers' certificates (required when
     /// validating signatures).
     pub ca_file: Option<PathBuf>,
+    /// The fedora-messaging (AMQP) source, when `FMN_AMQP_URL` is set.
+    pub amqp: Option<AmqpConfig>,
+}
+
+/// The fedora-messaging source: a durable queue on a RabbitMQ broker bound to its topic
+/// exchange.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AmqpConfig {
+    /// `FMN_AMQP_URL`: `amqps://host/%2Fvhost` (Fedora's public broker:
+    /// `amqps://rabbitmq.fedoraproject.org/%2Fpublic_pubsub`). With a client certificate and no
+    /// `auth_mechanism` in the URL, SASL EXTERNAL is used.
+    pub url: String,
+    /// `FMN_AMQP_QUEUE` (default `fmn-ingest`): the durable queue to consume. Fedora's public
+    /// vhost only allows UUID names: make one once (`uuidgen`) and keep it, since the queue
+    /// holds what arrives while the bridge is down.
+    pub queue: String,
+    /// `FMN_AMQP_EXCHANGE` (default `amq.topic`): where fedora-messaging publishes.
+    pub exchange: String,
+    /// `FMN_AMQP_BINDINGS` (comma-separated routing keys, default `#`: every topic).
+    pub bindings: Vec<String>,
+    /// `FMN_AMQP_PREFETCH` (default 500): deliveries in flight (unacknowledged) at most.
+    pub prefetch: u16,
+    /// `FMN_AMQP_PASSIVE` (default false): the broker owns the queue and its bindings (a
+    /// queue Fedora Infrastructure made): only check that it exists, declare and bind nothing.
+    pub passive: bool,
+    /// `FMN_AMQP_CA`: PEM bundle of the CAs to trust (every certificate in it; Fedora's
+    /// `cacert.pem` holds two during a rotation). Unset: the public web roots.
+    pub ca_file: Option<PathBuf>,
+    /// `FMN_AMQP_CERT` / `FMN_AMQP_KEY`: the client certificate and its key (PEM), for TLS
+    /// client authentication (SASL EXTERNAL). Both or neither.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,16 +146,17 @@ impl BridgeConfig {
                 reason: format!("`{v}` is not an address like 127.0.0.1:9108 (or `off`)"),
             })?),
         };
-        let validate_signatures = match get("FMN_VALIDATE_SIGNATURES").as_deref().map(str::trim) {
-            None | Some("0" | "false" | "no" | "off") => false,
-            Some("1" | "true" | "yes" | "on") => true,
-            Some(v) => {
-                return Err(ConfigError::Invalid {
-                    var: "FMN_VALIDATE_SIGNATURES",
+        let flag = |var: &'static str| -> Result<bool, ConfigError> {
+            match get(var).as_deref().map(str::trim) {
+                None | Some("0" | "false" | "no" | "off") => Ok(false),
+                Some("1" | "true" | "yes" | "on") => Ok(true),
+                Some(v) => Err(ConfigError::Invalid {
+                    var,
                     reason: format!("`{v}` is not true or false"),
-                })
+                }),
             }
         };
+        let validate_signatures = flag("FMN_VALIDATE_SIGNATURES")?;
         let ca_file = get("FMN_FEDMSG_CA").map(PathBuf::from);
         if validate_signatures && ca_file.is_none() {
             return Err(ConfigError::Invalid {
@@ -133,6 +165,56 @@ impl BridgeConfig {
             });
         }
         let idle = secs("FMN_IDLE_RECONNECT", 600.0)?;
+        let amqp = match get("FMN_AMQP_URL") {
+            None => None,
+            Some(url) => {
+                let url = url.trim().to_string();
+                if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+                    return Err(ConfigError::Invalid {
+                        var: "FMN_AMQP_URL",
+                        reason: format!("`{url}` is not an amqp:// or amqps:// URL"),
+                    });
+                }
+                let prefetch = number("FMN_AMQP_PREFETCH", 500.0, false)?;
+                if prefetch > f64::from(u16::MAX) {
+                    return Err(ConfigError::Invalid {
+                        var: "FMN_AMQP_PREFETCH",
+                        reason: format!("{prefetch} is over {}", u16::MAX),
+                    });
+                }
+                let client_cert = match (get("FMN_AMQP_CERT"), get("FMN_AMQP_KEY")) {
+                    (None, None) => None,
+                    (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+                    (Some(_), None) => {
+                        return Err(ConfigError::Invalid {
+                            var: "FMN_AMQP_KEY",
+                            reason: "FMN_AMQP_CERT is set: set the key's PEM file too".into(),
+                        })
+                    }
+                    (None, Some(_)) => {
+                        return Err(ConfigError::Invalid {
+                            var: "FMN_AMQP_CERT",
+                            reason: "FMN_AMQP_KEY is set: set the certificate's PEM file too"
+                                .into(),
+                        })
+                    }
+                };
+                let mut bindings = list(get("FMN_AMQP_BINDINGS"));
+                if bindings.is_empty() {
+                    bindings.push("#".into());
+                }
+                Some(AmqpConfig {
+                    url,
+                    queue: get("FMN_AMQP_QUEUE").unwrap_or_else(|| "fmn-ingest".into()),
+                    exchange: get("FMN_AMQP_EXCHANGE").unwrap_or_else(|| "amq.topic".into()),
+                    bindings,
+                    prefetch: prefetch as u16,
+                    passive: flag("FMN_AMQP_PASSIVE")?,
+                    ca_file: get("FMN_AMQP_CA").map(PathBuf::from),
+                    client_cert,
+                })
+            }
+        };
         Ok(Self {
             endpoints: list(get("FMN_FEDMSG_ENDPOINTS")),
             topics: list(get("FMN_FEDMSG_TOPICS")),
@@ -154,11 +236,37 @@ impl BridgeConfig {
             idle_reconnect: (!idle.is_zero()).then_some(idle),
             validate_signatures,
             ca_file,
+            amqp,
         })
+    }
+
+    /// Whether any bus is configured (fedmsg endpoints or an AMQP broker).
+    pub fn has_sources(&self) -> bool {
+        !self.endpoints.is_empty() || self.amqp.is_some()
+    }
+
+    /// The sources' names for metrics and logs: the fedmsg endpoints, then the AMQP queue.
+    pub fn source_names(&self) -> Vec<String> {
+        let mut names = self.endpoints.clone();
+        if let Some(a) = &self.amqp {
+            names.push(a.source_name());
+        }
+        names
     }
 
     pub fn replay_interval(&self) -> Duration {
         Duration::from_secs_f64(1.0 / self.replay_rate)
+    }
+}
+
+impl AmqpConfig {
+    /// `amqp(s)://host:port/vhost#queue`, without credentials.
+    pub fn source_name(&self) -> String {
+        let rest = self.url.split_once("://").map_or("", |(_, r)| r);
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        let host = host.split('?').next().unwrap_or(host);
+        let scheme = self.url.split("://").next().unwrap_or("amqp");
+        format!("{scheme}://{host}#{}", self.queue)
     }
 }
 
@@ -223,5 +331,59 @@ mod tests {
             (k == "FMN_SEND_CONCURRENCY").then(|| "-1".to_string())
         })
         .is_err());
+    }
+
+    fn amqp(vars: &[(&str, &str)]) -> Result<BridgeConfig, ConfigError> {
+        BridgeConfig::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn the_amqp_source_has_working_defaults() {
+        assert_eq!(amqp(&[]).unwrap().amqp, None);
+        let c = amqp(&[(
+            "FMN_AMQP_URL",
+            "amqps://fedora:@rabbit.example/%2Fpublic_pubsub",
+        )])
+        .unwrap();
+        assert!(c.has_sources());
+        let a = c.amqp.unwrap();
+        assert_eq!(a.exchange, "amq.topic");
+        assert_eq!(a.bindings, ["#"]);
+        assert_eq!(a.prefetch, 500);
+        assert!(!a.passive);
+        assert_eq!(
+            a.source_name(),
+            "amqps://rabbit.example/%2Fpublic_pubsub#fmn-ingest"
+        );
+    }
+
+    #[test]
+    fn amqp_settings_are_checked_by_name() {
+        let err = |vars: &[(&str, &str)]| amqp(vars).unwrap_err().to_string();
+        let url = ("FMN_AMQP_URL", "amqp://localhost/%2F");
+        assert!(err(&[("FMN_AMQP_URL", "http://x")]).contains("FMN_AMQP_URL"));
+        assert!(err(&[url, ("FMN_AMQP_PREFETCH", "70000")]).contains("FMN_AMQP_PREFETCH"));
+        assert!(err(&[url, ("FMN_AMQP_CERT", "/c.pem")]).contains("FMN_AMQP_KEY"));
+        assert!(err(&[url, ("FMN_AMQP_PASSIVE", "maybe")]).contains("FMN_AMQP_PASSIVE"));
+        let c = amqp(&[
+            url,
+            (
+                "FMN_AMQP_BINDINGS",
+                "org.fedoraproject.prod.#, org.release-monitoring.#",
+            ),
+            ("FMN_AMQP_PASSIVE", "yes"),
+            ("FMN_AMQP_CERT", "/c.pem"),
+            ("FMN_AMQP_KEY", "/k.pem"),
+        ])
+        .unwrap()
+        .amqp
+        .unwrap();
+        assert_eq!(c.bindings.len(), 2);
+        assert!(c.passive);
+        assert!(c.client_cert.is_some());
     }
 }

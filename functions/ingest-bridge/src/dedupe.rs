@@ -39,6 +39,12 @@ impl Dedupe {
         true
     }
 
+    /// Forgets `id`, so its next sighting is forwarded: for a message that could not be kept
+    /// after all and that its source will deliver again.
+    pub fn forget(&mut self, id: &str) {
+        self.seen.remove(id);
+    }
+
     pub fn len(&self) -> usize {
         self.seen.len()
     }

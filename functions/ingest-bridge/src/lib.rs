@@ -8,6 +8,8 @@
 //! and `health` report on it. `publisher` speaks the fedmsg wire format for tests and the
 //! bench.
 
+pub mod amqp;
+pub mod amqp_publisher;
 pub mod bridge;
 pub mod canonical;
 pub mod config;
@@ -17,6 +19,7 @@ pub mod gaps;
 pub mod health;
 pub mod metrics;
 pub mod outbox;
+pub mod pending;
 pub mod publisher;
 pub mod replay;
 pub mod sender;

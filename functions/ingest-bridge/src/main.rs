@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("stop signal received");
         signal.cancel();
     });
-    if config.endpoints.is_empty() {
+    if !config.has_sources() {
         let queue_url = clients
             .queue_url(QueueName::Ingest)
             .await

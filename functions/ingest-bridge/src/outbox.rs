@@ -6,37 +6,23 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use crate::encode::{attributes_size, Encoding};
+use crate::pending::{Ack, Pending};
 use crate::spool::{Spool, SpoolError};
-
-/// One message ready for SQS.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pending {
-    pub msg_id: String,
-    /// The SQS body (the envelope itself unless `encoding` says otherwise).
-    pub body: String,
-    pub encoding: Encoding,
-    /// When the message came off the bus (Unix ms), for the end-to-end latency.
-    pub received_ms: u64,
-    /// Loaded from the spool's current segment.
-    #[serde(skip)]
-    pub from_spool: bool,
-}
-
-impl Pending {
-    /// Size as SQS counts it.
-    pub fn size(&self) -> usize {
-        self.body.len() + attributes_size(&self.msg_id, self.encoding)
-    }
-}
 
 /// Where `push` put a message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Placed {
     Memory,
-    Spool,
+    /// Appended to the spool; its acknowledgement (if any) is due once the spool is synced.
+    Spool(Option<Ack>),
+}
+
+/// What [`Outbox::save`] wrote at shutdown.
+#[derive(Debug, Default)]
+pub struct Saved {
+    pub messages: usize,
+    /// Acknowledgements now due (with their message ids): the spool holding them is synced.
+    pub acks: Vec<(String, Ack)>,
 }
 
 pub struct Outbox {
@@ -86,15 +72,18 @@ impl Outbox {
     }
 
     /// Queues a message: in memory if there is room and the spool is empty, else in the spool.
+    /// `to_spool` sends it to the spool anyway (SQS is failing and a broker waits for its
+    /// acknowledgement).
     pub fn push(
         &mut self,
-        p: Pending,
+        mut p: Pending,
         now: Instant,
         linger: Duration,
-    ) -> Result<Placed, (Pending, SpoolError)> {
+        to_spool: bool,
+    ) -> Result<Placed, Box<(Pending, SpoolError)>> {
         let full = self.mem.len() + self.in_flight >= self.cap_messages
             || self.mem_bytes + self.in_flight_bytes + p.size() > self.cap_bytes;
-        if self.spool.is_empty() && !full {
+        if self.spool.is_empty() && !full && !to_spool {
             if self.mem.is_empty() {
                 self.linger_until = Some(now + linger);
             }
@@ -103,9 +92,45 @@ impl Outbox {
             Ok(Placed::Memory)
         } else {
             match self.spool.append(&p) {
-                Ok(()) => Ok(Placed::Spool),
-                Err(e) => Err((p, e)),
+                Ok(()) => Ok(Placed::Spool(p.ack.take())),
+                Err(e) => Err(Box::new((p, e))),
             }
+        }
+    }
+
+    /// Moves the waiting messages a broker waits for (those with an acknowledgement) to the
+    /// spool, oldest first, and returns their ids and acknowledgements, due once the spool is
+    /// synced: while SQS is failing, the broker need not hold them.
+    pub fn spill(&mut self) -> Result<Vec<(String, Ack)>, SpoolError> {
+        let mut spilled = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.mem.len());
+        let mut failed = None;
+        for mut p in self.mem.drain(..) {
+            if p.ack.is_none() || failed.is_some() {
+                kept.push_back(p);
+                continue;
+            }
+            match self.spool.append(&p) {
+                Ok(()) => {
+                    self.mem_bytes -= p.size();
+                    if let Some(ack) = p.ack.take() {
+                        spilled.push((p.msg_id, ack));
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    kept.push_back(p);
+                }
+            }
+        }
+        self.mem = kept;
+        if self.mem.is_empty() {
+            self.linger_until = None;
+        }
+        match failed {
+            // What was appended stays appended; the rest waits in memory as before.
+            Some(e) if spilled.is_empty() => Err(e),
+            _ => Ok(spilled),
         }
     }
 
@@ -213,21 +238,27 @@ impl Outbox {
     }
 
     /// At shutdown, with nothing in flight: saves the buffer before the rest of the spool.
-    /// Returns how many messages were saved.
-    pub fn save(&mut self) -> Result<usize, SpoolError> {
+    pub fn save(&mut self) -> Result<Saved, SpoolError> {
         debug_assert_eq!(self.in_flight, 0);
         self.spool.flush(true)?;
-        let items: Vec<Pending> = self.mem.drain(..).collect();
+        let mut items: Vec<Pending> = self.mem.drain(..).collect();
         self.mem_bytes = 0;
         self.spool.save_front(&items)?;
         self.loaded_left = 0;
-        Ok(items.len())
+        Ok(Saved {
+            messages: items.len(),
+            acks: items
+                .iter_mut()
+                .filter_map(|p| Some((p.msg_id.clone(), p.ack.take()?)))
+                .collect(),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::Encoding;
 
     fn p(n: usize) -> Pending {
         Pending {
@@ -236,6 +267,7 @@ mod tests {
             encoding: Encoding::Plain,
             received_ms: 0,
             from_spool: false,
+            ack: None,
         }
     }
 
@@ -261,7 +293,7 @@ mod tests {
         let now = Instant::now();
         let mut placed = Vec::new();
         for n in 0..30 {
-            placed.push(o.push(p(n), now, Duration::ZERO).unwrap());
+            placed.push(o.push(p(n), now, Duration::ZERO, false).unwrap());
         }
         assert_eq!(placed.iter().filter(|p| **p == Placed::Memory).count(), 5);
         // A failed send goes back to the front.
@@ -271,7 +303,10 @@ mod tests {
         let want: Vec<String> = (0..30).map(|n| format!("id-{n}")).collect();
         assert_eq!(got, want);
         assert!(o.is_empty());
-        assert_eq!(o.push(p(99), now, Duration::ZERO).unwrap(), Placed::Memory);
+        assert_eq!(
+            o.push(p(99), now, Duration::ZERO, false).unwrap(),
+            Placed::Memory
+        );
     }
 
     #[test]
@@ -281,14 +316,14 @@ mod tests {
         {
             let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 3, usize::MAX);
             for n in 0..8 {
-                o.push(p(n), now, Duration::ZERO).unwrap();
+                o.push(p(n), now, Duration::ZERO, false).unwrap();
             }
             let sent = o.take_batch(1, usize::MAX);
             o.done(&sent).unwrap();
-            assert_eq!(o.save().unwrap(), 2);
+            assert_eq!(o.save().unwrap().messages, 2);
         }
         let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 3, usize::MAX);
-        o.push(p(100), now, Duration::ZERO).unwrap();
+        o.push(p(100), now, Duration::ZERO, false).unwrap();
         let got = drain_all(&mut o);
         let want: Vec<String> = [1, 2, 3, 4, 5, 6, 7, 100]
             .iter()
@@ -304,14 +339,14 @@ mod tests {
         {
             let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 1, usize::MAX);
             for n in 0..6 {
-                o.push(p(n), now, Duration::ZERO).unwrap();
+                o.push(p(n), now, Duration::ZERO, false).unwrap();
             }
             let first = o.take_batch(10, usize::MAX);
             o.done(&first).unwrap();
             assert_eq!(o.refill().unwrap(), 5);
             let two = o.take_batch(2, usize::MAX);
             o.done(&two).unwrap();
-            assert_eq!(o.save().unwrap(), 3);
+            assert_eq!(o.save().unwrap().messages, 3);
         }
         let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 10, usize::MAX);
         assert_eq!(drain_all(&mut o), ["id-3", "id-4", "id-5"]);
@@ -323,12 +358,12 @@ mod tests {
         let mut o = Outbox::new(Spool::open(dir.path(), u64::MAX).unwrap(), 100, usize::MAX);
         let now = Instant::now();
         let linger = Duration::from_millis(50);
-        o.push(p(1), now, linger).unwrap();
+        o.push(p(1), now, linger, false).unwrap();
         assert!(!o.ready(now, 10, false));
         assert!(o.ready(now + linger, 10, false));
         assert!(o.ready(now, 10, true));
         for n in 2..=10 {
-            o.push(p(n), now, linger).unwrap();
+            o.push(p(n), now, linger, false).unwrap();
         }
         assert!(o.ready(now, 10, false));
         let size = p(1).size();

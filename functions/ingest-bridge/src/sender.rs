@@ -6,7 +6,7 @@ use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use crate::encode::{Encoding, ENCODING_ATTRIBUTE, MSG_ID_ATTRIBUTE};
-use crate::outbox::Pending;
+use crate::pending::Pending;
 
 /// What SQS did with a batch; messages are named by their index in the batch.
 #[derive(Debug)]

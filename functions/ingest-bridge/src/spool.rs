@@ -14,7 +14,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::outbox::Pending;
+use crate::pending::Pending;
 
 const SEGMENT_MESSAGES: usize = 1000;
 const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
@@ -361,6 +361,7 @@ mod tests {
             encoding: Encoding::Plain,
             received_ms: 0,
             from_spool: false,
+            ack: None,
         }
     }
 

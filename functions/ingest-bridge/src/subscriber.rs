@@ -27,6 +27,8 @@ pub struct Received {
     pub endpoint: usize,
     pub valid: Valid,
     pub received_ms: u64,
+    /// The broker's delivery, for sources that wait for an acknowledgement (AMQP).
+    pub ack: Option<crate::pending::Ack>,
 }
 
 /// What one subscriber thread needs.
@@ -256,6 +258,7 @@ fn handle(
         endpoint: s.index,
         valid,
         received_ms: now,
+        ack: None,
     })
 }
 

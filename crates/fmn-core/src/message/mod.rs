@@ -1,4 +1,4 @@
-//! Bus messages: the fedmsg envelope and its topic.
+//! Bus messages: the envelope (fedmsg or fedora-messaging) and its topic.
 //!
 //! ```
 //! use fmn_core::message::Envelope;
@@ -12,5 +12,6 @@
 mod envelope;
 mod topic;
 
-pub use envelope::{Envelope, EnvelopeError};
+pub(crate) use envelope::{parse_iso8601, IsoTime};
+pub use envelope::{Envelope, EnvelopeError, Origin, MAX_MSG_ID_LEN};
 pub use topic::{Environment, Topic, TopicError};

@@ -118,6 +118,28 @@ impl Topic {
         })
     }
 
+    /// Parses a fedora-messaging routing key: what [`Topic::parse`] accepts, and also a bare
+    /// `<prefix>.<environment>.` (a message class without a topic of its own, published with
+    /// the topic prefix: the service and event are then empty).
+    pub fn parse_routing_key(topic: &str) -> Result<Self, TopicError> {
+        let Some(stripped) = topic.strip_suffix('.') else {
+            return Self::parse(topic);
+        };
+        match Self::parse(stripped) {
+            Err(TopicError::NoService(_)) => {
+                let bare = Self::parse(&format!("{stripped}.x"))?;
+                Ok(Self {
+                    raw: topic.to_owned(),
+                    service: topic.len()..topic.len(),
+                    event_start: topic.len(),
+                    ..bare
+                })
+            }
+            Ok(_) | Err(TopicError::Malformed(_)) => Err(TopicError::Malformed(topic.to_owned())),
+            Err(other) => Err(other),
+        }
+    }
+
     /// The whole topic.
     pub fn as_str(&self) -> &str {
         &self.raw
@@ -243,6 +265,25 @@ mod tests {
             Topic::parse("org.fedoraproject.prod"),
             Err(TopicError::NoService(_))
         ));
+    }
+
+    #[test]
+    fn routing_keys_may_be_a_bare_prefix() {
+        let t = Topic::parse_routing_key("org.fedoraproject.prod.").unwrap();
+        assert_eq!(t.as_str(), "org.fedoraproject.prod.");
+        assert_eq!(t.environment(), Environment::Prod);
+        assert_eq!((t.service(), t.event(), t.title()), ("", "", ""));
+        let t = Topic::parse_routing_key("org.fedoraproject.prod.bodhi.update").unwrap();
+        assert_eq!(t.service(), "bodhi");
+        for bad in [
+            "org.fedoraproject.prod.bodhi.",
+            "org..prod.",
+            "org.bodhi.",
+            ".",
+            "",
+        ] {
+            assert!(Topic::parse_routing_key(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -5,6 +5,13 @@
 //! service in [`processors`]; adding a service is one small file plus one line in
 //! [`processors::all`].
 //!
+//! A message that names its fedora-messaging schema (the `fedora_messaging_schema` header,
+//! whichever bus brought it) is described by that schema instead: the schema layer
+//! (`schemas`, one module per schema package) computes what the Python class does (`app_name`,
+//! `agent_name`, `summary` as the subtitle, `__str__` as [`Metadata::long_text`], `url` as the
+//! link, the user, group and artifact lists) and takes the severity from the
+//! `fedora_messaging_severity` header.
+//!
 //! ```
 //! use fmn_core::message::Envelope;
 //! use fmn_core::meta::Registry;
@@ -20,6 +27,7 @@ mod aliases;
 mod ctx;
 pub mod processors;
 mod py;
+mod schemas;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -51,6 +59,23 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// fedora-messaging's numeric level: 10 debug, 20 info, 30 warning, 40 error.
+    pub fn level(self) -> u8 {
+        match self {
+            Self::Debug => 10,
+            Self::Info => 20,
+            Self::Warning => 30,
+            Self::Error => 40,
+        }
+    }
+
+    /// The severity of a fedora-messaging numeric level, if it is one.
+    pub fn from_level(level: f64) -> Option<Self> {
+        [Self::Debug, Self::Info, Self::Warning, Self::Error]
+            .into_iter()
+            .find(|s| f64::from(s.level()) == level)
+    }
+
     /// `debug`, `info`, `warning` or `error`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -95,6 +120,10 @@ pub struct Metadata {
     pub link: Option<String>,
     /// How important the message is.
     pub severity: Severity,
+    /// The long, human-readable text of the message (a fedora-messaging schema's `__str__`,
+    /// what FMN 3.x mailed), when the schema layer gives one.
+    #[serde(default)]
+    pub long_text: Option<String>,
 }
 
 impl Metadata {
@@ -218,6 +247,12 @@ impl Registry {
             ..Metadata::default()
         };
         let ctx = Ctx::new(envelope, &self.aliases);
+        // A message naming its fedora-messaging schema is described by that schema, whichever
+        // bus it came over.
+        if let Some(schema) = schemas::schema_name(&ctx) {
+            schemas::extract(schema, &ctx, &mut out);
+            return out;
+        }
         if let Some(processor) = processor {
             processor.extract(&ctx, &mut out);
         }

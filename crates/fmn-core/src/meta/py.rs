@@ -82,6 +82,89 @@ fn write_repr(value: &Value, out: &mut String) {
     }
 }
 
+/// `json.dumps(value, indent=indent, sort_keys=sort_keys)` with the default `ensure_ascii`:
+/// non-ASCII characters escaped as `\uXXXX`; with an indent, items end in `,` and lines
+/// (Python 3's default separators), without one they are separated by `, `.
+pub fn json_dumps(value: &Value, indent: Option<usize>, sort_keys: bool) -> String {
+    let mut out = String::new();
+    write_json(value, indent, sort_keys, 0, &mut out);
+    out
+}
+
+fn write_json(value: &Value, indent: Option<usize>, sort: bool, depth: usize, out: &mut String) {
+    let newline = |out: &mut String, depth: usize| {
+        if let Some(width) = indent {
+            out.push('\n');
+            out.push_str(&" ".repeat(width * depth));
+        }
+    };
+    let separator = if indent.is_some() { "," } else { ", " };
+    match value {
+        Value::String(s) => write_json_str(s, out),
+        Value::Number(_) | Value::Null | Value::Bool(_) => match value {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            other => write_repr(other, out),
+        },
+        Value::Array(items) if items.is_empty() => out.push_str("[]"),
+        Value::Object(map) if map.is_empty() => out.push_str("{}"),
+        Value::Array(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(separator);
+                }
+                newline(out, depth + 1);
+                write_json(item, indent, sort, depth + 1, out);
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            if sort {
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+            }
+            out.push('{');
+            for (n, (key, item)) in entries.into_iter().enumerate() {
+                if n > 0 {
+                    out.push_str(separator);
+                }
+                newline(out, depth + 1);
+                write_json_str(key, out);
+                out.push_str(": ");
+                write_json(item, indent, sort, depth + 1, out);
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+    }
+}
+
+/// A JSON string as Python's `json` writes it with `ensure_ascii`.
+fn write_json_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// Python truthiness.
 pub fn truthy(value: &Value) -> bool {
     match value {
@@ -124,6 +207,15 @@ mod tests {
         assert_eq!(str(&json!({"k": "it's"})), "{'k': \"it's\"}");
         assert_eq!(head("héllo", 2), "hé");
         assert!(!truthy(&json!("")));
+        let value = json!({"b": [1, 2.5, null], "a": {"é": "x\"y"}, "c": {}, "d": true});
+        assert_eq!(
+            json_dumps(&value, Some(4), true),
+            "{\n    \"a\": {\n        \"\\u00e9\": \"x\\\"y\"\n    },\n    \"b\": [\n        1,\n        2.5,\n        null\n    ],\n    \"c\": {},\n    \"d\": true\n}"
+        );
+        assert_eq!(
+            json_dumps(&json!(["a", {"k": 1}]), None, false),
+            r#"["a", {"k": 1}]"#
+        );
     }
 }
 

@@ -1,10 +1,14 @@
 //! One notification, one mail.
 //!
 //! Subject: `[<app>] <subtitle, or the title when there is none>` (FMN 3's form). Body: the
-//! subtitle, the link, who did it, the topic and when it was published, then a footer naming
-//! the filter that matched and the preferences page. Headers for filtering, as the old FMN
-//! sent them: `X-Fedmsg-Topic`, `X-Fedmsg-Category` (the service), `X-Fedmsg-Username` (the
-//! agent), `X-Fedmsg-Id`, one `X-Fedmsg-Package` per package (and `X-Fedmsg-Num-Packages`).
+//! message's long text when it has one (a fedora-messaging schema's `__str__`, as FMN 3 mailed
+//! it) or else the subtitle, then the link, who did it, the topic and when it was published,
+//! then a footer naming the filter that matched and the preferences page. Headers for
+//! filtering, as the old FMN sent them: `X-Fedmsg-Topic`, `X-Fedmsg-Category` (the service),
+//! `X-Fedmsg-Username` (the agent), `X-Fedmsg-Id`, one `X-Fedmsg-Package` per package (and
+//! `X-Fedmsg-Num-Packages`). A fedora-messaging message also gets FMN 3's: `Date` is when the
+//! message was sent, and `X-Fedora-Messaging-Topic`, `X-Fedora-Messaging-Id` and
+//! `X-Fedora-Messaging-Link` (the message in datagrepper).
 
 use std::fmt::Write as _;
 
@@ -14,6 +18,31 @@ use super::{
     MAX_SUBJECT_CHARS,
 };
 use crate::jobs::{DeliveryJob, Notification};
+use crate::message::Origin;
+
+/// Where datagrepper shows one message, raw, whole.
+const DATAGREPPER_ID_URL: &str = "https://apps.fedoraproject.org/datagrepper/v2/id";
+
+/// The datagrepper page of a message id.
+pub fn datagrepper_url(msg_id: &str) -> String {
+    format!(
+        "{DATAGREPPER_ID_URL}?id={}&is_raw=true&size=extra-large",
+        percent_encode(msg_id)
+    )
+}
+
+/// Percent-encoding of a query value: everything but RFC 3986 unreserved characters.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
 
 /// The one-line summary: `[bodhi] alice submitted foo-1.0 to testing`.
 pub fn subject(n: &Notification) -> String {
@@ -22,7 +51,12 @@ pub fn subject(n: &Notification) -> String {
         .as_deref()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or(&n.title);
-    let line = super::clean_header_text(&format!("[{}] {}", n.app, what));
+    // fedora-messaging schemas may name no application (`app_name` is None).
+    let line = if n.app.is_empty() {
+        super::clean_header_text(what)
+    } else {
+        super::clean_header_text(&format!("[{}] {}", n.app, what))
+    };
     truncate_chars(&line, MAX_SUBJECT_CHARS)
 }
 
@@ -43,12 +77,17 @@ pub fn render(
     let n = &job.notification;
     let subject = subject(n);
     let message_id = message_id(job, ctx);
+    // FMN 3 dates a fedora-messaging notification when the message was sent.
+    let date = match (n.origin, n.timestamp) {
+        (Origin::FedoraMessaging, Some(sent)) if sent.is_finite() => sent as i64,
+        _ => now_secs,
+    };
     let mut h = common_headers(
         ctx,
         &d.address,
         &subject,
         &message_id,
-        now_secs,
+        date,
         &job.user,
         &d.id,
     );
@@ -66,6 +105,11 @@ pub fn render(
     }
     if !packages.is_empty() {
         h.raw("X-Fedmsg-Num-Packages", &packages.len().to_string());
+    }
+    if n.origin == Origin::FedoraMessaging {
+        h.text("X-Fedora-Messaging-Topic", &n.topic, MAX_HEADER_CHARS);
+        h.text("X-Fedora-Messaging-Id", &n.msg_id, MAX_HEADER_CHARS);
+        h.raw("X-Fedora-Messaging-Link", &datagrepper_url(&n.msg_id));
     }
     h.text("X-Fmn-Filter", &job.filter_name, MAX_HEADER_CHARS);
 
@@ -91,8 +135,17 @@ fn bodies(job: &DeliveryJob, ctx: &MailContext) -> (String, String) {
     let mut text = String::new();
     let mut html =
         String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
-    let _ = writeln!(text, "{headline}\n");
-    let _ = writeln!(html, "<p>{}</p>", html_escape(headline));
+    match n.long_text.as_deref().filter(|t| !t.trim().is_empty()) {
+        // FMN 3's body: the long text, then the link.
+        Some(long) => {
+            let _ = writeln!(text, "{}\n", long.trim_end());
+            let _ = writeln!(html, "<pre>{}</pre>", html_escape(long.trim_end()));
+        }
+        None => {
+            let _ = writeln!(text, "{headline}\n");
+            let _ = writeln!(html, "<p>{}</p>", html_escape(headline));
+        }
+    }
     if let Some(link) = n.link.as_deref().filter(|l| !l.is_empty()) {
         let _ = writeln!(text, "{link}\n");
         let _ = writeln!(html, "<p>{}</p>", html_link(link));
@@ -179,6 +232,8 @@ pub(crate) mod tests {
                 packages: vec!["python-foo".into(), "foo".into()],
                 timestamp: Some(1_700_000_000.0),
                 severity: Severity::default(),
+                origin: Default::default(),
+                long_text: None,
             },
         }
     }
@@ -307,5 +362,123 @@ pub(crate) mod tests {
         let s = subject(&j.notification);
         assert_eq!(s.chars().count(), MAX_SUBJECT_CHARS);
         assert!(s.ends_with('…'));
+    }
+
+    const FM_CORPUS: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/fedora-messaging-examples.jsonl"
+    ));
+
+    /// A job for a fedora-messaging corpus line, through the real parsing and metadata.
+    fn corpus_job(line: &serde_json::Value) -> DeliveryJob {
+        let envelope = crate::message::Envelope::from_fedora_messaging_value(line).unwrap();
+        let meta = crate::meta::Registry::default().extract(&envelope);
+        let mut j = job("unused");
+        j.notification = Notification::new(&envelope, &meta);
+        j
+    }
+
+    /// The plain-text part, decoded.
+    fn text_part(raw: &str) -> String {
+        let start = raw.find("Content-Type: text/plain").unwrap();
+        let body = &raw[start..];
+        let body = &body[body.find("\r\n\r\n").unwrap() + 4..];
+        let end = body.find("\r\n--=_fmn_").unwrap();
+        crate::render::decode_quoted_printable(&body[..end])
+    }
+
+    #[test]
+    fn fedora_messaging_corpus_mails_carry_fmn3_headers_and_long_text() {
+        let mut with_long_text = 0;
+        for line in FM_CORPUS.lines().filter(|l| !l.trim().is_empty()) {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let expected = &record["expected"];
+            let id = record["id"].as_str().unwrap();
+            let j = corpus_job(&record);
+            let mail = render(&j, &ctx(), 1_800_000_000).unwrap();
+            let raw = String::from_utf8(mail.raw).unwrap();
+            assert!(raw.is_ascii());
+            let head = raw.split("\r\n\r\n").next().unwrap();
+            for l in head.split("\r\n") {
+                assert!(
+                    !l.contains('\r') && !l.contains('\n') && l.len() <= 998,
+                    "{l:?}"
+                );
+                // Every line is a header or a folded continuation.
+                assert!(l.starts_with(' ') || l.contains(": "), "{id}: {l:?}");
+            }
+            let headers = header_lines(&raw);
+            let has = |h: &str| headers.iter().any(|l| l == h);
+            // `sent-at` is 2026-01-01T00:00:00+00:00 throughout the corpus.
+            assert!(has("Date: Thu, 01 Jan 2026 00:00:00 +0000"), "{id}");
+            assert!(has(&format!("X-Fedora-Messaging-Id: {id}")), "{id}");
+            assert!(has(&format!(
+                "X-Fedora-Messaging-Link: https://apps.fedoraproject.org/datagrepper/v2/id?id={id}&is_raw=true&size=extra-large"
+            )));
+            assert!(headers
+                .iter()
+                .any(|l| l.starts_with("X-Fedora-Messaging-Topic: org.")));
+            // Subject: `[<app_name>] <summary>`, as FMN 3 (cleaned and cut like every subject).
+            if let (Some(app), Some(summary)) =
+                (expected["app_name"].as_str(), expected["summary"].as_str())
+            {
+                let want = crate::render::clean_header_text(&format!("[{app}] {summary}"));
+                assert_eq!(
+                    mail.subject,
+                    truncate_chars(&want, MAX_SUBJECT_CHARS),
+                    "{id}"
+                );
+            }
+            // Body: the long text, then the link.
+            let text = text_part(&raw);
+            if let Some(long) = expected["__str__"].as_str() {
+                if j.notification.long_text.as_deref() == Some(long) {
+                    with_long_text += 1;
+                    let mut want = format!("{}\r\n\r\n", long.trim_end().replace('\n', "\r\n"));
+                    if let Some(url) = expected["url"].as_str() {
+                        want.push_str(&format!("{url}\r\n"));
+                    }
+                    assert!(text.starts_with(&want), "{id}:\n{text}\n---\n{want}");
+                }
+            }
+        }
+        assert!(with_long_text > 250, "{with_long_text}");
+    }
+
+    #[test]
+    fn fedora_messaging_content_cannot_inject_headers() {
+        let mut j = job("s");
+        j.notification.origin = Origin::FedoraMessaging;
+        j.notification.msg_id = "id\r\nBcc: victim@example.org".into();
+        j.notification.topic = "org.fedoraproject.prod.x\nX-Injected: 1".into();
+        j.notification.long_text = Some("line\r\nX-Injected: 2\r\n\r\nbody".into());
+        j.notification.timestamp = Some(f64::NAN);
+        let raw = String::from_utf8(render(&j, &ctx(), 0).unwrap().raw).unwrap();
+        let head = raw.split("\r\n\r\n").next().unwrap();
+        for line in head.split("\r\n") {
+            assert!(!line.starts_with("Bcc"), "{line}");
+            assert!(!line.starts_with("X-Injected"), "{line}");
+        }
+        let headers = header_lines(&raw);
+        assert!(headers.iter().any(|l| l
+            == "X-Fedora-Messaging-Link: https://apps.fedoraproject.org/datagrepper/v2/id?id=id%0D%0ABcc%3A%20victim%40example.org&is_raw=true&size=extra-large"));
+        // No usable `sent-at`: dated now.
+        assert!(headers
+            .iter()
+            .any(|l| l == "Date: Thu, 01 Jan 1970 00:00:00 +0000"));
+        assert!(text_part(&raw).starts_with("line\r\nX-Injected: 2\r\n\r\nbody\r\n"));
+    }
+
+    #[test]
+    fn fedmsg_mails_keep_their_headers_and_use_a_long_text_when_there_is_one() {
+        let mut j = job("bob commented");
+        let raw = String::from_utf8(render(&j, &ctx(), 1_700_000_100).unwrap().raw).unwrap();
+        assert!(!raw.contains("X-Fedora-Messaging"));
+        assert!(text_part(&raw).starts_with("bob commented\r\n\r\nhttps://"));
+        j.notification.long_text = Some("The long\nform".into());
+        let raw = String::from_utf8(render(&j, &ctx(), 1_700_000_100).unwrap().raw).unwrap();
+        assert!(text_part(&raw).starts_with("The long\r\nform\r\n\r\nhttps://"));
+        assert!(raw.contains("<pre>The long"));
+        assert!(header_lines(&raw).contains(&"Date: Tue, 14 Nov 2023 22:15:00 +0000".to_owned()));
     }
 }
