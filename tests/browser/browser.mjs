@@ -8,49 +8,18 @@
 // Environment: FMN_BASE_URL (http://127.0.0.1:port), FMN_TEST_USER, FMN_TEST_EMAIL,
 // FMN_ARTIFACTS (directory for screenshots), CHROMIUM (default /usr/bin/chromium).
 
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import readline from "node:readline";
-import { chromium } from "playwright-core";
+import { artifactsDir, ask, expect, logger, need, openPage } from "./common.mjs";
 
 const base = need("FMN_BASE_URL");
 const user = need("FMN_TEST_USER");
 const email = need("FMN_TEST_EMAIL");
-const artifacts = need("FMN_ARTIFACTS");
+const artifacts = artifactsDir();
 const FILTER = "Browser test updates";
-mkdirSync(artifacts, { recursive: true });
+const log = logger("browser");
 
-function need(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-}
-const started = Date.now();
-const log = (...args) => console.error(`[browser ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
-
-const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function ask(what) {
-  process.stdout.write(`@@need ${what}\n`);
-  const { value, done } = await lines.next();
-  if (done) throw new Error(`no answer to ${what}`);
-  return value.trim();
-}
-
-function expect(cond, message) {
-  if (!cond) throw new Error(`expectation failed: ${message}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-});
-const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-context.setDefaultTimeout(20_000);
-const page = await context.newPage();
-const problems = [];
-page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-page.on("console", (m) => { if (m.type() === "error") log("console:", m.text()); });
+const { browser, context, page, problems } = await openPage({ width: 1100, height: 900 }, log);
 page.on("dialog", (d) => d.accept());
 
 let step = "start";

@@ -10,28 +10,15 @@
 // CHROMIUM.
 
 import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
-import { mkdirSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
-import readline from "node:readline";
-import { chromium } from "playwright-core";
+import { artifactsDir, ask, expect, logger, need, openPage } from "./common.mjs";
 
 const clientId = need("FMN_CLIENT_ID");
 const user = need("FMN_TEST_USER");
-const artifacts = need("FMN_ARTIFACTS");
-mkdirSync(artifacts, { recursive: true });
-
-function need(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-}
-const started = Date.now();
-const log = (...args) => console.error(`[oidc ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
+const artifacts = artifactsDir();
+const log = logger("oidc");
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
-function expect(cond, message) {
-  if (!cond) throw new Error(`expectation failed: ${message}`);
-}
 
 // ------------------------------------------------------------ the identity provider
 
@@ -116,24 +103,10 @@ issuer = `http://127.0.0.1:${idp.address().port}`;
 
 // ------------------------------------------------------------ the page
 
-const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 process.stdout.write(`@@issuer ${issuer}\n`);
-process.stdout.write("@@need base\n");
-const answer = await lines.next();
-if (answer.done) throw new Error("no base URL");
-const base = answer.value.trim().replace(/^base\s+/, "");
+const base = (await ask("base")).replace(/^base\s+/, "");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-});
-const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
-context.setDefaultTimeout(20_000);
-const page = await context.newPage();
-const problems = [];
-page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-page.on("console", (m) => { if (m.type() === "error") log("console:", m.text()); });
+const { browser, page, problems } = await openPage({ width: 1000, height: 800 }, log);
 
 let step = "start";
 try {

@@ -39,13 +39,6 @@ pub struct IrcServer {
     dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn config(port: u16, dir: &Path) -> String {
     format!(
         "[Global]\n\
@@ -76,7 +69,7 @@ impl IrcServer {
         let binary = ngircd_binary();
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().expect("a temporary directory");
-            let port = free_port();
+            let port = crate::free_port();
             let conf = dir.path().join("ngircd.conf");
             std::fs::write(&conf, config(port, dir.path())).expect("writing ngircd.conf");
             // ngIRCd drops root privileges to `nobody` once it has read its configuration.

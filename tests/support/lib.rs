@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Once;
 use std::time::Duration;
 
+use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::provision::{ProvisionOptions, Provisioned};
 use fmn_aws::template::Template;
 use fmn_aws::{AwsClients, ResourceNames};
@@ -18,6 +19,7 @@ pub mod irc;
 pub mod mail;
 pub mod rabbitmq;
 pub mod sqs;
+pub mod system;
 pub mod web;
 
 /// The repository's top directory.
@@ -125,6 +127,17 @@ impl TestEnv {
     pub fn queue_url(&self, queue: fmn_aws::QueueName) -> &str {
         &self.provisioned.queue_urls[queue.logical_id()]
     }
+
+    /// Receives (and deletes) messages of `queue` until `count` arrived or `secs` passed.
+    pub async fn drain(
+        &self,
+        queue: fmn_aws::QueueName,
+        count: usize,
+        secs: u64,
+    ) -> Vec<aws_sdk_sqs::types::Message> {
+        let url = self.queue_url(queue);
+        sqs::drain(&self.clients.sqs, url, count, Duration::from_secs(secs)).await
+    }
 }
 
 /// Runs `handler` on `function`'s queue the way Lambda's event source mapping would, until the
@@ -160,4 +173,89 @@ pub fn corpus_envelope(id: &str) -> serde_json::Value {
         .find(|v| v["id"] == id)
         .map(|v| v["message"].clone())
         .unwrap_or_else(|| panic!("no corpus message {id}"))
+}
+
+/// A TCP port on 127.0.0.1 that nobody listens on now (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Polls `check` every 100 ms until it returns `Some`; fails naming `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `done` every 100 ms until it holds; fails naming `what` after `timeout`.
+pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    eventually(what, timeout, || std::future::ready(done().then_some(()))).await
+}
+
+/// Waits (up to a minute) until a function running under [`start_function`] has handled
+/// `count` records.
+pub async fn wait_for_records(stats: &fmn_local::stats::FunctionStats, count: u64) {
+    let what = format!("{count} handled records");
+    wait_until(&what, Duration::from_secs(60), || {
+        stats.records.load(std::sync::atomic::Ordering::Relaxed) >= count
+    })
+    .await
+}
+
+/// Imports `tests/data/ownership` (package owners and group members) into the ownership table.
+pub async fn import_sample_ownership(clients: &AwsClients) {
+    use fmn_core::ownership::{parse_group_members, parse_owner_alias};
+    let dir = repo_root().join("tests/data/ownership");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("sample ownership data");
+    let alias = parse_owner_alias(&read("pagure_owner_alias.json")).unwrap();
+    let groups = parse_group_members(&read("groups.json")).unwrap();
+    OwnershipStore::from_clients(clients)
+        .import(Some(&alias.artifacts), Some(&groups), |_, _| {})
+        .await
+        .unwrap();
+}
+
+/// Local-system options whose bridge follows `endpoint` alone: every topic, no metrics
+/// server, no idle reconnects, its spool in `dir`; the web-api on a free port.
+pub fn options_following(endpoint: String, dir: &std::path::Path) -> fmn_local::system::RunOptions {
+    let mut options = fmn_local::system::RunOptions::from_env().expect("local options");
+    options.web_addr = ([127, 0, 0, 1], free_port()).into();
+    options.bridge.endpoints = vec![endpoint];
+    options.bridge.topics.clear();
+    options.bridge.metrics_addr = None;
+    options.bridge.idle_reconnect = None;
+    options.bridge.spool_dir = dir.join("spool");
+    options
+}
+
+/// `user`'s job for `notification` to `destination`, from the filter "My packages" (`filter-1`).
+pub fn job_for(
+    user: &str,
+    destination: fmn_core::prefs::Destination,
+    notification: fmn_core::jobs::Notification,
+) -> fmn_core::jobs::DeliveryJob {
+    fmn_core::jobs::DeliveryJob {
+        job_id: fmn_core::jobs::job_id(&notification.msg_id, user, &destination),
+        user: user.into(),
+        filter_id: "filter-1".into(),
+        filter_name: "My packages".into(),
+        reason: "package owned".into(),
+        destination,
+        notification,
+    }
 }

@@ -1,5 +1,8 @@
 //! Mail that the SES v2 emulator (moto) recorded, read from its state API.
 
+use std::time::Duration;
+
+use mail_parser::MessageParser;
 use serde_json::Value;
 
 /// One sent mail as moto records it.
@@ -38,4 +41,29 @@ pub async fn sent_mail() -> Vec<SentMail> {
             raw: m["raw_data"].as_str().unwrap_or_default().to_string(),
         })
         .collect()
+}
+
+/// The mail recorded for `address` (one of its recipients), oldest first.
+pub async fn mail_to(address: &str) -> Vec<SentMail> {
+    let mut all = sent_mail().await;
+    all.retain(|m| m.destinations.iter().any(|d| d == address));
+    all
+}
+
+/// The token of the confirmation link in the newest mail to `address`, waiting up to `timeout`
+/// for one.
+pub async fn confirmation_token(address: &str, timeout: Duration) -> String {
+    let what = format!("a confirmation mail to {address}");
+    crate::eventually(&what, timeout, || async {
+        let mail = mail_to(address).await.pop()?;
+        let parsed = MessageParser::default().parse(mail.raw.as_bytes())?;
+        let text = parsed.body_text(0)?.to_string();
+        let at = text.find("/confirm/")? + "/confirm/".len();
+        let token: String = text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        (!token.is_empty()).then_some(token)
+    })
+    .await
 }

@@ -37,8 +37,12 @@ impl Answer {
 
 /// The settings the tests use: development mode, everything else the local defaults.
 pub fn dev_settings() -> Settings {
-    Settings::from_lookup(|_| None, true, fmn_aws::mail::MailSettings::from_env())
-        .expect("development settings")
+    Settings::from_lookup(
+        |_| None,
+        true,
+        fmn_aws::mail::MailSettings::from_env().unwrap(),
+    )
+    .expect("development settings")
 }
 
 impl WebApi {
@@ -49,13 +53,22 @@ impl WebApi {
 
     /// Serves the router for `env` with `settings`.
     pub async fn start_with(env: &TestEnv, settings: Settings) -> WebApi {
+        Self::start_with_clock(env, settings, fmn_aws::clock::Clock::system()).await
+    }
+
+    /// Serves the router for `env` with `settings`, confirmations telling time by `clock`.
+    pub async fn start_with_clock(
+        env: &TestEnv,
+        settings: Settings,
+        clock: fmn_aws::clock::Clock,
+    ) -> WebApi {
         fmn_aws::ses::ensure_email_identity(
             &env.clients.sesv2,
             &settings.mail.context.from_address,
         )
         .await
         .expect("the sender identity");
-        let state = AppState::new(settings, env.clients.clone());
+        let state = AppState::with_clock(settings, env.clients.clone(), clock);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = fmn_web_api::router(state.clone());
@@ -105,6 +118,61 @@ impl WebApi {
             headers,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
         }
+    }
+
+    /// Adds a destination of `kind` (`email`, `irc`) at `address` for `token`'s caller.
+    pub async fn add_destination(&self, token: &str, kind: &str, address: &str) -> Answer {
+        let body = serde_json::json!({ "kind": kind, "address": address });
+        self.call(
+            Method::POST,
+            "/api/v1/me/destinations",
+            Some(token),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Asks for a fresh confirmation of `token`'s caller's destination `id`.
+    pub async fn resend(&self, token: &str, id: &str) -> Answer {
+        let path = format!("/api/v1/me/destinations/{id}/resend");
+        self.call(Method::POST, &path, Some(token), None).await
+    }
+
+    /// `method` on `path` with `token` (if any) and the JSON `body`.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> Answer {
+        self.call(method, path, token, Some(&body)).await
+    }
+
+    /// `GET path` with `token`.
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// What the confirmation link with `token` is about (`GET /api/v1/confirm/{token}`).
+    pub async fn confirmation(&self, token: &str) -> Answer {
+        let path = format!("/api/v1/confirm/{token}");
+        self.call(Method::GET, &path, None, None).await
+    }
+
+    /// Accepts or refuses the confirmation link with `token`.
+    pub async fn answer_confirmation(&self, token: &str, accept: bool) -> Answer {
+        let path = format!("/api/v1/confirm/{token}");
+        let body = serde_json::json!({ "accept": accept });
+        self.call(Method::POST, &path, None, Some(&body)).await
+    }
+
+    /// Whether `token`'s caller's first destination is confirmed.
+    pub async fn first_destination_confirmed(&self, token: &str) -> Value {
+        let me = self
+            .call(Method::GET, "/api/v1/me", Some(token), None)
+            .await;
+        me.body["destinations"][0]["confirmed"].clone()
     }
 }
 

@@ -25,14 +25,15 @@ use fmn_aws::provision::ProvisionOptions;
 use fmn_aws::recent::RecentMessages;
 use fmn_aws::sqs::{send_all, OutgoingMessage};
 use fmn_aws::{AwsClients, QueueName, ResourceNames};
-use fmn_integration_tests::mail::sent_mail;
+use fmn_integration_tests::mail::confirmation_token;
+use fmn_integration_tests::system::RunningSystem;
 use fmn_integration_tests::web::WebApi;
-use fmn_integration_tests::{corpus_envelope, init, repo_root, unique_prefix, TestEnv};
-use fmn_local::system::{self, RunOptions};
+use fmn_integration_tests::{
+    corpus_envelope, free_port, init, options_following, repo_root, unique_prefix, TestEnv,
+};
+use fmn_local::system;
 use fmn_web_api::settings::Settings;
-use mail_parser::MessageParser;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio_util::sync::CancellationToken;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 
 /// lmacken submitted an update of control-center and gnome-settings-daemon: bodhi, and the
 /// package the page's filter asks for.
@@ -40,13 +41,6 @@ const BODHI_REQUEST: &str = "bodhi.TestBodhiRequestMultiplePackagesPerUpdate";
 
 /// The whole browser session, from sign-in to the notification; typically 20-40 s.
 const BUDGET: Duration = Duration::from_secs(170);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// One browser at a time: the machine may have two cores, and the first test sets
 /// process-wide variables.
@@ -65,7 +59,45 @@ fn fresh_artifacts(names: &[&str]) -> PathBuf {
     dir
 }
 
-/// `node tests/browser/<script>` with `envs`, its stdout piped for the `@@` line protocol.
+/// `node tests/browser/<script>`, talking the `@@` line protocol on its stdin and stdout.
+struct NodeScript {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl NodeScript {
+    fn start(script: &str, envs: &[(&str, &str)]) -> Self {
+        let mut child = node_script(script, envs);
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// The script's next line (trimmed), `None` once it closed its output.
+    async fn next_line(&mut self) -> Option<String> {
+        let line = self.lines.next_line().await;
+        line.expect("reading the script's output")
+            .map(|l| l.trim().to_string())
+    }
+
+    async fn answer(&mut self, text: &str) {
+        let line = format!("{text}\n");
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("answering the script");
+    }
+
+    async fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().await.expect("the script ran")
+    }
+}
+
 fn node_script(script: &str, envs: &[(&str, &str)]) -> tokio::process::Child {
     let chromium = chromium();
     let browser_dir = repo_root().join("tests/browser");
@@ -98,36 +130,6 @@ fn chromium() -> PathBuf {
     path
 }
 
-/// The confirmation token in the mail sent to `address`, polled for up to 60 s.
-async fn confirmation_token(address: &str) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        for mail in sent_mail().await {
-            if !mail.destinations.iter().any(|d| d == address) {
-                continue;
-            }
-            let parsed = MessageParser::new()
-                .parse(mail.raw.as_bytes())
-                .expect("the confirmation mail parses");
-            let text = parsed.body_text(0).unwrap_or_default().to_string();
-            if let Some(at) = text.find("/confirm/") {
-                let token: String = text[at + "/confirm/".len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                    .collect();
-                if !token.is_empty() {
-                    return token;
-                }
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no confirmation mail to {address} within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification() {
     let _serial = SERIAL.lock().await;
@@ -148,35 +150,11 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
 
     // The system, following a bus nobody publishes on (so no sample replay, no demo users).
     let dir = tempfile::tempdir().unwrap();
-    let mut options = RunOptions::from_env().unwrap();
+    let nobody = format!("tcp://127.0.0.1:{}", free_port());
+    let mut options = options_following(nobody, dir.path());
     options.web_addr = ([127, 0, 0, 1], port).into();
-    options.bridge.endpoints = vec![format!("tcp://127.0.0.1:{}", free_port())];
-    options.bridge.topics.clear();
-    options.bridge.metrics_addr = None;
-    options.bridge.idle_reconnect = None;
-    options.bridge.spool_dir = dir.path().join("spool");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
-
-    let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            !running.is_finished(),
-            "the system stopped: {:?}",
-            running.await
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the web-api did not answer within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let mut running = RunningSystem::start(&clients, options);
+    running.healthz().await;
 
     let user = "pagetester";
     let email = format!("pagetester-{prefix}@example.org");
@@ -187,7 +165,7 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
         "admin.png",
         "failure.png",
     ]);
-    let mut child = node_script(
+    let mut script = NodeScript::start(
         "browser.mjs",
         &[
             ("FMN_BASE_URL", base.as_str()),
@@ -196,21 +174,15 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
             ("FMN_ARTIFACTS", artifacts.to_str().unwrap()),
         ],
     );
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
 
     // Answer the script's requests until it is done.
     let mut published = None;
     let mut done = false;
     let session = async {
-        while let Some(line) = lines
-            .next_line()
-            .await
-            .expect("reading the script's output")
-        {
-            let answer = match line.trim() {
+        while let Some(line) = script.next_line().await {
+            let answer = match line.as_str() {
                 "@@need confirmation-link" => {
-                    let token = confirmation_token(&email).await;
+                    let token = confirmation_token(&email, Duration::from_secs(60)).await;
                     format!("link {base}/confirm/{token}")
                 }
                 "@@need publish" => {
@@ -233,12 +205,9 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
                 }
                 other => panic!("unexpected line from the browser script: {other}"),
             };
-            stdin
-                .write_all(format!("{answer}\n").as_bytes())
-                .await
-                .expect("answering the script");
+            script.answer(&answer).await;
         }
-        child.wait().await.expect("the script ran")
+        script.wait().await
     };
     let status = tokio::time::timeout(BUDGET, session)
         .await
@@ -260,12 +229,7 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
     assert_eq!(activity[0]["msg_id"], msg_id.as_str());
     assert_eq!(activity[0]["address"], email.as_str());
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(60), running)
-        .await
-        .expect("the system stops within 60 s")
-        .expect("no panic")
-        .expect("clean stop");
+    running.stop(Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -275,7 +239,7 @@ async fn the_page_signs_in_through_openid_connect_with_pkce() {
     let user = "oidcuser";
     let client_id = "fmn-page";
     let artifacts = fresh_artifacts(&["oidc.png", "oidc-failure.png"]);
-    let mut child = node_script(
+    let mut script = NodeScript::start(
         "oidc.mjs",
         &[
             ("FMN_CLIENT_ID", client_id),
@@ -283,18 +247,11 @@ async fn the_page_signs_in_through_openid_connect_with_pkce() {
             ("FMN_ARTIFACTS", artifacts.to_str().unwrap()),
         ],
     );
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
 
     let mut web = None;
     let mut done = false;
     let session = async {
-        while let Some(line) = lines
-            .next_line()
-            .await
-            .expect("reading the script's output")
-        {
-            let line = line.trim();
+        while let Some(line) = script.next_line().await {
             if let Some(issuer) = line.strip_prefix("@@issuer ") {
                 // The web-api in OIDC mode, trusting the script's identity provider.
                 let vars = [
@@ -310,23 +267,20 @@ async fn the_page_signs_in_through_openid_connect_with_pkce() {
                             .map(|(_, v)| v.to_string())
                     },
                     false,
-                    fmn_aws::mail::MailSettings::from_env(),
+                    fmn_aws::mail::MailSettings::from_env().unwrap(),
                 )
                 .expect("OIDC settings");
                 web = Some(WebApi::start_with(&env, settings).await);
             } else if line == "@@need base" {
                 let base = &web.as_ref().expect("the issuer came first").base;
-                stdin
-                    .write_all(format!("base {base}\n").as_bytes())
-                    .await
-                    .expect("answering the script");
+                script.answer(&format!("base {base}")).await;
             } else if line == "@@done" {
                 done = true;
             } else {
                 panic!("unexpected line from the OIDC script: {line}");
             }
         }
-        child.wait().await.expect("the script ran")
+        script.wait().await
     };
     let status = tokio::time::timeout(Duration::from_secs(120), session)
         .await

@@ -6,24 +6,25 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::MessageAttributeValue;
 use fmn_aws::batch::REASON_ATTRIBUTE;
 use fmn_aws::delivery_records::{Claim, DeliveryRecords, RecordInfo};
 use fmn_aws::digest_store::{Batch, DigestStore};
 use fmn_aws::dynamo::{get_s, n, s};
+use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::mail::MailSettings;
 use fmn_aws::{FunctionName, QueueName, TableName};
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::meta::Severity;
-use fmn_core::prefs::{Delivery, Destination, DestinationKind};
+use fmn_core::prefs::{Delivery, Destination};
 use fmn_integration_tests::mail::{sent_mail, SentMail};
-use fmn_integration_tests::sqs::drain;
-use fmn_integration_tests::TestEnv;
+use fmn_integration_tests::{job_for, wait_for_records, TestEnv};
+use fmn_local::stats::FunctionStats;
 use mail_parser::MessageParser;
+use tokio_util::sync::CancellationToken;
 
 /// Settings with the default (verified) sender and a known unsubscribe secret.
 async fn settings(env: &TestEnv) -> MailSettings {
-    let mut settings = MailSettings::from_env();
+    let mut settings = MailSettings::from_env().unwrap();
     settings.context.from_address = fmn_aws::mail::DEFAULT_FROM_ADDRESS.into();
     settings.context.public_url = "http://127.0.0.1:8080".into();
     settings.context.unsubscribe_secret = b"delivery-test-secret".to_vec();
@@ -38,15 +39,9 @@ fn unique(tag: &str) -> String {
 }
 
 fn job(user: &str, address: &str, delivery: Delivery, msg: &str, ts: f64) -> DeliveryJob {
-    let destination = Destination {
-        id: "email-1".into(),
-        kind: DestinationKind::Email,
-        address: address.into(),
-        confirmed: true,
-        delivery,
-        irc_colour: false,
-        verbose: true,
-    };
+    let destination = Destination::email("email-1", address)
+        .confirmed(true)
+        .with_delivery(delivery);
     let notification = Notification {
         msg_id: msg.into(),
         topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
@@ -66,34 +61,29 @@ fn job(user: &str, address: &str, delivery: Delivery, msg: &str, ts: f64) -> Del
         origin: Default::default(),
         long_text: None,
     };
-    DeliveryJob {
-        job_id: fmn_core::jobs::job_id(msg, user, &destination),
-        user: user.into(),
-        filter_id: "filter-1".into(),
-        filter_name: "My packages".into(),
-        reason: "package owned".into(),
-        destination,
-        notification,
-    }
+    job_for(user, destination, notification)
 }
 
+/// Puts one job on the email queue, as the match function does.
 async fn enqueue(env: &TestEnv, body: &str, job_id: &str) {
-    env.clients
-        .sqs
-        .send_message()
-        .queue_url(env.queue_url(QueueName::Email))
-        .message_body(body)
-        .message_attributes(
-            "fmn-job-id",
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(job_id)
-                .build()
-                .unwrap(),
-        )
-        .send()
+    let job = QueuedJob {
+        job_id: job_id.into(),
+        body: body.into(),
+    };
+    enqueue_jobs(&env.clients.sqs, env.queue_url(QueueName::Email), &[job])
         .await
-        .expect("SendMessage");
+        .expect("SendMessageBatch");
+}
+
+/// deliver-email with `settings`, running on the email queue.
+async fn start_deliver_email(
+    env: &TestEnv,
+    settings: MailSettings,
+) -> (CancellationToken, Arc<FunctionStats>) {
+    let handler = fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
+        .await
+        .unwrap();
+    fmn_integration_tests::start_function(env, FunctionName::DeliverEmail, Arc::new(handler))
 }
 
 async fn mail_to(address: &str) -> Vec<SentMail> {
@@ -102,18 +92,6 @@ async fn mail_to(address: &str) -> Vec<SentMail> {
         .into_iter()
         .filter(|m| m.destinations.iter().any(|d| d.contains(address)))
         .collect()
-}
-
-/// Waits (up to a minute) for the function to have handled `count` records.
-async fn wait_records(stats: &fmn_local::stats::FunctionStats, count: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while stats.records.load(Ordering::Relaxed) < count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "deliver-email did not handle {count} records"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn record(env: &TestEnv, key: &str) -> fmn_aws::dynamo::Item {
@@ -136,15 +114,9 @@ async fn an_email_job_is_sent_once_as_parseable_mime() {
         "FEDORA-2024-1",
         1.7e9,
     );
-    let handler = Arc::new(
-        fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
-            .await
-            .unwrap(),
-    );
-    let (stop, stats) =
-        fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
+    let (stop, stats) = start_deliver_email(&env, settings).await;
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_records(&stats, 1).await;
+    wait_for_records(&stats, 1).await;
 
     let mails = mail_to(&address).await;
     assert_eq!(mails.len(), 1, "one mail");
@@ -230,13 +202,17 @@ async fn an_email_job_is_sent_once_as_parseable_mime() {
     );
     assert!(raw.is_ascii(), "7-bit clean on the wire");
 
-    let rec = record(&env, &fmn_deliver_email::record_key(&j.job_id)).await;
+    let rec = record(
+        &env,
+        &fmn_aws::delivery_records::Channel::Email.key(&j.job_id),
+    )
+    .await;
     assert_eq!(get_s(&rec, "state"), Some("sent"));
     assert!(rec.contains_key("expires_at"));
 
     // The same job again (SQS redelivery, or the match function repeating itself).
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_records(&stats, 2).await;
+    wait_for_records(&stats, 2).await;
     stop.cancel();
     assert_eq!(mail_to(&address).await.len(), 1, "nothing sent twice");
     assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
@@ -255,13 +231,7 @@ async fn rejected_and_malformed_jobs_go_to_the_dead_letter_queue_with_a_reason()
         "FEDORA-2024-2",
         1.7e9,
     );
-    let handler = Arc::new(
-        fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
-            .await
-            .unwrap(),
-    );
-    let (stop, stats) =
-        fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
+    let (stop, stats) = start_deliver_email(&env, settings).await;
     enqueue(
         &env,
         &serde_json::to_string(&rejected).unwrap(),
@@ -269,16 +239,10 @@ async fn rejected_and_malformed_jobs_go_to_the_dead_letter_queue_with_a_reason()
     )
     .await;
     enqueue(&env, "{not json", "x").await;
-    wait_records(&stats, 2).await;
+    wait_for_records(&stats, 2).await;
     stop.cancel();
 
-    let dead = drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::EmailDeadLetter),
-        2,
-        Duration::from_secs(30),
-    )
-    .await;
+    let dead = env.drain(QueueName::EmailDeadLetter, 2, 30).await;
     assert_eq!(dead.len(), 2);
     let reason_of = |body_has: &str| -> String {
         let m = dead
@@ -296,7 +260,11 @@ async fn rejected_and_malformed_jobs_go_to_the_dead_letter_queue_with_a_reason()
     assert!(reason_of("{not json").contains("not a delivery job"));
 
     // Recorded against the destination.
-    let rec = record(&env, &fmn_deliver_email::record_key(&rejected.job_id)).await;
+    let rec = record(
+        &env,
+        &fmn_aws::delivery_records::Channel::Email.key(&rejected.job_id),
+    )
+    .await;
     assert_eq!(get_s(&rec, "state"), Some("rejected"));
     assert_eq!(get_s(&rec, "user"), Some("carol"));
     assert_eq!(get_s(&rec, "destination"), Some("email-1"));
@@ -317,7 +285,7 @@ async fn a_send_left_half_done_by_a_crash_waits_for_its_lease_then_goes_once() {
         "FEDORA-2024-3",
         1.7e9,
     );
-    let key = fmn_deliver_email::record_key(&j.job_id);
+    let key = fmn_aws::delivery_records::Channel::Email.key(&j.job_id);
     let info = RecordInfo {
         user: "dave",
         destination: "email-1",
@@ -344,17 +312,11 @@ async fn a_send_left_half_done_by_a_crash_waits_for_its_lease_then_goes_once() {
         .send()
         .await
         .unwrap();
-    let handler = Arc::new(
-        fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
-            .await
-            .unwrap(),
-    );
-    let (stop, stats) =
-        fmn_integration_tests::start_function(&env, FunctionName::DeliverEmail, handler);
+    let (stop, stats) = start_deliver_email(&env, settings).await;
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_records(&stats, 1).await;
+    wait_for_records(&stats, 1).await;
     enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_records(&stats, 2).await;
+    wait_for_records(&stats, 2).await;
     stop.cancel();
     assert_eq!(mail_to(&address).await.len(), 1);
     let rec = record(&env, &key).await;
@@ -527,7 +489,10 @@ async fn a_digest_run_that_died_after_sending_is_finished_without_sending_again(
     };
     assert!(store.start_batch(&key, &batch).await.unwrap());
     let Claim::Claimed(claim) = records
-        .claim(&fmn_digest::record_key(&batch.id), &RecordInfo::default())
+        .claim(
+            &fmn_aws::delivery_records::Channel::Digest.key(&batch.id),
+            &RecordInfo::default(),
+        )
         .await
         .unwrap()
     else {

@@ -11,23 +11,24 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::provision::ProvisionOptions;
 use fmn_aws::recent::RecentMessages;
 use fmn_aws::{AwsClients, ResourceNames};
 use fmn_core::defaults::default_filters;
-use fmn_core::ownership::{parse_group_members, parse_owner_alias};
-use fmn_core::prefs::{Delivery, Destination, DestinationKind, Filter, UserPrefs};
+use fmn_core::prefs::{Destination, DestinationKind, Filter, UserPrefs};
 use fmn_core::rules::{Rule, RuleKind};
 use fmn_integration_tests::fedmsg::PyPublisher;
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
-use fmn_integration_tests::mail::sent_mail;
-use fmn_integration_tests::{corpus_envelope, init, repo_root, unique_prefix};
-use fmn_local::system::{self, RunOptions};
+use fmn_integration_tests::mail::mail_to;
+use fmn_integration_tests::system::RunningSystem;
+use fmn_integration_tests::{
+    corpus_envelope, eventually, free_port, import_sample_ownership, init, options_following,
+    repo_root, unique_prefix,
+};
+use fmn_local::system;
 use mail_parser::MessageParser;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 /// lmacken submitted an update of control-center and gnome-settings-daemon (hadess's).
 const BODHI_REQUEST: &str = "bodhi.TestBodhiRequestMultiplePackagesPerUpdate";
@@ -39,23 +40,8 @@ const WIKI: &str = "__init__.TestMediaWikiUpload";
 /// Generous: the emulators are slow on a loaded machine; nothing here asserts on speed.
 const WAIT: Duration = Duration::from_secs(180);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn destination(id: &str, kind: DestinationKind, address: &str) -> Destination {
-    Destination {
-        id: id.into(),
-        kind,
-        address: address.into(),
-        confirmed: true,
-        delivery: Delivery::Immediate,
-        irc_colour: false,
-        verbose: true,
-    }
+    Destination::new(id, kind, address).confirmed(true)
 }
 
 fn user(name: &str, dest: Destination, rules: Option<Vec<Rule>>) -> UserPrefs {
@@ -74,46 +60,6 @@ fn user(name: &str, dest: Destination, rules: Option<Vec<Rule>>) -> UserPrefs {
         }],
     };
     u
-}
-
-async fn import_sample_ownership(clients: &AwsClients) {
-    let dir = repo_root().join("tests/data/ownership");
-    let alias =
-        parse_owner_alias(&std::fs::read_to_string(dir.join("pagure_owner_alias.json")).unwrap())
-            .unwrap();
-    let groups =
-        parse_group_members(&std::fs::read_to_string(dir.join("groups.json")).unwrap()).unwrap();
-    OwnershipStore::from_clients(clients)
-        .import(Some(&alias.artifacts), Some(&groups), |_, _| {})
-        .await
-        .unwrap();
-}
-
-/// Polls `check` every 250 ms until it returns `Some`, or fails with `what` after [`WAIT`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-async fn mail_to(address: &str) -> Vec<fmn_integration_tests::mail::SentMail> {
-    sent_mail()
-        .await
-        .into_iter()
-        .filter(|m| m.destinations.iter().any(|d| d == address))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -182,22 +128,15 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     // The real fedmsg publisher, and the system following it.
     let dir = tempfile::tempdir().unwrap();
     let mut publisher = PyPublisher::start(dir.path()).await;
-    let mut options = RunOptions::from_env().unwrap();
-    options.web_addr = ([127, 0, 0, 1], free_port()).into();
+    let mut options = options_following(publisher.endpoint.clone(), dir.path());
     options.progress_interval = Duration::from_secs(5);
-    options.bridge.endpoints = vec![publisher.endpoint.clone()];
-    options.bridge.topics.clear();
-    options.bridge.metrics_addr = None;
-    options.bridge.idle_reconnect = None;
-    options.bridge.spool_dir = dir.path().join("spool");
     options.bridge.batch_linger = Duration::from_millis(10);
     options.irc.server = "127.0.0.1".into();
     options.irc.port = irc.port;
     options.irc.tls = false;
     options.irc.nick = "fmn-e2e-bot".into();
     options.irc.password = None;
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
+    let mut running = RunningSystem::start(&clients, options);
 
     // PUB/SUB drops what is published before the bridge's subscription reaches the publisher
     // (the "slow joiner"): publish warm-ups until one has gone all the way through the match
@@ -206,11 +145,7 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     let mut warmups = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     'warm: loop {
-        assert!(
-            !running.is_finished(),
-            "the system stopped early: {:?}",
-            running.await
-        );
+        running.assert_running().await;
         assert!(
             tokio::time::Instant::now() < deadline,
             "no warm-up message reached the match function"
@@ -241,7 +176,7 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     }
 
     // hadess gets one mail: the update of the packages.
-    let mails = eventually("hadess's mail", || async {
+    let mails = eventually("hadess's mail", WAIT, || async {
         let m = mail_to(&hadess_address).await;
         (!m.is_empty()).then_some(m)
     })
@@ -288,9 +223,11 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     // Every published message went through the match function; give any job it made for the
     // others time to be delivered, then check nothing came.
     for (id, msg_id) in &published {
-        eventually(&format!("{id} in the recent-messages table"), || async {
-            recent.get(msg_id).await.ok().flatten().map(|_| ())
-        })
+        eventually(
+            &format!("{id} in the recent-messages table"),
+            WAIT,
+            || async { recent.get(msg_id).await.ok().flatten().map(|_| ()) },
+        )
         .await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -333,12 +270,7 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     assert_eq!(subjects, BTreeSet::from([subject]));
 
     publisher.quit().await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(60), running)
-        .await
-        .expect("the system stops within 60 s")
-        .expect("no panic")
-        .expect("clean stop");
+    running.stop(Duration::from_secs(60)).await;
 }
 
 /// gnome-settings-daemon's update submitted for testing (bodhi-messages).
@@ -397,7 +329,7 @@ async fn fedora_messaging_corpus_messages_reach_exactly_the_users_who_asked() {
     let pki = broker.tls();
     let queue = uuid::Uuid::new_v4().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let mut options = RunOptions::from_env().unwrap();
+    let mut options = fmn_local::system::RunOptions::from_env().unwrap();
     options.web_addr = ([127, 0, 0, 1], free_port()).into();
     options.progress_interval = Duration::from_secs(5);
     options.bridge.endpoints.clear();
@@ -419,9 +351,8 @@ async fn fedora_messaging_corpus_messages_reach_exactly_the_users_who_asked() {
     options.irc.tls = false;
     options.irc.nick = "fmn-e2e-amqp".into();
     options.irc.password = None;
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
-    eventually("the bridge consuming from its queue", || async {
+    let running = RunningSystem::start(&clients, options);
+    eventually("the bridge consuming from its queue", WAIT, || async {
         broker
             .queue_stats(&queue)
             .filter(|s| s.consumers >= 1)
@@ -449,7 +380,7 @@ async fn fedora_messaging_corpus_messages_reach_exactly_the_users_who_asked() {
         .expect("the fedora-messaging library publishes");
     assert_eq!(published.len(), 3);
 
-    let mails = eventually("gnomefan's mail", || async {
+    let mails = eventually("gnomefan's mail", WAIT, || async {
         let m = mail_to(&gnome_address).await;
         (!m.is_empty()).then_some(m)
     })
@@ -474,9 +405,11 @@ async fn fedora_messaging_corpus_messages_reach_exactly_the_users_who_asked() {
     );
     let recent = RecentMessages::from_clients(&clients);
     for id in [FM_BODHI, FM_KOJI, FM_ANITYA] {
-        eventually(&format!("{id} in the recent-messages table"), || async {
-            recent.get(id).await.ok().flatten().map(|_| ())
-        })
+        eventually(
+            &format!("{id} in the recent-messages table"),
+            WAIT,
+            || async { recent.get(id).await.ok().flatten().map(|_| ()) },
+        )
         .await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -486,10 +419,5 @@ async fn fedora_messaging_corpus_messages_reach_exactly_the_users_who_asked() {
     assert_eq!(recent.activity("bystander", 100).await.unwrap().len(), 0);
     assert_eq!(broker.queue_depth(&queue), Some(0), "all acknowledged");
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(60), running)
-        .await
-        .expect("the system stops within 60 s")
-        .expect("no panic")
-        .expect("clean stop");
+    running.stop(Duration::from_secs(60)).await;
 }

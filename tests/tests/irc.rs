@@ -7,19 +7,20 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use fmn_aws::batch::REASON_ATTRIBUTE;
-use fmn_aws::delivery_records::DeliveryRecords;
+use fmn_aws::delivery_records::{Channel, DeliveryRecords};
 use fmn_aws::dynamo::get_s;
+use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::{FunctionName, QueueName};
 use fmn_core::irc_line::ConfirmationJob;
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::meta::Severity;
-use fmn_core::prefs::{Delivery, Destination, DestinationKind};
-use fmn_deliver_irc::{record_key, DeliverIrcHandler, IrcSettings};
+use fmn_core::prefs::{Destination, DestinationKind};
+use fmn_deliver_irc::{DeliverIrcHandler, IrcSettings};
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
-use fmn_integration_tests::sqs::drain;
-use fmn_integration_tests::TestEnv;
+use fmn_integration_tests::{job_for, start_function, wait_for_records, wait_until, TestEnv};
+use fmn_local::stats::FunctionStats;
+use tokio_util::sync::CancellationToken;
 
 fn unique_nick(tag: &str) -> String {
     format!("{tag}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -36,96 +37,56 @@ fn settings(server: &IrcServer) -> IrcSettings {
 
 fn job(nick: &str, n: usize, colour: bool, verbose: bool) -> DeliveryJob {
     let destination = Destination {
-        id: "irc-1".into(),
-        kind: DestinationKind::Irc,
-        address: nick.into(),
-        confirmed: true,
-        delivery: Delivery::Immediate,
         irc_colour: colour,
         verbose,
+        ..Destination::irc("irc-1", nick).confirmed(true)
     };
-    let msg_id = format!("2024-{nick}-{n}");
-    DeliveryJob {
-        job_id: fmn_core::jobs::job_id(&msg_id, "alice", &destination),
-        user: "alice".into(),
-        filter_id: "filter-1".into(),
-        filter_name: "My packages".into(),
-        reason: "package owned".into(),
-        destination,
-        notification: Notification {
-            msg_id,
-            topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
-            app: "bodhi".into(),
-            agent: Some("bob".into()),
-            title: "bodhi.update.comment".into(),
-            subtitle: Some(format!("bob commented on update {n}\r\nQUIT :injected")),
-            link: Some(format!("https://bodhi.fedoraproject.org/updates/{n}")),
-            usernames: vec!["bob".into()],
-            packages: vec!["foo".into()],
-            timestamp: None,
-            severity: Severity::default(),
-            origin: Default::default(),
-            long_text: None,
-        },
-    }
+    let notification = Notification {
+        msg_id: format!("2024-{nick}-{n}"),
+        topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
+        app: "bodhi".into(),
+        agent: Some("bob".into()),
+        title: "bodhi.update.comment".into(),
+        subtitle: Some(format!("bob commented on update {n}\r\nQUIT :injected")),
+        link: Some(format!("https://bodhi.fedoraproject.org/updates/{n}")),
+        usernames: vec!["bob".into()],
+        packages: vec!["foo".into()],
+        timestamp: None,
+        severity: Severity::default(),
+        origin: Default::default(),
+        long_text: None,
+    };
+    job_for("alice", destination, notification)
 }
 
-fn attribute(job_id: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(job_id)
-        .build()
-        .unwrap()
-}
-
+/// Puts `(body, job id)` pairs on the IRC queue, as the match function does.
 async fn enqueue(env: &TestEnv, bodies: &[(String, String)]) {
-    for chunk in bodies.chunks(10) {
-        let entries: Vec<_> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (body, job_id))| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(format!("e{i}"))
-                    .message_body(body)
-                    .message_attributes("fmn-job-id", attribute(job_id))
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        let out = env
-            .clients
-            .sqs
-            .send_message_batch()
-            .queue_url(env.queue_url(QueueName::Irc))
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .expect("SendMessageBatch");
-        assert!(out.failed.is_empty(), "{:?}", out.failed);
-    }
+    let jobs: Vec<QueuedJob> = bodies
+        .iter()
+        .map(|(body, job_id)| QueuedJob {
+            job_id: job_id.clone(),
+            body: body.clone(),
+        })
+        .collect();
+    enqueue_jobs(&env.clients.sqs, env.queue_url(QueueName::Irc), &jobs)
+        .await
+        .expect("SendMessageBatch");
 }
 
 fn body(j: &DeliveryJob) -> (String, String) {
     (serde_json::to_string(j).unwrap(), j.job_id.clone())
 }
 
-/// Waits (up to `limit`) for the function to have handled `count` records.
-async fn wait_records(stats: &fmn_local::stats::FunctionStats, count: u64, limit: Duration) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while stats.records.load(Ordering::Relaxed) < count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "deliver-irc did not handle {count} records"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn handler(env: &TestEnv, settings: IrcSettings) -> Arc<DeliverIrcHandler> {
-    Arc::new(
-        DeliverIrcHandler::with_settings(&env.clients, settings)
-            .await
-            .expect("handler"),
+/// deliver-irc with `settings`, running on the IRC queue.
+async fn start_deliver_irc(
+    env: &TestEnv,
+    settings: IrcSettings,
+) -> (CancellationToken, Arc<FunctionStats>) {
+    let handler = DeliverIrcHandler::with_settings(&env.clients, settings).await;
+    start_function(
+        env,
+        FunctionName::DeliverIrc,
+        Arc::new(handler.expect("handler")),
     )
 }
 
@@ -137,11 +98,7 @@ async fn jobs_and_confirmations_reach_the_nick_on_one_line_each() {
     let bot_nick = settings.nick.clone();
     let nick = unique_nick("alice");
     let reader = IrcReader::connect(server.port, &nick).await;
-    let (stop, stats) = fmn_integration_tests::start_function(
-        &env,
-        FunctionName::DeliverIrc,
-        handler(&env, settings).await,
-    );
+    let (stop, stats) = start_deliver_irc(&env, settings).await;
 
     let terse = job(&nick, 1, false, false);
     let coloured = job(&nick, 2, true, true);
@@ -162,7 +119,7 @@ async fn jobs_and_confirmations_reach_the_nick_on_one_line_each() {
     )
     .await;
     let got = reader.wait_for(3, Duration::from_secs(60)).await;
-    wait_records(&stats, 3, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 3).await;
     stop.cancel();
 
     let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
@@ -183,7 +140,11 @@ async fn jobs_and_confirmations_reach_the_nick_on_one_line_each() {
     // Each delivery is recorded as sent.
     let records = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300));
     for id in [&terse.job_id, &coloured.job_id, &confirmation.job_id] {
-        let item = records.get(&record_key(id)).await.unwrap().expect("record");
+        let item = records
+            .get(&Channel::Irc.key(id))
+            .await
+            .unwrap()
+            .expect("record");
         assert_eq!(get_s(&item, "state"), Some("sent"));
         assert_eq!(get_s(&item, "address"), Some(nick.as_str()));
     }
@@ -202,15 +163,11 @@ async fn a_burst_of_200_jobs_arrives_complete_in_order_without_a_kick() {
     let bodies: Vec<_> = jobs.iter().map(body).collect();
     enqueue(&env, &bodies).await;
     let started = Instant::now();
-    let (stop, stats) = fmn_integration_tests::start_function(
-        &env,
-        FunctionName::DeliverIrc,
-        handler(&env, settings).await,
-    );
+    let (stop, stats) = start_deliver_irc(&env, settings).await;
 
     let got = reader.wait_for(200, Duration::from_secs(600)).await;
     let elapsed = started.elapsed();
-    wait_records(&stats, 200, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 200).await;
     stop.cancel();
 
     let numbers: Vec<usize> = got
@@ -252,25 +209,21 @@ async fn a_redelivered_job_is_said_once() {
     let env = TestEnv::new("ircrepeat").await;
     let nick = unique_nick("carol");
     let reader = IrcReader::connect(server.port, &nick).await;
-    let (stop, stats) = fmn_integration_tests::start_function(
-        &env,
-        FunctionName::DeliverIrc,
-        handler(&env, settings(&server)).await,
-    );
+    let (stop, stats) = start_deliver_irc(&env, settings(&server)).await;
 
     let first = job(&nick, 1, false, false);
     enqueue(&env, &[body(&first)]).await;
     reader.wait_for(1, Duration::from_secs(60)).await;
-    wait_records(&stats, 1, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 1).await;
 
     // The same job again (the match function ran twice, or SQS delivered twice).
     enqueue(&env, &[body(&first)]).await;
-    wait_records(&stats, 2, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 2).await;
     // A marker after it: anything the repeat had said would arrive before the marker.
     let marker = job(&nick, 2, false, false);
     enqueue(&env, &[body(&marker)]).await;
     let got = reader.wait_for(2, Duration::from_secs(60)).await;
-    wait_records(&stats, 3, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 3).await;
     stop.cancel();
 
     let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
@@ -286,11 +239,7 @@ async fn malformed_jobs_go_to_the_dead_letter_queue_with_a_reason() {
     let env = TestEnv::new("ircbad").await;
     let nick = unique_nick("dave");
     let reader = IrcReader::connect(server.port, &nick).await;
-    let (stop, stats) = fmn_integration_tests::start_function(
-        &env,
-        FunctionName::DeliverIrc,
-        handler(&env, settings(&server)).await,
-    );
+    let (stop, stats) = start_deliver_irc(&env, settings(&server)).await;
 
     let mut to_email = job(&nick, 1, false, false);
     to_email.destination.kind = DestinationKind::Email;
@@ -307,17 +256,11 @@ async fn malformed_jobs_go_to_the_dead_letter_queue_with_a_reason() {
         ],
     )
     .await;
-    wait_records(&stats, 4, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 4).await;
     let got = reader.wait_for(1, Duration::from_secs(60)).await;
     stop.cancel();
 
-    let dead = drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::IrcDeadLetter),
-        3,
-        Duration::from_secs(30),
-    )
-    .await;
+    let dead = env.drain(QueueName::IrcDeadLetter, 3, 30).await;
     let mut reasons: Vec<String> = dead
         .iter()
         .map(|m| {
@@ -363,24 +306,16 @@ async fn no_server_returns_the_batch_to_the_queue() {
         nick: unique_nick("fmnbot"),
         ..IrcSettings::default()
     };
-    let (stop, stats) = fmn_integration_tests::start_function(
-        &env,
-        FunctionName::DeliverIrc,
-        handler(&env, settings).await,
-    );
+    let (stop, stats) = start_deliver_irc(&env, settings).await;
     let j = job("erin", 1, false, false);
     enqueue(&env, &[body(&j)]).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while stats.failed.load(Ordering::Relaxed) == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the record never failed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until("the record to fail", Duration::from_secs(60), || {
+        stats.failed.load(Ordering::Relaxed) > 0
+    })
+    .await;
     stop.cancel();
     let item = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
-        .get(&record_key(&j.job_id))
+        .get(&Channel::Irc.key(&j.job_id))
         .await
         .unwrap()
         .expect("record");
@@ -392,13 +327,7 @@ async fn no_server_returns_the_batch_to_the_queue() {
         "{item:?}"
     );
     // Nothing was dead-lettered by us: a connection failure is worth retrying.
-    let dead = drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::IrcDeadLetter),
-        1,
-        Duration::from_secs(2),
-    )
-    .await;
+    let dead = env.drain(QueueName::IrcDeadLetter, 1, 2).await;
     assert!(dead.iter().all(|m| m
         .message_attributes
         .as_ref()

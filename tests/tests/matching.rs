@@ -2,7 +2,6 @@
 //! the e-mail and IRC queues and items in the digest table, for exactly the users who asked.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +16,11 @@ use fmn_core::jobs::DeliveryJob;
 use fmn_core::matching::{explain, MessageFacts};
 use fmn_core::message::Envelope;
 use fmn_core::meta::Registry;
-use fmn_core::ownership::{parse_group_members, parse_owner_alias};
 use fmn_core::prefs::{Delivery, Destination, DestinationKind, Filter, UserPrefs};
 use fmn_core::rules::{Rule, RuleKind};
-use fmn_integration_tests::{corpus_envelope, repo_root, sqs, start_function, TestEnv};
+use fmn_integration_tests::{
+    corpus_envelope, import_sample_ownership, sqs, start_function, wait_for_records, TestEnv,
+};
 
 /// lmacken submitted an update of control-center and gnome-settings-daemon (hadess's).
 const BODHI_REQUEST: &str = "bodhi.TestBodhiRequestMultiplePackagesPerUpdate";
@@ -28,15 +28,7 @@ const BODHI_REQUEST: &str = "bodhi.TestBodhiRequestMultiplePackagesPerUpdate";
 const LOOKASIDE: &str = "__init__.TestLookaside";
 
 fn destination(id: &str, kind: DestinationKind, address: &str, confirmed: bool) -> Destination {
-    Destination {
-        id: id.into(),
-        kind,
-        address: address.into(),
-        confirmed,
-        delivery: Delivery::Immediate,
-        irc_colour: false,
-        verbose: true,
-    }
+    Destination::new(id, kind, address).confirmed(confirmed)
 }
 
 fn with_filter(mut user: UserPrefs, rules: Vec<Rule>, oneshot: bool) -> UserPrefs {
@@ -58,19 +50,6 @@ fn user(name: &str, destinations: Vec<Destination>) -> UserPrefs {
     u
 }
 
-async fn import_sample_ownership(env: &TestEnv) {
-    let dir = repo_root().join("tests/data/ownership");
-    let alias =
-        parse_owner_alias(&std::fs::read_to_string(dir.join("pagure_owner_alias.json")).unwrap())
-            .unwrap();
-    let groups =
-        parse_group_members(&std::fs::read_to_string(dir.join("groups.json")).unwrap()).unwrap();
-    OwnershipStore::from_clients(&env.clients)
-        .import(Some(&alias.artifacts), Some(&groups), |_, _| {})
-        .await
-        .unwrap();
-}
-
 fn jobs(messages: &[aws_sdk_sqs::types::Message]) -> Vec<DeliveryJob> {
     messages
         .iter()
@@ -88,21 +67,10 @@ async fn send_envelope(env: &TestEnv, id: &str, envelope: &serde_json::Value) {
     .unwrap();
 }
 
-async fn wait_for_records(stats: &fmn_local::stats::FunctionStats, count: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while stats.records.load(Ordering::Relaxed) < count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the match function did not handle {count} records in time"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
     let env = TestEnv::new("match-fanout").await;
-    import_sample_ownership(&env).await;
+    import_sample_ownership(&env.clients).await;
     let store = PrefsStore::from_clients(&env.clients);
     let email = DestinationKind::Email;
     let irc = DestinationKind::Irc;
@@ -203,15 +171,7 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
     send_envelope(&env, "again", &envelope).await;
     wait_for_records(&stats, 2).await;
 
-    let email_jobs = jobs(
-        &sqs::drain(
-            &env.clients.sqs,
-            env.queue_url(QueueName::Email),
-            4,
-            Duration::from_secs(10),
-        )
-        .await,
-    );
+    let email_jobs = jobs(&env.drain(QueueName::Email, 4, 10).await);
     let recipients: BTreeSet<&str> = email_jobs
         .iter()
         .map(|j| j.destination.address.as_str())
@@ -228,15 +188,7 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
     assert_eq!(job.notification.agent.as_deref(), Some("lmacken"));
     assert!(job.notification.link.is_some());
 
-    let irc_jobs = jobs(
-        &sqs::drain(
-            &env.clients.sqs,
-            env.queue_url(QueueName::Irc),
-            2,
-            Duration::from_secs(10),
-        )
-        .await,
-    );
+    let irc_jobs = jobs(&env.drain(QueueName::Irc, 2, 10).await);
     assert!(irc_jobs.iter().all(|j| j.user == "kalev"), "{irc_jobs:#?}");
     assert_eq!(
         irc_jobs
@@ -338,7 +290,7 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
     let env = TestEnv::new("match-warm").await;
-    import_sample_ownership(&env).await;
+    import_sample_ownership(&env.clients).await;
     let store = PrefsStore::from_clients(&env.clients);
     let jnovy = user(
         "jnovy",
@@ -370,7 +322,7 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
                 destinations: vec![dest],
                 rules: vec![Rule::new(RuleKind::ArtifactsOwned { users: vec![] })],
             });
-            Ok(())
+            Ok::<_, fmn_aws::prefs_store::PrefsStoreError>(())
         })
         .await
         .unwrap();
@@ -390,15 +342,7 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
     .unwrap();
     wait_for_records(&stats, 2).await;
 
-    let got = jobs(
-        &sqs::drain(
-            &env.clients.sqs,
-            env.queue_url(QueueName::Email),
-            1,
-            Duration::from_secs(10),
-        )
-        .await,
-    );
+    let got = jobs(&env.drain(QueueName::Email, 1, 10).await);
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0].notification.msg_id, "2026-warm-compressed");
     assert_eq!(got[0].filter_name, "my packages");

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use fmn_aws::QueueName;
-use fmn_integration_tests::web::{Answer, WebApi};
-use fmn_integration_tests::{corpus_envelope, sqs, TestEnv};
+use fmn_integration_tests::mail::{confirmation_token, mail_to};
+use fmn_integration_tests::web::{dev_settings, Answer, WebApi};
+use fmn_integration_tests::{corpus_envelope, TestEnv};
 use fmn_web_api::auth::DevIssuer;
-use mail_parser::MessageParser;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -35,38 +35,6 @@ fn assert_error(a: &Answer, status: u16, code: &str) {
     assert_eq!(a.status.as_u16(), status, "{a:?}");
     assert_eq!(a.code(), code, "{a:?}");
     assert!(a.body["error"]["message"].is_string(), "{a:?}");
-}
-
-/// The confirmation token in the one mail sent to `address` (waits a little for it).
-async fn token_from_mail(address: &str) -> String {
-    for _ in 0..50 {
-        let mails: Vec<_> = fmn_integration_tests::mail::sent_mail()
-            .await
-            .into_iter()
-            .filter(|m| m.destinations.iter().any(|d| d == address))
-            .collect();
-        if let Some(m) = mails.last() {
-            let msg = MessageParser::default()
-                .parse(m.raw.as_bytes())
-                .expect("the mail parses");
-            let text = msg.body_text(0).expect("a text part").to_string();
-            let at = text.find("/confirm/").expect("a confirmation link") + "/confirm/".len();
-            return text[at..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                .collect();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no mail to {address}");
-}
-
-async fn mails_to(address: &str) -> usize {
-    fmn_integration_tests::mail::sent_mail()
-        .await
-        .iter()
-        .filter(|m| m.destinations.iter().any(|d| d == address))
-        .count()
 }
 
 #[tokio::test]
@@ -113,7 +81,7 @@ async fn authentication_is_required_and_checked() {
     let forger = DevIssuer::generate(dev.issuer(), dev.kid());
     let forged = forger.token(&api.state.settings.auth, "alice", &[]);
     assert_error(
-        &api.call(GET, "/api/v1/me", Some(&forged), None).await,
+        &api.get("/api/v1/me", &forged).await,
         401,
         "unauthenticated",
     );
@@ -122,7 +90,7 @@ async fn authentication_is_required_and_checked() {
     let expired = dev.sign(&json!({
         "iss": dev.issuer(), "exp": now - 3600, "preferred_username": "alice", "groups": []
     }));
-    let a = api.call(GET, "/api/v1/me", Some(&expired), None).await;
+    let a = api.get("/api/v1/me", &expired).await;
     assert_error(&a, 401, "unauthenticated");
     assert!(a.body["error"]["message"]
         .as_str()
@@ -132,30 +100,30 @@ async fn authentication_is_required_and_checked() {
         "iss": "https://elsewhere.example.org", "exp": now + 600, "preferred_username": "alice"
     }));
     assert_error(
-        &api.call(GET, "/api/v1/me", Some(&foreign), None).await,
+        &api.get("/api/v1/me", &foreign).await,
         401,
         "unauthenticated",
     );
     // No user name claim.
     let nameless = dev.sign(&json!({"iss": dev.issuer(), "exp": now + 600}));
     assert_error(
-        &api.call(GET, "/api/v1/me", Some(&nameless), None).await,
+        &api.get("/api/v1/me", &nameless).await,
         401,
         "unauthenticated",
     );
 
     // The development login issues tokens that pass the same checks.
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/dev/login",
             None,
-            Some(&json!({"username": "alice"})),
+            json!({"username": "alice"}),
         )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     let token = a.body["token"].as_str().unwrap().to_string();
-    let me = api.call(GET, "/api/v1/me", Some(&token), None).await;
+    let me = api.get("/api/v1/me", &token).await;
     assert_eq!(me.status, 200, "{me:?}");
     assert_eq!(me.body["name"], "alice");
     assert_eq!(me.body["admin"], false);
@@ -166,11 +134,11 @@ async fn authentication_is_required_and_checked() {
     );
     assert!(me.body["destinations"].as_array().unwrap().is_empty());
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/dev/login",
             None,
-            Some(&json!({"username": "Not Valid"})),
+            json!({"username": "Not Valid"}),
         )
         .await;
     assert_error(&a, 422, "invalid");
@@ -178,8 +146,7 @@ async fn authentication_is_required_and_checked() {
 
     // Non-admins cannot administer.
     assert_error(
-        &api.call(GET, "/api/v1/admin/users", Some(&token), None)
-            .await,
+        &api.get("/api/v1/admin/users", &token).await,
         403,
         "forbidden",
     );
@@ -196,7 +163,7 @@ async fn filters_are_created_changed_validated_and_private() {
     let (_env, api) = start("webfilters").await;
     let alice = api.token("alice", false);
     let bob = api.token("bob", false);
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let me = api.get("/api/v1/me", &alice).await;
     let v0 = me.body["version"].as_u64().unwrap();
 
     let body = json!({
@@ -207,30 +174,28 @@ async fn filters_are_created_changed_validated_and_private() {
         ]
     });
     let a = api
-        .call(POST, "/api/v1/me/filters", Some(&alice), Some(&body))
+        .send(POST, "/api/v1/me/filters", Some(&alice), body.clone())
         .await;
     assert_eq!(a.status, 201, "{a:?}");
     let id = a.body["id"].as_str().unwrap().to_string();
     assert_eq!(a.body["rules"].as_array().unwrap().len(), 2);
     assert_eq!(a.body["rules"][1]["negated"], true);
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let me = api.get("/api/v1/me", &alice).await;
     assert!(
         me.body["version"].as_u64().unwrap() > v0,
         "the write bumped the version"
     );
 
-    let a = api
-        .call(GET, &format!("/api/v1/me/filters/{id}"), Some(&alice), None)
-        .await;
+    let a = api.get(&format!("/api/v1/me/filters/{id}"), &alice).await;
     assert_eq!(a.body["name"], "My builds");
     let renamed =
         json!({"name": "Kernel builds", "enabled": false, "oneshot": true, "rules": body["rules"]});
     let a = api
-        .call(
+        .send(
             PUT,
             &format!("/api/v1/me/filters/{id}"),
             Some(&alice),
-            Some(&renamed),
+            renamed.clone(),
         )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
@@ -258,11 +223,11 @@ async fn filters_are_created_changed_validated_and_private() {
         );
     }
     assert_error(
-        &api.call(
+        &api.send(
             PUT,
             &format!("/api/v1/me/filters/{id}"),
             Some(&bob),
-            Some(&renamed),
+            renamed.clone(),
         )
         .await,
         404,
@@ -270,7 +235,7 @@ async fn filters_are_created_changed_validated_and_private() {
     );
 
     // Validation: each class with its field; nothing is written.
-    let before = api.call(GET, "/api/v1/me", Some(&alice), None).await.body;
+    let before = api.get("/api/v1/me", &alice).await.body;
     let cases = [
         (
             json!({"name": "x", "rules": [{"kind": "no-such-rule"}]}),
@@ -295,7 +260,7 @@ async fn filters_are_created_changed_validated_and_private() {
     ];
     for (body, field) in cases {
         let a = api
-            .call(POST, "/api/v1/me/filters", Some(&alice), Some(&body))
+            .send(POST, "/api/v1/me/filters", Some(&alice), body.clone())
             .await;
         assert_eq!(a.status, 422, "{body}: {a:?}");
         assert_eq!(a.code(), "invalid", "{body}: {a:?}");
@@ -316,7 +281,7 @@ async fn filters_are_created_changed_validated_and_private() {
         .await
         .unwrap();
     assert_eq!(a.status(), 400);
-    let after = api.call(GET, "/api/v1/me", Some(&alice), None).await.body;
+    let after = api.get("/api/v1/me", &alice).await.body;
     assert_eq!(before, after, "refused input wrote nothing");
 
     // Too many filters, through an import (one write or none).
@@ -324,16 +289,16 @@ async fn filters_are_created_changed_validated_and_private() {
         .map(|i| json!({"id": format!("f{i}"), "name": format!("filter {i}"), "rules": []}))
         .collect();
     let a = api
-        .call(
+        .send(
             PUT,
             "/api/v1/me/import",
             Some(&alice),
-            Some(&json!({"filters": filters})),
+            json!({"filters": filters}),
         )
         .await;
     assert_error(&a, 422, "too_many");
     assert_eq!(a.field(), "filters");
-    let after = api.call(GET, "/api/v1/me", Some(&alice), None).await.body;
+    let after = api.get("/api/v1/me", &alice).await.body;
     assert_eq!(before, after, "nothing half-written");
 
     let a = api
@@ -346,8 +311,7 @@ async fn filters_are_created_changed_validated_and_private() {
         .await;
     assert_eq!(a.status, 204);
     assert_error(
-        &api.call(GET, &format!("/api/v1/me/filters/{id}"), Some(&alice), None)
-            .await,
+        &api.get(&format!("/api/v1/me/filters/{id}"), &alice).await,
         404,
         "not_found",
     );
@@ -385,96 +349,50 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
         ),
     ] {
         let a = api
-            .call(POST, "/api/v1/me/destinations", Some(&alice), Some(&body))
+            .send(POST, "/api/v1/me/destinations", Some(&alice), body.clone())
             .await;
         assert_error(&a, 422, "invalid");
         assert_eq!(a.field(), field, "{body}: {a:?}");
     }
 
-    let a = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&alice),
-            Some(&json!({"kind": "email", "address": address})),
-        )
-        .await;
+    let a = api.add_destination(&alice, "email", &address).await;
     assert_eq!(a.status, 201, "{a:?}");
     assert_eq!(a.body["confirmed"], false);
     let id = a.body["id"].as_str().unwrap().to_string();
     let dup = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&alice),
-            Some(&json!({"kind": "email", "address": address.to_uppercase()})),
-        )
+        .add_destination(&alice, "email", &address.to_uppercase())
         .await;
     assert_error(&dup, 409, "conflict");
 
-    let token = token_from_mail(&address).await;
+    let token = confirmation_token(&address, Duration::from_secs(5)).await;
     assert_eq!(token.len(), 43, "32 bytes, base64url: {token}");
-    let info = api
-        .call(GET, &format!("/api/v1/confirm/{token}"), None, None)
-        .await;
+    let info = api.confirmation(&token).await;
     assert_eq!(info.status, 200, "{info:?}");
     assert_eq!(info.body["user"], "alice");
     assert_eq!(info.body["address"], address.as_str());
     // Looking does not confirm.
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let me = api.get("/api/v1/me", &alice).await;
     assert_eq!(me.body["destinations"][0]["confirmed"], false);
     let v = me.body["version"].as_u64().unwrap();
 
-    let a = api
-        .call(
-            POST,
-            &format!("/api/v1/confirm/{token}"),
-            None,
-            Some(&json!({"accept": true})),
-        )
-        .await;
+    let a = api.answer_confirmation(&token, true).await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["confirmed"], true);
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let me = api.get("/api/v1/me", &alice).await;
     assert_eq!(me.body["destinations"][0]["confirmed"], true);
     assert!(me.body["version"].as_u64().unwrap() > v);
     // Single use.
-    assert_error(
-        &api.call(
-            POST,
-            &format!("/api/v1/confirm/{token}"),
-            None,
-            Some(&json!({"accept": true})),
-        )
-        .await,
-        410,
-        "gone",
-    );
-    assert_error(
-        &api.call(GET, &format!("/api/v1/confirm/{token}"), None, None)
-            .await,
-        410,
-        "gone",
-    );
-    assert_error(
-        &api.call(
-            POST,
-            &format!("/api/v1/me/destinations/{id}/resend"),
-            Some(&alice),
-            None,
-        )
-        .await,
-        409,
-        "conflict",
-    );
+    assert_error(&api.answer_confirmation(&token, true).await, 410, "gone");
+    assert_error(&api.confirmation(&token).await, 410, "gone");
+    assert_error(&api.resend(&alice, &id).await, 409, "conflict");
 
     // Patch: digest delivery.
     let a = api
-        .call(
+        .send(
             PATCH,
             &format!("/api/v1/me/destinations/{id}"),
             Some(&alice),
-            Some(&json!({"delivery": {"mode": "digest", "batch_delta": 3600}, "verbose": false})),
+            json!({"delivery": {"mode": "digest", "batch_delta": 3600}, "verbose": false}),
         )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
@@ -485,11 +403,11 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
     // Bob cannot touch alice's destination: it does not exist for him.
     let bob = api.token("bob", false);
     assert_error(
-        &api.call(
+        &api.send(
             PATCH,
             &format!("/api/v1/me/destinations/{id}"),
             Some(&bob),
-            Some(&json!({"verbose": true})),
+            json!({"verbose": true}),
         )
         .await,
         404,
@@ -508,7 +426,7 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
+    let me = api.get("/api/v1/me", &alice).await;
     assert_eq!(
         me.body["destinations"][0]["confirmed"], false,
         "unsubscribed"
@@ -522,59 +440,32 @@ async fn an_email_destination_is_confirmed_through_the_mailed_link_and_unsubscri
     );
 
     // Resending voids the earlier link; rejecting leaves the destination unconfirmed.
-    let a = api
-        .call(
-            POST,
-            &format!("/api/v1/me/destinations/{id}/resend"),
-            Some(&alice),
-            None,
-        )
-        .await;
+    let a = api.resend(&alice, &id).await;
     assert_eq!(a.status, 202, "{a:?}");
-    let first = token_from_mail(&address).await;
-    let a = api
-        .call(
-            POST,
-            &format!("/api/v1/me/destinations/{id}/resend"),
-            Some(&alice),
-            None,
-        )
-        .await;
+    let first = confirmation_token(&address, Duration::from_secs(5)).await;
+    let a = api.resend(&alice, &id).await;
     assert_eq!(a.status, 202);
     let mut second = first.clone();
     for _ in 0..50 {
-        second = token_from_mail(&address).await;
+        second = confirmation_token(&address, Duration::from_secs(5)).await;
         if second != first {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_ne!(first, second);
-    assert_error(
-        &api.call(GET, &format!("/api/v1/confirm/{first}"), None, None)
-            .await,
-        410,
-        "gone",
-    );
-    let a = api
-        .call(
-            POST,
-            &format!("/api/v1/confirm/{second}"),
-            None,
-            Some(&json!({"accept": false})),
-        )
-        .await;
+    assert_error(&api.confirmation(&first).await, 410, "gone");
+    let a = api.answer_confirmation(&second, false).await;
     assert_eq!(a.body["confirmed"], false, "{a:?}");
-    let me = api.call(GET, "/api/v1/me", Some(&alice), None).await;
-    assert_eq!(me.body["destinations"][0]["confirmed"], false);
+    assert_eq!(api.first_destination_confirmed(&alice).await, false);
 
     // Removing it takes it out of the filters that used it.
     let f = api
-        .call(
+        .send(
             POST,
             "/api/v1/me/filters",
             Some(&alice),
-            Some(&json!({"name": "mine", "destinations": [id]})),
+            json!({"name": "mine", "destinations": [id]}),
         )
         .await;
     assert_eq!(f.status, 201, "{f:?}");
@@ -603,21 +494,15 @@ async fn an_irc_destination_gets_a_confirmation_job_on_the_irc_queue() {
     let (env, api) = start("webirc").await;
     let carol = api.token("carol", false);
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/me/destinations",
             Some(&carol),
-            Some(&json!({"kind": "irc", "address": "carol_", "irc_colour": true})),
+            json!({"kind": "irc", "address": "carol_", "irc_colour": true}),
         )
         .await;
     assert_eq!(a.status, 201, "{a:?}");
-    let jobs = sqs::drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::Irc),
-        1,
-        Duration::from_secs(10),
-    )
-    .await;
+    let jobs = env.drain(QueueName::Irc, 1, 10).await;
     assert_eq!(jobs.len(), 1);
     let job: Value = serde_json::from_str(jobs[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(job["kind"], "confirmation");
@@ -625,16 +510,9 @@ async fn an_irc_destination_gets_a_confirmation_job_on_the_irc_queue() {
     assert_eq!(job["user"], "carol");
     let url = job["accept_url"].as_str().unwrap();
     let token = url.rsplit('/').next().unwrap();
-    let a = api
-        .call(
-            POST,
-            &format!("/api/v1/confirm/{token}"),
-            None,
-            Some(&json!({"accept": true})),
-        )
-        .await;
+    let a = api.answer_confirmation(token, true).await;
     assert_eq!(a.body["confirmed"], true, "{a:?}");
-    let me = api.call(GET, "/api/v1/me", Some(&carol), None).await;
+    let me = api.get("/api/v1/me", &carol).await;
     assert_eq!(me.body["destinations"][0]["confirmed"], true);
     assert_eq!(me.body["destinations"][0]["irc_colour"], true);
 }
@@ -644,25 +522,12 @@ async fn export_import_explain_and_recent() {
     let (env, api) = start("webexport").await;
     let ralph = api.token("ralph", false);
     let address = unique_address("ralph");
-    let a = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&ralph),
-            Some(&json!({"kind": "email", "address": address})),
-        )
-        .await;
+    let a = api.add_destination(&ralph, "email", &address).await;
     assert_eq!(a.status, 201);
-    let token = token_from_mail(&address).await;
-    api.call(
-        POST,
-        &format!("/api/v1/confirm/{token}"),
-        None,
-        Some(&json!({"accept": true})),
-    )
-    .await;
+    let token = confirmation_token(&address, Duration::from_secs(5)).await;
+    api.answer_confirmation(&token, true).await;
 
-    let export = api.call(GET, "/api/v1/me/export", Some(&ralph), None).await;
+    let export = api.get("/api/v1/me/export", &ralph).await;
     assert_eq!(export.status, 200);
     assert!(export.headers["content-disposition"]
         .to_str()
@@ -676,7 +541,7 @@ async fn export_import_explain_and_recent() {
     }));
     doc["bot"] = true.into(); // ignored: not the user's to change
     let a = api
-        .call(PUT, "/api/v1/me/import", Some(&ralph), Some(&doc))
+        .send(PUT, "/api/v1/me/import", Some(&ralph), doc.clone())
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["bot"], false);
@@ -686,7 +551,7 @@ async fn export_import_explain_and_recent() {
     );
     assert_eq!(a.body["destinations"][1]["confirmed"], false);
     assert!(a.body["version"].as_u64() > export.body["version"].as_u64());
-    assert_eq!(mails_to(&other).await, 1);
+    assert_eq!(mail_to(&other).await.len(), 1);
 
     // Explain a recent message (ralph's own upload: the "referring to me" filter holds, and
     // "not my actions" does not).
@@ -706,37 +571,21 @@ async fn export_import_explain_and_recent() {
         .await
         .unwrap();
     let a = api
-        .call(
-            GET,
-            &format!("/api/v1/me/explain/{msg_id}"),
-            Some(&ralph),
-            None,
-        )
+        .get(&format!("/api/v1/me/explain/{msg_id}"), &ralph)
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["user"], "ralph");
     assert_eq!(a.body["filters"].as_array().unwrap().len(), 2);
     assert!(a.body["filters"][1]["rules"].as_array().unwrap().len() >= 2);
     assert_error(
-        &api.call(
-            GET,
-            "/api/v1/me/explain/no-such-message",
-            Some(&ralph),
-            None,
-        )
-        .await,
+        &api.get("/api/v1/me/explain/no-such-message", &ralph).await,
         404,
         "not_found",
     );
 
     // Recent notifications: the activity feed, newest first.
-    assert_eq!(
-        api.call(GET, "/api/v1/me/recent", Some(&ralph), None)
-            .await
-            .body,
-        json!([])
-    );
-    let me = api.call(GET, "/api/v1/me", Some(&ralph), None).await.body;
+    assert_eq!(api.get("/api/v1/me/recent", &ralph).await.body, json!([]));
+    let me = api.get("/api/v1/me", &ralph).await.body;
     let job: fmn_core::jobs::DeliveryJob = serde_json::from_value(json!({
         "job_id": "j1", "user": "ralph", "filter_id": "filter-2", "filter_name": "Events referring to me",
         "reason": "test", "destination": me["destinations"][0],
@@ -745,7 +594,7 @@ async fn export_import_explain_and_recent() {
     }))
     .unwrap();
     env_recent(&env).record_activity(&[job]).await.unwrap();
-    let a = api.call(GET, "/api/v1/me/recent", Some(&ralph), None).await;
+    let a = api.get("/api/v1/me/recent", &ralph).await;
     assert_eq!(a.body.as_array().unwrap().len(), 1, "{a:?}");
     assert_eq!(a.body[0]["msg_id"], msg_id.as_str());
     let time = a.body[0]["time"].as_f64().unwrap();
@@ -765,17 +614,17 @@ async fn admins_manage_accounts_and_bot_preferences() {
     let (_env, api) = start("webadmin").await;
     let admin = api.token("kalev", true);
     let person = api.token("dana", false);
-    api.call(GET, "/api/v1/me", Some(&person), None).await;
-    let me = api.call(GET, "/api/v1/me", Some(&admin), None).await;
+    api.get("/api/v1/me", &person).await;
+    let me = api.get("/api/v1/me", &admin).await;
     assert_eq!(me.body["admin"], true);
 
     let list_address = unique_address("devel-list");
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/admin/users",
             Some(&admin),
-            Some(&json!({"name": "devel-list", "bot": true, "email": list_address})),
+            json!({"name": "devel-list", "bot": true, "email": list_address}),
         )
         .await;
     assert_eq!(a.status, 201, "{a:?}");
@@ -784,44 +633,42 @@ async fn admins_manage_accounts_and_bot_preferences() {
         json!({"name": "devel-list", "enabled": true, "bot": true, "destinations": 1, "filters": 2})
     );
     assert_eq!(
-        mails_to(&list_address).await,
+        mail_to(&list_address).await.len(),
         1,
         "the list address must confirm too"
     );
     assert_error(
-        &api.call(
+        &api.send(
             POST,
             "/api/v1/admin/users",
             Some(&admin),
-            Some(&json!({"name": "devel-list"})),
+            json!({"name": "devel-list"}),
         )
         .await,
         409,
         "conflict",
     );
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/admin/users",
             Some(&admin),
-            Some(&json!({"name": "Bad Name"})),
+            json!({"name": "Bad Name"}),
         )
         .await;
     assert_error(&a, 422, "invalid");
     assert_eq!(a.field(), "name");
     let a = api
-        .call(
+        .send(
             POST,
             "/api/v1/admin/users",
             Some(&admin),
-            Some(&json!({"name": "x", "email": "nope"})),
+            json!({"name": "x", "email": "nope"}),
         )
         .await;
     assert_eq!(a.field(), "email");
 
-    let a = api
-        .call(GET, "/api/v1/admin/users", Some(&admin), None)
-        .await;
+    let a = api.get("/api/v1/admin/users", &admin).await;
     let names: Vec<&str> = a
         .body
         .as_array()
@@ -853,23 +700,18 @@ async fn admins_manage_accounts_and_bot_preferences() {
 
     // Bot preferences: readable and replaceable; a person's are not the admin's to edit.
     let a = api
-        .call(
-            GET,
-            "/api/v1/admin/users/devel-list/prefs",
-            Some(&admin),
-            None,
-        )
+        .get("/api/v1/admin/users/devel-list/prefs", &admin)
         .await;
     assert_eq!(a.status, 200);
     let mut doc = a.body.clone();
     doc["filters"] = json!([{"id": "f1", "name": "kernel", "destinations": ["email-1"],
                              "rules": [{"kind": "package", "packages": ["kernel"]}]}]);
     let a = api
-        .call(
+        .send(
             PUT,
             "/api/v1/admin/users/devel-list/prefs",
             Some(&admin),
-            Some(&doc),
+            doc.clone(),
         )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
@@ -879,17 +721,16 @@ async fn admins_manage_accounts_and_bot_preferences() {
         "still needs its confirmation"
     );
     assert_error(
-        &api.call(GET, "/api/v1/admin/users/dana/prefs", Some(&admin), None)
-            .await,
+        &api.get("/api/v1/admin/users/dana/prefs", &admin).await,
         403,
         "forbidden",
     );
     assert_error(
-        &api.call(
+        &api.send(
             PUT,
             "/api/v1/admin/users/dana/prefs",
             Some(&admin),
-            Some(&doc),
+            doc.clone(),
         )
         .await,
         403,
@@ -924,7 +765,7 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
             _ => None,
         },
         false,
-        fmn_aws::mail::MailSettings::from_env(),
+        fmn_aws::mail::MailSettings::from_env().unwrap(),
     )
     .unwrap();
     let api = WebApi::start_with(&env, settings).await;
@@ -936,13 +777,8 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
         (Some("oidc"), Some(issuer.as_str()))
     );
     assert_error(
-        &api.call(
-            POST,
-            "/api/v1/dev/login",
-            None,
-            Some(&json!({"username": "eve"})),
-        )
-        .await,
+        &api.send(POST, "/api/v1/dev/login", None, json!({"username": "eve"}))
+            .await,
         404,
         "not_found",
     );
@@ -951,23 +787,18 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
     let token = key.sign(&json!({
         "iss": issuer, "exp": now + 600, "nickname": "frank", "roles": ["fmn-admins"]
     }));
-    let me = api.call(GET, "/api/v1/me", Some(&token), None).await;
+    let me = api.get("/api/v1/me", &token).await;
     assert_eq!(me.status, 200, "{me:?}");
     assert_eq!(
         (me.body["name"].as_str(), me.body["admin"].as_bool()),
         (Some("frank"), Some(true))
     );
-    assert_eq!(
-        api.call(GET, "/api/v1/admin/users", Some(&token), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(api.get("/api/v1/admin/users", &token).await.status, 200);
     // The configured claims are the ones read: `preferred_username` alone is not enough.
     let other_claims =
         key.sign(&json!({"iss": issuer, "exp": now + 600, "preferred_username": "frank"}));
     assert_error(
-        &api.call(GET, "/api/v1/me", Some(&other_claims), None).await,
+        &api.get("/api/v1/me", &other_claims).await,
         401,
         "unauthenticated",
     );
@@ -975,7 +806,7 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
     let stranger = DevIssuer::generate(issuer.clone(), "issuer-key-2");
     let forged = stranger.sign(&json!({"iss": issuer, "exp": now + 600, "nickname": "frank"}));
     assert_error(
-        &api.call(GET, "/api/v1/me", Some(&forged), None).await,
+        &api.get("/api/v1/me", &forged).await,
         401,
         "unauthenticated",
     );
@@ -983,66 +814,28 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
 
 #[tokio::test]
 async fn confirmations_per_user_and_hour_are_limited() {
-    let (_env, api) = start("webrate").await;
-    // The allowance is per clock hour: do not straddle one.
-    let into_hour = now_secs() % 3600;
-    if into_hour > 3600 - 30 {
-        tokio::time::sleep(Duration::from_secs(3600 - into_hour + 1)).await;
-    }
+    let env = TestEnv::new("webrate").await;
+    // The allowance is per clock hour: a clock halfway through one, so the test never
+    // straddles two.
+    let now = now_secs();
+    let clock = fmn_aws::clock::Clock::fixed(now - now % 3600 + 1800);
+    let api = WebApi::start_with_clock(&env, dev_settings(), clock).await;
     let eve = api.token("eve", false);
-    let a = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&eve),
-            Some(&json!({"kind": "irc", "address": "victim"})),
-        )
-        .await;
+    let a = api.add_destination(&eve, "irc", "victim").await;
     assert_eq!(a.status, 201, "{a:?}");
     let max = fmn_aws::confirmations::MAX_PER_HOUR;
     for _ in 1..max {
-        let a = api
-            .call(
-                POST,
-                "/api/v1/me/destinations/irc-1/resend",
-                Some(&eve),
-                None,
-            )
-            .await;
+        let a = api.resend(&eve, "irc-1").await;
         assert_eq!(a.status, 202, "{a:?}");
     }
-    assert_error(
-        &api.call(
-            POST,
-            "/api/v1/me/destinations/irc-1/resend",
-            Some(&eve),
-            None,
-        )
-        .await,
-        429,
-        "too_many",
-    );
-    let before = api.call(GET, "/api/v1/me", Some(&eve), None).await.body;
-    let a = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&eve),
-            Some(&json!({"kind": "irc", "address": "victim2"})),
-        )
-        .await;
+    assert_error(&api.resend(&eve, "irc-1").await, 429, "too_many");
+    let before = api.get("/api/v1/me", &eve).await.body;
+    let a = api.add_destination(&eve, "irc", "victim2").await;
     assert_error(&a, 429, "too_many");
-    let after = api.call(GET, "/api/v1/me", Some(&eve), None).await.body;
+    let after = api.get("/api/v1/me", &eve).await.body;
     assert_eq!(before, after, "a refused confirmation adds nothing");
     // Other users are not affected.
     let frank = api.token("frank", false);
-    let a = api
-        .call(
-            POST,
-            "/api/v1/me/destinations",
-            Some(&frank),
-            Some(&json!({"kind": "irc", "address": "frank"})),
-        )
-        .await;
+    let a = api.add_destination(&frank, "irc", "frank").await;
     assert_eq!(a.status, 201, "{a:?}");
 }

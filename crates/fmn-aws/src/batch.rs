@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use tracing::Instrument;
 
 use crate::sqs::{send_all, OutgoingMessage};
 
@@ -42,9 +43,41 @@ pub struct DeadLetterQueue {
     pub url: String,
 }
 
-/// Runs `handle` on every record, in order, and returns the records to retry. A rejected
-/// record is sent to `dead_letter` with its reason; if that send fails, or no dead-letter
-/// queue is given, it is returned to the queue instead, so nothing is ever dropped.
+/// The span a record's work runs in, so every line logged for it carries its message id.
+pub fn record_span(function: &str, record: &Record) -> tracing::Span {
+    tracing::info_span!("record", function, message_id = %record.message_id)
+}
+
+/// The batch's records, in order; one without a message id is left out (logged): it cannot
+/// be reported back, so SQS redelivers it after the visibility timeout.
+pub fn records(function: &str, event: &SqsEvent) -> Vec<Record> {
+    let mut records = Vec::with_capacity(event.records.len());
+    for message in &event.records {
+        let Some(message_id) = message.message_id.as_deref() else {
+            tracing::error!(
+                function,
+                "record without a message id; it will be redelivered"
+            );
+            continue;
+        };
+        records.push(Record {
+            message_id: message_id.to_string(),
+            body: message.body.clone().unwrap_or_default(),
+            receive_count: message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+            raw: message.clone(),
+        });
+    }
+    records
+}
+
+/// Runs `handle` on every record, in order, each in its [`record_span`], and returns the
+/// records to retry. A rejected record is sent to `dead_letter` with its reason; if that send
+/// fails, or no dead-letter queue is given, it is returned to the queue instead, so nothing is
+/// ever dropped.
 pub async fn process_records<F, Fut>(
     function: &str,
     event: SqsEvent,
@@ -56,57 +89,97 @@ where
     Fut: Future<Output = Result<(), RecordError>>,
 {
     let mut response = SqsBatchResponse::default();
-    for message in &event.records {
-        let Some(message_id) = message.message_id.as_deref() else {
-            // Cannot be reported back without an id; SQS will redeliver it after the timeout.
-            tracing::error!(
-                function,
-                "record without a message id; it will be redelivered"
-            );
-            continue;
+    for record in records(function, &event) {
+        let span = record_span(function, &record);
+        let verdict = handle(record.clone()).instrument(span.clone()).await;
+        settle(function, dead_letter, &record, verdict, &mut response)
+            .instrument(span)
+            .await;
+    }
+    response
+}
+
+/// For handlers that decide per batch (one connection for all records): `decide` gets the
+/// batch's records, each message once (SQS may put a message in a batch twice), and returns
+/// one verdict per record it got, in order; verdicts are then reported as by
+/// [`process_records`]. A repeated message gets its first copy's verdict, except that only one
+/// copy is dead-lettered; a record `decide` gave no verdict is retried.
+pub async fn process_batch<F, Fut>(
+    function: &str,
+    event: SqsEvent,
+    dead_letter: Option<&DeadLetterQueue>,
+    decide: F,
+) -> SqsBatchResponse
+where
+    F: FnOnce(Vec<Record>) -> Fut,
+    Fut: Future<Output = Vec<Result<(), RecordError>>>,
+{
+    let all = records(function, &event);
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<Record> = all
+        .iter()
+        .filter(|r| seen.insert(r.message_id.clone()))
+        .cloned()
+        .collect();
+    let ids: Vec<String> = unique.iter().map(|r| r.message_id.clone()).collect();
+    let mut verdicts: std::collections::HashMap<String, Result<(), RecordError>> =
+        ids.into_iter().zip(decide(unique).await).collect();
+    let mut response = SqsBatchResponse::default();
+    for record in all {
+        let verdict = match verdicts.get_mut(&record.message_id) {
+            None => Err(RecordError::Retry("not handled".into())),
+            // Dead-letter one copy; the others are the same message.
+            Some(v @ Err(RecordError::Reject(_))) => std::mem::replace(v, Ok(())),
+            Some(Ok(())) => Ok(()),
+            Some(Err(RecordError::Retry(reason))) => Err(RecordError::Retry(reason.clone())),
         };
-        let record = Record {
-            message_id: message_id.to_string(),
-            body: message.body.clone().unwrap_or_default(),
-            receive_count: message
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1),
-            raw: message.clone(),
-        };
-        let receive_count = record.receive_count;
-        let verdict = handle(record.clone()).await;
-        let retry = match verdict {
-            Ok(()) => false,
-            Err(RecordError::Retry(reason)) => {
-                tracing::warn!(function, message_id, receive_count, %reason, "record failed; returned to the queue");
-                true
-            }
-            Err(RecordError::Reject(reason)) => match dead_letter {
-                Some(dlq) => match dead_letter_record(dlq, &record, &reason).await {
-                    Ok(()) => {
-                        tracing::warn!(function, message_id, %reason, dead_letter_queue = %dlq.url, "record rejected; dead-lettered");
-                        false
-                    }
-                    Err(e) => {
-                        tracing::error!(function, message_id, %reason, error = %e, "record rejected but the dead-letter queue failed; returned to the queue");
-                        true
-                    }
-                },
-                None => {
-                    tracing::warn!(function, message_id, %reason, "record rejected; returned to the queue for SQS to dead-letter");
+        let span = record_span(function, &record);
+        settle(function, dead_letter, &record, verdict, &mut response)
+            .instrument(span)
+            .await;
+    }
+    response
+}
+
+/// Acts on one record's verdict: a retry (or a rejection that cannot be dead-lettered) goes
+/// into `response`'s failures.
+async fn settle(
+    function: &str,
+    dead_letter: Option<&DeadLetterQueue>,
+    record: &Record,
+    verdict: Result<(), RecordError>,
+    response: &mut SqsBatchResponse,
+) {
+    let message_id = record.message_id.as_str();
+    let receive_count = record.receive_count;
+    let retry = match verdict {
+        Ok(()) => false,
+        Err(RecordError::Retry(reason)) => {
+            tracing::warn!(function, message_id, receive_count, %reason, "record failed; returned to the queue");
+            true
+        }
+        Err(RecordError::Reject(reason)) => match dead_letter {
+            Some(dlq) => match dead_letter_record(dlq, record, &reason).await {
+                Ok(()) => {
+                    tracing::warn!(function, message_id, %reason, dead_letter_queue = %dlq.url, "record rejected; dead-lettered");
+                    false
+                }
+                Err(e) => {
+                    tracing::error!(function, message_id, %reason, error = %e, "record rejected but the dead-letter queue failed; returned to the queue");
                     true
                 }
             },
-        };
-        if retry {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message_id.to_string();
-            response.batch_item_failures.push(failure);
-        }
+            None => {
+                tracing::warn!(function, message_id, %reason, "record rejected; returned to the queue for SQS to dead-letter");
+                true
+            }
+        },
+    };
+    if retry {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = message_id.to_string();
+        response.batch_item_failures.push(failure);
     }
-    response
 }
 
 async fn dead_letter_record(
@@ -180,26 +253,33 @@ mod tests {
         event
     }
 
+    /// The verdict the tests' handlers give a record with this body.
+    fn verdict(body: &str) -> Result<(), RecordError> {
+        match body {
+            "ok" => Ok(()),
+            "retry" => Err(RecordError::Retry("down".into())),
+            _ => Err(RecordError::Reject("bad".into())),
+        }
+    }
+
+    fn failed(response: &SqsBatchResponse) -> Vec<&str> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
     #[tokio::test]
     async fn only_failed_records_are_reported() {
         let response =
             process_records("test", event(&["ok", "retry", "ok", "reject"]), None, |r| {
-                let verdict = match r.body.as_str() {
-                    "ok" => Ok(()),
-                    "retry" => Err(RecordError::Retry("down".into())),
-                    _ => Err(RecordError::Reject("bad".into())),
-                };
                 assert_eq!(r.receive_count, 2);
-                async move { verdict }
+                std::future::ready(verdict(&r.body))
             })
             .await;
-        let ids: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
         // Without a dead-letter queue a rejected record is retried, never dropped.
-        assert_eq!(ids, ["m1", "m3"]);
+        assert_eq!(failed(&response), ["m1", "m3"]);
     }
 
     #[tokio::test]
@@ -211,5 +291,19 @@ mod tests {
         })
         .await;
         assert_eq!(seen, ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_decider_sees_each_message_once() {
+        let mut e = event(&["ok", "reject", "retry"]);
+        e.records.push(e.records[1].clone());
+        e.records.push(e.records[2].clone());
+        let response = process_batch("test", e, None, |records| async move {
+            assert_eq!(records.len(), 3);
+            records.iter().map(|r| verdict(&r.body)).collect()
+        })
+        .await;
+        // The rejection is reported once; both copies of the retry go back.
+        assert_eq!(failed(&response), ["m1", "m2", "m2"]);
     }
 }

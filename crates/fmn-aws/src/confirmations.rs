@@ -21,7 +21,8 @@ use fmn_core::prefs::{Destination, DestinationKind};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::dynamo::{get_n, get_s, n, now_secs, s, DynamoError};
+use crate::clock::Clock;
+use crate::dynamo::{get_n, get_s, n, s, DynamoError};
 
 /// How long a confirmation link works.
 pub const TOKEN_TTL_SECS: u64 = 24 * 3600;
@@ -52,6 +53,7 @@ pub struct Pending {
 pub struct Confirmations {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    clock: Clock,
 }
 
 fn hash(token: &str) -> String {
@@ -71,7 +73,14 @@ impl Confirmations {
         Self {
             client,
             table: table.into(),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same, telling time by `clock` (the hourly allowance, expiry).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn from_clients(clients: &crate::AwsClients) -> Self {
@@ -92,7 +101,7 @@ impl Confirmations {
         rand::rng().fill_bytes(&mut bytes);
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let h = hash(&token);
-        let expires_at = now_secs() + TOKEN_TTL_SECS;
+        let expires_at = self.clock.now_secs() + TOKEN_TTL_SECS;
         let token_item = Put::builder()
             .table_name(&self.table)
             .item("pk", s(token_pk(&h)))
@@ -125,7 +134,7 @@ impl Confirmations {
     /// Counts one confirmation `user` is about to cause in this hour, refusing beyond
     /// [`MAX_PER_HOUR`]. Call before [`Confirmations::issue`].
     pub async fn reserve(&self, user: &str) -> Result<(), ConfirmError> {
-        let now = now_secs();
+        let now = self.clock.now_secs();
         let hour = now - now % 3600;
         let result = self
             .client
@@ -178,7 +187,7 @@ impl Confirmations {
                 expires_at: get_n(&item, "expires_at")?,
             })
         })();
-        let Some(pending) = pending.filter(|p| p.expires_at > now_secs()) else {
+        let Some(pending) = pending.filter(|p| p.expires_at > self.clock.now_secs()) else {
             return Ok(None);
         };
         let pointer = self

@@ -1,8 +1,8 @@
 //! Delivery records: what makes a delivery happen once although SQS delivers at least once and
 //! a digest run may be repeated.
 //!
-//! One item per delivery in the delivery-records table, `pk = <channel>#<id>` (`email#<job id>`,
-//! `digest#<digest id>`), expiring after [`RECORD_TTL_SECS`] (longer than SQS keeps a message,
+//! One item per delivery in the delivery-records table, `pk = <channel>#<id>` ([`Channel::key`]:
+//! `email#<job id>`, `irc#<job id>`, `digest#<digest id>`), expiring after [`RECORD_TTL_SECS`] (longer than SQS keeps a message,
 //! so a redelivery always finds its record). A sender:
 //!
 //! 1. [`DeliveryRecords::claim`]s the delivery: a conditional write that succeeds only when no
@@ -20,10 +20,73 @@
 //! duplicate carries the same `Message-ID`, which most mail clients fold into one. SES has no
 //! idempotency key, so no scheme can do better than "at most one duplicate per crash" without
 //! risking a loss instead.
+//!
+//! [`DeliveryRecords::deliver_once`] is the whole sequence for a sender that sends one thing at
+//! a time (mail); the IRC bot, which confirms a batch of lines at once, uses the steps.
+
+use std::future::Future;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use crate::dynamo::{get_n, get_s, n, s, DynamoError, Item};
+use crate::ses::SesError;
+
+/// What a delivery goes through: the first part of its record's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// An immediate mail, keyed by its job id.
+    Email,
+    /// An IRC line, keyed by its job id.
+    Irc,
+    /// A digest mail, keyed by its digest id.
+    Digest,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Irc => "irc",
+            Channel::Digest => "digest",
+        }
+    }
+
+    /// The delivery-record key of `id` on this channel.
+    pub fn key(self, id: &str) -> String {
+        format!("{}#{id}", self.as_str())
+    }
+}
+
+/// How [`DeliveryRecords::deliver_once`] ended.
+#[derive(Debug)]
+pub enum Delivered {
+    /// Sent now, as `message_id`, on the record's `attempts`th attempt.
+    Sent { message_id: String, attempts: u64 },
+    /// Sent before: nothing was sent now.
+    AlreadySent { message_id: Option<String> },
+    /// Refused for good before: nothing was sent now.
+    AlreadyRejected { reason: String },
+    /// Someone else is sending it (claimed at `since_ms`): try later.
+    InFlight { since_ms: u64 },
+    /// Refused for good now; `unrecorded` is why the record could not say so, if it could not.
+    Rejected {
+        reason: String,
+        unrecorded: Option<DynamoError>,
+    },
+    /// Not sent now but worth another try; the record allows it at once.
+    Unavailable { reason: String },
+}
+
+/// `FMN_SEND_LEASE` default, seconds: a `sending` record older than this is sent again.
+pub const DEFAULT_SEND_LEASE_SECS: u64 = 300;
+
+/// The lease of a `sending` claim, from `FMN_SEND_LEASE` (seconds).
+pub fn send_lease(
+    vars: &crate::vars::Vars<'_>,
+) -> Result<std::time::Duration, crate::vars::ConfigError> {
+    let secs = vars.positive("FMN_SEND_LEASE", DEFAULT_SEND_LEASE_SECS)?;
+    Ok(std::time::Duration::from_secs(secs))
+}
 
 /// How long a record is kept: 14 days, SQS's longest retention.
 pub const RECORD_TTL_SECS: u64 = 14 * 24 * 3600;
@@ -184,6 +247,48 @@ impl DeliveryRecords {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Claims `key`, runs `send` if the claim is ours, and marks the record with its result: the
+    /// module's sequence in one call. A mark that fails after a send is logged: the delivery
+    /// stands, and the record waits for the lease (see the module's description).
+    pub async fn deliver_once<F, Fut>(
+        &self,
+        key: &str,
+        info: &RecordInfo<'_>,
+        send: F,
+    ) -> Result<Delivered, DynamoError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<String, SesError>>,
+    {
+        let claim = match self.claim(key, info).await? {
+            Claim::Claimed(claim) => claim,
+            Claim::AlreadySent { message_id } => return Ok(Delivered::AlreadySent { message_id }),
+            Claim::AlreadyRejected { reason } => return Ok(Delivered::AlreadyRejected { reason }),
+            Claim::InFlight { since_ms } => return Ok(Delivered::InFlight { since_ms }),
+        };
+        Ok(match send().await {
+            Ok(message_id) => {
+                if let Err(e) = self.mark_sent(&claim, &message_id).await {
+                    tracing::error!(key, error = %e, "sent but its record could not be marked");
+                }
+                Delivered::Sent {
+                    message_id,
+                    attempts: claim.attempts,
+                }
+            }
+            Err(SesError::Rejected(reason)) => Delivered::Rejected {
+                unrecorded: self.mark_rejected(&claim, &reason).await.err(),
+                reason,
+            },
+            Err(SesError::Unavailable(reason)) => {
+                if let Err(e) = self.mark_retry(&claim, &reason).await {
+                    tracing::warn!(key, error = %e, "could not release the delivery record");
+                }
+                Delivered::Unavailable { reason }
+            }
+        })
     }
 
     /// The record of `key`, if any.

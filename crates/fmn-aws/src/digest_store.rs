@@ -308,22 +308,7 @@ impl DigestStore {
         };
         if remaining <= 0 {
             // Gone only if nothing arrived since (an add increments the count first).
-            let out = self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", s("pending"))
-                .key("sk", s(key))
-                .condition_expression("pending_count <= :zero AND attribute_not_exists(batch_id)")
-                .expression_attribute_values(":zero", n(0))
-                .send()
-                .await
-                .map_err(|e| DynamoError::call("DeleteItem", &self.table, e));
-            match out {
-                Ok(_) => {}
-                Err(e) if e.is_condition_failure() => {}
-                Err(e) => return Err(e),
-            }
+            self.delete_marker_if(key, "pending_count <= :n", 0).await?;
         }
         Ok(())
     }
@@ -333,21 +318,34 @@ impl DigestStore {
     /// Deletes `key`'s marker when it has no items, unless its count changed since it was read
     /// as `count` or a batch is recorded on it.
     pub async fn remove_empty_marker(&self, key: &str, count: u64) -> Result<(), DynamoError> {
+        self.delete_marker_if(key, "pending_count = :n", count)
+            .await
+    }
+
+    /// Deletes `key`'s marker if `count_condition` (on `:n` = `count`) holds and no batch is
+    /// recorded on it; a marker that changed meanwhile is left alone.
+    async fn delete_marker_if(
+        &self,
+        key: &str,
+        count_condition: &str,
+        count: u64,
+    ) -> Result<(), DynamoError> {
         let out = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", s("pending"))
             .key("sk", s(key))
-            .condition_expression("pending_count = :count AND attribute_not_exists(batch_id)")
-            .expression_attribute_values(":count", n(count))
+            .condition_expression(format!(
+                "{count_condition} AND attribute_not_exists(batch_id)"
+            ))
+            .expression_attribute_values(":n", n(count))
             .send()
             .await
             .map_err(|e| DynamoError::call("DeleteItem", &self.table, e));
         match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_condition_failure() => Ok(()),
-            Err(e) => Err(e),
+            Err(e) if !e.is_condition_failure() => Err(e),
+            _ => Ok(()),
         }
     }
 }

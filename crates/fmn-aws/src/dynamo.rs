@@ -129,6 +129,32 @@ pub async fn read_version_counter(
         .unwrap_or(0))
 }
 
+/// Adds one to the `version` counter at `pk = meta, sk = version` and returns the new value.
+pub async fn bump_version_counter(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<u64, DynamoError> {
+    let out = client
+        .update_item()
+        .table_name(table)
+        .key("pk", s("meta"))
+        .key("sk", s("version"))
+        .update_expression("ADD version :one")
+        .expression_attribute_values(":one", n(1))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+        .send()
+        .await
+        .map_err(|e| DynamoError::call("UpdateItem", table, e))?;
+    out.attributes
+        .as_ref()
+        .and_then(|a| get_n(a, "version"))
+        .ok_or_else(|| DynamoError::Malformed {
+            table: table.to_string(),
+            key: "meta/version".into(),
+            reason: "the counter has no number".into(),
+        })
+}
+
 /// Every item of a table whose `pk` starts with `prefix` (a paged scan).
 pub async fn scan_prefix(
     client: &aws_sdk_dynamodb::Client,

@@ -2,6 +2,7 @@
 //! SQS, DynamoDB, SES v2 or EventBridge, reads the infra template, or wires a Lambda lives here.
 
 pub mod batch;
+pub mod clock;
 pub mod config;
 pub mod confirmations;
 pub mod delivery_records;
@@ -9,6 +10,7 @@ pub mod digest_store;
 pub mod dynamo;
 pub mod explain;
 pub mod ingest_wire;
+pub mod job_queue;
 pub mod lambda;
 pub mod mail;
 pub mod names;
@@ -21,6 +23,8 @@ pub mod ses;
 pub mod sqs;
 pub mod telemetry;
 pub mod template;
+pub mod vars;
 
 pub use config::AwsClients;
 pub use names::{FunctionName, QueueName, ResourceNames, TableName};
+pub use vars::{ConfigError, Vars};

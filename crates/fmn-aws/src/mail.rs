@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use fmn_core::render::MailContext;
 
+use crate::delivery_records::send_lease;
 use crate::ses::{send_raw, SesError};
+use crate::vars::{ConfigError, Vars};
 
 /// `FMN_FROM_ADDRESS` default (the template's default).
 pub const DEFAULT_FROM_ADDRESS: &str = "notifications@fedoraproject.org";
@@ -15,8 +17,6 @@ pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 /// `FMN_UNSUBSCRIBE_SECRET` default: fine locally, never in production (the template has no
 /// default for it).
 pub const DEFAULT_UNSUBSCRIBE_SECRET: &str = "fmn-local-unsubscribe-secret";
-/// `FMN_SEND_LEASE` default, seconds: a `sending` record older than this is sent again.
-pub const DEFAULT_SEND_LEASE_SECS: u64 = 300;
 /// `FMN_SES_ATTEMPTS` default: tries per record within one invocation before handing it back.
 pub const DEFAULT_SES_ATTEMPTS: u32 = 3;
 
@@ -32,58 +32,67 @@ pub struct MailSettings {
 
 impl MailSettings {
     /// From `FMN_FROM_ADDRESS`, `FMN_FROM_NAME`, `FMN_PUBLIC_URL`, `FMN_UNSUBSCRIBE_SECRET`,
-    /// `FMN_SEND_LEASE` and `FMN_SES_ATTEMPTS`; a missing or unparsable value takes the default
-    /// (logged).
-    pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let number = |k: &str, default: u64| -> u64 {
-            match var(k).map(|v| v.trim().parse::<u64>()) {
-                None => default,
-                Some(Ok(v)) if v > 0 => v,
-                Some(_) => {
-                    tracing::warn!(
-                        variable = k,
-                        default,
-                        "not a positive integer; using the default"
-                    );
-                    default
-                }
-            }
-        };
-        Self {
+    /// `FMN_SEND_LEASE` and `FMN_SES_ATTEMPTS` ([`Vars`]' policy).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::from_env())
+    }
+
+    pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
             context: MailContext {
-                from_address: var("FMN_FROM_ADDRESS")
-                    .unwrap_or_else(|| DEFAULT_FROM_ADDRESS.into()),
-                from_name: var("FMN_FROM_NAME").unwrap_or_else(|| DEFAULT_FROM_NAME.into()),
-                public_url: var("FMN_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.into()),
-                unsubscribe_secret: var("FMN_UNSUBSCRIBE_SECRET")
-                    .unwrap_or_else(|| DEFAULT_UNSUBSCRIBE_SECRET.into())
+                from_address: vars.text_or("FMN_FROM_ADDRESS", DEFAULT_FROM_ADDRESS),
+                from_name: vars.text_or("FMN_FROM_NAME", DEFAULT_FROM_NAME),
+                public_url: vars.text_or("FMN_PUBLIC_URL", DEFAULT_PUBLIC_URL),
+                unsubscribe_secret: vars
+                    .text_or("FMN_UNSUBSCRIBE_SECRET", DEFAULT_UNSUBSCRIBE_SECRET)
                     .into_bytes(),
             },
-            lease: Duration::from_secs(number("FMN_SEND_LEASE", DEFAULT_SEND_LEASE_SECS)),
-            ses_attempts: number("FMN_SES_ATTEMPTS", DEFAULT_SES_ATTEMPTS.into()) as u32,
-        }
+            lease: send_lease(vars)?,
+            ses_attempts: vars.positive("FMN_SES_ATTEMPTS", DEFAULT_SES_ATTEMPTS)?,
+        })
     }
 }
 
-/// Sends a rendered mail, retrying throttling and unavailability up to `attempts` times with
-/// exponential backoff and jitter; a rejection is returned at once.
-pub async fn send_with_backoff(
-    client: &aws_sdk_sesv2::Client,
-    from: &str,
-    to: &str,
-    raw: &[u8],
+/// Sends rendered mail from the configured sender through SES v2, retrying throttling and
+/// unavailability a few times within the call.
+#[derive(Clone, Debug)]
+pub struct Mailer {
+    ses: aws_sdk_sesv2::Client,
+    from_address: String,
     attempts: u32,
-) -> Result<String, SesError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match send_raw(client, from, &[to.to_string()], raw.to_vec()).await {
-            Err(SesError::Unavailable(reason)) if attempt < attempts.max(1) => {
-                tracing::warn!(attempt, %reason, "SES unavailable or throttling; retrying");
-                crate::sqs::backoff(attempt).await;
+}
+
+impl Mailer {
+    /// From `settings`' sender and SES attempts.
+    pub fn new(ses: aws_sdk_sesv2::Client, settings: &MailSettings) -> Self {
+        Self {
+            ses,
+            from_address: settings.context.from_address.clone(),
+            attempts: settings.ses_attempts,
+        }
+    }
+
+    /// Sends `raw` (a whole MIME message) to `to`, retrying throttling and unavailability up to
+    /// the configured attempts with exponential backoff and jitter; a rejection is returned at
+    /// once. Returns the SES message id.
+    pub async fn send(&self, to: &str, raw: &[u8]) -> Result<String, SesError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match send_raw(
+                &self.ses,
+                &self.from_address,
+                &[to.to_string()],
+                raw.to_vec(),
+            )
+            .await
+            {
+                Err(SesError::Unavailable(reason)) if attempt < self.attempts.max(1) => {
+                    tracing::warn!(attempt, %reason, "SES unavailable or throttling; retrying");
+                    crate::sqs::backoff(attempt).await;
+                }
+                other => return other,
             }
-            other => return other,
         }
     }
 }

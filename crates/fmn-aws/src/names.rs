@@ -181,7 +181,7 @@ impl ResourceNames {
 
     /// From `FMN_RESOURCE_PREFIX`, default `fmn`.
     pub fn from_env() -> Self {
-        Self::new(std::env::var(PREFIX_VAR).unwrap_or_else(|_| DEFAULT_PREFIX.to_string()))
+        Self::new(crate::vars::Vars::from_env().text_or(PREFIX_VAR, DEFAULT_PREFIX))
     }
 
     pub fn prefix(&self) -> &str {

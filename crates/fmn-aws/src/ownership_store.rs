@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use fmn_core::ownership::{Owners, Ownership};
 use fmn_core::rules::{Artifact, ArtifactKind};
 
-use crate::dynamo::{self, get_list, get_n, get_s, list, n, s, DynamoError, Item};
+use crate::dynamo::{self, get_list, get_s, list, s, DynamoError, Item};
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,18 +40,12 @@ pub struct OwnershipStore {
 }
 
 impl OwnershipStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-
     pub fn from_clients(clients: &crate::AwsClients) -> Self {
-        Self::new(
-            clients.dynamodb.clone(),
-            clients.table(crate::TableName::Ownership),
-        )
+        let table = clients.table(crate::TableName::Ownership);
+        Self {
+            table,
+            client: clients.dynamodb.clone(),
+        }
     }
 
     /// The import counter (0: never imported).
@@ -163,23 +157,7 @@ impl OwnershipStore {
             dynamo::batch_write(&self.client, &self.table, chunk).await?;
             progress(done, total);
         }
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s("meta"))
-            .key("sk", s("version"))
-            .update_expression("ADD version :one")
-            .expression_attribute_values(":one", n(1))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e))?;
-        report.version = out
-            .attributes
-            .as_ref()
-            .and_then(|a| get_n(a, "version"))
-            .unwrap_or(0);
+        report.version = dynamo::bump_version_counter(&self.client, &self.table).await?;
         Ok(report)
     }
 }

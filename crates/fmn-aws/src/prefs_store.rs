@@ -59,18 +59,12 @@ pub struct PrefsStore {
 }
 
 impl PrefsStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-
     pub fn from_clients(clients: &crate::AwsClients) -> Self {
-        Self::new(
-            clients.dynamodb.clone(),
-            clients.table(crate::TableName::Preferences),
-        )
+        let table = clients.table(crate::TableName::Preferences);
+        Self {
+            table,
+            client: clients.dynamodb.clone(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -158,36 +152,11 @@ impl PrefsStore {
             .collect())
     }
 
-    async fn next_version(&self) -> Result<u64, PrefsStoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s("meta"))
-            .key("sk", s("version"))
-            .update_expression("ADD version :one")
-            .expression_attribute_values(":one", n(1))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e))?;
-        out.attributes
-            .as_ref()
-            .and_then(|a| get_n(a, "version"))
-            .ok_or_else(|| {
-                PrefsStoreError::Dynamo(DynamoError::Malformed {
-                    table: self.table.clone(),
-                    key: "meta/version".into(),
-                    reason: "the counter has no number".into(),
-                })
-            })
-    }
-
     /// Writes `prefs`, which must still be at `prefs.version` in the table (0: must not exist
     /// yet). Returns the stored document with its new version.
     pub async fn put(&self, prefs: &UserPrefs) -> Result<UserPrefs, PrefsStoreError> {
         prefs.validate()?;
-        let version = self.next_version().await?;
+        let version = dynamo::bump_version_counter(&self.client, &self.table).await?;
         let mut stored = prefs.clone();
         stored.version = version;
         let doc = serde_json::to_string(&stored).expect("preferences serialise");
@@ -250,9 +219,10 @@ impl PrefsStore {
 
     /// Reads, changes with `change` and writes back, retrying when someone else wrote in
     /// between. `change` may refuse with an error of its own.
-    pub async fn update<F>(&self, name: &str, mut change: F) -> Result<UserPrefs, PrefsStoreError>
+    pub async fn update<F, E>(&self, name: &str, mut change: F) -> Result<UserPrefs, E>
     where
-        F: FnMut(&mut UserPrefs) -> Result<(), PrefsStoreError>,
+        F: FnMut(&mut UserPrefs) -> Result<(), E>,
+        E: From<PrefsStoreError>,
     {
         let mut attempt = 0;
         loop {
@@ -266,7 +236,7 @@ impl PrefsStore {
                 Err(PrefsStoreError::Conflict(_)) if attempt < 5 => {
                     crate::sqs::backoff(attempt).await;
                 }
-                other => return other,
+                other => return Ok(other?),
             }
         }
     }

@@ -18,9 +18,7 @@ use fmn_core::matching::{IndexStats, Matcher, MessageFacts};
 use fmn_core::message::Envelope;
 use fmn_core::meta::{Metadata, Registry};
 use fmn_core::ownership::{Owners, Ownership};
-use fmn_core::prefs::{
-    validate_account_name, Delivery, Destination, DestinationKind, Filter, UserPrefs,
-};
+use fmn_core::prefs::{validate_account_name, Delivery, Destination, Filter, UserPrefs};
 use fmn_core::rules::{Artifact, ArtifactKind, Rule, RuleKind};
 
 /// `fmn bench <kind>`.
@@ -360,15 +358,9 @@ fn generate_world(corpus: &Corpus, n: usize, seed: u64, progress: bool) -> World
 }
 
 fn email(name: &str, confirmed: bool, delivery: Delivery) -> Destination {
-    Destination {
-        id: "email-1".into(),
-        kind: DestinationKind::Email,
-        address: format!("{name}@fedoraproject.org"),
-        confirmed,
-        delivery,
-        irc_colour: false,
-        verbose: true,
-    }
+    Destination::email("email-1", format!("{name}@fedoraproject.org"))
+        .confirmed(confirmed)
+        .with_delivery(delivery)
 }
 
 fn irc(name: &str, confirmed: bool) -> Destination {
@@ -381,13 +373,9 @@ fn irc(name: &str, confirmed: bool) -> Destination {
         nick.insert(0, 'u');
     }
     Destination {
-        id: "irc-1".into(),
-        kind: DestinationKind::Irc,
-        address: nick,
-        confirmed,
-        delivery: Delivery::Immediate,
         irc_colour: true,
         verbose: false,
+        ..Destination::irc("irc-1", nick).confirmed(confirmed)
     }
 }
 

@@ -20,7 +20,7 @@ use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::provision::ProvisionOptions;
 use fmn_aws::{AwsClients, ResourceNames, TableName};
 use fmn_core::jobs::job_id;
-use fmn_core::prefs::{Delivery, Destination, DestinationKind, Filter, UserPrefs};
+use fmn_core::prefs::{Destination, Filter, UserPrefs};
 use fmn_core::rules::{Rule, RuleKind};
 use fmn_ingest_bridge::publisher::Publisher;
 use fmn_local::system::{self, RunOptions};
@@ -104,15 +104,8 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
     let (_, provisioned) = system::provision_all(&clients, &ProvisionOptions::default()).await?;
 
     // One user, every message, by e-mail at once.
-    let destination = Destination {
-        id: "email-1".into(),
-        kind: DestinationKind::Email,
-        address: format!("{prefix}@example.org"),
-        confirmed: true,
-        delivery: Delivery::Immediate,
-        irc_colour: false,
-        verbose: true,
-    };
+    let destination =
+        Destination::email("email-1", format!("{prefix}@example.org")).confirmed(true);
     let mut user = UserPrefs::new(USER);
     user.destinations = vec![destination.clone()];
     user.filters = vec![Filter {
@@ -153,7 +146,8 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
             .unwrap()
             .publish(topic, msg.clone())
             .context("publishing")?;
-        let key = fmn_deliver_email::record_key(&job_id(&msg_id, USER, &destination));
+        let key =
+            fmn_aws::delivery_records::Channel::Email.key(&job_id(&msg_id, USER, &destination));
         Ok((msg_id, Published { at_ms, key }))
     };
 

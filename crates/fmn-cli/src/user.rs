@@ -7,7 +7,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use fmn_aws::prefs_store::{PrefsStore, PrefsStoreError};
-use fmn_core::defaults::new_account;
+use fmn_core::defaults::{new_account, NewAccount};
 use fmn_core::prefs::{DestinationKind, UserPrefs};
 
 #[derive(Debug, Subcommand)]
@@ -52,14 +52,13 @@ pub fn new_user(args: &CreateArgs) -> anyhow::Result<UserPrefs> {
         .map(|a| (DestinationKind::Email, a.clone()))
         .chain(args.irc.iter().map(|a| (DestinationKind::Irc, a.clone())))
         .collect();
-    new_account(
-        &args.name,
-        args.bot,
-        &destinations,
-        true,
-        args.create_defaults,
-    )
-    .context("invalid account")
+    let options = NewAccount {
+        bot: args.bot,
+        destinations,
+        confirmed: true,
+        with_defaults: args.create_defaults,
+    };
+    new_account(&args.name, &options).context("invalid account")
 }
 
 pub fn run(command: UserCommand) -> anyhow::Result<()> {

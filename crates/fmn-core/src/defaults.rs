@@ -3,7 +3,7 @@
 //! the noisy events users asked to have left out (each exclusion is a negated topic glob,
 //! named after the old rule it replaces).
 
-use crate::prefs::{Delivery, Destination, DestinationKind, Filter, PrefsError, UserPrefs};
+use crate::prefs::{Destination, DestinationKind, Filter, PrefsError, UserPrefs};
 use crate::rules::{Rule, RuleKind};
 
 /// Noise on packages (old `exclusion_packages`).
@@ -88,31 +88,30 @@ pub fn default_filters(prefs: &UserPrefs, destinations: &[String]) -> Vec<Filter
     ]
 }
 
-/// A new account: `name`, the given destinations (ids `email-1`, `irc-1`…; `confirmed` says
-/// whether whoever creates it vouches for the addresses), and with `with_defaults` the default
-/// filters feeding every one of them. Validated.
-pub fn new_account(
-    name: &str,
-    bot: bool,
-    destinations: &[(DestinationKind, String)],
-    confirmed: bool,
-    with_defaults: bool,
-) -> Result<UserPrefs, PrefsError> {
+/// What a new account starts with (see [`new_account`]).
+#[derive(Clone, Debug, Default)]
+pub struct NewAccount {
+    /// An admin-managed bot account.
+    pub bot: bool,
+    /// Destinations to create, ids `email-1`, `irc-1`….
+    pub destinations: Vec<(DestinationKind, String)>,
+    /// Whoever creates the account vouches for the addresses.
+    pub confirmed: bool,
+    /// The default filters, feeding every destination.
+    pub with_defaults: bool,
+}
+
+/// A new account `name` as `options` say. Validated.
+pub fn new_account(name: &str, options: &NewAccount) -> Result<UserPrefs, PrefsError> {
     let mut prefs = UserPrefs::new(name);
-    prefs.bot = bot;
-    for (kind, address) in destinations {
+    prefs.bot = options.bot;
+    for (kind, address) in &options.destinations {
         let id = prefs.next_id(kind.as_str());
-        prefs.destinations.push(Destination {
-            id,
-            kind: *kind,
-            address: address.clone(),
-            confirmed,
-            delivery: Delivery::Immediate,
-            irc_colour: false,
-            verbose: true,
-        });
+        prefs
+            .destinations
+            .push(Destination::new(id, *kind, address.as_str()).confirmed(options.confirmed));
     }
-    if with_defaults {
+    if options.with_defaults {
         let ids: Vec<String> = prefs.destinations.iter().map(|d| d.id.clone()).collect();
         prefs.filters = default_filters(&prefs, &ids);
     }

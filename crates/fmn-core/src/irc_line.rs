@@ -463,7 +463,7 @@ mod tests {
     use super::*;
     use crate::jobs::Notification;
     use crate::meta::Severity;
-    use crate::prefs::{Delivery, Destination};
+    use crate::prefs::Destination;
     use proptest::prelude::*;
 
     fn job(
@@ -474,13 +474,9 @@ mod tests {
         verbose: bool,
     ) -> DeliveryJob {
         let destination = Destination {
-            id: "irc-1".into(),
-            kind: DestinationKind::Irc,
-            address: nick.into(),
-            confirmed: true,
-            delivery: Delivery::Immediate,
             irc_colour: colour,
             verbose,
+            ..Destination::irc("irc-1", nick).confirmed(true)
         };
         DeliveryJob {
             job_id: "j1".into(),

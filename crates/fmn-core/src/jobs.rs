@@ -117,18 +117,9 @@ pub fn digest_key(user: &str, destination_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prefs::{Delivery, DestinationKind};
 
     fn dest(address: &str) -> Destination {
-        Destination {
-            id: "email-1".into(),
-            kind: DestinationKind::Email,
-            address: address.into(),
-            confirmed: true,
-            delivery: Delivery::Immediate,
-            irc_colour: false,
-            verbose: true,
-        }
+        Destination::email("email-1", address).confirmed(true)
     }
 
     #[test]

@@ -37,6 +37,16 @@ pub mod limits {
 pub enum PrefsError {
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
+    /// A limit reached: more destinations, filters or rules than allowed.
+    #[error("{field}: at most {limit} {}", noun(.field))]
+    TooMany { field: String, limit: usize },
+    /// The user already has this address (of this kind).
+    #[error("`{address}` is already one of your destinations")]
+    DuplicateAddress { address: String },
+    #[error("no destination `{0}`")]
+    NoDestination(String),
+    #[error("no filter `{0}`")]
+    NoFilter(String),
     #[error("filters[{filter}].rules[{rule}]: {source}")]
     Rule {
         filter: usize,
@@ -54,13 +64,21 @@ impl PrefsError {
         }
     }
 
-    /// The JSON path of the offending field.
+    /// The JSON path of the offending field (empty when no field is at fault).
     pub fn field(&self) -> String {
         match self {
-            Self::Invalid { field, .. } => field.clone(),
+            Self::Invalid { field, .. } | Self::TooMany { field, .. } => field.clone(),
+            Self::DuplicateAddress { .. } | Self::NoDestination(_) | Self::NoFilter(_) => {
+                String::new()
+            }
             Self::Rule { filter, rule, .. } => format!("filters[{filter}].rules[{rule}]"),
         }
     }
+}
+
+/// What a limit counts: the last part of its field (`filters[0].rules` counts rules).
+fn noun(field: &str) -> &str {
+    field.rsplit('.').next().unwrap_or(field)
 }
 
 /// The kind of a destination.
@@ -128,6 +146,41 @@ fn yes() -> bool {
 }
 
 impl Destination {
+    /// An unconfirmed destination with the defaults: immediate, no colours, verbose.
+    pub fn new(id: impl Into<String>, kind: DestinationKind, address: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            kind,
+            address: address.into(),
+            confirmed: false,
+            delivery: Delivery::Immediate,
+            irc_colour: false,
+            verbose: true,
+        }
+    }
+
+    /// An unconfirmed e-mail destination with the defaults.
+    pub fn email(id: impl Into<String>, address: impl Into<String>) -> Self {
+        Self::new(id, DestinationKind::Email, address)
+    }
+
+    /// An unconfirmed IRC destination with the defaults.
+    pub fn irc(id: impl Into<String>, nick: impl Into<String>) -> Self {
+        Self::new(id, DestinationKind::Irc, nick)
+    }
+
+    /// The same, confirmed (or not).
+    pub fn confirmed(mut self, confirmed: bool) -> Self {
+        self.confirmed = confirmed;
+        self
+    }
+
+    /// The same, delivered this way.
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
     /// A destination that receives: confirmed.
     pub fn is_active(&self) -> bool {
         self.confirmed
@@ -217,20 +270,121 @@ impl UserPrefs {
             .expect("an unused id exists")
     }
 
+    /// The destination with this id, to change.
+    pub fn destination_mut(&mut self, id: &str) -> Result<&mut Destination, PrefsError> {
+        self.destinations
+            .iter_mut()
+            .find(|d| d.id == id)
+            .ok_or_else(|| PrefsError::NoDestination(id.to_string()))
+    }
+
+    /// Adds `d` (unconfirmed) under a fresh id, which is returned; an address the user already
+    /// has (same kind, any case) is refused.
+    pub fn add_destination(&mut self, mut d: Destination) -> Result<String, PrefsError> {
+        if self
+            .destinations
+            .iter()
+            .any(|o| o.kind == d.kind && o.address.eq_ignore_ascii_case(&d.address))
+        {
+            return Err(PrefsError::DuplicateAddress { address: d.address });
+        }
+        d.id = self.next_id(d.kind.as_str());
+        d.confirmed = false;
+        let id = d.id.clone();
+        self.destinations.push(d);
+        Ok(id)
+    }
+
+    /// Removes the destination `id`, and it from every filter.
+    pub fn remove_destination(&mut self, id: &str) -> Result<(), PrefsError> {
+        self.destination_mut(id)?;
+        self.destinations.retain(|d| d.id != id);
+        for f in &mut self.filters {
+            f.destinations.retain(|d| d != id);
+        }
+        Ok(())
+    }
+
+    /// Adds `f` under a fresh id, which is returned.
+    pub fn add_filter(&mut self, f: Filter) -> String {
+        let id = self.next_id("filter");
+        self.filters.push(Filter {
+            id: id.clone(),
+            ..f
+        });
+        id
+    }
+
+    /// Puts `f` in the place of the filter with its id; returns that place.
+    pub fn replace_filter(&mut self, f: Filter) -> Result<usize, PrefsError> {
+        let index = self
+            .filters
+            .iter()
+            .position(|o| o.id == f.id)
+            .ok_or_else(|| PrefsError::NoFilter(f.id.clone()))?;
+        self.filters[index] = f;
+        Ok(index)
+    }
+
+    /// Removes the filter `id`.
+    pub fn remove_filter(&mut self, id: &str) -> Result<(), PrefsError> {
+        if self.filter(id).is_none() {
+            return Err(PrefsError::NoFilter(id.to_string()));
+        }
+        self.filters.retain(|f| f.id != id);
+        Ok(())
+    }
+
+    /// Turns the filter `id` off, if there is one (a one-shot filter that fired).
+    pub fn disable_filter(&mut self, id: &str) {
+        if let Some(f) = self.filters.iter_mut().find(|f| f.id == id) {
+            f.enabled = false;
+        }
+    }
+
+    /// Replaces the destinations and filters with imported ones. A destination stays
+    /// confirmed only if it was confirmed before with the same kind and address. Returns the
+    /// destinations that need a confirmation sent (new or changed, and unconfirmed).
+    pub fn import(&mut self, destinations: &[Destination], filters: &[Filter]) -> Vec<Destination> {
+        let before = std::mem::take(&mut self.destinations);
+        self.destinations = destinations
+            .iter()
+            .cloned()
+            .map(|mut d| {
+                d.address = d.address.trim().to_string();
+                d.confirmed = before.iter().any(|b| {
+                    b.confirmed && b.kind == d.kind && b.address.eq_ignore_ascii_case(&d.address)
+                });
+                d
+            })
+            .collect();
+        self.filters = filters.to_vec();
+        self.destinations
+            .iter()
+            .filter(|d| {
+                !d.confirmed
+                    && !before
+                        .iter()
+                        .any(|b| b.id == d.id && b.kind == d.kind && b.address == d.address)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Checks every field; the first problem found is returned with its path.
     pub fn validate(&self) -> Result<(), PrefsError> {
         validate_account_name("name", &self.name)?;
         if self.destinations.len() > limits::MAX_DESTINATIONS {
-            return Err(PrefsError::invalid(
-                "destinations",
-                format!("at most {} destinations", limits::MAX_DESTINATIONS),
-            ));
+            return Err(PrefsError::TooMany {
+                field: "destinations".into(),
+                limit: limits::MAX_DESTINATIONS,
+            });
         }
         if self.filters.len() > limits::MAX_FILTERS {
-            return Err(PrefsError::invalid(
-                "filters",
-                format!("at most {} filters", limits::MAX_FILTERS),
-            ));
+            return Err(PrefsError::TooMany {
+                field: "filters".into(),
+                limit: limits::MAX_FILTERS,
+            });
         }
         let mut ids = BTreeSet::new();
         let mut addresses = BTreeSet::new();
@@ -288,10 +442,10 @@ impl UserPrefs {
             }
             validate_name(&at("name"), &f.name)?;
             if f.rules.len() > limits::MAX_RULES {
-                return Err(PrefsError::invalid(
-                    at("rules"),
-                    format!("at most {} rules", limits::MAX_RULES),
-                ));
+                return Err(PrefsError::TooMany {
+                    field: at("rules"),
+                    limit: limits::MAX_RULES,
+                });
             }
             for (j, dest) in f.destinations.iter().enumerate() {
                 if self.destination(dest).is_none() {
@@ -434,15 +588,8 @@ mod tests {
 
     fn prefs() -> UserPrefs {
         let mut p = UserPrefs::new("alice");
-        p.destinations.push(Destination {
-            id: "email-1".into(),
-            kind: DestinationKind::Email,
-            address: "alice@example.org".into(),
-            confirmed: true,
-            delivery: Delivery::Immediate,
-            irc_colour: false,
-            verbose: true,
-        });
+        p.destinations
+            .push(Destination::email("email-1", "alice@example.org").confirmed(true));
         p.filters.push(Filter {
             id: "filter-1".into(),
             name: "Mine".into(),
@@ -535,5 +682,48 @@ mod tests {
         let p = prefs();
         assert_eq!(p.next_id("email"), "email-2");
         assert_eq!(p.next_id("irc"), "irc-1");
+    }
+
+    #[test]
+    fn import_keeps_confirmation_only_for_the_same_address() {
+        let dest = |id: &str, address: &str, confirmed| {
+            Destination::email(id, address).confirmed(confirmed)
+        };
+        let mut p = UserPrefs::new("alice");
+        p.destinations = vec![
+            dest("email-1", "a@example.org", true),
+            dest("email-2", "b@example.org", false),
+        ];
+        let imported = [
+            dest("email-1", "A@example.org", true),
+            dest("email-2", "b@example.org", true),
+            dest("email-3", "c@example.org", true),
+        ];
+        let sent = p.import(&imported, &[]);
+        let confirmed: Vec<bool> = p.destinations.iter().map(|d| d.confirmed).collect();
+        assert_eq!(confirmed, [true, false, false]);
+        // b is still pending with its earlier link; only c needs a mail.
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].address, "c@example.org");
+    }
+
+    #[test]
+    fn a_second_destination_with_the_same_address_is_refused() {
+        let mut p = UserPrefs::new("alice");
+        let id = p
+            .add_destination(Destination::email("", "a@example.org"))
+            .unwrap();
+        assert_eq!(id, "email-1");
+        assert_eq!(
+            p.add_destination(Destination::email("", "A@example.org")),
+            Err(PrefsError::DuplicateAddress {
+                address: "A@example.org".into()
+            })
+        );
+        p.remove_destination(&id).unwrap();
+        assert_eq!(
+            p.remove_destination(&id),
+            Err(PrefsError::NoDestination(id))
+        );
     }
 }

@@ -9,7 +9,7 @@ use fmn_core::matching::{explain, match_naive, Matcher, MessageFacts};
 use fmn_core::message::Envelope;
 use fmn_core::meta::{Metadata, Registry, Severity};
 use fmn_core::ownership::{parse_group_members, parse_owner_alias, Ownership};
-use fmn_core::prefs::{Delivery, Destination, DestinationKind, Filter, UserPrefs};
+use fmn_core::prefs::{Destination, Filter, UserPrefs};
 use fmn_core::rules::{Artifact, ArtifactKind, Rule, RuleKind};
 use proptest::prelude::*;
 
@@ -66,15 +66,7 @@ fn message(id: &str) -> &'static (String, Envelope, Metadata) {
 }
 
 fn email(id: &str, address: &str, confirmed: bool) -> Destination {
-    Destination {
-        id: id.into(),
-        kind: DestinationKind::Email,
-        address: address.into(),
-        confirmed,
-        delivery: Delivery::Immediate,
-        irc_colour: false,
-        verbose: true,
-    }
+    Destination::email(id, address).confirmed(confirmed)
 }
 
 fn user(name: &str, rules: Vec<Rule>) -> UserPrefs {

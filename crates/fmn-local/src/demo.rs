@@ -8,7 +8,7 @@ use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::AwsClients;
 use fmn_core::defaults::default_filters;
 use fmn_core::ownership::{parse_group_members, parse_owner_alias};
-use fmn_core::prefs::{Delivery, Destination, DestinationKind, UserPrefs};
+use fmn_core::prefs::{Delivery, Destination, UserPrefs};
 
 const OWNER_ALIAS: &str = include_str!("../../../tests/data/ownership/pagure_owner_alias.json");
 const GROUPS: &str = include_str!("../../../tests/data/ownership/groups.json");
@@ -26,14 +26,6 @@ pub enum DemoError {
     Dynamo(#[from] fmn_aws::dynamo::DynamoError),
 }
 
-/// Whether demo data is wanted (`FMN_DEMO`, default true).
-pub fn enabled() -> bool {
-    !matches!(
-        std::env::var("FMN_DEMO").as_deref(),
-        Ok("false") | Ok("0") | Ok("no")
-    )
-}
-
 /// The demo users.
 pub fn users() -> Vec<UserPrefs> {
     USERS
@@ -41,22 +33,19 @@ pub fn users() -> Vec<UserPrefs> {
         .enumerate()
         .map(|(i, name)| {
             let mut user = UserPrefs::new(*name);
-            user.destinations.push(Destination {
-                id: "email-1".into(),
-                kind: DestinationKind::Email,
-                address: format!("{name}@example.org"),
-                confirmed: true,
-                delivery: if i == 0 {
-                    Delivery::Digest {
-                        batch_delta: Some(300),
-                        batch_count: Some(10),
-                    }
-                } else {
-                    Delivery::Immediate
-                },
-                irc_colour: false,
-                verbose: true,
-            });
+            let delivery = if i == 0 {
+                Delivery::Digest {
+                    batch_delta: Some(300),
+                    batch_count: Some(10),
+                }
+            } else {
+                Delivery::Immediate
+            };
+            user.destinations.push(
+                Destination::email("email-1", format!("{name}@example.org"))
+                    .confirmed(true)
+                    .with_delivery(delivery),
+            );
             user.filters = default_filters(&user, &["email-1".to_string()]);
             user
         })

@@ -15,9 +15,6 @@ use tokio_util::sync::CancellationToken;
 use crate::esm::{self, MappingConfig};
 use crate::stats::{self, FunctionStats};
 
-/// The sender address when `FMN_FROM_ADDRESS` is not set (the template's default).
-pub const DEFAULT_FROM_ADDRESS: &str = "notifications@fedoraproject.org";
-
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{service} is not answering at {endpoint}: {detail}\n  start the emulators with `make localstack-up` (or run `make run`, which does it)")]
@@ -39,6 +36,8 @@ pub enum RunError {
     },
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Setting(#[from] fmn_aws::ConfigError),
 }
 
 /// How the local system runs; every field has a working default.
@@ -53,42 +52,32 @@ pub struct RunOptions {
     pub bridge: BridgeConfig,
     /// The IRC bot's settings (`FMN_IRC_*`); the tests point it at their own server.
     pub irc: fmn_deliver_irc::IrcSettings,
+    /// `FMN_DEMO` (default true): seed demo users when following no bus.
+    pub demo: bool,
+    /// The mail senders' settings (`FMN_FROM_ADDRESS`, …).
+    pub mail: fmn_aws::mail::MailSettings,
     /// The web-api's settings; locally `FMN_DEV_AUTH` defaults to true (development login).
     pub web: fmn_web_api::settings::Settings,
 }
 
 impl RunOptions {
     pub fn from_env() -> Result<Self, RunError> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let secs = |k: &'static str| -> Result<Option<Duration>, RunError> {
-            var(k)
-                .map(|v| {
-                    v.parse::<f64>()
-                        .ok()
-                        .filter(|s| *s > 0.0)
-                        .map(Duration::from_secs_f64)
-                        .ok_or_else(|| {
-                            RunError::Config(format!(
-                                "{k}: `{v}` is not a positive number of seconds"
-                            ))
-                        })
-                })
-                .transpose()
-        };
-        let web_addr = match var("FMN_WEB_ADDR") {
-            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-            Some(v) => v.parse().map_err(|_| {
-                RunError::Config(format!(
-                    "FMN_WEB_ADDR: `{v}` is not an address like 127.0.0.1:8080"
-                ))
-            })?,
-        };
+        let vars = fmn_aws::Vars::from_env();
+        let web_addr = vars.parsed(
+            "FMN_WEB_ADDR",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            "an address like 127.0.0.1:8080",
+        )?;
         Ok(Self {
             web_addr,
-            digest_interval: secs("FMN_DIGEST_INTERVAL")?,
-            progress_interval: secs("FMN_PROGRESS_INTERVAL")?.unwrap_or(Duration::from_secs(10)),
+            digest_interval: vars.seconds("FMN_DIGEST_INTERVAL")?,
+            progress_interval: vars
+                .seconds("FMN_PROGRESS_INTERVAL")?
+                .unwrap_or(Duration::from_secs(10)),
             bridge: BridgeConfig::from_env().map_err(|e| RunError::Config(e.to_string()))?,
-            irc: fmn_deliver_irc::IrcSettings::from_env(),
+            irc: fmn_deliver_irc::IrcSettings::from_vars(&vars)?,
+            mail: fmn_aws::mail::MailSettings::from_vars(&vars)?,
+            demo: vars.flag("FMN_DEMO", true)?,
             web: fmn_web_api::settings::Settings::from_env(true)
                 .map_err(|e| RunError::Config(e.to_string()))?,
         })
@@ -188,9 +177,8 @@ pub async fn run(
     preflight(&clients).await?;
     let (template, provisioned) = provision_all(&clients, &ProvisionOptions::default()).await?;
     // In AWS an administrator verifies the sender once; locally the emulator needs to be told.
-    let from =
-        std::env::var("FMN_FROM_ADDRESS").unwrap_or_else(|_| DEFAULT_FROM_ADDRESS.to_string());
-    fmn_aws::ses::ensure_email_identity(&clients.sesv2, &from)
+    let from = &options.mail.context.from_address;
+    fmn_aws::ses::ensure_email_identity(&clients.sesv2, from)
         .await
         .map_err(|e| RunError::Unreachable {
             service: "SES v2 (moto)",
@@ -226,7 +214,10 @@ pub async fn run(
     )?;
     spawn_mapping(
         FunctionName::DeliverEmail,
-        Arc::new(fmn_deliver_email::DeliverEmailHandler::new(&clients).await?),
+        Arc::new(
+            fmn_deliver_email::DeliverEmailHandler::with_settings(&clients, options.mail.clone())
+                .await?,
+        ),
     )?;
     spawn_mapping(
         FunctionName::DeliverIrc,
@@ -245,7 +236,7 @@ pub async fn run(
         Some(p) => p,
         None => schedule.period()?,
     };
-    let digest = fmn_digest::DigestHandler::new(&clients);
+    let digest = fmn_digest::DigestHandler::with_settings(&clients, options.mail.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
         tracing::info!(schedule = %schedule.name, every = ?period, "digest schedule started");
@@ -280,7 +271,7 @@ pub async fn run(
     let bridge = options.bridge.clone();
     let stop = shutdown.clone();
     let sqs = clients.sqs.clone();
-    if !bridge.has_sources() && crate::demo::enabled() {
+    if !bridge.has_sources() && options.demo {
         match crate::demo::seed(&clients).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(

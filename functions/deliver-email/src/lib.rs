@@ -11,33 +11,22 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError};
-use fmn_aws::delivery_records::{Claim, DeliveryRecords, RecordInfo};
+use fmn_aws::delivery_records::{Channel, Delivered, DeliveryRecords, RecordInfo};
 use fmn_aws::lambda::SqsBatchHandler;
-use fmn_aws::mail::{send_with_backoff, MailSettings};
-use fmn_aws::ses::SesError;
+use fmn_aws::mail::{MailSettings, Mailer};
 use fmn_aws::{AwsClients, FunctionName, QueueName};
 use fmn_core::jobs::DeliveryJob;
 
 pub const FUNCTION: FunctionName = FunctionName::DeliverEmail;
 
-/// The delivery-record key of an immediate mail.
-pub fn record_key(job_id: &str) -> String {
-    format!("email#{job_id}")
-}
-
 pub struct DeliverEmailHandler {
     dead_letter: DeadLetterQueue,
     records: DeliveryRecords,
-    ses: aws_sdk_sesv2::Client,
+    mailer: Mailer,
     settings: MailSettings,
 }
 
 impl DeliverEmailHandler {
-    /// With the settings of the environment (`MailSettings::from_env`).
-    pub async fn new(clients: &AwsClients) -> Result<Self, fmn_aws::sqs::SqsError> {
-        Self::with_settings(clients, MailSettings::from_env()).await
-    }
-
     pub async fn with_settings(
         clients: &AwsClients,
         settings: MailSettings,
@@ -49,7 +38,7 @@ impl DeliverEmailHandler {
                 url,
             },
             records: DeliveryRecords::from_clients(clients, settings.lease),
-            ses: clients.sesv2.clone(),
+            mailer: Mailer::new(clients.sesv2.clone(), &settings),
             settings,
         })
     }
@@ -69,57 +58,43 @@ impl DeliverEmailHandler {
                 RecordError::Reject(reason)
             },
         )?;
-        let key = record_key(job_id);
         let info = RecordInfo {
             user: &job.user,
             destination: &job.destination.id,
             address: &job.destination.address,
         };
-        let claim = self
+        let delivered = self
             .records
-            .claim(&key, &info)
+            .deliver_once(&Channel::Email.key(job_id), &info, || {
+                self.mailer.send(&mail.to, &mail.raw)
+            })
             .await
             .map_err(|e| RecordError::Retry(e.to_string()))?;
-        let claim = match claim {
-            Claim::Claimed(claim) => claim,
-            Claim::AlreadySent { message_id } => {
+        match delivered {
+            Delivered::Sent {
+                message_id,
+                attempts,
+            } => {
+                tracing::info!(job_id, user = %job.user, destination = %job.destination.id, ses_message_id = %message_id, attempt = attempts, "mail sent");
+                Ok(())
+            }
+            Delivered::AlreadySent { message_id } => {
                 tracing::info!(
                     job_id,
                     ?message_id,
                     "already sent; acknowledged without sending"
                 );
-                return Ok(());
-            }
-            Claim::AlreadyRejected { reason } => {
-                tracing::warn!(job_id, %reason, "rejected before and dead-lettered then; acknowledged");
-                return Ok(());
-            }
-            Claim::InFlight { since_ms } => {
-                return Err(RecordError::Retry(format!(
-                    "job {job_id} is being sent by another invocation (claimed at {since_ms} ms)"
-                )));
-            }
-        };
-        let sent = send_with_backoff(
-            &self.ses,
-            &self.settings.context.from_address,
-            &mail.to,
-            &mail.raw,
-            self.settings.ses_attempts,
-        )
-        .await;
-        match sent {
-            Ok(message_id) => {
-                if let Err(e) = self.records.mark_sent(&claim, &message_id).await {
-                    // The mail is out: acknowledging is right. The record stays `sending`, so
-                    // a repeat of this job waits for the lease and then sends it again.
-                    tracing::error!(job_id, error = %e, "mail sent but its record could not be marked");
-                }
-                tracing::info!(job_id, user = %job.user, destination = %job.destination.id, ses_message_id = %message_id, attempt = claim.attempts, "mail sent");
                 Ok(())
             }
-            Err(SesError::Rejected(reason)) => {
-                if let Err(e) = self.records.mark_rejected(&claim, &reason).await {
+            Delivered::AlreadyRejected { reason } => {
+                tracing::warn!(job_id, %reason, "rejected before and dead-lettered then; acknowledged");
+                Ok(())
+            }
+            Delivered::InFlight { since_ms } => Err(RecordError::Retry(format!(
+                "job {job_id} is being sent by another invocation (claimed at {since_ms} ms)"
+            ))),
+            Delivered::Rejected { reason, unrecorded } => {
+                if let Some(e) = unrecorded {
                     tracing::error!(job_id, error = %e, "could not record the rejection");
                 }
                 tracing::error!(job_id, user = %job.user, destination = %job.destination.id, address = %job.destination.address, %reason, "SES rejected the mail; job dead-lettered");
@@ -127,10 +102,7 @@ impl DeliverEmailHandler {
                     "SES rejected the mail: {reason}"
                 )))
             }
-            Err(SesError::Unavailable(reason)) => {
-                if let Err(e) = self.records.mark_retry(&claim, &reason).await {
-                    tracing::warn!(job_id, error = %e, "could not release the delivery record");
-                }
+            Delivered::Unavailable { reason } => {
                 Err(RecordError::Retry(format!("SES unavailable: {reason}")))
             }
         }

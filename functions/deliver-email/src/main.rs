@@ -5,5 +5,6 @@ use fmn_deliver_email::DeliverEmailHandler;
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let clients = AwsClients::from_env().await;
-    run_sqs(DeliverEmailHandler::new(&clients).await?).await
+    let settings = fmn_aws::mail::MailSettings::from_env()?;
+    run_sqs(DeliverEmailHandler::with_settings(&clients, settings).await?).await
 }

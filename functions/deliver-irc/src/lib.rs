@@ -22,11 +22,9 @@
 //! but whose confirmation was lost is said again on the retry: at least once, never lost. Jobs
 //! left when the batch's sending time (`FMN_IRC_BATCH_SECONDS`) is used up go back unclaimed.
 
-use std::collections::HashMap;
-
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use fmn_aws::batch::{process_records, DeadLetterQueue, RecordError};
-use fmn_aws::delivery_records::{Claim, ClaimToken, DeliveryRecords, RecordInfo};
+use fmn_aws::batch::{process_batch, DeadLetterQueue, Record, RecordError};
+use fmn_aws::delivery_records::{Channel, Claim, ClaimToken, DeliveryRecords, RecordInfo};
 use fmn_aws::lambda::SqsBatchHandler;
 use fmn_aws::{AwsClients, FunctionName, QueueName};
 use fmn_core::irc_line::{IrcJob, LineContext};
@@ -40,11 +38,6 @@ pub use settings::IrcSettings;
 
 pub const FUNCTION: FunctionName = FunctionName::DeliverIrc;
 
-/// The delivery-record key of an IRC job.
-pub fn record_key(job_id: &str) -> String {
-    format!("irc#{job_id}")
-}
-
 pub struct DeliverIrcHandler {
     dead_letter: DeadLetterQueue,
     records: DeliveryRecords,
@@ -53,18 +46,14 @@ pub struct DeliverIrcHandler {
 
 /// A job whose line went out and awaits the server's confirmation.
 struct Sent {
-    message_id: String,
+    /// The record's place in the batch.
+    index: usize,
     job_id: String,
     nick: String,
     claim: ClaimToken,
 }
 
 impl DeliverIrcHandler {
-    /// With the settings of the environment ([`IrcSettings::from_env`]).
-    pub async fn new(clients: &AwsClients) -> Result<Self, fmn_aws::sqs::SqsError> {
-        Self::with_settings(clients, IrcSettings::from_env()).await
-    }
-
     pub async fn with_settings(
         clients: &AwsClients,
         settings: IrcSettings,
@@ -84,12 +73,10 @@ impl DeliverIrcHandler {
         &self.settings
     }
 
-    /// The verdict on every record with a message id. A message in the batch twice (SQS
-    /// delivered it again while the batch was gathered) gets its first copy's verdict.
-    async fn deliver(&self, event: &SqsEvent) -> HashMap<String, Result<(), RecordError>> {
+    /// The verdict on each record, in order (each message once, see `process_batch`).
+    async fn deliver(&self, records: Vec<Record>) -> Vec<Result<(), RecordError>> {
         let started = Instant::now();
-        let mut verdicts = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut verdicts: Vec<Result<(), RecordError>> = Vec::with_capacity(records.len());
         let ctx = LineContext {
             public_url: self.settings.public_url.clone(),
             now_secs: fmn_aws::dynamo::now_secs() as i64,
@@ -99,20 +86,16 @@ impl DeliverIrcHandler {
         let mut bucket = TokenBucket::new(self.settings.rate, self.settings.burst);
         let mut sent: Vec<Sent> = Vec::new();
 
-        for record in &event.records {
-            let Some(message_id) = record.message_id.clone() else {
-                continue;
-            };
-            if !seen.insert(message_id.clone()) {
-                continue;
-            }
-            let body = record.body.as_deref().unwrap_or_default();
-            let job = match IrcJob::parse(body) {
+        for (index, record) in records.iter().enumerate() {
+            // Filled in below unless the line goes out (then after the QUIT).
+            verdicts.push(Ok(()));
+            let message_id = &record.message_id;
+            let job = match IrcJob::parse(&record.body) {
                 Ok(job) => job,
                 Err(e) => {
                     let reason = format!("not an IRC job: {e}");
                     tracing::error!(%message_id, %reason, "job dead-lettered");
-                    verdicts.insert(message_id, Err(RecordError::Reject(reason)));
+                    verdicts[index] = Err(RecordError::Reject(reason));
                     continue;
                 }
             };
@@ -121,20 +104,17 @@ impl DeliverIrcHandler {
             if text.is_empty() {
                 let reason = "the job has nothing to say".to_string();
                 tracing::error!(%job_id, %message_id, %reason, "job dead-lettered");
-                verdicts.insert(message_id, Err(RecordError::Reject(reason)));
+                verdicts[index] = Err(RecordError::Reject(reason));
                 continue;
             }
             if let Some(reason) = &down {
-                verdicts.insert(message_id, Err(RecordError::Retry(reason.clone())));
+                verdicts[index] = Err(RecordError::Retry(reason.clone()));
                 continue;
             }
             if started.elapsed() >= self.settings.batch_time {
-                verdicts.insert(
-                    message_id,
-                    Err(RecordError::Retry(
-                        "the batch's sending time is used up; left for the next invocation".into(),
-                    )),
-                );
+                verdicts[index] = Err(RecordError::Retry(
+                    "the batch's sending time is used up; left for the next invocation".into(),
+                ));
                 continue;
             }
 
@@ -143,29 +123,24 @@ impl DeliverIrcHandler {
                 destination: job.destination_id(),
                 address: job.nick(),
             };
-            let claim = match self.records.claim(&record_key(&job_id), &info).await {
+            let claim = match self.records.claim(&Channel::Irc.key(&job_id), &info).await {
                 Ok(Claim::Claimed(claim)) => claim,
                 Ok(Claim::AlreadySent { .. }) => {
                     tracing::info!(%job_id, "already sent; acknowledged without sending");
-                    verdicts.insert(message_id, Ok(()));
                     continue;
                 }
                 Ok(Claim::AlreadyRejected { reason }) => {
                     tracing::info!(%job_id, %reason, "refused by the server before; acknowledged");
-                    verdicts.insert(message_id, Ok(()));
                     continue;
                 }
                 Ok(Claim::InFlight { since_ms }) => {
-                    verdicts.insert(
-                        message_id,
-                        Err(RecordError::Retry(format!(
-                            "job {job_id} is being sent by another invocation (claimed at {since_ms} ms)"
-                        ))),
-                    );
+                    verdicts[index] = Err(RecordError::Retry(format!(
+                        "job {job_id} is being sent by another invocation (claimed at {since_ms} ms)"
+                    )));
                     continue;
                 }
                 Err(e) => {
-                    verdicts.insert(message_id, Err(RecordError::Retry(e.to_string())));
+                    verdicts[index] = Err(RecordError::Retry(e.to_string()));
                     continue;
                 }
             };
@@ -177,7 +152,7 @@ impl DeliverIrcHandler {
                         let reason = e.to_string();
                         tracing::error!(error = %reason, "irc connection failed; the batch returns to the queue");
                         self.give_back(&claim, &reason).await;
-                        verdicts.insert(message_id, Err(RecordError::Retry(reason.clone())));
+                        verdicts[index] = Err(RecordError::Retry(reason.clone()));
                         down = Some(reason);
                         continue;
                     }
@@ -189,12 +164,12 @@ impl DeliverIrcHandler {
                 let reason = e.to_string();
                 tracing::error!(error = %reason, "irc connection lost mid-batch");
                 self.give_back(&claim, &reason).await;
-                verdicts.insert(message_id, Err(RecordError::Retry(reason.clone())));
+                verdicts[index] = Err(RecordError::Retry(reason.clone()));
                 down = Some(reason);
                 continue;
             }
             sent.push(Sent {
-                message_id,
+                index,
                 job_id,
                 nick: job.nick().to_string(),
                 claim,
@@ -226,7 +201,6 @@ impl DeliverIrcHandler {
                         }
                         tracing::info!(job_id = %s.job_id, nick = %s.nick, "irc line sent");
                     }
-                    verdicts.insert(s.message_id, Ok(()));
                 }
                 tracing::info!(
                     lines,
@@ -239,7 +213,7 @@ impl DeliverIrcHandler {
                 tracing::error!(lines, error = %reason, "irc batch not confirmed; its lines return to the queue");
                 for s in sent {
                     self.give_back(&s.claim, &reason).await;
-                    verdicts.insert(s.message_id, Err(RecordError::Retry(reason.clone())));
+                    verdicts[s.index] = Err(RecordError::Retry(reason.clone()));
                 }
             }
         }
@@ -256,23 +230,12 @@ impl DeliverIrcHandler {
 
 impl SqsBatchHandler for DeliverIrcHandler {
     async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut verdicts = self.deliver(&event).await;
-        // process_records reports the verdicts: failures back to the queue, rejections to the
-        // dead-letter queue with their reason.
-        process_records(FUNCTION.binary(), event, Some(&self.dead_letter), |r| {
-            let verdict = match verdicts.get(&r.message_id) {
-                Some(Ok(())) => Ok(()),
-                Some(Err(RecordError::Retry(reason))) => Err(RecordError::Retry(reason.clone())),
-                Some(Err(RecordError::Reject(reason))) => {
-                    // Dead-letter one copy; the others are the same message.
-                    let reason = reason.clone();
-                    verdicts.insert(r.message_id.clone(), Ok(()));
-                    Err(RecordError::Reject(reason))
-                }
-                None => Err(RecordError::Retry("not handled".into())),
-            };
-            async move { verdict }
-        })
+        process_batch(
+            FUNCTION.binary(),
+            event,
+            Some(&self.dead_letter),
+            |records| self.deliver(records),
+        )
         .await
     }
 }

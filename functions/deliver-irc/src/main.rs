@@ -5,5 +5,6 @@ use fmn_deliver_irc::DeliverIrcHandler;
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let clients = AwsClients::from_env().await;
-    run_sqs(DeliverIrcHandler::new(&clients).await?).await
+    let settings = fmn_deliver_irc::IrcSettings::from_env()?;
+    run_sqs(DeliverIrcHandler::with_settings(&clients, settings).await?).await
 }

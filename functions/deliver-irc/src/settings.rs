@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use fmn_aws::delivery_records::send_lease;
+use fmn_aws::{ConfigError, Vars};
+
 pub const DEFAULT_SERVER: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 6667;
 pub const DEFAULT_NICK: &str = "fmn-bot";
@@ -45,67 +48,55 @@ pub struct IrcSettings {
 }
 
 impl Default for IrcSettings {
+    /// Every variable unset.
     fn default() -> Self {
-        Self {
-            server: DEFAULT_SERVER.into(),
-            port: DEFAULT_PORT,
-            tls: false,
-            nick: DEFAULT_NICK.into(),
-            password: None,
-            rate: DEFAULT_RATE,
-            burst: DEFAULT_BURST,
-            batch_time: Duration::from_secs(DEFAULT_BATCH_SECONDS),
-            lease: Duration::from_secs(300),
-            public_url: fmn_aws::mail::DEFAULT_PUBLIC_URL.into(),
-            connect_timeout: CONNECT_TIMEOUT,
-            quit_timeout: QUIT_TIMEOUT,
-        }
-    }
-}
-
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-/// A parsed variable; an unparsable one is logged and the default kept.
-fn parsed<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match var(name) {
-        None => default,
-        Some(v) => v.parse().unwrap_or_else(|_| {
-            tracing::error!(variable = name, value = %v, "not a valid value; using the default");
-            default
-        }),
+        Self::from_vars(&Vars::from_lookup(|_| None)).expect("the defaults are valid")
     }
 }
 
 impl IrcSettings {
-    pub fn from_env() -> Self {
-        let d = Self::default();
-        let tls = match var("FMN_IRC_TLS").map(|v| v.to_ascii_lowercase()) {
-            None => d.tls,
-            Some(v) => matches!(v.as_str(), "1" | "true" | "yes" | "on"),
-        };
-        let rate: f64 = parsed("FMN_IRC_RATE", d.rate);
-        let burst: u32 = parsed("FMN_IRC_BURST", d.burst);
-        Self {
-            server: var("FMN_IRC_SERVER").unwrap_or(d.server),
-            port: parsed("FMN_IRC_PORT", d.port),
-            tls,
-            nick: var("FMN_IRC_NICK").unwrap_or(d.nick),
-            password: var("FMN_IRC_PASSWORD"),
-            rate: if rate.is_finite() && rate > 0.0 {
-                rate
-            } else {
-                d.rate
-            },
-            burst: burst.max(1),
-            batch_time: Duration::from_secs(parsed("FMN_IRC_BATCH_SECONDS", DEFAULT_BATCH_SECONDS)),
-            lease: Duration::from_secs(parsed("FMN_SEND_LEASE", 300u64)),
-            public_url: var("FMN_PUBLIC_URL").unwrap_or(d.public_url),
-            ..d
+    /// From the environment ([`Vars`]' policy: a set but invalid value is an error).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::from_env())
+    }
+
+    pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let rate: f64 = vars.positive("FMN_IRC_RATE", DEFAULT_RATE)?;
+        if !rate.is_finite() {
+            return Err(ConfigError {
+                name: "FMN_IRC_RATE".into(),
+                value: rate.to_string(),
+                expected: "a finite number of lines per second",
+            });
         }
+        let batch_secs = vars.positive("FMN_IRC_BATCH_SECONDS", DEFAULT_BATCH_SECONDS)?;
+        Ok(Self {
+            server: vars.text_or("FMN_IRC_SERVER", DEFAULT_SERVER),
+            port: vars.positive("FMN_IRC_PORT", DEFAULT_PORT)?,
+            tls: vars.flag("FMN_IRC_TLS", false)?,
+            nick: vars.text_or("FMN_IRC_NICK", DEFAULT_NICK),
+            password: vars.text("FMN_IRC_PASSWORD"),
+            rate,
+            burst: vars.positive("FMN_IRC_BURST", DEFAULT_BURST)?,
+            batch_time: Duration::from_secs(batch_secs),
+            lease: send_lease(vars)?,
+            public_url: vars.text_or("FMN_PUBLIC_URL", fmn_aws::mail::DEFAULT_PUBLIC_URL),
+            connect_timeout: CONNECT_TIMEOUT,
+            quit_timeout: QUIT_TIMEOUT,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_takes_yes_and_refuses_nonsense() {
+        let yes = Vars::from_lookup(|k| (k == "FMN_IRC_TLS").then(|| "yes".to_string()));
+        assert!(IrcSettings::from_vars(&yes).unwrap().tls);
+        let bad = Vars::from_lookup(|k| (k == "FMN_IRC_TLS").then(|| "sure".to_string()));
+        let e = IrcSettings::from_vars(&bad).unwrap_err();
+        assert_eq!(e.name, "FMN_IRC_TLS");
     }
 }

@@ -17,9 +17,9 @@
 //! being marked, see `fmn_aws::delivery_records`). Items that arrive while a batch is out wait
 //! for the next digest.
 
-use fmn_aws::delivery_records::{Claim, DeliveryRecords, RecordInfo};
+use fmn_aws::delivery_records::{Channel, Delivered, DeliveryRecords, RecordInfo};
 use fmn_aws::digest_store::{Batch, DigestStore, PendingMarker};
-use fmn_aws::mail::{send_with_backoff, MailSettings};
+use fmn_aws::mail::{MailSettings, Mailer};
 use fmn_aws::ses::SesError;
 use fmn_aws::{AwsClients, FunctionName};
 use fmn_core::digest::{digest_id, due, MAX_DIGEST_ITEMS};
@@ -56,11 +56,6 @@ pub enum DigestError {
     Store(String),
 }
 
-/// The delivery-record key of a digest.
-pub fn record_key(digest_id: &str) -> String {
-    format!("digest#{digest_id}")
-}
-
 enum Outcome {
     NotDue,
     Sent(usize),
@@ -72,21 +67,16 @@ enum Outcome {
 pub struct DigestHandler {
     store: DigestStore,
     records: DeliveryRecords,
-    ses: aws_sdk_sesv2::Client,
+    mailer: Mailer,
     settings: MailSettings,
 }
 
 impl DigestHandler {
-    /// With the settings of the environment (`MailSettings::from_env`).
-    pub fn new(clients: &AwsClients) -> Self {
-        Self::with_settings(clients, MailSettings::from_env())
-    }
-
     pub fn with_settings(clients: &AwsClients, settings: MailSettings) -> Self {
         Self {
             store: DigestStore::from_clients(clients),
             records: DeliveryRecords::from_clients(clients, settings.lease),
-            ses: clients.sesv2.clone(),
+            mailer: Mailer::new(clients.sesv2.clone(), &settings),
             settings,
         }
     }
@@ -216,67 +206,52 @@ impl DigestHandler {
             return Ok(Outcome::Rejected);
         }
         let address = jobs[0].destination.address.clone();
-        let record = record_key(&batch.id);
         let info = RecordInfo {
             user: &marker.user,
             destination: &marker.destination,
             address: &address,
         };
-        let claim = match self.records.claim(&record, &info).await? {
-            Claim::Claimed(claim) => claim,
-            Claim::AlreadySent { message_id } => {
-                tracing::info!(digest = key, batch = %batch.id, ?message_id, "digest was sent by an earlier run; cleaning up");
-                self.store.finish_batch(key, &batch).await?;
-                return Ok(Outcome::AlreadySent);
-            }
-            Claim::AlreadyRejected { reason } => {
-                tracing::warn!(digest = key, batch = %batch.id, %reason, "digest was rejected by an earlier run; dropping its items");
-                self.store.finish_batch(key, &batch).await?;
-                return Ok(Outcome::Rejected);
-            }
-            Claim::InFlight { since_ms } => {
-                tracing::info!(digest = key, batch = %batch.id, since_ms, "digest is being sent by another run");
-                return Ok(Outcome::Deferred);
+        let send = || async {
+            let now = fmn_aws::dynamo::now_secs() as i64;
+            match fmn_core::render::digest::render(&jobs, &batch.id, &self.settings.context, now) {
+                Ok(mail) => self.mailer.send(&mail.to, &mail.raw).await,
+                Err(e) => Err(SesError::Rejected(format!("cannot be sent as mail: {e}"))),
             }
         };
-        let rendered = fmn_core::render::digest::render(
-            &jobs,
-            &batch.id,
-            &self.settings.context,
-            fmn_aws::dynamo::now_secs() as i64,
-        );
-        let sent = match rendered {
-            Ok(mail) => {
-                send_with_backoff(
-                    &self.ses,
-                    &self.settings.context.from_address,
-                    &mail.to,
-                    &mail.raw,
-                    self.settings.ses_attempts,
-                )
-                .await
-            }
-            Err(e) => Err(SesError::Rejected(format!("cannot be sent as mail: {e}"))),
-        };
-        match sent {
-            Ok(message_id) => {
-                if let Err(e) = self.records.mark_sent(&claim, &message_id).await {
-                    tracing::error!(digest = key, batch = %batch.id, error = %e, "digest sent but its record could not be marked");
-                }
+        let delivered = self
+            .records
+            .deliver_once(&Channel::Digest.key(&batch.id), &info, send)
+            .await?;
+        match delivered {
+            Delivered::Sent { message_id, .. } => {
                 tracing::info!(digest = key, batch = %batch.id, items = jobs.len(), ses_message_id = %message_id, "digest sent");
                 self.store.finish_batch(key, &batch).await?;
                 Ok(Outcome::Sent(jobs.len()))
             }
-            Err(SesError::Rejected(reason)) => {
-                self.records.mark_rejected(&claim, &reason).await?;
+            Delivered::AlreadySent { message_id } => {
+                tracing::info!(digest = key, batch = %batch.id, ?message_id, "digest was sent by an earlier run; cleaning up");
+                self.store.finish_batch(key, &batch).await?;
+                Ok(Outcome::AlreadySent)
+            }
+            Delivered::AlreadyRejected { reason } => {
+                tracing::warn!(digest = key, batch = %batch.id, %reason, "digest was rejected by an earlier run; dropping its items");
+                self.store.finish_batch(key, &batch).await?;
+                Ok(Outcome::Rejected)
+            }
+            Delivered::InFlight { since_ms } => {
+                tracing::info!(digest = key, batch = %batch.id, since_ms, "digest is being sent by another run");
+                Ok(Outcome::Deferred)
+            }
+            Delivered::Rejected { reason, unrecorded } => {
+                // Unrecorded, the batch stays for the next run rather than losing its record.
+                if let Some(e) = unrecorded {
+                    return Err(e);
+                }
                 tracing::error!(digest = key, batch = %batch.id, user = %marker.user, destination = %marker.destination, %address, items = jobs.len(), %reason, "digest rejected; its items are dropped");
                 self.store.finish_batch(key, &batch).await?;
                 Ok(Outcome::Rejected)
             }
-            Err(SesError::Unavailable(reason)) => {
-                if let Err(e) = self.records.mark_retry(&claim, &reason).await {
-                    tracing::warn!(digest = key, error = %e, "could not release the delivery record");
-                }
+            Delivered::Unavailable { reason } => {
                 tracing::warn!(digest = key, batch = %batch.id, %reason, "SES unavailable; digest left for the next run");
                 Ok(Outcome::Deferred)
             }

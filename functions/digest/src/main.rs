@@ -8,7 +8,9 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let handler = Arc::new(DigestHandler::new(&AwsClients::from_env().await));
+    let settings = fmn_aws::mail::MailSettings::from_env()?;
+    let clients = AwsClients::from_env().await;
+    let handler = Arc::new(DigestHandler::with_settings(&clients, settings));
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
             let handler = Arc::clone(&handler);

@@ -16,12 +16,12 @@ use tokio::sync::Mutex;
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError};
 use fmn_aws::digest_store::DigestStore;
 use fmn_aws::ingest_wire::{decode, Decoded, ENCODING_ATTRIBUTE};
+use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::lambda::SqsBatchHandler;
 use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_cache::PrefsCache;
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::recent::RecentMessages;
-use fmn_aws::sqs::{send_all, OutgoingMessage};
 use fmn_aws::{AwsClients, FunctionName, QueueName};
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::matching::{Match, MessageFacts};
@@ -30,9 +30,6 @@ use fmn_core::meta::Registry;
 use fmn_core::prefs::DestinationKind;
 
 pub const FUNCTION: FunctionName = FunctionName::Match;
-
-/// Message attribute carrying a job's id on the delivery queues.
-pub const JOB_ID_ATTRIBUTE: &str = "fmn-job-id";
 
 pub struct MatchHandler {
     clients: AwsClients,
@@ -161,11 +158,10 @@ impl MatchHandler {
                 out.digest += 1;
                 continue;
             }
-            let message = OutgoingMessage::new(
-                &job.job_id,
-                serde_json::to_string(job).expect("jobs serialise"),
-            )
-            .with_attribute(JOB_ID_ATTRIBUTE, job.job_id.as_str());
+            let message = QueuedJob {
+                job_id: job.job_id.clone(),
+                body: serde_json::to_string(job).expect("jobs serialise"),
+            };
             match job.destination.kind {
                 DestinationKind::Email => email.push(message),
                 DestinationKind::Irc => irc.push(message),
@@ -173,12 +169,10 @@ impl MatchHandler {
         }
         out.email = email.len();
         out.irc = irc.len();
-        for (url, messages) in [(&self.email_queue, email), (&self.irc_queue, irc)] {
-            if !messages.is_empty() {
-                send_all(&self.clients.sqs, url, &messages)
-                    .await
-                    .map_err(|e| RecordError::Retry(e.to_string()))?;
-            }
+        for (url, jobs) in [(&self.email_queue, email), (&self.irc_queue, irc)] {
+            enqueue_jobs(&self.clients.sqs, url, &jobs)
+                .await
+                .map_err(|e| RecordError::Retry(e.to_string()))?;
         }
         Ok(out)
     }
@@ -195,10 +189,8 @@ impl MatchHandler {
             let result = self
                 .prefs
                 .update(&m.user, |p| {
-                    if let Some(f) = p.filters.iter_mut().find(|f| *f.id == *m.filter_id) {
-                        f.enabled = false;
-                    }
-                    Ok(())
+                    p.disable_filter(&m.filter_id);
+                    Ok::<_, fmn_aws::prefs_store::PrefsStoreError>(())
                 })
                 .await;
             match result {

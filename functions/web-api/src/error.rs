@@ -128,14 +128,14 @@ impl IntoResponse for ApiError {
 
 impl From<PrefsError> for ApiError {
     fn from(e: PrefsError) -> Self {
-        let field = e.field();
         let message = e.to_string();
-        let limit = matches!(&e, PrefsError::Invalid { reason, .. } if reason.starts_with("at most"))
-            && (field == "filters" || field == "destinations" || field.ends_with(".rules"));
-        if limit {
-            ApiError::too_many(field, message)
-        } else {
-            ApiError::invalid(field, message)
+        match &e {
+            PrefsError::TooMany { field, .. } => ApiError::too_many(field.clone(), message),
+            PrefsError::DuplicateAddress { .. } => ApiError::conflict(message),
+            PrefsError::NoDestination(_) | PrefsError::NoFilter(_) => ApiError::not_found(message),
+            PrefsError::Invalid { .. } | PrefsError::Rule { .. } => {
+                ApiError::invalid(e.field(), message)
+            }
         }
     }
 }
@@ -235,12 +235,13 @@ mod tests {
 
     #[test]
     fn limits_are_too_many_and_fields_rebase() {
-        let e: ApiError = PrefsError::Invalid {
+        let e: ApiError = PrefsError::TooMany {
             field: "filters".into(),
-            reason: "at most 50 filters".into(),
+            limit: 50,
         }
         .into();
         assert_eq!((e.status.as_u16(), e.code), (422, "too_many"));
+        assert_eq!(e.message, "filters: at most 50 filters");
         let e: ApiError = PrefsError::Invalid {
             field: "filters[3].name".into(),
             reason: "must not be empty".into(),

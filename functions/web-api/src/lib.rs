@@ -6,91 +6,20 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod openapi;
+pub mod schema;
 pub mod settings;
+pub mod state;
 pub mod testing;
 
-use std::sync::Arc;
-
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
-use fmn_aws::confirmations::Confirmations;
-use fmn_aws::explain::OwnershipCache;
-use fmn_aws::ownership_store::OwnershipStore;
-use fmn_aws::prefs_store::PrefsStore;
-use fmn_aws::recent::RecentMessages;
-use fmn_aws::{AwsClients, FunctionName};
+use fmn_aws::FunctionName;
 
-use crate::auth::{Authenticator, Caller, DevIssuer};
-use crate::error::ApiError;
-use crate::settings::{Settings, SettingsError};
+pub use crate::state::{Admin, AppState};
 
 pub const FUNCTION: FunctionName = FunctionName::WebApi;
-
-/// What every request handler shares.
-#[derive(Clone, Debug)]
-pub struct AppState(Arc<Inner>);
-
-#[derive(Debug)]
-pub struct Inner {
-    pub settings: Settings,
-    pub clients: AwsClients,
-    pub prefs: PrefsStore,
-    pub recent: RecentMessages,
-    pub ownership: OwnershipStore,
-    pub confirmations: Confirmations,
-    /// The ownership `explain` consults, reloaded when it changes.
-    pub ownership_cache: OwnershipCache,
-    pub auth: Authenticator,
-    /// Development mode's own issuer.
-    pub dev: Option<DevIssuer>,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// The state for `settings` (in dev mode a signing key is generated here).
-    pub fn new(settings: Settings, clients: AwsClients) -> Self {
-        let dev = settings
-            .dev_auth
-            .then(|| DevIssuer::generate(settings.auth.issuer.clone(), "fmn-dev"));
-        let auth = match &dev {
-            Some(issuer) => Authenticator::fixed(settings.auth.clone(), issuer),
-            None => Authenticator::oidc(settings.auth.clone()),
-        };
-        if settings.dev_auth {
-            tracing::warn!(
-                "web-api in development mode: POST /api/v1/dev/login hands out tokens for any user"
-            );
-        }
-        Self(Arc::new(Inner {
-            prefs: PrefsStore::from_clients(&clients),
-            recent: RecentMessages::from_clients(&clients),
-            ownership: OwnershipStore::from_clients(&clients),
-            confirmations: Confirmations::from_clients(&clients),
-            ownership_cache: OwnershipCache::default(),
-            settings,
-            clients,
-            auth,
-            dev,
-        }))
-    }
-
-    /// Settings and clients from the environment. `dev_by_default`: what an unset
-    /// `FMN_DEV_AUTH` means (the local runner: true; the Lambda: false).
-    pub async fn from_env(dev_by_default: bool) -> Result<Self, SettingsError> {
-        let settings = Settings::from_env(dev_by_default)?;
-        Ok(Self::new(settings, AwsClients::from_env().await))
-    }
-}
 
 /// The application's routes: the page, `/healthz`, and the API.
 pub fn router(state: AppState) -> Router {
@@ -100,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/app.js", get(app_js))
         .route("/app.css", get(app_css))
         .route("/healthz", get(healthz))
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .nest("/api/v1", api::routes())
         .with_state(state)
 }
@@ -128,43 +58,4 @@ async fn app_js() -> impl IntoResponse {
 
 async fn app_css() -> impl IntoResponse {
     asset("text/css; charset=utf-8", include_str!("page/app.css"))
-}
-
-/// The caller, from the bearer token; 401 without a valid one.
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::from(auth::AuthError::Missing))?;
-        Ok(state.auth.verify(token).await?)
-    }
-}
-
-/// An admin caller; 403 for anyone else.
-#[derive(Clone, Debug)]
-pub struct Admin(pub Caller);
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        if !caller.admin {
-            return Err(ApiError::forbidden(format!(
-                "only members of `{}` may do this",
-                state.settings.auth.admin_group
-            )));
-        }
-        Ok(Admin(caller))
-    }
 }

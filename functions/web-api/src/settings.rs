@@ -1,6 +1,7 @@
 //! The web-api's settings, from `FMN_` variables; every one has a default that works locally.
 
 use fmn_aws::mail::MailSettings;
+use fmn_aws::{ConfigError, Vars};
 
 use crate::auth::AuthSettings;
 
@@ -16,8 +17,8 @@ pub const DEFAULT_ADMIN_GROUP: &str = "sysadmin-main";
 pub enum SettingsError {
     #[error("FMN_DEV_AUTH=true inside Lambda (AWS_LAMBDA_FUNCTION_NAME is set): development login is for local runs only")]
     DevAuthInLambda,
-    #[error("{0}: `{1}` is not true or false")]
-    NotBool(&'static str, String),
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
 }
 
 /// Everything the web-api reads from the environment.
@@ -36,45 +37,36 @@ impl Settings {
     /// From the environment. `dev_by_default` is what an unset `FMN_DEV_AUTH` means: true for
     /// the local runner, false for the Lambda.
     pub fn from_env(dev_by_default: bool) -> Result<Self, SettingsError> {
-        Self::from_lookup(
-            |k| std::env::var(k).ok(),
-            dev_by_default,
-            MailSettings::from_env(),
-        )
+        let mail = MailSettings::from_env()?;
+        Self::from_lookup(|k| std::env::var(k).ok(), dev_by_default, mail)
     }
 
-    /// From `lookup` (the environment, or a test's map).
+    /// From `lookup` (the environment, or a test's map), with these mail settings.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         dev_by_default: bool,
         mail: MailSettings,
     ) -> Result<Self, SettingsError> {
-        let var = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
-        let dev_auth = match var("FMN_DEV_AUTH").map(|v| v.trim().to_ascii_lowercase()) {
-            None => dev_by_default,
-            Some(v) if v == "true" || v == "1" => true,
-            Some(v) if v == "false" || v == "0" => false,
-            Some(v) => return Err(SettingsError::NotBool("FMN_DEV_AUTH", v)),
-        };
-        if dev_auth && lookup("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        let vars = Vars::from_lookup(lookup);
+        let dev_auth = vars.flag("FMN_DEV_AUTH", dev_by_default)?;
+        if dev_auth && vars.is_set("AWS_LAMBDA_FUNCTION_NAME") {
             return Err(SettingsError::DevAuthInLambda);
         }
         let issuer = if dev_auth {
             format!("{}/dev", mail.context.public_url.trim_end_matches('/'))
         } else {
-            var("FMN_OIDC_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into())
+            vars.text_or("FMN_OIDC_ISSUER", DEFAULT_ISSUER)
         };
         Ok(Self {
             dev_auth,
             auth: AuthSettings {
                 issuer,
-                audience: var("FMN_OIDC_AUDIENCE"),
-                username_claim: var("FMN_OIDC_USERNAME_CLAIM")
-                    .unwrap_or_else(|| "preferred_username".into()),
-                groups_claim: var("FMN_OIDC_GROUPS_CLAIM").unwrap_or_else(|| "groups".into()),
-                admin_group: var("FMN_ADMIN_GROUP").unwrap_or_else(|| DEFAULT_ADMIN_GROUP.into()),
+                audience: vars.text("FMN_OIDC_AUDIENCE"),
+                username_claim: vars.text_or("FMN_OIDC_USERNAME_CLAIM", "preferred_username"),
+                groups_claim: vars.text_or("FMN_OIDC_GROUPS_CLAIM", "groups"),
+                admin_group: vars.text_or("FMN_ADMIN_GROUP", DEFAULT_ADMIN_GROUP),
             },
-            client_id: var("FMN_OIDC_CLIENT_ID").unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
+            client_id: vars.text_or("FMN_OIDC_CLIENT_ID", DEFAULT_CLIENT_ID),
             mail,
         })
     }
@@ -92,7 +84,7 @@ mod tests {
         Settings::from_lookup(
             |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
             dev_by_default,
-            MailSettings::from_env(),
+            MailSettings::from_env().unwrap(),
         )
     }
 
@@ -136,7 +128,7 @@ mod tests {
         assert!(with(&[], true).unwrap().dev_auth);
         assert!(matches!(
             with(&[("FMN_DEV_AUTH", "yes please")], false),
-            Err(SettingsError::NotBool(..))
+            Err(SettingsError::Invalid(..))
         ));
     }
 }

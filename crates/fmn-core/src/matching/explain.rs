@@ -8,8 +8,8 @@ use crate::prefs::UserPrefs;
 use crate::rules::Rule;
 
 use super::compiled::CompiledRule;
+use super::facts::MessageFacts;
 use super::naive::match_naive;
-use super::MessageFacts;
 
 /// One rule's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -31,7 +31,8 @@ use crate::prefs::{Delivery, Destination, DestinationKind, UserPrefs};
 use crate::rules::{Rule, RuleError, RuleKind};
 
 use super::compiled::{summary, CompiledRule};
-use super::{filter_can_send, Match, MessageFacts};
+use super::facts::MessageFacts;
+use super::matched::{filter_can_send, Match};
 
 /// Where a filter is filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

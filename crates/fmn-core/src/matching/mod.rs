@@ -10,127 +10,12 @@ mod compiled;
 mod explain;
 mod facts;
 mod index;
+mod matched;
 mod naive;
-
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
-
-use crate::prefs::{Destination, UserPrefs};
 
 pub use compiled::{summary, CompiledRule};
 pub use explain::{explain, DestinationOutcome, Explanation, FilterExplanation, RuleExplanation};
 pub use facts::MessageFacts;
 pub use index::{IndexStats, Matcher, SkippedFilter};
+pub use matched::Match;
 pub use naive::match_naive;
-
-/// One notification to make: a user's destination, and the filter that asked for it.
-///
-/// The text is shared with the matcher (a message can make hundreds of matches), and is
-/// serialized as plain strings and a plain destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Match {
-    #[serde(with = "shared_str")]
-    pub user: Arc<str>,
-    #[serde(with = "shared_str")]
-    pub filter_id: Arc<str>,
-    #[serde(with = "shared_str")]
-    pub filter_name: Arc<str>,
-    /// Fires once, then the filter is to be disabled.
-    pub oneshot: bool,
-    #[serde(with = "shared_destination")]
-    pub destination: Arc<Destination>,
-    /// Why, in words (the filter's first positive rule).
-    #[serde(with = "shared_str")]
-    pub reason: Arc<str>,
-}
-
-/// `Arc<str>` as a string.
-mod shared_str {
-    use std::sync::Arc;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
-        String::deserialize(d).map(Arc::from)
-    }
-}
-
-/// `Arc<Destination>` as a destination.
-mod shared_destination {
-    use std::sync::Arc;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use crate::prefs::Destination;
-
-    pub fn serialize<S: Serializer>(v: &Arc<Destination>, s: S) -> Result<S::Ok, S::Error> {
-        Destination::serialize(v, s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Destination>, D::Error> {
-        Destination::deserialize(d).map(Arc::new)
-    }
-}
-
-/// A filter that matched, as the two matchers report it before fan-out.
-pub(crate) struct MatchedFilter<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub oneshot: bool,
-    pub destinations: &'a [String],
-    pub reason: String,
-}
-
-/// Turns one user's matching filters (in filter order) into matches: one per confirmed
-/// destination, first filter wins.
-pub(crate) fn fan_out<'a>(
-    user: &str,
-    destinations: &[Destination],
-    matched: impl IntoIterator<Item = MatchedFilter<'a>>,
-    out: &mut Vec<Match>,
-) {
-    let start = out.len();
-    let user: Arc<str> = Arc::from(user);
-    for filter in matched {
-        for dest_id in filter.destinations {
-            let Some(dest) = destinations.iter().find(|d| &d.id == dest_id) else {
-                continue;
-            };
-            if !dest.is_active() || out[start..].iter().any(|m| m.destination.id == dest.id) {
-                continue;
-            }
-            out.push(Match {
-                user: user.clone(),
-                filter_id: Arc::from(filter.id),
-                filter_name: Arc::from(filter.name),
-                oneshot: filter.oneshot,
-                destination: Arc::new(dest.clone()),
-                reason: Arc::from(filter.reason.as_str()),
-            });
-        }
-    }
-}
-
-/// Orders matches by user, then destination: both matchers report in this order.
-pub(crate) fn sort_matches(matches: &mut [Match]) {
-    matches.sort_by(|a, b| {
-        (&*a.user, a.destination.id.as_str()).cmp(&(&*b.user, b.destination.id.as_str()))
-    });
-}
-
-/// Whether a user's filter can ever send anything (enabled, has rules, feeds a confirmed
-/// destination); the index leaves the others out.
-pub(crate) fn filter_can_send(user: &UserPrefs, filter: &crate::prefs::Filter) -> bool {
-    user.enabled
-        && filter.enabled
-        && !filter.rules.is_empty()
-        && filter
-            .destinations
-            .iter()
-            .any(|d| user.destination(d).is_some_and(Destination::is_active))
-}

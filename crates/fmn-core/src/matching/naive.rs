@@ -5,7 +5,8 @@ use crate::ownership::Ownership;
 use crate::prefs::UserPrefs;
 
 use super::compiled::{summary, CompiledRule};
-use super::{fan_out, filter_can_send, sort_matches, Match, MatchedFilter, MessageFacts};
+use super::facts::MessageFacts;
+use super::matched::{fan_out, filter_can_send, sort_matches, Match, MatchedFilter};
 
 /// Matches one message against every user by evaluating every filter.
 pub fn match_naive(

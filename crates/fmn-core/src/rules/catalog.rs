@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Artifact, ArtifactKind, RuleKind};
+use super::rule::{Artifact, ArtifactKind, RuleKind};
 use crate::meta::Severity;
 
 /// How an argument is entered.

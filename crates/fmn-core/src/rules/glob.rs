@@ -2,7 +2,7 @@
 //! `?` one character, `[abc]` / `[!abc]` / `[a-z]` a class. Matching is iterative with one
 //! backtrack point per star, so it is linear-ish and cannot blow up on hostile patterns.
 
-use super::{bad, RuleError, MAX_PATTERN};
+use super::error::{bad, RuleError, MAX_PATTERN};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {

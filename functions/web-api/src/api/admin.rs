@@ -5,15 +5,17 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use fmn_aws::prefs_store::PrefsStoreError;
-use fmn_core::defaults::new_account;
+use fmn_core::defaults::{new_account, NewAccount};
 use fmn_core::prefs::{validate_account_name, validate_email, DestinationKind, UserPrefs};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{change, import_into, Body, ImportDoc, P};
+use super::account::change;
+use super::extract::{Body, P};
+use super::me::import_into;
 use crate::error::{ApiError, ErrorBody};
-use crate::openapi::PrefsDoc;
-use crate::{Admin, AppState};
+use crate::schema::{ImportDoc, PrefsDoc};
+use crate::state::{Admin, AppState};
 
 /// One account in the admin's list.
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,13 +90,13 @@ pub async fn create(
         validate_email("email", &email)?;
         destinations.push((DestinationKind::Email, email));
     }
-    let prefs = new_account(
-        &body.name,
-        body.bot.unwrap_or(false),
-        &destinations,
-        false,
-        body.create_defaults.unwrap_or(true),
-    )?;
+    let options = NewAccount {
+        bot: body.bot.unwrap_or(false),
+        destinations,
+        confirmed: false,
+        with_defaults: body.create_defaults.unwrap_or(true),
+    };
+    let prefs = new_account(&body.name, &options)?;
     let stored = match state.prefs.create(&prefs).await {
         Ok(p) => p,
         Err(PrefsStoreError::Exists(name)) => {

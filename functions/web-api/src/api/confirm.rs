@@ -3,16 +3,18 @@
 use axum::extract::State;
 use axum::Json;
 use fmn_aws::confirmations::{Pending, TOKEN_TTL_SECS};
-use fmn_aws::sqs::{send_all, OutgoingMessage};
+use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::QueueName;
 use fmn_core::irc_line::ConfirmationJob;
 use fmn_core::prefs::{Destination, DestinationKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{change, Body, Kind, P};
+use super::account::change;
+use super::extract::{Body, P};
 use crate::error::{ApiError, ErrorBody};
-use crate::AppState;
+use crate::schema::Kind;
+use crate::state::AppState;
 
 /// Tokens are 43 characters; anything much longer is not one of ours.
 const MAX_TOKEN: usize = 256;
@@ -50,15 +52,11 @@ pub async fn deliver_confirmation(
                 now,
             )
             .map_err(|e| ApiError::invalid("address", e.to_string()))?;
-            fmn_aws::mail::send_with_backoff(
-                &state.clients.sesv2,
-                &ctx.from_address,
-                &d.address,
-                &mail.raw,
-                state.settings.mail.ses_attempts,
-            )
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+            state
+                .mailer
+                .send(&d.address, &mail.raw)
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
         }
         DestinationKind::Irc => {
             let job = ConfirmationJob {
@@ -73,13 +71,13 @@ pub async fn deliver_confirmation(
                 .queue_url(QueueName::Irc)
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
-            send_all(
-                &state.clients.sqs,
-                &queue,
-                &[OutgoingMessage::new(&job.job_id, job.to_json())],
-            )
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+            let queued = QueuedJob {
+                job_id: job.job_id.clone(),
+                body: job.to_json(),
+            };
+            enqueue_jobs(&state.clients.sqs, &queue, &[queued])
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
         }
     }
     tracing::info!(user, destination = %d.id, kind = d.kind.as_str(), "confirmation sent");

@@ -1,12 +1,10 @@
 //! The resources made from `infra/template.yaml` work on the local emulators: DynamoDB tables
 //! with conditional writes, provisioning twice changes nothing, and the digest schedule fires.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use fmn_aws::provision::{provision, provision_schedules, ProvisionOptions};
 use fmn_aws::{QueueName, TableName};
-use fmn_integration_tests::{sqs, TestEnv};
+use fmn_integration_tests::TestEnv;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_table_takes_conditional_writes() {
@@ -95,13 +93,7 @@ async fn the_digest_schedule_fires() {
         .await
         .unwrap();
     assert_eq!(rules, [env.clients.names.digest_schedule()]);
-    let events = sqs::drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::IngestDeadLetter),
-        1,
-        Duration::from_secs(150),
-    )
-    .await;
+    let events = env.drain(QueueName::IngestDeadLetter, 1, 150).await;
     env.clients
         .eventbridge
         .remove_targets()

@@ -9,7 +9,7 @@ use fmn_aws::batch::{process_records, RecordError, REASON_ATTRIBUTE};
 use fmn_aws::lambda::SqsBatchHandler;
 use fmn_aws::sqs::{send_all, OutgoingMessage};
 use fmn_aws::{FunctionName, QueueName};
-use fmn_integration_tests::{sqs, TestEnv};
+use fmn_integration_tests::{sqs, wait_until, TestEnv};
 use fmn_local::esm;
 use fmn_local::stats::FunctionStats;
 use tokio_util::sync::CancellationToken;
@@ -65,17 +65,6 @@ fn start<H: SqsBatchHandler>(
     (stop, stats)
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_on_a_queue_reaches_its_handler_and_is_deleted() {
     let env = TestEnv::new("reaches").await;
@@ -93,7 +82,7 @@ async fn a_message_on_a_queue_reaches_its_handler_and_is_deleted() {
     )
     .await
     .unwrap();
-    wait_for(
+    wait_until(
         "the handler to see both messages",
         Duration::from_secs(20),
         || recorder.times_seen("hello") == 1 && recorder.times_seen("world") == 1,
@@ -163,13 +152,7 @@ async fn the_match_handler_dead_letters_malformed_messages_with_the_reason() {
     )
     .await
     .unwrap();
-    let dead = sqs::drain(
-        &env.clients.sqs,
-        env.queue_url(QueueName::IngestDeadLetter),
-        1,
-        Duration::from_secs(20),
-    )
-    .await;
+    let dead = env.drain(QueueName::IngestDeadLetter, 1, 20).await;
     assert_eq!(dead.len(), 1);
     let attributes: HashMap<_, _> = dead[0].message_attributes.clone().unwrap_or_default();
     let reason = attributes[REASON_ATTRIBUTE]

@@ -1,0 +1,390 @@
+//! The caller's own preferences: destinations, filters, export and import, explain, recent.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use fmn_core::prefs::{
+    validate_email, validate_nick, Delivery, Destination, DestinationKind, Filter, UserPrefs,
+};
+use fmn_core::rules::Rule;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::account::{change, load_or_create};
+use super::confirm;
+use super::extract::{Body, P};
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::schema::{
+    DeliveryDoc, DestinationDoc, FilterDoc, ImportDoc, Kind, MeDoc, PrefsDoc, RuleDoc,
+};
+use crate::state::AppState;
+
+/// Entries of the activity feed returned by `/me/recent`.
+pub const RECENT_LIMIT: i32 = 100;
+/// The longest message id accepted by `/me/explain`.
+pub const MAX_MSG_ID: usize = 200;
+
+fn with_admin(prefs: &UserPrefs, admin: bool) -> Value {
+    let mut v = serde_json::to_value(prefs).expect("preferences serialise");
+    v["admin"] = admin.into();
+    v
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's preferences (created on first call)", body = MeDoc),
+        (status = 401, description = "No valid token", body = ErrorBody)))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let prefs = load_or_create(&state, &caller.name).await?;
+    Ok(Json(with_admin(&prefs, caller.admin)))
+}
+
+/// A destination to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDestination {
+    pub kind: Kind,
+    /// An e-mail address or an IRC nick.
+    #[schema(example = "kalev@example.org", min_length = 1, max_length = 254)]
+    pub address: String,
+    #[schema(value_type = Option<DeliveryDoc>)]
+    pub delivery: Option<Delivery>,
+    pub irc_colour: Option<bool>,
+    pub verbose: Option<bool>,
+}
+
+/// Changes to a destination (absent fields stay).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationPatch {
+    #[schema(value_type = Option<DeliveryDoc>)]
+    pub delivery: Option<Delivery>,
+    pub irc_colour: Option<bool>,
+    pub verbose: Option<bool>,
+}
+
+fn check_address(kind: DestinationKind, address: &str) -> Result<(), ApiError> {
+    match kind {
+        DestinationKind::Email => validate_email("address", address)?,
+        DestinationKind::Irc => validate_nick("address", address)?,
+    }
+    Ok(())
+}
+
+fn destination_of(p: &UserPrefs, id: &str) -> Destination {
+    p.destination(id)
+        .cloned()
+        .expect("the destination was just written")
+}
+
+#[utoipa::path(post, path = "/api/v1/me/destinations", tag = "me", security(("bearer" = [])),
+    request_body = NewDestination,
+    responses(
+        (status = 201, description = "Added, unconfirmed; a confirmation was sent", body = DestinationDoc),
+        (status = 401, body = ErrorBody), (status = 409, description = "Already a destination", body = ErrorBody),
+        (status = 422, description = "Bad address, delivery or too many destinations", body = ErrorBody),
+        (status = 429, description = "Too many confirmations this hour", body = ErrorBody)))]
+pub async fn add_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<NewDestination>,
+) -> Result<impl IntoResponse, ApiError> {
+    let kind = DestinationKind::from(body.kind);
+    let address = body.address.trim().to_string();
+    check_address(kind, &address)?;
+    load_or_create(&state, &caller.name).await?;
+    // The allowance first, so a refused confirmation adds nothing.
+    state.confirmations.reserve(&caller.name).await?;
+    let new = Destination {
+        delivery: body.delivery.unwrap_or_default(),
+        irc_colour: body.irc_colour.unwrap_or(false),
+        verbose: body.verbose.unwrap_or(true),
+        ..Destination::new(String::new(), kind, address)
+    };
+    let mut id = String::new();
+    let mut index = 0;
+    let result = change(&state, &caller.name, |p| {
+        index = p.destinations.len();
+        id = p.add_destination(new.clone())?;
+        Ok(())
+    })
+    .await;
+    let prefs = result.map_err(|e| e.rebase(&format!("destinations[{index}]")))?;
+    let destination = destination_of(&prefs, &id);
+    confirm::deliver_confirmation(&state, &caller.name, &destination).await?;
+    Ok((StatusCode::CREATED, Json(destination)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/me/destinations/{id}", tag = "me", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Destination id")),
+    request_body = DestinationPatch,
+    responses(
+        (status = 200, description = "The changed destination", body = DestinationDoc),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn patch_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    P(id): P<String>,
+    Body(body): Body<DestinationPatch>,
+) -> Result<Json<Destination>, ApiError> {
+    load_or_create(&state, &caller.name).await?;
+    let mut index = 0;
+    let result = change(&state, &caller.name, |p| {
+        index = p.destinations.iter().position(|d| d.id == id).unwrap_or(0);
+        let d = p.destination_mut(&id)?;
+        if let Some(delivery) = body.delivery {
+            d.delivery = delivery;
+        }
+        if let Some(c) = body.irc_colour {
+            d.irc_colour = c;
+        }
+        if let Some(v) = body.verbose {
+            d.verbose = v;
+        }
+        Ok(())
+    })
+    .await;
+    let prefs = result.map_err(|e| e.rebase(&format!("destinations[{index}]")))?;
+    Ok(Json(destination_of(&prefs, &id)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/me/destinations/{id}", tag = "me", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Destination id")),
+    responses((status = 204, description = "Removed, and from every filter"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    P(id): P<String>,
+) -> Result<StatusCode, ApiError> {
+    load_or_create(&state, &caller.name).await?;
+    change(&state, &caller.name, |p| Ok(p.remove_destination(&id)?)).await?;
+    state.confirmations.void(&caller.name, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// When the confirmation sent expires.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Sent {
+    /// Epoch seconds.
+    pub expires: u64,
+}
+
+#[utoipa::path(post, path = "/api/v1/me/destinations/{id}/resend", tag = "me", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Destination id")),
+    responses((status = 202, description = "A fresh confirmation was sent (the previous link no longer works)", body = Sent),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Already confirmed", body = ErrorBody),
+        (status = 429, description = "Too many confirmations this hour", body = ErrorBody)))]
+pub async fn resend(
+    State(state): State<AppState>,
+    caller: Caller,
+    P(id): P<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let prefs = load_or_create(&state, &caller.name).await?;
+    let d = prefs
+        .destination(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no destination `{id}`")))?;
+    if d.confirmed {
+        return Err(ApiError::conflict("this destination is already confirmed"));
+    }
+    let expires = confirm::send_confirmation(&state, &caller.name, d).await?;
+    Ok((StatusCode::ACCEPTED, Json(Sent { expires })))
+}
+
+// ----------------------------------------------------------------- filters
+
+/// A filter as written by the caller (the id is the store's).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterBody {
+    #[schema(example = "My builds", min_length = 1, max_length = 64)]
+    pub name: String,
+    pub enabled: Option<bool>,
+    pub oneshot: Option<bool>,
+    /// Destination ids.
+    pub destinations: Option<Vec<String>>,
+    /// Rules (see `/api/v1/rules` for the kinds and their arguments).
+    #[schema(value_type = Option<Vec<RuleDoc>>)]
+    pub rules: Option<Vec<Rule>>,
+}
+
+impl FilterBody {
+    fn into_filter(self, id: String) -> Filter {
+        Filter {
+            id,
+            name: self.name,
+            enabled: self.enabled.unwrap_or(true),
+            oneshot: self.oneshot.unwrap_or(false),
+            destinations: self.destinations.unwrap_or_default(),
+            rules: self.rules.unwrap_or_default(),
+        }
+    }
+}
+
+fn no_filter(id: &str) -> ApiError {
+    ApiError::not_found(format!("no filter `{id}`"))
+}
+
+#[utoipa::path(post, path = "/api/v1/me/filters", tag = "me", security(("bearer" = [])),
+    request_body = FilterBody,
+    responses((status = 201, description = "The new filter", body = FilterDoc),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "Bad name, rule, destination, or too many filters", body = ErrorBody)))]
+pub async fn create_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<FilterBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    load_or_create(&state, &caller.name).await?;
+    let template = body.into_filter(String::new());
+    let mut id = String::new();
+    let mut index = 0;
+    let result = change(&state, &caller.name, |p| {
+        index = p.filters.len();
+        id = p.add_filter(template.clone());
+        Ok(())
+    })
+    .await;
+    let prefs = result.map_err(|e| e.rebase(&format!("filters[{index}]")))?;
+    let filter = prefs.filter(&id).cloned().expect("just written");
+    Ok((StatusCode::CREATED, Json(filter)))
+}
+
+#[utoipa::path(get, path = "/api/v1/me/filters/{id}", tag = "me", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Filter id")),
+    responses((status = 200, body = FilterDoc), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    P(id): P<String>,
+) -> Result<Json<Filter>, ApiError> {
+    let prefs = load_or_create(&state, &caller.name).await?;
+    prefs
+        .filter(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| no_filter(&id))
+}
+
+#[utoipa::path(put, path = "/api/v1/me/filters/{id}", tag = "me", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Filter id")),
+    request_body = FilterBody,
+    responses((status = 200, description = "The replaced filter", body = FilterDoc),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    P(id): P<String>,
+    Body(body): Body<FilterBody>,
+) -> Result<Json<Filter>, ApiError> {
+    load_or_create(&state, &caller.name).await?;
+    let replacement = body.into_filter(id.clone());
+    let mut index = 0;
+    let result = change(&state, &caller.name, |p| {
+        index = p.replace_filter(replacement.clone())?;
+        Ok(())
+    })
+    .await;
+    let prefs = result.map_err(|e| e.rebase(&format!("filters[{index}]")))?;
+    Ok(Json(prefs.filter(&id).cloned().expect("just written")))
+}
+
+#[utoipa::path(delete, path = "/api/v1/me/filters/{id}", tag = "me", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Filter id")),
+    responses((status = 204, description = "Removed"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    P(id): P<String>,
+) -> Result<StatusCode, ApiError> {
+    load_or_create(&state, &caller.name).await?;
+    change(&state, &caller.name, |p| Ok(p.remove_filter(&id)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----------------------------------------------------------------- export, import
+
+#[utoipa::path(get, path = "/api/v1/me/export", tag = "me", security(("bearer" = [])),
+    responses((status = 200, description = "The whole preferences, as a download", body = PrefsDoc),
+        (status = 401, body = ErrorBody)))]
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    let prefs = load_or_create(&state, &caller.name).await?;
+    let disposition = format!("attachment; filename=\"fmn-{}.json\"", prefs.name);
+    Ok(([(header::CONTENT_DISPOSITION, disposition)], Json(prefs)))
+}
+
+/// Imports `doc` into `name`'s preferences and sends the confirmations it needs.
+pub async fn import_into(
+    state: &AppState,
+    name: &str,
+    doc: &ImportDoc,
+) -> Result<UserPrefs, ApiError> {
+    let mut to_confirm = Vec::new();
+    let prefs = change(state, name, |p| {
+        to_confirm = p.import(&doc.destinations, &doc.filters);
+        Ok(())
+    })
+    .await?;
+    for d in &to_confirm {
+        confirm::send_confirmation(state, name, d).await?;
+    }
+    Ok(prefs)
+}
+
+#[utoipa::path(put, path = "/api/v1/me/import", tag = "me", security(("bearer" = [])),
+    request_body = ImportDoc,
+    responses((status = 200, description = "The new preferences; new addresses come in unconfirmed", body = PrefsDoc),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(doc): Body<ImportDoc>,
+) -> Result<Json<UserPrefs>, ApiError> {
+    load_or_create(&state, &caller.name).await?;
+    Ok(Json(import_into(&state, &caller.name, &doc).await?))
+}
+
+// ----------------------------------------------------------------- explain, recent
+
+#[utoipa::path(get, path = "/api/v1/me/explain/{msg_id}", tag = "me", security(("bearer" = [])),
+    params(("msg_id" = String, Path, description = "A message id (kept 14 days)")),
+    responses((status = 200, description = "Per filter and rule, why the message did or did not reach the caller", body = Object),
+        (status = 401, body = ErrorBody), (status = 404, description = "Unknown or older message", body = ErrorBody)))]
+pub async fn explain(
+    State(state): State<AppState>,
+    caller: Caller,
+    P(msg_id): P<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if msg_id.is_empty() || msg_id.len() > MAX_MSG_ID || msg_id.chars().any(char::is_control) {
+        return Err(ApiError::not_found("no such message"));
+    }
+    let prefs = load_or_create(&state, &caller.name).await?;
+    let ownership = state.ownership_cache.get(&state.ownership).await?;
+    let explained = fmn_aws::explain::explain_recent(&state.recent, &ownership, &prefs, &msg_id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    explained.map(Json).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "message `{msg_id}` is not among the recent messages (kept 14 days)"
+        ))
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/me/recent", tag = "me", security(("bearer" = [])),
+    responses((status = 200, description = "The last 100 notifications, newest first", body = Vec<Object>),
+        (status = 401, body = ErrorBody)))]
+pub async fn recent(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    Ok(Json(
+        state.recent.activity(&caller.name, RECENT_LIMIT).await?,
+    ))
+}
