@@ -16,7 +16,7 @@ use fmn_ingest_bridge::publisher::Publisher;
 use fmn_ingest_bridge::validate::InvalidReason;
 use fmn_ingest_bridge::Metrics;
 use fmn_integration_tests::bridge::{
-    attr, config, ledger, outputs, start, temp_dir, wait_for, Proxy, WAIT,
+    attr, config, ledger, outputs, start, temp_dir, wait_for, Proxy, Running, WAIT,
 };
 use fmn_integration_tests::fedmsg::PyPublisher;
 use fmn_integration_tests::{sqs, TestEnv};
@@ -38,6 +38,17 @@ async fn warm_up(publisher: &mut Publisher, metrics: &Metrics) -> Vec<(String, S
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     sent
+}
+
+/// A bridge following a fresh Rust publisher, with its own spool.
+fn bridge_on_publisher(env: &TestEnv, name: &str) -> (Publisher, Running) {
+    let dir = temp_dir(name);
+    let publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
+    let bridge = start(
+        config(vec![publisher.endpoint().to_string()], &dir.join("spool")),
+        outputs(env),
+    );
+    (publisher, bridge)
 }
 
 /// Reads the ingest queue until `ids` all arrived; fails on any id received twice.
@@ -198,12 +209,7 @@ async fn a_restarted_bridge_replays_its_spool() {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_frames_are_counted_and_skipped() {
     let env = TestEnv::new("bridgemalformed").await;
-    let dir = temp_dir("malformed");
-    let mut publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
-    let bridge = start(
-        config(vec![publisher.endpoint().to_string()], &dir.join("spool")),
-        outputs(&env),
-    );
+    let (mut publisher, bridge) = bridge_on_publisher(&env, "malformed");
     let sent = warm_up(&mut publisher, &bridge.metrics).await;
     let (_, good_body) = publisher.envelope(TOPIC, json!({"ok": 1}));
     let huge = format!(
@@ -314,12 +320,7 @@ async fn two_endpoints_send_once_and_gaps_are_counted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_bodies_are_compressed_or_stored() {
     let env = TestEnv::new("bridgeoversize").await;
-    let dir = temp_dir("oversize");
-    let mut publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
-    let bridge = start(
-        config(vec![publisher.endpoint().to_string()], &dir.join("spool")),
-        outputs(&env),
-    );
+    let (mut publisher, bridge) = bridge_on_publisher(&env, "oversize");
     warm_up(&mut publisher, &bridge.metrics).await;
     // 400 KB that compresses well, and 600 KB of noise that does not.
     let files: Vec<String> = (0..40_000).map(|n| format!("file-{n}.txt")).collect();

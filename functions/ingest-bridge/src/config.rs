@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use fmn_aws::Vars;
+
 /// How the bridge runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BridgeConfig {
@@ -88,12 +90,17 @@ pub struct AmqpConfig {
     pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{var}: {reason}")]
-    Invalid { var: &'static str, reason: String },
+pub use fmn_aws::ConfigError;
+
+fn invalid(name: &str, value: impl Into<String>, expected: &'static str) -> ConfigError {
+    ConfigError {
+        name: name.to_string(),
+        value: value.into(),
+        expected,
+    }
 }
 
+/// A comma-separated list, blanks dropped.
 fn list(v: Option<String>) -> Vec<String> {
     v.unwrap_or_default()
         .split(',')
@@ -103,142 +110,79 @@ fn list(v: Option<String>) -> Vec<String> {
         .collect()
 }
 
+/// A number of zero or more (zero meaning "none" or "off" for that setting), or `default`.
+fn non_negative(vars: &Vars<'_>, name: &str, default: f64) -> Result<f64, ConfigError> {
+    let v: f64 = vars.parsed(name, default, "a number (0 or more)")?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(invalid(name, v.to_string(), "a number (0 or more)"))
+    }
+}
+
 impl BridgeConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let number = |var: &'static str, default: f64, zero_ok: bool| -> Result<f64, ConfigError> {
-            match get(var) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|r| r.is_finite() && (*r > 0.0 || (zero_ok && *r == 0.0)))
-                    .ok_or_else(|| ConfigError::Invalid {
-                        var,
-                        reason: format!("`{v}` is not a positive number"),
-                    }),
+        let vars = Vars::from_lookup(get);
+        let v = &vars;
+        let secs = |name: &str, default: f64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs_f64(non_negative(v, name, default)?))
+        };
+        let spool_dir = match v.text("FMN_SPOOL_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => {
+                PathBuf::from(v.text_or("FMN_LOCAL_DIR", "./.local")).join("spool/ingest-bridge")
             }
         };
-        let count = |var: &'static str, default: f64| -> Result<usize, ConfigError> {
-            Ok((number(var, default, false)? as usize).max(1))
-        };
-        let secs = |var: &'static str, default: f64| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_secs_f64(number(var, default, true)?))
-        };
-        let replay_rate =
-            number("FMN_REPLAY_RATE", 10.0, false).map_err(|_| ConfigError::Invalid {
-                var: "FMN_REPLAY_RATE",
-                reason: format!(
-                    "`{}` is not a positive number of messages per second",
-                    get("FMN_REPLAY_RATE").unwrap_or_default()
-                ),
-            })?;
-        let spool_dir = match get("FMN_SPOOL_DIR") {
-            Some(d) => PathBuf::from(d),
-            None => PathBuf::from(get("FMN_LOCAL_DIR").unwrap_or_else(|| "./.local".into()))
-                .join("spool/ingest-bridge"),
-        };
-        let metrics_addr = match get("FMN_BRIDGE_METRICS_ADDR") {
+        let metrics_addr = match v.text("FMN_BRIDGE_METRICS_ADDR") {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 9108))),
-            Some(v) if v.eq_ignore_ascii_case("off") => None,
-            Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
-                var: "FMN_BRIDGE_METRICS_ADDR",
-                reason: format!("`{v}` is not an address like 127.0.0.1:9108 (or `off`)"),
+            Some(a) if a.eq_ignore_ascii_case("off") => None,
+            Some(a) => Some(a.parse().map_err(|_| {
+                invalid(
+                    "FMN_BRIDGE_METRICS_ADDR",
+                    a,
+                    "an address like 127.0.0.1:9108 (or `off`)",
+                )
             })?),
         };
-        let flag = |var: &'static str| -> Result<bool, ConfigError> {
-            match get(var).as_deref().map(str::trim) {
-                None | Some("0" | "false" | "no" | "off") => Ok(false),
-                Some("1" | "true" | "yes" | "on") => Ok(true),
-                Some(v) => Err(ConfigError::Invalid {
-                    var,
-                    reason: format!("`{v}` is not true or false"),
-                }),
-            }
-        };
-        let validate_signatures = flag("FMN_VALIDATE_SIGNATURES")?;
-        let ca_file = get("FMN_FEDMSG_CA").map(PathBuf::from);
+        let validate_signatures = v.flag("FMN_VALIDATE_SIGNATURES", false)?;
+        let ca_file = v.text("FMN_FEDMSG_CA").map(PathBuf::from);
         if validate_signatures && ca_file.is_none() {
-            return Err(ConfigError::Invalid {
-                var: "FMN_FEDMSG_CA",
-                reason: "FMN_VALIDATE_SIGNATURES is on: set the CA's PEM file".into(),
-            });
+            return Err(invalid(
+                "FMN_FEDMSG_CA",
+                "",
+                "set: FMN_VALIDATE_SIGNATURES is on, name the CA's PEM file",
+            ));
         }
         let idle = secs("FMN_IDLE_RECONNECT", 600.0)?;
-        let amqp = match get("FMN_AMQP_URL") {
+        let amqp = match v.text("FMN_AMQP_URL") {
             None => None,
-            Some(url) => {
-                let url = url.trim().to_string();
-                if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-                    return Err(ConfigError::Invalid {
-                        var: "FMN_AMQP_URL",
-                        reason: format!("`{url}` is not an amqp:// or amqps:// URL"),
-                    });
-                }
-                let prefetch = number("FMN_AMQP_PREFETCH", 1000.0, false)?;
-                if prefetch > f64::from(u16::MAX) {
-                    return Err(ConfigError::Invalid {
-                        var: "FMN_AMQP_PREFETCH",
-                        reason: format!("{prefetch} is over {}", u16::MAX),
-                    });
-                }
-                let client_cert = match (get("FMN_AMQP_CERT"), get("FMN_AMQP_KEY")) {
-                    (None, None) => None,
-                    (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
-                    (Some(_), None) => {
-                        return Err(ConfigError::Invalid {
-                            var: "FMN_AMQP_KEY",
-                            reason: "FMN_AMQP_CERT is set: set the key's PEM file too".into(),
-                        })
-                    }
-                    (None, Some(_)) => {
-                        return Err(ConfigError::Invalid {
-                            var: "FMN_AMQP_CERT",
-                            reason: "FMN_AMQP_KEY is set: set the certificate's PEM file too"
-                                .into(),
-                        })
-                    }
-                };
-                let mut bindings = list(get("FMN_AMQP_BINDINGS"));
-                if bindings.is_empty() {
-                    bindings.push("#".into());
-                }
-                Some(AmqpConfig {
-                    url,
-                    queue: get("FMN_AMQP_QUEUE").unwrap_or_else(|| "fmn-ingest".into()),
-                    exchange: get("FMN_AMQP_EXCHANGE").unwrap_or_else(|| "amq.topic".into()),
-                    bindings,
-                    prefetch: prefetch as u16,
-                    passive: flag("FMN_AMQP_PASSIVE")?,
-                    ca_file: get("FMN_AMQP_CA").map(PathBuf::from),
-                    client_cert,
-                })
-            }
+            Some(url) => Some(AmqpConfig::from_vars(v, url)?),
         };
         Ok(Self {
-            endpoints: list(get("FMN_FEDMSG_ENDPOINTS")),
-            topics: list(get("FMN_FEDMSG_TOPICS")),
-            replay_rate,
-            replay_sample: flag("FMN_REPLAY_SAMPLE")?,
-            max_body_bytes: count("FMN_MAX_BODY_BYTES", 1024.0 * 1024.0)?,
+            endpoints: list(v.text("FMN_FEDMSG_ENDPOINTS")),
+            topics: list(v.text("FMN_FEDMSG_TOPICS")),
+            replay_rate: v.positive("FMN_REPLAY_RATE", 10.0)?,
+            replay_sample: v.flag("FMN_REPLAY_SAMPLE", false)?,
+            max_body_bytes: v.positive("FMN_MAX_BODY_BYTES", 1024 * 1024)?,
             dedupe_window: secs("FMN_DEDUPE_WINDOW", 600.0)?,
-            dedupe_capacity: count("FMN_DEDUPE_CAPACITY", 200_000.0)?,
+            dedupe_capacity: v.positive("FMN_DEDUPE_CAPACITY", 200_000)?,
             batch_linger: Duration::from_secs_f64(
-                number("FMN_BATCH_LINGER_MS", 20.0, true)? / 1000.0,
+                non_negative(v, "FMN_BATCH_LINGER_MS", 20.0)? / 1000.0,
             ),
-            send_concurrency: count("FMN_SEND_CONCURRENCY", 8.0)?,
-            buffer_messages: count("FMN_BUFFER_MESSAGES", 2000.0)?,
-            buffer_bytes: count("FMN_BUFFER_BYTES", 8.0 * 1024.0 * 1024.0)?,
+            send_concurrency: v.positive("FMN_SEND_CONCURRENCY", 8)?,
+            buffer_messages: v.positive("FMN_BUFFER_MESSAGES", 2000)?,
+            buffer_bytes: v.positive("FMN_BUFFER_BYTES", 8 * 1024 * 1024)?,
             spool_dir,
-            spool_max_bytes: number("FMN_SPOOL_MAX_BYTES", 1024.0 * 1024.0 * 1024.0, false)? as u64,
+            spool_max_bytes: v.positive("FMN_SPOOL_MAX_BYTES", 1024 * 1024 * 1024)?,
             shutdown_grace: secs("FMN_SHUTDOWN_GRACE", 10.0)?,
             metrics_addr,
-            heartbeat: secs("FMN_ZMQ_HEARTBEAT", 10.0)?,
+            heartbeat: v
+                .seconds("FMN_ZMQ_HEARTBEAT")?
+                .unwrap_or(Duration::from_secs(10)),
             idle_reconnect: (!idle.is_zero()).then_some(idle),
             validate_signatures,
             ca_file,
@@ -266,6 +210,44 @@ impl BridgeConfig {
 }
 
 impl AmqpConfig {
+    fn from_vars(v: &Vars<'_>, url: String) -> Result<Self, ConfigError> {
+        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err(invalid("FMN_AMQP_URL", url, "an amqp:// or amqps:// URL"));
+        }
+        let client_cert = match (v.text("FMN_AMQP_CERT"), v.text("FMN_AMQP_KEY")) {
+            (None, None) => None,
+            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (Some(_), None) => {
+                return Err(invalid(
+                    "FMN_AMQP_KEY",
+                    "",
+                    "set: FMN_AMQP_CERT is, name the key's PEM file too",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "FMN_AMQP_CERT",
+                    "",
+                    "set: FMN_AMQP_KEY is, name the certificate's PEM file too",
+                ))
+            }
+        };
+        let mut bindings = list(v.text("FMN_AMQP_BINDINGS"));
+        if bindings.is_empty() {
+            bindings.push("#".into());
+        }
+        Ok(AmqpConfig {
+            url,
+            queue: v.text_or("FMN_AMQP_QUEUE", "fmn-ingest"),
+            exchange: v.text_or("FMN_AMQP_EXCHANGE", "amq.topic"),
+            bindings,
+            prefetch: v.positive("FMN_AMQP_PREFETCH", 1000)?,
+            passive: v.flag("FMN_AMQP_PASSIVE", false)?,
+            ca_file: v.text("FMN_AMQP_CA").map(PathBuf::from),
+            client_cert,
+        })
+    }
+
     /// `amqp(s)://host:port/vhost#queue`, without credentials.
     pub fn source_name(&self) -> String {
         let rest = self.url.split_once("://").map_or("", |(_, r)| r);

@@ -266,18 +266,9 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fmn_aws::ingest_wire::Encoding;
 
     fn p(n: usize) -> Pending {
-        Pending {
-            msg_id: format!("id-{n}"),
-            body: format!("{{\"n\":{n}}}"),
-            encoding: Encoding::Plain,
-            received_ms: 0,
-            from_spool: false,
-            alone: false,
-            ack: None,
-        }
+        Pending::sample(n)
     }
 
     fn drain_all(o: &mut Outbox) -> Vec<String> {

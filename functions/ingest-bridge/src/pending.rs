@@ -30,6 +30,20 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// A small plain message `id-<n>`, for tests.
+    #[cfg(test)]
+    pub fn sample(n: usize) -> Self {
+        Pending {
+            msg_id: format!("id-{n}"),
+            body: format!("{{\"n\":{n}}}"),
+            encoding: Encoding::Plain,
+            received_ms: 0,
+            from_spool: false,
+            alone: false,
+            ack: None,
+        }
+    }
+
     /// Size as SQS counts it.
     pub fn size(&self) -> usize {
         self.body.len() + attributes_size(&self.msg_id, self.encoding)

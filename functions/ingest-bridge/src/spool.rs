@@ -352,18 +352,9 @@ fn lock(dir: &Path) -> Result<(), SpoolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fmn_aws::ingest_wire::Encoding;
 
     fn p(n: usize) -> Pending {
-        Pending {
-            msg_id: format!("id-{n}"),
-            body: format!("{{\"n\":{n}}}"),
-            encoding: Encoding::Plain,
-            received_ms: 0,
-            from_spool: false,
-            alone: false,
-            ack: None,
-        }
+        Pending::sample(n)
     }
 
     fn ids(v: &[Pending]) -> Vec<String> {
