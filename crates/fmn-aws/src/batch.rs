@@ -6,6 +6,7 @@ use std::future::Future;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::Instrument;
 
+use crate::retry::{Classify, ErrorClass};
 use crate::sqs::{send_all, OutgoingMessage};
 
 /// Why a record was not processed.
@@ -19,6 +20,40 @@ pub enum RecordError {
     /// dead-letter queue with this reason, instead of being retried in vain.
     #[error("{0}")]
     Reject(String),
+    /// Nothing can succeed until someone acts (SES paused, a queue missing): not this record's
+    /// fault. It and every record after it in the batch go back to the queue untried, and the
+    /// condition is logged once for the batch.
+    #[error("{0}")]
+    Halt(String),
+}
+
+impl RecordError {
+    /// The verdict for an error of `class`, with `reason`.
+    pub fn of_class(class: ErrorClass, reason: String) -> Self {
+        match class {
+            ErrorClass::Retryable => RecordError::Retry(reason),
+            ErrorClass::Permanent => RecordError::Reject(reason),
+            ErrorClass::ServiceWide => RecordError::Halt(reason),
+        }
+    }
+}
+
+impl From<crate::dynamo::DynamoError> for RecordError {
+    fn from(e: crate::dynamo::DynamoError) -> Self {
+        Self::of_class(e.class(), e.to_string())
+    }
+}
+
+impl From<crate::sqs::SqsError> for RecordError {
+    fn from(e: crate::sqs::SqsError) -> Self {
+        Self::of_class(e.class(), e.to_string())
+    }
+}
+
+impl From<crate::ses::SesError> for RecordError {
+    fn from(e: crate::ses::SesError) -> Self {
+        Self::of_class(e.class(), e.to_string())
+    }
 }
 
 /// Message attribute that carries the reason on a dead-lettered record.
@@ -77,7 +112,8 @@ pub fn records(function: &str, event: &SqsEvent) -> Vec<Record> {
 /// Runs `handle` on every record, in order, each in its [`record_span`], and returns the
 /// records to retry. A rejected record is sent to `dead_letter` with its reason; if that send
 /// fails, or no dead-letter queue is given, it is returned to the queue instead, so nothing is
-/// ever dropped.
+/// ever dropped. After a [`RecordError::Halt`] the rest of the batch is not tried: it all goes
+/// back to the queue.
 pub async fn process_records<F, Fut>(
     function: &str,
     event: SqsEvent,
@@ -89,14 +125,33 @@ where
     Fut: Future<Output = Result<(), RecordError>>,
 {
     let mut response = SqsBatchResponse::default();
+    let mut halted = false;
     for record in records(function, &event) {
+        if halted {
+            response.batch_item_failures.push(failure(&record));
+            continue;
+        }
         let span = record_span(function, &record);
         let verdict = handle(record.clone()).instrument(span.clone()).await;
+        halted = matches!(verdict, Err(RecordError::Halt(_)));
         settle(function, dead_letter, &record, verdict, &mut response)
             .instrument(span)
             .await;
     }
+    if halted {
+        tracing::warn!(
+            function,
+            returned = response.batch_item_failures.len(),
+            "batch stopped by a service-wide condition; its remaining records returned to the queue untried"
+        );
+    }
     response
+}
+
+fn failure(record: &Record) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = record.message_id.clone();
+    failure
 }
 
 /// For handlers that decide per batch (one connection for all records): `decide` gets the
@@ -132,6 +187,7 @@ where
             Some(v @ Err(RecordError::Reject(_))) => std::mem::replace(v, Ok(())),
             Some(Ok(())) => Ok(()),
             Some(Err(RecordError::Retry(reason))) => Err(RecordError::Retry(reason.clone())),
+            Some(Err(RecordError::Halt(reason))) => Err(RecordError::Halt(reason.clone())),
         };
         let span = record_span(function, &record);
         settle(function, dead_letter, &record, verdict, &mut response)
@@ -158,6 +214,10 @@ async fn settle(
             tracing::warn!(function, message_id, receive_count, %reason, "record failed; returned to the queue");
             true
         }
+        Err(RecordError::Halt(reason)) => {
+            tracing::error!(function, message_id, receive_count, %reason, "service-wide condition; record returned to the queue");
+            true
+        }
         Err(RecordError::Reject(reason)) => match dead_letter {
             Some(dlq) => match dead_letter_record(dlq, record, &reason).await {
                 Ok(()) => {
@@ -176,9 +236,7 @@ async fn settle(
         },
     };
     if retry {
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = message_id.to_string();
-        response.batch_item_failures.push(failure);
+        response.batch_item_failures.push(failure(record));
     }
 }
 
@@ -258,6 +316,7 @@ mod tests {
         match body {
             "ok" => Ok(()),
             "retry" => Err(RecordError::Retry("down".into())),
+            "halt" => Err(RecordError::Halt("paused".into())),
             _ => Err(RecordError::Reject("bad".into())),
         }
     }
@@ -280,6 +339,35 @@ mod tests {
             .await;
         // Without a dead-letter queue a rejected record is retried, never dropped.
         assert_eq!(failed(&response), ["m1", "m3"]);
+    }
+
+    #[tokio::test]
+    async fn a_service_wide_condition_returns_the_rest_of_the_batch_untried() {
+        let mut tried = Vec::new();
+        let response = process_records("test", event(&["ok", "halt", "ok", "reject"]), None, |r| {
+            tried.push(r.message_id.clone());
+            std::future::ready(verdict(&r.body))
+        })
+        .await;
+        assert_eq!(tried, ["m0", "m1"]);
+        assert_eq!(failed(&response), ["m1", "m2", "m3"]);
+    }
+
+    #[test]
+    fn store_errors_become_the_verdict_of_their_class() {
+        use crate::ses::SesError;
+        assert!(matches!(
+            RecordError::from(SesError::ServiceWide("paused".into())),
+            RecordError::Halt(_)
+        ));
+        assert!(matches!(
+            RecordError::from(SesError::Rejected("bad address".into())),
+            RecordError::Reject(_)
+        ));
+        assert!(matches!(
+            RecordError::from(SesError::Unavailable("throttled".into())),
+            RecordError::Retry(_)
+        ));
     }
 
     #[tokio::test]
