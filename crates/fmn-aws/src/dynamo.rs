@@ -388,3 +388,78 @@ pub async fn batch_write(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    /// A cancelled transaction as DynamoDB reports it: one reason per item, `None` for items
+    /// not at fault.
+    fn cancelled(reasons: &[(&str, &str)]) -> DynamoError {
+        let mut e = TransactionCanceledException::builder()
+            .message("Transaction cancelled")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("TransactionCanceledException")
+                    .build(),
+            );
+        for (code, message) in reasons {
+            e = e.cancellation_reasons(
+                CancellationReason::builder()
+                    .code(*code)
+                    .message(*message)
+                    .build(),
+            );
+        }
+        let raw = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        DynamoError::transaction(
+            "t",
+            SdkError::service_error(
+                TransactWriteItemsError::TransactionCanceledException(e.build()),
+                raw,
+            ),
+        )
+    }
+
+    #[test]
+    fn a_conflict_is_retryable_and_no_failed_condition() {
+        let e = cancelled(&[
+            ("None", ""),
+            ("None", ""),
+            ("TransactionConflict", "conflict"),
+        ]);
+        assert_eq!(e.class(), ErrorClass::Retryable);
+        assert!(!e.condition_failed_at(0));
+        assert!(!e.is_condition_failure());
+    }
+
+    #[test]
+    fn only_the_named_item_s_failed_condition_counts() {
+        let e = cancelled(&[("ConditionalCheckFailed", "x"), ("None", ""), ("None", "")]);
+        assert!(e.condition_failed_at(0));
+        assert!(!e.condition_failed_at(1));
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        // A failed condition together with a conflict elsewhere is not "already there".
+        let both = cancelled(&[("ConditionalCheckFailed", "x"), ("TransactionConflict", "")]);
+        assert!(!both.condition_failed_at(0));
+        assert_eq!(both.class(), ErrorClass::Retryable);
+    }
+
+    #[test]
+    fn an_item_over_the_size_limit_is_its_own_permanent_error() {
+        let e = cancelled(&[(
+            "ValidationError",
+            "Item size has exceeded the maximum allowed size",
+        )]);
+        assert!(matches!(e, DynamoError::ItemTooLarge { .. }), "{e}");
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        assert!(!e.condition_failed_at(0));
+    }
+}
