@@ -40,6 +40,8 @@ fn job(user: &str, address: &str, delivery: Delivery, msg: &str) -> DeliveryJob 
         link: Some(format!("https://bodhi.fedoraproject.org/updates/{msg}")),
         usernames: vec!["alice".into()],
         packages: vec!["foo".into()],
+        usernames_total: None,
+        packages_total: None,
         timestamp: Some(1.7e9),
         severity: Default::default(),
         origin: Default::default(),
