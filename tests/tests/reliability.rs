@@ -329,3 +329,34 @@ async fn jobs_over_a_batch_s_byte_limit_are_sent_in_several_calls() {
     let got = env.drain(QueueName::Email, 10, 20).await;
     assert_eq!(got.len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_lettered_copy_keeps_the_record_s_encoding() {
+    use fmn_aws::batch::{process_records, DeadLetterQueue, RecordError, REASON_ATTRIBUTE};
+    use fmn_aws::ingest_wire::ENCODING_ATTRIBUTE;
+
+    let env = TestEnv::new("dlq-encoding").await;
+    let dlq = DeadLetterQueue {
+        sqs: env.clients.sqs.clone(),
+        url: env.queue_url(QueueName::IngestDeadLetter).to_string(),
+    };
+    let mut e = event("m-enc", "H4sIAAAAAAAA");
+    let mut encoding = aws_lambda_events::sqs::SqsMessageAttribute::default();
+    encoding.data_type = Some("String".into());
+    encoding.string_value = Some("gzip+base64".into());
+    e.records[0]
+        .message_attributes
+        .insert(ENCODING_ATTRIBUTE.into(), encoding);
+    let response = process_records("test", e, Some(&dlq), |_| async {
+        Err(RecordError::Reject("refused".into()))
+    })
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let got = env.drain(QueueName::IngestDeadLetter, 1, 10).await;
+    assert_eq!(got.len(), 1);
+    let attrs = got[0].message_attributes.clone().unwrap_or_default();
+    let value = |name: &str| attrs.get(name).and_then(|a| a.string_value.clone());
+    assert_eq!(value(ENCODING_ATTRIBUTE).as_deref(), Some("gzip+base64"));
+    assert_eq!(value(REASON_ATTRIBUTE).as_deref(), Some("refused"));
+    assert_eq!(got[0].body.as_deref(), Some("H4sIAAAAAAAA"));
+}

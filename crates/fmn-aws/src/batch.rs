@@ -84,14 +84,16 @@ pub fn record_span(function: &str, record: &Record) -> tracing::Span {
 }
 
 /// The batch's records, in order; one without a message id is left out (logged): it cannot
-/// be reported back, so SQS redelivers it after the visibility timeout.
+/// be reported back by id, so [`process_records`] and [`process_batch`] report the whole
+/// batch failed ([`fail_whole_batch_if_unnamed`]) and SQS redelivers it.
 pub fn records(function: &str, event: &SqsEvent) -> Vec<Record> {
     let mut records = Vec::with_capacity(event.records.len());
     for message in &event.records {
         let Some(message_id) = message.message_id.as_deref() else {
             tracing::error!(
                 function,
-                "record without a message id; it will be redelivered"
+                receipt_handle = message.receipt_handle.as_deref().unwrap_or("-"),
+                "record without a message id; the whole batch is returned to the queue so it is redelivered"
             );
             continue;
         };
@@ -125,6 +127,7 @@ where
     Fut: Future<Output = Result<(), RecordError>>,
 {
     let mut response = SqsBatchResponse::default();
+    fail_whole_batch_if_unnamed(&event, &mut response);
     let mut halted = false;
     for record in records(function, &event) {
         if halted {
@@ -146,6 +149,18 @@ where
         );
     }
     response
+}
+
+/// A record without a message id cannot be named in the response, and a record not named
+/// counts as done (SQS deletes it). An empty identifier makes Lambda (and the local runner)
+/// fail the whole batch instead: the other records are repeated, which their delivery records
+/// make harmless, and the unnamed one is not lost.
+fn fail_whole_batch_if_unnamed(event: &SqsEvent, response: &mut SqsBatchResponse) {
+    if event.records.iter().any(|m| m.message_id.is_none()) {
+        response
+            .batch_item_failures
+            .push(BatchItemFailure::default());
+    }
 }
 
 fn failure(record: &Record) -> BatchItemFailure {
@@ -180,6 +195,7 @@ where
     let mut verdicts: std::collections::HashMap<String, Result<(), RecordError>> =
         ids.into_iter().zip(decide(unique).await).collect();
     let mut response = SqsBatchResponse::default();
+    fail_whole_batch_if_unnamed(&event, &mut response);
     for record in all {
         let verdict = match verdicts.get_mut(&record.message_id) {
             None => Err(RecordError::Retry("not handled".into())),
@@ -247,7 +263,21 @@ async fn dead_letter_record(
 ) -> Result<(), crate::sqs::SqsError> {
     // SQS attribute values are limited; a reason is a sentence, not a dump.
     let reason: String = reason.chars().take(1000).collect();
-    let message = OutgoingMessage::new(&record.message_id, record.body.as_str())
+    let mut message = OutgoingMessage::new(&record.message_id, record.body.as_str());
+    // The record's own attributes travel with it (`fmn-encoding` says how to read the body,
+    // so a redriven copy is read as the original was). SQS takes ten attributes; two are ours.
+    let mut own: Vec<(&String, &String)> = record
+        .raw
+        .message_attributes
+        .iter()
+        .filter(|(name, _)| *name != REASON_ATTRIBUTE && *name != ORIGINAL_ID_ATTRIBUTE)
+        .filter_map(|(name, a)| Some((name, a.string_value.as_ref()?)))
+        .collect();
+    own.sort();
+    for (name, value) in own.into_iter().take(8) {
+        message = message.with_attribute(name.as_str(), value.as_str());
+    }
+    let message = message
         .with_attribute(REASON_ATTRIBUTE, reason)
         .with_attribute(ORIGINAL_ID_ATTRIBUTE, record.message_id.as_str());
     send_all(&dlq.sqs, &dlq.url, &[message]).await
@@ -368,6 +398,23 @@ mod tests {
             RecordError::from(SesError::Unavailable("throttled".into())),
             RecordError::Retry(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_record_without_a_message_id_fails_the_whole_batch() {
+        let mut e = event(&["ok", "ok"]);
+        e.records[1].message_id = None;
+        let response = process_records("test", e.clone(), None, |r| {
+            std::future::ready(verdict(&r.body))
+        })
+        .await;
+        // An empty identifier: Lambda returns every record of the batch to the queue.
+        assert_eq!(failed(&response), [""]);
+        let response = process_batch("test", e, None, |records| async move {
+            records.iter().map(|r| verdict(&r.body)).collect()
+        })
+        .await;
+        assert_eq!(failed(&response), [""]);
     }
 
     #[tokio::test]
