@@ -56,6 +56,8 @@ fn job(user: &str, address: &str, delivery: Delivery, msg: &str, ts: f64) -> Del
         )),
         usernames: vec!["zdeněk".into()],
         packages: vec!["python-foo".into(), "foo".into()],
+        usernames_total: None,
+        packages_total: None,
         timestamp: Some(ts),
         severity: Severity::default(),
         origin: Default::default(),

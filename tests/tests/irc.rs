@@ -51,6 +51,8 @@ fn job(nick: &str, n: usize, colour: bool, verbose: bool) -> DeliveryJob {
         link: Some(format!("https://bodhi.fedoraproject.org/updates/{n}")),
         usernames: vec!["bob".into()],
         packages: vec!["foo".into()],
+        usernames_total: None,
+        packages_total: None,
         timestamp: None,
         severity: Severity::default(),
         origin: Default::default(),

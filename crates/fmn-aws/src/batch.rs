@@ -6,6 +6,7 @@ use std::future::Future;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::Instrument;
 
+use crate::retry::{Classify, ErrorClass};
 use crate::sqs::{send_all, OutgoingMessage};
 
 /// Why a record was not processed.
@@ -19,6 +20,40 @@ pub enum RecordError {
     /// dead-letter queue with this reason, instead of being retried in vain.
     #[error("{0}")]
     Reject(String),
+    /// Nothing can succeed until someone acts (SES paused, a queue missing): not this record's
+    /// fault. It and every record after it in the batch go back to the queue untried, and the
+    /// condition is logged once for the batch.
+    #[error("{0}")]
+    Halt(String),
+}
+
+impl RecordError {
+    /// The verdict for an error of `class`, with `reason`.
+    pub fn of_class(class: ErrorClass, reason: String) -> Self {
+        match class {
+            ErrorClass::Retryable => RecordError::Retry(reason),
+            ErrorClass::Permanent => RecordError::Reject(reason),
+            ErrorClass::ServiceWide => RecordError::Halt(reason),
+        }
+    }
+}
+
+impl From<crate::dynamo::DynamoError> for RecordError {
+    fn from(e: crate::dynamo::DynamoError) -> Self {
+        Self::of_class(e.class(), e.to_string())
+    }
+}
+
+impl From<crate::sqs::SqsError> for RecordError {
+    fn from(e: crate::sqs::SqsError) -> Self {
+        Self::of_class(e.class(), e.to_string())
+    }
+}
+
+impl From<crate::ses::SesError> for RecordError {
+    fn from(e: crate::ses::SesError) -> Self {
+        Self::of_class(e.class(), e.to_string())
+    }
 }
 
 /// Message attribute that carries the reason on a dead-lettered record.
@@ -49,14 +84,16 @@ pub fn record_span(function: &str, record: &Record) -> tracing::Span {
 }
 
 /// The batch's records, in order; one without a message id is left out (logged): it cannot
-/// be reported back, so SQS redelivers it after the visibility timeout.
+/// be reported back by id, so [`process_records`] and [`process_batch`] report the whole
+/// batch failed ([`fail_whole_batch_if_unnamed`]) and SQS redelivers it.
 pub fn records(function: &str, event: &SqsEvent) -> Vec<Record> {
     let mut records = Vec::with_capacity(event.records.len());
     for message in &event.records {
         let Some(message_id) = message.message_id.as_deref() else {
             tracing::error!(
                 function,
-                "record without a message id; it will be redelivered"
+                receipt_handle = message.receipt_handle.as_deref().unwrap_or("-"),
+                "record without a message id; the whole batch is returned to the queue so it is redelivered"
             );
             continue;
         };
@@ -77,7 +114,8 @@ pub fn records(function: &str, event: &SqsEvent) -> Vec<Record> {
 /// Runs `handle` on every record, in order, each in its [`record_span`], and returns the
 /// records to retry. A rejected record is sent to `dead_letter` with its reason; if that send
 /// fails, or no dead-letter queue is given, it is returned to the queue instead, so nothing is
-/// ever dropped.
+/// ever dropped. After a [`RecordError::Halt`] the rest of the batch is not tried: it all goes
+/// back to the queue.
 pub async fn process_records<F, Fut>(
     function: &str,
     event: SqsEvent,
@@ -89,14 +127,46 @@ where
     Fut: Future<Output = Result<(), RecordError>>,
 {
     let mut response = SqsBatchResponse::default();
+    fail_whole_batch_if_unnamed(&event, &mut response);
+    let mut halted = false;
     for record in records(function, &event) {
+        if halted {
+            response.batch_item_failures.push(failure(&record));
+            continue;
+        }
         let span = record_span(function, &record);
         let verdict = handle(record.clone()).instrument(span.clone()).await;
+        halted = matches!(verdict, Err(RecordError::Halt(_)));
         settle(function, dead_letter, &record, verdict, &mut response)
             .instrument(span)
             .await;
     }
+    if halted {
+        tracing::warn!(
+            function,
+            returned = response.batch_item_failures.len(),
+            "batch stopped by a service-wide condition; its remaining records returned to the queue untried"
+        );
+    }
     response
+}
+
+/// A record without a message id cannot be named in the response, and a record not named
+/// counts as done (SQS deletes it). An empty identifier makes Lambda (and the local runner)
+/// fail the whole batch instead: the other records are repeated, which their delivery records
+/// make harmless, and the unnamed one is not lost.
+fn fail_whole_batch_if_unnamed(event: &SqsEvent, response: &mut SqsBatchResponse) {
+    if event.records.iter().any(|m| m.message_id.is_none()) {
+        response
+            .batch_item_failures
+            .push(BatchItemFailure::default());
+    }
+}
+
+fn failure(record: &Record) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = record.message_id.clone();
+    failure
 }
 
 /// For handlers that decide per batch (one connection for all records): `decide` gets the
@@ -125,6 +195,7 @@ where
     let mut verdicts: std::collections::HashMap<String, Result<(), RecordError>> =
         ids.into_iter().zip(decide(unique).await).collect();
     let mut response = SqsBatchResponse::default();
+    fail_whole_batch_if_unnamed(&event, &mut response);
     for record in all {
         let verdict = match verdicts.get_mut(&record.message_id) {
             None => Err(RecordError::Retry("not handled".into())),
@@ -132,6 +203,7 @@ where
             Some(v @ Err(RecordError::Reject(_))) => std::mem::replace(v, Ok(())),
             Some(Ok(())) => Ok(()),
             Some(Err(RecordError::Retry(reason))) => Err(RecordError::Retry(reason.clone())),
+            Some(Err(RecordError::Halt(reason))) => Err(RecordError::Halt(reason.clone())),
         };
         let span = record_span(function, &record);
         settle(function, dead_letter, &record, verdict, &mut response)
@@ -158,6 +230,10 @@ async fn settle(
             tracing::warn!(function, message_id, receive_count, %reason, "record failed; returned to the queue");
             true
         }
+        Err(RecordError::Halt(reason)) => {
+            tracing::error!(function, message_id, receive_count, %reason, "service-wide condition; record returned to the queue");
+            true
+        }
         Err(RecordError::Reject(reason)) => match dead_letter {
             Some(dlq) => match dead_letter_record(dlq, record, &reason).await {
                 Ok(()) => {
@@ -176,9 +252,7 @@ async fn settle(
         },
     };
     if retry {
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = message_id.to_string();
-        response.batch_item_failures.push(failure);
+        response.batch_item_failures.push(failure(record));
     }
 }
 
@@ -189,7 +263,21 @@ async fn dead_letter_record(
 ) -> Result<(), crate::sqs::SqsError> {
     // SQS attribute values are limited; a reason is a sentence, not a dump.
     let reason: String = reason.chars().take(1000).collect();
-    let message = OutgoingMessage::new(&record.message_id, record.body.as_str())
+    let mut message = OutgoingMessage::new(&record.message_id, record.body.as_str());
+    // The record's own attributes travel with it (`fmn-encoding` says how to read the body,
+    // so a redriven copy is read as the original was). SQS takes ten attributes; two are ours.
+    let mut own: Vec<(&String, &String)> = record
+        .raw
+        .message_attributes
+        .iter()
+        .filter(|(name, _)| *name != REASON_ATTRIBUTE && *name != ORIGINAL_ID_ATTRIBUTE)
+        .filter_map(|(name, a)| Some((name, a.string_value.as_ref()?)))
+        .collect();
+    own.sort();
+    for (name, value) in own.into_iter().take(8) {
+        message = message.with_attribute(name.as_str(), value.as_str());
+    }
+    let message = message
         .with_attribute(REASON_ATTRIBUTE, reason)
         .with_attribute(ORIGINAL_ID_ATTRIBUTE, record.message_id.as_str());
     send_all(&dlq.sqs, &dlq.url, &[message]).await
@@ -258,6 +346,7 @@ mod tests {
         match body {
             "ok" => Ok(()),
             "retry" => Err(RecordError::Retry("down".into())),
+            "halt" => Err(RecordError::Halt("paused".into())),
             _ => Err(RecordError::Reject("bad".into())),
         }
     }
@@ -280,6 +369,52 @@ mod tests {
             .await;
         // Without a dead-letter queue a rejected record is retried, never dropped.
         assert_eq!(failed(&response), ["m1", "m3"]);
+    }
+
+    #[tokio::test]
+    async fn a_service_wide_condition_returns_the_rest_of_the_batch_untried() {
+        let mut tried = Vec::new();
+        let response = process_records("test", event(&["ok", "halt", "ok", "reject"]), None, |r| {
+            tried.push(r.message_id.clone());
+            std::future::ready(verdict(&r.body))
+        })
+        .await;
+        assert_eq!(tried, ["m0", "m1"]);
+        assert_eq!(failed(&response), ["m1", "m2", "m3"]);
+    }
+
+    #[test]
+    fn store_errors_become_the_verdict_of_their_class() {
+        use crate::ses::SesError;
+        assert!(matches!(
+            RecordError::from(SesError::ServiceWide("paused".into())),
+            RecordError::Halt(_)
+        ));
+        assert!(matches!(
+            RecordError::from(SesError::Rejected("bad address".into())),
+            RecordError::Reject(_)
+        ));
+        assert!(matches!(
+            RecordError::from(SesError::Unavailable("throttled".into())),
+            RecordError::Retry(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_record_without_a_message_id_fails_the_whole_batch() {
+        let mut e = event(&["ok", "ok"]);
+        e.records[1].message_id = None;
+        let response = process_records("test", e.clone(), None, |r| {
+            std::future::ready(verdict(&r.body))
+        })
+        .await;
+        // An empty identifier: Lambda returns every record of the batch to the queue.
+        assert_eq!(failed(&response), [""]);
+        let response = process_batch("test", e, None, |records| async move {
+            records.iter().map(|r| verdict(&r.body)).collect()
+        })
+        .await;
+        assert_eq!(failed(&response), [""]);
     }
 
     #[tokio::test]

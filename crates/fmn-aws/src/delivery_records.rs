@@ -75,6 +75,10 @@ pub enum Delivered {
     },
     /// Not sent now but worth another try; the record allows it at once.
     Unavailable { reason: String },
+    /// Not sent now because the mail service refuses all mail (SES paused, suspended, sender
+    /// not verified): not this delivery's fault, so the record allows it again at once and
+    /// nothing is marked rejected.
+    ServiceWide { reason: String },
 }
 
 /// `FMN_SEND_LEASE` default, seconds: a `sending` record older than this is sent again.
@@ -287,6 +291,12 @@ impl DeliveryRecords {
                     tracing::warn!(key, error = %e, "could not release the delivery record");
                 }
                 Delivered::Unavailable { reason }
+            }
+            Err(SesError::ServiceWide(reason)) => {
+                if let Err(e) = self.mark_retry(&claim, &reason).await {
+                    tracing::warn!(key, error = %e, "could not release the delivery record");
+                }
+                Delivered::ServiceWide { reason }
             }
         })
     }

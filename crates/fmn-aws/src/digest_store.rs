@@ -11,6 +11,10 @@ use fmn_core::jobs::DeliveryJob;
 use fmn_core::prefs::Delivery;
 
 use crate::dynamo::{self, n, s, DynamoError};
+use crate::retry::RetryPolicy;
+
+/// Attempts of one add (transaction conflicts between match instances are expected).
+const ADD_POLICY: RetryPolicy = RetryPolicy::attempts(8);
 
 #[derive(Clone, Debug)]
 pub struct DigestStore {
@@ -99,19 +103,30 @@ impl DigestStore {
             .expression_attribute_values(":count", count.map_or(AttributeValue::Null(true), n))
             .build()
             .expect("table, key and expression set");
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(once).build())
-            .transact_items(TransactWriteItem::builder().put(item).build())
-            .transact_items(TransactWriteItem::builder().update(marker).build())
-            .send()
-            .await
-            .map_err(|e| DynamoError::call("TransactWriteItems", &self.table, e));
+        // A conflict with another add to the same destination (its marker) is retried here; a
+        // conflict still there after the attempts comes back retryable, never as "already there".
+        let result = ADD_POLICY
+            .run("TransactWriteItems (digest add)", |_| async {
+                self.client
+                    .transact_write_items()
+                    .transact_items(TransactWriteItem::builder().put(once.clone()).build())
+                    .transact_items(TransactWriteItem::builder().put(item.clone()).build())
+                    .transact_items(TransactWriteItem::builder().update(marker.clone()).build())
+                    .send()
+                    .await
+                    .map_err(|e| DynamoError::transaction(&self.table, e))
+            })
+            .await;
         match result {
             Ok(_) => Ok(Added::New),
-            Err(e) if e.is_condition_failure() => Ok(Added::AlreadyThere),
-            Err(e) => Err(e),
+            Err(e) => {
+                // Only the idempotency record's condition (the first item) means "added before".
+                if e.condition_failed_at(0) {
+                    Ok(Added::AlreadyThere)
+                } else {
+                    Err(e)
+                }
+            }
         }
     }
 }

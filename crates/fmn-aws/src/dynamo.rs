@@ -4,19 +4,36 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 
+use crate::retry::{classify, Classify, ErrorClass, RetryPolicy};
+
 pub type Item = HashMap<String, AttributeValue>;
+
+/// DynamoDB's limit on one item, attribute names and values included.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 /// A DynamoDB call that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DynamoError {
-    #[error("DynamoDB {operation} on {table} failed: {message}")]
+    #[error("DynamoDB {operation} on {table} failed ({}): {message}", class.as_str())]
     Call {
         operation: &'static str,
         table: String,
         /// The service's error code (`ConditionalCheckFailedException`, …) when it sent one.
         code: Option<String>,
+        /// For a cancelled transaction, each item's reason code, in the request's order
+        /// (`None` for an item that was not at fault).
+        cancellation_reasons: Vec<Option<String>>,
+        class: ErrorClass,
+        message: String,
+    },
+    /// An item over [`MAX_ITEM_BYTES`]: it will never be stored as it is.
+    #[error("DynamoDB {operation} on {table} refused an item over the {MAX_ITEM_BYTES}-byte item limit: {message}")]
+    ItemTooLarge {
+        operation: &'static str,
+        table: String,
         message: String,
     },
     #[error("item {key} in {table} is malformed: {reason}")]
@@ -40,11 +57,77 @@ impl DynamoError {
             .as_service_error()
             .and_then(|s| s.code())
             .map(str::to_string);
+        let message = DisplayErrorContext(&e).to_string();
+        if code.as_deref() == Some("ValidationException") && is_size_message(&message) {
+            return Self::ItemTooLarge {
+                operation,
+                table: table.to_string(),
+                message,
+            };
+        }
         Self::Call {
             operation,
             table: table.to_string(),
             code,
-            message: DisplayErrorContext(&e).to_string(),
+            cancellation_reasons: Vec::new(),
+            class: classify(&e),
+            message,
+        }
+    }
+
+    /// A failed `TransactWriteItems`: a cancelled transaction keeps each item's reason, and
+    /// its class is that of its reasons (a conflict or throttling is retryable; a failed
+    /// condition or a validation error is not).
+    pub fn transaction(
+        table: &str,
+        e: aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>,
+    ) -> Self {
+        let reasons: Vec<(Option<String>, Option<String>)> = match e.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                .cancellation_reasons()
+                .iter()
+                .map(|r| {
+                    (
+                        r.code().filter(|c| *c != "None").map(str::to_string),
+                        r.message().map(str::to_string),
+                    )
+                })
+                .collect(),
+            _ => return Self::call("TransactWriteItems", table, e),
+        };
+        let message = DisplayErrorContext(&e).to_string();
+        if reasons.iter().any(|(code, message)| {
+            code.as_deref() == Some("ValidationError")
+                && message.as_deref().is_some_and(is_size_message)
+        }) {
+            return Self::ItemTooLarge {
+                operation: "TransactWriteItems",
+                table: table.to_string(),
+                message,
+            };
+        }
+        let class = if reasons.iter().any(|(code, _)| {
+            matches!(
+                code.as_deref(),
+                Some(
+                    "TransactionConflict"
+                        | "ThrottlingError"
+                        | "ProvisionedThroughputExceeded"
+                        | "RequestLimitExceeded"
+                )
+            )
+        }) {
+            ErrorClass::Retryable
+        } else {
+            ErrorClass::Permanent
+        };
+        Self::Call {
+            operation: "TransactWriteItems",
+            table: table.to_string(),
+            code: Some("TransactionCanceledException".into()),
+            cancellation_reasons: reasons.into_iter().map(|(code, _)| code).collect(),
+            class,
+            message,
         }
     }
 
@@ -52,17 +135,50 @@ impl DynamoError {
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Call { code, .. } => code.as_deref(),
+            Self::ItemTooLarge { .. } => Some("ValidationException"),
             Self::Malformed { .. } => None,
         }
     }
 
-    /// A condition (or a transaction's condition) did not hold.
+    /// A single-item call's condition did not hold. A transaction's never counts: see
+    /// [`DynamoError::condition_failed_at`].
     pub fn is_condition_failure(&self) -> bool {
-        matches!(
-            self.code(),
-            Some("ConditionalCheckFailedException") | Some("TransactionCanceledException")
-        )
+        self.code() == Some("ConditionalCheckFailedException")
     }
+
+    /// A transaction was cancelled because the condition on its `index`th item (from 0) did
+    /// not hold, and for no other reason (a conflict elsewhere is not a failed condition).
+    pub fn condition_failed_at(&self, index: usize) -> bool {
+        match self {
+            Self::Call {
+                cancellation_reasons,
+                ..
+            } => {
+                cancellation_reasons.get(index).and_then(Option::as_deref)
+                    == Some("ConditionalCheckFailed")
+                    && cancellation_reasons
+                        .iter()
+                        .enumerate()
+                        .all(|(i, r)| i == index || r.is_none())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Classify for DynamoError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Call { class, .. } => *class,
+            Self::ItemTooLarge { .. } | Self::Malformed { .. } => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// DynamoDB's words for an item over its size limit ("Item size has exceeded the maximum
+/// allowed size", "Item size to update has exceeded...").
+fn is_size_message(message: &str) -> bool {
+    message.contains("size has exceeded") || message.contains("Item size")
 }
 
 pub fn s(value: impl Into<String>) -> AttributeValue {
@@ -216,25 +332,27 @@ pub async fn query_after(
     }
 }
 
-/// Writes (puts and deletes) 25 per call, retrying unprocessed items with backoff.
+/// Writes (puts and deletes) 25 per call, retrying failed calls and unprocessed items with
+/// backoff.
 pub async fn batch_write(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     requests: Vec<WriteRequest>,
 ) -> Result<(), DynamoError> {
-    const ATTEMPTS: u32 = 8;
+    const POLICY: RetryPolicy = RetryPolicy::attempts(8);
     let mut requests = requests;
     while !requests.is_empty() {
         let rest = requests.split_off(requests.len().min(25));
         let mut pending = std::mem::replace(&mut requests, rest);
-        let mut attempt = 0;
+        let mut attempts = POLICY.start();
         while !pending.is_empty() {
-            attempt += 1;
+            attempts.begin();
             let out = client
                 .batch_write_item()
                 .request_items(table, pending.clone())
                 .send()
-                .await;
+                .await
+                .map_err(|e| DynamoError::call("BatchWriteItem", table, e));
             match out {
                 Ok(out) => {
                     pending = out
@@ -242,26 +360,106 @@ pub async fn batch_write(
                         .and_then(|mut m| m.remove(table))
                         .unwrap_or_default();
                 }
-                Err(e) if attempt < ATTEMPTS => {
-                    tracing::warn!(table, attempt, error = %DisplayErrorContext(&e), "BatchWriteItem failed; retrying");
+                Err(e) => {
+                    if attempts.again(e.class(), "BatchWriteItem", &e).await {
+                        continue;
+                    }
+                    return Err(e);
                 }
-                Err(e) => return Err(DynamoError::call("BatchWriteItem", table, e)),
             }
             if !pending.is_empty() {
-                if attempt >= ATTEMPTS {
+                if !attempts.left() {
                     return Err(DynamoError::Call {
                         operation: "BatchWriteItem",
                         table: table.to_string(),
                         code: None,
+                        cancellation_reasons: Vec::new(),
+                        class: ErrorClass::Retryable,
                         message: format!(
-                            "{} items still unprocessed after {attempt} attempts",
-                            pending.len()
+                            "{} items still unprocessed after {} attempts",
+                            pending.len(),
+                            attempts.made()
                         ),
                     });
                 }
-                crate::sqs::backoff(attempt).await;
+                attempts.wait().await;
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    /// A cancelled transaction as DynamoDB reports it: one reason per item, `None` for items
+    /// not at fault.
+    fn cancelled(reasons: &[(&str, &str)]) -> DynamoError {
+        let mut e = TransactionCanceledException::builder()
+            .message("Transaction cancelled")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("TransactionCanceledException")
+                    .build(),
+            );
+        for (code, message) in reasons {
+            e = e.cancellation_reasons(
+                CancellationReason::builder()
+                    .code(*code)
+                    .message(*message)
+                    .build(),
+            );
+        }
+        let raw = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        DynamoError::transaction(
+            "t",
+            SdkError::service_error(
+                TransactWriteItemsError::TransactionCanceledException(e.build()),
+                raw,
+            ),
+        )
+    }
+
+    #[test]
+    fn a_conflict_is_retryable_and_no_failed_condition() {
+        let e = cancelled(&[
+            ("None", ""),
+            ("None", ""),
+            ("TransactionConflict", "conflict"),
+        ]);
+        assert_eq!(e.class(), ErrorClass::Retryable);
+        assert!(!e.condition_failed_at(0));
+        assert!(!e.is_condition_failure());
+    }
+
+    #[test]
+    fn only_the_named_item_s_failed_condition_counts() {
+        let e = cancelled(&[("ConditionalCheckFailed", "x"), ("None", ""), ("None", "")]);
+        assert!(e.condition_failed_at(0));
+        assert!(!e.condition_failed_at(1));
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        // A failed condition together with a conflict elsewhere is not "already there".
+        let both = cancelled(&[("ConditionalCheckFailed", "x"), ("TransactionConflict", "")]);
+        assert!(!both.condition_failed_at(0));
+        assert_eq!(both.class(), ErrorClass::Retryable);
+    }
+
+    #[test]
+    fn an_item_over_the_size_limit_is_its_own_permanent_error() {
+        let e = cancelled(&[(
+            "ValidationError",
+            "Item size has exceeded the maximum allowed size",
+        )]);
+        assert!(matches!(e, DynamoError::ItemTooLarge { .. }), "{e}");
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        assert!(!e.condition_failed_at(0));
+    }
 }

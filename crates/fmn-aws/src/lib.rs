@@ -19,6 +19,7 @@ pub mod prefs_cache;
 pub mod prefs_store;
 pub mod provision;
 pub mod recent;
+pub mod retry;
 pub mod ses;
 pub mod sqs;
 pub mod telemetry;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use fmn_core::render::MailContext;
 
 use crate::delivery_records::send_lease;
+use crate::retry::RetryPolicy;
 use crate::ses::{send_raw, SesError};
 use crate::vars::{ConfigError, Vars};
 
@@ -73,26 +74,14 @@ impl Mailer {
     }
 
     /// Sends `raw` (a whole MIME message) to `to`, retrying throttling and unavailability up to
-    /// the configured attempts with exponential backoff and jitter; a rejection is returned at
-    /// once. Returns the SES message id.
+    /// the configured attempts with exponential backoff and jitter; a rejection or a
+    /// service-wide refusal is returned at once. Returns the SES message id.
     pub async fn send(&self, to: &str, raw: &[u8]) -> Result<String, SesError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match send_raw(
-                &self.ses,
-                &self.from_address,
-                &[to.to_string()],
-                raw.to_vec(),
-            )
+        let to = [to.to_string()];
+        RetryPolicy::attempts(self.attempts)
+            .run("SES SendEmail", |_| {
+                send_raw(&self.ses, &self.from_address, &to, raw.to_vec())
+            })
             .await
-            {
-                Err(SesError::Unavailable(reason)) if attempt < self.attempts.max(1) => {
-                    tracing::warn!(attempt, %reason, "SES unavailable or throttling; retrying");
-                    crate::sqs::backoff(attempt).await;
-                }
-                other => return other,
-            }
-        }
     }
 }

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use fmn_core::prefs::{PrefsError, UserPrefs};
 
 use crate::dynamo::{self, get_n, get_s, n, s, DynamoError, Item};
+use crate::retry::RetryPolicy;
 
 /// How long change-log entries are kept.
 pub const CHANGE_LOG_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -32,6 +33,15 @@ pub enum PrefsStoreError {
     NotFound(String),
     #[error("user `{0}` was changed by someone else; reload and try again")]
     Conflict(String),
+    /// The preferences do not fit in one DynamoDB item ([`dynamo::MAX_ITEM_BYTES`]): they will
+    /// never be stored as they are (an API answers 413 or 422, naming `limit_bytes`).
+    #[error("the preferences of `{user}` are {bytes} bytes, over the {limit_bytes}-byte limit of a stored item")]
+    TooLarge {
+        user: String,
+        /// The size of the stored document (a lower bound when DynamoDB refused the item).
+        bytes: usize,
+        limit_bytes: usize,
+    },
     #[error("stored preferences of `{user}` are unreadable: {reason}")]
     Corrupt { user: String, reason: String },
 }
@@ -160,6 +170,17 @@ impl PrefsStore {
         let mut stored = prefs.clone();
         stored.version = version;
         let doc = serde_json::to_string(&stored).expect("preferences serialise");
+        let too_large = |bytes| PrefsStoreError::TooLarge {
+            user: prefs.name.clone(),
+            bytes,
+            limit_bytes: dynamo::MAX_ITEM_BYTES,
+        };
+        // Refused before the call when the document alone is over the limit; DynamoDB's own
+        // refusal (the item with its other attributes) is mapped below.
+        if doc.len() > dynamo::MAX_ITEM_BYTES {
+            return Err(too_large(doc.len()));
+        }
+        let doc_bytes = doc.len();
         let mut put = Put::builder()
             .table_name(&self.table)
             .item("pk", s(user_pk(&prefs.name)))
@@ -198,10 +219,12 @@ impl PrefsStore {
             )
             .send()
             .await
-            .map_err(|e| DynamoError::call("TransactWriteItems", &self.table, e));
+            .map_err(|e| DynamoError::transaction(&self.table, e));
         match result {
             Ok(_) => Ok(stored),
-            Err(e) if e.is_condition_failure() => Err(if prefs.version == 0 {
+            Err(DynamoError::ItemTooLarge { .. }) => Err(too_large(doc_bytes)),
+            // Only the user item (the first) has a condition.
+            Err(e) if e.condition_failed_at(0) => Err(if prefs.version == 0 {
                 PrefsStoreError::Exists(prefs.name.clone())
             } else {
                 PrefsStoreError::Conflict(prefs.name.clone())
@@ -224,17 +247,18 @@ impl PrefsStore {
         F: FnMut(&mut UserPrefs) -> Result<(), E>,
         E: From<PrefsStoreError>,
     {
-        let mut attempt = 0;
+        // A conflict is someone else's write in between: read again after a backoff.
+        let mut attempts = RetryPolicy::attempts(5).start();
         loop {
-            attempt += 1;
+            attempts.begin();
             let mut prefs = self
                 .get(name)
                 .await?
                 .ok_or_else(|| PrefsStoreError::NotFound(name.to_string()))?;
             change(&mut prefs)?;
             match self.put(&prefs).await {
-                Err(PrefsStoreError::Conflict(_)) if attempt < 5 => {
-                    crate::sqs::backoff(attempt).await;
+                Err(PrefsStoreError::Conflict(_)) if attempts.left() => {
+                    attempts.wait().await;
                 }
                 other => return Ok(other?),
             }

@@ -4,14 +4,20 @@ use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
 
+use crate::retry::{classify, Classify, ErrorClass};
+
 #[derive(Debug, thiserror::Error)]
 pub enum SesError {
-    /// SES refused the mail for good (rejected address, unverified sender, bad content).
+    /// SES refused this mail for good (rejected address, bad content).
     #[error("SES rejected the mail: {0}")]
     Rejected(String),
     /// Throttled or unavailable: worth another try later.
     #[error("SES is unavailable: {0}")]
     Unavailable(String),
+    /// SES refuses all mail until someone acts (sending paused, account suspended, sending
+    /// identity not verified or gone): not this mail's fault, so it must be kept for later.
+    #[error("SES is not sending any mail: {0}")]
+    ServiceWide(String),
 }
 
 impl SesError {
@@ -20,18 +26,20 @@ impl SesError {
         E: std::error::Error + ProvideErrorMetadata + 'static,
     {
         let detail = DisplayErrorContext(&err).to_string();
-        match err.code() {
-            Some(
-                "MessageRejected"
-                | "MailFromDomainNotVerifiedException"
-                | "BadRequestException"
-                // SES v1's code for a malformed address; moto answers v2 calls with it too.
-                | "InvalidParameterValue"
-                | "NotFoundException"
-                | "AccountSuspendedException"
-                | "SendingPausedException",
-            ) => SesError::Rejected(detail),
-            _ => SesError::Unavailable(detail),
+        match classify(&err) {
+            ErrorClass::Permanent => SesError::Rejected(detail),
+            ErrorClass::Retryable => SesError::Unavailable(detail),
+            ErrorClass::ServiceWide => SesError::ServiceWide(detail),
+        }
+    }
+}
+
+impl Classify for SesError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            SesError::Rejected(_) => ErrorClass::Permanent,
+            SesError::Unavailable(_) => ErrorClass::Retryable,
+            SesError::ServiceWide(_) => ErrorClass::ServiceWide,
         }
     }
 }

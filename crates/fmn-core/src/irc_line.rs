@@ -495,6 +495,8 @@ mod tests {
                 link: link.map(str::to_string),
                 usernames: vec![],
                 packages: vec![],
+                usernames_total: None,
+                packages_total: None,
                 timestamp: Some(1_000.0),
                 severity: Severity::default(),
                 origin: Default::default(),

@@ -26,6 +26,13 @@ pub struct Notification {
     pub usernames: Vec<String>,
     #[serde(default)]
     pub packages: Vec<String>,
+    /// How many usernames the message named, when `usernames` holds only the first
+    /// [`MAX_JOB_LIST`] of them (`None`: the list is whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usernames_total: Option<usize>,
+    /// Likewise for `packages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages_total: Option<usize>,
     /// When the message was published, epoch seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<f64>,
@@ -49,14 +56,42 @@ impl Notification {
             title: meta.title.clone(),
             subtitle: meta.subtitle.clone(),
             link: meta.link.clone(),
-            usernames: meta.usernames.iter().cloned().collect(),
-            packages: meta.packages.iter().cloned().collect(),
+            usernames: capped(meta.usernames.iter()).0,
+            usernames_total: capped(meta.usernames.iter()).1,
+            packages: capped(meta.packages.iter()).0,
+            packages_total: capped(meta.packages.iter()).1,
             timestamp: envelope.timestamp_secs(),
             severity: meta.severity,
             origin: envelope.origin(),
-            long_text: meta.long_text.clone(),
+            long_text: meta.long_text.as_deref().map(truncated_text),
         }
     }
+}
+
+/// The most usernames or packages a job carries: a message naming thousands (a mass rebuild)
+/// would otherwise make every job of it too large for SQS (256 KiB), and the mail lists them
+/// no further anyway. The total travels with the list.
+pub const MAX_JOB_LIST: usize = 100;
+/// The most bytes of a message's long text a job carries, for the same reason.
+pub const MAX_JOB_TEXT: usize = 64 * 1024;
+
+/// The first [`MAX_JOB_LIST`] items, and their total when there were more.
+fn capped<'a>(items: impl ExactSizeIterator<Item = &'a String>) -> (Vec<String>, Option<usize>) {
+    let total = items.len();
+    let kept = items.take(MAX_JOB_LIST).cloned().collect();
+    (kept, (total > MAX_JOB_LIST).then_some(total))
+}
+
+/// `text` cut to at most [`MAX_JOB_TEXT`] bytes, on a character boundary, marked when cut.
+fn truncated_text(text: &str) -> String {
+    if text.len() <= MAX_JOB_TEXT {
+        return text.to_string();
+    }
+    let mut end = MAX_JOB_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n[… truncated]", &text[..end])
 }
 
 /// One delivery to make.
@@ -134,5 +169,32 @@ mod tests {
             job_id("m1a", "lice", &dest("a@example.org")),
             job_id("m1", "alice", &dest("a@example.org"))
         );
+    }
+
+    #[test]
+    fn a_job_carries_at_most_the_first_hundred_names_and_their_total() {
+        let envelope = Envelope::from_value(serde_json::json!({
+            "msg_id": "2024-mass-rebuild",
+            "topic": "org.fedoraproject.prod.koji.build.state.change",
+            "timestamp": 1.7e9,
+            "msg": {},
+        }))
+        .unwrap();
+        let meta = Metadata {
+            packages: (0..5000).map(|i| format!("package-{i:05}")).collect(),
+            usernames: ["alice".to_string()].into(),
+            long_text: Some("é".repeat(MAX_JOB_TEXT)),
+            ..Metadata::default()
+        };
+        let n = Notification::new(&envelope, &meta);
+        assert_eq!(n.packages.len(), MAX_JOB_LIST);
+        assert_eq!(n.packages[0], "package-00000");
+        assert_eq!(n.packages_total, Some(5000));
+        assert_eq!((n.usernames.len(), n.usernames_total), (1, None));
+        let text = n.long_text.as_deref().unwrap();
+        assert!(text.len() < MAX_JOB_TEXT + 32 && text.ends_with("[… truncated]"));
+        // The whole job stays far below SQS's 256 KiB.
+        let body = serde_json::to_string(&n).unwrap();
+        assert!(body.len() < 100 * 1024, "{} bytes", body.len());
     }
 }

@@ -7,7 +7,8 @@
 //! acknowledged without sending; one being sent elsewhere is retried later. SES throttling or
 //! unavailability is retried with backoff, then handed back to the queue; a rejection goes to
 //! the dead-letter queue with SES's reason and stays in the delivery record, against the user
-//! and destination.
+//! and destination. A service-wide refusal (sending paused, account suspended, sender not
+//! verified) is no rejection: the batch stops and every job in it goes back to the queue.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError};
@@ -68,8 +69,7 @@ impl DeliverEmailHandler {
             .deliver_once(&Channel::Email.key(job_id), &info, || {
                 self.mailer.send(&mail.to, &mail.raw)
             })
-            .await
-            .map_err(|e| RecordError::Retry(e.to_string()))?;
+            .await?;
         match delivered {
             Delivered::Sent {
                 message_id,
@@ -105,6 +105,10 @@ impl DeliverEmailHandler {
             Delivered::Unavailable { reason } => {
                 Err(RecordError::Retry(format!("SES unavailable: {reason}")))
             }
+            // SES sends nothing for anyone: the batch stops and goes back to the queue.
+            Delivered::ServiceWide { reason } => Err(RecordError::Halt(format!(
+                "SES is not sending any mail: {reason}"
+            ))),
         }
     }
 }

@@ -140,7 +140,7 @@ impl DeliverIrcHandler {
                     continue;
                 }
                 Err(e) => {
-                    verdicts[index] = Err(RecordError::Retry(e.to_string()));
+                    verdicts[index] = Err(e.into());
                     continue;
                 }
             };

@@ -26,6 +26,7 @@ use fmn_core::digest::{digest_id, due, MAX_DIGEST_ITEMS};
 use fmn_core::jobs::DeliveryJob;
 use futures::StreamExt;
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const FUNCTION: FunctionName = FunctionName::Digest;
 
@@ -69,6 +70,8 @@ pub struct DigestHandler {
     records: DeliveryRecords,
     mailer: Mailer,
     settings: MailSettings,
+    /// Set in a run when SES refuses all mail, so that run tries no more destinations.
+    halted: AtomicBool,
 }
 
 impl DigestHandler {
@@ -78,6 +81,7 @@ impl DigestHandler {
             records: DeliveryRecords::from_clients(clients, settings.lease),
             mailer: Mailer::new(clients.sesv2.clone(), &settings),
             settings,
+            halted: AtomicBool::new(false),
         }
     }
 
@@ -88,6 +92,7 @@ impl DigestHandler {
 
     /// One run that judges due-ness as at `now` (epoch seconds).
     pub async fn run_at(&self, now: u64) -> Result<DigestReport, DigestError> {
+        self.halted.store(false, Ordering::SeqCst);
         let markers = self
             .store
             .pending()
@@ -126,6 +131,9 @@ impl DigestHandler {
     }
 
     async fn destination(&self, marker: PendingMarker, now: u64) -> Outcome {
+        if self.halted.load(Ordering::SeqCst) {
+            return Outcome::Deferred;
+        }
         let key = marker.key.clone();
         match self.try_destination(marker, now).await {
             Ok(outcome) => outcome,
@@ -253,6 +261,13 @@ impl DigestHandler {
             }
             Delivered::Unavailable { reason } => {
                 tracing::warn!(digest = key, batch = %batch.id, %reason, "SES unavailable; digest left for the next run");
+                Ok(Outcome::Deferred)
+            }
+            Delivered::ServiceWide { reason } => {
+                // The items stay; the rest of the run is skipped (logged once, by `run_at`).
+                if !self.halted.swap(true, Ordering::SeqCst) {
+                    tracing::error!(digest = key, batch = %batch.id, %reason, "SES is not sending any mail; digests left for the next run");
+                }
                 Ok(Outcome::Deferred)
             }
         }

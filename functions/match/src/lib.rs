@@ -87,7 +87,7 @@ impl MatchHandler {
                         "the stored body of {} is gone (expired?)",
                         reference.msg_id
                     ))),
-                    Err(e) => Err(RecordError::Retry(e.to_string())),
+                    Err(e) => Err(e.into()),
                 }
             }
             Err(e) => Err(RecordError::Reject(format!("undecodable body: {e}"))),
@@ -104,10 +104,7 @@ impl MatchHandler {
         let msg_id = envelope.msg_id().to_string();
         let topic = envelope.topic().as_str().to_string();
 
-        self.recent
-            .put(&msg_id, &topic, &text)
-            .await
-            .map_err(|e| RecordError::Retry(e.to_string()))?;
+        self.recent.put(&msg_id, &topic, &text).await?;
 
         let matches: Vec<Match> = {
             let cache = self.cache.lock().await;
@@ -151,10 +148,7 @@ impl MatchHandler {
         let mut irc = Vec::new();
         for job in jobs {
             if job.destination.is_digest() {
-                self.digest
-                    .add(job)
-                    .await
-                    .map_err(|e| RecordError::Retry(e.to_string()))?;
+                self.digest.add(job).await?;
                 out.digest += 1;
                 continue;
             }
@@ -170,9 +164,7 @@ impl MatchHandler {
         out.email = email.len();
         out.irc = irc.len();
         for (url, jobs) in [(&self.email_queue, email), (&self.irc_queue, irc)] {
-            enqueue_jobs(&self.clients.sqs, url, &jobs)
-                .await
-                .map_err(|e| RecordError::Retry(e.to_string()))?;
+            enqueue_jobs(&self.clients.sqs, url, &jobs).await?;
         }
         Ok(out)
     }

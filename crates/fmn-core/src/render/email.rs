@@ -104,7 +104,9 @@ pub fn render(
         h.text("X-Fedmsg-Package", p, MAX_HEADER_CHARS);
     }
     if !packages.is_empty() {
-        h.raw("X-Fedmsg-Num-Packages", &packages.len().to_string());
+        // The message's count, when the job carries only the first of its packages.
+        let count = n.packages_total.unwrap_or(packages.len());
+        h.raw("X-Fedmsg-Num-Packages", &count.to_string());
     }
     if n.origin == Origin::FedoraMessaging {
         h.text("X-Fedora-Messaging-Topic", &n.topic, MAX_HEADER_CHARS);
@@ -159,7 +161,11 @@ fn bodies(job: &DeliveryJob, ctx: &MailContext) -> (String, String) {
         facts.push(("Published", utc_time(ts)));
     }
     if !n.packages.is_empty() {
-        facts.push(("Packages", n.packages.join(", ")));
+        let mut list = n.packages.join(", ");
+        if let Some(total) = n.packages_total {
+            let _ = write!(list, " and {} more", total.saturating_sub(n.packages.len()));
+        }
+        facts.push(("Packages", list));
     }
     let _ = writeln!(html, "<table>");
     for (k, v) in &facts {
@@ -230,6 +236,8 @@ pub(crate) mod tests {
                 link: Some("https://bodhi.fedoraproject.org/updates/FEDORA-1?a=1&b=2".into()),
                 usernames: vec!["bob".into()],
                 packages: vec!["python-foo".into(), "foo".into()],
+                usernames_total: None,
+                packages_total: None,
                 timestamp: Some(1_700_000_000.0),
                 severity: Severity::default(),
                 origin: Default::default(),
