@@ -16,7 +16,7 @@ use fmn_ingest_bridge::publisher::Publisher;
 use fmn_ingest_bridge::validate::InvalidReason;
 use fmn_ingest_bridge::Metrics;
 use fmn_integration_tests::bridge::{
-    attr, config, ledger, outputs, start, temp_dir, wait_for, Proxy, Running, WAIT,
+    attr, bridge_binary, config, ledger, outputs, start, temp_dir, wait_for, Proxy, Running, WAIT,
 };
 use fmn_integration_tests::fedmsg::PyPublisher;
 use fmn_integration_tests::{sqs, TestEnv};
@@ -529,4 +529,97 @@ fn base64_pem(path: &std::path::Path) -> String {
         .expect("running openssl base64");
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A metric of the bridge's `/metrics`, summed over its labels.
+async fn metric(metrics_addr: &str, name: &str) -> u64 {
+    let Ok(response) = reqwest::get(format!("http://{metrics_addr}/metrics")).await else {
+        return 0;
+    };
+    response
+        .text()
+        .await
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_loses_nothing_the_bridge_had_received() {
+    let env = TestEnv::new("bridgekill9").await;
+    let dir = temp_dir("kill9");
+    // SQS reachable at start (the bridge looks its queue up), then away: everything received
+    // stays in the bridge's memory (and its journal).
+    let proxy = Proxy::localstack(true).await;
+    let mut publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", fmn_integration_tests::free_port());
+    let endpoint = publisher.endpoint().to_string();
+    let spawn = |sqs_endpoint: Option<&str>| {
+        let mut command = std::process::Command::new(bridge_binary());
+        command
+            .env("FMN_RESOURCE_PREFIX", env.clients.names.prefix())
+            .env("FMN_FEDMSG_ENDPOINTS", &endpoint)
+            .env("FMN_SPOOL_DIR", dir.join("spool"))
+            .env("FMN_BRIDGE_METRICS_ADDR", &metrics_addr)
+            .env("FMN_BUFFER_MESSAGES", "5000")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null());
+        if let Some(url) = sqs_endpoint {
+            command.env("AWS_ENDPOINT_URL_SQS", url);
+        }
+        command.spawn().expect("starting the bridge binary")
+    };
+    let mut child = spawn(Some(&proxy.url));
+    // Slow joiner: warm up until the bridge hears us.
+    let mut sent = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metric(&metrics_addr, "fmn_bridge_received_total").await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bridge never heard us"
+        );
+        sent.push(publisher.publish(TOPIC, json!({"warmup": true})).unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proxy.set_up(false);
+    for n in 0..500 {
+        sent.push(publisher.publish(TOPIC, json!({"n": n})).unwrap());
+    }
+    // Accepted = journalled and synced (the gauge is updated after the burst's sync).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metric(&metrics_addr, "fmn_bridge_journal_messages").await < 500 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} journalled",
+            metric(&metrics_addr, "fmn_bridge_journal_messages").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = metric(&metrics_addr, "fmn_bridge_received_total").await as usize;
+    // kill -9 right away: nothing of those was forwarded.
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let mut child = spawn(None);
+    let expected: Vec<String> = sent[sent.len() - received..]
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    // Warm-ups forwarded before SQS went away are in the queue once; the rest after the restart.
+    let ledger = ledger(&env, &expected, WAIT).await;
+    child.kill().ok();
+    let _ = child.wait();
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|id| !ledger.bodies.contains_key(*id))
+        .collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    println!(
+        "{} repeated (forwarded before the kill, their release not yet written)",
+        ledger.repeated().len()
+    );
+    println!(
+        "kill -9 with {received} received, SQS away: all {received} arrived after the restart"
+    );
 }

@@ -17,6 +17,7 @@ use fmn_aws::{AwsClients, QueueName, TableName};
 use crate::amqp::{AmqpError, AmqpSettings};
 use crate::config::BridgeConfig;
 use crate::dedupe::Dedupe;
+use crate::journal::Journal;
 use crate::metrics::{unix_ms, DropReason, Metrics};
 use crate::outbox::{Outbox, Placed};
 use crate::pending::{Ack, Pending, Verdict};
@@ -103,7 +104,13 @@ pub async fn run_with(
         (true, Some(ca)) => Some(Arc::new(Verifier::from_file(ca)?)),
         _ => None,
     };
-    let spool = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
+    let mut spool = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
+    let (mut journal, recovered) = Journal::open(&config.spool_dir)?;
+    if !recovered.is_empty() {
+        // Received by a run that crashed: maybe in SQS already, surely not lost.
+        spool.save_front(&recovered)?;
+        journal.forget_recovered()?;
+    }
     let outbox = Outbox::new(spool, config.buffer_messages, config.buffer_bytes);
     let (tx, rx) = mpsc::channel::<Received>(1024);
     let ctx = zmq::Context::new();
@@ -155,6 +162,7 @@ pub async fn run_with(
         sqs_failing: false,
         storing: 0,
         stored_tx,
+        journal,
     };
     let summary = forwarder.run(rx, stored_rx, shutdown.clone()).await;
     // The subscribers stop on the cancelled token (the forwarder only returns after it).
@@ -189,6 +197,8 @@ struct Forwarder {
     /// backs up into the bus (ZeroMQ drops what a slow subscriber does not read).
     storing: usize,
     stored_tx: mpsc::UnboundedSender<StoredAside>,
+    /// What is only in memory and no broker keeps for us (fedmsg), journalled first.
+    journal: Journal,
 }
 
 /// An oversized body's store-aside, finished.
@@ -340,6 +350,8 @@ impl Forwarder {
             }
         }
         let saved = self.outbox.save()?;
+        // Everything the journal covered is in SQS or in the (synced) spool now.
+        self.journal.clear()?;
         // Everything that was in memory is on disk now: every acknowledgement is due.
         self.sync_spool(true);
         for (msg_id, ack) in saved.acks {
@@ -376,11 +388,17 @@ impl Forwarder {
         m.spool_messages
             .store(self.outbox.spool().messages(), Relaxed);
         m.spool_bytes.store(self.outbox.spool().bytes(), Relaxed);
+        m.journal_messages
+            .store(self.journal.outstanding() as u64, Relaxed);
     }
 
     /// Syncs (or just writes) the spool; after a sync, the acknowledgements of what it holds
     /// are due.
     fn sync_spool(&mut self, sync: bool) {
+        // Group commit: what arrived in this burst is on disk before the next is read.
+        if let Err(e) = self.journal.flush(true) {
+            tracing::error!(error = %e, "writing the journal failed; retrying");
+        }
         let sync = sync || !self.unsynced.is_empty();
         match self.outbox.flush_spool(sync) {
             Ok(()) if sync => {
@@ -406,6 +424,13 @@ impl Forwarder {
             ack.settle(verdict);
         }
         self.resolve(&p.msg_id, verdict);
+        self.unjournal(&p.msg_id);
+    }
+
+    fn unjournal(&mut self, msg_id: &str) {
+        if let Err(e) = self.journal.release(msg_id) {
+            tracing::warn!(msg_id, error = %e, "removing a journal segment failed; a restart may repeat its messages");
+        }
     }
 
     /// A message that could not be kept: a broker delivers it again (after a pause, so a
@@ -551,6 +576,11 @@ impl Forwarder {
     fn enqueue(&mut self, pending: Pending) {
         let to_spool = pending.ack.is_some() && self.sqs_failing;
         let msg_id = pending.msg_id.clone();
+        if pending.ack.is_none() {
+            if let Err(e) = self.journal.append(&pending) {
+                tracing::error!(msg_id, error = %e, "writing the journal failed; the message is kept in memory only");
+            }
+        }
         match self
             .outbox
             .push(pending, Instant::now(), self.config.batch_linger, to_spool)
@@ -561,6 +591,7 @@ impl Forwarder {
             Ok(Placed::Spool(ack)) => {
                 self.metrics.spooled.fetch_add(1, Relaxed);
                 self.unsynced.extend(ack);
+                self.unjournal(&msg_id);
             }
             Err(failed) if failed.0.ack.is_some() => {
                 let (p, e) = *failed;
@@ -570,6 +601,7 @@ impl Forwarder {
             Err(failed) => {
                 let (p, e) = *failed;
                 self.dedupe.forget(&p.msg_id);
+                self.unjournal(&p.msg_id);
                 let reason = if matches!(e, SpoolError::Full(_)) {
                     DropReason::SpoolFull
                 } else {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod dedupe;
 pub mod gaps;
 pub mod health;
+pub mod journal;
 pub mod metrics;
 pub mod outbox;
 pub mod pending;

@@ -122,6 +122,8 @@ pub struct Metrics {
     pub sqs_errors: AtomicU64,
     pub buffered: AtomicU64,
     pub spool_messages: AtomicU64,
+    /// Messages held in memory and journalled (synced or about to be, at the burst's end).
+    pub journal_messages: AtomicU64,
     pub spool_bytes: AtomicU64,
     pub in_flight: AtomicU64,
     /// True while SQS calls fail (the bridge is backing off and buffering).
@@ -157,6 +159,7 @@ impl Metrics {
             sqs_errors: AtomicU64::new(0),
             buffered: AtomicU64::new(0),
             spool_messages: AtomicU64::new(0),
+            journal_messages: AtomicU64::new(0),
             spool_bytes: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             sqs_failing: AtomicBool::new(false),
@@ -378,6 +381,12 @@ impl Metrics {
             "Messages in the disk spool.",
             "gauge",
             plain(self.spool_messages.load(Relaxed)),
+        );
+        counter(
+            "fmn_bridge_journal_messages",
+            "Messages only in memory, safe in the write-ahead journal.",
+            "gauge",
+            plain(self.journal_messages.load(Relaxed)),
         );
         counter(
             "fmn_bridge_spool_bytes",
