@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use super::aliases::Aliases;
-use super::py;
 use crate::message::{Envelope, Topic};
+use crate::meta::aliases::Aliases;
+use crate::meta::py;
 
 /// A message as seen by a [`super::Processor`].
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,7 @@
 //! Fedora Infrastructure ansible runs (`ansible.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Ansible.
 pub struct Ansible;

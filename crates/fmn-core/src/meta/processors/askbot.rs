@@ -1,6 +1,7 @@
 //! Ask Fedora, the askbot forum (`askbot.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Askbot.
 pub struct Askbot;

@@ -1,6 +1,7 @@
 //! Autocloud, automated cloud image testing (`autocloud.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Autocloud.
 pub struct Autocloud;

@@ -1,6 +1,7 @@
 //! Fedora Badges (`fedbadges.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Badges.
 pub struct Badges;

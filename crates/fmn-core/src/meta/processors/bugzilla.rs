@@ -1,7 +1,8 @@
 //! Red Hat Bugzilla, via bugzilla2fedmsg (`bugzilla.*`).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// Bugzilla.
 pub struct Bugzilla;

@@ -1,8 +1,9 @@
 //! The CentOS CI pipelines (`org.centos.*.ci.pipeline.*`, and the older
 //! `allpackages.pipeline.*` / `container.pipeline.*` topics).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// CentOS CI.
 pub struct CentosCi;

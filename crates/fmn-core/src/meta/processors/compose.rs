@@ -1,7 +1,8 @@
 //! Release engineering composes (`compose.*`): rawhide, branched and numbered releases.
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// Composes.
 pub struct Compose;

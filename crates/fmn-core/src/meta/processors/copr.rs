@@ -1,7 +1,8 @@
 //! Copr, the community build service (`copr.*`).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// Copr.
 pub struct Copr;

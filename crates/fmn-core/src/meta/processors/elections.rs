@@ -1,6 +1,7 @@
 //! Fedora elections (`fedora_elections.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Elections.
 pub struct Elections;

@@ -1,6 +1,7 @@
 //! fedimg, cloud image uploads (`fedimg.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// fedimg.
 pub struct Fedimg;

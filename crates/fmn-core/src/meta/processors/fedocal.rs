@@ -1,7 +1,8 @@
 //! Fedocal, the Fedora calendar (`fedocal.*`).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// Fedocal.
 pub struct Fedocal;

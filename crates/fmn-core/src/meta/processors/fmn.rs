@@ -1,6 +1,7 @@
 //! FMN itself: preference, rule and filter changes (`fmn.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// FMN.
 pub struct Fmn;

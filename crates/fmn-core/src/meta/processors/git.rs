@@ -1,7 +1,8 @@
 //! Dist-git (`git.*`): pushes, branches, lookaside uploads, pkgdb2branch and mass branching.
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// Dist-git.
 pub struct Git;

@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py::{self, nvr_name};
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// Greenwave.
 pub struct Greenwave;

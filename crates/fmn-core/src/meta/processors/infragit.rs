@@ -1,6 +1,7 @@
 //! Fedora Infrastructure's own git repositories (`infragit.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Infrastructure git.
 pub struct Infragit;

@@ -1,6 +1,7 @@
 //! Fedora Infrastructure's Jenkins (`jenkins.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Jenkins.
 pub struct Jenkins;

@@ -1,6 +1,7 @@
 //! The kernel testing initiative (`kerneltest.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// kerneltest.
 pub struct Kerneltest;

@@ -1,6 +1,7 @@
 //! Koschei, continuous rebuilds of Fedora packages (`koschei.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Koschei.
 pub struct Koschei;

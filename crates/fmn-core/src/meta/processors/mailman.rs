@@ -1,6 +1,7 @@
 //! Mailing lists, via mailman 3 (`mailman.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Mailman.
 pub struct Mailman;

@@ -1,6 +1,7 @@
 //! Meetbot, IRC meetings logged by zodbot (`meetbot.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Meetbot.
 pub struct Meetbot;

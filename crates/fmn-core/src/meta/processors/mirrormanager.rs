@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// MirrorManager.
 pub struct Mirrormanager;

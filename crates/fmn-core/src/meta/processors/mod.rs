@@ -83,7 +83,7 @@ pub use trac::Trac;
 pub use waiverdb::Waiverdb;
 pub use wiki::Wiki;
 
-use super::Processor;
+use crate::meta::model::Processor;
 
 /// Every built-in processor.
 pub fn all() -> Vec<Box<dyn Processor>> {

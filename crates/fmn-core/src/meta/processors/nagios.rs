@@ -1,7 +1,8 @@
 //! Nagios, infrastructure monitoring (`nagios.*`).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// Nagios.
 pub struct Nagios;

@@ -1,6 +1,7 @@
 //! Nuancier, the supplemental wallpaper elections (`nuancier.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Nuancier.
 pub struct Nuancier;

@@ -1,7 +1,8 @@
 //! openQA, distribution-level automated testing (`openqa.*`).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// openQA.
 pub struct Openqa;

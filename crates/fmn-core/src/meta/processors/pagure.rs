@@ -3,8 +3,9 @@
 use serde_json::Value;
 
 use crate::meta::ctx::get;
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py::{self, list_to_series};
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// Pagure.
 pub struct Pagure;

@@ -3,8 +3,9 @@
 use serde_json::Value;
 
 use crate::meta::ctx::get;
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// PkgDB. Packages are reported for the `rpms` namespace (and namespace-less messages).
 pub struct Pkgdb;

@@ -1,6 +1,7 @@
 //! Fedora Planet, the blog aggregator (`planet.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// Planet.
 pub struct Planet;

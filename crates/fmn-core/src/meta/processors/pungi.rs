@@ -1,7 +1,8 @@
 //! pungi-koji composes (`pungi.compose.*`).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// Pungi.
 pub struct Pungi;

@@ -1,7 +1,8 @@
 //! RATS, "Run Another Test System" (`rats.*`).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 use super::pagure::project_of;
 

@@ -1,6 +1,7 @@
 //! summershum, hashes of source tarballs (`summershum.*`).
 
-use crate::meta::{Ctx, Metadata, Processor};
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 
 /// summershum.
 pub struct Summershum;

@@ -1,7 +1,8 @@
 //! Trac instances on fedorahosted.org (`trac.*`).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// Trac.
 pub struct Trac;

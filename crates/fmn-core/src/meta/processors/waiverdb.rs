@@ -1,7 +1,8 @@
 //! WaiverDB, waivers of test results (`waiverdb.*`).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// WaiverDB.
 pub struct Waiverdb;

@@ -1,7 +1,8 @@
 //! The Fedora wiki (`wiki.*`).
 
+use crate::meta::ctx::Ctx;
+use crate::meta::model::{Metadata, Processor};
 use crate::meta::py;
-use crate::meta::{Ctx, Metadata, Processor};
 
 /// MediaWiki.
 pub struct Wiki;

@@ -1,7 +1,7 @@
 //! `anitya_schema`: release-monitoring.org.
 
-use super::Facts;
-use crate::meta::Ctx;
+use super::facts::Facts;
+use crate::meta::ctx::Ctx;
 
 /// The Python `', '.join(...)` of the strings at `path`.
 fn joined(m: &Ctx<'_>, path: &str) -> String {

@@ -1,7 +1,8 @@
 //! `bodhi-messages`: Bodhi, Fedora's update system.
 
-use super::{fill, opt, text, Facts};
-use crate::meta::{py, Ctx};
+use super::facts::{fill, opt, text, Facts};
+use crate::meta::ctx::Ctx;
+use crate::meta::py;
 
 const UPDATES: &str = "https://bodhi.fedoraproject.org/updates/";
 

@@ -1,7 +1,8 @@
 //! `bugzilla2fedmsg-schema`: Red Hat Bugzilla bugs of Fedora components.
 
-use super::{opt, text, Facts};
-use crate::meta::{py, Ctx};
+use super::facts::{opt, text, Facts};
+use crate::meta::ctx::Ctx;
+use crate::meta::py;
 
 /// Components that are no package.
 const NOT_PACKAGES: [&str; 8] = [

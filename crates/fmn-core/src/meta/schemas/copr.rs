@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
-use super::{base_str, text, Facts};
-use crate::meta::{py, Ctx};
+use super::facts::{base_str, text, Facts};
+use crate::meta::ctx::Ctx;
+use crate::meta::py;
 
 /// copr_common's `StatusEnum` names, by number.
 const STATUSES: [&str; 11] = [

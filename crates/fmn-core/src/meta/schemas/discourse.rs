@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 
-use super::Facts;
-use crate::meta::{py, Ctx};
+use super::facts::Facts;
+use crate::meta::ctx::Ctx;
+use crate::meta::py;
 
 pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
     if schema != "discourse.event.v1"

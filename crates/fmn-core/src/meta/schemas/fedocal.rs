@@ -2,8 +2,8 @@
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime};
 
-use super::{fill, opt, text, Facts};
-use crate::meta::Ctx;
+use super::facts::{fill, opt, text, Facts};
+use crate::meta::ctx::Ctx;
 
 /// Per schema: the text (both `summary` and `__str__`).
 const TABLE: &[(&str, &str)] = &[

@@ -1,7 +1,7 @@
 //! `fedora-messaging-git-hook-messages`: pushes to Fedora's dist-git and other git hosts.
 
-use super::{opt, text, Facts};
-use crate::meta::Ctx;
+use super::facts::{opt, text, Facts};
+use crate::meta::ctx::Ctx;
 
 pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
     if schema != "fedora_messaging_git_hook.commit.v1" {

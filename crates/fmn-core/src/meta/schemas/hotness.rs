@@ -1,8 +1,8 @@
 //! `fedora-messaging-the-new-hotness-schema`: the-new-hotness, which files bugs for new
 //! upstream releases.
 
-use super::{base_str, opt, text, Facts};
-use crate::meta::Ctx;
+use super::facts::{base_str, opt, text, Facts};
+use crate::meta::ctx::Ctx;
 
 const APP: &str = "The New Hotness";
 

@@ -2,8 +2,8 @@
 //! `maubot-fedora-messages` (the Matrix bot's cookies), `mdapi-messages`, `nuancier-messages`
 //! and `tahrir-messages` (Fedora Badges).
 
-use super::{fill, join, opt, text, Facts};
-use crate::meta::Ctx;
+use super::facts::{fill, join, opt, text, Facts};
+use crate::meta::ctx::Ctx;
 
 const UPLOADER: &str = "fedora-image-uploader";
 

@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
-use super::{text, Facts};
-use crate::meta::{py, Ctx};
+use super::facts::{text, Facts};
+use crate::meta::ctx::Ctx;
+use crate::meta::py;
 
 /// `IPA_API_PARAMS` (a JSON text), with the publisher's redaction of mail addresses.
 fn params(m: &Ctx<'_>) -> Value {

@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
-use super::{fill, opt, strings, text, Facts};
-use crate::meta::{py, Ctx};
+use super::facts::{fill, opt, strings, text, Facts};
+use crate::meta::ctx::Ctx;
+use crate::meta::py;
 
 /// Koji's build states, by number.
 const BUILD_STATES: [&str; 5] = ["BUILDING", "COMPLETE", "DELETED", "FAILED", "CANCELED"];

@@ -1,7 +1,7 @@
 //! `koschei-messages`: Koschei, continuous integration of Fedora packages.
 
-use super::{fill, Facts};
-use crate::meta::Ctx;
+use super::facts::{fill, Facts};
+use crate::meta::ctx::Ctx;
 
 const BASE_URL: &str = "https://koschei.fedoraproject.org";
 

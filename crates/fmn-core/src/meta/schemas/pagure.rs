@@ -1,7 +1,7 @@
 //! `pagure-messages`: pagure.io (and src.fedoraproject.org, which runs Pagure).
 
-use super::{fill, lookup, opt, strings, text, Facts};
-use crate::meta::Ctx;
+use super::facts::{fill, lookup, opt, strings, text, Facts};
+use crate::meta::ctx::Ctx;
 
 /// Per schema: `summary` template, `__str__` template, `url` template (empty: none, or the
 /// issue's or pull-request's own `full_url` for those schemas).

@@ -2,8 +2,9 @@
 //! `fedorainfra_ansible-messages`, `mediawiki-messages`, `meetbot-messages` and
 //! `noggin-messages`.
 
-use super::{base_str, fill, opt, strings, text, Facts};
-use crate::meta::{py, Ctx};
+use super::facts::{base_str, fill, opt, strings, text, Facts};
+use crate::meta::ctx::Ctx;
+use crate::meta::py;
 
 pub(super) fn describe(schema: &str, m: &Ctx<'_>) -> Option<Facts> {
     let facts = match schema {

@@ -4,8 +4,9 @@
 
 use serde_json::Value;
 
-use super::{base_str, lookup, opt, text, Facts};
-use crate::meta::{py, Ctx};
+use super::facts::{base_str, lookup, opt, text, Facts};
+use crate::meta::ctx::Ctx;
+use crate::meta::py;
 
 /// Python `a or b or ...` over body values: the first truthy one, `str()`-ed.
 fn either(m: &Ctx<'_>, paths: &[&str]) -> String {
