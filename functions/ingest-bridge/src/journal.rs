@@ -12,12 +12,12 @@
 //! written may already be in SQS: a repeat, never a loss).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::pending::Pending;
-use crate::spool::SpoolError;
+use crate::spool::{io, open_append, SpoolError};
 
 const SEGMENT_MESSAGES: u64 = 1000;
 
@@ -27,13 +27,6 @@ const SEGMENT_MESSAGES: u64 = 1000;
 enum Line {
     Released { released: String },
     Message(Box<Pending>),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
@@ -139,13 +132,7 @@ impl Journal {
             self.close_tail()?;
             let id = self.next_id;
             self.next_id += 1;
-            let path = segment_path(&self.dir, id);
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(io(&path))?;
-            self.tail = Some((id, 0, BufWriter::new(file)));
+            self.tail = Some((id, 0, open_append(&segment_path(&self.dir, id))?));
         }
         let (id, count, file) = self.tail.as_mut().expect("a tail was opened");
         let mut line = serde_json::to_vec(p).expect("a Pending always serialises");
@@ -322,7 +309,7 @@ mod tests {
             j.flush(true).unwrap();
         }
         let path = segment_path(&dir.path().join("journal"), 1);
-        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
         f.write_all(b"{\"msg_id\":\"id-2\",\"bo").unwrap();
         let (_, recovered) = Journal::open(dir.path()).unwrap();
         assert_eq!(recovered.len(), 1);

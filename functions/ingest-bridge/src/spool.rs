@@ -34,7 +34,7 @@ pub enum SpoolError {
     Full(u64),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
     move |source| SpoolError::Io {
         path: path.to_path_buf(),
         source,
@@ -173,14 +173,9 @@ impl Spool {
                 .max()
                 .map_or(FIRST_ID, |m| m.max(FIRST_ID - 1) + 1);
             let path = segment_path(&self.dir, id);
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(io(&path))?;
             self.tail = Some(Tail {
                 id,
-                file: BufWriter::new(file),
+                file: open_append(&path)?,
             });
             self.segments.push_back(Segment {
                 id,
@@ -322,6 +317,16 @@ impl Drop for Spool {
         let _ = self.close_tail();
         let _ = fs::remove_file(self.dir.join("LOCK"));
     }
+}
+
+/// A segment file opened for appending (created if need be).
+pub(crate) fn open_append(path: &Path) -> Result<BufWriter<File>, SpoolError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io(path))?;
+    Ok(BufWriter::new(file))
 }
 
 fn count_lines(path: &Path) -> Result<u64, SpoolError> {
