@@ -154,29 +154,8 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        let keys: Vec<&str> = lines[0]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "app_name",
-                "agent_name",
-                "usernames",
-                "groups",
-                "packages",
-                "containers",
-                "modules",
-                "flatpaks",
-                "severity",
-                "summary",
-                "__str__",
-                "url"
-            ]
-        );
+        // The key order is pinned on every corpus line by tests/meta.rs.
+        assert_eq!(lines[0].as_object().unwrap().len(), 12);
         assert_eq!(lines[0]["app_name"], "fedocal");
         assert_eq!(lines[0]["agent_name"], Value::Null);
         assert_eq!(lines[0]["usernames"], json!(["bob"]));
