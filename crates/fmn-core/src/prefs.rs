@@ -47,6 +47,11 @@ pub enum PrefsError {
     NoDestination(String),
     #[error("no filter `{0}`")]
     NoFilter(String),
+    /// Digests are mails; an IRC destination is delivered line by line as messages match.
+    #[error(
+        "{field}: IRC destinations are delivered immediately; digests are for e-mail destinations"
+    )]
+    IrcDigest { field: String },
     #[error("filters[{filter}].rules[{rule}]: {source}")]
     Rule {
         filter: usize,
@@ -67,7 +72,9 @@ impl PrefsError {
     /// The JSON path of the offending field (empty when no field is at fault).
     pub fn field(&self) -> String {
         match self {
-            Self::Invalid { field, .. } | Self::TooMany { field, .. } => field.clone(),
+            Self::Invalid { field, .. }
+            | Self::TooMany { field, .. }
+            | Self::IrcDigest { field } => field.clone(),
             Self::DuplicateAddress { .. } | Self::NoDestination(_) | Self::NoFilter(_) => {
                 String::new()
             }
@@ -186,9 +193,11 @@ impl Destination {
         self.confirmed
     }
 
-    /// Whether items for it go to the digest store.
+    /// Whether items for it go to the digest store. Only e-mail is digested: an IRC
+    /// destination stored with digest delivery before that was refused is delivered
+    /// immediately rather than having its items rendered as mail and dropped.
     pub fn is_digest(&self) -> bool {
-        matches!(self.delivery, Delivery::Digest { .. })
+        self.kind == DestinationKind::Email && matches!(self.delivery, Delivery::Digest { .. })
     }
 }
 
@@ -406,6 +415,11 @@ impl UserPrefs {
                 batch_count,
             } = d.delivery
             {
+                if d.kind == DestinationKind::Irc {
+                    return Err(PrefsError::IrcDigest {
+                        field: at("delivery"),
+                    });
+                }
                 if batch_delta.is_none() && batch_count.is_none() {
                     return Err(PrefsError::invalid(
                         at("delivery"),
@@ -559,7 +573,32 @@ pub fn validate_email(field: &str, address: &str) -> Result<(), PrefsError> {
     Ok(())
 }
 
-/// An IRC nick (RFC 2812 characters), at most 32 characters.
+/// Network services (Atheme on Libera and OFTC-style ones): a line to them is a command, so
+/// none may be a destination. Compared without case; any nick ending in `serv` is one too.
+pub const SERVICE_NICKS: &[&str] = &[
+    "NickServ",
+    "ChanServ",
+    "MemoServ",
+    "OperServ",
+    "HostServ",
+    "BotServ",
+    "InfoServ",
+    "HelpServ",
+    "StatServ",
+    "SaslServ",
+    "GroupServ",
+    "Global",
+    "Alis",
+    "Services",
+];
+
+/// Whether `nick` is (or looks like) a network service's.
+pub fn is_service_nick(nick: &str) -> bool {
+    let lower = nick.to_ascii_lowercase();
+    lower.ends_with("serv") || SERVICE_NICKS.iter().any(|s| s.eq_ignore_ascii_case(nick))
+}
+
+/// An IRC nick (RFC 2812 characters), at most 32 characters, not a service's.
 pub fn validate_nick(field: &str, nick: &str) -> Result<(), PrefsError> {
     let special = |c: char| "[]\\`_^{|}-".contains(c);
     let ok = !nick.is_empty()
@@ -571,14 +610,19 @@ pub fn validate_nick(field: &str, nick: &str) -> Result<(), PrefsError> {
         && nick
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || special(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(PrefsError::invalid(
+    if !ok {
+        return Err(PrefsError::invalid(
             field,
             "an IRC nick: letters, digits and []\\`_^{|}-, not starting with a digit or `-`, at most 32",
-        ))
+        ));
     }
+    if is_service_nick(nick) {
+        return Err(PrefsError::invalid(
+            field,
+            format!("`{nick}` is a network service, not a person"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -640,6 +684,14 @@ mod tests {
         for bad in ["1abc", "-x", "a b", "a\r\nQUIT", ""] {
             assert!(validate_nick("n", bad).is_err(), "{bad:?}");
         }
+        for service in [
+            "NickServ", "nickserv", "CHANSERV", "MemoServ", "OperServ", "Global", "alis", "FooServ",
+        ] {
+            let e = validate_nick("address", service).unwrap_err();
+            assert_eq!(e.field(), "address", "{service}");
+            assert!(e.to_string().contains("service"), "{e}");
+        }
+        validate_nick("n", "globalist").unwrap();
     }
 
     #[test]
@@ -663,6 +715,26 @@ mod tests {
             batch_count: Some(20),
         };
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn irc_destinations_cannot_be_digests_and_stored_ones_are_delivered_immediately() {
+        let mut p = prefs();
+        let digest = Delivery::Digest {
+            batch_delta: Some(3600),
+            batch_count: None,
+        };
+        p.destinations
+            .push(Destination::irc("irc-1", "alice").with_delivery(digest));
+        assert_eq!(
+            p.validate(),
+            Err(PrefsError::IrcDigest {
+                field: "destinations[1].delivery".into()
+            })
+        );
+        assert!(!p.destinations[1].is_digest());
+        p.destinations[0].delivery = digest;
+        assert!(p.destinations[0].is_digest());
     }
 
     #[test]

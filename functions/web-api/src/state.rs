@@ -59,7 +59,7 @@ impl AppState {
             .then(|| DevIssuer::generate(settings.auth.issuer.clone(), "fmn-dev"));
         let auth = match &dev {
             Some(issuer) => Authenticator::fixed(settings.auth.clone(), issuer),
-            None => Authenticator::oidc(settings.auth.clone()),
+            None => Authenticator::oidc(settings.auth.clone()).with_clock(clock.clone()),
         };
         if settings.dev_auth {
             tracing::warn!(
@@ -70,7 +70,9 @@ impl AppState {
             prefs: PrefsStore::from_clients(&clients),
             recent: RecentMessages::from_clients(&clients),
             ownership: OwnershipStore::from_clients(&clients),
-            confirmations: Confirmations::from_clients(&clients).with_clock(clock),
+            confirmations: Confirmations::from_clients(&clients)
+                .with_clock(clock)
+                .with_limits(settings.confirmations),
             mailer: Mailer::new(clients.sesv2.clone(), &settings.mail),
             ownership_cache: OwnershipCache::default(),
             settings,

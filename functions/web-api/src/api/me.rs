@@ -36,7 +36,8 @@ fn with_admin(prefs: &UserPrefs, admin: bool) -> Value {
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's preferences (created on first call)", body = MeDoc),
-        (status = 401, description = "No valid token", body = ErrorBody)))]
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "A bot account: bots cannot sign in", body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let prefs = load_or_create(&state, &caller.name).await?;
     Ok(Json(with_admin(&prefs, caller.admin)))
@@ -86,7 +87,7 @@ fn destination_of(p: &UserPrefs, id: &str) -> Destination {
         (status = 201, description = "Added, unconfirmed; a confirmation was sent", body = DestinationDoc),
         (status = 401, body = ErrorBody), (status = 409, description = "Already a destination", body = ErrorBody),
         (status = 422, description = "Bad address, delivery or too many destinations", body = ErrorBody),
-        (status = 429, description = "Too many confirmations this hour", body = ErrorBody)))]
+        (status = 429, description = "Too many confirmations: this caller's this hour, this address's today, or everybody's this hour", body = ErrorBody)))]
 pub async fn add_destination(
     State(state): State<AppState>,
     caller: Caller,
@@ -95,15 +96,25 @@ pub async fn add_destination(
     let kind = DestinationKind::from(body.kind);
     let address = body.address.trim().to_string();
     check_address(kind, &address)?;
-    load_or_create(&state, &caller.name).await?;
-    // The allowance first, so a refused confirmation adds nothing.
-    state.confirmations.reserve(&caller.name).await?;
+    let current = load_or_create(&state, &caller.name).await?;
     let new = Destination {
         delivery: body.delivery.unwrap_or_default(),
         irc_colour: body.irc_colour.unwrap_or(false),
         verbose: body.verbose.unwrap_or(true),
-        ..Destination::new(String::new(), kind, address)
+        ..Destination::new(String::new(), kind, address.clone())
     };
+    // Refused input (a duplicate, a bad delivery, too many) is refused before the allowances
+    // are counted: it would spend the address's allowance without sending anything.
+    let mut trial = current.clone();
+    trial.add_destination(new.clone())?;
+    trial.validate().map_err(|e| {
+        ApiError::from(e).rebase(&format!("destinations[{}]", current.destinations.len()))
+    })?;
+    // The allowances before the write, so a refused confirmation adds nothing.
+    state
+        .confirmations
+        .reserve(&caller.name, kind, &address)
+        .await?;
     let mut id = String::new();
     let mut index = 0;
     let result = change(&state, &caller.name, |p| {
@@ -384,6 +395,8 @@ pub async fn recent(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Value>>, ApiError> {
+    // Also refuses bot accounts: their activity is not for whoever holds their FAS name.
+    load_or_create(&state, &caller.name).await?;
     Ok(Json(
         state.recent.activity(&caller.name, RECENT_LIMIT).await?,
     ))
