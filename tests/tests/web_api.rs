@@ -1056,3 +1056,88 @@ async fn every_answer_carries_the_security_headers() {
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
     }
 }
+
+#[tokio::test]
+async fn destination_ids_are_never_reused_so_old_unsubscribe_links_reach_nothing() {
+    let (_env, api) = start("webids").await;
+    let ivy = api.token("ivy", false);
+    let a = api
+        .add_destination(&ivy, "email", &unique_address("ivy"))
+        .await;
+    assert_eq!(a.body["id"], "email-1", "{a:?}");
+    let secret = &api.state.settings.mail.context.unsubscribe_secret;
+    let old_link = fmn_core::unsubscribe::make_token(secret, "ivy", "email-1");
+    let a = api
+        .call(DELETE, "/api/v1/me/destinations/email-1", Some(&ivy), None)
+        .await;
+    assert_eq!(a.status, 204, "{a:?}");
+    let a = api
+        .add_destination(&ivy, "email", &unique_address("ivy2"))
+        .await;
+    assert_eq!(
+        a.body["id"], "email-2",
+        "a new destination, a new id: {a:?}"
+    );
+    assert_error(
+        &api.call(POST, &format!("/api/v1/unsubscribe/{old_link}"), None, None)
+            .await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn removing_a_destination_purges_its_pending_digest_items() {
+    use fmn_core::jobs::Notification;
+    use fmn_core::meta::Severity;
+    let (env, api) = start("webpurge").await;
+    let jo = api.token("jo", false);
+    let address = unique_address("jo");
+    let a = api
+        .send(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&jo),
+            json!({"kind": "email", "address": address,
+                   "delivery": {"mode": "digest", "batch_delta": 3600}}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let destination: fmn_core::prefs::Destination = serde_json::from_value(a.body).unwrap();
+    // Two items wait in its digest, as the match function would have added them.
+    let store = fmn_aws::digest_store::DigestStore::from_clients(&env.clients);
+    for msg in ["m1", "m2"] {
+        let notification = Notification {
+            msg_id: msg.into(),
+            topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
+            app: "bodhi".into(),
+            agent: None,
+            title: "bodhi.update.comment".into(),
+            subtitle: None,
+            link: None,
+            usernames: vec![],
+            packages: vec![],
+            timestamp: Some(1_700_000_000.0),
+            severity: Severity::default(),
+            origin: Default::default(),
+            long_text: None,
+        };
+        let job = fmn_integration_tests::job_for("jo", destination.clone(), notification);
+        store.add(&job).await.unwrap();
+    }
+    let key = fmn_core::jobs::digest_key("jo", &destination.id);
+    assert_eq!(store.items(&key).await.unwrap().len(), 2);
+    assert!(store.marker(&key).await.unwrap().is_some());
+
+    let a = api
+        .call(
+            DELETE,
+            &format!("/api/v1/me/destinations/{}", destination.id),
+            Some(&jo),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 204, "{a:?}");
+    assert!(store.items(&key).await.unwrap().is_empty(), "items purged");
+    assert!(store.marker(&key).await.unwrap().is_none(), "marker gone");
+}

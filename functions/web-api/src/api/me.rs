@@ -174,7 +174,22 @@ pub async fn delete_destination(
     load_or_create(&state, &caller.name).await?;
     change(&state, &caller.name, |p| Ok(p.remove_destination(&id)?)).await?;
     state.confirmations.void(&caller.name, &id).await?;
+    purge_digest(&state, &caller.name, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Drops the pending digest items of `user`'s removed destination `id`.
+async fn purge_digest(state: &AppState, user: &str, id: &str) -> Result<(), ApiError> {
+    let dropped = state.digests.purge(user, id).await?;
+    if dropped > 0 {
+        tracing::info!(
+            user,
+            destination = id,
+            dropped,
+            "pending digest items of a removed destination dropped"
+        );
+    }
+    Ok(())
 }
 
 /// When the confirmation sent expires.
@@ -338,11 +353,22 @@ pub async fn import_into(
     doc: &ImportDoc,
 ) -> Result<UserPrefs, ApiError> {
     let mut to_confirm = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
     let prefs = change(state, name, |p| {
+        let before: Vec<String> = p.destinations.iter().map(|d| d.id.clone()).collect();
         to_confirm = p.import(&doc.destinations, &doc.filters);
+        // An id kept means the same kind and address (see `UserPrefs::import`).
+        removed = before
+            .into_iter()
+            .filter(|id| p.destination(id).is_none())
+            .collect();
         Ok(())
     })
     .await?;
+    for id in &removed {
+        state.confirmations.void(name, id).await?;
+        purge_digest(state, name, id).await?;
+    }
     for d in &to_confirm {
         confirm::send_confirmation(state, name, d).await?;
     }
