@@ -358,6 +358,23 @@ fn parse_digest(mail: &SentMail) -> (String, String) {
     )
 }
 
+/// The preferences the digest function reads back before sending: each job's user, with the
+/// job's destination.
+async fn store_prefs(env: &TestEnv, jobs: &[DeliveryJob]) {
+    let prefs = fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients);
+    let mut users: Vec<fmn_core::prefs::UserPrefs> = Vec::new();
+    for j in jobs {
+        if !users.iter().any(|u| u.name == j.user) {
+            let mut p = fmn_core::prefs::UserPrefs::new(j.user.as_str());
+            p.destinations.push(j.destination.clone());
+            users.push(p);
+        }
+    }
+    for p in &users {
+        prefs.create(p).await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn only_due_digests_are_sent_each_once_with_all_their_items() {
     let env = TestEnv::new("digest").await;
@@ -403,6 +420,7 @@ async fn only_due_digests_are_sent_each_once_with_all_their_items() {
         // A repeat of a job is stored once.
         store.add(j).await.unwrap();
     }
+    store_prefs(&env, &added).await;
     let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
     let now = fmn_aws::dynamo::now_secs();
 
@@ -507,6 +525,7 @@ async fn a_digest_run_that_died_after_sending_is_finished_without_sending_again(
     // Meanwhile a new item arrived.
     let newer = digest_job("dora", &address, None, Some(2), "D-3", 1.7e9 + 10.0);
     store.add(&newer).await.unwrap();
+    store_prefs(&env, std::slice::from_ref(&newer)).await;
 
     let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
     let report = digest.run().await.unwrap();
@@ -542,4 +561,41 @@ async fn a_digest_run_that_died_after_sending_is_finished_without_sending_again(
     assert_eq!(mails.len(), 1);
     let (_, text) = parse_digest(&mails[0]);
     assert!(text.contains("D-3") && text.contains("D-4") && !text.contains("D-1"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_goes_only_to_its_destination_as_it_is_at_send_time() {
+    let env = TestEnv::new("digestreread").await;
+    let settings = settings(&env).await;
+    let store = DigestStore::from_clients(&env.clients);
+    let old_address = format!("{}@example.org", unique("old"));
+    let new_address = format!("{}@example.org", unique("new"));
+    let items: Vec<DeliveryJob> = ["E-1", "E-2"]
+        .iter()
+        .map(|m| digest_job("eve", &old_address, None, Some(2), m, 1.7e9))
+        .collect();
+    for j in &items {
+        store.add(j).await.unwrap();
+    }
+    // The destination now has another address under the same id (as a reused id once did).
+    let mut now_is = items[0].clone();
+    now_is.destination.address = new_address.clone();
+    store_prefs(&env, &[now_is]).await;
+
+    let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
+    let report = digest.run().await.unwrap();
+    assert_eq!((report.mails_sent, report.rejected), (0, 1), "{report:?}");
+    assert!(
+        mail_to(&old_address).await.is_empty(),
+        "not to the old address"
+    );
+    assert!(
+        mail_to(&new_address).await.is_empty(),
+        "nor the old items to the new one"
+    );
+    assert!(store
+        .items(&items[0].digest_key())
+        .await
+        .unwrap()
+        .is_empty());
 }

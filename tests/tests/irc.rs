@@ -131,7 +131,7 @@ async fn jobs_and_confirmations_reach_the_nick_on_one_line_each() {
             "[bodhi] bob commented on update 1 QUIT :injected https://bodhi.fedoraproject.org/updates/1",
             "\x0303[bodhi]\x0f bob commented on update 2 QUIT :injected \x0314(bob)\x0f \
              \x0310https://bodhi.fedoraproject.org/updates/2\x0f \x0314(filter: My packages)\x0f",
-            "alice has requested that notifications be sent to this nick; to accept visit \
+            "Fedora Notifications: account alice has requested that notifications be sent to this nick; to accept visit \
              http://127.0.0.1:8080/confirm/accept/abc; to reject visit \
              http://127.0.0.1:8080/confirm/reject/abc",
         ]

@@ -637,6 +637,25 @@ async fn admins_manage_accounts_and_bot_preferences() {
         1,
         "the list address must confirm too"
     );
+    // Bots share the FAS name space: whoever holds the FAS name `devel-list` does not get the
+    // bot's preferences, nor its activity, nor a way to add destinations.
+    let squatter = api.token("devel-list", false);
+    for (method, path, body) in [
+        (GET, "/api/v1/me", None),
+        (GET, "/api/v1/me/recent", None),
+        (GET, "/api/v1/me/export", None),
+        (
+            POST,
+            "/api/v1/me/destinations",
+            Some(json!({"kind": "irc", "address": "squatter"})),
+        ),
+    ] {
+        assert_error(
+            &api.call(method, path, Some(&squatter), body.as_ref()).await,
+            403,
+            "forbidden",
+        );
+    }
     assert_error(
         &api.send(
             POST,
@@ -762,6 +781,7 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
             "FMN_OIDC_USERNAME_CLAIM" => Some("nickname".into()),
             "FMN_OIDC_GROUPS_CLAIM" => Some("roles".into()),
             "FMN_ADMIN_GROUP" => Some("fmn-admins".into()),
+            "FMN_OIDC_AUDIENCE" => Some("fmn".into()),
             _ => None,
         },
         false,
@@ -785,8 +805,20 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
 
     let now = fmn_aws::dynamo::now_secs();
     let token = key.sign(&json!({
-        "iss": issuer, "exp": now + 600, "nickname": "frank", "roles": ["fmn-admins"]
+        "iss": issuer, "aud": "fmn", "exp": now + 600, "nickname": "frank", "roles": ["fmn-admins"]
     }));
+    // The issuer signs for its other clients too: their tokens are not ours.
+    for foreign in [
+        json!({"iss": issuer, "aud": "another-client", "exp": now + 600, "nickname": "frank"}),
+        json!({"iss": issuer, "exp": now + 600, "nickname": "frank"}),
+        json!({"iss": issuer, "aud": "fmn", "azp": "another-client", "exp": now + 600, "nickname": "frank"}),
+    ] {
+        assert_error(
+            &api.get("/api/v1/me", &key.sign(&foreign)).await,
+            401,
+            "unauthenticated",
+        );
+    }
     let me = api.get("/api/v1/me", &token).await;
     assert_eq!(me.status, 200, "{me:?}");
     assert_eq!(
@@ -795,8 +827,9 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
     );
     assert_eq!(api.get("/api/v1/admin/users", &token).await.status, 200);
     // The configured claims are the ones read: `preferred_username` alone is not enough.
-    let other_claims =
-        key.sign(&json!({"iss": issuer, "exp": now + 600, "preferred_username": "frank"}));
+    let other_claims = key.sign(
+        &json!({"iss": issuer, "aud": "fmn", "exp": now + 600, "preferred_username": "frank"}),
+    );
     assert_error(
         &api.get("/api/v1/me", &other_claims).await,
         401,
@@ -804,7 +837,8 @@ async fn a_real_issuer_is_trusted_through_its_jwks_and_dev_login_is_off() {
     );
     // A key the issuer does not publish.
     let stranger = DevIssuer::generate(issuer.clone(), "issuer-key-2");
-    let forged = stranger.sign(&json!({"iss": issuer, "exp": now + 600, "nickname": "frank"}));
+    let forged =
+        stranger.sign(&json!({"iss": issuer, "aud": "fmn", "exp": now + 600, "nickname": "frank"}));
     assert_error(
         &api.get("/api/v1/me", &forged).await,
         401,
@@ -819,7 +853,10 @@ async fn confirmations_per_user_and_hour_are_limited() {
     // straddles two.
     let now = now_secs();
     let clock = fmn_aws::clock::Clock::fixed(now - now % 3600 + 1800);
-    let api = WebApi::start_with_clock(&env, dev_settings(), clock).await;
+    // Only the user's allowance is tested here: the address's is out of the way.
+    let mut settings = dev_settings();
+    settings.confirmations.per_address_day = 1000;
+    let api = WebApi::start_with_clock(&env, settings, clock).await;
     let eve = api.token("eve", false);
     let a = api.add_destination(&eve, "irc", "victim").await;
     assert_eq!(a.status, 201, "{a:?}");
@@ -838,4 +875,269 @@ async fn confirmations_per_user_and_hour_are_limited() {
     let frank = api.token("frank", false);
     let a = api.add_destination(&frank, "irc", "frank").await;
     assert_eq!(a.status, 201, "{a:?}");
+}
+
+#[tokio::test]
+async fn confirmations_per_address_and_for_everybody_are_limited() {
+    let env = TestEnv::new("webrateall").await;
+    // Halfway through an hour in the middle of a UTC day, so no window turns meanwhile.
+    let now = now_secs();
+    let start = now - now % 86_400 + 12 * 3600 + 1800;
+    let clock = fmn_aws::clock::Clock::fixed(start);
+    let mut settings = dev_settings();
+    settings.confirmations.per_address_day = 2;
+    settings.confirmations.global_hour = 5;
+    let api = WebApi::start_with_clock(&env, settings, clock.clone()).await;
+
+    // Many accounts, one nick (in any case): the third confirmation today is refused.
+    for (user, nick) in [("u1", "victim"), ("u2", "Victim")] {
+        let a = api
+            .add_destination(&api.token(user, false), "irc", nick)
+            .await;
+        assert_eq!(a.status, 201, "{a:?}");
+    }
+    let u3 = api.token("u3", false);
+    let before = api.get("/api/v1/me", &u3).await.body;
+    let a = api.add_destination(&u3, "irc", "VICTIM").await;
+    assert_error(&a, 429, "too_many");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("address"),
+        "{a:?}"
+    );
+    assert_eq!(
+        api.get("/api/v1/me", &u3).await.body,
+        before,
+        "nothing written"
+    );
+    assert_eq!(env.drain(QueueName::Irc, 2, 10).await.len(), 2);
+
+    // Everybody's allowance: 2 used; 3 more go, the sixth of the hour is refused.
+    for nick in ["a_nick", "b_nick", "c_nick"] {
+        let a = api.add_destination(&u3, "irc", nick).await;
+        assert_eq!(a.status, 201, "{a:?}");
+    }
+    let u4 = api.token("u4", false);
+    let before = api.get("/api/v1/me", &u4).await.body;
+    let a = api.add_destination(&u4, "irc", "d_nick").await;
+    assert_error(&a, 429, "too_many");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("service"),
+        "{a:?}"
+    );
+    assert_eq!(
+        api.get("/api/v1/me", &u4).await.body,
+        before,
+        "nothing written"
+    );
+
+    // The refusal took back the address's count: next hour `d_nick` still has both of today's.
+    clock.set(start + 3600);
+    for user in ["u5", "u6"] {
+        let a = api
+            .add_destination(&api.token(user, false), "irc", "d_nick")
+            .await;
+        assert_eq!(a.status, 201, "{user}: {a:?}");
+    }
+    let a = api.add_destination(&u4, "irc", "d_nick").await;
+    assert_error(&a, 429, "too_many");
+}
+
+#[tokio::test]
+async fn service_nicks_and_irc_digests_are_refused_with_their_field() {
+    let (_env, api) = start("webircrules").await;
+    let gil = api.token("gil", false);
+    for nick in ["NickServ", "chanserv", "MemoServ", "OperServ", "Global"] {
+        let a = api.add_destination(&gil, "irc", nick).await;
+        assert_error(&a, 422, "invalid");
+        assert_eq!(a.field(), "address", "{nick}: {a:?}");
+    }
+
+    // An IRC destination cannot be a digest: digests are mails.
+    let digest = json!({"mode": "digest", "batch_delta": 3600});
+    let a = api
+        .send(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&gil),
+            json!({"kind": "irc", "address": "gil", "delivery": digest}),
+        )
+        .await;
+    assert_error(&a, 422, "invalid");
+    assert_eq!(a.field(), "delivery", "{a:?}");
+    assert!(
+        a.body["error"]["message"].as_str().unwrap().contains("IRC"),
+        "{a:?}"
+    );
+    // Nor become one.
+    let a = api.add_destination(&gil, "irc", "gil").await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let a = api
+        .send(
+            PATCH,
+            "/api/v1/me/destinations/irc-1",
+            Some(&gil),
+            json!({"delivery": digest}),
+        )
+        .await;
+    assert_error(&a, 422, "invalid");
+    assert_eq!(a.field(), "delivery", "{a:?}");
+    // Nor be imported as one.
+    let mut doc = api.get("/api/v1/me/export", &gil).await.body;
+    doc["destinations"][0]["delivery"] = digest.clone();
+    let a = api.send(PUT, "/api/v1/me/import", Some(&gil), doc).await;
+    assert_error(&a, 422, "invalid");
+    assert_eq!(a.field(), "destinations[0].delivery", "{a:?}");
+    let me = api.get("/api/v1/me", &gil).await;
+    assert_eq!(me.body["destinations"][0]["delivery"]["mode"], "immediate");
+    // An e-mail digest is fine.
+    let a = api
+        .send(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&gil),
+            json!({"kind": "email", "address": unique_address("gil"), "delivery": digest}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let (_env, api) = start("webheaders").await;
+    let hal = api.token("hal", false);
+    let bad = json!({"kind": "irc", "address": "NickServ"});
+    for (method, path, token, body, status) in [
+        (GET, "/", None, None, 200),
+        (GET, "/confirm/sometoken", None, None, 200),
+        (GET, "/app.js", None, None, 200),
+        (GET, "/app.css", None, None, 200),
+        (GET, "/healthz", None, None, 200),
+        (GET, "/api/v1/config", None, None, 200),
+        (GET, "/api/v1/openapi.json", None, None, 200),
+        (GET, "/api/v1/me", None, None, 401),
+        (GET, "/api/v1/me", Some(&hal), None, 200),
+        (POST, "/api/v1/me/destinations", Some(&hal), Some(&bad), 422),
+        (GET, "/api/v1/no-such-thing", None, None, 404),
+        (GET, "/no-such-page", None, None, 404),
+    ] {
+        let a = api
+            .call(method.clone(), path, token.map(String::as_str), body)
+            .await;
+        assert_eq!(a.status.as_u16(), status, "{method} {path}: {a:?}");
+        let header = |name: &str| {
+            a.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let csp = header("content-security-policy");
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(
+                csp.contains(directive),
+                "{path}: {directive} not in {csp:?}"
+            );
+        }
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn destination_ids_are_never_reused_so_old_unsubscribe_links_reach_nothing() {
+    let (_env, api) = start("webids").await;
+    let ivy = api.token("ivy", false);
+    let a = api
+        .add_destination(&ivy, "email", &unique_address("ivy"))
+        .await;
+    assert_eq!(a.body["id"], "email-1", "{a:?}");
+    let secret = &api.state.settings.mail.context.unsubscribe_secret;
+    let old_link = fmn_core::unsubscribe::make_token(secret, "ivy", "email-1");
+    let a = api
+        .call(DELETE, "/api/v1/me/destinations/email-1", Some(&ivy), None)
+        .await;
+    assert_eq!(a.status, 204, "{a:?}");
+    let a = api
+        .add_destination(&ivy, "email", &unique_address("ivy2"))
+        .await;
+    assert_eq!(
+        a.body["id"], "email-2",
+        "a new destination, a new id: {a:?}"
+    );
+    assert_error(
+        &api.call(POST, &format!("/api/v1/unsubscribe/{old_link}"), None, None)
+            .await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn removing_a_destination_purges_its_pending_digest_items() {
+    use fmn_core::jobs::Notification;
+    use fmn_core::meta::Severity;
+    let (env, api) = start("webpurge").await;
+    let jo = api.token("jo", false);
+    let address = unique_address("jo");
+    let a = api
+        .send(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&jo),
+            json!({"kind": "email", "address": address,
+                   "delivery": {"mode": "digest", "batch_delta": 3600}}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let destination: fmn_core::prefs::Destination = serde_json::from_value(a.body).unwrap();
+    // Two items wait in its digest, as the match function would have added them.
+    let store = fmn_aws::digest_store::DigestStore::from_clients(&env.clients);
+    for msg in ["m1", "m2"] {
+        let notification = Notification {
+            msg_id: msg.into(),
+            topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
+            app: "bodhi".into(),
+            agent: None,
+            title: "bodhi.update.comment".into(),
+            subtitle: None,
+            link: None,
+            usernames: vec![],
+            packages: vec![],
+            timestamp: Some(1_700_000_000.0),
+            severity: Severity::default(),
+            origin: Default::default(),
+            long_text: None,
+        };
+        let job = fmn_integration_tests::job_for("jo", destination.clone(), notification);
+        store.add(&job).await.unwrap();
+    }
+    let key = fmn_core::jobs::digest_key("jo", &destination.id);
+    assert_eq!(store.items(&key).await.unwrap().len(), 2);
+    assert!(store.marker(&key).await.unwrap().is_some());
+
+    let a = api
+        .call(
+            DELETE,
+            &format!("/api/v1/me/destinations/{}", destination.id),
+            Some(&jo),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 204, "{a:?}");
+    assert!(store.items(&key).await.unwrap().is_empty(), "items purged");
+    assert!(store.marker(&key).await.unwrap().is_none(), "marker gone");
 }

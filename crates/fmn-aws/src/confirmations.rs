@@ -8,8 +8,13 @@
 //!   destination now, so a fresh confirmation voids the previous one.
 //!
 //! - `confirm-rate#<user>`, `<hour, epoch>`: `sent`, how many confirmations that user caused in
-//!   that hour (kept two hours): at most [`MAX_PER_HOUR`], so nobody can use confirmations to
-//!   flood an address or a nick.
+//!   that hour (kept two hours): at most [`Limits::per_user_hour`].
+//! - `confirm-rate-to#<sha256 of kind:address, lower case>`, `<day, epoch>`: how many that
+//!   address or nick was sent that day, whoever asked (kept two days): at most
+//!   [`Limits::per_address_day`], so many accounts together cannot flood one address.
+//! - `confirm-rate-all`, `<hour, epoch>`: how many everybody caused that hour: at most
+//!   [`Limits::global_hour`], so many accounts cannot mail many addresses (whose bounces and
+//!   complaints would pause SES for everyone).
 //!
 //! A token is used once: [`Confirmations::consume`] deletes both items in one conditional
 //! transaction, and only the caller whose delete succeeded goes on.
@@ -26,15 +31,64 @@ use crate::dynamo::{get_n, get_s, n, s, DynamoError};
 
 /// How long a confirmation link works.
 pub const TOKEN_TTL_SECS: u64 = 24 * 3600;
-/// Confirmations one user may cause per clock hour.
+/// Confirmations one user may cause per clock hour (default of [`Limits::per_user_hour`]).
 pub const MAX_PER_HOUR: u32 = 20;
+/// Confirmations one address or nick may receive per UTC day, whoever asks (default).
+pub const MAX_PER_ADDRESS_PER_DAY: u32 = 5;
+/// Confirmations all users together may cause per clock hour (default).
+pub const MAX_GLOBAL_PER_HOUR: u32 = 200;
+
+/// The allowances of confirmations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub per_user_hour: u32,
+    pub per_address_day: u32,
+    pub global_hour: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_user_hour: MAX_PER_HOUR,
+            per_address_day: MAX_PER_ADDRESS_PER_DAY,
+            global_hour: MAX_GLOBAL_PER_HOUR,
+        }
+    }
+}
+
+/// Which allowance was used up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// This user's, this hour.
+    User(u32),
+    /// This address's, today.
+    Address(u32),
+    /// Everybody's, this hour.
+    Global(u32),
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limit::User(n) => write!(f, "at most {n} confirmations per hour; try again later"),
+            Limit::Address(n) => write!(
+                f,
+                "this address was sent {n} confirmations today, the most it gets; try again tomorrow"
+            ),
+            Limit::Global(n) => write!(
+                f,
+                "the service sends at most {n} confirmations an hour and has reached that; try again later"
+            ),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfirmError {
     #[error(transparent)]
     Dynamo(#[from] DynamoError),
-    #[error("at most {MAX_PER_HOUR} confirmations per hour; try again later")]
-    TooMany,
+    #[error("{0}")]
+    TooMany(Limit),
 }
 
 /// A confirmation waiting for an answer.
@@ -54,6 +108,7 @@ pub struct Confirmations {
     client: aws_sdk_dynamodb::Client,
     table: String,
     clock: Clock,
+    limits: Limits,
 }
 
 fn hash(token: &str) -> String {
@@ -74,7 +129,14 @@ impl Confirmations {
             client,
             table: table.into(),
             clock: Clock::system(),
+            limits: Limits::default(),
         }
+    }
+
+    /// The same, with these allowances.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The same, telling time by `clock` (the hourly allowance, expiry).
@@ -131,29 +193,109 @@ impl Confirmations {
         Ok((token, expires_at))
     }
 
-    /// Counts one confirmation `user` is about to cause in this hour, refusing beyond
-    /// [`MAX_PER_HOUR`]. Call before [`Confirmations::issue`].
-    pub async fn reserve(&self, user: &str) -> Result<(), ConfirmError> {
+    /// Counts one confirmation `user` is about to cause to `kind` `address`, against the
+    /// user's hourly, the address's daily and everybody's hourly allowance, refusing when any
+    /// is used up. A refusal leaves every counter as it was. Call before
+    /// [`Confirmations::issue`].
+    pub async fn reserve(
+        &self,
+        user: &str,
+        kind: DestinationKind,
+        address: &str,
+    ) -> Result<(), ConfirmError> {
         let now = self.clock.now_secs();
-        let hour = now - now % 3600;
+        let (hour, day) = (now - now % 3600, now - now % 86_400);
+        let to = hash(&format!("{}:{}", kind.as_str(), address.to_lowercase()));
+        let counters = [
+            (
+                format!("confirm-rate#{user}"),
+                hour,
+                hour + 2 * 3600,
+                Limit::User(self.limits.per_user_hour),
+            ),
+            (
+                format!("confirm-rate-to#{to}"),
+                day,
+                day + 2 * 86_400,
+                Limit::Address(self.limits.per_address_day),
+            ),
+            (
+                "confirm-rate-all".to_string(),
+                hour,
+                hour + 2 * 3600,
+                Limit::Global(self.limits.global_hour),
+            ),
+        ];
+        // One counter after the other rather than one transaction: the global counter is one
+        // hot item, and transactions on it would cancel each other. A refusal takes back the
+        // counts already made.
+        for (i, (pk, window, expires, limit)) in counters.iter().enumerate() {
+            let max = match limit {
+                Limit::User(n) | Limit::Address(n) | Limit::Global(n) => *n,
+            };
+            match self.count(pk, *window, *expires, max).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.uncount(&counters[..i]).await;
+                    return Err(ConfirmError::TooMany(*limit));
+                }
+                Err(e) => {
+                    self.uncount(&counters[..i]).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds one to a counter below `max`; false when it is at `max` already.
+    async fn count(
+        &self,
+        pk: &str,
+        window: u64,
+        expires: u64,
+        max: u32,
+    ) -> Result<bool, DynamoError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("confirm-rate#{user}")))
-            .key("sk", s(hour.to_string()))
+            .key("pk", s(pk))
+            .key("sk", s(window.to_string()))
             .update_expression("ADD sent :one SET expires_at = :expires")
             .condition_expression("attribute_not_exists(sent) OR sent < :max")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":max", n(MAX_PER_HOUR))
-            .expression_attribute_values(":expires", n(hour + 2 * 3600))
+            .expression_attribute_values(":max", n(max))
+            .expression_attribute_values(":expires", n(expires))
             .send()
             .await
             .map_err(|e| DynamoError::call("UpdateItem", &self.table, e));
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_condition_failure() => Err(ConfirmError::TooMany),
-            Err(e) => Err(e.into()),
+            Ok(_) => Ok(true),
+            Err(e) if e.is_condition_failure() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes back counts of a refused reservation. A failure leaves a counter one too high
+    /// for the rest of its window: stricter, never looser, so it is only logged.
+    async fn uncount(&self, counters: &[(String, u64, u64, Limit)]) {
+        for (pk, window, _, _) in counters {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(pk.as_str()))
+                .key("sk", s(window.to_string()))
+                .update_expression("ADD sent :minus")
+                .condition_expression("sent > :zero")
+                .expression_attribute_values(":minus", n(-1))
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(counter = %pk, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not take back a confirmation count");
+            }
         }
     }
 

@@ -330,6 +330,43 @@ impl DigestStore {
 }
 
 impl DigestStore {
+    /// Drops every item waiting in the digest of `user`'s destination `destination` and its
+    /// marker: the destination was removed (ids are never reused, so a changed address is a
+    /// removal too), and its items must not go out. Returns how many items were dropped. A
+    /// batch a digest run is sending at that moment finishes on its own (`finish_batch` finds
+    /// no marker and has nothing left to do).
+    pub async fn purge(&self, user: &str, destination: &str) -> Result<usize, DynamoError> {
+        let key = fmn_core::jobs::digest_key(user, destination);
+        let items =
+            dynamo::query_after(&self.client, &self.table, &format!("digest#{key}"), None).await?;
+        let deletes: Vec<_> = items
+            .iter()
+            .filter_map(|item| dynamo::get_s(item, "sk"))
+            .map(|sk| {
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .delete_request(
+                        aws_sdk_dynamodb::types::DeleteRequest::builder()
+                            .key("pk", s(format!("digest#{key}")))
+                            .key("sk", s(sk))
+                            .build()
+                            .expect("key is set"),
+                    )
+                    .build()
+            })
+            .collect();
+        let dropped = deletes.len();
+        dynamo::batch_write(&self.client, &self.table, deletes).await?;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s("pending"))
+            .key("sk", s(key.as_str()))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("DeleteItem", &self.table, e))?;
+        Ok(dropped)
+    }
+
     /// Deletes `key`'s marker when it has no items, unless its count changed since it was read
     /// as `count` or a batch is recorded on it.
     pub async fn remove_empty_marker(&self, key: &str, count: u64) -> Result<(), DynamoError> {

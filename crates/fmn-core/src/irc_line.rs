@@ -174,8 +174,12 @@ impl IrcJob {
 
 /// An IRC nick as the old FMN accepted them (RFC 2812 letters, digits and specials), at most
 /// [`limits::MAX_NICK`] bytes. Anything else could smuggle a second target (`a,b`), a channel
-/// or a space into the `PRIVMSG`.
+/// or a space into the `PRIVMSG`. A network service's nick is not one either: a line to it
+/// would be a command.
 pub fn valid_nick(nick: &str) -> bool {
+    if crate::prefs::is_service_nick(nick) {
+        return false;
+    }
     let special = |c: char| "_-[]\\^{}|`".contains(c);
     let mut chars = nick.chars();
     match chars.next() {
@@ -359,6 +363,10 @@ fn delivery_text(job: &DeliveryJob, ctx: &LineContext) -> String {
     assemble(budget, &tag, &summary, &[&detail], &link, &[&filter])
 }
 
+/// Every confirmation line starts with this, before any text a user chose: a line to a
+/// service or a bot never begins with something an attacker wrote (a command, say).
+pub const CONFIRMATION_PREFIX: &str = "Fedora Notifications: account ";
+
 fn confirmation_text(job: &ConfirmationJob) -> String {
     let budget = text_budget(&job.nick);
     let user = ellipsize(&clean(&job.user), 64);
@@ -369,7 +377,7 @@ fn confirmation_text(job: &ConfirmationJob) -> String {
         .map(clean_link)
         .filter(|r| !r.is_empty());
     let mut text = format!(
-        "{user} has requested that notifications be sent to this nick; to accept visit {accept}"
+        "{CONFIRMATION_PREFIX}{user} has requested that notifications be sent to this nick; to accept visit {accept}"
     );
     if let Some(reject) = &reject {
         let with_reject = format!("{text}; to reject visit {reject}");
@@ -382,13 +390,13 @@ fn confirmation_text(job: &ConfirmationJob) -> String {
         let tail = format!(" to accept visit {accept}");
         if tail.len() + 10 <= budget {
             let head = ellipsize(
-                &format!("{user} has requested notifications on this nick;"),
+                &format!("{CONFIRMATION_PREFIX}{user} has requested notifications on this nick;"),
                 budget - tail.len(),
             );
             text = format!("{head}{tail}");
         } else {
             text = ellipsize(
-                &format!("{user} has requested that notifications be sent to this nick"),
+                &format!("{CONFIRMATION_PREFIX}{user} has requested that notifications be sent to this nick"),
                 budget,
             );
         }
@@ -618,9 +626,25 @@ mod tests {
         assert_eq!(job, IrcJob::Confirmation(c));
         assert_eq!(
             job.text(&ctx(0)),
-            "alice has requested that notifications be sent to this nick; to accept visit \
-             https://n.example/confirm/accept/abc; to reject visit https://n.example/confirm/reject/abc"
+            "Fedora Notifications: account alice has requested that notifications be sent to \
+             this nick; to accept visit https://n.example/confirm/accept/abc; to reject visit \
+             https://n.example/confirm/reject/abc"
         );
+        // However long the user's part, the line starts with the fixed text.
+        let long = ConfirmationJob {
+            user: "QUIT".repeat(200),
+            ..c_clone(&job)
+        };
+        assert!(IrcJob::Confirmation(long)
+            .text(&ctx(0))
+            .starts_with(CONFIRMATION_PREFIX));
+    }
+
+    fn c_clone(job: &IrcJob) -> ConfirmationJob {
+        match job {
+            IrcJob::Confirmation(c) => c.clone(),
+            _ => unreachable!("a confirmation"),
+        }
     }
 
     #[test]
@@ -651,6 +675,7 @@ mod tests {
             Err(LineError::Malformed(_))
         ));
         assert!(valid_nick("fedora-notif[m]`_^{}|\\"));
+        assert!(!valid_nick("NickServ"));
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub enum PrefsError {
     NoDestination(String),
     #[error("no filter `{0}`")]
     NoFilter(String),
+    /// Digests are mails; an IRC destination is delivered line by line as messages match.
+    #[error(
+        "{field}: IRC destinations are delivered immediately; digests are for e-mail destinations"
+    )]
+    IrcDigest { field: String },
     #[error("filters[{filter}].rules[{rule}]: {source}")]
     Rule {
         filter: usize,
@@ -67,7 +72,9 @@ impl PrefsError {
     /// The JSON path of the offending field (empty when no field is at fault).
     pub fn field(&self) -> String {
         match self {
-            Self::Invalid { field, .. } | Self::TooMany { field, .. } => field.clone(),
+            Self::Invalid { field, .. }
+            | Self::TooMany { field, .. }
+            | Self::IrcDigest { field } => field.clone(),
             Self::DuplicateAddress { .. } | Self::NoDestination(_) | Self::NoFilter(_) => {
                 String::new()
             }
@@ -145,6 +152,10 @@ fn yes() -> bool {
     true
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Destination {
     /// An unconfirmed destination with the defaults: immediate, no colours, verbose.
     pub fn new(id: impl Into<String>, kind: DestinationKind, address: impl Into<String>) -> Self {
@@ -186,9 +197,11 @@ impl Destination {
         self.confirmed
     }
 
-    /// Whether items for it go to the digest store.
+    /// Whether items for it go to the digest store. Only e-mail is digested: an IRC
+    /// destination stored with digest delivery before that was refused is delivered
+    /// immediately rather than having its items rendered as mail and dropped.
     pub fn is_digest(&self) -> bool {
-        matches!(self.delivery, Delivery::Digest { .. })
+        self.kind == DestinationKind::Email && matches!(self.delivery, Delivery::Digest { .. })
     }
 }
 
@@ -228,6 +241,11 @@ pub struct UserPrefs {
     pub destinations: Vec<Destination>,
     #[serde(default)]
     pub filters: Vec<Filter>,
+    /// The highest destination number handed out (`irc-7`: 7). Destination ids are never
+    /// reused: pending digest items and unsubscribe links name a destination by id, and a new
+    /// destination under an old id would receive (or answer for) the old one's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub destination_seq: u64,
     /// Bumped by the store on every change; used for optimistic concurrency.
     #[serde(default)]
     pub version: u64,
@@ -242,6 +260,7 @@ impl UserPrefs {
             bot: false,
             destinations: Vec::new(),
             filters: Vec::new(),
+            destination_seq: 0,
             version: 0,
         }
     }
@@ -278,8 +297,27 @@ impl UserPrefs {
             .ok_or_else(|| PrefsError::NoDestination(id.to_string()))
     }
 
-    /// Adds `d` (unconfirmed) under a fresh id, which is returned; an address the user already
-    /// has (same kind, any case) is refused.
+    /// A destination id never handed out before (`<kind>-<n>`, `n` above every number used),
+    /// and records it as used.
+    fn fresh_destination_id(&mut self, kind: DestinationKind) -> String {
+        let highest = self
+            .destinations
+            .iter()
+            .filter_map(|d| d.id.rsplit_once('-')?.1.parse::<u64>().ok())
+            .fold(self.destination_seq, u64::max);
+        let mut n = highest.saturating_add(1);
+        loop {
+            let id = format!("{}-{n}", kind.as_str());
+            if self.destination(&id).is_none() && self.filter(&id).is_none() {
+                self.destination_seq = n;
+                return id;
+            }
+            n = n.saturating_add(1);
+        }
+    }
+
+    /// Adds `d` (unconfirmed) under a fresh id, never used by an earlier destination, which is
+    /// returned; an address the user already has (same kind, any case) is refused.
     pub fn add_destination(&mut self, mut d: Destination) -> Result<String, PrefsError> {
         if self
             .destinations
@@ -288,7 +326,7 @@ impl UserPrefs {
         {
             return Err(PrefsError::DuplicateAddress { address: d.address });
         }
-        d.id = self.next_id(d.kind.as_str());
+        d.id = self.fresh_destination_id(d.kind);
         d.confirmed = false;
         let id = d.id.clone();
         self.destinations.push(d);
@@ -343,22 +381,42 @@ impl UserPrefs {
     }
 
     /// Replaces the destinations and filters with imported ones. A destination stays
-    /// confirmed only if it was confirmed before with the same kind and address. Returns the
-    /// destinations that need a confirmation sent (new or changed, and unconfirmed).
+    /// confirmed only if it was confirmed before with the same kind and address. An imported
+    /// destination keeps its id only when the current one with that id has the same kind and
+    /// address; otherwise it gets a fresh one (the filters follow), as ids are never reused.
+    /// Returns the destinations that need a confirmation sent (new or changed, and
+    /// unconfirmed).
     pub fn import(&mut self, destinations: &[Destination], filters: &[Filter]) -> Vec<Destination> {
         let before = std::mem::take(&mut self.destinations);
-        self.destinations = destinations
-            .iter()
-            .cloned()
-            .map(|mut d| {
-                d.address = d.address.trim().to_string();
-                d.confirmed = before.iter().any(|b| {
-                    b.confirmed && b.kind == d.kind && b.address.eq_ignore_ascii_case(&d.address)
-                });
-                d
-            })
-            .collect();
         self.filters = filters.to_vec();
+        // Numbers of the destinations replaced count as used.
+        self.destination_seq = before
+            .iter()
+            .filter_map(|d| d.id.rsplit_once('-')?.1.parse::<u64>().ok())
+            .fold(self.destination_seq, u64::max);
+        let mut renamed: Vec<(String, String)> = Vec::new();
+        for d in destinations {
+            let mut d = d.clone();
+            d.address = d.address.trim().to_string();
+            d.confirmed = before.iter().any(|b| {
+                b.confirmed && b.kind == d.kind && b.address.eq_ignore_ascii_case(&d.address)
+            });
+            let same = before
+                .iter()
+                .any(|b| b.id == d.id && b.kind == d.kind && b.address == d.address);
+            if !same {
+                let fresh = self.fresh_destination_id(d.kind);
+                renamed.push((std::mem::replace(&mut d.id, fresh.clone()), fresh));
+            }
+            self.destinations.push(d);
+        }
+        for f in &mut self.filters {
+            for id in &mut f.destinations {
+                if let Some((_, fresh)) = renamed.iter().find(|(old, _)| old == id) {
+                    *id = fresh.clone();
+                }
+            }
+        }
         self.destinations
             .iter()
             .filter(|d| {
@@ -406,6 +464,11 @@ impl UserPrefs {
                 batch_count,
             } = d.delivery
             {
+                if d.kind == DestinationKind::Irc {
+                    return Err(PrefsError::IrcDigest {
+                        field: at("delivery"),
+                    });
+                }
                 if batch_delta.is_none() && batch_count.is_none() {
                     return Err(PrefsError::invalid(
                         at("delivery"),
@@ -559,7 +622,32 @@ pub fn validate_email(field: &str, address: &str) -> Result<(), PrefsError> {
     Ok(())
 }
 
-/// An IRC nick (RFC 2812 characters), at most 32 characters.
+/// Network services (Atheme on Libera and OFTC-style ones): a line to them is a command, so
+/// none may be a destination. Compared without case; any nick ending in `serv` is one too.
+pub const SERVICE_NICKS: &[&str] = &[
+    "NickServ",
+    "ChanServ",
+    "MemoServ",
+    "OperServ",
+    "HostServ",
+    "BotServ",
+    "InfoServ",
+    "HelpServ",
+    "StatServ",
+    "SaslServ",
+    "GroupServ",
+    "Global",
+    "Alis",
+    "Services",
+];
+
+/// Whether `nick` is (or looks like) a network service's.
+pub fn is_service_nick(nick: &str) -> bool {
+    let lower = nick.to_ascii_lowercase();
+    lower.ends_with("serv") || SERVICE_NICKS.iter().any(|s| s.eq_ignore_ascii_case(nick))
+}
+
+/// An IRC nick (RFC 2812 characters), at most 32 characters, not a service's.
 pub fn validate_nick(field: &str, nick: &str) -> Result<(), PrefsError> {
     let special = |c: char| "[]\\`_^{|}-".contains(c);
     let ok = !nick.is_empty()
@@ -571,14 +659,19 @@ pub fn validate_nick(field: &str, nick: &str) -> Result<(), PrefsError> {
         && nick
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || special(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(PrefsError::invalid(
+    if !ok {
+        return Err(PrefsError::invalid(
             field,
             "an IRC nick: letters, digits and []\\`_^{|}-, not starting with a digit or `-`, at most 32",
-        ))
+        ));
     }
+    if is_service_nick(nick) {
+        return Err(PrefsError::invalid(
+            field,
+            format!("`{nick}` is a network service, not a person"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -640,6 +733,14 @@ mod tests {
         for bad in ["1abc", "-x", "a b", "a\r\nQUIT", ""] {
             assert!(validate_nick("n", bad).is_err(), "{bad:?}");
         }
+        for service in [
+            "NickServ", "nickserv", "CHANSERV", "MemoServ", "OperServ", "Global", "alis", "FooServ",
+        ] {
+            let e = validate_nick("address", service).unwrap_err();
+            assert_eq!(e.field(), "address", "{service}");
+            assert!(e.to_string().contains("service"), "{e}");
+        }
+        validate_nick("n", "globalist").unwrap();
     }
 
     #[test]
@@ -663,6 +764,26 @@ mod tests {
             batch_count: Some(20),
         };
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn irc_destinations_cannot_be_digests_and_stored_ones_are_delivered_immediately() {
+        let mut p = prefs();
+        let digest = Delivery::Digest {
+            batch_delta: Some(3600),
+            batch_count: None,
+        };
+        p.destinations
+            .push(Destination::irc("irc-1", "alice").with_delivery(digest));
+        assert_eq!(
+            p.validate(),
+            Err(PrefsError::IrcDigest {
+                field: "destinations[1].delivery".into()
+            })
+        );
+        assert!(!p.destinations[1].is_digest());
+        p.destinations[0].delivery = digest;
+        assert!(p.destinations[0].is_digest());
     }
 
     #[test]
@@ -705,6 +826,48 @@ mod tests {
         // b is still pending with its earlier link; only c needs a mail.
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].address, "c@example.org");
+    }
+
+    #[test]
+    fn destination_ids_are_never_reused() {
+        let mut p = UserPrefs::new("alice");
+        let first = p
+            .add_destination(Destination::email("", "a@example.org"))
+            .unwrap();
+        assert_eq!(first, "email-1");
+        p.remove_destination(&first).unwrap();
+        let second = p
+            .add_destination(Destination::email("", "b@example.org"))
+            .unwrap();
+        assert_eq!(second, "email-2");
+        assert_eq!(
+            p.add_destination(Destination::irc("", "alice")).unwrap(),
+            "irc-3"
+        );
+        // The sequence survives the store (JSON) round trip.
+        let back: UserPrefs = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back.destination_seq, 3);
+
+        // An import naming an old id for another address gets a fresh id; filters follow.
+        let filter = Filter {
+            id: "filter-1".into(),
+            name: "f".into(),
+            enabled: true,
+            oneshot: false,
+            destinations: vec!["email-1".into(), "email-2".into()],
+            rules: vec![Rule::new(RuleKind::RelatedEvents)],
+        };
+        p.import(
+            &[
+                Destination::email("email-1", "c@example.org"),
+                Destination::email("email-2", "b@example.org"),
+            ],
+            &[filter],
+        );
+        let ids: Vec<&str> = p.destinations.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["email-4", "email-2"]);
+        assert_eq!(p.filters[0].destinations, ["email-4", "email-2"]);
+        p.validate().unwrap();
     }
 
     #[test]

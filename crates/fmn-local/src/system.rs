@@ -56,7 +56,8 @@ pub struct RunOptions {
     pub demo: bool,
     /// The mail senders' settings (`FMN_FROM_ADDRESS`, …).
     pub mail: fmn_aws::mail::MailSettings,
-    /// The web-api's settings; locally `FMN_DEV_AUTH` defaults to true (development login).
+    /// The web-api's settings; `FMN_DEV_AUTH` defaults to true (development login) only when
+    /// every AWS endpoint is a local emulator ([`endpoints_are_local`]).
     pub web: fmn_web_api::settings::Settings,
 }
 
@@ -78,10 +79,56 @@ impl RunOptions {
             irc: fmn_deliver_irc::IrcSettings::from_vars(&vars)?,
             mail: fmn_aws::mail::MailSettings::from_vars(&vars)?,
             demo: vars.flag("FMN_DEMO", true)?,
-            web: fmn_web_api::settings::Settings::from_env(true)
-                .map_err(|e| RunError::Config(e.to_string()))?,
+            web: fmn_web_api::settings::Settings::from_env(endpoints_are_local(|k| {
+                std::env::var(k).ok()
+            }))
+            .map_err(|e| RunError::Config(e.to_string()))?,
         })
     }
+}
+
+/// The endpoint variables of the services the local runner uses; a per-service one wins over
+/// `AWS_ENDPOINT_URL`, and with neither the SDK talks to AWS itself.
+const ENDPOINT_VARS: [&str; 4] = [
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SESV2",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+];
+
+/// Whether every AWS service is reached on this machine (loopback: the emulators). Anything
+/// else could be real AWS, where a development login handing out tokens for any user (admins
+/// included) must not be the default: there it takes an explicit `FMN_DEV_AUTH=true`.
+pub fn endpoints_are_local(lookup: impl Fn(&str) -> Option<String>) -> bool {
+    let set = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+    let general = set("AWS_ENDPOINT_URL");
+    ENDPOINT_VARS.iter().all(|k| {
+        set(k)
+            .or_else(|| general.clone())
+            .is_some_and(|url| is_loopback_url(&url))
+    })
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let Some(rest) = url
+        .trim()
+        .strip_prefix("http://")
+        .or_else(|| url.trim().strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Checks that SQS and DynamoDB answer, with an error that says what to do when not.
@@ -357,5 +404,46 @@ impl SqsBatchHandler for Erased {
         event: aws_lambda_events::sqs::SqsEvent,
     ) -> impl std::future::Future<Output = aws_lambda_events::sqs::SqsBatchResponse> + Send {
         self.0.handle(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(vars: &[(&str, &str)]) -> bool {
+        endpoints_are_local(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn dev_login_is_the_default_only_against_local_emulators() {
+        let emulators = [
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://localhost:8000"),
+            ("AWS_ENDPOINT_URL_SESV2", "http://[::1]:5055"),
+        ];
+        assert!(local(&emulators));
+        // No endpoint at all: the SDK's default, real AWS.
+        assert!(!local(&[]));
+        // One service on real AWS is enough to say no.
+        let mut mixed = emulators.to_vec();
+        mixed[1] = (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "https://dynamodb.us-east-1.amazonaws.com",
+        );
+        assert!(!local(&mixed));
+        assert!(!local(&[(
+            "AWS_ENDPOINT_URL",
+            "https://127.0.0.1.example.org"
+        )]));
+        assert!(!local(&[(
+            "AWS_ENDPOINT_URL",
+            "http://127.0.0.1@evil.example.org"
+        )]));
+        assert!(local(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")]));
     }
 }

@@ -16,14 +16,21 @@
 //! twice (except the one-duplicate window of a crash between SES accepting and the record
 //! being marked, see `fmn_aws::delivery_records`). Items that arrive while a batch is out wait
 //! for the next digest.
+//!
+//! Before sending, the destination is read again from the preferences ([`current_jobs`]): items
+//! carry the destination as it was when they matched, so a digest goes out only to a
+//! destination that still exists, is confirmed, belongs to an enabled account and has the
+//! items' address; otherwise its items are dropped (counted as rejected, and logged).
 
 use fmn_aws::delivery_records::{Channel, Delivered, DeliveryRecords, RecordInfo};
 use fmn_aws::digest_store::{Batch, DigestStore, PendingMarker};
 use fmn_aws::mail::{MailSettings, Mailer};
+use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::ses::SesError;
 use fmn_aws::{AwsClients, FunctionName};
 use fmn_core::digest::{digest_id, due, MAX_DIGEST_ITEMS};
 use fmn_core::jobs::DeliveryJob;
+use fmn_core::prefs::{DestinationKind, UserPrefs};
 use futures::StreamExt;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +74,7 @@ enum Outcome {
 
 pub struct DigestHandler {
     store: DigestStore,
+    prefs: PrefsStore,
     records: DeliveryRecords,
     mailer: Mailer,
     settings: MailSettings,
@@ -78,6 +86,7 @@ impl DigestHandler {
     pub fn with_settings(clients: &AwsClients, settings: MailSettings) -> Self {
         Self {
             store: DigestStore::from_clients(clients),
+            prefs: PrefsStore::from_clients(clients),
             records: DeliveryRecords::from_clients(clients, settings.lease),
             mailer: Mailer::new(clients.sesv2.clone(), &settings),
             settings,
@@ -213,6 +222,21 @@ impl DigestHandler {
             self.store.finish_batch(key, &batch).await?;
             return Ok(Outcome::Rejected);
         }
+        let prefs = match self.prefs.get(&marker.user).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(digest = key, error = %e, "reading the preferences failed; digest left for the next run");
+                return Ok(Outcome::Deferred);
+            }
+        };
+        let jobs = match current_jobs(prefs.as_ref(), &marker.destination, jobs) {
+            Ok(jobs) => jobs,
+            Err(why) => {
+                tracing::warn!(digest = key, batch = %batch.id, user = %marker.user, destination = %marker.destination, reason = %why, "digest not sent; its items are dropped");
+                self.store.finish_batch(key, &batch).await?;
+                return Ok(Outcome::Rejected);
+            }
+        };
         let address = jobs[0].destination.address.clone();
         let info = RecordInfo {
             user: &marker.user,
@@ -271,5 +295,94 @@ impl DigestHandler {
                 Ok(Outcome::Deferred)
             }
         }
+    }
+}
+
+/// The jobs of a digest that may still go out to `destination` of the account `prefs`, each
+/// carrying the destination as it is now; or why none may: the account is gone or disabled,
+/// the destination removed, unconfirmed (unsubscribed) or not e-mail, or its address is no
+/// longer the items' (jobs for another address are left out).
+pub fn current_jobs(
+    prefs: Option<&UserPrefs>,
+    destination: &str,
+    jobs: Vec<DeliveryJob>,
+) -> Result<Vec<DeliveryJob>, &'static str> {
+    let prefs = prefs.ok_or("the account no longer exists")?;
+    if !prefs.enabled {
+        return Err("the account is disabled");
+    }
+    let current = prefs
+        .destination(destination)
+        .ok_or("the destination was removed")?;
+    if !current.confirmed {
+        return Err("the destination is not confirmed (unsubscribed, or awaiting confirmation)");
+    }
+    if current.kind != DestinationKind::Email {
+        return Err("the destination is not an e-mail address");
+    }
+    let kept: Vec<DeliveryJob> = jobs
+        .into_iter()
+        .filter(|j| j.destination.address.eq_ignore_ascii_case(&current.address))
+        .map(|mut j| {
+            j.destination = current.clone();
+            j
+        })
+        .collect();
+    if kept.is_empty() {
+        return Err("the destination's address changed since the items were added");
+    }
+    Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fmn_core::jobs::Notification;
+    use fmn_core::prefs::{Delivery, Destination};
+
+    fn job(address: &str) -> DeliveryJob {
+        let destination = Destination::email("email-1", address)
+            .confirmed(true)
+            .with_delivery(Delivery::Digest {
+                batch_delta: Some(3600),
+                batch_count: None,
+            });
+        let notification: Notification = serde_json::from_value(serde_json::json!({
+            "msg_id": "m1", "topic": "t", "app": "bodhi", "title": "t"
+        }))
+        .expect("a minimal notification");
+        DeliveryJob {
+            job_id: "j".into(),
+            user: "alice".into(),
+            filter_id: "filter-1".into(),
+            filter_name: "f".into(),
+            reason: "r".into(),
+            destination,
+            notification,
+        }
+    }
+
+    fn prefs(address: &str, confirmed: bool) -> UserPrefs {
+        let mut p = UserPrefs::new("alice");
+        p.destinations
+            .push(Destination::email("email-1", address).confirmed(confirmed));
+        p
+    }
+
+    #[test]
+    fn a_digest_goes_only_to_the_destination_as_it_is_now() {
+        let items = || vec![job("old@example.org"), job("new@example.org")];
+        // Same id, another address now: only that address's items, to it.
+        let kept = current_jobs(Some(&prefs("NEW@example.org", true)), "email-1", items()).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].destination.address, "NEW@example.org");
+        assert!(current_jobs(Some(&prefs("other@example.org", true)), "email-1", items()).is_err());
+        // Removed, unsubscribed, disabled, gone.
+        assert!(current_jobs(Some(&prefs("new@example.org", true)), "email-2", items()).is_err());
+        assert!(current_jobs(Some(&prefs("new@example.org", false)), "email-1", items()).is_err());
+        let mut disabled = prefs("new@example.org", true);
+        disabled.enabled = false;
+        assert!(current_jobs(Some(&disabled), "email-1", items()).is_err());
+        assert!(current_jobs(None, "email-1", items()).is_err());
     }
 }

@@ -3,19 +3,22 @@
 //!
 //! Real issuers: the keys come from the JWKS named by `<issuer>/.well-known/openid-configuration`,
 //! are cached, and are fetched again when a token names a key id not in the cache (a key
-//! rotation), at most once per [`REFETCH_INTERVAL`]. Development mode: a 2048-bit RSA key made
+//! rotation). At most one fetch starts per [`REFETCH_INTERVAL`], failed or not (a failure is
+//! remembered and answered from memory until then), and it runs outside the cache's lock:
+//! tokens with known keys are checked while a slow issuer is being asked. Development mode: a 2048-bit RSA key made
 //! at start; its public half is the only key, and `POST /api/v1/dev/login` signs tokens with it.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::sync::RwLock;
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use fmn_aws::clock::Clock;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::Value;
-use tokio::sync::RwLock;
 
 /// Clock skew accepted on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 60;
@@ -45,6 +48,8 @@ pub enum AuthError {
     WrongIssuer,
     #[error("the token is meant for another audience")]
     WrongAudience,
+    #[error("the token was issued to another client (`azp`)")]
+    WrongParty,
     #[error("the token has no usable `{0}` claim")]
     Claim(String),
     #[error("the issuer's keys cannot be fetched: {0}")]
@@ -56,7 +61,8 @@ pub enum AuthError {
 pub struct AuthSettings {
     /// `iss` of accepted tokens (`FMN_OIDC_ISSUER`).
     pub issuer: String,
-    /// `aud` required when set (`FMN_OIDC_AUDIENCE`).
+    /// `aud` required when set (`FMN_OIDC_AUDIENCE`; the settings require it outside
+    /// development mode); a token's `azp`, when present, must be it too.
     pub audience: Option<String>,
     /// The claim holding the account name (`FMN_OIDC_USERNAME_CLAIM`).
     pub username_claim: String,
@@ -77,7 +83,10 @@ pub struct Caller {
 #[derive(Default)]
 struct JwksCache {
     keys: HashMap<String, DecodingKey>,
-    fetched: Option<Instant>,
+    /// When the last fetch started (epoch seconds), successful or not.
+    attempted: Option<u64>,
+    /// Why the last fetch failed, if it did.
+    failure: Option<String>,
 }
 
 enum Keys {
@@ -86,7 +95,11 @@ enum Keys {
     /// A real issuer's JWKS, discovered and cached.
     Jwks {
         http: reqwest::Client,
+        /// Held only to read or swap, never across a fetch.
         cache: RwLock<JwksCache>,
+        /// Held by the one fetch in progress; others with unknown keys wait for its result.
+        fetching: tokio::sync::Mutex<()>,
+        clock: Clock,
     },
 }
 
@@ -116,8 +129,18 @@ impl Authenticator {
             keys: Keys::Jwks {
                 http,
                 cache: RwLock::default(),
+                fetching: tokio::sync::Mutex::new(()),
+                clock: Clock::system(),
             },
         }
+    }
+
+    /// The same, timing the refetch interval by `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        if let Keys::Jwks { clock: c, .. } = &mut self.keys {
+            *c = clock;
+        }
+        self
     }
 
     /// Tokens signed by `issuer`'s key only (development mode, tests).
@@ -147,10 +170,16 @@ impl Authenticator {
         validation.validate_nbf = true;
         validation.set_issuer(&[self.settings.issuer.as_str()]);
         match &self.settings.audience {
-            Some(aud) => validation.set_audience(&[aud.as_str()]),
-            None => validation.validate_aud = false,
+            Some(aud) => {
+                validation.set_audience(&[aud.as_str()]);
+                // Without this a token with no `aud` at all would pass the audience check.
+                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            }
+            None => {
+                validation.validate_aud = false;
+                validation.set_required_spec_claims(&["exp", "iss"]);
+            }
         }
-        validation.set_required_spec_claims(&["exp", "iss"]);
         let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key, &validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
@@ -161,7 +190,26 @@ impl Authenticator {
                 ErrorKind::MissingRequiredClaim(c) => AuthError::Claim(c.clone()),
                 _ => AuthError::Malformed(e.to_string()),
             })?;
+        self.check_party(&data.claims)?;
         self.caller(&data.claims)
+    }
+
+    /// OpenID Connect Core 3.1.3.7: a token for several audiences must name the client it was
+    /// issued to in `azp`, and an `azp` present must be our client.
+    fn check_party(&self, claims: &serde_json::Map<String, Value>) -> Result<(), AuthError> {
+        let Some(audience) = &self.settings.audience else {
+            return Ok(());
+        };
+        let several = claims
+            .get("aud")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.len() > 1);
+        match claims.get("azp") {
+            None if several => Err(AuthError::WrongParty),
+            None => Ok(()),
+            Some(Value::String(azp)) if azp == audience => Ok(()),
+            Some(_) => Err(AuthError::WrongParty),
+        }
     }
 
     fn caller(&self, claims: &serde_json::Map<String, Value>) -> Result<Caller, AuthError> {
@@ -193,29 +241,62 @@ impl Authenticator {
         let unknown = || AuthError::UnknownKey(kid.unwrap_or("(none)").to_string());
         match &self.keys {
             Keys::Fixed(keys) => pick(keys, kid).ok_or_else(unknown),
-            Keys::Jwks { http, cache } => {
-                {
-                    let c = cache.read().await;
+            Keys::Jwks {
+                http,
+                cache,
+                fetching,
+                clock,
+            } => {
+                // Known, or fetched too recently: answered from the cache.
+                let cached = |cache: &RwLock<JwksCache>| {
+                    let c = cache.read().expect("not poisoned");
                     if let Some(k) = pick(&c.keys, kid) {
-                        return Ok(k);
+                        return Some(Ok(k));
+                    }
+                    let recent = c
+                        .attempted
+                        .is_some_and(|t| clock.now_secs() < t + REFETCH_INTERVAL.as_secs());
+                    recent.then(|| {
+                        Err(match &c.failure {
+                            Some(why) => AuthError::KeysUnavailable(why.clone()),
+                            None => unknown(),
+                        })
+                    })
+                };
+                if let Some(answer) = cached(cache) {
+                    return answer;
+                }
+                let _fetch = fetching.lock().await;
+                // A fetch that finished while we waited answers us too.
+                if let Some(answer) = cached(cache) {
+                    return answer;
+                }
+                // `attempted` is set only once the answer is known, so nobody is answered from a
+                // fetch still in flight: they wait for it on `fetching`.
+                let fetched = fetch_jwks(http, &self.settings.issuer).await;
+                let mut c = cache.write().expect("not poisoned");
+                c.attempted = Some(clock.now_secs());
+                match fetched {
+                    Ok(keys) => {
+                        tracing::info!(
+                            keys = keys.len(),
+                            issuer = %self.settings.issuer,
+                            "fetched the issuer's keys"
+                        );
+                        c.keys = keys;
+                        c.failure = None;
+                        pick(&c.keys, kid).ok_or_else(unknown)
+                    }
+                    Err(e) => {
+                        // The keys we had stay: a failed refetch does not log everybody out.
+                        tracing::warn!(issuer = %self.settings.issuer, error = %e, "fetching the issuer's keys failed");
+                        c.failure = Some(match &e {
+                            AuthError::KeysUnavailable(why) => why.clone(),
+                            other => other.to_string(),
+                        });
+                        Err(e)
                     }
                 }
-                let mut c = cache.write().await;
-                if let Some(k) = pick(&c.keys, kid) {
-                    return Ok(k);
-                }
-                if c.fetched.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
-                    return Err(unknown());
-                }
-                let keys = fetch_jwks(http, &self.settings.issuer).await?;
-                tracing::info!(
-                    keys = keys.len(),
-                    issuer = %self.settings.issuer,
-                    "fetched the issuer's keys"
-                );
-                c.keys = keys;
-                c.fetched = Some(Instant::now());
-                pick(&c.keys, kid).ok_or_else(unknown)
             }
         }
     }
@@ -473,6 +554,10 @@ mod tests {
         assert!(matches!(e, AuthError::WrongAudience), "{e:?}");
         c["aud"] = "fmn".into();
         auth.verify(&key().sign(&c)).await.unwrap();
+        // No audience at all is not ours either.
+        c.as_object_mut().unwrap().remove("aud");
+        let e = auth.verify(&key().sign(&c)).await.unwrap_err();
+        assert!(matches!(e, AuthError::Claim(ref c) if c == "aud"), "{e:?}");
     }
 
     #[tokio::test]
@@ -499,7 +584,8 @@ mod tests {
         let base = issuer.base.clone();
         let first = DevIssuer::generate(base.as_str(), "k1");
         issuer.set_jwks(first.jwks());
-        let auth = Authenticator::oidc(settings(&base));
+        let clock = Clock::fixed(1_000_000);
+        let auth = Authenticator::oidc(settings(&base)).with_clock(clock.clone());
         let sign = |k: &DevIssuer| {
             let mut c = claims(600);
             c["iss"] = base.clone().into();
@@ -515,11 +601,131 @@ mod tests {
         // ... once the refetch interval allows it.
         let e = auth.verify(&sign(&second)).await.unwrap_err();
         assert!(matches!(e, AuthError::UnknownKey(_)), "{e:?}");
-        if let Keys::Jwks { cache, .. } = &auth.keys {
-            cache.write().await.fetched = Some(Instant::now() - REFETCH_INTERVAL * 2);
-        }
+        assert_eq!(issuer.fetch_count(), 1);
+        clock.set(1_000_000 + REFETCH_INTERVAL.as_secs());
         auth.verify(&sign(&second)).await.unwrap();
         assert_eq!(issuer.fetch_count(), 2);
+    }
+
+    /// Tokens with `kid`s nobody knows (forged, or a flood) cost the issuer one fetch per
+    /// interval, whether the fetches succeed or fail.
+    #[tokio::test]
+    async fn unknown_kids_cause_at_most_one_fetch_per_interval_even_when_fetches_fail() {
+        let issuer = crate::testing::FakeIssuer::start().await;
+        let base = issuer.base.clone();
+        let known = DevIssuer::generate(base.as_str(), "k1");
+        let clock = Clock::fixed(1_000_000);
+        let auth =
+            std::sync::Arc::new(Authenticator::oidc(settings(&base)).with_clock(clock.clone()));
+        let token = |kid: &str| {
+            let mut c = claims(600);
+            c["iss"] = base.clone().into();
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some(kid.into());
+            jsonwebtoken::encode(&header, &c, &known.encoding).unwrap()
+        };
+        // The issuer is broken: its JWKS is not a JWK set.
+        issuer.set_jwks(serde_json::json!("not a key set"));
+        let burst: Vec<_> = (0..20)
+            .map(|i| {
+                let (auth, t) = (auth.clone(), token(&format!("forged-{i}")));
+                tokio::spawn(async move { auth.verify(&t).await })
+            })
+            .collect();
+        for b in burst {
+            let e = b.await.unwrap().unwrap_err();
+            assert!(matches!(e, AuthError::KeysUnavailable(_)), "{e:?}");
+        }
+        assert_eq!(issuer.fetch_count(), 1, "one fetch, the failure remembered");
+        clock.set(1_000_000 + REFETCH_INTERVAL.as_secs() - 1);
+        auth.verify(&token("k1")).await.unwrap_err();
+        assert_eq!(issuer.fetch_count(), 1);
+
+        // Mended, and the interval over: one fetch, then the known key works and unknown
+        // ones are refused from the cache.
+        issuer.set_jwks(known.jwks());
+        clock.set(1_000_000 + REFETCH_INTERVAL.as_secs());
+        auth.verify(&token("k1")).await.unwrap();
+        for i in 0..20 {
+            let e = auth
+                .verify(&token(&format!("other-{i}")))
+                .await
+                .unwrap_err();
+            assert!(matches!(e, AuthError::UnknownKey(_)), "{e:?}");
+        }
+        assert_eq!(issuer.fetch_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_slow_fetch_does_not_hold_up_tokens_with_known_keys() {
+        use futures::FutureExt;
+        let issuer = crate::testing::FakeIssuer::start().await;
+        let base = issuer.base.clone();
+        let first = DevIssuer::generate(base.as_str(), "k1");
+        let second = DevIssuer::generate(base.as_str(), "k2");
+        issuer.set_jwks(first.jwks());
+        let clock = Clock::fixed(1_000_000);
+        let auth =
+            std::sync::Arc::new(Authenticator::oidc(settings(&base)).with_clock(clock.clone()));
+        let sign = |k: &DevIssuer| {
+            let mut c = claims(600);
+            c["iss"] = base.clone().into();
+            k.sign(&c)
+        };
+        auth.verify(&sign(&first)).await.unwrap();
+        clock.set(1_000_000 + REFETCH_INTERVAL.as_secs());
+
+        // The issuer now answers its JWKS only when released.
+        issuer.set_jwks(second.jwks());
+        let release = issuer.hold_jwks();
+        let slow = {
+            let (auth, t) = (auth.clone(), sign(&second));
+            tokio::spawn(async move { auth.verify(&t).await })
+        };
+        issuer.wait_for_fetches(2).await;
+        // A known key is checked at once, without waiting for the fetch (one poll).
+        let quick = auth.verify(&sign(&first)).now_or_never();
+        assert!(
+            matches!(quick, Some(Ok(ref c)) if c.name == "alice"),
+            "{quick:?}"
+        );
+        release.notify_one();
+        slow.await.unwrap().unwrap();
+        assert_eq!(issuer.fetch_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn azp_must_be_our_client_and_is_required_with_several_audiences() {
+        let mut s = settings("https://id.example.org");
+        s.audience = Some("fmn".into());
+        let auth = Authenticator::fixed(s, key());
+        let verify = |f: &dyn Fn(&mut Value)| {
+            let mut c = claims(600);
+            c["aud"] = "fmn".into();
+            f(&mut c);
+            let t = key().sign(&c);
+            let auth = &auth;
+            async move { auth.verify(&t).await }
+        };
+        verify(&|_| {}).await.unwrap();
+        verify(&|c| c["azp"] = "fmn".into()).await.unwrap();
+        let e = verify(&|c| c["azp"] = "another-client".into())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::WrongParty), "{e:?}");
+        let e = verify(&|c| c["aud"] = serde_json::json!(["fmn", "other"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::WrongParty), "{e:?}");
+        verify(&|c| {
+            c["aud"] = serde_json::json!(["fmn", "other"]);
+            c["azp"] = "fmn".into();
+        })
+        .await
+        .unwrap();
+        // A token for another audience altogether.
+        let e = verify(&|c| c["aud"] = "other".into()).await.unwrap_err();
+        assert!(matches!(e, AuthError::WrongAudience), "{e:?}");
     }
 
     #[tokio::test]

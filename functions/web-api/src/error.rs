@@ -133,7 +133,7 @@ impl From<PrefsError> for ApiError {
             PrefsError::TooMany { field, .. } => ApiError::too_many(field.clone(), message),
             PrefsError::DuplicateAddress { .. } => ApiError::conflict(message),
             PrefsError::NoDestination(_) | PrefsError::NoFilter(_) => ApiError::not_found(message),
-            PrefsError::Invalid { .. } | PrefsError::Rule { .. } => {
+            PrefsError::Invalid { .. } | PrefsError::Rule { .. } | PrefsError::IrcDigest { .. } => {
                 ApiError::invalid(e.field(), message)
             }
         }
@@ -159,7 +159,7 @@ impl From<PrefsStoreError> for ApiError {
 impl From<fmn_aws::confirmations::ConfirmError> for ApiError {
     fn from(e: fmn_aws::confirmations::ConfirmError) -> Self {
         match e {
-            fmn_aws::confirmations::ConfirmError::TooMany => {
+            fmn_aws::confirmations::ConfirmError::TooMany(_) => {
                 let mut err =
                     ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many", e.to_string());
                 err.field = None;

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod openapi;
 pub mod schema;
+pub mod security;
 pub mod settings;
 pub mod state;
 pub mod testing;
@@ -21,8 +22,10 @@ pub use crate::state::{Admin, AppState};
 
 pub const FUNCTION: FunctionName = FunctionName::WebApi;
 
-/// The application's routes: the page, `/healthz`, and the API.
+/// The application's routes: the page, `/healthz`, and the API; every answer carries the
+/// security headers of [`security`].
 pub fn router(state: AppState) -> Router {
+    let headers = security::SecurityHeaders::for_issuer(&state.settings.auth.issuer);
     Router::new()
         .route("/", get(index))
         .route("/confirm/{token}", get(index))
@@ -32,6 +35,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi::serve))
         .nest("/api/v1", api::routes())
         .with_state(state)
+        .layer(axum::middleware::map_response(
+            move |response: axum::response::Response| {
+                let headers = headers.clone();
+                async move { headers.apply(response) }
+            },
+        ))
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -1,5 +1,6 @@
 //! The web-api's settings, from `FMN_` variables; every one has a default that works locally.
 
+use fmn_aws::confirmations::Limits;
 use fmn_aws::mail::MailSettings;
 use fmn_aws::{ConfigError, Vars};
 
@@ -17,6 +18,9 @@ pub const DEFAULT_ADMIN_GROUP: &str = "sysadmin-main";
 pub enum SettingsError {
     #[error("FMN_DEV_AUTH=true inside Lambda (AWS_LAMBDA_FUNCTION_NAME is set): development login is for local runs only")]
     DevAuthInLambda,
+    /// Without an audience any token the issuer signed for any of its clients would do.
+    #[error("FMN_OIDC_AUDIENCE is not set: outside development mode the web-api only accepts tokens issued for its own client (set it to the OIDC client id)")]
+    NoAudience,
     #[error(transparent)]
     Invalid(#[from] ConfigError),
 }
@@ -31,6 +35,8 @@ pub struct Settings {
     pub client_id: String,
     /// Sender, public URL (links), unsubscribe secret, SES attempts.
     pub mail: MailSettings,
+    /// `FMN_CONFIRM_PER_USER_HOUR`, `FMN_CONFIRM_PER_ADDRESS_DAY`, `FMN_CONFIRM_GLOBAL_HOUR`.
+    pub confirmations: Limits,
 }
 
 impl Settings {
@@ -57,16 +63,29 @@ impl Settings {
         } else {
             vars.text_or("FMN_OIDC_ISSUER", DEFAULT_ISSUER)
         };
+        let audience = vars.text("FMN_OIDC_AUDIENCE");
+        if !dev_auth && audience.is_none() {
+            return Err(SettingsError::NoAudience);
+        }
         Ok(Self {
             dev_auth,
             auth: AuthSettings {
                 issuer,
-                audience: vars.text("FMN_OIDC_AUDIENCE"),
+                audience,
                 username_claim: vars.text_or("FMN_OIDC_USERNAME_CLAIM", "preferred_username"),
                 groups_claim: vars.text_or("FMN_OIDC_GROUPS_CLAIM", "groups"),
                 admin_group: vars.text_or("FMN_ADMIN_GROUP", DEFAULT_ADMIN_GROUP),
             },
             client_id: vars.text_or("FMN_OIDC_CLIENT_ID", DEFAULT_CLIENT_ID),
+            confirmations: {
+                let d = Limits::default();
+                Limits {
+                    per_user_hour: vars.positive("FMN_CONFIRM_PER_USER_HOUR", d.per_user_hour)?,
+                    per_address_day: vars
+                        .positive("FMN_CONFIRM_PER_ADDRESS_DAY", d.per_address_day)?,
+                    global_hour: vars.positive("FMN_CONFIRM_GLOBAL_HOUR", d.global_hour)?,
+                }
+            },
             mail,
         })
     }
@@ -100,12 +119,38 @@ mod tests {
             with(&[lambda], true),
             Err(SettingsError::DevAuthInLambda)
         ));
-        assert!(!with(&[lambda], false).unwrap().dev_auth);
+        assert!(
+            !with(&[lambda, ("FMN_OIDC_AUDIENCE", "fmn")], false)
+                .unwrap()
+                .dev_auth
+        );
+    }
+
+    #[test]
+    fn outside_dev_mode_the_audience_is_required() {
+        let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "fmn-web-api");
+        assert!(matches!(
+            with(&[lambda], false),
+            Err(SettingsError::NoAudience)
+        ));
+        // A blank one is no audience either.
+        assert!(matches!(
+            with(&[lambda, ("FMN_OIDC_AUDIENCE", " ")], false),
+            Err(SettingsError::NoAudience)
+        ));
+        assert!(matches!(
+            with(&[("FMN_DEV_AUTH", "false")], true),
+            Err(SettingsError::NoAudience)
+        ));
+        let s = with(&[lambda, ("FMN_OIDC_AUDIENCE", "fmn")], false).unwrap();
+        assert_eq!(s.auth.audience.as_deref(), Some("fmn"));
+        // Development mode issues its own tokens: no audience needed.
+        assert!(with(&[], true).unwrap().auth.audience.is_none());
     }
 
     #[test]
     fn defaults_and_overrides() {
-        let s = with(&[], false).unwrap();
+        let s = with(&[("FMN_OIDC_AUDIENCE", "fmn")], false).unwrap();
         assert_eq!(s.auth.issuer, DEFAULT_ISSUER);
         assert_eq!(s.auth.username_claim, "preferred_username");
         let s = with(
@@ -113,6 +158,7 @@ mod tests {
                 ("FMN_OIDC_ISSUER", "https://id.example.org"),
                 ("FMN_OIDC_GROUPS_CLAIM", "roles"),
                 ("FMN_ADMIN_GROUP", "admins"),
+                ("FMN_OIDC_AUDIENCE", "fmn"),
             ],
             false,
         )

@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use fmn_aws::clock::Clock;
 use fmn_aws::confirmations::Confirmations;
+use fmn_aws::digest_store::DigestStore;
 use fmn_aws::explain::OwnershipCache;
 use fmn_aws::mail::Mailer;
 use fmn_aws::ownership_store::OwnershipStore;
@@ -30,6 +31,8 @@ pub struct Inner {
     pub recent: RecentMessages,
     pub ownership: OwnershipStore,
     pub confirmations: Confirmations,
+    /// Pending digest items, purged with their destination.
+    pub digests: DigestStore,
     /// Sends confirmation mail.
     pub mailer: Mailer,
     /// The ownership `explain` consults, reloaded when it changes.
@@ -59,7 +62,7 @@ impl AppState {
             .then(|| DevIssuer::generate(settings.auth.issuer.clone(), "fmn-dev"));
         let auth = match &dev {
             Some(issuer) => Authenticator::fixed(settings.auth.clone(), issuer),
-            None => Authenticator::oidc(settings.auth.clone()),
+            None => Authenticator::oidc(settings.auth.clone()).with_clock(clock.clone()),
         };
         if settings.dev_auth {
             tracing::warn!(
@@ -70,7 +73,10 @@ impl AppState {
             prefs: PrefsStore::from_clients(&clients),
             recent: RecentMessages::from_clients(&clients),
             ownership: OwnershipStore::from_clients(&clients),
-            confirmations: Confirmations::from_clients(&clients).with_clock(clock),
+            digests: DigestStore::from_clients(&clients),
+            confirmations: Confirmations::from_clients(&clients)
+                .with_clock(clock)
+                .with_limits(settings.confirmations),
             mailer: Mailer::new(clients.sesv2.clone(), &settings.mail),
             ownership_cache: OwnershipCache::default(),
             settings,

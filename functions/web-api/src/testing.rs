@@ -17,6 +17,9 @@ pub struct FakeIssuer {
     pub jwks: Arc<Mutex<Value>>,
     /// How many times its JWKS was fetched.
     pub fetches: Arc<AtomicUsize>,
+    /// While set, JWKS requests wait for a notification before answering (a slow issuer).
+    held: Arc<Mutex<Option<Arc<tokio::sync::Notify>>>>,
+    fetched: Arc<tokio::sync::Notify>,
 }
 
 impl FakeIssuer {
@@ -30,9 +33,12 @@ impl FakeIssuer {
             base: base.clone(),
             jwks: Arc::new(Mutex::new(serde_json::json!({ "keys": [] }))),
             fetches: Arc::default(),
+            held: Arc::default(),
+            fetched: Arc::default(),
         };
         let discovery = serde_json::json!({ "issuer": base, "jwks_uri": format!("{base}/jwks") });
         let (jwks, fetches) = (Arc::clone(&issuer.jwks), Arc::clone(&issuer.fetches));
+        let (held, fetched) = (Arc::clone(&issuer.held), Arc::clone(&issuer.fetched));
         let app = axum::Router::new()
             .route(
                 "/.well-known/openid-configuration",
@@ -42,8 +48,16 @@ impl FakeIssuer {
                 "/jwks",
                 get(move || {
                     fetches.fetch_add(1, Ordering::SeqCst);
-                    let body = jwks.lock().expect("not poisoned").clone();
-                    async move { axum::Json(body) }
+                    fetched.notify_waiters();
+                    let gate = held.lock().expect("not poisoned").clone();
+                    let jwks = Arc::clone(&jwks);
+                    async move {
+                        if let Some(gate) = gate {
+                            gate.notified().await;
+                        }
+                        let body = jwks.lock().expect("not poisoned").clone();
+                        axum::Json(body)
+                    }
                 }),
             );
         tokio::spawn(async move {
@@ -59,5 +73,24 @@ impl FakeIssuer {
 
     pub fn fetch_count(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// From now on JWKS requests wait until the returned handle is notified (once per
+    /// request: `notify_one`).
+    pub fn hold_jwks(&self) -> Arc<tokio::sync::Notify> {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        *self.held.lock().expect("not poisoned") = Some(Arc::clone(&gate));
+        gate
+    }
+
+    /// Returns once the JWKS has been asked for `n` times in all.
+    pub async fn wait_for_fetches(&self, n: usize) {
+        loop {
+            let notified = self.fetched.notified();
+            if self.fetch_count() >= n {
+                return;
+            }
+            notified.await;
+        }
     }
 }

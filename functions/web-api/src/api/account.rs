@@ -22,9 +22,24 @@ where
         .await
 }
 
-/// The caller's preferences, created on first use (enabled, default filters, no destination).
+/// Bot accounts (mailing lists) are named by admins from the same name space as FAS users, so
+/// whoever registers a bot's name in FAS (`devel-list`) would sign in as the bot: a signed-in
+/// caller whose account is a bot is refused (403). Bots are only reached through `/admin`.
+pub fn refuse_bot(prefs: &UserPrefs) -> Result<(), ApiError> {
+    if prefs.bot {
+        return Err(ApiError::forbidden(format!(
+            "`{}` is a bot account, managed by the administrators; it cannot sign in",
+            prefs.name
+        )));
+    }
+    Ok(())
+}
+
+/// The caller's preferences, created on first use (enabled, default filters, no destination);
+/// 403 for a bot account ([`refuse_bot`]).
 pub async fn load_or_create(state: &AppState, name: &str) -> Result<UserPrefs, ApiError> {
     if let Some(p) = state.prefs.get(name).await? {
+        refuse_bot(&p)?;
         return Ok(p);
     }
     let options = NewAccount {
@@ -38,11 +53,15 @@ pub async fn load_or_create(state: &AppState, name: &str) -> Result<UserPrefs, A
             Ok(p)
         }
         // Created concurrently by another request.
-        Err(PrefsStoreError::Exists(_)) => state
-            .prefs
-            .get(name)
-            .await?
-            .ok_or_else(|| ApiError::conflict("the account is being created; try again")),
+        Err(PrefsStoreError::Exists(_)) => {
+            let p = state
+                .prefs
+                .get(name)
+                .await?
+                .ok_or_else(|| ApiError::conflict("the account is being created; try again"))?;
+            refuse_bot(&p)?;
+            Ok(p)
+        }
         Err(e) => Err(e.into()),
     }
 }

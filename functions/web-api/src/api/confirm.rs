@@ -19,13 +19,16 @@ use crate::state::AppState;
 /// Tokens are 43 characters; anything much longer is not one of ours.
 const MAX_TOKEN: usize = 256;
 
-/// Counts a confirmation against `user`'s hourly allowance (429 beyond it), then sends it.
+/// Counts a confirmation against the allowances (429 beyond one), then sends it.
 pub async fn send_confirmation(
     state: &AppState,
     user: &str,
     d: &Destination,
 ) -> Result<u64, ApiError> {
-    state.confirmations.reserve(user).await?;
+    state
+        .confirmations
+        .reserve(user, d.kind, &d.address)
+        .await?;
     deliver_confirmation(state, user, d).await
 }
 

@@ -36,7 +36,8 @@ fn with_admin(prefs: &UserPrefs, admin: bool) -> Value {
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's preferences (created on first call)", body = MeDoc),
-        (status = 401, description = "No valid token", body = ErrorBody)))]
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "A bot account: bots cannot sign in", body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let prefs = load_or_create(&state, &caller.name).await?;
     Ok(Json(with_admin(&prefs, caller.admin)))
@@ -86,7 +87,7 @@ fn destination_of(p: &UserPrefs, id: &str) -> Destination {
         (status = 201, description = "Added, unconfirmed; a confirmation was sent", body = DestinationDoc),
         (status = 401, body = ErrorBody), (status = 409, description = "Already a destination", body = ErrorBody),
         (status = 422, description = "Bad address, delivery or too many destinations", body = ErrorBody),
-        (status = 429, description = "Too many confirmations this hour", body = ErrorBody)))]
+        (status = 429, description = "Too many confirmations: this caller's this hour, this address's today, or everybody's this hour", body = ErrorBody)))]
 pub async fn add_destination(
     State(state): State<AppState>,
     caller: Caller,
@@ -95,15 +96,25 @@ pub async fn add_destination(
     let kind = DestinationKind::from(body.kind);
     let address = body.address.trim().to_string();
     check_address(kind, &address)?;
-    load_or_create(&state, &caller.name).await?;
-    // The allowance first, so a refused confirmation adds nothing.
-    state.confirmations.reserve(&caller.name).await?;
+    let current = load_or_create(&state, &caller.name).await?;
     let new = Destination {
         delivery: body.delivery.unwrap_or_default(),
         irc_colour: body.irc_colour.unwrap_or(false),
         verbose: body.verbose.unwrap_or(true),
-        ..Destination::new(String::new(), kind, address)
+        ..Destination::new(String::new(), kind, address.clone())
     };
+    // Refused input (a duplicate, a bad delivery, too many) is refused before the allowances
+    // are counted: it would spend the address's allowance without sending anything.
+    let mut trial = current.clone();
+    trial.add_destination(new.clone())?;
+    trial.validate().map_err(|e| {
+        ApiError::from(e).rebase(&format!("destinations[{}]", current.destinations.len()))
+    })?;
+    // The allowances before the write, so a refused confirmation adds nothing.
+    state
+        .confirmations
+        .reserve(&caller.name, kind, &address)
+        .await?;
     let mut id = String::new();
     let mut index = 0;
     let result = change(&state, &caller.name, |p| {
@@ -163,7 +174,22 @@ pub async fn delete_destination(
     load_or_create(&state, &caller.name).await?;
     change(&state, &caller.name, |p| Ok(p.remove_destination(&id)?)).await?;
     state.confirmations.void(&caller.name, &id).await?;
+    purge_digest(&state, &caller.name, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Drops the pending digest items of `user`'s removed destination `id`.
+async fn purge_digest(state: &AppState, user: &str, id: &str) -> Result<(), ApiError> {
+    let dropped = state.digests.purge(user, id).await?;
+    if dropped > 0 {
+        tracing::info!(
+            user,
+            destination = id,
+            dropped,
+            "pending digest items of a removed destination dropped"
+        );
+    }
+    Ok(())
 }
 
 /// When the confirmation sent expires.
@@ -327,11 +353,22 @@ pub async fn import_into(
     doc: &ImportDoc,
 ) -> Result<UserPrefs, ApiError> {
     let mut to_confirm = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
     let prefs = change(state, name, |p| {
+        let before: Vec<String> = p.destinations.iter().map(|d| d.id.clone()).collect();
         to_confirm = p.import(&doc.destinations, &doc.filters);
+        // An id kept means the same kind and address (see `UserPrefs::import`).
+        removed = before
+            .into_iter()
+            .filter(|id| p.destination(id).is_none())
+            .collect();
         Ok(())
     })
     .await?;
+    for id in &removed {
+        state.confirmations.void(name, id).await?;
+        purge_digest(state, name, id).await?;
+    }
     for d in &to_confirm {
         confirm::send_confirmation(state, name, d).await?;
     }
@@ -384,6 +421,8 @@ pub async fn recent(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Value>>, ApiError> {
+    // Also refuses bot accounts: their activity is not for whoever holds their FAS name.
+    load_or_create(&state, &caller.name).await?;
     Ok(Json(
         state.recent.activity(&caller.name, RECENT_LIMIT).await?,
     ))

@@ -339,7 +339,8 @@
 
   // ------------------------------------------------------------ destinations
 
-  function deliveryFields(prefix, delivery) {
+  // IRC destinations are delivered immediately (the API refuses digests for them).
+  function deliveryFields(prefix, delivery, irc) {
     const d = delivery || { mode: "immediate" };
     const digest = d.mode === "digest";
     const minutes = d.batch_delta ? Math.round(d.batch_delta / 60) : "";
@@ -348,7 +349,7 @@
         h("label", { for: `${prefix}-mode` }, "Delivery"),
         h("select", { id: `${prefix}-mode`, name: "mode" },
           h("option", { value: "immediate", selected: !digest }, "Immediately, one by one"),
-          h("option", { value: "digest", selected: digest }, "As a digest"))),
+          h("option", { value: "digest", selected: digest, disabled: !!irc }, "As a digest (e-mail only)"))),
       h("div", { class: "field digest-only", hidden: !digest },
         h("label", { for: `${prefix}-delta` }, "Send after (minutes)"),
         h("input", { id: `${prefix}-delta`, name: "batch_delta", type: "number", min: 1, max: 10080, inputmode: "numeric", value: minutes, "aria-describedby": `${prefix}-delivery-error` })),
@@ -385,6 +386,14 @@
     $("dest-address").type = irc ? "text" : "email";
     $("dest-address").autocomplete = irc ? "nickname" : "email";
     for (const el of document.querySelectorAll(".irc-only")) el.hidden = !irc;
+    const mode = $("new-dest-mode");
+    if (mode) {
+      if (irc && mode.value === "digest") {
+        mode.value = "immediate";
+        mode.dispatchEvent(new Event("change"));
+      }
+      mode.querySelector("option[value=digest]").disabled = irc;
+    }
   });
 
   function destinationErrorId(field, prefix) {
@@ -435,7 +444,7 @@
         ? h("span", { class: "badge ok" }, "Confirmed")
         : h("span", { class: "badge pending" }, "Awaiting confirmation");
       const form = h("form", { class: "dest-settings", novalidate: true },
-        deliveryFields(p, d.delivery),
+        deliveryFields(p, d.delivery, d.kind === "irc"),
         d.kind === "irc" ? h("div", { class: "field check" },
           h("input", { type: "checkbox", id: `${p}-colour`, checked: d.irc_colour }),
           h("label", { for: `${p}-colour` }, "IRC colours")) : null,
