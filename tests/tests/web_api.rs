@@ -1121,6 +1121,8 @@ async fn removing_a_destination_purges_its_pending_digest_items() {
             severity: Severity::default(),
             origin: Default::default(),
             long_text: None,
+            usernames_total: None,
+            packages_total: None,
         };
         let job = fmn_integration_tests::job_for("jo", destination.clone(), notification);
         store.add(&job).await.unwrap();
