@@ -243,6 +243,23 @@ pub fn options_following(endpoint: String, dir: &std::path::Path) -> fmn_local::
     options
 }
 
+/// The preferences the digest function reads back before sending: each job's user, with the
+/// job's destination.
+pub async fn store_job_owners(env: &TestEnv, jobs: &[fmn_core::jobs::DeliveryJob]) {
+    let prefs = fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients);
+    let mut users: Vec<fmn_core::prefs::UserPrefs> = Vec::new();
+    for j in jobs {
+        if !users.iter().any(|u| u.name == j.user) {
+            let mut p = fmn_core::prefs::UserPrefs::new(j.user.as_str());
+            p.destinations.push(j.destination.clone());
+            users.push(p);
+        }
+    }
+    for p in &users {
+        prefs.create(p).await.unwrap();
+    }
+}
+
 /// `user`'s job for `notification` to `destination`, from the filter "My packages" (`filter-1`).
 pub fn job_for(
     user: &str,

@@ -358,23 +358,6 @@ fn parse_digest(mail: &SentMail) -> (String, String) {
     )
 }
 
-/// The preferences the digest function reads back before sending: each job's user, with the
-/// job's destination.
-async fn store_prefs(env: &TestEnv, jobs: &[DeliveryJob]) {
-    let prefs = fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients);
-    let mut users: Vec<fmn_core::prefs::UserPrefs> = Vec::new();
-    for j in jobs {
-        if !users.iter().any(|u| u.name == j.user) {
-            let mut p = fmn_core::prefs::UserPrefs::new(j.user.as_str());
-            p.destinations.push(j.destination.clone());
-            users.push(p);
-        }
-    }
-    for p in &users {
-        prefs.create(p).await.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn only_due_digests_are_sent_each_once_with_all_their_items() {
     let env = TestEnv::new("digest").await;
@@ -420,7 +403,7 @@ async fn only_due_digests_are_sent_each_once_with_all_their_items() {
         // A repeat of a job is stored once.
         store.add(j).await.unwrap();
     }
-    store_prefs(&env, &added).await;
+    fmn_integration_tests::store_job_owners(&env, &added).await;
     let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
     let now = fmn_aws::dynamo::now_secs();
 
@@ -525,7 +508,7 @@ async fn a_digest_run_that_died_after_sending_is_finished_without_sending_again(
     // Meanwhile a new item arrived.
     let newer = digest_job("dora", &address, None, Some(2), "D-3", 1.7e9 + 10.0);
     store.add(&newer).await.unwrap();
-    store_prefs(&env, std::slice::from_ref(&newer)).await;
+    fmn_integration_tests::store_job_owners(&env, std::slice::from_ref(&newer)).await;
 
     let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
     let report = digest.run().await.unwrap();
@@ -580,7 +563,7 @@ async fn a_digest_goes_only_to_its_destination_as_it_is_at_send_time() {
     // The destination now has another address under the same id (as a reused id once did).
     let mut now_is = items[0].clone();
     now_is.destination.address = new_address.clone();
-    store_prefs(&env, &[now_is]).await;
+    fmn_integration_tests::store_job_owners(&env, &[now_is]).await;
 
     let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
     let report = digest.run().await.unwrap();

@@ -216,6 +216,7 @@ async fn a_paused_ses_account_keeps_digest_items_for_the_next_run() {
     for j in &jobs {
         assert_eq!(store.add(j).await.unwrap(), Added::New);
     }
+    fmn_integration_tests::store_job_owners(&env, &jobs).await;
     let key = jobs[0].digest_key();
     let later = fmn_aws::dynamo::now_secs() + 3600;
 
