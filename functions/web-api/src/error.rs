@@ -151,6 +151,16 @@ impl From<PrefsStoreError> for ApiError {
             PrefsStoreError::Conflict(_) => ApiError::conflict(
                 "the preferences were changed concurrently; reload and try again",
             ),
+            PrefsStoreError::TooLarge {
+                bytes, limit_bytes, ..
+            } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "the preferences would take {bytes} bytes, over the {limit_bytes}-byte limit \
+                     of a stored item: remove filters or rules"
+                ),
+            ),
             other => ApiError::internal(&other),
         }
     }
@@ -232,6 +242,18 @@ impl From<PathRejection> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preferences_over_the_item_limit_are_413_naming_it() {
+        let e = ApiError::from(PrefsStoreError::TooLarge {
+            user: "alice".into(),
+            bytes: 500_000,
+            limit_bytes: 409_600,
+        });
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.code, "too_large");
+        assert!(e.message.contains("409600-byte limit"), "{}", e.message);
+    }
 
     #[test]
     fn limits_are_too_many_and_fields_rebase() {
