@@ -26,11 +26,14 @@ fn unique_nick(tag: &str) -> String {
     format!("{tag}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
+/// ngIRCd takes about three lines a second from a client: the tests pace at two (the default,
+/// one a second, is Libera's).
 fn settings(server: &IrcServer) -> IrcSettings {
     IrcSettings {
         server: "127.0.0.1".into(),
         port: server.port,
         nick: unique_nick("fmnbot"),
+        rate: 2.0,
         ..IrcSettings::default()
     }
 }

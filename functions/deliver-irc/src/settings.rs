@@ -8,18 +8,22 @@ use fmn_aws::{ConfigError, Vars};
 pub const DEFAULT_SERVER: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 6667;
 pub const DEFAULT_NICK: &str = "fmn-bot";
-/// Lines per second once the burst is spent: under the usual servers' limits (Libera/Solanum
-/// throttles beyond about one line a second after a burst of five; ngIRCd reads about three
-/// commands a second from a client), so the bot is never disconnected for flooding.
-pub const DEFAULT_RATE: f64 = 2.0;
+/// Lines per second once the burst is spent: what Libera (Solanum) tolerates after a burst of
+/// five, so the bot is never disconnected for flooding there (ngIRCd reads about three
+/// commands a second from a client).
+pub const DEFAULT_RATE: f64 = 1.0;
 pub const DEFAULT_BURST: u32 = 5;
-/// Seconds a batch may spend sending before the rest is left for the next invocation (the
-/// template's function timeout is 60 s).
-pub const DEFAULT_BATCH_SECONDS: u64 = 45;
+/// The function's timeout (the template's `Timeout`, 60 s); connecting, the batch's sending
+/// time and the QUIT must fit in it, or a run killed by Lambda repeats its lines.
+pub const DEFAULT_FUNCTION_SECONDS: u64 = 60;
+/// Seconds a batch may spend sending before the rest is left for the next invocation.
+pub const DEFAULT_BATCH_SECONDS: u64 = 30;
 /// How long connecting and registering may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the server may take to confirm our QUIT (and so every line before it).
-pub const QUIT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Left for the rest of the invocation (recording the deliveries, answering Lambda).
+const MARGIN: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Debug)]
 pub struct IrcSettings {
@@ -70,6 +74,17 @@ impl IrcSettings {
             });
         }
         let batch_secs = vars.positive("FMN_IRC_BATCH_SECONDS", DEFAULT_BATCH_SECONDS)?;
+        let function_secs = vars.positive("FMN_FUNCTION_TIMEOUT", DEFAULT_FUNCTION_SECONDS)?;
+        let needed = Duration::from_secs(batch_secs) + CONNECT_TIMEOUT + QUIT_TIMEOUT + MARGIN;
+        if needed > Duration::from_secs(function_secs) {
+            return Err(ConfigError {
+                name: "FMN_IRC_BATCH_SECONDS".into(),
+                value: batch_secs.to_string(),
+                expected:
+                    "short enough that connecting (15 s), the batch, the QUIT (10 s) and 3 s \
+                           more fit in FMN_FUNCTION_TIMEOUT",
+            });
+        }
         Ok(Self {
             server: vars.text_or("FMN_IRC_SERVER", DEFAULT_SERVER),
             port: vars.positive("FMN_IRC_PORT", DEFAULT_PORT)?,
@@ -90,6 +105,27 @@ impl IrcSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_batch_fits_in_the_function_timeout() {
+        let d = IrcSettings::default();
+        assert!(
+            d.batch_time + d.connect_timeout + d.quit_timeout + MARGIN
+                <= Duration::from_secs(DEFAULT_FUNCTION_SECONDS)
+        );
+        assert_eq!(d.rate, 1.0, "Libera's pace");
+        let long = Vars::from_lookup(|k| (k == "FMN_IRC_BATCH_SECONDS").then(|| "45".to_string()));
+        assert_eq!(
+            IrcSettings::from_vars(&long).unwrap_err().name,
+            "FMN_IRC_BATCH_SECONDS"
+        );
+        let longer_function = Vars::from_lookup(|k| match k {
+            "FMN_IRC_BATCH_SECONDS" => Some("200".to_string()),
+            "FMN_FUNCTION_TIMEOUT" => Some("300".to_string()),
+            _ => None,
+        });
+        assert!(IrcSettings::from_vars(&longer_function).is_ok());
+    }
 
     #[test]
     fn tls_takes_yes_and_refuses_nonsense() {
