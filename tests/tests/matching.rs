@@ -346,5 +346,24 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0].notification.msg_id, "2026-warm-compressed");
     assert_eq!(got[0].filter_name, "my packages");
+
+    // A stored-body reference naming a table that is not ours is refused, not read.
+    let reference = serde_json::json!({
+        "fmn_stored_body": {"table": "someone-elses-table", "pk": "ingest-body#x"},
+        "msg_id": "2026-foreign-reference",
+        "topic": "org.fedoraproject.prod.git.lookaside.new",
+    });
+    send_all(
+        &env.clients.sqs,
+        env.queue_url(QueueName::Ingest),
+        &[OutgoingMessage::new("foreign", reference.to_string())
+            .with_attribute(ENCODING_ATTRIBUTE, "dynamodb")],
+    )
+    .await
+    .unwrap();
+    let dead = env.drain(QueueName::IngestDeadLetter, 1, 30).await;
+    assert_eq!(dead.len(), 1, "dead-lettered with its reason");
+    let reason = format!("{:?}", dead[0].message_attributes);
+    assert!(reason.contains("not ours"), "{reason}");
     stop.cancel();
 }

@@ -175,6 +175,12 @@ impl RecentMessages {
             .collect())
     }
 
+    /// Whether `reference` names this deployment's recent-messages table (the only table a
+    /// stored body is read from).
+    pub fn holds_ingest_bodies_of(&self, reference: &crate::ingest_wire::StoredRef) -> bool {
+        reference.fmn_stored_body.table == self.table
+    }
+
     /// The body of a message the bridge stored because it was too large for SQS.
     pub async fn fetch_ingest_body(
         &self,

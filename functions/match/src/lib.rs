@@ -81,6 +81,14 @@ impl MatchHandler {
         match decode(&record.body, encoding) {
             Ok(Decoded::Envelope(text)) => Ok(text),
             Ok(Decoded::Stored(reference)) => {
+                // A reference is read only from our own table: a message naming another one
+                // (a forged or misrouted record) must not make us read whatever it names.
+                if !self.recent.holds_ingest_bodies_of(&reference) {
+                    return Err(RecordError::Reject(format!(
+                        "the stored body of {} names table {}, not ours",
+                        reference.msg_id, reference.fmn_stored_body.table
+                    )));
+                }
                 match self.recent.fetch_ingest_body(&reference).await {
                     Ok(Some(text)) => Ok(text),
                     Ok(None) => Err(RecordError::Reject(format!(
