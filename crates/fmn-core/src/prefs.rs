@@ -16,6 +16,10 @@ pub mod limits {
     pub const MAX_FILTERS: usize = 50;
     /// Rules per filter.
     pub const MAX_RULES: usize = 60;
+    /// Regular-expression rules (`regex`, `package-regex`) a user may have in all: each may
+    /// compile to 256 KiB, and every match instance holds every user's, so the budget is per
+    /// user (10 x 256 KiB at most), not per filter.
+    pub const MAX_REGEX_RULES: usize = 10;
     /// Destinations per user.
     pub const MAX_DESTINATIONS: usize = 10;
     /// Characters in a user, filter or destination name.
@@ -526,6 +530,18 @@ impl UserPrefs {
                 })?;
             }
         }
+        let regex_rules = self
+            .filters
+            .iter()
+            .flat_map(|f| &f.rules)
+            .filter(|r| r.kind.is_regex())
+            .count();
+        if regex_rules > limits::MAX_REGEX_RULES {
+            return Err(PrefsError::TooMany {
+                field: "filters[].rules (regex, package-regex)".into(),
+                limit: limits::MAX_REGEX_RULES,
+            });
+        }
         Ok(())
     }
 }
@@ -701,6 +717,27 @@ mod tests {
         let json = serde_json::to_string(&p).unwrap();
         let back: UserPrefs = serde_json::from_str(&json).unwrap();
         assert_eq!(back, p);
+    }
+
+    #[test]
+    fn regex_rules_have_a_budget_per_user_not_per_filter() {
+        let mut p = prefs();
+        // Spread over filters, so no one filter is over its own rule limit.
+        for i in 0..=limits::MAX_REGEX_RULES {
+            let mut f = p.filters[0].clone();
+            f.id = format!("filter-r{i}");
+            f.rules = vec![Rule::new(RuleKind::Regex {
+                pattern: format!("never-{i}-[a-z]+"),
+            })];
+            p.filters.push(f);
+        }
+        let e = p.validate().unwrap_err();
+        assert!(
+            matches!(e, PrefsError::TooMany { limit, .. } if limit == limits::MAX_REGEX_RULES),
+            "{e:?}"
+        );
+        p.filters.pop();
+        p.validate().unwrap();
     }
 
     #[test]

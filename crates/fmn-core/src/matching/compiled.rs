@@ -152,7 +152,7 @@ impl CompiledRule {
                         .iter()
                         .any(|g| facts.owners.groups.contains(g))
             }
-            Test::Regex(re) => re.is_match(facts.body_json()),
+            Test::Regex(re) => re.is_match(facts.regex_haystack()),
             Test::GroupMembers(group) => facts.user_groups.contains(group),
             Test::ArtifactsOwned(users) if users.is_empty() => facts.owners.users.contains(owner),
             Test::ArtifactsOwned(users) => facts.owners.users.iter().any(|u| users.contains(u)),

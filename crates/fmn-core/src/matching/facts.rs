@@ -8,6 +8,7 @@ use crate::message::Envelope;
 use crate::meta::Metadata;
 use crate::ownership::{message_artifacts, MessageOwners, Ownership};
 use crate::rules::Artifact;
+use crate::rules::MAX_REGEX_SCAN;
 
 /// One message, ready for rule evaluation.
 pub struct MessageFacts<'a> {
@@ -52,6 +53,16 @@ impl<'a> MessageFacts<'a> {
     }
 
     /// The body as JSON text, made on first use (only regex rules need it).
+    /// What a `regex` rule reads: the body's JSON, at most [`MAX_REGEX_SCAN`] bytes of it.
+    pub fn regex_haystack(&self) -> &str {
+        let text = self.body_json();
+        let mut cut = text.len().min(MAX_REGEX_SCAN);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        &text[..cut]
+    }
+
     pub fn body_json(&self) -> &str {
         self.body_json.get_or_init(|| {
             // Most bodies are a few KiB: start big enough to skip the first regrowths.
@@ -66,5 +77,28 @@ impl<'a> MessageFacts<'a> {
     /// The full topic.
     pub fn topic(&self) -> &str {
         self.envelope.topic().as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::Registry;
+
+    #[test]
+    fn a_regex_reads_at_most_the_scan_limit_cut_on_a_character() {
+        // A body of multi-byte characters well past the limit.
+        let body = serde_json::json!({"text": "é".repeat(MAX_REGEX_SCAN)});
+        let env = Envelope::from_value(serde_json::json!({
+            "topic": "org.fedoraproject.prod.bodhi.update.comment",
+            "msg": body,
+        }))
+        .unwrap();
+        let meta = Registry::default().extract(&env);
+        let facts = MessageFacts::new(&env, &meta, &Ownership::default());
+        let haystack = facts.regex_haystack();
+        assert!(facts.body_json().len() > MAX_REGEX_SCAN);
+        assert!(haystack.len() <= MAX_REGEX_SCAN && haystack.len() > MAX_REGEX_SCAN - 4);
+        assert!(facts.body_json().starts_with(haystack));
     }
 }

@@ -15,4 +15,4 @@ mod rule;
 pub use catalog::{catalog, examples, ArgKind, RuleArg, RuleInfo};
 pub use error::{RuleError, MAX_LIST, MAX_PATTERN, MAX_REGEX_PROGRAM};
 pub use glob::Glob;
-pub use rule::{compile_regex, Artifact, ArtifactKind, Rule, RuleKind};
+pub use rule::{compile_regex, Artifact, ArtifactKind, Rule, RuleKind, MAX_REGEX_SCAN};

@@ -229,6 +229,17 @@ fn name(arg: &'static str, value: &str) -> Result<(), RuleError> {
 }
 
 /// Compiles a user's regex with the size limits; the error says what is wrong.
+impl RuleKind {
+    /// A regular-expression rule (the costly kind: see `limits::MAX_REGEX_RULES`).
+    pub fn is_regex(&self) -> bool {
+        matches!(self, RuleKind::PackageRegex { .. } | RuleKind::Regex { .. })
+    }
+}
+
+/// How much of a message body a `regex` rule reads: a pattern's cost grows with the text it
+/// scans, and bodies can be up to a megabyte.
+pub const MAX_REGEX_SCAN: usize = 64 * 1024;
+
 pub fn compile_regex(pattern: &str) -> Result<regex::Regex, RuleError> {
     if pattern.is_empty() {
         return Err(bad("pattern", "empty pattern"));
