@@ -29,15 +29,25 @@ pub fn repo_root() -> PathBuf {
 
 static INIT: Once = Once::new();
 
+/// The log filter when `RUST_LOG` is unset.
+const DEFAULT_LOG_FILTER: &str = "warn,fmn=info";
+
 /// Endpoint defaults, logging, and the emulators: started by `localstack/start.sh` (under a
 /// lock, so parallel test processes start them once) unless they already answer.
 pub fn init() {
+    init_logging(DEFAULT_LOG_FILTER);
+}
+
+/// [`init`] with another default log filter: for a test whose own report is what matters and
+/// whose thousands of requests would bury it in the captured output (`RUST_LOG` still wins).
+/// The first call in a test binary decides.
+pub fn init_logging(default_filter: &str) {
     INIT.call_once(|| {
         fmn_aws::config::apply_local_defaults();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn,fmn=info".into()),
+                    .unwrap_or_else(|_| default_filter.into()),
             )
             .with_test_writer()
             .try_init();
