@@ -14,6 +14,7 @@ use fmn_aws::template::Template;
 use fmn_aws::{AwsClients, ResourceNames};
 
 pub mod bridge;
+pub mod faults;
 pub mod fedmsg;
 pub mod irc;
 pub mod mail;

@@ -131,6 +131,8 @@ impl Registry {
         if out.agent.is_none() {
             if let Some(agent) = ctx.str("agent") {
                 if !agent.is_empty() {
+                    // The agent is one of the message's users (see `Metadata::usernames`).
+                    out.usernames.insert(agent.to_owned());
                     out.agent = Some(agent.to_owned());
                 }
             }
