@@ -301,6 +301,33 @@ async fn filters_are_created_changed_validated_and_private() {
     let after = api.get("/api/v1/me", &alice).await.body;
     assert_eq!(before, after, "nothing half-written");
 
+    // Over the regex budget (10 regex rules per user, in all filters): an import built to
+    // blow it, each rule valid on its own, is refused naming the limit.
+    let filters: Vec<Value> = (0..4)
+        .map(|i| {
+            let rules: Vec<Value> = (0..3)
+                .map(|j| json!({"kind": "regex", "pattern": format!("t{i}{j}\\w{{5}}")}))
+                .collect();
+            json!({"id": format!("f{i}"), "name": format!("regex {i}"), "rules": rules})
+        })
+        .collect();
+    let a = api
+        .send(
+            PUT,
+            "/api/v1/me/import",
+            Some(&alice),
+            json!({"filters": filters}),
+        )
+        .await;
+    assert_error(&a, 422, "too_many");
+    assert!(a.field().contains("regex"), "{a:?}");
+    assert!(
+        format!("{:?}", a.body).contains("10"),
+        "names the limit: {a:?}"
+    );
+    let after = api.get("/api/v1/me", &alice).await.body;
+    assert_eq!(before, after, "nothing written");
+
     let a = api
         .call(
             DELETE,
