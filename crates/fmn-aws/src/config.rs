@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::names::{QueueName, ResourceNames, TableName};
+use crate::names::{FunctionName, QueueName, ResourceNames, TableName};
 use crate::sqs::SqsError;
+use crate::vars::{ConfigError, Vars};
 
 /// Where the local emulators listen (see `localstack/`).
 pub const LOCAL_ENDPOINT: &str = "http://127.0.0.1:4566";
@@ -43,13 +44,34 @@ pub struct AwsClients {
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub names: ResourceNames,
     queue_urls: Arc<Mutex<HashMap<QueueName, String>>>,
+    /// The function these clients serve: only its resources may be named (see `scoped`).
+    scope: Option<FunctionName>,
 }
 
 impl AwsClients {
-    /// Clients from the standard AWS environment; names from `FMN_RESOURCE_PREFIX`.
-    pub async fn from_env() -> Self {
+    /// Clients from the standard AWS environment; names from `FMN_RESOURCE_PREFIX` and the
+    /// template's variables (queue URLs, table names), where set.
+    pub async fn from_env() -> Result<Self, ConfigError> {
         let config = aws_config::load_from_env().await;
-        Self::new(&config, ResourceNames::from_env())
+        let vars = Vars::from_env();
+        let clients = Self::new(&config, ResourceNames::from_vars(&vars));
+        {
+            let mut urls = clients.queue_urls.lock().await;
+            for queue in QueueName::ALL {
+                let name = queue.url_variable();
+                if let Some(url) = vars.text(name) {
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        return Err(ConfigError {
+                            name: name.into(),
+                            value: url,
+                            expected: "an SQS queue URL (https://...)",
+                        });
+                    }
+                    urls.insert(queue, url);
+                }
+            }
+        }
+        Ok(clients)
     }
 
     /// Clients from the standard AWS environment with an explicit name prefix (tests).
@@ -66,11 +88,41 @@ impl AwsClients {
             eventbridge: aws_sdk_eventbridge::Client::new(config),
             names,
             queue_urls: Arc::default(),
+            scope: None,
         }
     }
 
-    /// The URL of one of our queues, asked of SQS once and then remembered.
+    /// These clients for `function`: naming a table or queue outside its
+    /// [`FunctionName::access`] list is a bug that IAM would refuse on AWS, so it fails at
+    /// once in a debug build (every test) and is logged in a release build.
+    pub fn scoped(&self, function: FunctionName) -> Self {
+        Self {
+            scope: Some(function),
+            ..self.clone()
+        }
+    }
+
+    fn check_scope(&self, what: &str, allowed: impl Fn(FunctionName) -> bool) {
+        if let Some(function) = self.scope {
+            if !allowed(function) {
+                tracing::error!(
+                    function = function.binary(),
+                    resource = what,
+                    "a resource outside the function's access list (FunctionName::access) was used"
+                );
+                debug_assert!(
+                    false,
+                    "{} uses {what}, which FunctionName::access (and so its IAM policy) does not list",
+                    function.binary()
+                );
+            }
+        }
+    }
+
+    /// The URL of one of our queues: from the template's variable, or asked of SQS once and
+    /// then remembered.
     pub async fn queue_url(&self, queue: QueueName) -> Result<String, SqsError> {
+        self.check_scope(queue.logical_id(), |f| f.uses_queue(queue));
         let mut cache = self.queue_urls.lock().await;
         if let Some(url) = cache.get(&queue) {
             return Ok(url.clone());
@@ -91,6 +143,59 @@ impl AwsClients {
     }
 
     pub fn table(&self, table: TableName) -> String {
+        self.check_scope(table.logical_id(), |f| f.uses_table(table));
         self.names.table(table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clients() -> AwsClients {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        AwsClients::new(&config, ResourceNames::new("t"))
+    }
+
+    #[test]
+    fn a_scoped_function_names_its_own_tables() {
+        let c = clients().scoped(FunctionName::DeliverIrc);
+        assert_eq!(c.table(TableName::DeliveryRecords), "t-delivery-records");
+    }
+
+    #[test]
+    #[should_panic(expected = "does not list")]
+    fn a_table_outside_the_access_list_is_a_bug() {
+        clients()
+            .scoped(FunctionName::DeliverIrc)
+            .table(TableName::Preferences);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "does not list")]
+    async fn a_queue_outside_the_access_list_is_a_bug() {
+        let _ = clients()
+            .scoped(FunctionName::Digest)
+            .queue_url(QueueName::Email)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn queue_urls_given_by_the_template_are_not_looked_up() {
+        let c = clients();
+        c.queue_urls
+            .lock()
+            .await
+            .insert(QueueName::Email, "https://sqs.example/1/t-email".into());
+        // No endpoint answers here: a lookup would fail.
+        assert_eq!(
+            c.scoped(FunctionName::DeliverEmail)
+                .queue_url(QueueName::Email)
+                .await
+                .unwrap(),
+            "https://sqs.example/1/t-email"
+        );
     }
 }

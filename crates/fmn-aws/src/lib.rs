@@ -27,5 +27,5 @@ pub mod template;
 pub mod vars;
 
 pub use config::AwsClients;
-pub use names::{FunctionName, QueueName, ResourceNames, TableName};
+pub use names::{Access, FunctionName, QueueName, ResourceNames, TableName};
 pub use vars::{ConfigError, Vars};

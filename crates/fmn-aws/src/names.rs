@@ -65,6 +65,19 @@ impl QueueName {
     pub fn from_logical_id(id: &str) -> Option<QueueName> {
         Self::ALL.into_iter().find(|q| q.logical_id() == id)
     }
+
+    /// The variable the template sets to this queue's URL (`!Ref` of the queue), so a function
+    /// never asks SQS for it (`GetQueueUrl`) at cold start. Unset (local runs): asked once.
+    pub fn url_variable(self) -> &'static str {
+        match self {
+            QueueName::Ingest => "FMN_INGEST_QUEUE_URL",
+            QueueName::IngestDeadLetter => "FMN_INGEST_DLQ_URL",
+            QueueName::Email => "FMN_EMAIL_QUEUE_URL",
+            QueueName::EmailDeadLetter => "FMN_EMAIL_DLQ_URL",
+            QueueName::Irc => "FMN_IRC_QUEUE_URL",
+            QueueName::IrcDeadLetter => "FMN_IRC_DLQ_URL",
+        }
+    }
 }
 
 /// A DynamoDB table of the system.
@@ -107,6 +120,57 @@ impl TableName {
             TableName::RecentMessages => "recent-messages",
             TableName::Ownership => "ownership",
             TableName::Activity => "activity",
+        }
+    }
+
+    pub fn from_logical_id(id: &str) -> Option<TableName> {
+        Self::ALL.into_iter().find(|t| t.logical_id() == id)
+    }
+
+    /// The variable the template sets to this table's name (`!Ref` of the table). Unset
+    /// (local runs): `<prefix>-<suffix>`.
+    pub fn name_variable(self) -> &'static str {
+        match self {
+            TableName::Preferences => "FMN_PREFERENCES_TABLE",
+            TableName::DigestItems => "FMN_DIGEST_ITEMS_TABLE",
+            TableName::DeliveryRecords => "FMN_DELIVERY_RECORDS_TABLE",
+            TableName::RecentMessages => "FMN_RECENT_MESSAGES_TABLE",
+            TableName::Ownership => "FMN_OWNERSHIP_TABLE",
+            TableName::Activity => "FMN_ACTIVITY_TABLE",
+        }
+    }
+}
+
+/// What a function does with a resource. Each function's list ([`FunctionName::access`]) is
+/// what the template grants it, exactly (a test compares them), and what its clients let it
+/// touch ([`crate::AwsClients::scoped`]): the code's use, the template's policy and the
+/// variables it is given are one list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Access {
+    /// Receives and deletes (its event source mapping).
+    Poll(QueueName),
+    /// Sends messages to it.
+    Send(QueueName),
+    /// Reads items (get, query, scan).
+    Read(TableName),
+    /// Reads and writes items.
+    ReadWrite(TableName),
+    /// Sends mail through SES v2 from the configured identity.
+    SendMail,
+}
+
+impl Access {
+    pub fn queue(self) -> Option<QueueName> {
+        match self {
+            Access::Poll(q) | Access::Send(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    pub fn table(self) -> Option<TableName> {
+        match self {
+            Access::Read(t) | Access::ReadWrite(t) => Some(t),
+            _ => None,
         }
     }
 }
@@ -155,6 +219,67 @@ impl FunctionName {
         &self.binary()["fmn-".len()..]
     }
 
+    /// Every resource the function uses, and how.
+    pub fn access(self) -> &'static [Access] {
+        use Access::*;
+        match self {
+            FunctionName::Match => &[
+                Poll(QueueName::Ingest),
+                Send(QueueName::IngestDeadLetter),
+                Send(QueueName::Email),
+                Send(QueueName::Irc),
+                // One-shot filters are switched off after they fire.
+                ReadWrite(TableName::Preferences),
+                Read(TableName::Ownership),
+                ReadWrite(TableName::DigestItems),
+                // A digest add's idempotency item lives with the delivery records.
+                ReadWrite(TableName::DeliveryRecords),
+                ReadWrite(TableName::RecentMessages),
+                ReadWrite(TableName::Activity),
+            ],
+            FunctionName::DeliverEmail => &[
+                Poll(QueueName::Email),
+                Send(QueueName::EmailDeadLetter),
+                ReadWrite(TableName::DeliveryRecords),
+                SendMail,
+            ],
+            FunctionName::DeliverIrc => &[
+                Poll(QueueName::Irc),
+                Send(QueueName::IrcDeadLetter),
+                ReadWrite(TableName::DeliveryRecords),
+            ],
+            FunctionName::Digest => &[
+                ReadWrite(TableName::DigestItems),
+                ReadWrite(TableName::DeliveryRecords),
+                // The destination is re-read at send time (confirmed, same address).
+                Read(TableName::Preferences),
+                SendMail,
+            ],
+            FunctionName::WebApi => &[
+                ReadWrite(TableName::Preferences),
+                Read(TableName::RecentMessages),
+                Read(TableName::Activity),
+                Read(TableName::Ownership),
+                Read(TableName::DeliveryRecords),
+                // Pending digest items are purged with their destination.
+                ReadWrite(TableName::DigestItems),
+                // IRC confirmations go out as IRC jobs.
+                Send(QueueName::Irc),
+                SendMail,
+            ],
+        }
+    }
+
+    /// Whether the function may use `table` at all.
+    pub fn uses_table(self, table: TableName) -> bool {
+        self.access().iter().any(|a| a.table() == Some(table))
+    }
+
+    /// Whether the function may use `queue` at all.
+    pub fn uses_queue(self, queue: QueueName) -> bool {
+        self.access().iter().any(|a| a.queue() == Some(queue))
+    }
+
     /// The queue this function consumes, if it is driven by SQS.
     pub fn source_queue(self) -> Option<QueueName> {
         match self {
@@ -166,22 +291,35 @@ impl FunctionName {
     }
 }
 
-/// Physical names of resources, derived from one prefix.
+/// Physical names of resources, derived from one prefix (tables: unless the template names
+/// them, see [`TableName::name_variable`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceNames {
     prefix: String,
+    tables: std::collections::BTreeMap<TableName, String>,
 }
 
 impl ResourceNames {
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
+            tables: Default::default(),
         }
     }
 
-    /// From `FMN_RESOURCE_PREFIX`, default `fmn`.
+    /// From `FMN_RESOURCE_PREFIX` (default `fmn`) and the table-name variables.
     pub fn from_env() -> Self {
-        Self::new(crate::vars::Vars::from_env().text_or(PREFIX_VAR, DEFAULT_PREFIX))
+        Self::from_vars(&crate::vars::Vars::from_env())
+    }
+
+    pub fn from_vars(vars: &crate::vars::Vars<'_>) -> Self {
+        let mut names = Self::new(vars.text_or(PREFIX_VAR, DEFAULT_PREFIX));
+        for table in TableName::ALL {
+            if let Some(name) = vars.text(table.name_variable()) {
+                names.tables.insert(table, name);
+            }
+        }
+        names
     }
 
     pub fn prefix(&self) -> &str {
@@ -193,7 +331,10 @@ impl ResourceNames {
     }
 
     pub fn table(&self, table: TableName) -> String {
-        format!("{}-{}", self.prefix, table.suffix())
+        match self.tables.get(&table) {
+            Some(name) => name.clone(),
+            None => format!("{}-{}", self.prefix, table.suffix()),
+        }
     }
 
     pub fn function(&self, function: FunctionName) -> String {

@@ -97,7 +97,13 @@ pub struct FunctionSpec {
     pub reserved_concurrency: Option<u32>,
     pub sqs_events: Vec<SqsEventSpec>,
     pub schedules: Vec<ScheduleSpec>,
+    /// Variables with a value known before deployment (scalars, parameters).
     pub environment: BTreeMap<String, String>,
+    /// Variables set to a resource of the stack (`!Ref Queue` is its URL, `!Ref Table` its
+    /// name): variable → logical id.
+    pub resource_variables: BTreeMap<String, String>,
+    /// What its IAM policies grant, read back as the code's access list.
+    pub grants: Vec<crate::names::Access>,
 }
 
 /// Every resource of the template, parameters resolved.
@@ -383,6 +389,7 @@ impl Resolver<'_> {
             .opt_number(id, props.get("Timeout").or_else(|| globals.get("Timeout")))?
             .unwrap_or(3);
         let mut environment = BTreeMap::new();
+        let mut resource_variables = BTreeMap::new();
         for source in [globals, props] {
             if let Some(vars) = source
                 .get("Environment")
@@ -390,10 +397,19 @@ impl Resolver<'_> {
                 .and_then(Value::as_mapping)
             {
                 for (k, v) in vars {
-                    environment.insert(scalar(k).unwrap_or_default(), self.string(id, v)?);
+                    let k = scalar(k).unwrap_or_default();
+                    match self.resource_ref(v) {
+                        Some(resource) => {
+                            resource_variables.insert(k, resource);
+                        }
+                        None => {
+                            environment.insert(k, self.string(id, v)?);
+                        }
+                    }
                 }
             }
         }
+        let grants = self.grants(id, props.get("Policies"))?;
         let mut sqs_events = Vec::new();
         let mut schedules = Vec::new();
         let empty = Mapping::new();
@@ -460,7 +476,101 @@ impl Resolver<'_> {
             sqs_events,
             schedules,
             environment,
+            resource_variables,
+            grants,
         })
+    }
+
+    /// `!Ref X` where X is not a parameter: the logical id of a resource.
+    fn resource_ref(&self, v: &Value) -> Option<String> {
+        match v {
+            Value::Tagged(t) if t.tag == "Ref" => {
+                scalar(&t.value).filter(|name| !self.parameters.contains_key(name))
+            }
+            _ => None,
+        }
+    }
+
+    /// A function's `Policies`, as [`crate::names::Access`] entries: SAM's SQS and DynamoDB
+    /// policy templates, and an inline statement allowing exactly SES's send actions.
+    /// Anything else is an error: the list must stay comparable with the code's.
+    fn grants(
+        &self,
+        id: &str,
+        policies: Option<&Value>,
+    ) -> Result<Vec<crate::names::Access>, TemplateError> {
+        use crate::names::{Access, QueueName, TableName};
+        let mut grants = Vec::new();
+        let empty = Vec::new();
+        let list = policies.and_then(Value::as_sequence).unwrap_or(&empty);
+        for policy in list {
+            let where_ = format!("{id}.Policies");
+            let map = policy
+                .as_mapping()
+                .filter(|m| m.len() == 1)
+                .ok_or_else(|| {
+                    resource_err(
+                        &where_,
+                        "each policy is one policy template or one Statement list",
+                    )
+                })?;
+            let (name, args) = map.iter().next().expect("one entry");
+            let name = scalar(name).unwrap_or_default();
+            let queue = || -> Result<QueueName, TemplateError> {
+                let q = self.get_att_resource(
+                    &where_,
+                    args.get("QueueName").ok_or_else(|| {
+                        resource_err(&where_, format!("{name} without QueueName"))
+                    })?,
+                )?;
+                QueueName::from_logical_id(&q)
+                    .ok_or_else(|| resource_err(&where_, format!("{q} is not a queue of the code")))
+            };
+            let table = || -> Result<TableName, TemplateError> {
+                let t = args
+                    .get("TableName")
+                    .and_then(|v| self.resource_ref(v))
+                    .ok_or_else(|| {
+                        resource_err(&where_, format!("{name} without TableName: !Ref <table>"))
+                    })?;
+                TableName::from_logical_id(&t)
+                    .ok_or_else(|| resource_err(&where_, format!("{t} is not a table of the code")))
+            };
+            grants.push(match name.as_str() {
+                "SQSPollerPolicy" => Access::Poll(queue()?),
+                "SQSSendMessagePolicy" => Access::Send(queue()?),
+                "DynamoDBReadPolicy" => Access::Read(table()?),
+                "DynamoDBCrudPolicy" => Access::ReadWrite(table()?),
+                "Statement" => {
+                    let actions: Vec<String> = args
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|st| {
+                            st.get("Action")
+                                .and_then(Value::as_sequence)
+                                .cloned()
+                                .unwrap_or_default()
+                        })
+                        .filter_map(|a| scalar(&a))
+                        .collect();
+                    if actions != ["ses:SendEmail", "ses:SendRawEmail"] {
+                        return Err(resource_err(
+                            &where_,
+                            format!("an inline statement may only allow ses:SendEmail and ses:SendRawEmail, not {actions:?}"),
+                        ));
+                    }
+                    Access::SendMail
+                }
+                other => {
+                    return Err(resource_err(
+                        &where_,
+                        format!("unsupported policy `{other}`"),
+                    ))
+                }
+            });
+        }
+        Ok(grants)
     }
 }
 
@@ -616,5 +726,59 @@ mod tests {
         ));
         let yaml = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Join [a, b]\n";
         assert!(Template::parse(yaml, &HashMap::new()).is_err());
+    }
+
+    /// Least privilege, both ways: each function's policies grant exactly its access list
+    /// (what `AwsClients::scoped` lets its code touch), and it is given the URL or name of
+    /// exactly those queues and tables, so it never calls `GetQueueUrl` on AWS.
+    #[test]
+    fn each_function_is_granted_and_told_exactly_what_its_code_uses() {
+        let t = bundled();
+        for f in FunctionName::ALL {
+            let spec = t.function(f.logical_id()).unwrap();
+            let mut granted = spec.grants.clone();
+            granted.sort();
+            let mut used = f.access().to_vec();
+            used.sort();
+            assert_eq!(
+                granted,
+                used,
+                "{}: policies vs FunctionName::access",
+                f.binary()
+            );
+            let told: BTreeMap<String, String> = spec.resource_variables.clone();
+            let mut expected = BTreeMap::new();
+            for a in f.access() {
+                if let Some(q) = a.queue() {
+                    expected.insert(q.url_variable().to_string(), q.logical_id().to_string());
+                }
+                if let Some(t) = a.table() {
+                    expected.insert(t.name_variable().to_string(), t.logical_id().to_string());
+                }
+            }
+            assert_eq!(told, expected, "{}: resource variables", f.binary());
+        }
+    }
+
+    #[test]
+    fn policies_outside_the_access_vocabulary_are_refused() {
+        let yaml = |policy: &str| {
+            format!(
+                "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildProperties:\n        Binary: fmn-match\n    Properties:\n      FunctionName: f\n      Policies:\n        - {policy}\n"
+            )
+        };
+        for bad in [
+            "AmazonDynamoDBFullAccess",
+            "SESCrudPolicy: { IdentityName: x }",
+            "Statement: [{ Effect: Allow, Action: ['dynamodb:*'], Resource: '*' }]",
+        ] {
+            assert!(
+                Template::parse(&yaml(bad), &HashMap::new()).is_err(),
+                "{bad} accepted"
+            );
+        }
+        let ok = "Statement: [{ Effect: Allow, Action: [ses:SendEmail, ses:SendRawEmail], Resource: x }]";
+        let t = Template::parse(&yaml(ok), &HashMap::new()).unwrap();
+        assert_eq!(t.functions[0].grants, vec![crate::names::Access::SendMail]);
     }
 }

@@ -21,7 +21,7 @@ pub struct ExplainArgs {
 pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let explanation = runtime.block_on(async {
-        let clients = fmn_aws::AwsClients::from_env().await;
+        let clients = fmn_aws::AwsClients::from_env().await?;
         let Some(prefs) = PrefsStore::from_clients(&clients).get(&args.user).await? else {
             bail!("no user `{}`", args.user);
         };

@@ -57,13 +57,15 @@ pub fn run(command: OwnershipCommand) -> anyhow::Result<()> {
     );
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(async {
-        let clients = fmn_aws::AwsClients::from_env().await;
+        let clients = fmn_aws::AwsClients::from_env().await?;
         let store = OwnershipStore::from_clients(&clients);
-        store
-            .import(Some(&alias.artifacts), groups.as_ref(), |done, total| {
-                eprintln!("progress: {done}/{total} writes");
-            })
-            .await
+        anyhow::Ok(
+            store
+                .import(Some(&alias.artifacts), groups.as_ref(), |done, total| {
+                    eprintln!("progress: {done}/{total} writes");
+                })
+                .await?,
+        )
     })?;
     println!(
         "imported: {} artifacts written, {} removed; {} groups written, {} removed; ownership version {}",

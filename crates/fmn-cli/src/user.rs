@@ -64,7 +64,7 @@ pub fn new_user(args: &CreateArgs) -> anyhow::Result<UserPrefs> {
 pub fn run(command: UserCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let clients = fmn_aws::AwsClients::from_env().await;
+        let clients = fmn_aws::AwsClients::from_env().await?;
         let store = PrefsStore::from_clients(&clients);
         match command {
             UserCommand::Create(args) => {

@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
         .build()?
         .block_on(async move {
             telemetry::init();
-            let clients = AwsClients::from_env().await;
+            let clients = AwsClients::from_env().await?;
             match command {
                 Command::Provision => {
                     system::preflight(&clients).await?;

@@ -32,6 +32,7 @@ impl DeliverEmailHandler {
         clients: &AwsClients,
         settings: MailSettings,
     ) -> Result<Self, fmn_aws::sqs::SqsError> {
+        let clients = &clients.scoped(FUNCTION);
         let url = clients.queue_url(QueueName::EmailDeadLetter).await?;
         Ok(Self {
             dead_letter: DeadLetterQueue {

@@ -58,6 +58,7 @@ impl DeliverIrcHandler {
         clients: &AwsClients,
         settings: IrcSettings,
     ) -> Result<Self, fmn_aws::sqs::SqsError> {
+        let clients = &clients.scoped(FUNCTION);
         let url = clients.queue_url(QueueName::IrcDeadLetter).await?;
         Ok(Self {
             dead_letter: DeadLetterQueue {

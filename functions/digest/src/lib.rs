@@ -84,6 +84,7 @@ pub struct DigestHandler {
 
 impl DigestHandler {
     pub fn with_settings(clients: &AwsClients, settings: MailSettings) -> Self {
+        let clients = &clients.scoped(FUNCTION);
         Self {
             store: DigestStore::from_clients(clients),
             prefs: PrefsStore::from_clients(clients),

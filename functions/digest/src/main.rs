@@ -9,7 +9,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let settings = fmn_aws::mail::MailSettings::from_env()?;
-    let clients = AwsClients::from_env().await;
+    let clients = AwsClients::from_env().await?;
     let handler = Arc::new(DigestHandler::with_settings(&clients, settings));
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {

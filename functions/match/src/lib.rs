@@ -54,6 +54,7 @@ pub struct FanOut {
 
 impl MatchHandler {
     pub async fn new(clients: &AwsClients) -> Result<Self, fmn_aws::sqs::SqsError> {
+        let clients = &clients.scoped(FUNCTION);
         Ok(Self {
             clients: clients.clone(),
             dead_letter: DeadLetterQueue {

@@ -4,6 +4,6 @@ use fmn_match::MatchHandler;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let clients = AwsClients::from_env().await;
+    let clients = AwsClients::from_env().await?;
     run_sqs(MatchHandler::new(&clients).await?).await
 }

@@ -57,6 +57,7 @@ impl AppState {
 
     /// The same, with confirmations telling time by `clock`.
     pub fn with_clock(settings: Settings, clients: AwsClients, clock: Clock) -> Self {
+        let clients = clients.scoped(crate::FUNCTION);
         let dev = settings
             .dev_auth
             .then(|| DevIssuer::generate(settings.auth.issuer.clone(), "fmn-dev"));
@@ -90,7 +91,7 @@ impl AppState {
     /// `FMN_DEV_AUTH` means (the local runner: true; the Lambda: false).
     pub async fn from_env(dev_by_default: bool) -> Result<Self, SettingsError> {
         let settings = Settings::from_env(dev_by_default)?;
-        Ok(Self::new(settings, AwsClients::from_env().await))
+        Ok(Self::new(settings, AwsClients::from_env().await?))
     }
 }
 
