@@ -13,7 +13,7 @@ help:
 	@echo "make run     - run the whole system locally on LocalStack (installs what is missing)"
 	@echo "make test    - lint, then every unit and integration test (starts the emulators when needed)"
 	@echo "make emulators-up / emulators-down / emulators-status / emulators-reset"
-	@echo "make lint    - cargo fmt --check and clippy -D warnings"
+	@echo "make lint    - cargo fmt --check, clippy -D warnings, cfn-lint and sam validate on the template"
 	@echo "make bench   - benchmarks"
 	@echo "make bench-bridge - the ingest bridge on fedmsg and fedora-messaging, side by side"
 
@@ -52,6 +52,7 @@ run: emulators-up
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@infra/lint.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::names::{FunctionName, QueueName, ResourceNames, TableName};
+use crate::names::{Access, FunctionName, QueueName, ResourceNames, TableName};
 use crate::sqs::SqsError;
 use crate::vars::{ConfigError, Vars};
 
@@ -44,8 +44,9 @@ pub struct AwsClients {
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub names: ResourceNames,
     queue_urls: Arc<Mutex<HashMap<QueueName, String>>>,
-    /// The function these clients serve: only its resources may be named (see `scoped`).
-    scope: Option<FunctionName>,
+    /// The component these clients serve and its access list: only those resources may be
+    /// named (see `scoped`).
+    scope: Option<(&'static str, &'static [Access])>,
 }
 
 impl AwsClients {
@@ -96,24 +97,28 @@ impl AwsClients {
     /// [`FunctionName::access`] list is a bug that IAM would refuse on AWS, so it fails at
     /// once in a debug build (every test) and is logged in a release build.
     pub fn scoped(&self, function: FunctionName) -> Self {
+        self.scoped_to(function.binary(), function.access())
+    }
+
+    /// [`AwsClients::scoped`] for a component that is not a Lambda (the ingest bridge).
+    pub fn scoped_to(&self, component: &'static str, access: &'static [Access]) -> Self {
         Self {
-            scope: Some(function),
+            scope: Some((component, access)),
             ..self.clone()
         }
     }
 
-    fn check_scope(&self, what: &str, allowed: impl Fn(FunctionName) -> bool) {
-        if let Some(function) = self.scope {
-            if !allowed(function) {
+    fn check_scope(&self, what: &str, allowed: impl Fn(&Access) -> bool) {
+        if let Some((component, access)) = self.scope {
+            if !access.iter().any(allowed) {
                 tracing::error!(
-                    function = function.binary(),
+                    component,
                     resource = what,
-                    "a resource outside the function's access list (FunctionName::access) was used"
+                    "a resource outside the component's access list was used"
                 );
                 debug_assert!(
                     false,
-                    "{} uses {what}, which FunctionName::access (and so its IAM policy) does not list",
-                    function.binary()
+                    "{component} uses {what}, which its access list (and so its IAM policy) does not list"
                 );
             }
         }
@@ -122,7 +127,7 @@ impl AwsClients {
     /// The URL of one of our queues: from the template's variable, or asked of SQS once and
     /// then remembered.
     pub async fn queue_url(&self, queue: QueueName) -> Result<String, SqsError> {
-        self.check_scope(queue.logical_id(), |f| f.uses_queue(queue));
+        self.check_scope(queue.logical_id(), |a| a.queue() == Some(queue));
         let mut cache = self.queue_urls.lock().await;
         if let Some(url) = cache.get(&queue) {
             return Ok(url.clone());
@@ -143,7 +148,7 @@ impl AwsClients {
     }
 
     pub fn table(&self, table: TableName) -> String {
-        self.check_scope(table.logical_id(), |f| f.uses_table(table));
+        self.check_scope(table.logical_id(), |a| a.table() == Some(table));
         self.names.table(table)
     }
 }

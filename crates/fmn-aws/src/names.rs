@@ -155,6 +155,8 @@ pub enum Access {
     Read(TableName),
     /// Reads and writes items.
     ReadWrite(TableName),
+    /// Puts items, reads none.
+    Put(TableName),
     /// Sends mail through SES v2 from the configured identity.
     SendMail,
 }
@@ -169,11 +171,19 @@ impl Access {
 
     pub fn table(self) -> Option<TableName> {
         match self {
-            Access::Read(t) | Access::ReadWrite(t) => Some(t),
+            Access::Read(t) | Access::ReadWrite(t) | Access::Put(t) => Some(t),
             _ => None,
         }
     }
 }
+
+/// What the ingest bridge (a long-running process, not a Lambda) uses: the template's
+/// `IngestBridgePolicy` grants exactly this (a test compares them).
+pub const INGEST_BRIDGE_ACCESS: &[Access] = &[
+    Access::Send(QueueName::Ingest),
+    // Bodies too large for SQS (fmn_aws::ingest_wire).
+    Access::Put(TableName::RecentMessages),
+];
 
 /// A Lambda function of the system (the ingest-bridge is a long-running process, not a Lambda).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -268,16 +278,6 @@ impl FunctionName {
                 SendMail,
             ],
         }
-    }
-
-    /// Whether the function may use `table` at all.
-    pub fn uses_table(self, table: TableName) -> bool {
-        self.access().iter().any(|a| a.table() == Some(table))
-    }
-
-    /// Whether the function may use `queue` at all.
-    pub fn uses_queue(self, queue: QueueName) -> bool {
-        self.access().iter().any(|a| a.queue() == Some(queue))
     }
 
     /// The queue this function consumes, if it is driven by SQS.

@@ -169,6 +169,8 @@ impl Template {
                 "AWS::Serverless::Function" => template
                     .functions
                     .push(resolver.function(&id, resource, &props, &globals)?),
+                // Deployed on AWS only: nothing to create or run locally.
+                "AWS::CloudWatch::Alarm" | "AWS::SNS::Topic" | "AWS::IAM::ManagedPolicy" => {}
                 other => return Err(resource_err(&id, format!("unsupported type `{other}`"))),
             }
         }
@@ -780,5 +782,47 @@ mod tests {
         let ok = "Statement: [{ Effect: Allow, Action: [ses:SendEmail, ses:SendRawEmail], Resource: x }]";
         let t = Template::parse(&yaml(ok), &HashMap::new()).unwrap();
         assert_eq!(t.functions[0].grants, vec![crate::names::Access::SendMail]);
+    }
+
+    /// The bridge's managed policy allows exactly its access list: sending to the ingest
+    /// queue, putting stored bodies.
+    #[test]
+    fn the_bridge_policy_is_its_access_list() {
+        use crate::names::{Access, INGEST_BRIDGE_ACCESS};
+        let doc: Value = serde_yaml::from_str(TEMPLATE_YAML).unwrap();
+        let statements = doc["Resources"]["IngestBridgePolicy"]["Properties"]["PolicyDocument"]
+            ["Statement"]
+            .as_sequence()
+            .expect("IngestBridgePolicy has statements")
+            .clone();
+        let mut granted = Vec::new();
+        for st in statements {
+            let resource = match &st["Resource"] {
+                Value::Tagged(t) if t.tag == "GetAtt" => scalar(&t.value)
+                    .unwrap_or_default()
+                    .trim_end_matches(".Arn")
+                    .to_string(),
+                other => panic!("a bridge statement names one resource by !GetAtt, not {other:?}"),
+            };
+            let actions: Vec<String> = st["Action"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter_map(scalar)
+                .collect();
+            granted.push(match actions.as_slice() {
+                [a] if a == "sqs:SendMessage" => {
+                    Access::Send(QueueName::from_logical_id(&resource).unwrap())
+                }
+                [a] if a == "dynamodb:PutItem" => {
+                    Access::Put(TableName::from_logical_id(&resource).unwrap())
+                }
+                other => panic!("unexpected bridge actions {other:?}"),
+            });
+        }
+        granted.sort();
+        let mut used = INGEST_BRIDGE_ACCESS.to_vec();
+        used.sort();
+        assert_eq!(granted, used);
     }
 }

@@ -7,7 +7,9 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let config = BridgeConfig::from_env()?;
-    let clients = AwsClients::from_env().await?;
+    let clients = AwsClients::from_env()
+        .await?
+        .scoped_to("fmn-ingest-bridge", fmn_aws::names::INGEST_BRIDGE_ACCESS);
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
