@@ -331,6 +331,30 @@ async fn jobs_over_a_batch_s_byte_limit_are_sent_in_several_calls() {
     assert_eq!(got.len(), 10);
 }
 
+/// The IRC queue is FIFO with one group: jobs come out in the order they went in, and a job
+/// enqueued again (a redelivered match) within SQS's window is there once.
+#[tokio::test(flavor = "multi_thread")]
+async fn irc_jobs_keep_their_order_and_a_repeat_is_queued_once() {
+    let env = TestEnv::new("irc-fifo").await;
+    let url = env.queue_url(QueueName::Irc).to_string();
+    assert!(fmn_aws::sqs::is_fifo(&url), "{url}");
+    let jobs: Vec<QueuedJob> = (0..25)
+        .map(|i| QueuedJob {
+            job_id: format!("job-{i:02}"),
+            body: format!("{{\"n\":{i}}}"),
+        })
+        .collect();
+    enqueue_jobs(&env.clients.sqs, &url, &jobs).await.unwrap();
+    // The same jobs again, as a repeated match would send them.
+    enqueue_jobs(&env.clients.sqs, &url, &jobs[..10])
+        .await
+        .unwrap();
+    let got = env.drain(QueueName::Irc, 35, 10).await;
+    let bodies: Vec<String> = got.into_iter().filter_map(|m| m.body).collect();
+    let expected: Vec<String> = jobs.iter().map(|j| j.body.clone()).collect();
+    assert_eq!(bodies, expected, "each once, in order");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_lettered_copy_keeps_the_record_s_encoding() {
     use fmn_aws::batch::{process_records, DeadLetterQueue, RecordError, REASON_ATTRIBUTE};

@@ -47,8 +47,9 @@ impl QueueName {
             QueueName::IngestDeadLetter => "ingest-dlq",
             QueueName::Email => "email",
             QueueName::EmailDeadLetter => "email-dlq",
-            QueueName::Irc => "irc",
-            QueueName::IrcDeadLetter => "irc-dlq",
+            // FIFO, one message group: IRC lines go out in order through one bot at a time.
+            QueueName::Irc => "irc.fifo",
+            QueueName::IrcDeadLetter => "irc-dlq.fifo",
         }
     }
 

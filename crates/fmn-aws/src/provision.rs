@@ -103,11 +103,15 @@ async fn create_queue(
     if let Some(policy) = redrive {
         attributes.insert(QueueAttributeName::RedrivePolicy, policy.to_string());
     }
+    let mut create_attributes = attributes.clone();
+    if queue.fifo {
+        create_attributes.insert(QueueAttributeName::FifoQueue, "true".into());
+    }
     let created = clients
         .sqs
         .create_queue()
         .queue_name(&queue.name)
-        .set_attributes(Some(attributes.clone()))
+        .set_attributes(Some(create_attributes))
         .send()
         .await;
     let url = match created {

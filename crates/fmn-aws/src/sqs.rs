@@ -92,10 +92,18 @@ impl OutgoingMessage {
         self
     }
 
-    fn entry(&self) -> SendMessageBatchRequestEntry {
+    fn entry(&self, fifo: bool) -> SendMessageBatchRequestEntry {
         let mut entry = SendMessageBatchRequestEntry::builder()
             .id(&self.id)
             .message_body(&self.body);
+        if fifo {
+            // One group: the queue is consumed strictly in order by one invocation at a time.
+            // The entry id (a job's id, a record's message id) deduplicates a repeat sent
+            // within SQS's five-minute window.
+            entry = entry
+                .message_group_id(FIFO_GROUP)
+                .message_deduplication_id(&self.id);
+        }
         for (name, value) in &self.attributes {
             entry = entry.message_attributes(
                 name,
@@ -108,6 +116,14 @@ impl OutgoingMessage {
         }
         entry.build().expect("id and body are set")
     }
+}
+
+/// The one message group of every FIFO queue (the IRC queues).
+pub const FIFO_GROUP: &str = "fmn";
+
+/// Whether the queue at `url` is a FIFO queue (SQS requires the `.fifo` suffix).
+pub fn is_fifo(url: &str) -> bool {
+    url.ends_with(".fifo")
 }
 
 /// A batch-entry id from any text: SQS only takes `[A-Za-z0-9_-]{1,80}`.
@@ -193,7 +209,12 @@ async fn send_batch(
         let result = client
             .send_message_batch()
             .queue_url(queue_url)
-            .set_entries(Some(pending.iter().map(|m| m.entry()).collect()))
+            .set_entries(Some(
+                pending
+                    .iter()
+                    .map(|m| m.entry(is_fifo(queue_url)))
+                    .collect(),
+            ))
             .send()
             .await
             .map_err(|e| SqsError::call("SendMessageBatch", queue_url, e));

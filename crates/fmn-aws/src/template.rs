@@ -40,6 +40,8 @@ pub struct QueueSpec {
     pub visibility_timeout_secs: Option<u32>,
     pub retention_secs: Option<u32>,
     pub redrive: Option<Redrive>,
+    /// `FifoQueue: true` (set at creation, never changed).
+    pub fifo: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -310,6 +312,10 @@ impl Resolver<'_> {
             visibility_timeout_secs: self.opt_number(id, props.get("VisibilityTimeout"))?,
             retention_secs: self.opt_number(id, props.get("MessageRetentionPeriod"))?,
             redrive,
+            fifo: props
+                .get("FifoQueue")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 
@@ -693,11 +699,27 @@ mod tests {
         );
     }
 
+    /// One bot at a time, lines in order, and no job dead-lettered untried: the IRC queue
+    /// is FIFO (one message group, so Lambda runs one batch of it at a time), not a reserved
+    /// concurrency of 1 (under which throttled batches still count as receives).
     #[test]
     fn the_irc_bot_never_runs_twice_at_once() {
         let t = bundled();
         let irc = t.function(FunctionName::DeliverIrc.logical_id()).unwrap();
-        assert_eq!(irc.reserved_concurrency, Some(1));
+        assert_eq!(irc.reserved_concurrency, None);
+        for q in [QueueName::Irc, QueueName::IrcDeadLetter] {
+            let spec = t.queue(q.logical_id()).unwrap();
+            assert!(spec.fifo, "{} is FIFO", q.logical_id());
+            assert!(spec.name.ends_with(".fifo"));
+            assert_eq!(spec.name, ResourceNames::new("t").queue(q));
+        }
+        let event = &irc.sqs_events[0];
+        assert!(event.batch_size <= 10, "FIFO event sources take at most 10");
+        assert_eq!(event.batching_window_secs, 0, "no batching window on FIFO");
+        for f in FunctionName::ALL {
+            let spec = t.function(f.logical_id()).unwrap();
+            assert_eq!(spec.reserved_concurrency, None, "{}", f.binary());
+        }
     }
 
     #[test]

@@ -18,7 +18,9 @@
 //!    for absent nicks, and retrying would only repeat the refusal.
 //!
 //! Failures: no connection, or a connection lost before the QUIT was confirmed → the batch's
-//! unconfirmed jobs go back to the queue (record `retry`). A job whose line reached the server
+//! unconfirmed jobs go back to the queue (record `retry`). The queue is FIFO with one message
+//! group (one invocation at a time, in order): from the first job that goes back, every later
+//! job of the batch goes back untried. A job whose line reached the server
 //! but whose confirmation was lost is said again on the retry: at least once, never lost. Jobs
 //! left when the batch's sending time (`FMN_IRC_BATCH_SECONDS`) is used up go back unclaimed.
 
@@ -87,7 +89,21 @@ impl DeliverIrcHandler {
         let mut bucket = TokenBucket::new(self.settings.rate, self.settings.burst);
         let mut sent: Vec<Sent> = Vec::new();
 
+        // The queue is FIFO: once a job goes back to it, every later one goes back too, untried,
+        // so lines keep their order (Lambda hands the group back from the first failure).
+        let mut blocked: Option<String> = None;
         for (index, record) in records.iter().enumerate() {
+            if blocked.is_none() {
+                if let Some(Err(RecordError::Retry(reason))) = verdicts.last() {
+                    blocked = Some(reason.clone());
+                }
+            }
+            if let Some(reason) = &blocked {
+                verdicts.push(Err(RecordError::Retry(format!(
+                    "an earlier job of the batch is retried first, in order ({reason})"
+                ))));
+                continue;
+            }
             // Filled in below unless the line goes out (then after the QUIT).
             verdicts.push(Ok(()));
             let message_id = &record.message_id;
