@@ -8,8 +8,8 @@ use fmn_core::prefs::{Destination, DestinationKind, Filter};
 use fmn_core::rules::{catalog, ArgKind, ArtifactKind, MAX_LIST, MAX_PATTERN};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Ref, Schema, SchemaFormat,
-    Type,
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder,
+    Ref, Schema, SchemaFormat, Type,
 };
 use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
@@ -91,8 +91,8 @@ const RULE_NAME_PATTERN: &str = r"^[^\s,\x00-\x1f\x7f-\x9f]+$";
 
 /// How a destination receives: `immediate`, or a `digest` sent when the oldest item waited
 /// `batch_delta` seconds (60..604800) or `batch_count` items (1..1000) are pending (at least
-/// one of them). IRC destinations are immediate. Written out by hand: utoipa 5.5's
-/// `min_properties` attribute emits `maxProperties`.
+/// one of them). IRC destinations are immediate. Written out by hand: the derive cannot say
+/// "at least one of" (and utoipa 5.5's `min_properties` attribute emits `maxProperties`).
 pub struct DeliveryDoc;
 
 impl utoipa::PartialSchema for DeliveryDoc {
@@ -123,9 +123,17 @@ impl utoipa::PartialSchema for DeliveryDoc {
                 "batch_count",
                 bounded(1, u64::from(limits::MAX_BATCH_COUNT)),
             )
-            .required("mode")
-            // `mode` and at least one of the two.
-            .min_properties(Some(2));
+            .required("mode");
+        let either = |field: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .required(field)
+        };
+        let digest = AllOfBuilder::new().item(digest).item(
+            AnyOfBuilder::new()
+                .item(either("batch_delta"))
+                .item(either("batch_count")),
+        );
         OneOfBuilder::new()
             .item(immediate)
             .item(digest)
