@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use crate::api::{admin, confirm, me, meta};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::schema::{
-    DeliveryDoc, DestinationDoc, EmailDoc, FilterDoc, FilterNameDoc, IdDoc, MeDoc,
+    DeliveryDoc, DestinationDoc, EmailDoc, FilterDoc, FilterNameDoc, IdDoc, ImmediateDoc, MeDoc,
     NewDestinationDoc, NickDoc, PrefsDoc, RuleDoc,
 };
 
@@ -45,7 +45,7 @@ impl Modify for BearerAuth {
         admin::list, admin::create, admin::disable, admin::enable, admin::get_prefs, admin::put_prefs,
     ),
     components(schemas(ErrorBody, ErrorDetail, PrefsDoc, MeDoc, DestinationDoc, NewDestinationDoc, FilterDoc, RuleDoc, DeliveryDoc,
-        EmailDoc, NickDoc, IdDoc, FilterNameDoc)),
+        EmailDoc, NickDoc, IdDoc, FilterNameDoc, ImmediateDoc)),
     modifiers(&BearerAuth),
     tags(
         (name = "meta", description = "Login configuration, rule catalogue"),

@@ -95,26 +95,41 @@ const RULE_NAME_PATTERN: &str = r"^[^\s,\x00-\x1f\x7f-\x9f]+$";
 /// "at least one of" (and utoipa 5.5's `min_properties` attribute emits `maxProperties`).
 pub struct DeliveryDoc;
 
-impl utoipa::PartialSchema for DeliveryDoc {
-    fn schema() -> RefOr<Schema> {
-        let mode = |m: &str| {
+fn delivery_mode(mode: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "mode",
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .enum_values(Some([m]))
-        };
+                .enum_values(Some([mode])),
+        )
+        .required("mode")
+}
+
+/// An IRC destination's delivery: `immediate` only (`validate` refuses digests on IRC).
+pub struct ImmediateDoc;
+
+impl utoipa::PartialSchema for ImmediateDoc {
+    fn schema() -> RefOr<Schema> {
+        delivery_mode("immediate")
+            .description(Some("IRC destinations are delivered immediately"))
+            .into()
+    }
+}
+
+impl ToSchema for ImmediateDoc {}
+
+impl utoipa::PartialSchema for DeliveryDoc {
+    fn schema() -> RefOr<Schema> {
         let bounded = |min: u64, max: u64| {
             ObjectBuilder::new()
                 .schema_type(Type::Integer)
                 .minimum(Some(min))
                 .maximum(Some(max))
         };
-        let immediate = ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .property("mode", mode("immediate"))
-            .required("mode");
-        let digest = ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .property("mode", mode("digest"))
+        let immediate = delivery_mode("immediate");
+        let digest = delivery_mode("digest")
             .property(
                 "batch_delta",
                 bounded(limits::MIN_BATCH_DELTA, limits::MAX_BATCH_DELTA),
@@ -122,8 +137,7 @@ impl utoipa::PartialSchema for DeliveryDoc {
             .property(
                 "batch_count",
                 bounded(1, u64::from(limits::MAX_BATCH_COUNT)),
-            )
-            .required("mode");
+            );
         let either = |field: &str| {
             ObjectBuilder::new()
                 .schema_type(Type::Object)
@@ -170,6 +184,7 @@ pub enum DestinationDoc {
         address: String,
         /// Only confirmed destinations receive anything.
         confirmed: bool,
+        #[schema(value_type = ImmediateDoc)]
         delivery: DeliveryDoc,
         irc_colour: bool,
         verbose: bool,
@@ -183,7 +198,7 @@ pub struct NewDestinationDoc;
 
 impl utoipa::PartialSchema for NewDestinationDoc {
     fn schema() -> RefOr<Schema> {
-        let variant = |kind: &str, address: RefOr<Schema>| {
+        let variant = |kind: &str, address: RefOr<Schema>, delivery: Ref| {
             ObjectBuilder::new()
                 .schema_type(Type::Object)
                 .property(
@@ -193,7 +208,7 @@ impl utoipa::PartialSchema for NewDestinationDoc {
                         .enum_values(Some([kind])),
                 )
                 .property("address", address)
-                .property("delivery", Ref::from_schema_name(DeliveryDoc::name()))
+                .property("delivery", delivery)
                 .property(
                     "irc_colour",
                     ObjectBuilder::new().schema_type(Type::Boolean),
@@ -207,10 +222,12 @@ impl utoipa::PartialSchema for NewDestinationDoc {
             .item(variant(
                 "email",
                 Ref::from_schema_name(EmailDoc::name()).into(),
+                Ref::from_schema_name(DeliveryDoc::name()),
             ))
             .item(variant(
                 "irc",
                 Ref::from_schema_name(NickDoc::name()).into(),
+                Ref::from_schema_name(ImmediateDoc::name()),
             ))
             .description(Some(
                 "A destination to add; it is confirmed by a link sent to it",
