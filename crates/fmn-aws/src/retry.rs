@@ -83,16 +83,38 @@ const SERVICE_WIDE_CODES: &[&str] = &[
     "NotFoundException",
 ];
 
+/// SQS's codes for a batch call refused as a whole for what it carries (too long, too many or
+/// duplicate entries...): the sender's fault, never accepted as it is. The faults of single
+/// entries come back in the answer's `Failed` list instead.
+const BATCH_REFUSAL_CODES: &[&str] = &[
+    "BatchRequestTooLong",
+    "TooManyEntriesInBatchRequest",
+    "BatchEntryIdsNotDistinct",
+    "InvalidBatchEntryId",
+    "EmptyBatchRequest",
+    "InvalidMessageContents",
+    "InvalidParameterValue",
+];
+
+/// A code without its service's qualifier: SQS's query protocol answers
+/// `AWS.SimpleQueueService.BatchRequestTooLong`, its JSON protocol `BatchRequestTooLong`.
+fn unqualified(code: &str) -> &str {
+    code.rsplit('.').next().unwrap_or(code)
+}
+
 /// The class of an error from its service code and HTTP status, when known. A code decides
 /// when it is one we know; otherwise the status does (5xx, 429 and 408 are retryable, other
 /// statuses are the request's fault); with neither, the error is retryable (no answer came).
 pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ErrorClass {
-    if let Some(code) = code {
+    if let Some(code) = code.map(unqualified) {
         if RETRYABLE_CODES.contains(&code) {
             return ErrorClass::Retryable;
         }
         if SERVICE_WIDE_CODES.contains(&code) {
             return ErrorClass::ServiceWide;
+        }
+        if BATCH_REFUSAL_CODES.contains(&code) {
+            return ErrorClass::Permanent;
         }
     }
     match status {
@@ -122,6 +144,31 @@ where
     }
 }
 
+/// What a failed batch call (SQS `SendMessageBatch`) means for the batch it carried:
+/// [`ErrorClass::Permanent`] only when SQS refused the request as a whole for its content (its
+/// entries may still be accepted one by one); any other refusal (no such queue, no access) is
+/// not the batch's fault and is [`ErrorClass::ServiceWide`]: nothing is accepted until someone
+/// acts. Otherwise as [`classify`].
+pub fn classify_batch<E>(err: &SdkError<E, HttpResponse>) -> ErrorClass
+where
+    E: ProvideErrorMetadata,
+{
+    batch_class(classify(err), err.code())
+}
+
+/// [`classify_batch`] from a code and status (as [`classify_code`]).
+pub fn classify_batch_code(code: Option<&str>, status: Option<u16>) -> ErrorClass {
+    batch_class(classify_code(code, status), code)
+}
+
+fn batch_class(class: ErrorClass, code: Option<&str>) -> ErrorClass {
+    let refusal = code.is_some_and(|c| BATCH_REFUSAL_CODES.contains(&unqualified(c)));
+    match class {
+        ErrorClass::Permanent if !refusal => ErrorClass::ServiceWide,
+        other => other,
+    }
+}
+
 /// `FMN_*_ATTEMPTS`-style bounded retries with exponential backoff and full jitter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -141,6 +188,24 @@ impl RetryPolicy {
             base: Duration::from_millis(100),
             cap: Duration::from_secs(5),
         }
+    }
+
+    /// Retries without a limit (loops that never give up: reconnecting, resending), waits
+    /// from `base` doubling up to `cap`.
+    pub const fn forever(base: Duration, cap: Duration) -> Self {
+        Self {
+            attempts: u32::MAX,
+            base,
+            cap,
+        }
+    }
+
+    /// A wait after the `attempt`th consecutive failure with equal jitter: half the ceiling
+    /// fixed, half random, so a loop never comes straight back (full jitter may wait nearly
+    /// nothing) while many of them still spread out.
+    pub fn equal_jitter(&self, attempt: u32) -> Duration {
+        let half = self.ceiling(attempt) / 2;
+        half + rand::rng().random_range(Duration::ZERO..=half)
     }
 
     /// The longest wait after the `attempt`th call (1-based).
@@ -329,6 +394,68 @@ mod tests {
             HttpResponse::new(StatusCode::try_from(502).unwrap(), SdkBody::empty()),
         );
         assert_eq!(classify(&garbled), ErrorClass::Retryable);
+    }
+
+    fn sqs_batch(code: &str, status: u16) -> ErrorClass {
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        let err = aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError::generic(
+            ErrorMetadata::builder().code(code).build(),
+        );
+        classify_batch(&SdkError::service_error(err, raw))
+    }
+
+    #[test]
+    fn batch_refusals_are_told_from_outages() {
+        for code in [
+            "BatchRequestTooLong",
+            "AWS.SimpleQueueService.BatchRequestTooLong",
+            "TooManyEntriesInBatchRequest",
+            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+            "BatchEntryIdsNotDistinct",
+            "EmptyBatchRequest",
+            "InvalidBatchEntryId",
+        ] {
+            assert_eq!(sqs_batch(code, 400), ErrorClass::Permanent, "{code}");
+            assert_eq!(classify_batch_code(Some(code), None), ErrorClass::Permanent);
+        }
+        assert_eq!(sqs_batch("ThrottlingException", 400), ErrorClass::Retryable);
+        assert_eq!(
+            sqs_batch("AWS.SimpleQueueService.RequestThrottled", 403),
+            ErrorClass::Retryable
+        );
+        assert_eq!(sqs_batch("InternalError", 500), ErrorClass::Retryable);
+        assert_eq!(sqs_batch("ServiceUnavailable", 503), ErrorClass::Retryable);
+        // Refused, but not for what the batch carries: sending it in parts would not help.
+        for code in [
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "AccessDenied",
+            "InvalidClientTokenId",
+        ] {
+            assert_eq!(sqs_batch(code, 403), ErrorClass::ServiceWide, "{code}");
+        }
+        type E = aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError;
+        let timeout: SdkError<E, HttpResponse> = SdkError::timeout_error("slow");
+        assert_eq!(classify_batch(&timeout), ErrorClass::Retryable);
+        let built: SdkError<E, HttpResponse> = SdkError::construction_failure("no queue url");
+        assert_ne!(classify_batch(&built), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn equal_jitter_keeps_half_the_ceiling() {
+        let p = RetryPolicy::forever(Duration::from_millis(200), Duration::from_secs(10));
+        for attempt in [0, 1, 3, 7, 40] {
+            let ceiling = p.ceiling(attempt);
+            for _ in 0..50 {
+                let wait = p.equal_jitter(attempt);
+                assert!(
+                    wait >= ceiling / 2 && wait <= ceiling,
+                    "{attempt}: {wait:?}"
+                );
+            }
+        }
+        assert_eq!(p.ceiling(0), Duration::from_millis(200));
+        assert_eq!(p.ceiling(6), Duration::from_millis(6400));
+        assert_eq!(p.ceiling(7), Duration::from_secs(10));
     }
 
     #[test]

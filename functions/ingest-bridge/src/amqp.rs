@@ -23,12 +23,12 @@ use lapin::options::{
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties};
-use rand::Rng;
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use fmn_aws::retry::RetryPolicy;
 use fmn_core::message::{Envelope, EnvelopeError};
 
 use crate::config::AmqpConfig;
@@ -137,14 +137,9 @@ enum Ended {
     Lost(String),
 }
 
-/// Backoff with jitter for the `failures`-th consecutive failed connection: from 500 ms
-/// doubling up to 30 s.
-fn reconnect_delay(failures: u32) -> Duration {
-    let ceiling = Duration::from_millis(500u64 << failures.saturating_sub(1).min(6))
-        .min(Duration::from_secs(30));
-    let half = ceiling / 2;
-    half + rand::rng().random_range(Duration::ZERO..=half)
-}
+/// Reconnecting after failed connections: from 500 ms doubling up to 30 s, equal jitter.
+const RECONNECT: RetryPolicy =
+    RetryPolicy::forever(Duration::from_millis(500), Duration::from_secs(30));
 
 impl Source {
     fn name(&self) -> String {
@@ -163,7 +158,7 @@ impl Source {
                         m.disconnects.fetch_add(1, Relaxed);
                     }
                     failures += 1;
-                    let delay = reconnect_delay(failures);
+                    let delay = RECONNECT.equal_jitter(failures);
                     tracing::warn!(source = self.name(), error, retry_in = ?delay, "AMQP connection lost or refused; reconnecting (unacknowledged deliveries go back to the queue)");
                     self.metrics.set_error(Some(format!("AMQP: {error}")));
                     tokio::select! {
@@ -579,6 +574,7 @@ impl AckTracker {
 mod tests {
     use super::*;
     use lapin::types::{FieldArray, LongString, ShortString};
+    use rand::Rng;
 
     #[test]
     fn in_order_settlements_become_one_multiple_ack() {

@@ -6,11 +6,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use fmn_aws::retry::RetryPolicy;
 use fmn_aws::sqs::{SqsError, MAX_BATCH, MAX_MESSAGE_BYTES};
 use fmn_aws::{AwsClients, QueueName, TableName};
 
@@ -214,14 +214,9 @@ struct StoredAside {
 /// SQS calls that take longer than this count as failed (and are retried).
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Backoff with jitter for the `failures`-th consecutive failure: half fixed, half random, from
-/// 200 ms doubling up to 10 s.
-fn retry_delay(failures: u32) -> Duration {
-    let ceiling = Duration::from_millis(200u64 << failures.saturating_sub(1).min(6))
-        .min(Duration::from_secs(10));
-    let half = ceiling / 2;
-    half + rand::rng().random_range(Duration::ZERO..=half)
-}
+/// Resending after failed SQS calls: from 200 ms doubling up to 10 s, equal jitter.
+const SEND_RETRY: RetryPolicy =
+    RetryPolicy::forever(Duration::from_millis(200), Duration::from_secs(10));
 
 impl Forwarder {
     async fn run(
@@ -659,7 +654,7 @@ impl Forwarder {
                 m.send_latency.observe(elapsed);
                 m.sqs_errors.fetch_add(1, Relaxed);
                 *failures += 1;
-                let delay = retry_delay(*failures);
+                let delay = SEND_RETRY.equal_jitter(*failures);
                 *retry_at = Some(Instant::now() + delay);
                 m.sqs_failing.store(true, Relaxed);
                 if *failures == 1 || (*failures).is_power_of_two() {
@@ -769,7 +764,7 @@ impl Forwarder {
                         count = retry.len(),
                         "SQS failed some entries; retrying them"
                     );
-                    *retry_at = Some(Instant::now() + retry_delay(1));
+                    *retry_at = Some(Instant::now() + SEND_RETRY.equal_jitter(1));
                     self.outbox.requeue(retry);
                 }
                 if let Err(e) = self.outbox.done(&done) {

@@ -7,6 +7,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use crate::pending::Pending;
 use fmn_aws::ingest_wire::{Encoding, ENCODING_ATTRIBUTE, MSG_ID_ATTRIBUTE};
+use fmn_aws::retry::{classify_batch, ErrorClass};
 
 /// What SQS did with a batch; messages are named by their index in the batch.
 #[derive(Debug)]
@@ -46,22 +47,6 @@ fn entry(index: usize, p: &Pending) -> SendMessageBatchRequestEntry {
     e.build().expect("id and body are set")
 }
 
-/// SQS's error codes for a batch call that is wrong as a whole (the sender's fault); the
-/// per-entry faults come back in `Failed` instead.
-fn is_batch_refusal(code: &str) -> bool {
-    let code = code.rsplit('.').next().unwrap_or(code);
-    matches!(
-        code,
-        "BatchRequestTooLong"
-            | "TooManyEntriesInBatchRequest"
-            | "BatchEntryIdsNotDistinct"
-            | "InvalidBatchEntryId"
-            | "EmptyBatchRequest"
-            | "InvalidMessageContents"
-            | "InvalidParameterValue"
-    )
-}
-
 /// Sends `batch` (at most 10 messages, within SQS's batch size) in one call.
 pub async fn send_batch(
     sqs: &aws_sdk_sqs::Client,
@@ -87,7 +72,8 @@ pub async fn send_batch(
             }
         }
         Ok(Err(e)) => {
-            let refused = e.code().is_some_and(is_batch_refusal);
+            // Permanent for a batch call: refused as a whole for what it carries.
+            let refused = classify_batch(&e) == ErrorClass::Permanent;
             let code = e.code().map(|c| format!("{c}: ")).unwrap_or_default();
             let error = format!("{code}{}", DisplayErrorContext(&e));
             return if refused {
@@ -137,21 +123,5 @@ pub async fn send_batch(
         retry,
         refused,
         elapsed,
-    }
-}
-
-#[cfg(test)]
-mod refusal_tests {
-    use super::is_batch_refusal;
-
-    #[test]
-    fn batch_refusals_are_told_from_outages() {
-        assert!(is_batch_refusal("BatchRequestTooLong"));
-        assert!(is_batch_refusal(
-            "AWS.SimpleQueueService.BatchRequestTooLong"
-        ));
-        assert!(!is_batch_refusal("ThrottlingException"));
-        assert!(!is_batch_refusal("InternalError"));
-        assert!(!is_batch_refusal("ServiceUnavailable"));
     }
 }

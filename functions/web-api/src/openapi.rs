@@ -2,12 +2,16 @@
 //! `utoipa::path` annotations and the schemas below (`crate::schema`).
 
 use axum::Json;
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{admin, confirm, me, meta};
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::schema::{DeliveryDoc, DestinationDoc, FilterDoc, MeDoc, PrefsDoc, RuleDoc};
+use crate::schema::{
+    DeliveryDoc, DestinationDoc, EmailDoc, FilterDoc, FilterNameDoc, IdDoc, ImmediateDoc, MeDoc,
+    NewDestinationDoc, NickDoc, PrefsDoc, RuleDoc,
+};
 
 struct BearerAuth;
 
@@ -40,7 +44,8 @@ impl Modify for BearerAuth {
         confirm::show, confirm::answer, confirm::unsubscribe,
         admin::list, admin::create, admin::disable, admin::enable, admin::get_prefs, admin::put_prefs,
     ),
-    components(schemas(ErrorBody, ErrorDetail, PrefsDoc, MeDoc, DestinationDoc, FilterDoc, RuleDoc, DeliveryDoc)),
+    components(schemas(ErrorBody, ErrorDetail, PrefsDoc, MeDoc, DestinationDoc, NewDestinationDoc, FilterDoc, RuleDoc, DeliveryDoc,
+        EmailDoc, NickDoc, IdDoc, FilterNameDoc, ImmediateDoc)),
     modifiers(&BearerAuth),
     tags(
         (name = "meta", description = "Login configuration, rule catalogue"),
@@ -51,7 +56,79 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
+/// The document as served. utoipa 5.5 serialises a response link's fields in snake case
+/// (`operation_id`, `operation_ref`, `request_body`), which OpenAPI readers such as
+/// schemathesis do not know; they are renamed here.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    let links = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation.get_mut("responses")?.as_object_mut())
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links")?.as_object_mut())
+        .flat_map(|links| links.values_mut())
+        .filter_map(Value::as_object_mut);
+    for link in links {
+        for (from, to) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(v) = link.remove(from) {
+                link.insert(to.into(), v);
+            }
+        }
+    }
+    doc
+}
+
 /// `GET /api/v1/openapi.json`.
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every link names an operation of the document by `operationId` and only path
+    /// parameters that operation has: a dangling link is silently never followed.
+    #[test]
+    fn links_resolve() {
+        let doc = document();
+        let mut operations = std::collections::HashMap::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for op in ops.as_object().unwrap().values() {
+                operations.insert(op["operationId"].as_str().unwrap().to_string(), (path, op));
+            }
+        }
+        let mut checked = 0;
+        for (_, op) in operations.values() {
+            for response in op["responses"].as_object().unwrap().values() {
+                let Some(links) = response.get("links") else {
+                    continue;
+                };
+                for (name, link) in links.as_object().unwrap() {
+                    assert!(link.get("operation_id").is_none(), "{name}: {link}");
+                    let target = link["operationId"].as_str().expect("operationId");
+                    let (path, _) = operations
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{name}: no operation `{target}`"));
+                    for (param, value) in link["parameters"].as_object().unwrap() {
+                        assert!(
+                            path.contains(&format!("{{{param}}}")),
+                            "{name}: {path} has no `{param}`"
+                        );
+                        assert!(value.as_str().unwrap().starts_with("$response.body#/"));
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 10, "the create operations' links");
+    }
 }

@@ -14,7 +14,7 @@ use super::account::change;
 use super::extract::{Body, P};
 use super::me::import_into;
 use crate::error::{ApiError, ErrorBody};
-use crate::schema::{ImportDoc, PrefsDoc};
+use crate::schema::{EmailDoc, ImportDoc, PrefsDoc};
 use crate::state::{Admin, AppState};
 
 /// One account in the admin's list.
@@ -67,6 +67,7 @@ pub struct NewUser {
     /// An admin-managed bot account (a mailing list), not a person.
     pub bot: Option<bool>,
     /// An address to deliver to (it gets a confirmation mail).
+    #[schema(value_type = Option<EmailDoc>)]
     pub email: Option<String>,
     /// The default filters (default true).
     pub create_defaults: Option<bool>,
@@ -74,7 +75,13 @@ pub struct NewUser {
 
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
     request_body = NewUser,
-    responses((status = 201, description = "Created", body = AccountSummary),
+    responses((status = 201, description = "Created", body = AccountSummary,
+            links(
+                ("Disable" = (operation_id = "disable", parameters(("name" = "$response.body#/name")))),
+                ("Enable" = (operation_id = "enable", parameters(("name" = "$response.body#/name")))),
+                ("GetPrefs" = (operation_id = "get_prefs", parameters(("name" = "$response.body#/name")), description = "A bot account's")),
+                ("PutPrefs" = (operation_id = "put_prefs", parameters(("name" = "$response.body#/name")), description = "A bot account's")),
+            )),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, description = "The account exists", body = ErrorBody),
         (status = 422, body = ErrorBody)))]

@@ -18,7 +18,8 @@ use super::extract::{Body, P};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::schema::{
-    DeliveryDoc, DestinationDoc, FilterDoc, ImportDoc, Kind, MeDoc, PrefsDoc, RuleDoc,
+    DeliveryDoc, DestinationDoc, FilterDoc, FilterNameDoc, IdDoc, ImportDoc, Kind, MeDoc,
+    NewDestinationDoc, PrefsDoc, RuleDoc,
 };
 use crate::state::AppState;
 
@@ -43,15 +44,13 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Va
     Ok(Json(with_admin(&prefs, caller.admin)))
 }
 
-/// A destination to add.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A destination to add (documented per kind as `NewDestinationDoc`).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewDestination {
     pub kind: Kind,
     /// An e-mail address or an IRC nick.
-    #[schema(example = "kalev@example.org", min_length = 1, max_length = 254)]
     pub address: String,
-    #[schema(value_type = Option<DeliveryDoc>)]
     pub delivery: Option<Delivery>,
     pub irc_colour: Option<bool>,
     pub verbose: Option<bool>,
@@ -82,9 +81,14 @@ fn destination_of(p: &UserPrefs, id: &str) -> Destination {
 }
 
 #[utoipa::path(post, path = "/api/v1/me/destinations", tag = "me", security(("bearer" = [])),
-    request_body = NewDestination,
+    request_body = NewDestinationDoc,
     responses(
-        (status = 201, description = "Added, unconfirmed; a confirmation was sent", body = DestinationDoc),
+        (status = 201, description = "Added, unconfirmed; a confirmation was sent", body = DestinationDoc,
+            links(
+                ("PatchDestination" = (operation_id = "patch_destination", parameters(("id" = "$response.body#/id")))),
+                ("ResendConfirmation" = (operation_id = "resend", parameters(("id" = "$response.body#/id")))),
+                ("DeleteDestination" = (operation_id = "delete_destination", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 401, body = ErrorBody), (status = 409, description = "Already a destination", body = ErrorBody),
         (status = 422, description = "Bad address, delivery or too many destinations", body = ErrorBody),
         (status = 429, description = "Too many confirmations: this caller's this hour, this address's today, or everybody's this hour", body = ErrorBody)))]
@@ -227,11 +231,12 @@ pub async fn resend(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterBody {
-    #[schema(example = "My builds", min_length = 1, max_length = 64)]
+    #[schema(value_type = FilterNameDoc)]
     pub name: String,
     pub enabled: Option<bool>,
     pub oneshot: Option<bool>,
     /// Destination ids.
+    #[schema(value_type = Option<Vec<IdDoc>>)]
     pub destinations: Option<Vec<String>>,
     /// Rules (see `/api/v1/rules` for the kinds and their arguments).
     #[schema(value_type = Option<Vec<RuleDoc>>)]
@@ -257,7 +262,12 @@ fn no_filter(id: &str) -> ApiError {
 
 #[utoipa::path(post, path = "/api/v1/me/filters", tag = "me", security(("bearer" = [])),
     request_body = FilterBody,
-    responses((status = 201, description = "The new filter", body = FilterDoc),
+    responses((status = 201, description = "The new filter", body = FilterDoc,
+            links(
+                ("GetFilter" = (operation_id = "get_filter", parameters(("id" = "$response.body#/id")))),
+                ("PutFilter" = (operation_id = "put_filter", parameters(("id" = "$response.body#/id")))),
+                ("DeleteFilter" = (operation_id = "delete_filter", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 401, body = ErrorBody),
         (status = 422, description = "Bad name, rule, destination, or too many filters", body = ErrorBody)))]
 pub async fn create_filter(
