@@ -287,6 +287,9 @@ pub const SQS_THROTTLED: Canned = Canned {
     message: "Rate exceeded",
 };
 
+/// Sees each request passed through and its answer: (path, request body, status, answer body).
+pub type Observer = Arc<dyn Fn(&str, &[u8], u16, &[u8]) + Send + Sync>;
+
 /// An HTTP stand-in in front of a service: passes every request through, except that while a
 /// canned answer is set, the requests `applies` picks get that answer instead.
 pub struct StandIn {
@@ -298,6 +301,15 @@ pub struct StandIn {
 
 impl StandIn {
     pub async fn start(target: String, applies: fn(&axum::http::Uri) -> bool) -> StandIn {
+        Self::observed(target, applies, None).await
+    }
+
+    /// [`StandIn::start`], telling `observer` about every request passed through.
+    pub async fn observed(
+        target: String,
+        applies: fn(&axum::http::Uri) -> bool,
+        observer: Option<Observer>,
+    ) -> StandIn {
         use axum::body::Bytes;
         use axum::http::{HeaderMap, Method, StatusCode, Uri};
         use axum::response::IntoResponse;
@@ -310,6 +322,7 @@ impl StandIn {
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let canned = *a.lock().unwrap();
                 let (r, target, http) = (Arc::clone(&r), target.clone(), http.clone());
+                let observer = observer.clone();
                 async move {
                     if let Some(c) = canned.filter(|_| applies(&uri)) {
                         r.fetch_add(1, Ordering::SeqCst);
@@ -329,6 +342,7 @@ impl StandIn {
                         "{target}{}",
                         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
                     );
+                    let sent = body.clone();
                     let mut request = http.request(method, url).body(body);
                     for (name, value) in &headers {
                         if name != "host" && name != "content-length" {
@@ -342,6 +356,9 @@ impl StandIn {
                     let status = response.status();
                     let headers = response.headers().clone();
                     let body = response.bytes().await.unwrap_or_default();
+                    if let Some(observe) = &observer {
+                        observe(uri.path(), &sent, status.as_u16(), &body);
+                    }
                     let mut out = (status, body).into_response();
                     for (name, value) in &headers {
                         if name != "content-length" && name != "transfer-encoding" {
@@ -375,4 +392,77 @@ pub fn endpoint(var: &str, default: &str) -> String {
         .unwrap_or_else(|_| default.to_string())
         .trim_end_matches('/')
         .to_string()
+}
+
+/// SES v2 (moto) with SES's event publishing, which moto lacks: a stand-in in front of moto
+/// that, for each mail moto accepts from a request naming a configuration set, sends the
+/// `Send` event SES would publish (AWS's documented format: `eventType`, `mail.messageId`,
+/// `mail.destination`, `mail.tags` from the request's `EmailTags`) to `events_queue_url`,
+/// as the configuration set's SNS destination with raw delivery would.
+pub struct SesWithEvents {
+    pub url: String,
+    /// Events published so far.
+    pub published: Arc<AtomicUsize>,
+    _stand_in: StandIn,
+}
+
+impl SesWithEvents {
+    pub async fn start(sqs: aws_sdk_sqs::Client, events_queue_url: String) -> SesWithEvents {
+        let published = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&published);
+        let runtime = tokio::runtime::Handle::current();
+        let observer: Observer = Arc::new(move |path, request, status, answer| {
+            if path != "/v2/email/outbound-emails" || status != 200 {
+                return;
+            }
+            let (Ok(request), Ok(answer)) = (
+                serde_json::from_slice::<serde_json::Value>(request),
+                serde_json::from_slice::<serde_json::Value>(answer),
+            ) else {
+                return;
+            };
+            let Some(set) = request["ConfigurationSetName"].as_str() else {
+                return; // SES publishes events only for mail sent through a configuration set
+            };
+            let mut tags = serde_json::Map::new();
+            tags.insert("ses:configuration-set".into(), serde_json::json!([set]));
+            for tag in request["EmailTags"].as_array().into_iter().flatten() {
+                if let (Some(n), Some(v)) = (tag["Name"].as_str(), tag["Value"].as_str()) {
+                    tags.insert(n.into(), serde_json::json!([v]));
+                }
+            }
+            let event = serde_json::json!({
+                "eventType": "Send",
+                "mail": {
+                    "timestamp": "2026-12-01T00:00:00.000Z",
+                    "source": request["FromEmailAddress"],
+                    "messageId": answer["MessageId"],
+                    "destination": request["Destination"]["ToAddresses"],
+                    "headersTruncated": false,
+                    "tags": tags,
+                },
+                "send": {},
+            });
+            let (sqs, url, count) = (sqs.clone(), events_queue_url.clone(), Arc::clone(&count));
+            runtime.spawn(async move {
+                sqs.send_message()
+                    .queue_url(url)
+                    .message_body(event.to_string())
+                    .send()
+                    .await
+                    .expect("publishing a mail event");
+                count.fetch_add(1, Ordering::SeqCst);
+            });
+        });
+        let moto = endpoint(
+            "AWS_ENDPOINT_URL_SESV2",
+            fmn_aws::config::LOCAL_SESV2_ENDPOINT,
+        );
+        let stand_in = StandIn::observed(moto, |_| false, Some(observer)).await;
+        SesWithEvents {
+            url: stand_in.url.clone(),
+            published,
+            _stand_in: stand_in,
+        }
+    }
 }

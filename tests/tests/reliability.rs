@@ -197,6 +197,84 @@ async fn a_paused_ses_account_rejects_no_mail_and_the_job_goes_out_once_afterwar
     assert_eq!(mail_to(&address).await.len(), 1, "one mail");
 }
 
+/// The window `fmn_aws::delivery_records` admits, closed: a sender killed after SES accepted
+/// its mail leaves the record `sending`; SES's `Send` event (AWS's documented format, tagged
+/// with the record) arrives through the real mail-events queue and settles it, so the
+/// redelivered job sends nothing, even after the lease.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_event_settles_a_record_its_dead_sender_left_sending() {
+    use fmn_aws::delivery_records::{record_tag_value, Claim, RecordInfo};
+    let env = TestEnv::new("mail-events").await;
+    let mut settings = settings(&env).await;
+    settings.lease = Duration::from_millis(1);
+    let address = format!("{}@example.org", unique("killed"));
+    let j = job("alice", &address, Delivery::Immediate, "FEDORA-2024-k1");
+    let key = fmn_aws::delivery_records::Channel::Email.key(&j.job_id);
+
+    // The dead sender's claim: `sending`, never marked (its lease already over).
+    let records = DeliveryRecords::from_clients(&env.clients, settings.lease);
+    let info = RecordInfo {
+        user: "alice",
+        destination: "email-1",
+        address: &address,
+    };
+    assert!(matches!(
+        records.claim(&key, &info).await.unwrap(),
+        Claim::Claimed(_)
+    ));
+    // What SES publishes about the mail it accepted before the sender died.
+    let send_event = serde_json::json!({
+        "eventType": "Send",
+        "mail": {
+            "timestamp": "2026-12-01T00:00:00.000Z",
+            "source": "notifications@fedoraproject.org",
+            "messageId": "0100019a-ses-id-000000",
+            "destination": [address],
+            "headersTruncated": false,
+            "tags": {"ses:configuration-set": ["fmn-mail"], "fmn-record": [record_tag_value(&key)]},
+        },
+        "send": {},
+    });
+    let malformed = "{\"not\": \"an event\"}";
+    for body in [send_event.to_string(), malformed.to_string()] {
+        env.clients
+            .sqs
+            .send_message()
+            .queue_url(env.queue_url(QueueName::MailEvents))
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let handler = Arc::new(
+        fmn_mail_events::MailEventsHandler::new(&env.clients, settings.lease)
+            .await
+            .unwrap(),
+    );
+    let (stop, _) =
+        fmn_integration_tests::start_function(&env, fmn_aws::FunctionName::MailEvents, handler);
+    fmn_integration_tests::eventually("the record settled", Duration::from_secs(60), || async {
+        (record_state(&env, &key).await.as_deref() == Some("sent")).then_some(())
+    })
+    .await;
+    let dlq = env.drain(QueueName::MailEventsDeadLetter, 1, 30).await;
+    stop.cancel();
+    assert_eq!(dlq.len(), 1, "the malformed event is dead-lettered");
+    let item = records.get(&key).await.unwrap().unwrap();
+    assert_eq!(get_s(&item, "confirmed_by"), Some("ses-event"));
+    assert_eq!(get_s(&item, "message_id"), Some("0100019a-ses-id-000000"));
+
+    // The job, redelivered after the lease: acknowledged, nothing sent again.
+    let deliver = fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
+        .await
+        .unwrap();
+    let response = deliver
+        .handle_batch(event("m-1", &serde_json::to_string(&j).unwrap()))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(mail_to(&address).await.is_empty(), "no mail sent again");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_ses_account_keeps_digest_items_for_the_next_run() {
     let env = TestEnv::new("ses-paused-digest").await;

@@ -57,6 +57,38 @@ impl Channel {
     }
 }
 
+/// The SES message tag naming a mail's delivery record: SES's event publishing hands it back
+/// (`mail.tags`), so a `Send` event confirms the record even when the sender died before
+/// marking it (see [`DeliveryRecords::confirm_sent`]).
+pub const RECORD_TAG: &str = "fmn-record";
+
+/// A record key as an SES tag value (letters, digits, `_` and `-` only): `email-<id>`.
+pub fn record_tag_value(key: &str) -> String {
+    key.replacen('#', "-", 1)
+}
+
+/// The record key a [`RECORD_TAG`] value names, if it names one of ours.
+pub fn record_key_of_tag(value: &str) -> Option<String> {
+    let (channel, id) = value.split_once('-')?;
+    let channel = [Channel::Email, Channel::Irc, Channel::Digest]
+        .into_iter()
+        .find(|c| c.as_str() == channel)?;
+    (!id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then(|| channel.key(id))
+}
+
+/// What [`DeliveryRecords::confirm_sent`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The record said `sending` (its sender died, or has not marked it yet): now `sent`.
+    Now,
+    /// Already `sent`, or another state the event does not change, or no record.
+    Unchanged,
+}
+
 /// How [`DeliveryRecords::deliver_once`] ended.
 #[derive(Debug)]
 pub enum Delivered {
@@ -315,6 +347,41 @@ impl DeliveryRecords {
         Ok(out.item)
     }
 
+    /// The mail service reports (SES event publishing, a `Send` or `Delivery` event) that it
+    /// accepted the delivery of `key` as `message_id`: a record still `sending` becomes `sent`,
+    /// whoever holds the claim. This closes the window the module's description admits: a
+    /// sender killed after SES accepted its mail leaves `sending`, and without this the mail
+    /// would be sent again after the lease.
+    pub async fn confirm_sent(
+        &self,
+        key: &str,
+        message_id: &str,
+    ) -> Result<Confirmed, DynamoError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression(
+                "SET #state = :sent, finished_at = :now, message_id = :id, confirmed_by = :by",
+            )
+            .condition_expression("#state = :sending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sent", s(State::Sent.as_str()))
+            .expression_attribute_values(":sending", s(State::Sending.as_str()))
+            .expression_attribute_values(":now", n(now_ms()))
+            .expression_attribute_values(":id", s(message_id))
+            .expression_attribute_values(":by", s("ses-event"))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e));
+        match out {
+            Ok(_) => Ok(Confirmed::Now),
+            Err(e) if e.is_condition_failure() => Ok(Confirmed::Unchanged),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The delivery was accepted by the mail service as `message_id`.
     pub async fn mark_sent(&self, claim: &ClaimToken, message_id: &str) -> Result<(), DynamoError> {
         self.finish(claim, State::Sent, "message_id", message_id)
@@ -381,4 +448,23 @@ fn uuid_like() -> String {
     use rand::Rng;
     let v: u128 = rand::rng().random();
     format!("{v:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_tags_round_trip_and_refuse_strangers() {
+        for key in [Channel::Email.key("0123abcd"), Channel::Digest.key("ff00")] {
+            let tag = record_tag_value(&key);
+            assert!(tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+            assert_eq!(record_key_of_tag(&tag), Some(key));
+        }
+        for stranger in ["", "email", "email-", "sms-1234", "email-a#b", "digest-a b"] {
+            assert_eq!(record_key_of_tag(stranger), None, "{stranger:?}");
+        }
+    }
 }

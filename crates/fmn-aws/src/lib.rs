@@ -21,6 +21,7 @@ pub mod provision;
 pub mod recent;
 pub mod retry;
 pub mod ses;
+pub mod ses_events;
 pub mod sqs;
 pub mod telemetry;
 pub mod template;

@@ -29,6 +29,9 @@ pub struct MailSettings {
     pub lease: Duration,
     /// SES calls per delivery within one invocation (throttling is retried with backoff).
     pub ses_attempts: u32,
+    /// `FMN_SES_CONFIGURATION_SET`: the SES configuration set whose event destination
+    /// publishes each mail's events to the mail-events queue (unset: no events, as locally).
+    pub configuration_set: Option<String>,
 }
 
 impl MailSettings {
@@ -50,6 +53,7 @@ impl MailSettings {
             },
             lease: send_lease(vars)?,
             ses_attempts: vars.positive("FMN_SES_ATTEMPTS", DEFAULT_SES_ATTEMPTS)?,
+            configuration_set: vars.text("FMN_SES_CONFIGURATION_SET"),
         })
     }
 }
@@ -61,6 +65,7 @@ pub struct Mailer {
     ses: aws_sdk_sesv2::Client,
     from_address: String,
     attempts: u32,
+    configuration_set: Option<String>,
 }
 
 impl Mailer {
@@ -70,6 +75,7 @@ impl Mailer {
             ses,
             from_address: settings.context.from_address.clone(),
             attempts: settings.ses_attempts,
+            configuration_set: settings.configuration_set.clone(),
         }
     }
 
@@ -77,10 +83,39 @@ impl Mailer {
     /// the configured attempts with exponential backoff and jitter; a rejection or a
     /// service-wide refusal is returned at once. Returns the SES message id.
     pub async fn send(&self, to: &str, raw: &[u8]) -> Result<String, SesError> {
+        self.send_with(to, raw, Vec::new()).await
+    }
+
+    /// [`Mailer::send`] for a delivery with a record (`record_key`, see
+    /// [`crate::delivery_records`]): the mail is tagged with it, so SES's events about the
+    /// mail find the record.
+    pub async fn send_recorded(
+        &self,
+        to: &str,
+        raw: &[u8],
+        record_key: &str,
+    ) -> Result<String, SesError> {
+        let tag = (
+            crate::delivery_records::RECORD_TAG.to_string(),
+            crate::delivery_records::record_tag_value(record_key),
+        );
+        self.send_with(to, raw, vec![tag]).await
+    }
+
+    async fn send_with(
+        &self,
+        to: &str,
+        raw: &[u8],
+        tags: Vec<(String, String)>,
+    ) -> Result<String, SesError> {
         let to = [to.to_string()];
+        let options = crate::ses::SendOptions {
+            configuration_set: self.configuration_set.clone(),
+            tags,
+        };
         RetryPolicy::attempts(self.attempts)
             .run("SES SendEmail", |_| {
-                send_raw(&self.ses, &self.from_address, &to, raw.to_vec())
+                send_raw(&self.ses, &self.from_address, &to, raw.to_vec(), &options)
             })
             .await
     }

@@ -17,16 +17,21 @@ pub enum QueueName {
     EmailDeadLetter,
     Irc,
     IrcDeadLetter,
+    /// What SES reports about sent mail (its event publishing, through SNS).
+    MailEvents,
+    MailEventsDeadLetter,
 }
 
 impl QueueName {
-    pub const ALL: [QueueName; 6] = [
+    pub const ALL: [QueueName; 8] = [
         QueueName::Ingest,
         QueueName::IngestDeadLetter,
         QueueName::Email,
         QueueName::EmailDeadLetter,
         QueueName::Irc,
         QueueName::IrcDeadLetter,
+        QueueName::MailEvents,
+        QueueName::MailEventsDeadLetter,
     ];
 
     /// The resource's logical id in the template.
@@ -38,6 +43,8 @@ impl QueueName {
             QueueName::EmailDeadLetter => "EmailDeadLetterQueue",
             QueueName::Irc => "IrcQueue",
             QueueName::IrcDeadLetter => "IrcDeadLetterQueue",
+            QueueName::MailEvents => "MailEventsQueue",
+            QueueName::MailEventsDeadLetter => "MailEventsDeadLetterQueue",
         }
     }
 
@@ -50,6 +57,8 @@ impl QueueName {
             // FIFO, one message group: IRC lines go out in order through one bot at a time.
             QueueName::Irc => "irc.fifo",
             QueueName::IrcDeadLetter => "irc-dlq.fifo",
+            QueueName::MailEvents => "mail-events",
+            QueueName::MailEventsDeadLetter => "mail-events-dlq",
         }
     }
 
@@ -59,6 +68,7 @@ impl QueueName {
             QueueName::Ingest => Some(QueueName::IngestDeadLetter),
             QueueName::Email => Some(QueueName::EmailDeadLetter),
             QueueName::Irc => Some(QueueName::IrcDeadLetter),
+            QueueName::MailEvents => Some(QueueName::MailEventsDeadLetter),
             _ => None,
         }
     }
@@ -77,6 +87,8 @@ impl QueueName {
             QueueName::EmailDeadLetter => "FMN_EMAIL_DLQ_URL",
             QueueName::Irc => "FMN_IRC_QUEUE_URL",
             QueueName::IrcDeadLetter => "FMN_IRC_DLQ_URL",
+            QueueName::MailEvents => "FMN_MAIL_EVENTS_QUEUE_URL",
+            QueueName::MailEventsDeadLetter => "FMN_MAIL_EVENTS_DLQ_URL",
         }
     }
 }
@@ -194,15 +206,17 @@ pub enum FunctionName {
     DeliverIrc,
     Digest,
     WebApi,
+    MailEvents,
 }
 
 impl FunctionName {
-    pub const ALL: [FunctionName; 5] = [
+    pub const ALL: [FunctionName; 6] = [
         FunctionName::Match,
         FunctionName::DeliverEmail,
         FunctionName::DeliverIrc,
         FunctionName::Digest,
         FunctionName::WebApi,
+        FunctionName::MailEvents,
     ];
 
     pub fn logical_id(self) -> &'static str {
@@ -212,6 +226,7 @@ impl FunctionName {
             FunctionName::DeliverIrc => "DeliverIrcFunction",
             FunctionName::Digest => "DigestFunction",
             FunctionName::WebApi => "WebApiFunction",
+            FunctionName::MailEvents => "MailEventsFunction",
         }
     }
 
@@ -223,6 +238,7 @@ impl FunctionName {
             FunctionName::DeliverIrc => "fmn-deliver-irc",
             FunctionName::Digest => "fmn-digest",
             FunctionName::WebApi => "fmn-web-api",
+            FunctionName::MailEvents => "fmn-mail-events",
         }
     }
 
@@ -278,6 +294,12 @@ impl FunctionName {
                 Send(QueueName::Irc),
                 SendMail,
             ],
+            FunctionName::MailEvents => &[
+                Poll(QueueName::MailEvents),
+                Send(QueueName::MailEventsDeadLetter),
+                // SES's word that a mail went out settles its record.
+                ReadWrite(TableName::DeliveryRecords),
+            ],
         }
     }
 
@@ -287,6 +309,7 @@ impl FunctionName {
             FunctionName::Match => Some(QueueName::Ingest),
             FunctionName::DeliverEmail => Some(QueueName::Email),
             FunctionName::DeliverIrc => Some(QueueName::Irc),
+            FunctionName::MailEvents => Some(QueueName::MailEvents),
             FunctionName::Digest | FunctionName::WebApi => None,
         }
     }

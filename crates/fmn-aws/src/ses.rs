@@ -46,11 +46,20 @@ impl Classify for SesError {
 
 /// Sends one raw MIME message (headers and body as the caller built them) to `to`. Returns
 /// the SES message id.
+/// What SES is told besides the mail: the configuration set whose event destination publishes
+/// what happens to it, and the tags those events carry back.
+#[derive(Clone, Debug, Default)]
+pub struct SendOptions {
+    pub configuration_set: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
 pub async fn send_raw(
     client: &aws_sdk_sesv2::Client,
     from: &str,
     to: &[String],
     raw_mime: Vec<u8>,
+    options: &SendOptions,
 ) -> Result<String, SesError> {
     let raw = RawMessage::builder()
         .data(Blob::new(raw_mime))
@@ -65,6 +74,24 @@ pub async fn send_raw(
                 .build(),
         )
         .content(EmailContent::builder().raw(raw).build())
+        .set_configuration_set_name(options.configuration_set.clone())
+        .set_email_tags(if options.tags.is_empty() {
+            None
+        } else {
+            Some(
+                options
+                    .tags
+                    .iter()
+                    .map(|(name, value)| {
+                        aws_sdk_sesv2::types::MessageTag::builder()
+                            .name(name)
+                            .value(value)
+                            .build()
+                            .map_err(|e| SesError::Rejected(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+        })
         .send()
         .await
         .map_err(SesError::from_sdk)?;

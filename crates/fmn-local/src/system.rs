@@ -267,6 +267,10 @@ pub async fn run(
         ),
     )?;
     spawn_mapping(
+        FunctionName::MailEvents,
+        Arc::new(fmn_mail_events::MailEventsHandler::new(&clients, options.mail.lease).await?),
+    )?;
+    spawn_mapping(
         FunctionName::DeliverIrc,
         Arc::new(
             fmn_deliver_irc::DeliverIrcHandler::with_settings(&clients, options.irc.clone())

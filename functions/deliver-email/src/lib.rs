@@ -65,10 +65,11 @@ impl DeliverEmailHandler {
             destination: &job.destination.id,
             address: &job.destination.address,
         };
+        let key = Channel::Email.key(job_id);
         let delivered = self
             .records
-            .deliver_once(&Channel::Email.key(job_id), &info, || {
-                self.mailer.send(&mail.to, &mail.raw)
+            .deliver_once(&key, &info, || {
+                self.mailer.send_recorded(&mail.to, &mail.raw, &key)
             })
             .await?;
         match delivered {

@@ -244,17 +244,19 @@ impl DigestHandler {
             destination: &marker.destination,
             address: &address,
         };
+        let record_key = Channel::Digest.key(&batch.id);
         let send = || async {
             let now = fmn_aws::dynamo::now_secs() as i64;
             match fmn_core::render::digest::render(&jobs, &batch.id, &self.settings.context, now) {
-                Ok(mail) => self.mailer.send(&mail.to, &mail.raw).await,
+                Ok(mail) => {
+                    self.mailer
+                        .send_recorded(&mail.to, &mail.raw, &record_key)
+                        .await
+                }
                 Err(e) => Err(SesError::Rejected(format!("cannot be sent as mail: {e}"))),
             }
         };
-        let delivered = self
-            .records
-            .deliver_once(&Channel::Digest.key(&batch.id), &info, send)
-            .await?;
+        let delivered = self.records.deliver_once(&record_key, &info, send).await?;
         match delivered {
             Delivered::Sent { message_id, .. } => {
                 tracing::info!(digest = key, batch = %batch.id, items = jobs.len(), ses_message_id = %message_id, "digest sent");

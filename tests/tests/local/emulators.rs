@@ -133,6 +133,11 @@ async fn ses_v2_sends_raw_mail_that_the_emulator_records() {
         from,
         &["someone@example.org".to_string()],
         raw.clone().into_bytes(),
+        // As the functions send on AWS: through a configuration set, tagged with the record.
+        &fmn_aws::ses::SendOptions {
+            configuration_set: Some(format!("{token}-mail")),
+            tags: vec![("fmn-record".into(), "email-0123abcd".into())],
+        },
     )
     .await
     .unwrap();
