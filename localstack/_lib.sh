@@ -191,7 +191,7 @@ launch_localstack() {
   (
     cd "$root" || exit 1
     export GATEWAY_LISTEN="127.0.0.1:$LOCALSTACK_PORT" LOCALSTACK_HOST="127.0.0.1:$LOCALSTACK_PORT"
-    export SERVICES=sqs,ses,events,scheduler EAGER_SERVICE_LOADING=1
+    export SERVICES=sqs,ses,events,scheduler,ssm EAGER_SERVICE_LOADING=1
     export GATEWAY_SERVER="${FMN_LOCALSTACK_GATEWAY_SERVER:-twisted}"
     export OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$root/filesystem" CONFIG_DIR="$root/config"
     export PERSISTENCE=0

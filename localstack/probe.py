@@ -23,7 +23,7 @@ HOST = "127.0.0.1"
 TIMEOUT = 3.0
 
 # The LocalStack services start.sh enables; each must be "available" or "running".
-LOCALSTACK_SERVICES = ("sqs", "ses", "events", "scheduler")
+LOCALSTACK_SERVICES = ("sqs", "ses", "events", "scheduler", "ssm")
 
 OK, DOWN, NOT_READY, FOREIGN, NO_HTTP = 0, 1, 2, 3, 4
 

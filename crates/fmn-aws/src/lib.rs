@@ -20,6 +20,7 @@ pub mod prefs_store;
 pub mod provision;
 pub mod recent;
 pub mod retry;
+pub mod secrets;
 pub mod ses;
 pub mod ses_events;
 pub mod sqs;

@@ -172,6 +172,8 @@ pub enum Access {
     Put(TableName),
     /// Sends mail through SES v2 from the configured identity.
     SendMail,
+    /// Reads a secret from SSM Parameter Store at cold start (`crate::secrets`).
+    ReadSecret(crate::secrets::Secret),
 }
 
 impl Access {
@@ -248,6 +250,7 @@ impl FunctionName {
 
     /// Every resource the function uses, and how.
     pub fn access(self) -> &'static [Access] {
+        use crate::secrets::Secret;
         use Access::*;
         match self {
             FunctionName::Match => &[
@@ -269,11 +272,13 @@ impl FunctionName {
                 Send(QueueName::EmailDeadLetter),
                 ReadWrite(TableName::DeliveryRecords),
                 SendMail,
+                ReadSecret(Secret::UnsubscribeKey),
             ],
             FunctionName::DeliverIrc => &[
                 Poll(QueueName::Irc),
                 Send(QueueName::IrcDeadLetter),
                 ReadWrite(TableName::DeliveryRecords),
+                ReadSecret(Secret::IrcPassword),
             ],
             FunctionName::Digest => &[
                 ReadWrite(TableName::DigestItems),
@@ -281,6 +286,7 @@ impl FunctionName {
                 // The destination is re-read at send time (confirmed, same address).
                 Read(TableName::Preferences),
                 SendMail,
+                ReadSecret(Secret::UnsubscribeKey),
             ],
             FunctionName::WebApi => &[
                 ReadWrite(TableName::Preferences),
@@ -293,6 +299,7 @@ impl FunctionName {
                 // IRC confirmations go out as IRC jobs.
                 Send(QueueName::Irc),
                 SendMail,
+                ReadSecret(Secret::UnsubscribeKey),
             ],
             FunctionName::MailEvents => &[
                 Poll(QueueName::MailEvents),

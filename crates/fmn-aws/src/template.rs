@@ -555,6 +555,19 @@ impl Resolver<'_> {
                 "SQSSendMessagePolicy" => Access::Send(queue()?),
                 "DynamoDBReadPolicy" => Access::Read(table()?),
                 "DynamoDBCrudPolicy" => Access::ReadWrite(table()?),
+                "SSMParameterReadPolicy" => {
+                    let name = match args.get("ParameterName") {
+                        Some(Value::Tagged(t)) if t.tag == "Ref" => scalar(&t.value),
+                        _ => None,
+                    }
+                    .ok_or_else(|| {
+                        resource_err(&where_, "SSMParameterReadPolicy without ParameterName: !Ref <parameter>")
+                    })?;
+                    let secret = crate::secrets::Secret::from_template_parameter(&name).ok_or_else(|| {
+                        resource_err(&where_, format!("{name} names no secret of the code"))
+                    })?;
+                    Access::ReadSecret(secret)
+                }
                 "Statement" => {
                     let actions: Vec<String> = args
                         .as_sequence()

@@ -8,6 +8,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
+    fmn_aws::secrets::load_into_env().await?;
     let settings = fmn_aws::mail::MailSettings::from_env()?;
     let clients = AwsClients::from_env().await?;
     let handler = Arc::new(DigestHandler::with_settings(&clients, settings));

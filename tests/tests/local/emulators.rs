@@ -154,3 +154,51 @@ async fn ses_v2_sends_raw_mail_that_the_emulator_records() {
         .iter()
         .any(|d| d == "someone@example.org"));
 }
+
+/// Secrets come from Parameter Store (LocalStack's SSM) where a `_PARAMETER` variable names
+/// them: decrypted SecureStrings; a missing required one is an error naming its variable; a
+/// missing optional one (the IRC password) means none.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_are_read_from_parameter_store() {
+    use fmn_aws::secrets::{fetch, Secret};
+    let env = TestEnv::new("secrets").await;
+    let ssm = aws_sdk_ssm::Client::new(&aws_config::load_from_env().await);
+    let name = format!("/{}/unsubscribe-secret", env.clients.names.prefix());
+    ssm.put_parameter()
+        .name(&name)
+        .value("k".repeat(40))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("PutParameter on LocalStack");
+    let missing = format!("/{}/no-such", env.clients.names.prefix());
+
+    let values = fetch(&ssm, |k| {
+        (k == Secret::UnsubscribeKey.parameter_variable())
+            .then(|| name.clone())
+            .or_else(|| (k == Secret::IrcPassword.parameter_variable()).then(|| missing.clone()))
+    })
+    .await
+    .expect("the secrets");
+    assert_eq!(
+        values.get("FMN_UNSUBSCRIBE_SECRET").map(String::as_str),
+        Some("k".repeat(40).as_str())
+    );
+    assert!(
+        !values.contains_key("FMN_IRC_PASSWORD"),
+        "optional and absent"
+    );
+
+    let err = fetch(&ssm, |k| {
+        (k == Secret::UnsubscribeKey.parameter_variable()).then(|| missing.clone())
+    })
+    .await
+    .expect_err("a required secret that is not there");
+    assert!(
+        err.to_string().contains("FMN_UNSUBSCRIBE_SECRET_PARAMETER"),
+        "{err}"
+    );
+
+    // Nothing named: nothing fetched (local runs use the plain variables).
+    assert!(fetch(&ssm, |_| None).await.unwrap().is_empty());
+}
