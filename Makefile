@@ -7,13 +7,15 @@ CARGO ?= cargo
 export FMN_LOCAL_DIR ?= $(CURDIR)/.local
 
 .PHONY: help deps emulators-up emulators-down emulators-status emulators-reset \
-        localstack-up localstack-down build run provision test test-unit lint fmt bench bench-bridge clean
+        localstack-up localstack-down build lambda lambda-debug run provision test test-unit lint fmt \
+        bench bench-bridge clean
 
 help:
 	@echo "make run     - run the whole system locally on LocalStack (installs what is missing)"
 	@echo "make test    - lint, then every unit and integration test (starts the emulators when needed)"
 	@echo "make emulators-up / emulators-down / emulators-status / emulators-reset"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings, cfn-lint and sam validate on the template"
+	@echo "make lambda  - the five functions as deployed: target/lambda/<binary>/bootstrap (cargo lambda, release)"
 	@echo "make bench   - benchmarks"
 	@echo "make bench-bridge - the ingest bridge on fedmsg and fedora-messaging, side by side"
 
@@ -26,6 +28,7 @@ deps:
 	@tests/fedora-messaging-publisher/install.sh
 	@tests/schemathesis/install.sh
 	@tests/browser/install.sh
+	@tools/cargo-lambda/install.sh
 
 emulators-up localstack-up: deps
 	@localstack/start.sh
@@ -41,6 +44,22 @@ emulators-reset:
 
 build: deps
 	$(CARGO) build --workspace --bins
+
+# The Lambda functions as they are deployed: cargo-lambda (pinned venv, tools/cargo-lambda)
+# packages target/lambda/<binary>/bootstrap for provided.al2023 (x86_64, linked by cargo's own
+# linker: --compiler cargo), then their glibc needs are checked against the runtime's 2.34.
+# lambda-debug: the same in the dev profile, for tests/tests/lambda_binaries.rs.
+LAMBDA_BINS := --bin fmn-match --bin fmn-deliver-email --bin fmn-deliver-irc --bin fmn-digest --bin fmn-web-api
+CARGO_LAMBDA = PATH="$(FMN_LOCAL_DIR)/venv-cargo-lambda/bin:$$PATH" $(CARGO) lambda
+
+lambda: deps
+	$(CARGO_LAMBDA) build --release --compiler cargo $(LAMBDA_BINS)
+	@scripts/check-glibc.sh
+
+lambda-debug:
+	@tools/cargo-lambda/install.sh
+	$(CARGO_LAMBDA) build --compiler cargo $(LAMBDA_BINS)
+	@scripts/check-glibc.sh
 
 provision: emulators-up
 	@source localstack/env.sh && $(CARGO) run --quiet -p fmn-local -- provision
@@ -60,8 +79,10 @@ fmt:
 test-unit:
 	$(CARGO) test --workspace --lib --bins
 
-# The binaries first: the bridge's kill -9 test runs the real fmn-ingest-bridge.
+# The binaries first: the bridge's kill -9 test runs the real fmn-ingest-bridge, and
+# tests/tests/lambda_binaries.rs the functions' bootstraps (make lambda-debug).
 test: deps lint
+	@$(MAKE) --no-print-directory lambda-debug
 	@scripts/with-emulators.sh bash -c '$(CARGO) build --workspace --bins && $(CARGO) test --workspace --no-fail-fast && scripts/smoke-run.sh'
 
 bench:

@@ -9,6 +9,7 @@ declare -A wanted=(
   [pkg-config]=pkg-config
   [c++]=g++
   [openssl]=openssl
+  [readelf]=binutils   # scripts/check-glibc.sh reads the Lambda bootstraps' glibc needs
   [ngircd]=ngircd   # the IRC server of the deliver-irc tests (/usr/sbin/ngircd)
   [chromium]=chromium   # the headless browser of the preferences page test (tests/browser)
   [rabbitmq-server]=rabbitmq-server   # the AMQP broker of the ingest-bridge tests (/usr/sbin; tests/support/rabbitmq.rs)

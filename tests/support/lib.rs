@@ -17,6 +17,7 @@ pub mod bridge;
 pub mod faults;
 pub mod fedmsg;
 pub mod irc;
+pub mod lambda;
 pub mod mail;
 pub mod rabbitmq;
 pub mod sqs;
