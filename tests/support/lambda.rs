@@ -215,19 +215,39 @@ impl Emulator {
 }
 
 /// The template for the test's resources, as a stack deployed with `NamePrefix` = the test's
-/// prefix and `UnsubscribeSecret` (the one parameter without a default) set.
+/// prefix and its secrets' parameters under `/<prefix>/` (see [`store_secrets`]).
 pub fn template(env: &TestEnv) -> Template {
+    let prefix = env.clients.names.prefix();
     let overrides = std::collections::HashMap::from([
+        ("NamePrefix".to_string(), prefix.to_string()),
         (
-            "NamePrefix".to_string(),
-            env.clients.names.prefix().to_string(),
+            "UnsubscribeSecretParameter".to_string(),
+            format!("{prefix}/unsubscribe-secret"),
         ),
+        // Not stored: the bot runs without NickServ, as the template allows.
         (
-            "UnsubscribeSecret".to_string(),
-            "lambda-binaries-test-unsubscribe-secret".to_string(),
+            "IrcPasswordParameter".to_string(),
+            format!("{prefix}/irc-password"),
         ),
     ]);
     Template::parse(fmn_aws::template::TEMPLATE_YAML, &overrides).expect("the template parses")
+}
+
+/// The test stack's unsubscribe key as the README's deploy steps store it: an SSM SecureString
+/// (LocalStack), which the functions read at cold start.
+pub async fn store_secrets(env: &TestEnv) {
+    let ssm = aws_sdk_ssm::Client::new(&aws_config::load_from_env().await);
+    ssm.put_parameter()
+        .name(format!(
+            "/{}/unsubscribe-secret",
+            env.clients.names.prefix()
+        ))
+        .value(uuid::Uuid::new_v4().simple().to_string().repeat(2))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("PutParameter on LocalStack");
 }
 
 /// The environment Lambda gives `function` in a stack made from the template for the test's
@@ -244,6 +264,8 @@ pub fn function_environment(env: &TestEnv, function: FunctionName) -> BTreeMap<S
             env.queue_url(queue).to_string()
         } else if let Some(table) = TableName::from_logical_id(logical_id) {
             env.clients.names.table(table)
+        } else if let Some(name) = template.configuration_sets.get(logical_id) {
+            name.clone()
         } else {
             panic!("{variable} names {logical_id}, neither a queue nor a table");
         };

@@ -1,4 +1,4 @@
-//! The five functions as they are deployed: the `bootstrap` binaries `cargo lambda build`
+//! The six functions as they are deployed: the `bootstrap` binaries `cargo lambda build`
 //! packages, each started as Lambda starts it (its `main.rs`: the runtime, the settings from
 //! the environment the template gives it) and invoked through cargo-lambda's Lambda emulator
 //! with the events Lambda would send: SQS batches received from LocalStack's queues, the
@@ -165,6 +165,7 @@ async fn count_items(env: &TestEnv, table: TableName) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn match_binary_turns_an_ingest_message_into_a_mail_job() {
     let env = TestEnv::new("lambda-match").await;
+    lambda::store_secrets(&env).await;
     import_sample_ownership(&env.clients).await;
     let mut hadess = UserPrefs::new("hadess");
     hadess.destinations =
@@ -222,6 +223,7 @@ async fn match_binary_turns_an_ingest_message_into_a_mail_job() {
 #[tokio::test(flavor = "multi_thread")]
 async fn deliver_email_binary_sends_a_job_through_ses() {
     let env = TestEnv::new("lambda-email").await;
+    lambda::store_secrets(&env).await;
     let from = verify_sender(&env).await;
     let address = format!("{}@example.org", unique("alice"));
     let destination = Destination::email("email-1", &address)
@@ -254,10 +256,69 @@ async fn deliver_email_binary_sends_a_job_through_ses() {
     );
 }
 
+/// mail-events: SES's `Send` event for a mail whose sender died before marking its record
+/// settles the record.
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_events_binary_settles_a_record_from_a_send_event() {
+    use fmn_aws::delivery_records::{record_tag_value, Claim, RecordInfo};
+    let env = TestEnv::new("lambda-events").await;
+    lambda::store_secrets(&env).await;
+    let records = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300));
+    let key = Channel::Email.key(&unique("job"));
+    let info = RecordInfo {
+        user: "alice",
+        destination: "email-1",
+        address: "alice@example.org",
+    };
+    assert!(matches!(
+        records.claim(&key, &info).await.unwrap(),
+        Claim::Claimed(_)
+    ));
+    let event = json!({
+        "eventType": "Send",
+        "mail": {
+            "timestamp": "2026-12-01T00:00:00.000Z",
+            "source": "notifications@fedoraproject.org",
+            "messageId": "0100019a-lambda-test",
+            "destination": ["alice@example.org"],
+            "tags": {"fmn-record": [record_tag_value(&key)]},
+        },
+        "send": {},
+    });
+    send_all(
+        &env.clients.sqs,
+        env.queue_url(QueueName::MailEvents),
+        &[OutgoingMessage::new("e1", event.to_string())],
+    )
+    .await
+    .unwrap();
+
+    let emulator = emulator(&env, FunctionName::MailEvents);
+    let mut process = LambdaProcess::start(&emulator, &env, FunctionName::MailEvents, &[]);
+    let (event, messages) = sqs_event(&env, FunctionName::MailEvents, 1).await;
+    invoke_sqs(&emulator, &mut process, &env, &event, &messages).await;
+
+    let record = records.get(&key).await.unwrap().expect("the record");
+    assert_eq!(fmn_aws::dynamo::get_s(&record, "state"), Some("sent"));
+    assert_eq!(
+        fmn_aws::dynamo::get_s(&record, "message_id"),
+        Some("0100019a-lambda-test")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deliver_irc_binary_says_a_job_to_the_nick() {
     let server = IrcServer::start();
-    let env = TestEnv::new("lambda-irc").await;
+    // A FIFO queue refuses a receipt handle once the message's visibility ran out, and the bot
+    // takes seconds (connect, welcome, QUIT): the template's timeout, not the tests' 1 s.
+    let env = TestEnv::with_options(
+        "lambda-irc",
+        fmn_aws::provision::ProvisionOptions {
+            visibility_timeout_secs: Some(120),
+        },
+    )
+    .await;
+    lambda::store_secrets(&env).await;
     let nick = unique("reader");
     let reader = IrcReader::connect(server.port, &nick).await;
     let job = job_for(
@@ -303,6 +364,7 @@ async fn deliver_irc_binary_says_a_job_to_the_nick() {
 #[tokio::test(flavor = "multi_thread")]
 async fn digest_binary_sends_a_due_digest_on_the_schedule_event() {
     let env = TestEnv::new("lambda-digest").await;
+    lambda::store_secrets(&env).await;
     verify_sender(&env).await;
     let address = format!("{}@example.org", unique("dora"));
     let destination = Destination::email("email-1", &address)
@@ -358,6 +420,7 @@ async fn digest_binary_sends_a_due_digest_on_the_schedule_event() {
 #[tokio::test(flavor = "multi_thread")]
 async fn web_api_binary_answers_on_its_function_url() {
     let env = TestEnv::new("lambda-webapi").await;
+    lambda::store_secrets(&env).await;
     let emulator = emulator(&env, FunctionName::WebApi);
     let mut process = LambdaProcess::start(&emulator, &env, FunctionName::WebApi, &[]);
     let http = reqwest::Client::new();
@@ -415,6 +478,7 @@ async fn web_api_binary_answers_on_its_function_url() {
 #[tokio::test(flavor = "multi_thread")]
 async fn web_api_binary_refuses_dev_auth_inside_lambda() {
     let env = TestEnv::new("lambda-devauth").await;
+    lambda::store_secrets(&env).await;
     let emulator = emulator(&env, FunctionName::WebApi);
     // An operator who set FMN_DEV_AUTH on the deployed function.
     let mut process = LambdaProcess::start(
@@ -494,6 +558,8 @@ fn deploy_metadata_configures_each_function_as_the_template_does() {
                     "{variable}={}",
                     template.table(table.logical_id()).unwrap().name
                 ));
+            } else if let Some(name) = template.configuration_sets.get(logical_id) {
+                want.push(format!("{variable}={name}"));
             } else {
                 assert!(
                     QueueName::from_logical_id(logical_id).is_some(),

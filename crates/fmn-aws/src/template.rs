@@ -115,6 +115,8 @@ pub struct Template {
     pub queues: Vec<QueueSpec>,
     pub tables: Vec<TableSpec>,
     pub functions: Vec<FunctionSpec>,
+    /// SES configuration sets (AWS only): logical id → name.
+    pub configuration_sets: BTreeMap<String, String>,
 }
 
 impl Template {
@@ -171,12 +173,19 @@ impl Template {
                 "AWS::Serverless::Function" => template
                     .functions
                     .push(resolver.function(&id, resource, &props, &globals)?),
+                "AWS::SES::ConfigurationSet" => {
+                    let name = props
+                        .get("Name")
+                        .map(|v| resolver.string(&id, v))
+                        .transpose()?
+                        .ok_or_else(|| resource_err(&id, "Name is required"))?;
+                    template.configuration_sets.insert(id.clone(), name);
+                }
                 // Deployed on AWS only: nothing to create or run locally.
                 "AWS::CloudWatch::Alarm"
                 | "AWS::SNS::Topic"
                 | "AWS::SNS::Subscription"
                 | "AWS::SQS::QueuePolicy"
-                | "AWS::SES::ConfigurationSet"
                 | "AWS::SES::ConfigurationSetEventDestination"
                 | "AWS::IAM::ManagedPolicy" => {}
                 other => return Err(resource_err(&id, format!("unsupported type `{other}`"))),
