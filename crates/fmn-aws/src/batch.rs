@@ -115,7 +115,8 @@ pub fn records(function: &str, event: &SqsEvent) -> Vec<Record> {
 /// records to retry. A rejected record is sent to `dead_letter` with its reason; if that send
 /// fails, or no dead-letter queue is given, it is returned to the queue instead, so nothing is
 /// ever dropped. After a [`RecordError::Halt`] the rest of the batch is not tried: it all goes
-/// back to the queue.
+/// back to the queue. SQS may put one message in a batch twice: it is handled once, and a
+/// repeat takes its first copy's verdict (only one copy is dead-lettered).
 pub async fn process_records<F, Fut>(
     function: &str,
     event: SqsEvent,
@@ -129,17 +130,31 @@ where
     let mut response = SqsBatchResponse::default();
     fail_whole_batch_if_unnamed(&event, &mut response);
     let mut halted = false;
+    // Message id → whether its first copy went back to the queue.
+    let mut seen: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     for record in records(function, &event) {
         if halted {
             response.batch_item_failures.push(failure(&record));
             continue;
         }
+        if let Some(&retried) = seen.get(&record.message_id) {
+            tracing::info!(function, message_id = %record.message_id, "the same message twice in one batch: handled once");
+            if retried {
+                response.batch_item_failures.push(failure(&record));
+            }
+            continue;
+        }
         let span = record_span(function, &record);
         let verdict = handle(record.clone()).instrument(span.clone()).await;
         halted = matches!(verdict, Err(RecordError::Halt(_)));
+        let failures_before = response.batch_item_failures.len();
         settle(function, dead_letter, &record, verdict, &mut response)
             .instrument(span)
             .await;
+        seen.insert(
+            record.message_id.clone(),
+            response.batch_item_failures.len() > failures_before,
+        );
     }
     if halted {
         tracing::warn!(
@@ -381,6 +396,26 @@ mod tests {
         .await;
         assert_eq!(tried, ["m0", "m1"]);
         assert_eq!(failed(&response), ["m1", "m2", "m3"]);
+    }
+
+    /// SQS may hand one message twice in a batch (seen on LocalStack): one handling, and both
+    /// copies share its verdict.
+    #[tokio::test]
+    async fn a_message_twice_in_a_batch_is_handled_once() {
+        let mut e = event(&["ok", "retry"]);
+        for i in 0..2 {
+            let mut copy = e.records[i].clone();
+            copy.receipt_handle = Some(format!("second-{i}"));
+            e.records.push(copy);
+        }
+        let mut tried = Vec::new();
+        let response = process_records("test", e, None, |r| {
+            tried.push(r.message_id.clone());
+            std::future::ready(verdict(&r.body))
+        })
+        .await;
+        assert_eq!(tried, ["m0", "m1"]);
+        assert_eq!(failed(&response), ["m1", "m1"]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use fmn_aws::batch::event_from_received;
 use fmn_aws::lambda::SqsBatchHandler;
-use fmn_aws::sqs::{backoff, batch_entry_id};
+use fmn_aws::sqs::backoff;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -159,12 +159,15 @@ async fn delete_succeeded(
     messages: &[Message],
     failed: &HashSet<String>,
 ) -> Result<(), String> {
+    // Entry ids by position: one message may be in a batch twice (two receipt handles, both
+    // to delete), and a call with two equal ids fails as a whole.
     let done: Vec<_> = messages
         .iter()
         .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
-        .filter_map(|m| {
+        .enumerate()
+        .filter_map(|(i, m)| {
             DeleteMessageBatchRequestEntry::builder()
-                .id(batch_entry_id(m.message_id.as_deref().unwrap_or_default()))
+                .id(format!("m{i}"))
                 .set_receipt_handle(m.receipt_handle.clone())
                 .build()
                 .ok()

@@ -131,10 +131,13 @@ async fn a_failed_record_returns_to_the_queue_then_goes_to_the_dead_letter_queue
     assert_eq!(dead[0].body.as_deref(), Some("poison"));
     // Only the failed record was retried: the good one was handled exactly once.
     assert_eq!(recorder.times_seen("good"), 1);
-    assert_eq!(
-        recorder.times_seen("poison"),
-        max_receive,
-        "delivered maxReceiveCount times"
+    // Retried until SQS gave up: at most maxReceiveCount handlings. Fewer when a receive found
+    // it twice in one batch (visibility 1 s is shorter than the batching window here): the
+    // copies of one message in a batch are handled once.
+    let seen = recorder.times_seen("poison");
+    assert!(
+        (2..=max_receive).contains(&seen),
+        "handled {seen} times, delivered at most {max_receive}"
     );
     stop.cancel();
 }
