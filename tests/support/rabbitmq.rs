@@ -395,6 +395,46 @@ impl RabbitMq {
         &self.pki
     }
 
+    /// A bridge's AMQP settings for this broker: TLS with the client certificate (EXTERNAL),
+    /// `queue` bound to every topic of `amq.topic`.
+    pub fn bridge_config(
+        &self,
+        queue: &str,
+        prefetch: u16,
+    ) -> fmn_ingest_bridge::config::AmqpConfig {
+        fmn_ingest_bridge::config::AmqpConfig {
+            url: self.amqps_url(),
+            queue: queue.to_owned(),
+            exchange: EXCHANGE.into(),
+            bindings: vec!["#".into()],
+            prefetch,
+            passive: false,
+            ca_file: Some(self.pki.ca_file.clone()),
+            client_cert: Some((self.pki.client_cert.clone(), self.pki.client_key.clone())),
+        }
+    }
+
+    /// The variables that give a bridge binary (or `fmn-local`) `config` as its AMQP source,
+    /// its spool in `spool`, no metrics server and quiet logs.
+    pub fn bridge_env(
+        command: &mut Command,
+        config: &fmn_ingest_bridge::config::AmqpConfig,
+        spool: &Path,
+    ) {
+        let (cert, key) = config.client_cert.clone().expect("a client certificate");
+        command
+            .env("FMN_AMQP_URL", &config.url)
+            .env("FMN_AMQP_QUEUE", &config.queue)
+            .env("FMN_AMQP_PREFETCH", config.prefetch.to_string())
+            .env("FMN_AMQP_CA", config.ca_file.as_ref().expect("a CA file"))
+            .env("FMN_AMQP_CERT", cert)
+            .env("FMN_AMQP_KEY", key)
+            .env("FMN_SPOOL_DIR", spool)
+            .env("FMN_BRIDGE_METRICS_ADDR", "off")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+    }
+
     /// The directory holding config, data, logs and PKI.
     pub fn dir(&self) -> &Path {
         self.root.path()

@@ -5,7 +5,6 @@
 //! reading the queue back as a ledger: every message published accounted for, none lost.
 
 use std::collections::HashSet;
-use std::process::Stdio;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -26,17 +25,7 @@ const TOPIC: &str = "org.fedoraproject.dev.fmntest.amqp.load";
 
 /// The bridge's AMQP settings for `broker`: TLS with the client certificate (EXTERNAL).
 fn amqp_config(broker: &RabbitMq, queue: &str) -> AmqpConfig {
-    let pki = broker.tls();
-    AmqpConfig {
-        url: broker.amqps_url(),
-        queue: queue.to_owned(),
-        exchange: "amq.topic".into(),
-        bindings: vec!["#".into()],
-        prefetch: 100,
-        passive: false,
-        ca_file: Some(pki.ca_file.clone()),
-        client_cert: Some((pki.client_cert.clone(), pki.client_key.clone())),
-    }
+    broker.bridge_config(queue, 100)
 }
 
 /// Bridge settings with only the AMQP source.
@@ -289,21 +278,15 @@ async fn kill_9_of_the_bridge_mid_stream_loses_nothing() {
     let queue = queue_name();
     let dir = temp_dir("amqp-kill9");
     let a = amqp_config(&broker, &queue);
-    let (cert, key) = a.client_cert.clone().unwrap();
+    let bridge = AmqpConfig {
+        prefetch: 50,
+        ..a.clone()
+    };
     let spawn = || {
-        std::process::Command::new(bridge_binary())
-            .env("FMN_RESOURCE_PREFIX", env.clients.names.prefix())
-            .env("FMN_AMQP_URL", &a.url)
-            .env("FMN_AMQP_QUEUE", &a.queue)
-            .env("FMN_AMQP_PREFETCH", "50")
-            .env("FMN_AMQP_CA", a.ca_file.as_ref().unwrap())
-            .env("FMN_AMQP_CERT", &cert)
-            .env("FMN_AMQP_KEY", &key)
-            .env("FMN_SPOOL_DIR", dir.join("spool"))
-            .env("FMN_BRIDGE_METRICS_ADDR", "off")
+        let mut c = std::process::Command::new(bridge_binary());
+        RabbitMq::bridge_env(&mut c, &bridge, &dir.join("spool"));
+        c.env("FMN_RESOURCE_PREFIX", env.clients.names.prefix())
             .env("FMN_SEND_CONCURRENCY", "1")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
             .spawn()
             .expect("starting the bridge binary")
     };

@@ -9,7 +9,7 @@
 //! `kill -9` of the real binaries. Each test prints its row of the table reported in the
 //! README (`cargo test --test faults -- --nocapture`).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use fmn_aws::provision::ProvisionOptions;
@@ -236,37 +236,6 @@ async fn two_runners_on_one_prefix_send_each_mail_once() {
     second.stop(Duration::from_secs(60)).await;
 }
 
-/// The AMQP settings for `broker`'s TLS listener with its client certificate.
-fn amqp_config(broker: &RabbitMq, queue: &str) -> AmqpConfig {
-    let pki = broker.tls();
-    AmqpConfig {
-        url: broker.amqps_url(),
-        queue: queue.to_owned(),
-        exchange: "amq.topic".into(),
-        bindings: vec!["#".into()],
-        prefetch: 50,
-        passive: false,
-        ca_file: Some(pki.ca_file.clone()),
-        client_cert: Some((pki.client_cert.clone(), pki.client_key.clone())),
-    }
-}
-
-/// The environment that points a binary's AMQP source at `config`.
-fn amqp_env(command: &mut Command, config: &AmqpConfig, spool: &std::path::Path) {
-    let (cert, key) = config.client_cert.clone().expect("a client certificate");
-    command
-        .env("FMN_AMQP_URL", &config.url)
-        .env("FMN_AMQP_QUEUE", &config.queue)
-        .env("FMN_AMQP_PREFETCH", config.prefetch.to_string())
-        .env("FMN_AMQP_CA", config.ca_file.as_ref().expect("a CA file"))
-        .env("FMN_AMQP_CERT", cert)
-        .env("FMN_AMQP_KEY", key)
-        .env("FMN_SPOOL_DIR", spool)
-        .env("FMN_BRIDGE_METRICS_ADDR", "off")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-}
-
 fn amqp_message(topic: &str, n: usize) -> OutgoingMessage {
     let mut headers = serde_json::Map::new();
     headers.insert("fedora_messaging_schema".into(), "base.message".into());
@@ -354,7 +323,7 @@ fn local_binary() -> std::path::PathBuf {
 async fn kill_9_of_the_local_runner_mid_stream_loses_nothing() {
     let (clients, audience) = stage("faultkillrun").await;
     let broker = RabbitMq::start();
-    let config = amqp_config(&broker, &uuid::Uuid::new_v4().to_string());
+    let config = broker.bridge_config(&uuid::Uuid::new_v4().to_string(), 50);
     let dir = temp_dir("faults-kill-runner");
     // SES as on AWS: mail sent through a configuration set whose events reach the mail-events
     // queue (moto has no event publishing: the stand-in adds it).
@@ -365,7 +334,7 @@ async fn kill_9_of_the_local_runner_mid_stream_loses_nothing() {
     let ses = SesWithEvents::start(clients.sqs.clone(), events_queue).await;
     let spawn = || {
         let mut c = Command::new(local_binary());
-        amqp_env(&mut c, &config, &dir.join("spool"));
+        RabbitMq::bridge_env(&mut c, &config, &dir.join("spool"));
         c.env("FMN_RESOURCE_PREFIX", clients.names.prefix())
             .env("FMN_WEB_ADDR", format!("127.0.0.1:{}", free_port()))
             .env("FMN_DEMO", "false")
@@ -420,7 +389,7 @@ async fn kill_9_of_the_local_runner_mid_stream_loses_nothing() {
 async fn kill_9_of_the_bridge_mid_stream_loses_and_repeats_nothing() {
     let (clients, audience) = stage("faultkillbridge").await;
     let broker = RabbitMq::start();
-    let config = amqp_config(&broker, &uuid::Uuid::new_v4().to_string());
+    let config = broker.bridge_config(&uuid::Uuid::new_v4().to_string(), 50);
     let dir = temp_dir("faults-kill-bridge");
     // The functions in-process; their own bridge follows a fedmsg endpoint nobody publishes on,
     // so the one bus here is AMQP, through the bridge binary.
@@ -431,7 +400,7 @@ async fn kill_9_of_the_bridge_mid_stream_loses_and_repeats_nothing() {
     );
     let spawn = || {
         let mut c = Command::new(bridge_binary());
-        amqp_env(&mut c, &config, &dir.join("spool"));
+        RabbitMq::bridge_env(&mut c, &config, &dir.join("spool"));
         c.env("FMN_RESOURCE_PREFIX", clients.names.prefix())
             .spawn()
             .expect("starting fmn-ingest-bridge")

@@ -5,6 +5,9 @@
 use fmn_core::message::Envelope;
 use fmn_core::meta::Registry;
 use proptest::prelude::*;
+
+mod common;
+use common::graft;
 use serde_json::{Map, Value};
 
 const CORPUS: &str = include_str!(concat!(
@@ -99,27 +102,6 @@ fn object() -> impl Strategy<Value = Map<String, Value>> {
         Value::Object(map) => map,
         other => [("msg".to_owned(), other)].into_iter().collect(),
     })
-}
-
-/// Replaces the value at a random place in `value` by `new`.
-fn graft(value: &mut Value, choice: usize, new: Value) {
-    let len = match value {
-        Value::Object(map) => map.len(),
-        Value::Array(items) => items.len(),
-        _ => 0,
-    };
-    if len == 0 || choice % 3 == 0 {
-        *value = new;
-        return;
-    }
-    let child = match value {
-        Value::Object(map) => map.values_mut().nth(choice % len),
-        Value::Array(items) => items.get_mut(choice % len),
-        _ => None,
-    };
-    if let Some(child) = child {
-        graft(child, choice / 3, new);
-    }
 }
 
 proptest! {
