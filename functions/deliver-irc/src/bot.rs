@@ -281,24 +281,29 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: f64, burst: u32) -> Self {
+        Self::new_at(rate, burst, Instant::now())
+    }
+
+    fn new_at(rate: f64, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
         Self {
             rate,
             burst,
             tokens: burst,
-            last: Instant::now(),
+            last: now,
         }
     }
 
     fn refill(&mut self, now: Instant) {
-        let gained = now.duration_since(self.last).as_secs_f64() * self.rate;
+        let gained = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
         self.tokens = (self.tokens + gained).min(self.burst);
         self.last = now;
     }
 
-    /// How long until a token is available (zero: now).
-    pub fn wait_time(&mut self) -> Duration {
-        self.refill(Instant::now());
+    /// How long after `now` a token is available (zero: at once). The clock is a parameter so
+    /// the arithmetic is tested without a paused runtime.
+    fn wait_at(&mut self, now: Instant) -> Duration {
+        self.refill(now);
         if self.tokens >= 1.0 {
             Duration::ZERO
         } else {
@@ -306,14 +311,27 @@ impl TokenBucket {
         }
     }
 
+    /// How long until a token is available (zero: now).
+    pub fn wait_time(&mut self) -> Duration {
+        self.wait_at(Instant::now())
+    }
+
+    /// Takes a token at `now`, or says how long to wait first.
+    fn try_take_at(&mut self, now: Instant) -> Result<(), Duration> {
+        match self.wait_at(now) {
+            wait if wait.is_zero() => {
+                self.tokens -= 1.0;
+                Ok(())
+            }
+            wait => Err(wait),
+        }
+    }
+
     /// Waits for a token and takes it.
     pub async fn take(&mut self) {
-        let wait = self.wait_time();
-        if !wait.is_zero() {
+        while let Err(wait) = self.try_take_at(Instant::now()) {
             tokio::time::sleep(wait).await;
-            self.refill(Instant::now());
         }
-        self.tokens -= 1.0;
     }
 }
 
@@ -321,29 +339,58 @@ impl TokenBucket {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn the_bucket_allows_a_burst_then_the_rate() {
+    /// Takes `n` tokens starting at `at`, each as soon as the bucket allows; returns when the
+    /// last one was taken.
+    fn take_n(bucket: &mut TokenBucket, mut at: Instant, n: usize) -> Instant {
+        for _ in 0..n {
+            while let Err(wait) = bucket.try_take_at(at) {
+                at += wait;
+            }
+        }
+        at
+    }
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_the_rate() {
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(2.0, 5);
-        for _ in 0..5 {
-            bucket.take().await;
-        }
-        assert_eq!(start.elapsed(), Duration::ZERO, "the burst goes at once");
-        for _ in 0..10 {
-            bucket.take().await;
-        }
-        // Ten more at two a second: five seconds (paused clock: exact up to rounding).
-        let elapsed = start.elapsed().as_secs_f64();
+        let mut bucket = TokenBucket::new_at(2.0, 5, start);
+        assert_eq!(
+            take_n(&mut bucket, start, 5),
+            start,
+            "the burst goes at once"
+        );
+        // Ten more at two a second: five seconds (up to float rounding).
+        let after = take_n(&mut bucket, start, 10);
+        let elapsed = (after - start).as_secs_f64();
         assert!((elapsed - 5.0).abs() < 0.01, "{elapsed}");
         // A quiet spell refills the burst, no more.
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        let again = Instant::now();
-        for _ in 0..5 {
-            bucket.take().await;
-        }
-        assert_eq!(again.elapsed(), Duration::ZERO);
+        let again = after + Duration::from_secs(60);
+        assert_eq!(take_n(&mut bucket, again, 5), again);
+        let sixth = take_n(&mut bucket, again, 1);
+        assert!(
+            sixth - again >= Duration::from_millis(499),
+            "{:?}",
+            sixth - again
+        );
+        assert!(
+            sixth - again <= Duration::from_millis(501),
+            "{:?}",
+            sixth - again
+        );
+    }
+
+    #[tokio::test]
+    async fn take_sleeps_until_a_token_is_due() {
+        let mut bucket = TokenBucket::new(20.0, 1);
         bucket.take().await;
-        assert!(again.elapsed() >= Duration::from_millis(499));
+        let before = Instant::now();
+        bucket.take().await;
+        // One token at 20 a second: about 50 ms (a lower bound only; the machine may be slow).
+        assert!(
+            before.elapsed() >= Duration::from_millis(45),
+            "{:?}",
+            before.elapsed()
+        );
     }
 
     #[test]
