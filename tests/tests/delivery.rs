@@ -582,3 +582,48 @@ async fn a_digest_goes_only_to_its_destination_as_it_is_at_send_time() {
         .unwrap()
         .is_empty());
 }
+
+/// deliver-email keeps to its share of the SES account's rate: the account's rate divided
+/// among the instances its event source allows and the digest run. 12 jobs at 6 mails a
+/// second shared by 2 instances and a digest run: 2 a second after a burst of 2, so the last
+/// mail goes 5 s after the first at the earliest; without pacing all 12 go within a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn deliver_email_keeps_to_its_share_of_the_ses_rate() {
+    let env = TestEnv::new("email-pace").await;
+    let mut settings = settings(&env).await;
+    settings.account_send_rate = 6.0;
+    settings.email_concurrency = 2;
+    assert_eq!(settings.sender_rate(), 2.0);
+    let address = format!("{}@example.org", unique("paced"));
+    let jobs: Vec<QueuedJob> = (0..12)
+        .map(|i| {
+            let j = job(
+                "alice",
+                &address,
+                Delivery::Immediate,
+                &format!("FEDORA-PACE-{i}"),
+                1.7e9,
+            );
+            QueuedJob {
+                job_id: j.job_id.clone(),
+                body: serde_json::to_string(&j).unwrap(),
+            }
+        })
+        .collect();
+    enqueue_jobs(&env.clients.sqs, env.queue_url(QueueName::Email), &jobs)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (stop, stats) = start_deliver_email(&env, settings).await;
+    wait_for_records(&stats, 12).await;
+    let took = started.elapsed();
+    stop.cancel();
+    let mails = mail_to(&address).await;
+    assert_eq!(mails.len(), 12, "each job once");
+    println!(
+        "12 mails at a share of 2/s (burst 2): {:.1} s",
+        took.as_secs_f64()
+    );
+    // A lower bound only: (12 - 2) / 2 a second.
+    assert!(took >= Duration::from_millis(4900), "{took:?}");
+}

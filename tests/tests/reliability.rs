@@ -439,10 +439,10 @@ async fn a_dead_lettered_copy_keeps_the_record_s_encoding() {
     use fmn_aws::ingest_wire::ENCODING_ATTRIBUTE;
 
     let env = TestEnv::new("dlq-encoding").await;
-    let dlq = DeadLetterQueue {
-        sqs: env.clients.sqs.clone(),
-        url: env.queue_url(QueueName::IngestDeadLetter).to_string(),
-    };
+    let dlq = DeadLetterQueue::new(
+        env.clients.sqs.clone(),
+        env.queue_url(QueueName::IngestDeadLetter).to_string(),
+    );
     let mut e = event("m-enc", "H4sIAAAAAAAA");
     let mut encoding = aws_lambda_events::sqs::SqsMessageAttribute::default();
     encoding.data_type = Some("String".into());
@@ -462,4 +462,96 @@ async fn a_dead_lettered_copy_keeps_the_record_s_encoding() {
     assert_eq!(value(ENCODING_ATTRIBUTE).as_deref(), Some("gzip+base64"));
     assert_eq!(value(REASON_ATTRIBUTE).as_deref(), Some("refused"));
     assert_eq!(got[0].body.as_deref(), Some("H4sIAAAAAAAA"));
+}
+
+/// With a retry schedule, a record that keeps failing comes back after each of its delays (not
+/// after the queue's one-second visibility timeout), and after the last try it is
+/// dead-lettered with the reason, instead of cycling until SQS's receive limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_record_is_tried_on_the_schedule_then_given_up() {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    use fmn_aws::batch::{event_from_received, process_records, DeadLetterQueue, RecordError};
+    use fmn_aws::batch::{RetrySchedule, REASON_ATTRIBUTE};
+    use std::time::Instant;
+
+    let env = TestEnv::new("retry-schedule").await;
+    let source = env.queue_url(QueueName::Email).to_string();
+    let schedule: RetrySchedule = "2s,3s".parse().unwrap();
+    let dlq = DeadLetterQueue::new(
+        env.clients.sqs.clone(),
+        env.queue_url(QueueName::EmailDeadLetter).to_string(),
+    )
+    .with_schedule(source.clone(), Some(schedule.clone()));
+    env.clients
+        .sqs
+        .send_message()
+        .queue_url(&source)
+        .message_body("{\"job\":1}")
+        .send()
+        .await
+        .unwrap();
+
+    let mut failed_at: Option<Instant> = None;
+    let mut gaps = Vec::new();
+    let mut tries = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tries < schedule.tries() {
+        assert!(Instant::now() < deadline, "only {tries} tries in 60 s");
+        let received = env
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(&source)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            continue;
+        }
+        if let Some(at) = failed_at {
+            gaps.push(at.elapsed());
+        }
+        tries += 1;
+        let event = event_from_received(&messages, "arn:aws:sqs:us-east-1:000000000000:email");
+        let response = process_records("test", event, Some(&dlq), |r| async move {
+            assert_eq!(r.receive_count, tries, "SQS's count is the try number");
+            Err(RecordError::Retry("SES is down".into()))
+        })
+        .await;
+        failed_at = Some(Instant::now());
+        let returned = response.batch_item_failures.len();
+        if tries < schedule.tries() {
+            assert_eq!(returned, 1, "try {tries} goes back to the queue");
+        } else {
+            assert_eq!(
+                returned, 0,
+                "the last try is not returned: it is dead-lettered"
+            );
+        }
+    }
+    println!("gaps between tries: {gaps:?} (schedule {schedule}, queue visibility 1 s)");
+    // Lower bounds only: a slow machine makes the gaps longer, never shorter.
+    assert!(gaps[0] >= Duration::from_millis(1800), "{gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(2800), "{gaps:?}");
+
+    let dead = env.drain(QueueName::EmailDeadLetter, 1, 10).await;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0]
+        .message_attributes
+        .as_ref()
+        .and_then(|a| a.get(REASON_ATTRIBUTE))
+        .and_then(|a| a.string_value.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        reason,
+        "gave up after 3 tries (retry schedule 2s,3s): SES is down"
+    );
+    assert_eq!(dead[0].body.as_deref(), Some("{\"job\":1}"));
+    // Nothing comes back to the source queue.
+    let left = env.drain(QueueName::Email, 1, 3).await;
+    assert!(left.is_empty(), "{left:?}");
 }

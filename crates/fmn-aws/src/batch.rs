@@ -7,7 +7,8 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use tracing::Instrument;
 
 use crate::retry::{Classify, ErrorClass};
-use crate::sqs::{send_all, OutgoingMessage};
+use crate::sqs::{change_visibility, send_all, OutgoingMessage};
+pub use fmn_core::retry_schedule::RetrySchedule;
 
 /// Why a record was not processed.
 #[derive(Debug, thiserror::Error)]
@@ -71,11 +72,68 @@ pub struct Record {
     pub raw: SqsMessage,
 }
 
-/// Where rejected records go: the function's dead-letter queue.
+/// Where rejected records go: the function's dead-letter queue; and, with a retry schedule,
+/// when a failed record is tried again and when it is given up.
 #[derive(Clone, Debug)]
 pub struct DeadLetterQueue {
     pub sqs: aws_sdk_sqs::Client,
     pub url: String,
+    /// `None`: a failed record comes back after the source queue's visibility timeout, until
+    /// SQS moves it here after the queue's `maxReceiveCount`.
+    pub retry: Option<ScheduledRetry>,
+}
+
+impl DeadLetterQueue {
+    pub fn new(sqs: aws_sdk_sqs::Client, url: String) -> Self {
+        Self {
+            sqs,
+            url,
+            retry: None,
+        }
+    }
+
+    /// Failed records from `source_url` come back on `schedule`; after its last try they are
+    /// dead-lettered with their last reason.
+    pub fn with_schedule(mut self, source_url: String, schedule: Option<RetrySchedule>) -> Self {
+        self.retry = schedule.map(|schedule| ScheduledRetry {
+            source_url,
+            schedule,
+        });
+        self
+    }
+}
+
+/// The variable that sets the retry schedule of every queue-fed function.
+pub const RETRY_SCHEDULE_VAR: &str = "FMN_RETRY_SCHEDULE";
+
+/// `FMN_RETRY_SCHEDULE` (e.g. `5s,1m,10m,1h,6h`); unset: none (the queue's visibility timeout
+/// and `maxReceiveCount` decide, as SQS does by itself).
+pub fn retry_schedule_from(
+    vars: &crate::vars::Vars<'_>,
+) -> Result<Option<RetrySchedule>, crate::vars::ConfigError> {
+    let Some(text) = vars.text(RETRY_SCHEDULE_VAR) else {
+        return Ok(None);
+    };
+    text.parse()
+        .map(Some)
+        .map_err(|_| crate::vars::ConfigError {
+            name: RETRY_SCHEDULE_VAR.to_string(),
+            value: text,
+            expected: "a retry schedule: delays such as 5s,1m,10m,1h,6h, each at most 12h",
+        })
+}
+
+/// [`retry_schedule_from`] the process environment.
+pub fn retry_schedule_from_env() -> Result<Option<RetrySchedule>, crate::vars::ConfigError> {
+    retry_schedule_from(&crate::vars::Vars::from_env())
+}
+
+/// A retry schedule applied to the records of one queue.
+#[derive(Clone, Debug)]
+pub struct ScheduledRetry {
+    /// The queue the records come from (the visibility change is made there).
+    pub source_url: String,
+    pub schedule: RetrySchedule,
 }
 
 /// The span a record's work runs in, so every line logged for it carries its message id.
@@ -239,6 +297,23 @@ async fn settle(
 ) {
     let message_id = record.message_id.as_str();
     let receive_count = record.receive_count;
+    let verdict = match (verdict, dead_letter.and_then(|d| d.retry.as_ref())) {
+        (Err(RecordError::Retry(reason) | RecordError::Halt(reason)), Some(retry)) => {
+            match retry.schedule.after_try(receive_count) {
+                Some(delay) => Err(RecordError::Retry(
+                    hold_back(function, retry, dead_letter, record, delay, reason).await,
+                )),
+                None => {
+                    let reason = format!(
+                        "gave up after {receive_count} tries (retry schedule {}): {reason}",
+                        retry.schedule
+                    );
+                    Err(RecordError::Reject(reason))
+                }
+            }
+        }
+        (verdict, _) => verdict,
+    };
     let retry = match verdict {
         Ok(()) => false,
         Err(RecordError::Retry(reason)) => {
@@ -268,6 +343,33 @@ async fn settle(
     };
     if retry {
         response.batch_item_failures.push(failure(record));
+    }
+}
+
+/// Holds a failed record back for `delay` (its retry schedule's), and returns the reason to
+/// log. If SQS refuses, the record comes back after the queue's visibility timeout instead.
+async fn hold_back(
+    function: &str,
+    retry: &ScheduledRetry,
+    dead_letter: Option<&DeadLetterQueue>,
+    record: &Record,
+    delay: std::time::Duration,
+    reason: String,
+) -> String {
+    let (Some(dlq), Some(receipt)) = (dead_letter, record.raw.receipt_handle.as_deref()) else {
+        return reason;
+    };
+    match change_visibility(&dlq.sqs, &retry.source_url, receipt, delay).await {
+        Ok(()) => format!(
+            "{reason} (try {} of {}; next in {}s)",
+            record.receive_count,
+            retry.schedule.tries(),
+            delay.as_secs()
+        ),
+        Err(e) => {
+            tracing::warn!(function, message_id = %record.message_id, error = %e, "could not schedule the next try; it comes after the queue's visibility timeout");
+            reason
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod lambda;
 pub mod mail;
 pub mod names;
 pub mod ownership_store;
+pub mod pacing;
 pub mod prefs_cache;
 pub mod prefs_store;
 pub mod provision;

@@ -20,6 +20,10 @@ pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_UNSUBSCRIBE_SECRET: &str = "fmn-local-unsubscribe-secret";
 /// `FMN_SES_ATTEMPTS` default: tries per record within one invocation before handing it back.
 pub const DEFAULT_SES_ATTEMPTS: u32 = 3;
+/// `FMN_SES_SEND_RATE` default: SES's starting production quota, mails a second.
+pub const DEFAULT_SES_SEND_RATE: f64 = 14.0;
+/// `FMN_EMAIL_CONCURRENCY` default: the template's `EmailConcurrency` (SQS's minimum).
+pub const DEFAULT_EMAIL_CONCURRENCY: u32 = 2;
 
 /// Everything the mail-sending functions read from the environment.
 #[derive(Clone, Debug)]
@@ -32,11 +36,17 @@ pub struct MailSettings {
     /// `FMN_SES_CONFIGURATION_SET`: the SES configuration set whose event destination
     /// publishes each mail's events to the mail-events queue (unset: no events, as locally).
     pub configuration_set: Option<String>,
+    /// `FMN_SES_SEND_RATE`: the SES account's quota, mails a second, for all senders.
+    pub account_send_rate: f64,
+    /// `FMN_EMAIL_CONCURRENCY`: deliver-email instances at most (its event source's
+    /// `MaximumConcurrency`). With the digest run they share the account's rate.
+    pub email_concurrency: u32,
 }
 
 impl MailSettings {
     /// From `FMN_FROM_ADDRESS`, `FMN_FROM_NAME`, `FMN_PUBLIC_URL`, `FMN_UNSUBSCRIBE_SECRET`,
-    /// `FMN_SEND_LEASE` and `FMN_SES_ATTEMPTS` ([`Vars`]' policy).
+    /// `FMN_SEND_LEASE`, `FMN_SES_ATTEMPTS`, `FMN_SES_CONFIGURATION_SET`, `FMN_SES_SEND_RATE`
+    /// and `FMN_EMAIL_CONCURRENCY` ([`Vars`]' policy).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(&Vars::from_env())
     }
@@ -54,7 +64,17 @@ impl MailSettings {
             lease: send_lease(vars)?,
             ses_attempts: vars.positive("FMN_SES_ATTEMPTS", DEFAULT_SES_ATTEMPTS)?,
             configuration_set: vars.text("FMN_SES_CONFIGURATION_SET"),
+            account_send_rate: vars.positive("FMN_SES_SEND_RATE", DEFAULT_SES_SEND_RATE)?,
+            email_concurrency: vars.positive("FMN_EMAIL_CONCURRENCY", DEFAULT_EMAIL_CONCURRENCY)?,
         })
+    }
+
+    /// One sender's share of the account's rate: the deliver-email instances and the digest
+    /// run (one at a time) send at once, so each gets rate / (concurrency + 1). Sending within
+    /// the share never meets SES's throttling, and a throttled send, when it happens anyway,
+    /// waits its retry schedule in the queue instead of sleeping in the function.
+    pub fn sender_rate(&self) -> f64 {
+        self.account_send_rate / f64::from(self.email_concurrency.saturating_add(1))
     }
 }
 
@@ -66,6 +86,8 @@ pub struct Mailer {
     from_address: String,
     attempts: u32,
     configuration_set: Option<String>,
+    /// This sender's share of the SES account's rate ([`MailSettings::sender_rate`]).
+    pacer: crate::pacing::Pacer,
 }
 
 impl Mailer {
@@ -76,6 +98,11 @@ impl Mailer {
             from_address: settings.context.from_address.clone(),
             attempts: settings.ses_attempts,
             configuration_set: settings.configuration_set.clone(),
+            // A burst of one second's share: SES measures its quota per second.
+            pacer: crate::pacing::Pacer::new(
+                settings.sender_rate(),
+                settings.sender_rate().ceil() as u32,
+            ),
         }
     }
 
@@ -114,8 +141,9 @@ impl Mailer {
             tags,
         };
         RetryPolicy::attempts(self.attempts)
-            .run("SES SendEmail", |_| {
-                send_raw(&self.ses, &self.from_address, &to, raw.to_vec(), &options)
+            .run("SES SendEmail", |_| async {
+                self.pacer.take().await;
+                send_raw(&self.ses, &self.from_address, &to, raw.to_vec(), &options).await
             })
             .await
     }

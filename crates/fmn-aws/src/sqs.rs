@@ -145,6 +145,26 @@ pub fn batch_entry_id(raw: &str) -> String {
     id
 }
 
+/// Holds a received message back for `delay` (from now): it is delivered again after that,
+/// whatever the queue's visibility timeout says.
+pub async fn change_visibility(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipt_handle: &str,
+    delay: std::time::Duration,
+) -> Result<(), SqsError> {
+    let secs = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX);
+    client
+        .change_message_visibility()
+        .queue_url(queue_url)
+        .receipt_handle(receipt_handle)
+        .visibility_timeout(secs)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| SqsError::call("ChangeMessageVisibility", queue_url, e))
+}
+
 /// Sends every message, in batches of at most ten and [`MAX_MESSAGE_BYTES`] ([`batches`]),
 /// retrying calls and entries SQS failed on its side with backoff and jitter. Entries SQS
 /// refuses as the sender's fault are not retried: they come back in the error, as do entries

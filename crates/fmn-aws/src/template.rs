@@ -74,6 +74,8 @@ pub struct SqsEventSpec {
     pub batch_size: u32,
     pub batching_window_secs: u32,
     pub report_batch_item_failures: bool,
+    /// `ScalingConfig.MaximumConcurrency`: instances the event source invokes at most.
+    pub maximum_concurrency: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -455,6 +457,11 @@ impl Resolver<'_> {
                     batching_window_secs: self
                         .opt_number(&where_, ep.get("MaximumBatchingWindowInSeconds"))?
                         .unwrap_or(0),
+                    maximum_concurrency: self.opt_number(
+                        &where_,
+                        ep.get("ScalingConfig")
+                            .and_then(|c| c.get("MaximumConcurrency")),
+                    )?,
                     report_batch_item_failures: ep
                         .get("FunctionResponseTypes")
                         .and_then(Value::as_sequence)
@@ -730,6 +737,47 @@ mod tests {
     /// One bot at a time, lines in order, and no job dead-lettered untried: the IRC queue
     /// is FIFO (one message group, so Lambda runs one batch of it at a time), not a reserved
     /// concurrency of 1 (under which throttled batches still count as receives).
+    /// A failing record is given up by its retry schedule (dead-lettered with the reason)
+    /// before SQS's own redrive would move it without one.
+    #[test]
+    fn the_retry_schedule_gives_up_before_sqs_redrives() {
+        let t = bundled();
+        for f in t.functions.iter().filter(|f| !f.sqs_events.is_empty()) {
+            let schedule: fmn_core::retry_schedule::RetrySchedule = f
+                .environment
+                .get(crate::batch::RETRY_SCHEDULE_VAR)
+                .unwrap_or_else(|| panic!("{}: no FMN_RETRY_SCHEDULE", f.logical_id))
+                .parse()
+                .unwrap();
+            for event in &f.sqs_events {
+                let queue = t
+                    .queues
+                    .iter()
+                    .find(|q| q.logical_id == event.queue)
+                    .unwrap();
+                let redrive = queue.redrive.as_ref().unwrap();
+                assert!(
+                    schedule.tries() < redrive.max_receive_count,
+                    "{}: {} tries, maxReceiveCount {}",
+                    f.logical_id,
+                    schedule.tries(),
+                    redrive.max_receive_count
+                );
+            }
+        }
+    }
+
+    /// deliver-email's instances divide the SES rate by the concurrency its event source
+    /// allows: the two must be the same number.
+    #[test]
+    fn deliver_email_divides_the_ses_rate_by_its_real_concurrency() {
+        let t = bundled();
+        let f = t.function(FunctionName::DeliverEmail.logical_id()).unwrap();
+        let concurrency: u32 = f.environment["FMN_EMAIL_CONCURRENCY"].parse().unwrap();
+        assert_eq!(f.sqs_events[0].maximum_concurrency, Some(concurrency));
+        assert!(f.environment["FMN_SES_SEND_RATE"].parse::<f64>().unwrap() > 0.0);
+    }
+
     #[test]
     fn the_irc_bot_never_runs_twice_at_once() {
         let t = bundled();

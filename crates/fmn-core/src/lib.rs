@@ -10,6 +10,8 @@ pub mod message;
 pub mod meta;
 pub mod ownership;
 pub mod prefs;
+pub mod rate;
 pub mod render;
+pub mod retry_schedule;
 pub mod rules;
 pub mod unsubscribe;

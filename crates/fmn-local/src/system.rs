@@ -59,6 +59,8 @@ pub struct RunOptions {
     /// The web-api's settings; `FMN_DEV_AUTH` defaults to true (development login) only when
     /// every AWS endpoint is a local emulator ([`endpoints_are_local`]).
     pub web: fmn_web_api::settings::Settings,
+    /// `FMN_RETRY_SCHEDULE`: when the queue-fed functions try a failed record again.
+    pub retry: Option<fmn_aws::batch::RetrySchedule>,
 }
 
 impl RunOptions {
@@ -79,6 +81,7 @@ impl RunOptions {
             irc: fmn_deliver_irc::IrcSettings::from_vars(&vars)?,
             mail: fmn_aws::mail::MailSettings::from_vars(&vars)?,
             demo: vars.flag("FMN_DEMO", true)?,
+            retry: fmn_aws::batch::retry_schedule_from(&vars)?,
             web: fmn_web_api::settings::Settings::from_env(endpoints_are_local(|k| {
                 std::env::var(k).ok()
             }))
@@ -257,24 +260,34 @@ pub async fn run(
         };
     spawn_mapping(
         FunctionName::Match,
-        Arc::new(fmn_match::MatchHandler::new(&clients).await?),
+        Arc::new(
+            fmn_match::MatchHandler::new(&clients)
+                .await?
+                .with_retry_schedule(options.retry.clone()),
+        ),
     )?;
     spawn_mapping(
         FunctionName::DeliverEmail,
         Arc::new(
             fmn_deliver_email::DeliverEmailHandler::with_settings(&clients, options.mail.clone())
-                .await?,
+                .await?
+                .with_retry_schedule(options.retry.clone()),
         ),
     )?;
     spawn_mapping(
         FunctionName::MailEvents,
-        Arc::new(fmn_mail_events::MailEventsHandler::new(&clients, options.mail.lease).await?),
+        Arc::new(
+            fmn_mail_events::MailEventsHandler::new(&clients, options.mail.lease)
+                .await?
+                .with_retry_schedule(options.retry.clone()),
+        ),
     )?;
     spawn_mapping(
         FunctionName::DeliverIrc,
         Arc::new(
             fmn_deliver_irc::DeliverIrcHandler::with_settings(&clients, options.irc.clone())
-                .await?,
+                .await?
+                .with_retry_schedule(options.retry.clone()),
         ),
     )?;
 

@@ -11,7 +11,7 @@
 //! verified) is no rejection: the batch stops and every job in it goes back to the queue.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError};
+use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError, RetrySchedule};
 use fmn_aws::delivery_records::{Channel, Delivered, DeliveryRecords, RecordInfo};
 use fmn_aws::lambda::SqsBatchHandler;
 use fmn_aws::mail::{MailSettings, Mailer};
@@ -22,6 +22,8 @@ pub const FUNCTION: FunctionName = FunctionName::DeliverEmail;
 
 pub struct DeliverEmailHandler {
     dead_letter: DeadLetterQueue,
+    /// The email queue: where a failed job's next try is scheduled.
+    source_url: String,
     records: DeliveryRecords,
     mailer: Mailer,
     settings: MailSettings,
@@ -35,14 +37,20 @@ impl DeliverEmailHandler {
         let clients = &clients.scoped(FUNCTION);
         let url = clients.queue_url(QueueName::EmailDeadLetter).await?;
         Ok(Self {
-            dead_letter: DeadLetterQueue {
-                sqs: clients.sqs.clone(),
-                url,
-            },
+            dead_letter: DeadLetterQueue::new(clients.sqs.clone(), url),
+            source_url: clients.queue_url(QueueName::Email).await?,
             records: DeliveryRecords::from_clients(clients, settings.lease),
             mailer: Mailer::new(clients.sesv2.clone(), &settings),
             settings,
         })
+    }
+
+    /// Failed records come back on `schedule` (`FMN_RETRY_SCHEDULE`), then are dead-lettered.
+    pub fn with_retry_schedule(mut self, schedule: Option<RetrySchedule>) -> Self {
+        self.dead_letter = self
+            .dead_letter
+            .with_schedule(self.source_url.clone(), schedule);
+        self
     }
 
     async fn handle_record(&self, record: Record) -> Result<(), RecordError> {

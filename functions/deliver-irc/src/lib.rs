@@ -25,7 +25,7 @@
 //! left when the batch's sending time (`FMN_IRC_BATCH_SECONDS`) is used up go back unclaimed.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use fmn_aws::batch::{process_batch, DeadLetterQueue, Record, RecordError};
+use fmn_aws::batch::{process_batch, DeadLetterQueue, Record, RecordError, RetrySchedule};
 use fmn_aws::delivery_records::{Channel, Claim, ClaimToken, DeliveryRecords, RecordInfo};
 use fmn_aws::lambda::SqsBatchHandler;
 use fmn_aws::{AwsClients, FunctionName, QueueName};
@@ -35,13 +35,16 @@ use tokio::time::Instant;
 pub mod bot;
 pub mod settings;
 
-use bot::{Bot, TokenBucket};
+use bot::Bot;
+use fmn_aws::pacing::Pacer;
 pub use settings::IrcSettings;
 
 pub const FUNCTION: FunctionName = FunctionName::DeliverIrc;
 
 pub struct DeliverIrcHandler {
     dead_letter: DeadLetterQueue,
+    /// The IRC queue: where a failed job's next try is scheduled.
+    source_url: String,
     records: DeliveryRecords,
     settings: IrcSettings,
 }
@@ -63,13 +66,19 @@ impl DeliverIrcHandler {
         let clients = &clients.scoped(FUNCTION);
         let url = clients.queue_url(QueueName::IrcDeadLetter).await?;
         Ok(Self {
-            dead_letter: DeadLetterQueue {
-                sqs: clients.sqs.clone(),
-                url,
-            },
+            dead_letter: DeadLetterQueue::new(clients.sqs.clone(), url),
+            source_url: clients.queue_url(QueueName::Irc).await?,
             records: DeliveryRecords::from_clients(clients, settings.lease),
             settings,
         })
+    }
+
+    /// Failed records come back on `schedule` (`FMN_RETRY_SCHEDULE`), then are dead-lettered.
+    pub fn with_retry_schedule(mut self, schedule: Option<RetrySchedule>) -> Self {
+        self.dead_letter = self
+            .dead_letter
+            .with_schedule(self.source_url.clone(), schedule);
+        self
     }
 
     pub fn settings(&self) -> &IrcSettings {
@@ -86,7 +95,7 @@ impl DeliverIrcHandler {
         };
         let mut bot: Option<Bot> = None;
         let mut down: Option<String> = None;
-        let mut bucket = TokenBucket::new(self.settings.rate, self.settings.burst);
+        let pacer = Pacer::new(self.settings.rate, self.settings.burst);
         let mut sent: Vec<Sent> = Vec::new();
 
         // The queue is FIFO: once a job goes back to it, every later one goes back too, untried,
@@ -176,7 +185,7 @@ impl DeliverIrcHandler {
                 }
             }
             let b = bot.as_ref().expect("connected above");
-            bucket.take().await;
+            pacer.take().await;
             if let Err(e) = b.privmsg(job.nick(), &text) {
                 let reason = e.to_string();
                 tracing::error!(error = %reason, "irc connection lost mid-batch");

@@ -7,5 +7,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     fmn_aws::secrets::load_into_env().await?;
     let clients = AwsClients::from_env().await?;
     let settings = fmn_deliver_irc::IrcSettings::from_env()?;
-    run_sqs(DeliverIrcHandler::with_settings(&clients, settings).await?).await
+    let retry = fmn_aws::batch::retry_schedule_from_env()?;
+    let handler = DeliverIrcHandler::with_settings(&clients, settings).await?;
+    run_sqs(handler.with_retry_schedule(retry)).await
 }

@@ -12,7 +12,7 @@
 //!   event is dead-lettered with the reason.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError};
+use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError, RetrySchedule};
 use fmn_aws::delivery_records::{Confirmed, DeliveryRecords};
 use fmn_aws::lambda::SqsBatchHandler;
 use fmn_aws::ses_events::{self, MailEventKind};
@@ -22,6 +22,8 @@ pub const FUNCTION: FunctionName = FunctionName::MailEvents;
 
 pub struct MailEventsHandler {
     dead_letter: DeadLetterQueue,
+    /// The mail-events queue: where a failed event's next try is scheduled.
+    source_url: String,
     records: DeliveryRecords,
 }
 
@@ -33,12 +35,21 @@ impl MailEventsHandler {
     ) -> Result<Self, fmn_aws::sqs::SqsError> {
         let clients = &clients.scoped(FUNCTION);
         Ok(Self {
-            dead_letter: DeadLetterQueue {
-                sqs: clients.sqs.clone(),
-                url: clients.queue_url(QueueName::MailEventsDeadLetter).await?,
-            },
+            dead_letter: DeadLetterQueue::new(
+                clients.sqs.clone(),
+                clients.queue_url(QueueName::MailEventsDeadLetter).await?,
+            ),
+            source_url: clients.queue_url(QueueName::MailEvents).await?,
             records: DeliveryRecords::from_clients(clients, lease),
         })
+    }
+
+    /// Failed records come back on `schedule` (`FMN_RETRY_SCHEDULE`), then are dead-lettered.
+    pub fn with_retry_schedule(mut self, schedule: Option<RetrySchedule>) -> Self {
+        self.dead_letter = self
+            .dead_letter
+            .with_schedule(self.source_url.clone(), schedule);
+        self
     }
 
     async fn handle_record(&self, record: Record) -> Result<(), RecordError> {

@@ -13,7 +13,7 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use tokio::sync::Mutex;
 
-use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError};
+use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError, RetrySchedule};
 use fmn_aws::digest_store::DigestStore;
 use fmn_aws::ingest_wire::{decode, Decoded, ENCODING_ATTRIBUTE};
 use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
@@ -34,6 +34,8 @@ pub const FUNCTION: FunctionName = FunctionName::Match;
 pub struct MatchHandler {
     clients: AwsClients,
     dead_letter: DeadLetterQueue,
+    /// The ingest queue: where a failed message's next try is scheduled.
+    source_url: String,
     email_queue: String,
     irc_queue: String,
     prefs: PrefsStore,
@@ -57,10 +59,11 @@ impl MatchHandler {
         let clients = &clients.scoped(FUNCTION);
         Ok(Self {
             clients: clients.clone(),
-            dead_letter: DeadLetterQueue {
-                sqs: clients.sqs.clone(),
-                url: clients.queue_url(QueueName::IngestDeadLetter).await?,
-            },
+            dead_letter: DeadLetterQueue::new(
+                clients.sqs.clone(),
+                clients.queue_url(QueueName::IngestDeadLetter).await?,
+            ),
+            source_url: clients.queue_url(QueueName::Ingest).await?,
             email_queue: clients.queue_url(QueueName::Email).await?,
             irc_queue: clients.queue_url(QueueName::Irc).await?,
             prefs: PrefsStore::from_clients(clients),
@@ -70,6 +73,14 @@ impl MatchHandler {
             registry: Registry::default(),
             cache: Mutex::new(PrefsCache::new()),
         })
+    }
+
+    /// Failed records come back on `schedule` (`FMN_RETRY_SCHEDULE`), then are dead-lettered.
+    pub fn with_retry_schedule(mut self, schedule: Option<RetrySchedule>) -> Self {
+        self.dead_letter = self
+            .dead_letter
+            .with_schedule(self.source_url.clone(), schedule);
+        self
     }
 
     /// The envelope's JSON text from an ingest record.
