@@ -627,3 +627,219 @@ async fn deliver_email_keeps_to_its_share_of_the_ses_rate() {
     // A lower bound only: (12 - 2) / 2 a second.
     assert!(took >= Duration::from_millis(4900), "{took:?}");
 }
+
+/// AWS's documented SES event `name` (`tests/data/ses-events/`), about the mail `record_key`
+/// was sent as: its message id, recipient and our record tag put in.
+fn documented_event(name: &str, record_key: &str, ses_message_id: &str, to: &str) -> String {
+    let path =
+        fmn_integration_tests::repo_root().join(format!("tests/data/ses-events/{name}.json"));
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    event["mail"]["messageId"] = ses_message_id.into();
+    event["mail"]["destination"] = serde_json::json!([to]);
+    event["mail"]["tags"][fmn_aws::delivery_records::RECORD_TAG] =
+        serde_json::json!([fmn_aws::delivery_records::record_tag_value(record_key)]);
+    event.to_string()
+}
+
+/// A hard bounce (AWS's documented event, through the real mail-events queue and function)
+/// stops the address: the API and page show why and since when, a notice goes to the user's
+/// other address, and a message matching the user's filter afterwards reaches the other
+/// address only: 0 mails to the bounced one. Resuming makes it receive again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bounced_address_is_mailed_nothing_more_and_its_user_is_told() {
+    use fmn_core::health::StopCause;
+    use fmn_core::prefs::{Filter, UserPrefs};
+    use fmn_core::rules::{Rule, RuleKind};
+
+    let env = TestEnv::new("bounce").await;
+    let settings = settings(&env).await;
+    let user = unique("alice");
+    let bouncing = format!("{}@example.org", unique("gone"));
+    let other = format!("{}@example.org", unique("other"));
+    let prefs_store = fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients);
+    let mut prefs = UserPrefs::new(user.as_str());
+    prefs
+        .destinations
+        .push(Destination::email("email-1", &bouncing).confirmed(true));
+    prefs
+        .destinations
+        .push(Destination::email("email-2", &other).confirmed(true));
+    prefs.filters.push(Filter {
+        id: "filter-1".into(),
+        name: "hadess's work".into(),
+        enabled: true,
+        oneshot: false,
+        destinations: vec!["email-1".into(), "email-2".into()],
+        rules: vec![Rule::new(RuleKind::User {
+            users: vec!["hadess".into()],
+        })],
+    });
+    prefs_store.create(&prefs).await.unwrap();
+
+    // A mail to the address, sent for real.
+    let (stop_email, email_stats) = start_deliver_email(&env, settings.clone()).await;
+    let mut j = job(
+        &user,
+        &bouncing,
+        Delivery::Immediate,
+        "FEDORA-BOUNCE-1",
+        1.7e9,
+    );
+    j.user = user.clone();
+    j.job_id = fmn_core::jobs::job_id(&j.notification.msg_id, &user, &j.destination);
+    enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
+    wait_for_records(&email_stats, 1).await;
+    let key = fmn_aws::delivery_records::Channel::Email.key(&j.job_id);
+    let sent = record(&env, &key).await;
+    let ses_id = get_s(&sent, "message_id")
+        .expect("the mail went out")
+        .to_string();
+    assert_eq!(mail_to(&bouncing).await.len(), 1);
+
+    // SES reports the bounce.
+    let events = Arc::new(
+        fmn_mail_events::MailEventsHandler::new(&env.clients, settings.lease, Default::default())
+            .await
+            .unwrap(),
+    );
+    let (stop_events, _) =
+        fmn_integration_tests::start_function(&env, FunctionName::MailEvents, events);
+    env.clients
+        .sqs
+        .send_message()
+        .queue_url(env.queue_url(QueueName::MailEvents))
+        .message_body(documented_event("bounce", &key, &ses_id, &bouncing))
+        .send()
+        .await
+        .unwrap();
+    let stopped = fmn_integration_tests::eventually(
+        "the address stopped",
+        Duration::from_secs(60),
+        || async {
+            let p = prefs_store.get(&user).await.unwrap().unwrap();
+            p.destination("email-1").unwrap().health.stopped.clone()
+        },
+    )
+    .await;
+    assert_eq!(stopped.cause, StopCause::HardBounce);
+    assert_eq!(
+        stopped.reason,
+        "the address bounced: Permanent/General: smtp; 550 5.1.1 user unknown"
+    );
+    // The user is told at the other address.
+    let notice =
+        fmn_integration_tests::eventually("the notice", Duration::from_secs(60), || async {
+            mail_to(&other).await.into_iter().next()
+        })
+        .await;
+    assert!(
+        notice.raw.contains(&bouncing),
+        "the notice names the address"
+    );
+
+    // A message for the user's filter afterwards: the other address only.
+    let matcher = Arc::new(fmn_match::MatchHandler::new(&env.clients).await.unwrap());
+    let (stop_match, match_stats) =
+        fmn_integration_tests::start_function(&env, FunctionName::Match, matcher);
+    let envelope =
+        fmn_integration_tests::corpus_envelope("bodhi.TestBodhiRequestMultiplePackagesPerUpdate");
+    fmn_aws::sqs::send_all(
+        &env.clients.sqs,
+        env.queue_url(QueueName::Ingest),
+        &[fmn_aws::sqs::OutgoingMessage::new(
+            "after-bounce",
+            envelope.to_string(),
+        )],
+    )
+    .await
+    .unwrap();
+    wait_for_records(&match_stats, 1).await;
+    fmn_integration_tests::eventually(
+        "the message at the other address",
+        Duration::from_secs(60),
+        || async { (mail_to(&other).await.len() == 2).then_some(()) },
+    )
+    .await;
+    let after_bounce = mail_to(&bouncing).await.len() - 1;
+    println!("mails to the bounced address after the bounce event: {after_bounce}");
+    assert_eq!(after_bounce, 0);
+
+    // Resumed (the page's button: PATCH resume), it receives again.
+    prefs_store
+        .update(&user, |p| {
+            p.destination_mut("email-1")?.health.resume();
+            Ok::<_, fmn_aws::prefs_store::PrefsStoreError>(())
+        })
+        .await
+        .unwrap();
+    let p = prefs_store.get(&user).await.unwrap().unwrap();
+    assert!(p.destination("email-1").unwrap().is_active());
+    assert_eq!(
+        p.destination("email-1")
+            .unwrap()
+            .health
+            .last_problem
+            .as_ref()
+            .map(|l| l.reason.as_str()),
+        Some("Permanent/General: smtp; 550 5.1.1 user unknown"),
+        "the last problem stays on view"
+    );
+    stop_match.cancel();
+    stop_events.cancel();
+    stop_email.cancel();
+}
+
+/// A complaint (AWS's documented event) stops the address at once; soft bounces are counted
+/// and a delivery clears them (fmn_core::health's unit tests cover the counting).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_complaint_stops_the_address() {
+    use fmn_core::health::StopCause;
+    use fmn_core::prefs::UserPrefs;
+
+    let env = TestEnv::new("complaint").await;
+    let settings = settings(&env).await;
+    let user = unique("bob");
+    let address = format!("{}@example.org", unique("complains"));
+    let prefs_store = fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients);
+    let mut prefs = UserPrefs::new(user.as_str());
+    prefs
+        .destinations
+        .push(Destination::email("email-1", &address).confirmed(true));
+    prefs_store.create(&prefs).await.unwrap();
+    let records = DeliveryRecords::from_clients(&env.clients, settings.lease);
+    let key = fmn_aws::delivery_records::Channel::Email.key("complaint-job");
+    let info = RecordInfo {
+        user: &user,
+        destination: "email-1",
+        address: &address,
+    };
+    let Claim::Claimed(claim) = records.claim(&key, &info).await.unwrap() else {
+        panic!("a fresh record is claimed");
+    };
+    records.mark_sent(&claim, "ses-complaint-1").await.unwrap();
+    let events =
+        fmn_mail_events::MailEventsHandler::new(&env.clients, settings.lease, Default::default())
+            .await
+            .unwrap();
+    let body = documented_event("complaint", &key, "ses-complaint-1", &address);
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    let mut m = aws_lambda_events::sqs::SqsMessage::default();
+    m.message_id = Some("complaint".into());
+    m.body = Some(body);
+    event.records.push(m);
+    use fmn_aws::lambda::SqsBatchHandler;
+    let response = events.handle_batch(event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let p = prefs_store.get(&user).await.unwrap().unwrap();
+    let stopped = p
+        .destination("email-1")
+        .unwrap()
+        .health
+        .stopped
+        .clone()
+        .unwrap();
+    assert_eq!(stopped.cause, StopCause::Complaint);
+    assert_eq!(stopped.reason, "marked as spam: abuse");
+    assert!(!p.destination("email-1").unwrap().is_active());
+}

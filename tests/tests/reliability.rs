@@ -247,7 +247,7 @@ async fn a_send_event_settles_a_record_its_dead_sender_left_sending() {
             .unwrap();
     }
     let handler = Arc::new(
-        fmn_mail_events::MailEventsHandler::new(&env.clients, settings.lease)
+        fmn_mail_events::MailEventsHandler::new(&env.clients, settings.lease, Default::default())
             .await
             .unwrap(),
     );
@@ -531,6 +531,15 @@ async fn a_failing_record_is_tried_on_the_schedule_then_given_up() {
                 returned, 0,
                 "the last try is not returned: it is dead-lettered"
             );
+            // What Lambda's event source does with a record not returned: delete it.
+            env.clients
+                .sqs
+                .delete_message()
+                .queue_url(&source)
+                .receipt_handle(messages[0].receipt_handle.clone().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
     }
     println!("gaps between tries: {gaps:?} (schedule {schedule}, queue visibility 1 s)");

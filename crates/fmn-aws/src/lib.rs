@@ -9,6 +9,7 @@ pub mod delivery_records;
 pub mod digest_store;
 pub mod dynamo;
 pub mod explain;
+pub mod health;
 pub mod ingest_wire;
 pub mod job_queue;
 pub mod lambda;

@@ -270,6 +270,8 @@ impl FunctionName {
             FunctionName::DeliverEmail => &[
                 Poll(QueueName::Email),
                 Send(QueueName::EmailDeadLetter),
+                // Addresses SES refused are reported to the destination-health writer.
+                Send(QueueName::MailEvents),
                 ReadWrite(TableName::DeliveryRecords),
                 SendMail,
                 ReadSecret(Secret::UnsubscribeKey),
@@ -306,6 +308,10 @@ impl FunctionName {
                 Send(QueueName::MailEventsDeadLetter),
                 // SES's word that a mail went out settles its record.
                 ReadWrite(TableName::DeliveryRecords),
+                // Bounces, complaints and given-up deliveries go in the destination's health.
+                ReadWrite(TableName::Preferences),
+                // A stopped destination's notice goes to another of the user's addresses.
+                Send(QueueName::Email),
             ],
         }
     }

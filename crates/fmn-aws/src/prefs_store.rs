@@ -240,6 +240,32 @@ impl PrefsStore {
         self.put(&fresh).await
     }
 
+    /// [`PrefsStore::update`] that writes only when `change` says it changed something
+    /// (`Ok(true)`): a delivery event that changes nothing costs a read, not a write and a
+    /// change-log entry every warm match function would reload. `None`: nothing written.
+    pub async fn update_if<F, E>(&self, name: &str, mut change: F) -> Result<Option<UserPrefs>, E>
+    where
+        F: FnMut(&mut UserPrefs) -> Result<bool, E>,
+        E: From<PrefsStoreError>,
+    {
+        let mut attempts = RetryPolicy::attempts(5).start();
+        loop {
+            attempts.begin();
+            let Some(mut prefs) = self.get(name).await? else {
+                return Ok(None);
+            };
+            if !change(&mut prefs)? {
+                return Ok(None);
+            }
+            match self.put(&prefs).await {
+                Err(PrefsStoreError::Conflict(_)) if attempts.left() => {
+                    attempts.wait().await;
+                }
+                other => return Ok(Some(other?)),
+            }
+        }
+    }
+
     /// Reads, changes with `change` and writes back, retrying when someone else wrote in
     /// between. `change` may refuse with an error of its own.
     pub async fn update<F, E>(&self, name: &str, mut change: F) -> Result<UserPrefs, E>

@@ -51,6 +51,9 @@ pub struct MailEvent {
     /// without one (confirmations).
     pub record_key: Option<String>,
     pub recipients: Vec<String>,
+    /// What the receiving side said, for people: a bounce's type, subtype and the server's
+    /// diagnostic; a complaint's feedback type. Empty for other events.
+    pub detail: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -103,12 +106,42 @@ pub fn parse(body: &str) -> Result<MailEvent, MailEventError> {
                 .collect()
         })
         .unwrap_or_default();
+    let detail = match kind {
+        MailEventKind::Bounce { .. } => bounce_detail(&value["bounce"]),
+        MailEventKind::Complaint => value["complaint"]["complaintFeedbackType"]
+            .as_str()
+            .unwrap_or("complaint")
+            .to_string(),
+        _ => String::new(),
+    };
     Ok(MailEvent {
         kind,
         ses_message_id,
         record_key,
         recipients,
+        detail,
     })
+}
+
+/// `Permanent/General: smtp; 550 5.1.1 user unknown` from a bounce object.
+fn bounce_detail(bounce: &Value) -> String {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let recipient = &bounce["bouncedRecipients"][0];
+    let diagnostic = [&recipient["diagnosticCode"], &recipient["status"]]
+        .into_iter()
+        .map(text)
+        .find(|t| !t.is_empty())
+        .unwrap_or_default();
+    let mut out = format!(
+        "{}/{}",
+        text(&bounce["bounceType"]),
+        text(&bounce["bounceSubType"])
+    );
+    if !diagnostic.is_empty() {
+        out.push_str(": ");
+        out.extend(diagnostic.chars().take(300));
+    }
+    out
 }
 
 #[cfg(test)]

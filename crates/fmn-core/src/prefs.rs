@@ -150,6 +150,13 @@ pub struct Destination {
     /// Long form (subtitle and link) rather than the one-line summary.
     #[serde(default = "yes")]
     pub verbose: bool,
+    /// Bounces and failures seen delivering to it; a stopped destination receives nothing.
+    /// Written by the delivery side, never taken from a user's input.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::health::DeliveryHealth::is_clear"
+    )]
+    pub health: crate::health::DeliveryHealth,
 }
 
 fn yes() -> bool {
@@ -171,6 +178,7 @@ impl Destination {
             delivery: Delivery::Immediate,
             irc_colour: false,
             verbose: true,
+            health: Default::default(),
         }
     }
 
@@ -196,9 +204,9 @@ impl Destination {
         self
     }
 
-    /// A destination that receives: confirmed.
+    /// A destination that receives: confirmed, and not stopped by bounces or failures.
     pub fn is_active(&self) -> bool {
-        self.confirmed
+        self.confirmed && !self.health.is_stopped()
     }
 
     /// Whether items for it go to the digest store. Only e-mail is digested: an IRC
@@ -405,6 +413,12 @@ impl UserPrefs {
             d.confirmed = before.iter().any(|b| {
                 b.confirmed && b.kind == d.kind && b.address.eq_ignore_ascii_case(&d.address)
             });
+            // A stop stays with its address: an export edited and imported again lifts none.
+            d.health = before
+                .iter()
+                .find(|b| b.kind == d.kind && b.address.eq_ignore_ascii_case(&d.address))
+                .map(|b| b.health.clone())
+                .unwrap_or_default();
             let same = before
                 .iter()
                 .any(|b| b.id == d.id && b.kind == d.kind && b.address == d.address);

@@ -59,6 +59,8 @@ pub struct RunOptions {
     /// The web-api's settings; `FMN_DEV_AUTH` defaults to true (development login) only when
     /// every AWS endpoint is a local emulator ([`endpoints_are_local`]).
     pub web: fmn_web_api::settings::Settings,
+    /// `FMN_SOFT_BOUNCE_LIMIT`, `FMN_FAILING_DAYS`: when problems stop a destination.
+    pub health: fmn_core::health::HealthPolicy,
     /// `FMN_RETRY_SCHEDULE`: when the queue-fed functions try a failed record again.
     pub retry: Option<fmn_aws::batch::RetrySchedule>,
 }
@@ -82,6 +84,7 @@ impl RunOptions {
             mail: fmn_aws::mail::MailSettings::from_vars(&vars)?,
             demo: vars.flag("FMN_DEMO", true)?,
             retry: fmn_aws::batch::retry_schedule_from(&vars)?,
+            health: fmn_aws::health::policy_from(&vars)?,
             web: fmn_web_api::settings::Settings::from_env(endpoints_are_local(|k| {
                 std::env::var(k).ok()
             }))
@@ -277,7 +280,7 @@ pub async fn run(
     spawn_mapping(
         FunctionName::MailEvents,
         Arc::new(
-            fmn_mail_events::MailEventsHandler::new(&clients, options.mail.lease)
+            fmn_mail_events::MailEventsHandler::new(&clients, options.mail.lease, options.health)
                 .await?
                 .with_retry_schedule(options.retry.clone()),
         ),

@@ -24,6 +24,9 @@ pub struct DeliverEmailHandler {
     dead_letter: DeadLetterQueue,
     /// The email queue: where a failed job's next try is scheduled.
     source_url: String,
+    /// The mail-events queue: refused addresses are reported there, to the destination's
+    /// health (`fmn_aws::health`).
+    health_reports_url: String,
     records: DeliveryRecords,
     mailer: Mailer,
     settings: MailSettings,
@@ -39,6 +42,7 @@ impl DeliverEmailHandler {
         Ok(Self {
             dead_letter: DeadLetterQueue::new(clients.sqs.clone(), url),
             source_url: clients.queue_url(QueueName::Email).await?,
+            health_reports_url: clients.queue_url(QueueName::MailEvents).await?,
             records: DeliveryRecords::from_clients(clients, settings.lease),
             mailer: Mailer::new(clients.sesv2.clone(), &settings),
             settings,
@@ -108,6 +112,20 @@ impl DeliverEmailHandler {
                     tracing::error!(job_id, error = %e, "could not record the rejection");
                 }
                 tracing::error!(job_id, user = %job.user, destination = %job.destination.id, address = %job.destination.address, %reason, "SES rejected the mail; job dead-lettered");
+                // A refusal counts against the destination only in a run: SES refuses for
+                // reasons of ours too (an unverified sender), so it never stops one at once.
+                let report = fmn_aws::health::GaveUpReport {
+                    user: job.user.clone(),
+                    destination: job.destination.id.clone(),
+                    reason: format!("SES refused the mail: {reason}"),
+                    at: now,
+                };
+                if let Err(e) = report
+                    .send(&self.dead_letter.sqs, &self.health_reports_url)
+                    .await
+                {
+                    tracing::warn!(job_id, error = %e, "could not report the refusal to the destination's health");
+                }
                 Err(RecordError::Reject(format!(
                     "SES rejected the mail: {reason}"
                 )))

@@ -7,16 +7,25 @@
 //!   That is what makes a mail go out once even when its sender is killed between SES
 //!   accepting it and marking the record: the redelivered job then finds `sent`, where it would
 //!   otherwise have sent again after the lease.
-//! - Bounces, complaints and rejections are logged with the record they concern.
+//! - Bounces, complaints and deliveries go in the health of the destination the record names
+//!   (`fmn_core::health`): a hard bounce or a complaint stops it, soft bounces in a row
+//!   (`FMN_SOFT_BOUNCE_LIMIT`) too, and a delivery clears the count. The senders' reports of
+//!   deliveries they gave up (`fmn_aws::health::GaveUpReport`, on this queue too) stop a
+//!   destination after `FMN_FAILING_DAYS` without a delivery. A stop queues a notice to
+//!   another of the user's e-mail destinations. This function is the health's one writer.
 //! - Mail sent without a record tag (confirmations) is acknowledged; a body that is no SES
 //!   event is dead-lettered with the reason.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError, RetrySchedule};
 use fmn_aws::delivery_records::{Confirmed, DeliveryRecords};
+use fmn_aws::dynamo::get_s;
+use fmn_aws::health::{GaveUpReport, HealthRecorder};
 use fmn_aws::lambda::SqsBatchHandler;
+use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::ses_events::{self, MailEventKind};
 use fmn_aws::{AwsClients, FunctionName, QueueName};
+use fmn_core::health::{Change, HealthPolicy, Outcome};
 
 pub const FUNCTION: FunctionName = FunctionName::MailEvents;
 
@@ -25,13 +34,16 @@ pub struct MailEventsHandler {
     /// The mail-events queue: where a failed event's next try is scheduled.
     source_url: String,
     records: DeliveryRecords,
+    health: HealthRecorder,
 }
 
 impl MailEventsHandler {
-    /// `lease`: the senders' (`FMN_SEND_LEASE`), for reading the records alike.
+    /// `lease`: the senders' (`FMN_SEND_LEASE`), for reading the records alike; `policy`:
+    /// when problems stop a destination (`fmn_aws::health::policy_from`).
     pub async fn new(
         clients: &AwsClients,
         lease: std::time::Duration,
+        policy: HealthPolicy,
     ) -> Result<Self, fmn_aws::sqs::SqsError> {
         let clients = &clients.scoped(FUNCTION);
         Ok(Self {
@@ -41,6 +53,12 @@ impl MailEventsHandler {
             ),
             source_url: clients.queue_url(QueueName::MailEvents).await?,
             records: DeliveryRecords::from_clients(clients, lease),
+            health: HealthRecorder::new(
+                PrefsStore::from_clients(clients),
+                clients.sqs.clone(),
+                clients.queue_url(QueueName::Email).await?,
+                policy,
+            ),
         })
     }
 
@@ -53,6 +71,15 @@ impl MailEventsHandler {
     }
 
     async fn handle_record(&self, record: Record) -> Result<(), RecordError> {
+        if let Some(report) = GaveUpReport::from_body(&record.body) {
+            let outcome = Outcome::GaveUp(report.reason.clone());
+            let change = self
+                .health
+                .record(&report.user, &report.destination, &outcome, report.at)
+                .await?;
+            log_change(&report.user, &report.destination, &outcome, &change);
+            return Ok(());
+        }
         let event = ses_events::parse(&record.body).map_err(|e| {
             let reason = e.to_string();
             tracing::error!(message_id = %record.message_id, %reason, "mail event dead-lettered");
@@ -78,17 +105,47 @@ impl MailEventsHandler {
                 }
             }
         }
-        match &event.kind {
-            MailEventKind::Bounce { permanent } => {
-                tracing::warn!(key, permanent, recipients = ?event.recipients, "mail bounced")
+        let outcome = match &event.kind {
+            MailEventKind::Bounce { permanent: true } => Outcome::HardBounce(event.detail.clone()),
+            MailEventKind::Bounce { permanent: false } => Outcome::SoftBounce(event.detail.clone()),
+            MailEventKind::Complaint => Outcome::Complaint(event.detail.clone()),
+            MailEventKind::Delivery => Outcome::Delivered,
+            MailEventKind::Reject => {
+                tracing::warn!(key, "SES rejected the mail (a virus)");
+                return Ok(());
             }
-            MailEventKind::Complaint => {
-                tracing::warn!(key, recipients = ?event.recipients, "recipient complained")
-            }
-            MailEventKind::Reject => tracing::warn!(key, "SES rejected the mail"),
-            _ => {}
-        }
+            _ => return Ok(()),
+        };
+        let Some(item) = self.records.get(key).await? else {
+            tracing::warn!(key, kind = ?event.kind, "event about a delivery with no record (expired?); acknowledged");
+            return Ok(());
+        };
+        let (Some(user), Some(destination)) = (get_s(&item, "user"), get_s(&item, "destination"))
+        else {
+            tracing::warn!(
+                key,
+                "delivery record without user or destination; acknowledged"
+            );
+            return Ok(());
+        };
+        let now = fmn_aws::dynamo::now_secs() as i64;
+        let change = self.health.record(user, destination, &outcome, now).await?;
+        log_change(user, destination, &outcome, &change);
         Ok(())
+    }
+}
+
+fn log_change(user: &str, destination: &str, outcome: &Outcome, change: &Change) {
+    match change {
+        Change::Stopped(s) => {
+            tracing::warn!(user, destination, ?outcome, cause = ?s.cause, reason = %s.reason, "delivery to the destination stopped")
+        }
+        Change::Updated => {
+            tracing::info!(user, destination, ?outcome, "destination health updated")
+        }
+        Change::None => {
+            tracing::debug!(user, destination, ?outcome, "destination health unchanged")
+        }
     }
 }
 

@@ -4,13 +4,11 @@ use fmn_mail_events::MailEventsHandler;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
+    let vars = fmn_aws::Vars::from_env();
+    let lease = fmn_aws::delivery_records::send_lease(&vars)?;
+    let policy = fmn_aws::health::policy_from(&vars)?;
+    let retry = fmn_aws::batch::retry_schedule_from(&vars)?;
     let clients = AwsClients::from_env().await?;
-    let lease = fmn_aws::delivery_records::send_lease(&fmn_aws::Vars::from_env())?;
-    let retry = fmn_aws::batch::retry_schedule_from_env()?;
-    run_sqs(
-        MailEventsHandler::new(&clients, lease)
-            .await?
-            .with_retry_schedule(retry),
-    )
-    .await
+    let handler = MailEventsHandler::new(&clients, lease, policy).await?;
+    run_sqs(handler.with_retry_schedule(retry)).await
 }

@@ -176,6 +176,7 @@ pub enum DestinationDoc {
         delivery: DeliveryDoc,
         irc_colour: bool,
         verbose: bool,
+        health: Option<HealthDoc>,
     },
     Irc {
         #[schema(value_type = IdDoc)]
@@ -188,7 +189,47 @@ pub enum DestinationDoc {
         delivery: DeliveryDoc,
         irc_colour: bool,
         verbose: bool,
+        health: Option<HealthDoc>,
     },
+}
+
+/// What delivery has shown about a destination (absent: nothing). A `stopped` destination
+/// receives nothing until it is resumed (`PATCH` with `"resume": true`).
+#[derive(ToSchema)]
+pub struct HealthDoc {
+    stopped: Option<StoppedDoc>,
+    /// Temporary bounces since the last delivery.
+    soft_bounces: Option<u32>,
+    /// Since when deliveries have been given up (Unix seconds).
+    failing_since: Option<i64>,
+    last_problem: Option<ProblemDoc>,
+}
+
+/// Why and when delivery was stopped.
+#[derive(ToSchema)]
+pub struct StoppedDoc {
+    #[schema(inline)]
+    cause: StopCauseDoc,
+    reason: String,
+    /// Unix seconds.
+    at: i64,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StopCauseDoc {
+    HardBounce,
+    Complaint,
+    SoftBounces,
+    Failing,
+}
+
+/// The last problem seen.
+#[derive(ToSchema)]
+pub struct ProblemDoc {
+    reason: String,
+    /// Unix seconds.
+    at: i64,
 }
 
 /// A destination to add (`POST /me/destinations`), one alternative per kind. Written out by

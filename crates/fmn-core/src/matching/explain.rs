@@ -94,9 +94,13 @@ pub fn explain(user: &UserPrefs, facts: &MessageFacts<'_>, ownership: &Ownership
                 } else {
                     match dest {
                         None => "not sent: no such destination".to_string(),
-                        Some(d) if !d.is_active() => {
+                        Some(d) if !d.confirmed => {
                             "not sent: the destination is not confirmed".to_string()
                         }
+                        Some(d) if !d.is_active() => format!(
+                            "not sent: delivery to the destination is stopped ({})",
+                            d.health.stopped.as_ref().map_or("", |s| s.reason.as_str())
+                        ),
                         Some(d) => match delivered.iter().find(|m| m.destination.id == d.id) {
                             Some(m) if *m.filter_id == *filter.id && d.is_digest() => {
                                 "digest".to_string()

@@ -189,6 +189,8 @@ impl UserEntry {
             delivery: d.delivery,
             irc_colour: d.irc_colour,
             verbose: d.verbose,
+            // Only active destinations are indexed: none is stopped.
+            health: Default::default(),
         }
     }
 }

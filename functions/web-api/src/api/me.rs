@@ -64,6 +64,9 @@ pub struct DestinationPatch {
     pub delivery: Option<Delivery>,
     pub irc_colour: Option<bool>,
     pub verbose: Option<bool>,
+    /// `true`: resume delivery stopped by bounces, a complaint or failures (`health.stopped`),
+    /// once the address works again. `false` is refused: stops are made by delivery only.
+    pub resume: Option<bool>,
 }
 
 fn check_address(kind: DestinationKind, address: &str) -> Result<(), ApiError> {
@@ -145,6 +148,12 @@ pub async fn patch_destination(
     P(id): P<String>,
     Body(body): Body<DestinationPatch>,
 ) -> Result<Json<Destination>, ApiError> {
+    if body.resume == Some(false) {
+        return Err(ApiError::invalid(
+            "resume",
+            "only `true` (resume delivery) is accepted: delivery stops a destination, you resume it",
+        ));
+    }
     load_or_create(&state, &caller.name).await?;
     let mut index = 0;
     let result = change(&state, &caller.name, |p| {
@@ -158,6 +167,9 @@ pub async fn patch_destination(
         }
         if let Some(v) = body.verbose {
             d.verbose = v;
+        }
+        if body.resume == Some(true) {
+            d.health.resume();
         }
         Ok(())
     })

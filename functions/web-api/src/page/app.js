@@ -440,9 +440,33 @@
     ul.replaceChildren(...dests.map((d) => {
       const p = `dest-${d.id}`;
       const errorId = `${p}-error`;
-      const status = d.confirmed
-        ? h("span", { class: "badge ok" }, "Confirmed")
-        : h("span", { class: "badge pending" }, "Awaiting confirmation");
+      const health = d.health || {};
+      const status = health.stopped
+        ? h("span", { class: "badge stopped" }, "Stopped")
+        : d.confirmed
+          ? h("span", { class: "badge ok" }, "Confirmed")
+          : h("span", { class: "badge pending" }, "Awaiting confirmation");
+      // What delivery has shown: a stop (with its reason and a way back), or problems so far.
+      let healthNote = null;
+      if (health.stopped) {
+        healthNote = h("div", { class: "health stopped", id: `${p}-health`, role: "status" },
+          h("p", null, `Nothing is sent here since ${formatWhen(health.stopped.at)}: ${health.stopped.reason}.`),
+          h("button", {
+            type: "button",
+            id: `${p}-resume`,
+            onclick: (ev) => busy(ev.currentTarget, errorId, async () => {
+              await api("PATCH", `/me/destinations/${encodeURIComponent(d.id)}`, { resume: true });
+              await reloadMe();
+              say(`Delivery to ${d.address} resumed.`);
+            }),
+          }, "Resume delivery"));
+      } else if (health.soft_bounces || health.failing_since) {
+        const problem = health.last_problem ? ` The last: ${health.last_problem.reason}.` : "";
+        const what = health.soft_bounces
+          ? `${health.soft_bounces} temporary bounce${health.soft_bounces > 1 ? "s" : ""} since the last delivery.`
+          : `Deliveries failing since ${formatWhen(health.failing_since)}.`;
+        healthNote = h("p", { class: "health warning", id: `${p}-health` }, what + problem);
+      }
       const form = h("form", { class: "dest-settings", novalidate: true },
         deliveryFields(p, d.delivery, d.kind === "irc"),
         d.kind === "irc" ? h("div", { class: "field check" },
@@ -496,6 +520,7 @@
           h("span", { class: "kind" }, d.kind === "irc" ? "IRC" : "Email"),
           h("strong", { class: "address" }, d.address),
           status),
+        healthNote,
         form,
         h("div", { class: "actions" }, resend, remove),
         h("p", { class: "field-error", id: errorId }));
