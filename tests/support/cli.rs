@@ -7,9 +7,15 @@ use crate::{repo_root, TestEnv};
 /// Runs the `fmn` binary at `binary` (a test of fmn-cli has it as `env!("CARGO_BIN_EXE_fmn")`)
 /// with `args`, on `env`'s resources.
 pub fn fmn(binary: &str, env: &TestEnv, args: &[&str]) -> Output {
+    fmn_with(binary, env, args, &[])
+}
+
+/// [`fmn`] with more variables set.
+pub fn fmn_with(binary: &str, env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Output {
     Command::new(binary)
         .args(args)
         .env("FMN_RESOURCE_PREFIX", env.clients.names.prefix())
+        .envs(vars.iter().copied())
         .current_dir(repo_root())
         .output()
         .expect("running fmn")

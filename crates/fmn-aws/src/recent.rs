@@ -78,7 +78,7 @@ pub struct WindowPage {
     /// Items read (in the window or not).
     pub scanned: usize,
     /// The messages in the window; a malformed one as its id and why.
-    pub messages: Vec<Result<StoredMessage, (String, DynamoError)>>,
+    pub messages: Vec<Result<StoredMessage, (String, String)>>,
     /// `None`: the segment is done.
     pub next: Option<ScanCursor>,
 }
@@ -127,7 +127,8 @@ impl MessageScan {
             .iter()
             .map(|item| {
                 let msg_id = get_s(item, "msg_id").unwrap_or_default();
-                stored_message(&self.table, msg_id, item).map_err(|e| (msg_id.to_string(), e))
+                stored_message(&self.table, msg_id, item)
+                    .map_err(|e| (msg_id.to_string(), e.to_string()))
             })
             .collect();
         Ok(WindowPage {

@@ -293,7 +293,7 @@ impl Segment {
                 self.counters.messages.fetch_add(1, Ordering::Relaxed);
                 match message {
                     Ok(m) => self.route(&m).await?,
-                    Err((msg_id, e)) => self.failed(msg_id, e.to_string()),
+                    Err((msg_id, why)) => self.failed(msg_id, why),
                 }
             }
             match page.next {

@@ -469,9 +469,19 @@ async fn replay_reads_the_whole_window_and_reports_its_rate() {
     assert!(n > 300, "{n} messages stored");
 
     let started = Instant::now();
-    let out = fmn(&env, &["replay", "--since", "1h", "--segments", "4"]);
+    let out = fmn_integration_tests::cli::fmn_with(
+        env!("CARGO_BIN_EXE_fmn"),
+        &env,
+        &["replay", "--since", "1h", "--segments", "4"],
+        &[("FMN_PROGRESS_INTERVAL", "0.5")],
+    );
     let took = started.elapsed();
     let stdout = ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("progress: scanned"),
+        "progress lines on stderr: {stderr}"
+    );
     assert!(
         stdout.contains(&format!(
             "{n} messages in the window, {n} matched; {n} jobs"
