@@ -22,7 +22,8 @@ use fmn_integration_tests::cli::{fails_with, ok};
 use fmn_integration_tests::dlq::dead_letter;
 use fmn_integration_tests::mail::{fedmsg_id, mail_settings, mail_to, start_deliver_email};
 use fmn_integration_tests::{
-    corpus_envelope, email_job, repo_root, sqs, start_function, wait_for_records, TestEnv,
+    corpus_envelope, email_job, job_for, repo_root, sample_notification, sqs, start_function,
+    wait_for_records, TestEnv,
 };
 
 fn fmn(env: &TestEnv, args: &[&str]) -> std::process::Output {
@@ -94,11 +95,11 @@ async fn dead_letters_are_listed_without_being_consumed_then_redriven_once() {
     .unwrap();
     let ingest_ids = dead_letter(&env, QueueName::Ingest, 1, "preferences are not loaded").await;
 
-    let irc_job = {
-        let mut job = email_job("alice", "unused", "FEDORA-2025-irc");
-        job.destination = Destination::irc("irc-1", "alice_").confirmed(true);
-        job
-    };
+    let irc_job = job_for(
+        "alice",
+        Destination::irc("irc-1", "alice_").confirmed(true),
+        sample_notification("FEDORA-2025-irc"),
+    );
     enqueue_jobs(
         &env.clients.sqs,
         env.queue_url(QueueName::Irc),
