@@ -14,6 +14,8 @@ use fmn_aws::template::Template;
 use fmn_aws::{AwsClients, ResourceNames};
 
 pub mod bridge;
+pub mod cli;
+pub mod dlq;
 pub mod faults;
 pub mod fedmsg;
 pub mod irc;
@@ -286,5 +288,32 @@ pub fn job_for(
         reason: "package owned".into(),
         destination,
         notification,
+    }
+}
+
+/// An immediate e-mail job for `user` at `address` about a bodhi comment with id `msg_id`.
+pub fn email_job(user: &str, address: &str, msg_id: &str) -> fmn_core::jobs::DeliveryJob {
+    let destination = fmn_core::prefs::Destination::email("email-1", address).confirmed(true);
+    job_for(user, destination, sample_notification(msg_id))
+}
+
+/// A notification of a bodhi comment, with id `msg_id`.
+pub fn sample_notification(msg_id: &str) -> fmn_core::jobs::Notification {
+    fmn_core::jobs::Notification {
+        msg_id: msg_id.into(),
+        topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
+        app: "bodhi".into(),
+        agent: Some("alice".into()),
+        title: "bodhi.update.comment".into(),
+        subtitle: Some(format!("alice commented on update {msg_id}")),
+        link: Some(format!("https://bodhi.fedoraproject.org/updates/{msg_id}")),
+        usernames: vec!["alice".into()],
+        packages: vec!["foo".into()],
+        usernames_total: None,
+        packages_total: None,
+        timestamp: Some(1.7e9),
+        severity: Default::default(),
+        origin: Default::default(),
+        long_text: None,
     }
 }

@@ -67,3 +67,42 @@ pub async fn confirmation_token(address: &str, timeout: Duration) -> String {
     })
     .await
 }
+
+/// Mail settings for a test: the default (verified) sender, a local public URL and a known
+/// unsubscribe secret; the sender is verified on the emulator.
+pub async fn mail_settings(env: &crate::TestEnv) -> fmn_aws::mail::MailSettings {
+    let mut settings = fmn_aws::mail::MailSettings::from_env().expect("mail settings");
+    settings.context.from_address = fmn_aws::mail::DEFAULT_FROM_ADDRESS.into();
+    settings.context.public_url = "http://127.0.0.1:8080".into();
+    settings.context.unsubscribe_secret = b"test-unsubscribe-secret".to_vec();
+    fmn_aws::ses::ensure_email_identity(&env.clients.sesv2, &settings.context.from_address)
+        .await
+        .expect("verifying the sender on the emulator");
+    settings
+}
+
+/// deliver-email with `settings`, running on `env`'s email queue until the token is cancelled.
+pub async fn start_deliver_email(
+    env: &crate::TestEnv,
+    settings: fmn_aws::mail::MailSettings,
+) -> (
+    tokio_util::sync::CancellationToken,
+    std::sync::Arc<fmn_local::stats::FunctionStats>,
+) {
+    let handler = fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
+        .await
+        .expect("deliver-email");
+    crate::start_function(
+        env,
+        fmn_aws::FunctionName::DeliverEmail,
+        std::sync::Arc::new(handler),
+    )
+}
+
+/// The `X-Fedmsg-Id` header of a recorded mail.
+pub fn fedmsg_id(mail: &SentMail) -> Option<String> {
+    let parsed = MessageParser::default().parse(mail.raw.as_bytes())?;
+    parsed
+        .header_raw("X-Fedmsg-Id")
+        .map(|v| v.trim().to_string())
+}

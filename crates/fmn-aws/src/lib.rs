@@ -7,6 +7,7 @@ pub mod config;
 pub mod confirmations;
 pub mod delivery_records;
 pub mod digest_store;
+pub mod dlq;
 pub mod dynamo;
 pub mod explain;
 pub mod health;

@@ -73,6 +73,21 @@ impl QueueName {
         }
     }
 
+    /// The queue whose poison messages this dead-letter queue holds: where a redrive sends
+    /// them back.
+    pub fn dead_letter_source(self) -> Option<QueueName> {
+        Self::ALL
+            .into_iter()
+            .find(|q| q.dead_letter() == Some(self))
+    }
+
+    /// Every dead-letter queue.
+    pub fn dead_letter_queues() -> impl Iterator<Item = QueueName> {
+        Self::ALL
+            .into_iter()
+            .filter(|q| q.dead_letter_source().is_some())
+    }
+
     pub fn from_logical_id(id: &str) -> Option<QueueName> {
         Self::ALL.into_iter().find(|q| q.logical_id() == id)
     }
@@ -199,6 +214,25 @@ pub const INGEST_BRIDGE_ACCESS: &[Access] = &[
     // Bodies too large for SQS (fmn_aws::ingest_wire).
     Access::Put(TableName::RecentMessages),
 ];
+
+/// What `fmn dlq` (an operator's command, run with the operator's credentials: the template
+/// has no role for it, so nothing to compare with) uses: it reads and deletes the dead-letter
+/// queues and sends their messages back to their sources. Its clients are scoped to this list.
+pub const DLQ_TOOL_ACCESS: &[Access] = &[
+    Access::Poll(QueueName::IngestDeadLetter),
+    Access::Send(QueueName::Ingest),
+    Access::Poll(QueueName::EmailDeadLetter),
+    Access::Send(QueueName::Email),
+    Access::Poll(QueueName::IrcDeadLetter),
+    Access::Send(QueueName::Irc),
+    Access::Poll(QueueName::MailEventsDeadLetter),
+    Access::Send(QueueName::MailEvents),
+];
+
+/// What `fmn replay` reads itself (operator's credentials, as [`DLQ_TOOL_ACCESS`]): the stored
+/// messages. It routes them with the match function's code, whose clients are scoped to
+/// [`FunctionName::Match`]'s list; an operator policy for it is the union of the two.
+pub const REPLAY_TOOL_ACCESS: &[Access] = &[Access::Read(TableName::RecentMessages)];
 
 /// A Lambda function of the system (the ingest-bridge is a long-running process, not a Lambda).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -408,6 +442,20 @@ mod tests {
             names.function(FunctionName::DeliverEmail),
             "t1-deliver-email"
         );
+    }
+
+    #[test]
+    fn every_dead_letter_queue_leads_back_to_its_source() {
+        let dlqs: Vec<_> = QueueName::dead_letter_queues().collect();
+        assert_eq!(dlqs.len(), 4);
+        for dlq in dlqs {
+            let source = dlq.dead_letter_source().unwrap();
+            assert_eq!(source.dead_letter(), Some(dlq));
+            // `fmn dlq` may read the one and send to the other.
+            assert!(DLQ_TOOL_ACCESS.contains(&Access::Poll(dlq)));
+            assert!(DLQ_TOOL_ACCESS.contains(&Access::Send(source)));
+        }
+        assert_eq!(QueueName::Irc.dead_letter_source(), None);
     }
 
     #[test]

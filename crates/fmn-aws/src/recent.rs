@@ -38,6 +38,110 @@ pub struct StoredMessage {
     pub received_at: u64,
 }
 
+/// A message item read back.
+fn stored_message(table: &str, msg_id: &str, item: &Item) -> Result<StoredMessage, DynamoError> {
+    let malformed = |reason: &str| DynamoError::Malformed {
+        table: table.to_string(),
+        key: message_pk(msg_id),
+        reason: reason.to_string(),
+    };
+    let gz = item
+        .get("envelope_gzip")
+        .and_then(|v| v.as_b().ok())
+        .ok_or_else(|| malformed("no envelope"))?;
+    let envelope = gunzip(gz.as_ref()).map_err(|e| malformed(&e.to_string()))?;
+    Ok(StoredMessage {
+        msg_id: msg_id.to_string(),
+        topic: get_s(item, "topic").unwrap_or_default().to_string(),
+        envelope,
+        received_at: dynamo::get_n(item, "received_at").unwrap_or(0),
+    })
+}
+
+/// Reads the stored messages received in a time window (`fmn replay`). The table is keyed by
+/// message id alone, with no index by time, so this is a scan of the whole table: DynamoDB
+/// reads (and bills) every item and drops those outside the window after reading. Segments
+/// let several readers share the scan.
+#[derive(Clone, Debug)]
+pub struct MessageScan {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// Where a segment's scan goes on from.
+#[derive(Clone, Debug)]
+pub struct ScanCursor(Item);
+
+/// One page of a [`MessageScan`].
+#[derive(Debug)]
+pub struct WindowPage {
+    /// Items read (in the window or not).
+    pub scanned: usize,
+    /// The messages in the window; a malformed one as its id and why.
+    pub messages: Vec<Result<StoredMessage, (String, String)>>,
+    /// `None`: the segment is done.
+    pub next: Option<ScanCursor>,
+}
+
+impl MessageScan {
+    pub fn from_clients(clients: &crate::AwsClients) -> Self {
+        Self {
+            client: clients.dynamodb.clone(),
+            table: clients.table(crate::TableName::RecentMessages),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// One page of segment `segment` of `segments`: the messages received from `since` to
+    /// `until` (epoch seconds, both included). Start with `None`, go on with the page's
+    /// `next`.
+    pub async fn page(
+        &self,
+        since: u64,
+        until: u64,
+        segment: u32,
+        segments: u32,
+        start: Option<ScanCursor>,
+    ) -> Result<WindowPage, DynamoError> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .segment(segment as i32)
+            .total_segments(segments as i32)
+            .filter_expression("#kind = :message AND received_at BETWEEN :since AND :until")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":message", s("message"))
+            .expression_attribute_values(":since", n(since))
+            .expression_attribute_values(":until", n(until))
+            .set_exclusive_start_key(start.map(|c| c.0))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("Scan", &self.table, e))?;
+        let messages = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                let msg_id = get_s(item, "msg_id").unwrap_or_default();
+                stored_message(&self.table, msg_id, item)
+                    .map_err(|e| (msg_id.to_string(), e.to_string()))
+            })
+            .collect();
+        Ok(WindowPage {
+            scanned: out.scanned_count.max(0) as usize,
+            messages,
+            next: out
+                .last_evaluated_key
+                .filter(|k| !k.is_empty())
+                .map(ScanCursor),
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct RecentMessages {
     client: aws_sdk_dynamodb::Client,
@@ -87,25 +191,10 @@ impl RecentMessages {
             .send()
             .await
             .map_err(|e| DynamoError::call("GetItem", &self.table, e))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let malformed = |reason: &str| DynamoError::Malformed {
-            table: self.table.clone(),
-            key: message_pk(msg_id),
-            reason: reason.to_string(),
-        };
-        let gz = item
-            .get("envelope_gzip")
-            .and_then(|v| v.as_b().ok())
-            .ok_or_else(|| malformed("no envelope"))?;
-        let envelope = gunzip(gz.as_ref()).map_err(|e| malformed(&e.to_string()))?;
-        Ok(Some(StoredMessage {
-            msg_id: msg_id.to_string(),
-            topic: get_s(&item, "topic").unwrap_or_default().to_string(),
-            envelope,
-            received_at: dynamo::get_n(&item, "received_at").unwrap_or(0),
-        }))
+        match out.item {
+            Some(item) => stored_message(&self.table, msg_id, &item).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Records the jobs in their users' activity feeds (idempotent: the key is the job id).

@@ -24,3 +24,16 @@ pub fn init() {
     // Already installed (tests, or a runner that links several functions): keep the first.
     let _ = result;
 }
+
+/// Logging for an operator's command (`fmn dlq`, `fmn replay`): text on stderr, so it stays
+/// out of the command's own output, and `warn` unless `RUST_LOG` says otherwise, so the
+/// per-message lines of the functions' code it runs do not bury its progress.
+pub fn init_for_command() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = fmt()
+        .compact()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}

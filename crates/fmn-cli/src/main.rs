@@ -4,9 +4,11 @@ use clap::Parser;
 
 mod bench;
 mod bench_e2e;
+mod dlq;
 mod explain;
 mod meta;
 mod ownership;
+mod replay;
 mod resources;
 mod user;
 
@@ -31,6 +33,12 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Print the rule catalogue (every rule kind with its arguments) as JSON.
     Rules,
+    /// The dead-letter queues: list and show what waits there, move it back (redrive).
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Route the stored messages of a time window again and deliver what was missed; delivery
+    /// records keep what went out from going out twice.
+    Replay(replay::ReplayArgs),
     /// Synthetic benchmarks of the hot paths (e.g. `fmn bench match --users 100000`).
     Bench(bench::BenchArgs),
 }
@@ -43,6 +51,14 @@ fn main() -> anyhow::Result<()> {
         Command::User(command) => user::run(command),
         Command::Ownership(command) => ownership::run(command),
         Command::Explain(args) => explain::run(args),
+        Command::Dlq(command) => {
+            fmn_aws::telemetry::init_for_command();
+            dlq::run(command)
+        }
+        Command::Replay(args) => {
+            fmn_aws::telemetry::init_for_command();
+            replay::run(args)
+        }
         Command::Rules => {
             println!(
                 "{}",

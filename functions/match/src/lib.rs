@@ -14,12 +14,12 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use tokio::sync::Mutex;
 
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError, RetrySchedule};
-use fmn_aws::digest_store::DigestStore;
+use fmn_aws::digest_store::{Added, DigestStore};
 use fmn_aws::ingest_wire::{decode, Decoded, ENCODING_ATTRIBUTE};
 use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::lambda::SqsBatchHandler;
 use fmn_aws::ownership_store::OwnershipStore;
-use fmn_aws::prefs_cache::PrefsCache;
+use fmn_aws::prefs_cache::{PrefsCache, RefreshError, RefreshReport};
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::recent::RecentMessages;
 use fmn_aws::{AwsClients, FunctionName, QueueName};
@@ -49,9 +49,29 @@ pub struct MatchHandler {
 /// What one message led to, for the log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FanOut {
+    /// Jobs put on the email queue.
     pub email: usize,
+    /// Jobs put on the IRC queue.
     pub irc: usize,
+    /// Jobs added to a digest.
     pub digest: usize,
+    /// Digest jobs added before (a repeated or replayed message): not added again.
+    pub digest_repeats: usize,
+}
+
+/// A message routed: its jobs (`only_user`'s only, when given) and where they went.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub jobs: Vec<DeliveryJob>,
+    pub fan_out: FanOut,
+}
+
+/// The envelope in a message's JSON text.
+fn parse_envelope(text: &str) -> Result<Envelope, RecordError> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| RecordError::Reject(format!("body is not JSON: {e}")))?;
+    Envelope::from_value(value)
+        .map_err(|e| RecordError::Reject(format!("not a fedmsg envelope: {e}")))
 }
 
 impl MatchHandler {
@@ -116,29 +136,81 @@ impl MatchHandler {
 
     async fn handle_record(&self, record: Record) -> Result<(), RecordError> {
         let text = self.envelope_text(&record).await?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| RecordError::Reject(format!("body is not JSON: {e}")))?;
-        let envelope = Envelope::from_value(value)
-            .map_err(|e| RecordError::Reject(format!("not a fedmsg envelope: {e}")))?;
-        let meta = self.registry.extract(&envelope);
-        let msg_id = envelope.msg_id().to_string();
-        let topic = envelope.topic().as_str().to_string();
+        let envelope = parse_envelope(&text)?;
+        self.recent
+            .put(envelope.msg_id(), envelope.topic().as_str(), &text)
+            .await?;
+        self.route_envelope(&envelope, None).await?;
+        Ok(())
+    }
 
-        self.recent.put(&msg_id, &topic, &text).await?;
+    /// Loads (or refreshes) the preferences and ownership the matching uses; a batch does this
+    /// itself, a [`MatchHandler::replay`] caller once before it starts.
+    pub async fn refresh_preferences(&self) -> Result<RefreshReport, RefreshError> {
+        self.cache
+            .lock()
+            .await
+            .refresh(&self.prefs, &self.ownership)
+            .await
+    }
 
-        let matches: Vec<Match> = {
+    /// Routes a stored message again (`fmn replay`): matches it against the preferences as
+    /// they are now and fans its jobs out as for an ingest record (same job ids, so delivery
+    /// drops what went out already and a digest takes a job once), without storing the message
+    /// again. `only_user`: that user's jobs only. `dry_run`: the jobs, sent nowhere.
+    pub async fn replay(
+        &self,
+        envelope_text: &str,
+        only_user: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Routed, RecordError> {
+        let envelope = parse_envelope(envelope_text)?;
+        if dry_run {
+            let (_, jobs) = self.match_envelope(&envelope, only_user).await?;
+            return Ok(Routed {
+                jobs,
+                fan_out: FanOut::default(),
+            });
+        }
+        self.route_envelope(&envelope, only_user).await
+    }
+
+    /// The matches of `envelope` and their jobs (`only_user`'s only, when given).
+    async fn match_envelope(
+        &self,
+        envelope: &Envelope,
+        only_user: Option<&str>,
+    ) -> Result<(Vec<Match>, Vec<DeliveryJob>), RecordError> {
+        let meta = self.registry.extract(envelope);
+        let mut matches: Vec<Match> = {
             let cache = self.cache.lock().await;
             let Some(matcher) = cache.matcher() else {
                 return Err(RecordError::Retry("preferences are not loaded".into()));
             };
-            let facts = MessageFacts::new(&envelope, &meta, matcher.ownership());
+            let facts = MessageFacts::new(envelope, &meta, matcher.ownership());
             matcher.matches(&facts)
         };
-        let notification = Notification::new(&envelope, &meta);
-        let jobs: Vec<DeliveryJob> = matches
+        if let Some(user) = only_user {
+            matches.retain(|m| &*m.user == user);
+        }
+        let notification = Notification::new(envelope, &meta);
+        let jobs = matches
             .iter()
             .map(|m| DeliveryJob::new(m, &notification))
             .collect();
+        Ok((matches, jobs))
+    }
+
+    /// Matches `envelope` and fans out its jobs, records the users' activity and disables
+    /// one-shot filters that fired.
+    async fn route_envelope(
+        &self,
+        envelope: &Envelope,
+        only_user: Option<&str>,
+    ) -> Result<Routed, RecordError> {
+        let msg_id = envelope.msg_id();
+        let topic = envelope.topic().as_str();
+        let (matches, jobs) = self.match_envelope(envelope, only_user).await?;
         let fan_out = self.fan_out(&jobs).await?;
         if !jobs.is_empty() {
             if let Err(e) = self.recent.record_activity(&jobs).await {
@@ -156,10 +228,11 @@ impl MatchHandler {
                 email = fan_out.email,
                 irc = fan_out.irc,
                 digest = fan_out.digest,
+                digest_repeats = fan_out.digest_repeats,
                 "message routed"
             );
         }
-        Ok(())
+        Ok(Routed { jobs, fan_out })
     }
 
     async fn fan_out(&self, jobs: &[DeliveryJob]) -> Result<FanOut, RecordError> {
@@ -168,8 +241,10 @@ impl MatchHandler {
         let mut irc = Vec::new();
         for job in jobs {
             if job.destination.is_digest() {
-                self.digest.add(job).await?;
-                out.digest += 1;
+                match self.digest.add(job).await? {
+                    Added::New => out.digest += 1,
+                    Added::AlreadyThere => out.digest_repeats += 1,
+                }
                 continue;
             }
             let message = QueuedJob {
