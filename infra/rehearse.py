@@ -727,6 +727,11 @@ def main():
                 print(f"error: deleting stack {stack}: {e}", file=sys.stderr)
                 ok = False
     say(f"rehearsal {'passed' if ok else 'FAILED'} in {time.monotonic() - t_start:.1f} s")
+    # The plain closing line test runners' summaries are read for: one per resource or output
+    # checked, and a failed create, check run or delete as one more failure.
+    passed = sum(1 for row in r.results if not row[3].startswith("FAILED"))
+    failed = len(r.results) - passed + (0 if ok or len(r.results) > passed else 1)
+    print(f"rehearsal: {passed} passed, {failed} failed")
     return 0 if ok else 1
 
 
