@@ -337,7 +337,9 @@ class Rehearsal:
     # ---------------------------------------------------------- create / wait / delete
 
     def create(self, template):
+        """Asks for the stack; returns when the request was made (time.monotonic())."""
         body = json.dumps(template)
+        t0 = time.monotonic()
         say(f"creating stack {self.stack} (NamePrefix={self.prefix}, {len(template['Resources'])} resources, "
             f"{len(body)} bytes) on {self.endpoint}")
         resp = self.c["cloudformation"].create_stack(
@@ -350,6 +352,7 @@ class Rehearsal:
             Tags=[{"Key": "fmn:rehearsal", "Value": "true"}],
         )
         self.stack_id = resp["StackId"]
+        return t0
 
     def _events(self, seen):
         """New stack events, oldest first."""
@@ -365,10 +368,10 @@ class Rehearsal:
         new.sort(key=lambda e: e["Timestamp"])
         return new
 
-    def wait(self, goal, action):
-        """Polls the stack until it leaves *_IN_PROGRESS, printing its events; returns the status."""
+    def wait(self, goal, action, t0):
+        """Polls the stack until it leaves *_IN_PROGRESS, printing its events; returns the seconds
+        since t0 (when the operation was asked for)."""
         cfn = self.c["cloudformation"]
-        t0 = time.monotonic()
         seen = self.seen_events
         status = None
         while True:
@@ -414,8 +417,9 @@ class Rehearsal:
         if not self.stack_id:
             return
         say(f"deleting stack {self.stack}")
+        t0 = time.monotonic()
         self.c["cloudformation"].delete_stack(StackName=self.stack_id)
-        self.wait("DELETE_COMPLETE", "delete")
+        self.wait("DELETE_COMPLETE", "delete", t0)
         left = self.leftovers()
         if left:
             raise RehearsalError(f"stack deleted but its resources are still there: {', '.join(left)}")
@@ -700,8 +704,8 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     ok = False
     try:
-        r.create(template)
-        create_s = r.wait("CREATE_COMPLETE", "create")
+        t0 = r.create(template)
+        create_s = r.wait("CREATE_COMPLETE", "create", t0)
         r.check(template)
         print_table(r.results, dropped)
         if r.failures:

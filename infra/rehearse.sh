@@ -39,7 +39,12 @@ if [ "$transform_only" = 0 ] && [[ "$AWS_ENDPOINT_URL" =~ ^http://(127\.0\.0\.1|
   # The local LocalStack must answer with CloudFormation and the services it creates into:
   # probe.py knows the list (SERVICES in localstack/_lib.sh) and says when a LocalStack started
   # before that list changed needs a restart.
-  detail=$("$python" "$repo/localstack/probe.py" check localstack "${BASH_REMATCH[2]}") ||
-    die "LocalStack at $AWS_ENDPOINT_URL is not ready: $detail (start it: make emulators-up)"
+  code=0
+  detail=$("$python" "$repo/localstack/probe.py" check localstack "${BASH_REMATCH[2]}") || code=$?
+  case "$code" in
+    0) ;;
+    5) die "$detail" ;;
+    *) die "LocalStack at $AWS_ENDPOINT_URL is not ready: $detail (start it: make emulators-up)" ;;
+  esac
 fi
 exec "$python" "$here/rehearse.py" "$@"

@@ -69,7 +69,8 @@ def check_localstack(port):
         return STALE, (
             f"LocalStack {health.get('version', '?')} runs without {', '.join(disabled)} "
             "(started with an older SERVICES list): restart it: "
-            "localstack/stop.sh localstack && localstack/start.sh localstack"
+            "localstack/stop.sh localstack && localstack/start.sh localstack "
+            "(stop.sh stops only a LocalStack started with the same FMN_LOCAL_DIR)"
         )
     if status != 200 or not all(v in ("available", "running") for v in states.values()):
         return NOT_READY, detail
