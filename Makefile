@@ -12,7 +12,7 @@ export CARGO_INCREMENTAL ?= 0
 endif
 
 .PHONY: help deps emulators-up emulators-down emulators-status emulators-reset \
-        localstack-up localstack-down build lambda lambda-debug run provision test test-unit lint fmt \
+        localstack-up localstack-down build lambda lambda-debug run provision test test-unit lint fmt rehearse \
         bench bench-bridge clean
 
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "make test    - lint, then every unit and integration test (starts the emulators when needed)"
 	@echo "make emulators-up / emulators-down / emulators-status / emulators-reset"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings, cfn-lint and sam validate on the template"
+	@echo "make rehearse - the template's stack, less the functions, created by CloudFormation in LocalStack, checked, deleted"
 	@echo "make lambda  - the five functions as deployed: target/lambda/<binary>/bootstrap (cargo lambda, release)"
 	@echo "make bench   - benchmarks"
 	@echo "make bench-bridge - the ingest bridge on fedmsg and fedora-messaging, side by side"
@@ -89,10 +90,18 @@ test-unit:
 	$(CARGO) test --workspace --lib --bins
 
 # The binaries first: the bridge's kill -9 test runs the real fmn-ingest-bridge, and
-# tests/tests/lambda_binaries.rs the functions' bootstraps (make lambda-debug).
+# tests/tests/lambda_binaries.rs the functions' bootstraps (make lambda-debug). Last, the deploy
+# rehearsal (infra/rehearse.sh) on the same emulators.
 test: deps lint
 	@$(MAKE) --no-print-directory lambda-debug
-	@scripts/with-emulators.sh bash -c '$(CARGO) build --workspace --bins && $(CARGO) test --workspace --no-fail-fast && scripts/smoke-run.sh'
+	@scripts/with-emulators.sh bash -c '$(CARGO) build --workspace --bins && $(CARGO) test --workspace --no-fail-fast && scripts/smoke-run.sh && infra/rehearse.sh'
+
+# Deploy rehearsal: infra/template.yaml's stack without the functions (LocalStack community runs
+# no Lambda without Docker), created by LocalStack's CloudFormation, checked against the template
+# and deleted. Starts the emulators if they are not running (installing what is missing) and
+# stops them again.
+rehearse:
+	@scripts/with-emulators.sh infra/rehearse.sh
 
 bench:
 	$(CARGO) bench --workspace

@@ -15,6 +15,9 @@ DDB_DIR="$FMN_LOCAL_DIR/dynamodb-local"
 LOG_DIR="$FMN_LOCAL_DIR/logs"
 RUN_DIR="$FMN_LOCAL_DIR/run"
 LS_STATE_DIR="$FMN_LOCAL_DIR/localstack"
+# Where LocalStack's DynamoDB looks for its DynamoDB Local ("dynamodb-local" version "2" under its
+# var_libs, which FILESYSTEM_ROOT moves into $LS_STATE_DIR/filesystem); install.sh fills it.
+LS_DDB_DIR="$LS_STATE_DIR/filesystem/var/lib/localstack/lib/dynamodb-local/2"
 
 # The emulators: name, port. Ports are fixed: the code's defaults (crates/fmn-aws/src/config.rs)
 # and env.sh name them.
@@ -49,7 +52,7 @@ port_of() {
 
 label_of() {
   case "$1" in
-    localstack) echo "LocalStack (SQS, SES v1, EventBridge, Scheduler)" ;;
+    localstack) echo "LocalStack (SQS, SES v1, EventBridge, Scheduler, SSM; CloudFormation and what it creates)" ;;
     dynamodb) echo "DynamoDB Local" ;;
     moto) echo "moto server (SES v2)" ;;
   esac
@@ -132,7 +135,8 @@ is_ours() {
 
 # --- starting and stopping -------------------------------------------------------------------
 
-# probe_code SERVICE: sets PROBE_CODE (0 ready, 1 down, 2 starting, 3 foreign, 4 no HTTP answer)
+# probe_code SERVICE: sets PROBE_CODE (0 ready, 1 down, 2 starting, 3 foreign, 4 no HTTP answer,
+# 5 LocalStack with a service of SERVICES disabled: needs a restart)
 # and PROBE_DETAIL.
 probe_code() {
   PROBE_DETAIL=$(probe check "$1" "$(port_of "$1")") && PROBE_CODE=0 || PROBE_CODE=$?
@@ -144,7 +148,7 @@ port_owner_pid() { port_owner "$1" | sed -n 's/^pid \([0-9]*\),.*/\1/p'; }
 
 installed() {
   case "$1" in
-    localstack) [ -f "$VENV_LOCALSTACK/.fmn-requirements.sha256" ] ;;
+    localstack) [ -f "$VENV_LOCALSTACK/.fmn-requirements.sha256" ] && [ -f "$LS_DDB_DIR/.fmn-stamp" ] ;;
     moto) [ -f "$VENV_MOTO/.fmn-requirements.sha256" ] ;;
     dynamodb) [ -f "$DDB_DIR/DynamoDBLocal.jar" ] ;;
   esac
@@ -183,6 +187,12 @@ launch_localstack() {
   # (it finds /.dockerenv) and use /var/lib/localstack and /tmp/localstack. FILESYSTEM_ROOT and
   # CONFIG_DIR keep its files under .local/localstack (its tmp: filesystem/tmp/localstack). The rest switches off
   # everything that would go to the internet (certificate download, analytics, DNS server).
+  # SERVICES: what the app uses (sqs, ses, events, scheduler, ssm) and what CloudFormation needs
+  # to create the stack's other resources in infra/rehearse.sh (cloudformation, iam, sts, sns,
+  # cloudwatch, dynamodb). The app's DynamoDB stays DynamoDB Local on 8000; LocalStack's own
+  # dynamodb runs the same jar (install.sh links it into LS_DDB_DIR) in memory
+  # (DYNAMODB_IN_MEMORY=1). CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES=0: a resource type LocalStack
+  # cannot create fails the stack instead of being skipped as if created.
   # SQS_ENDPOINT_STRATEGY=off + LOCALSTACK_HOST: queue URLs are
   # http://127.0.0.1:4566/000000000000/<name>, which need no DNS.
   # GATEWAY_SERVER: 4.6.0's default, twisted, ignores the host of GATEWAY_LISTEN and listens on
@@ -191,7 +201,8 @@ launch_localstack() {
   (
     cd "$root" || exit 1
     export GATEWAY_LISTEN="127.0.0.1:$LOCALSTACK_PORT" LOCALSTACK_HOST="127.0.0.1:$LOCALSTACK_PORT"
-    export SERVICES=sqs,ses,events,scheduler,ssm EAGER_SERVICE_LOADING=1
+    export SERVICES=sqs,ses,events,scheduler,ssm,cloudformation,iam,sts,sns,cloudwatch,dynamodb
+    export EAGER_SERVICE_LOADING=1 DYNAMODB_IN_MEMORY=1 CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES=0
     export GATEWAY_SERVER="${FMN_LOCALSTACK_GATEWAY_SERVER:-twisted}"
     export OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$root/filesystem" CONFIG_DIR="$root/config"
     export PERSISTENCE=0
@@ -242,6 +253,7 @@ start_services() {
         to_wait+=("$s")
         continue
         ;;
+      5) die "$s on 127.0.0.1:$port: $PROBE_DETAIL" ;;
       3 | 4)
         owner_pid=$(port_owner_pid "$port")
         if [ -n "$owner_pid" ] && is_ours "$owner_pid"; then
@@ -297,6 +309,7 @@ wait_ready() {
         0)
           info "$s: ready after $((SECONDS - t0)) s ($PROBE_DETAIL)"
           ;;
+        5) die "$s: $PROBE_DETAIL" ;;
         3 | 4)
           pid=$(port_owner_pid "$(port_of "$s")")
           if [ -n "$pid" ] && is_ours "$pid"; then still+=("$s"); else foreign_port_error "$s"; fi

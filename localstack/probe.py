@@ -22,10 +22,16 @@ import sys
 HOST = "127.0.0.1"
 TIMEOUT = 3.0
 
-# The LocalStack services start.sh enables; each must be "available" or "running".
-LOCALSTACK_SERVICES = ("sqs", "ses", "events", "scheduler", "ssm")
+# The LocalStack services start.sh enables (SERVICES in _lib.sh); each must be "available" or
+# "running". The app uses the first five; CloudFormation (infra/rehearse.sh) the rest.
+LOCALSTACK_SERVICES = (
+    "sqs", "ses", "events", "scheduler", "ssm",
+    "cloudformation", "iam", "sts", "sns", "cloudwatch", "dynamodb",
+)
 
-OK, DOWN, NOT_READY, FOREIGN, NO_HTTP = 0, 1, 2, 3, 4
+# STALE: LocalStack answers but runs with one of these services disabled (started with an older
+# SERVICES list): it will never become ready, it needs a restart.
+OK, DOWN, NOT_READY, FOREIGN, NO_HTTP, STALE = 0, 1, 2, 3, 4, 5
 
 
 def request(port, method, path, body=None, headers=None):
@@ -58,6 +64,14 @@ def check_localstack(port):
     detail = f"LocalStack {health.get('version', '?')}: " + ", ".join(
         f"{s}={v}" for s, v in states.items()
     )
+    disabled = [s for s, v in states.items() if v in ("disabled", "missing")]
+    if status == 200 and disabled and health.get("services", {}).get("sqs") == "running":
+        return STALE, (
+            f"LocalStack {health.get('version', '?')} runs without {', '.join(disabled)} "
+            "(started with an older SERVICES list): restart it: "
+            "localstack/stop.sh localstack && localstack/start.sh localstack "
+            "(stop.sh stops only a LocalStack started with the same FMN_LOCAL_DIR)"
+        )
     if status != 200 or not all(v in ("available", "running") for v in states.values()):
         return NOT_READY, detail
     # The READY stage (LocalStack logs "Ready.") has completed.

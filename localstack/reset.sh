@@ -32,6 +32,12 @@ restart=()
 for s in "${SELECTED[@]}"; do
   probe_code "$s"
   if [ "$PROBE_CODE" = 3 ]; then foreign_port_error "$s"; fi
+  if [ "$PROBE_CODE" = 5 ]; then
+    info "$s: running with an older SERVICES list: restarting it"
+    stop_services "$s"
+    restart+=("$s")
+    continue
+  fi
   if [ "$PROBE_CODE" != 0 ]; then
     info "$s: not running: starting it (empty)"
     restart+=("$s")

@@ -26,6 +26,7 @@ for s in "${SELECTED[@]}"; do
     1) if [ -n "$pid" ]; then state=starting; else state=stopped; fi ;;
     2) state=starting ;;
     3) state="port-taken" ;;
+    5) state=stale ;;
     4) if [ -n "$pid" ]; then state=starting; else state="port-taken"; fi ;;
   esac
   [ "$PROBE_CODE" = 0 ] || rc=1
