@@ -225,6 +225,7 @@ pub(crate) mod tests {
                 delivery: Delivery::Immediate,
                 irc_colour: false,
                 verbose: true,
+                quiet_hours: None,
             },
             notification: Notification {
                 msg_id: "2024-abc".into(),
