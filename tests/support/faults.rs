@@ -41,6 +41,8 @@ fn follower(name: &str, address: &str, topic: &str) -> UserPrefs {
         oneshot: false,
         destinations: vec![dest.id],
         rules: vec![Rule::new(RuleKind::Topic { glob: topic.into() })],
+        max_per_hour: None,
+        urgent: false,
     }];
     u
 }

@@ -341,6 +341,7 @@ fn digest_job(
         Delivery::Digest {
             batch_delta: delta,
             batch_count: count,
+            schedule: None,
         },
         msg,
         ts,
@@ -399,9 +400,15 @@ async fn only_due_digests_are_sent_each_once_with_all_their_items() {
         ));
     }
     for j in &added {
-        store.add(j).await.unwrap();
+        store
+            .add(j, None, fmn_aws::dynamo::now_secs())
+            .await
+            .unwrap();
         // A repeat of a job is stored once.
-        store.add(j).await.unwrap();
+        store
+            .add(j, None, fmn_aws::dynamo::now_secs())
+            .await
+            .unwrap();
     }
     fmn_integration_tests::store_job_owners(&env, &added).await;
     let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
@@ -473,7 +480,10 @@ async fn a_digest_run_that_died_after_sending_is_finished_without_sending_again(
         .map(|m| digest_job("dora", &address, None, Some(2), m, 1.7e9))
         .collect();
     for j in &old {
-        store.add(j).await.unwrap();
+        store
+            .add(j, None, fmn_aws::dynamo::now_secs())
+            .await
+            .unwrap();
     }
     // A run cut the batch, sent it and died before deleting anything.
     let key = old[0].digest_key();
@@ -507,7 +517,10 @@ async fn a_digest_run_that_died_after_sending_is_finished_without_sending_again(
         .unwrap();
     // Meanwhile a new item arrived.
     let newer = digest_job("dora", &address, None, Some(2), "D-3", 1.7e9 + 10.0);
-    store.add(&newer).await.unwrap();
+    store
+        .add(&newer, None, fmn_aws::dynamo::now_secs())
+        .await
+        .unwrap();
     fmn_integration_tests::store_job_owners(&env, std::slice::from_ref(&newer)).await;
 
     let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
@@ -527,14 +540,11 @@ async fn a_digest_run_that_died_after_sending_is_finished_without_sending_again(
     assert_eq!(left[0].job.as_ref().unwrap().job_id, newer.job_id);
     // One more completes it.
     store
-        .add(&digest_job(
-            "dora",
-            &address,
+        .add(
+            &digest_job("dora", &address, None, Some(2), "D-4", 1.7e9 + 20.0),
             None,
-            Some(2),
-            "D-4",
-            1.7e9 + 20.0,
-        ))
+            fmn_aws::dynamo::now_secs(),
+        )
         .await
         .unwrap();
     let report = digest.run().await.unwrap();
@@ -558,7 +568,10 @@ async fn a_digest_goes_only_to_its_destination_as_it_is_at_send_time() {
         .map(|m| digest_job("eve", &old_address, None, Some(2), m, 1.7e9))
         .collect();
     for j in &items {
-        store.add(j).await.unwrap();
+        store
+            .add(j, None, fmn_aws::dynamo::now_secs())
+            .await
+            .unwrap();
     }
     // The destination now has another address under the same id (as a reused id once did).
     let mut now_is = items[0].clone();
@@ -674,6 +687,8 @@ async fn a_bounced_address_is_mailed_nothing_more_and_its_user_is_told() {
         rules: vec![Rule::new(RuleKind::User {
             users: vec!["hadess".into()],
         })],
+        urgent: false,
+        max_per_hour: None,
     });
     prefs_store.create(&prefs).await.unwrap();
 

@@ -57,6 +57,8 @@ fn user(name: &str, dest: Destination, rules: Option<Vec<Rule>>) -> UserPrefs {
             oneshot: false,
             destinations: ids,
             rules,
+            max_per_hour: None,
+            urgent: false,
         }],
     };
     u

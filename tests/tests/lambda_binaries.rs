@@ -180,6 +180,8 @@ async fn match_binary_turns_an_ingest_message_into_a_mail_job() {
         oneshot: false,
         destinations: vec!["email-1".into()],
         rules: vec![Rule::new(RuleKind::RelatedEvents)],
+        max_per_hour: None,
+        urgent: false,
     });
     PrefsStore::from_clients(&env.clients)
         .create(&hadess)
@@ -372,6 +374,7 @@ async fn digest_binary_sends_a_due_digest_on_the_schedule_event() {
         .with_delivery(Delivery::Digest {
             batch_delta: None,
             batch_count: Some(2),
+            schedule: None,
         });
     let jobs: Vec<DeliveryJob> = ["D-1", "D-2"]
         .iter()
@@ -379,7 +382,10 @@ async fn digest_binary_sends_a_due_digest_on_the_schedule_event() {
         .collect();
     let store = DigestStore::from_clients(&env.clients);
     for j in &jobs {
-        store.add(j).await.unwrap();
+        store
+            .add(j, None, fmn_aws::dynamo::now_secs())
+            .await
+            .unwrap();
     }
     fmn_integration_tests::store_job_owners(&env, &jobs).await;
 

@@ -40,6 +40,8 @@ fn with_filter(mut user: UserPrefs, rules: Vec<Rule>, oneshot: bool) -> UserPref
         oneshot,
         destinations,
         rules,
+        max_per_hour: None,
+        urgent: false,
     });
     user
 }
@@ -92,6 +94,7 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
     mcrha_dest.delivery = Delivery::Digest {
         batch_delta: Some(3600),
         batch_count: Some(10),
+        schedule: None,
     };
     let mcrha = with_filter(
         user("mcrha", vec![mcrha_dest]),
@@ -246,7 +249,7 @@ async fn ingest_messages_become_jobs_for_exactly_the_users_who_asked() {
         .await
         .unwrap();
     let again = fmn_aws::digest_store::DigestStore::from_clients(&env.clients)
-        .add(&job)
+        .add(&job, None, fmn_aws::dynamo::now_secs())
         .await
         .unwrap();
     assert_eq!(again, fmn_aws::digest_store::Added::AlreadyThere);
@@ -321,6 +324,8 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
                 oneshot: false,
                 destinations: vec![dest],
                 rules: vec![Rule::new(RuleKind::ArtifactsOwned { users: vec![] })],
+                max_per_hour: None,
+                urgent: false,
             });
             Ok::<_, fmn_aws::prefs_store::PrefsStoreError>(())
         })

@@ -287,12 +287,19 @@ async fn a_paused_ses_account_keeps_digest_items_for_the_next_run() {
     let delivery = Delivery::Digest {
         batch_delta: Some(60),
         batch_count: None,
+        schedule: None,
     };
     let jobs: Vec<DeliveryJob> = (0..3)
         .map(|i| job("bob", &address, delivery, &format!("FEDORA-2024-d{i}")))
         .collect();
     for j in &jobs {
-        assert_eq!(store.add(j).await.unwrap(), Added::New);
+        assert_eq!(
+            store
+                .add(j, None, fmn_aws::dynamo::now_secs())
+                .await
+                .unwrap(),
+            Added::New
+        );
     }
     fmn_integration_tests::store_job_owners(&env, &jobs).await;
     let key = jobs[0].digest_key();
@@ -321,6 +328,7 @@ async fn concurrent_digest_adds_for_one_destination_all_store() {
     let delivery = Delivery::Digest {
         batch_delta: Some(3600),
         batch_count: None,
+        schedule: None,
     };
     let jobs: Vec<DeliveryJob> = (0..50)
         .map(|i| {
@@ -340,7 +348,7 @@ async fn concurrent_digest_adds_for_one_destination_all_store() {
         // the outcome.
         tasks.spawn(async move {
             loop {
-                match store.add(&j).await {
+                match store.add(&j, None, fmn_aws::dynamo::now_secs()).await {
                     Err(e) if e.class() == ErrorClass::Retryable => continue,
                     other => return other,
                 }
@@ -379,6 +387,8 @@ async fn preferences_over_the_item_limit_are_refused_naming_it() {
                     })
                 })
                 .collect(),
+            max_per_hour: None,
+            urgent: false,
         });
     }
     prefs

@@ -1152,7 +1152,10 @@ async fn removing_a_destination_purges_its_pending_digest_items() {
             packages_total: None,
         };
         let job = fmn_integration_tests::job_for("jo", destination.clone(), notification);
-        store.add(&job).await.unwrap();
+        store
+            .add(&job, None, fmn_aws::dynamo::now_secs())
+            .await
+            .unwrap();
     }
     let key = fmn_core::jobs::digest_key("jo", &destination.id);
     assert_eq!(store.items(&key).await.unwrap().len(), 2);

@@ -2,7 +2,9 @@
 //!
 //! Items (`pk`, `sk`): `digest#<user>/<destination>`, `<published ms, 15 digits>#<job id>` with
 //! the job as JSON; `pending`, `<user>/<destination>` with `first_at` (when the oldest waiting
-//! item arrived), `count`, and the destination's `batch_delta` / `batch_count`. The digest
+//! item arrived), `count`, and the destination's `batch_delta` / `batch_count`, and
+//! `hold_until` (epoch seconds: a scheduled digest's next occurrence or the end of a hold,
+//! set by the latest add, which all items since the last digest agree on). The digest
 //! function queries the `pending` partition instead of scanning the table.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -59,16 +61,25 @@ impl DigestStore {
     /// even after the digest holding it was sent. One transaction writes the item, the
     /// destination's `pending` marker and the job's idempotency record (in the
     /// delivery-records table, kept 14 days), so a crash leaves all three or none.
-    pub async fn add(&self, job: &DeliveryJob) -> Result<Added, DynamoError> {
+    ///
+    /// `hold_until` is when the digest may go at the earliest (see `fmn_core::digest::due`):
+    /// a scheduled digest's next occurrence, or the end of quiet hours or of a throttled hour
+    /// for an immediate destination's held notifications; `now` is the add's time.
+    pub async fn add(
+        &self,
+        job: &DeliveryJob,
+        hold_until: Option<u64>,
+        now: u64,
+    ) -> Result<Added, DynamoError> {
         let key = job.digest_key();
         let (delta, count) = match job.destination.delivery {
             Delivery::Digest {
                 batch_delta,
                 batch_count,
+                ..
             } => (batch_delta, batch_count),
             Delivery::Immediate => (None, None),
         };
-        let now = dynamo::now_secs();
         let item = Put::builder()
             .table_name(&self.table)
             .item("pk", s(format!("digest#{key}")))
@@ -87,22 +98,28 @@ impl DigestStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .expect("table and item set");
+        let set = "SET first_at = if_not_exists(first_at, :now), #user = :user, destination = :dest, batch_delta = :delta, batch_count = :count";
         let marker = Update::builder()
             .table_name(&self.table)
             .key("pk", s("pending"))
             .key("sk", s(key.as_str()))
-            .update_expression(
-                "SET first_at = if_not_exists(first_at, :now), #user = :user, destination = :dest, batch_delta = :delta, batch_count = :count ADD pending_count :one",
-            )
+            .update_expression(match hold_until {
+                Some(_) => format!("{set}, hold_until = :hold ADD pending_count :one"),
+                None => format!("{set} ADD pending_count :one REMOVE hold_until"),
+            })
             .expression_attribute_names("#user", "user")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":user", s(job.user.as_str()))
             .expression_attribute_values(":dest", s(job.destination.id.as_str()))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":delta", delta.map_or(AttributeValue::Null(true), n))
-            .expression_attribute_values(":count", count.map_or(AttributeValue::Null(true), n))
-            .build()
-            .expect("table, key and expression set");
+            .expression_attribute_values(":count", count.map_or(AttributeValue::Null(true), n));
+        let marker = match hold_until {
+            Some(h) => marker.expression_attribute_values(":hold", n(h)),
+            None => marker,
+        }
+        .build()
+        .expect("table, key and expression set");
         // A conflict with another add to the same destination (its marker) is retried here; a
         // conflict still there after the attempts comes back retryable, never as "already there".
         let result = ADD_POLICY
@@ -187,6 +204,7 @@ fn marker_from_item(item: &dynamo::Item) -> Option<PendingMarker> {
             count: dynamo::get_n(item, "pending_count").unwrap_or(0),
             batch_delta: dynamo::get_n(item, "batch_delta"),
             batch_count: dynamo::get_n(item, "batch_count").map(|c| c.min(u32::MAX.into()) as u32),
+            hold_until: dynamo::get_n(item, "hold_until"),
         },
         key,
         batch,

@@ -29,6 +29,7 @@ pub mod ses_events;
 pub mod sqs;
 pub mod telemetry;
 pub mod template;
+pub mod throttle;
 pub mod vars;
 
 pub use config::AwsClients;

@@ -317,6 +317,8 @@ impl FunctionName {
                 ReadSecret(Secret::IrcPassword),
             ],
             FunctionName::Digest => &[
+                // IRC lines held through quiet hours are queued when they end.
+                Send(QueueName::Irc),
                 ReadWrite(TableName::DigestItems),
                 ReadWrite(TableName::DeliveryRecords),
                 // The destination is re-read at send time (confirmed, same address).

@@ -387,6 +387,8 @@ fn filter(id: usize, name: &str, destinations: &[String], rules: Vec<Rule>) -> F
         oneshot: false,
         destinations: destinations.to_vec(),
         rules,
+        max_per_hour: None,
+        urgent: false,
     }
 }
 
@@ -401,6 +403,7 @@ impl World {
             Delivery::Digest {
                 batch_delta: Some(3600),
                 batch_count: Some(50),
+                schedule: None,
             }
         } else {
             Delivery::Immediate

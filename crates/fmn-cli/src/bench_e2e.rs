@@ -115,6 +115,8 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
         oneshot: false,
         destinations: vec![destination.id.clone()],
         rules: vec![Rule::new(RuleKind::Topic { glob: "*".into() })],
+        max_per_hour: None,
+        urgent: false,
     }];
     PrefsStore::from_clients(&clients)
         .create(&user)

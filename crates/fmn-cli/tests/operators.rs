@@ -260,6 +260,8 @@ fn user_of_everything(name: &str, destination: Destination) -> UserPrefs {
         oneshot: false,
         destinations: vec![destination.id.clone()],
         rules: vec![Rule::new(RuleKind::Topic { glob: "*".into() })],
+        urgent: false,
+        max_per_hour: None,
     });
     u.destinations.push(destination);
     u
@@ -280,6 +282,7 @@ async fn replay_delivers_what_was_missed_and_nothing_twice() {
             Destination::email("email-1", address(&carol)).with_delivery(Delivery::Digest {
                 batch_delta: Some(86400),
                 batch_count: None,
+                schedule: None,
             }),
         ),
     ] {

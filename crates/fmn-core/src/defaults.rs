@@ -66,6 +66,8 @@ pub fn default_filters(prefs: &UserPrefs, destinations: &[String]) -> Vec<Filter
         oneshot: false,
         destinations: vec![],
         rules: vec![],
+        max_per_hour: None,
+        urgent: false,
     });
     let second = with_first.next_id("filter");
     vec![
@@ -76,6 +78,8 @@ pub fn default_filters(prefs: &UserPrefs, destinations: &[String]) -> Vec<Filter
             oneshot: false,
             destinations: destinations.to_vec(),
             rules: packages,
+            max_per_hour: None,
+            urgent: false,
         },
         Filter {
             id: second,
@@ -84,6 +88,8 @@ pub fn default_filters(prefs: &UserPrefs, destinations: &[String]) -> Vec<Filter
             oneshot: false,
             destinations: destinations.to_vec(),
             rules: about_me,
+            max_per_hour: None,
+            urgent: false,
         },
     ]
 }

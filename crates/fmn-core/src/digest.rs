@@ -4,6 +4,11 @@
 //! the oldest pending item has waited at least `batch_delta` seconds, or when at least
 //! `batch_count` items are pending, whichever comes first. With neither set nothing is held
 //! back: the items are due at the next run.
+//!
+//! Besides, a pending marker may carry `hold_until`: the instant a scheduled digest comes round
+//! ("daily at 08:00" in the user's time zone), or when held notifications of an immediate
+//! destination (quiet hours, a throttled filter) are released. It is worked out when an item
+//! is added (`crate::schedule`), with the user's time zone; the run only compares it with now.
 
 use sha2::{Digest, Sha256};
 
@@ -20,6 +25,9 @@ pub struct Pending {
     pub count: u64,
     pub batch_delta: Option<u64>,
     pub batch_count: Option<u32>,
+    /// Not before this instant (epoch seconds) unless the window or count says so first: the
+    /// schedule's next occurrence, or the end of a hold.
+    pub hold_until: Option<u64>,
 }
 
 /// Why a digest is due.
@@ -31,6 +39,8 @@ pub enum Due {
     Count,
     /// The destination has no window: send what there is.
     Unbatched,
+    /// The schedule came round, or the hold (quiet hours, throttling) ended.
+    Scheduled,
 }
 
 impl Due {
@@ -39,6 +49,7 @@ impl Due {
             Due::Age => "age",
             Due::Count => "count",
             Due::Unbatched => "unbatched",
+            Due::Scheduled => "scheduled",
         }
     }
 }
@@ -57,6 +68,9 @@ pub fn due(pending: &Pending, now: u64) -> Option<Due> {
         if now.saturating_sub(pending.first_at) >= delta {
             return Some(Due::Age);
         }
+    }
+    if let Some(at) = pending.hold_until {
+        return (now >= at).then_some(Due::Scheduled);
     }
     if pending.batch_count.is_none() && pending.batch_delta.is_none() {
         return Some(Due::Unbatched);
@@ -88,6 +102,7 @@ mod tests {
             count,
             batch_delta: delta,
             batch_count: limit,
+            hold_until: None,
         }
     }
 
@@ -112,6 +127,21 @@ mod tests {
         assert_eq!(due(&p(1000, 0, Some(1), Some(1)), 5000), None);
         // A clock behind first_at is not an overflow.
         assert_eq!(due(&p(5000, 1, Some(60), None), 1000), None);
+    }
+
+    #[test]
+    fn held_and_scheduled_digests_wait_for_their_instant() {
+        let held = |hold, delta, count| Pending {
+            hold_until: Some(hold),
+            ..p(1000, 3, delta, count)
+        };
+        // Held items of an immediate destination: exactly at the instant.
+        assert_eq!(due(&held(5000, None, None), 4999), None);
+        assert_eq!(due(&held(5000, None, None), 5000), Some(Due::Scheduled));
+        // A schedule with a count: whichever first.
+        assert_eq!(due(&held(5000, None, Some(3)), 1001), Some(Due::Count));
+        assert_eq!(due(&held(5000, Some(60), None), 1060), Some(Due::Age));
+        assert_eq!(due(&held(5000, Some(6000), Some(9)), 4000), None);
     }
 
     #[test]

@@ -15,4 +15,5 @@ pub mod rate;
 pub mod render;
 pub mod retry_schedule;
 pub mod rules;
+pub mod schedule;
 pub mod unsubscribe;

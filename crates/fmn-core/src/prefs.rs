@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::rules::{Rule, RuleError};
+use crate::schedule::{QuietHours, Schedule};
 
 /// Limits that keep one user's preferences cheap to store, load and evaluate.
 pub mod limits {
@@ -34,6 +35,8 @@ pub mod limits {
     pub const MAX_BATCH_DELTA: u64 = 7 * 24 * 3600;
     /// The largest digest count.
     pub const MAX_BATCH_COUNT: u32 = 1000;
+    /// The largest hourly allowance of a filter.
+    pub const MAX_PER_HOUR: u32 = 1000;
 }
 
 /// Why a preferences document is not acceptable. Each names the field at fault.
@@ -120,12 +123,16 @@ pub enum Delivery {
     #[default]
     Immediate,
     /// Batched into one mail when the oldest pending item is older than `batch_delta` seconds
-    /// or `batch_count` items are pending, whichever comes first (the old FMN's semantics).
+    /// or `batch_count` items are pending (the old FMN's semantics), or when `schedule` comes
+    /// round in the user's time zone, whichever comes first.
     Digest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         batch_delta: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         batch_count: Option<u32>,
+        /// Daily or weekly at a local time (absent in documents stored before schedules).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schedule: Option<Schedule>,
     },
 }
 
@@ -157,6 +164,10 @@ pub struct Destination {
         skip_serializing_if = "crate::health::DeliveryHealth::is_clear"
     )]
     pub health: crate::health::DeliveryHealth,
+    /// Local hours during which immediate notifications are held and sent together when they
+    /// end (errors and urgent filters excepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
 }
 
 fn yes() -> bool {
@@ -179,6 +190,7 @@ impl Destination {
             irc_colour: false,
             verbose: true,
             health: Default::default(),
+            quiet_hours: None,
         }
     }
 
@@ -201,6 +213,12 @@ impl Destination {
     /// The same, delivered this way.
     pub fn with_delivery(mut self, delivery: Delivery) -> Self {
         self.delivery = delivery;
+        self
+    }
+
+    /// The same, with these quiet hours.
+    pub fn with_quiet_hours(mut self, quiet_hours: Option<QuietHours>) -> Self {
+        self.quiet_hours = quiet_hours;
         self
     }
 
@@ -236,6 +254,17 @@ pub struct Filter {
     /// All must hold. A filter with no rules never matches.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Goes through quiet hours (like a message of severity error).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub urgent: bool,
+    /// At most this many immediate notifications an hour; the rest of the hour's matches wait
+    /// for the next digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_hour: Option<u32>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Everything one user has asked for.
@@ -261,6 +290,11 @@ pub struct UserPrefs {
     /// Bumped by the store on every change; used for optimistic concurrency.
     #[serde(default)]
     pub version: u64,
+    /// The IANA time zone schedules and quiet hours are read in; none: UTC. Only the user
+    /// sets it for now (FAS's `timezone` attribute is the intended default once FAS is
+    /// read: fill it where this is `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl UserPrefs {
@@ -274,6 +308,7 @@ impl UserPrefs {
             filters: Vec::new(),
             destination_seq: 0,
             version: 0,
+            time_zone: None,
         }
     }
 
@@ -450,6 +485,9 @@ impl UserPrefs {
     /// Checks every field; the first problem found is returned with its path.
     pub fn validate(&self) -> Result<(), PrefsError> {
         validate_account_name("name", &self.name)?;
+        if let Some(tz) = &self.time_zone {
+            validate_time_zone("time_zone", tz)?;
+        }
         if self.destinations.len() > limits::MAX_DESTINATIONS {
             return Err(PrefsError::TooMany {
                 field: "destinations".into(),
@@ -477,9 +515,11 @@ impl UserPrefs {
             if !addresses.insert((d.kind, d.address.to_lowercase())) {
                 return Err(PrefsError::invalid(at("address"), "listed twice"));
             }
+            validate_timing(&at, d)?;
             if let Delivery::Digest {
                 batch_delta,
                 batch_count,
+                schedule,
             } = d.delivery
             {
                 if d.kind == DestinationKind::Irc {
@@ -487,10 +527,10 @@ impl UserPrefs {
                         field: at("delivery"),
                     });
                 }
-                if batch_delta.is_none() && batch_count.is_none() {
+                if batch_delta.is_none() && batch_count.is_none() && schedule.is_none() {
                     return Err(PrefsError::invalid(
                         at("delivery"),
-                        "a digest needs batch_delta, batch_count or both",
+                        "a digest needs batch_delta, batch_count or a schedule",
                     ));
                 }
                 if let Some(delta) = batch_delta {
@@ -522,6 +562,7 @@ impl UserPrefs {
                 return Err(PrefsError::invalid(at("id"), "duplicate id"));
             }
             validate_name(&at("name"), &f.name)?;
+            validate_throttle(&at, f)?;
             if f.rules.len() > limits::MAX_RULES {
                 return Err(PrefsError::TooMany {
                     field: at("rules"),
@@ -558,6 +599,35 @@ impl UserPrefs {
         }
         Ok(())
     }
+}
+
+/// An IANA time zone name the tz database knows.
+pub fn validate_time_zone(field: &str, name: &str) -> Result<(), PrefsError> {
+    crate::schedule::parse_time_zone(name)
+        .map(drop)
+        .map_err(|reason| PrefsError::invalid(field, reason))
+}
+
+/// A destination's quiet hours.
+fn validate_timing(at: &dyn Fn(&str) -> String, d: &Destination) -> Result<(), PrefsError> {
+    if let Some(q) = &d.quiet_hours {
+        q.check()
+            .map_err(|reason| PrefsError::invalid(at("quiet_hours"), reason))?;
+    }
+    Ok(())
+}
+
+/// A filter's hourly allowance.
+fn validate_throttle(at: &dyn Fn(&str) -> String, f: &Filter) -> Result<(), PrefsError> {
+    if let Some(n) = f.max_per_hour {
+        if !(1..=limits::MAX_PER_HOUR).contains(&n) {
+            return Err(PrefsError::invalid(
+                at("max_per_hour"),
+                format!("between 1 and {}", limits::MAX_PER_HOUR),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_name(field: &str, name: &str) -> Result<(), PrefsError> {
@@ -720,6 +790,8 @@ mod tests {
             oneshot: false,
             destinations: vec!["email-1".into()],
             rules: vec![Rule::new(RuleKind::RelatedEvents)],
+            max_per_hour: None,
+            urgent: false,
         });
         p
     }
@@ -800,11 +872,13 @@ mod tests {
         p.destinations[0].delivery = Delivery::Digest {
             batch_delta: None,
             batch_count: None,
+            schedule: None,
         };
         assert!(p.validate().is_err());
         p.destinations[0].delivery = Delivery::Digest {
             batch_delta: Some(10),
             batch_count: None,
+            schedule: None,
         };
         assert_eq!(
             p.validate().unwrap_err().field(),
@@ -813,6 +887,7 @@ mod tests {
         p.destinations[0].delivery = Delivery::Digest {
             batch_delta: Some(3600),
             batch_count: Some(20),
+            schedule: None,
         };
         p.validate().unwrap();
     }
@@ -823,6 +898,7 @@ mod tests {
         let digest = Delivery::Digest {
             batch_delta: Some(3600),
             batch_count: None,
+            schedule: None,
         };
         p.destinations
             .push(Destination::irc("irc-1", "alice").with_delivery(digest));
@@ -835,6 +911,92 @@ mod tests {
         assert!(!p.destinations[1].is_digest());
         p.destinations[0].delivery = digest;
         assert!(p.destinations[0].is_digest());
+    }
+
+    #[test]
+    fn documents_stored_before_time_settings_read_the_same() {
+        let stored = r#"{"name":"alice","destinations":[{"id":"email-1","kind":"email",
+            "address":"a@example.org","confirmed":true,"delivery":{"mode":"digest",
+            "batch_delta":3600}}],"filters":[{"id":"filter-1","name":"f",
+            "destinations":["email-1"],"rules":[]}],"version":3}"#;
+        let p: UserPrefs = serde_json::from_str(stored).unwrap();
+        assert_eq!(p.time_zone, None);
+        assert_eq!(p.destinations[0].quiet_hours, None);
+        assert_eq!(
+            p.destinations[0].delivery,
+            Delivery::Digest {
+                batch_delta: Some(3600),
+                batch_count: None,
+                schedule: None
+            }
+        );
+        assert!(!p.filters[0].urgent);
+        assert_eq!(p.filters[0].max_per_hour, None);
+        // And they are written back without the new fields.
+        let back = serde_json::to_string(&p).unwrap();
+        for absent in [
+            "time_zone",
+            "quiet_hours",
+            "schedule",
+            "urgent",
+            "max_per_hour",
+        ] {
+            assert!(!back.contains(absent), "{absent} in {back}");
+        }
+    }
+
+    #[test]
+    fn time_settings_are_validated_with_their_paths() {
+        use crate::schedule::{QuietHours, Schedule};
+        let mut p = prefs();
+        p.time_zone = Some("Europe/Prague".into());
+        p.destinations[0].quiet_hours = Some(QuietHours {
+            from: "22:00".parse().unwrap(),
+            to: "07:00".parse().unwrap(),
+        });
+        p.destinations[0].delivery = Delivery::Digest {
+            batch_delta: None,
+            batch_count: None,
+            schedule: Some(Schedule::Day {
+                at: "08:00".parse().unwrap(),
+            }),
+        };
+        p.filters[0].urgent = true;
+        p.filters[0].max_per_hour = Some(10);
+        p.validate().unwrap();
+        let back: UserPrefs = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+
+        let mut bad = p.clone();
+        bad.time_zone = Some("Europe/Atlantis".into());
+        assert_eq!(bad.validate().unwrap_err().field(), "time_zone");
+        let mut bad = p.clone();
+        bad.filters[0].max_per_hour = Some(0);
+        assert_eq!(
+            bad.validate().unwrap_err().field(),
+            "filters[0].max_per_hour"
+        );
+        let mut bad = p.clone();
+        bad.destinations[0].quiet_hours = Some(QuietHours {
+            from: "07:00".parse().unwrap(),
+            to: "07:00".parse().unwrap(),
+        });
+        assert_eq!(
+            bad.validate().unwrap_err().field(),
+            "destinations[0].quiet_hours"
+        );
+        // A schedule is JSON like {"every": "week", "on": "monday", "at": "08:00"}.
+        let weekly: Delivery = serde_json::from_str(
+            r#"{"mode":"digest","schedule":{"every":"week","on":"monday","at":"08:00"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            weekly,
+            Delivery::Digest {
+                schedule: Some(Schedule::Week { .. }),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -907,6 +1069,8 @@ mod tests {
             oneshot: false,
             destinations: vec!["email-1".into(), "email-2".into()],
             rules: vec![Rule::new(RuleKind::RelatedEvents)],
+            max_per_hour: None,
+            urgent: false,
         };
         p.import(
             &[

@@ -80,6 +80,8 @@ fn user(name: &str, rules: Vec<Rule>) -> UserPrefs {
         oneshot: false,
         destinations: vec!["email-1".into()],
         rules,
+        max_per_hour: None,
+        urgent: false,
     });
     p
 }
@@ -294,6 +296,8 @@ fn first_filter_wins_per_destination() {
         rules: vec![Rule::new(RuleKind::UserPackages {
             user: String::new(),
         })],
+        max_per_hour: None,
+        urgent: false,
     });
     let (_, env, meta) = message(BODHI_REQUEST);
     let facts = MessageFacts::new(env, meta, &c.ownership);
@@ -370,6 +374,8 @@ fn explain_says_which_rule_failed() {
         oneshot: false,
         destinations: vec!["email-2".into()],
         rules: vec![Rule::new(RuleKind::RelatedEvents)],
+        max_per_hour: None,
+        urgent: false,
     });
     let (_, env, meta) = message(BODHI_REQUEST);
     let facts = MessageFacts::new(env, meta, &c.ownership);
@@ -515,6 +521,8 @@ fn filter(n: usize) -> impl Strategy<Value = Filter> {
             oneshot,
             destinations: dests.into_iter().map(|d| format!("email-{d}")).collect(),
             rules,
+            max_per_hour: None,
+            urgent: false,
         })
 }
 

@@ -65,6 +65,8 @@ fn the_costliest_allowed_user_costs_a_match_instance_a_few_mib() {
             .iter()
             .map(|p| Rule::new(RuleKind::Regex { pattern: p.clone() }))
             .collect(),
+        max_per_hour: None,
+        urgent: false,
     }];
     user.validate().expect("the budget allows this user");
     // One rule more is refused: this is the costliest user there can be.

@@ -37,6 +37,7 @@ pub fn users() -> Vec<UserPrefs> {
                 Delivery::Digest {
                     batch_delta: Some(300),
                     batch_count: Some(10),
+                    schedule: None,
                 }
             } else {
                 Delivery::Immediate

@@ -21,13 +21,20 @@
 //! carry the destination as it was when they matched, so a digest goes out only to a
 //! destination that still exists, is confirmed, belongs to an enabled account and has the
 //! items' address; otherwise its items are dropped (counted as rejected, and logged).
+//!
+//! Notifications held for an immediate destination (quiet hours, a throttled filter; see
+//! `fmn_match`) wait here too, released at their marker's `hold_until`: an e-mail
+//! destination gets them as one digest; an IRC destination gets its held lines, in order,
+//! through the IRC queue (a line is what the user asked for there; deliver-irc's records
+//! drop a line queued twice).
 
 use fmn_aws::delivery_records::{Channel, Delivered, DeliveryRecords, RecordInfo};
 use fmn_aws::digest_store::{Batch, DigestStore, PendingMarker};
+use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::mail::{MailSettings, Mailer};
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::ses::SesError;
-use fmn_aws::{AwsClients, FunctionName};
+use fmn_aws::{AwsClients, FunctionName, QueueName};
 use fmn_core::digest::{digest_id, due, MAX_DIGEST_ITEMS};
 use fmn_core::jobs::DeliveryJob;
 use fmn_core::prefs::{DestinationKind, UserPrefs};
@@ -73,6 +80,9 @@ enum Outcome {
 }
 
 pub struct DigestHandler {
+    clients: AwsClients,
+    /// The IRC queue, asked of SQS on first use (held IRC lines are rare).
+    irc_queue: tokio::sync::OnceCell<String>,
     store: DigestStore,
     prefs: PrefsStore,
     records: DeliveryRecords,
@@ -86,6 +96,8 @@ impl DigestHandler {
     pub fn with_settings(clients: &AwsClients, settings: MailSettings) -> Self {
         let clients = &clients.scoped(FUNCTION);
         Self {
+            clients: clients.clone(),
+            irc_queue: tokio::sync::OnceCell::new(),
             store: DigestStore::from_clients(clients),
             prefs: PrefsStore::from_clients(clients),
             records: DeliveryRecords::from_clients(clients, settings.lease),
@@ -238,6 +250,9 @@ impl DigestHandler {
                 return Ok(Outcome::Rejected);
             }
         };
+        if jobs[0].destination.kind == DestinationKind::Irc {
+            return self.release_irc(key, &batch, &jobs).await;
+        }
         let address = jobs[0].destination.address.clone();
         let info = RecordInfo {
             user: &marker.user,
@@ -301,10 +316,43 @@ impl DigestHandler {
     }
 }
 
+impl DigestHandler {
+    /// Held IRC lines, queued for deliver-irc in the order they matched; then the batch is done.
+    async fn release_irc(
+        &self,
+        key: &str,
+        batch: &Batch,
+        jobs: &[DeliveryJob],
+    ) -> Result<Outcome, fmn_aws::dynamo::DynamoError> {
+        let queued: Vec<QueuedJob> = jobs
+            .iter()
+            .map(|j| QueuedJob {
+                job_id: j.job_id.clone(),
+                body: serde_json::to_string(j).expect("jobs serialise"),
+            })
+            .collect();
+        let sent = async {
+            let url = self
+                .irc_queue
+                .get_or_try_init(|| self.clients.queue_url(QueueName::Irc))
+                .await?;
+            enqueue_jobs(&self.clients.sqs, url, &queued).await
+        };
+        if let Err(e) = sent.await {
+            tracing::warn!(digest = key, batch = %batch.id, error = %e, "queueing held IRC lines failed; left for the next run");
+            return Ok(Outcome::Deferred);
+        }
+        tracing::info!(digest = key, batch = %batch.id, lines = jobs.len(), "held IRC lines released");
+        self.store.finish_batch(key, batch).await?;
+        Ok(Outcome::Sent(jobs.len()))
+    }
+}
+
 /// The jobs of a digest that may still go out to `destination` of the account `prefs`, each
 /// carrying the destination as it is now; or why none may: the account is gone or disabled,
-/// the destination removed, unconfirmed (unsubscribed) or not e-mail, or its address is no
-/// longer the items' (jobs for another address are left out).
+/// the destination removed or unconfirmed (unsubscribed), or its address is no longer the
+/// items' (jobs for another address are left out). An IRC destination's items are lines held
+/// through quiet hours or a throttled hour.
 pub fn current_jobs(
     prefs: Option<&UserPrefs>,
     destination: &str,
@@ -320,12 +368,12 @@ pub fn current_jobs(
     if !current.confirmed {
         return Err("the destination is not confirmed (unsubscribed, or awaiting confirmation)");
     }
-    if current.kind != DestinationKind::Email {
-        return Err("the destination is not an e-mail address");
-    }
     let kept: Vec<DeliveryJob> = jobs
         .into_iter()
-        .filter(|j| j.destination.address.eq_ignore_ascii_case(&current.address))
+        .filter(|j| {
+            j.destination.kind == current.kind
+                && j.destination.address.eq_ignore_ascii_case(&current.address)
+        })
         .map(|mut j| {
             j.destination = current.clone();
             j
@@ -349,6 +397,7 @@ mod tests {
             .with_delivery(Delivery::Digest {
                 batch_delta: Some(3600),
                 batch_count: None,
+                schedule: None,
             });
         let notification: Notification = serde_json::from_value(serde_json::json!({
             "msg_id": "m1", "topic": "t", "app": "bodhi", "title": "t"

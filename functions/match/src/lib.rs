@@ -9,11 +9,18 @@
 //! deterministic, so a message SQS delivers twice makes the same jobs again and delivery drops
 //! the repeats. A malformed message goes to the dead-letter queue with the reason; a failure
 //! of a service returns just that record to the queue.
+//!
+//! Time (`fmn_core::schedule`, in the user's time zone): a match for a digest destination with
+//! a schedule records when the digest comes round; a match for an immediate destination
+//! during its quiet hours, or beyond its filter's hourly allowance (`fmn_aws::throttle`), is
+//! held in the digest table until the quiet hours (or the hour) end, and the digest function
+//! sends what was held together. Severity error and urgent filters go through quiet hours.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use tokio::sync::Mutex;
 
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError, RetrySchedule};
+use fmn_aws::clock::Clock;
 use fmn_aws::digest_store::{Added, DigestStore};
 use fmn_aws::ingest_wire::{decode, Decoded, ENCODING_ATTRIBUTE};
 use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
@@ -22,12 +29,14 @@ use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_cache::{PrefsCache, RefreshError, RefreshReport};
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::recent::RecentMessages;
+use fmn_aws::throttle::{Allowance, Throttle};
 use fmn_aws::{AwsClients, FunctionName, QueueName};
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::matching::{Match, MessageFacts};
 use fmn_core::message::Envelope;
 use fmn_core::meta::Registry;
 use fmn_core::prefs::DestinationKind;
+use fmn_core::schedule::{self, Route};
 
 pub const FUNCTION: FunctionName = FunctionName::Match;
 
@@ -42,6 +51,9 @@ pub struct MatchHandler {
     ownership: OwnershipStore,
     recent: RecentMessages,
     digest: DigestStore,
+    throttle: Throttle,
+    /// "Now" for quiet hours, schedules and allowances (set by tests).
+    clock: Clock,
     registry: Registry,
     cache: Mutex<PrefsCache>,
 }
@@ -57,6 +69,8 @@ pub struct FanOut {
     pub digest: usize,
     /// Digest jobs added before (a repeated or replayed message): not added again.
     pub digest_repeats: usize,
+    /// Immediate notifications held (quiet hours, allowance spent) for a later digest.
+    pub held: usize,
 }
 
 /// A message routed: its jobs (`only_user`'s only, when given) and where they went.
@@ -90,6 +104,8 @@ impl MatchHandler {
             ownership: OwnershipStore::from_clients(clients),
             recent: RecentMessages::from_clients(clients),
             digest: DigestStore::from_clients(clients),
+            throttle: Throttle::from_clients(clients),
+            clock: Clock::system(),
             registry: Registry::default(),
             cache: Mutex::new(PrefsCache::new()),
         })
@@ -100,6 +116,12 @@ impl MatchHandler {
         self.dead_letter = self
             .dead_letter
             .with_schedule(self.source_url.clone(), schedule);
+        self
+    }
+
+    /// Reads "now" from `clock` (tests set the time of day rather than wait for it).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -211,7 +233,7 @@ impl MatchHandler {
         let msg_id = envelope.msg_id();
         let topic = envelope.topic().as_str();
         let (matches, jobs) = self.match_envelope(envelope, only_user).await?;
-        let fan_out = self.fan_out(&jobs).await?;
+        let fan_out = self.fan_out(&matches, &jobs).await?;
         if !jobs.is_empty() {
             if let Err(e) = self.recent.record_activity(&jobs).await {
                 tracing::warn!(msg_id, error = %e, "recording activity failed; notifications still go out");
@@ -229,22 +251,55 @@ impl MatchHandler {
                 irc = fan_out.irc,
                 digest = fan_out.digest,
                 digest_repeats = fan_out.digest_repeats,
+                held = fan_out.held,
                 "message routed"
             );
         }
         Ok(Routed { jobs, fan_out })
     }
 
-    async fn fan_out(&self, jobs: &[DeliveryJob]) -> Result<FanOut, RecordError> {
+    /// Sends, digests or holds each job (`jobs[i]` is made of `matches[i]`).
+    async fn fan_out(
+        &self,
+        matches: &[Match],
+        jobs: &[DeliveryJob],
+    ) -> Result<FanOut, RecordError> {
         let mut out = FanOut::default();
         let mut email = Vec::new();
         let mut irc = Vec::new();
-        for job in jobs {
+        let now = self.clock.now_secs();
+        for (m, job) in matches.iter().zip(jobs) {
+            let tz = schedule::user_time_zone(m.time_zone.as_deref());
             if job.destination.is_digest() {
-                match self.digest.add(job).await? {
+                let not_before = schedule::digest_not_before(&job.destination.delivery, &tz, now);
+                match self.digest.add(job, not_before, now).await? {
                     Added::New => out.digest += 1,
                     Added::AlreadyThere => out.digest_repeats += 1,
                 }
+                continue;
+            }
+            let mut route = schedule::route(
+                &job.destination,
+                &tz,
+                job.notification.severity,
+                m.urgent,
+                now,
+            );
+            if let (Route::Now, Some(max)) = (route, m.max_per_hour) {
+                if self.throttle.take(&m.user, &m.filter_id, max, now).await? == Allowance::Spent {
+                    route = schedule::throttled(&job.destination, &tz, now);
+                }
+            }
+            if let Route::Hold { until, why } = route {
+                self.digest.add(job, Some(until), now).await?;
+                tracing::debug!(
+                    user = %job.user,
+                    destination = %job.destination.id,
+                    why = why.as_str(),
+                    until,
+                    "notification held"
+                );
+                out.held += 1;
                 continue;
             }
             let message = QueuedJob {

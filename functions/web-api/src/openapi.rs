@@ -9,8 +9,9 @@ use utoipa::{Modify, OpenApi};
 use crate::api::{admin, confirm, me, meta};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::schema::{
-    DeliveryDoc, DestinationDoc, EmailDoc, FilterDoc, FilterNameDoc, IdDoc, ImmediateDoc, MeDoc,
-    NewDestinationDoc, NickDoc, PrefsDoc, RuleDoc,
+    DeliveryDoc, DestinationDoc, EmailDoc, FilterDoc, FilterNameDoc, IdDoc, ImmediateDoc,
+    LocalTimeDoc, MeDoc, NewDestinationDoc, NickDoc, PrefsDoc, QuietHoursDoc, RuleDoc, ScheduleDoc,
+    TimeZoneDoc,
 };
 
 struct BearerAuth;
@@ -37,7 +38,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "fmn web-api", version = "1", description = "Fedora Notifications: preferences, confirmations, administration. Errors are always `{\"error\": {\"code\", \"message\", \"field\"}}`."),
     paths(
-        meta::config, meta::rules, meta::dev_login, me::me,
+        meta::config, meta::rules, meta::dev_login, me::me, me::patch_me,
         me::add_destination, me::patch_destination, me::delete_destination, me::resend,
         me::create_filter, me::get_filter, me::put_filter, me::delete_filter,
         me::export, me::import, me::explain, me::recent,
@@ -45,7 +46,7 @@ impl Modify for BearerAuth {
         admin::list, admin::create, admin::disable, admin::enable, admin::get_prefs, admin::put_prefs,
     ),
     components(schemas(ErrorBody, ErrorDetail, PrefsDoc, MeDoc, DestinationDoc, NewDestinationDoc, FilterDoc, RuleDoc, DeliveryDoc,
-        EmailDoc, NickDoc, IdDoc, FilterNameDoc, ImmediateDoc)),
+        EmailDoc, NickDoc, IdDoc, FilterNameDoc, ImmediateDoc, LocalTimeDoc, TimeZoneDoc, QuietHoursDoc, ScheduleDoc)),
     modifiers(&BearerAuth),
     tags(
         (name = "meta", description = "Login configuration, rule catalogue"),

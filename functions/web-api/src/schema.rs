@@ -85,6 +85,78 @@ pattern_type!(
     64
 );
 
+pattern_type!(
+    LocalTimeDoc,
+    "A time of day, `HH:MM` (24-hour), in the user's time zone.",
+    r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+    5
+);
+pattern_type!(
+    TimeZoneDoc,
+    "An IANA time zone name such as `Europe/Prague` (one the tz database knows; others are refused).",
+    r"^[A-Za-z0-9_+./-]+$",
+    64
+);
+
+/// Local hours (in the user's time zone) during which immediate notifications are held and
+/// sent together when they end; severity error and urgent filters go through. `from` after
+/// `to` wraps midnight.
+#[derive(ToSchema)]
+pub struct QuietHoursDoc {
+    #[schema(value_type = LocalTimeDoc)]
+    from: String,
+    #[schema(value_type = LocalTimeDoc)]
+    to: String,
+}
+
+/// When a scheduled digest goes out, in the user's time zone: every day, or every week on a
+/// day, at a local time.
+pub struct ScheduleDoc;
+
+impl utoipa::PartialSchema for ScheduleDoc {
+    fn schema() -> RefOr<Schema> {
+        let every = |what: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(
+                    "every",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([what])),
+                )
+                .property("at", Ref::from_schema_name(LocalTimeDoc::name()))
+                .required("every")
+                .required("at")
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        let weekdays = fmn_core::schedule::Weekday::ALL.map(|d| {
+            serde_json::to_value(d)
+                .expect("weekdays serialise")
+                .as_str()
+                .expect("as strings")
+                .to_string()
+        });
+        OneOfBuilder::new()
+            .item(every("day"))
+            .item(
+                every("week")
+                    .property(
+                        "on",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(weekdays)),
+                    )
+                    .required("on"),
+            )
+            .description(Some(
+                "`{\"every\": \"day\", \"at\": \"08:00\"}` or `{\"every\": \"week\", \"on\": \"monday\", \"at\": \"08:00\"}`",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ScheduleDoc {}
+
 /// A name in a rule's argument (user, package, group, application): no spaces, commas or
 /// control characters, at most 128 bytes (`Rule::validate`).
 const RULE_NAME_PATTERN: &str = r"^[^\s,\x00-\x1f\x7f-\x9f]+$";
@@ -137,7 +209,8 @@ impl utoipa::PartialSchema for DeliveryDoc {
             .property(
                 "batch_count",
                 bounded(1, u64::from(limits::MAX_BATCH_COUNT)),
-            );
+            )
+            .property("schedule", Ref::from_schema_name(ScheduleDoc::name()));
         let either = |field: &str| {
             ObjectBuilder::new()
                 .schema_type(Type::Object)
@@ -146,15 +219,17 @@ impl utoipa::PartialSchema for DeliveryDoc {
         let digest = AllOfBuilder::new().item(digest).item(
             AnyOfBuilder::new()
                 .item(either("batch_delta"))
-                .item(either("batch_count")),
+                .item(either("batch_count"))
+                .item(either("schedule")),
         );
         OneOfBuilder::new()
             .item(immediate)
             .item(digest)
             .description(Some(
                 "`immediate`, or a `digest` sent when the oldest item waited `batch_delta` \
-                 seconds or `batch_count` items are pending (at least one of them); IRC \
-                 destinations are immediate",
+                 seconds, `batch_count` items are pending or the `schedule` comes round in the \
+                 user's time zone, whichever first (at least one of them); IRC destinations \
+                 are immediate",
             ))
             .into()
     }
@@ -177,6 +252,7 @@ pub enum DestinationDoc {
         irc_colour: bool,
         verbose: bool,
         health: Option<HealthDoc>,
+        quiet_hours: Option<QuietHoursDoc>,
     },
     Irc {
         #[schema(value_type = IdDoc)]
@@ -190,6 +266,7 @@ pub enum DestinationDoc {
         irc_colour: bool,
         verbose: bool,
         health: Option<HealthDoc>,
+        quiet_hours: Option<QuietHoursDoc>,
     },
 }
 
@@ -255,6 +332,7 @@ impl utoipa::PartialSchema for NewDestinationDoc {
                     ObjectBuilder::new().schema_type(Type::Boolean),
                 )
                 .property("verbose", ObjectBuilder::new().schema_type(Type::Boolean))
+                .property("quiet_hours", Ref::from_schema_name(QuietHoursDoc::name()))
                 .required("kind")
                 .required("address")
                 .additional_properties(Some(AdditionalProperties::FreeForm(false)))
@@ -382,6 +460,13 @@ pub struct FilterDoc {
     destinations: Vec<String>,
     #[schema(max_items = 60)]
     rules: Vec<RuleDoc>,
+    /// Goes through quiet hours (absent: false).
+    #[serde(default)]
+    urgent: bool,
+    /// At most this many immediate notifications an hour; the rest of the hour's matches
+    /// wait for the next digest.
+    #[schema(minimum = 1, maximum = 1000)]
+    max_per_hour: Option<u32>,
 }
 
 /// A user's whole preferences.
@@ -394,6 +479,9 @@ pub struct PrefsDoc {
     filters: Vec<FilterDoc>,
     /// Bumped by every write.
     version: u64,
+    /// The user's IANA time zone (absent: UTC).
+    #[schema(value_type = Option<TimeZoneDoc>)]
+    time_zone: Option<String>,
 }
 
 /// The caller's preferences and whether the caller is an admin.
@@ -518,6 +606,8 @@ mod tests {
                 oneshot: false,
                 destinations: vec![],
                 rules: vec![],
+                max_per_hour: None,
+                urgent: false,
             });
             p.validate().is_ok()
         };

@@ -79,7 +79,18 @@ async fn provisioning_twice_changes_nothing() {
         policy["deadLetterTargetArn"],
         env.provisioned.queue_arns["EmailDeadLetterQueue"]
     );
-    assert_eq!(policy["maxReceiveCount"].to_string().trim_matches('"'), "5");
+    let in_template = env
+        .template
+        .queues
+        .iter()
+        .find(|q| q.logical_id == "EmailQueue")
+        .and_then(|q| q.redrive.as_ref())
+        .unwrap()
+        .max_receive_count;
+    assert_eq!(
+        policy["maxReceiveCount"].to_string().trim_matches('"'),
+        in_template.to_string()
+    );
 }
 
 /// EventBridge in LocalStack fires the template's `rate(1 minute)` digest schedule. Locally

@@ -29,6 +29,7 @@ use std::sync::{Arc, OnceLock};
 use crate::ownership::Ownership;
 use crate::prefs::{Delivery, Destination, DestinationKind, UserPrefs};
 use crate::rules::{Rule, RuleError, RuleKind};
+use crate::schedule::QuietHours;
 
 use super::compiled::{summary, CompiledRule};
 use super::facts::MessageFacts;
@@ -142,6 +143,8 @@ struct UserEntry {
     name_len: u32,
     /// The name, shared with the matches, made on the first match.
     shared_name: OnceLock<Arc<str>>,
+    /// The user's time zone, shared with the matches (none: UTC).
+    time_zone: Option<Arc<str>>,
     /// The confirmed destinations (the first of each id), sorted by id.
     destinations: Box<[DestEntry]>,
     filters: Vec<FilterEntry>,
@@ -156,6 +159,7 @@ struct DestEntry {
     delivery: Delivery,
     irc_colour: bool,
     verbose: bool,
+    quiet_hours: Option<QuietHours>,
     /// The destination, shared with the matches, made on the first match.
     shared: OnceLock<Arc<Destination>>,
 }
@@ -191,6 +195,7 @@ impl UserEntry {
             verbose: d.verbose,
             // Only active destinations are indexed: none is stopped.
             health: Default::default(),
+            quiet_hours: d.quiet_hours,
         }
     }
 }
@@ -229,6 +234,8 @@ struct FilterEntry {
     id: Arc<str>,
     name: Arc<str>,
     oneshot: bool,
+    urgent: bool,
+    max_per_hour: Option<u32>,
     /// What it feeds.
     feeds: Feeds,
     rules: Arc<RuleSet>,
@@ -405,6 +412,8 @@ impl Matcher {
                         id: self.intern_str(&filter.id),
                         name: self.intern_str(&filter.name),
                         oneshot: filter.oneshot,
+                        urgent: filter.urgent,
+                        max_per_hour: filter.max_per_hour,
                         feeds,
                         rules,
                         anchor_rule: NO_ANCHOR,
@@ -443,6 +452,7 @@ impl Matcher {
                 delivery: d.delivery,
                 irc_colour: d.irc_colour,
                 verbose: d.verbose,
+                quiet_hours: d.quiet_hours,
                 shared: OnceLock::new(),
             });
         }
@@ -450,6 +460,7 @@ impl Matcher {
             text: text.into_boxed_str(),
             name_len: prefs.name.len() as u32,
             shared_name: OnceLock::new(),
+            time_zone: prefs.time_zone.as_deref().map(Arc::from),
             destinations: dests.into(),
             filters,
         });
@@ -622,6 +633,9 @@ impl Matcher {
                     oneshot: filter.oneshot,
                     destination: user.shared_destination(&user.destinations[dest as usize]),
                     reason: filter.rules.reason(&name),
+                    urgent: filter.urgent,
+                    max_per_hour: filter.max_per_hour,
+                    time_zone: user.time_zone.clone(),
                 });
             }
         }

@@ -26,6 +26,19 @@ pub struct Match {
     /// Why, in words (the filter's first positive rule).
     #[serde(with = "shared_str")]
     pub reason: Arc<str>,
+    /// The filter goes through quiet hours.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub urgent: bool,
+    /// The filter's hourly allowance of immediate notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_hour: Option<u32>,
+    /// The user's time zone (none: UTC), for quiet hours and schedules.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "shared_opt_str"
+    )]
+    pub time_zone: Option<Arc<str>>,
 }
 
 /// `Arc<str>` as a string.
@@ -40,6 +53,24 @@ mod shared_str {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
         String::deserialize(d).map(Arc::from)
+    }
+}
+
+/// `Option<Arc<str>>` as an optional string.
+mod shared_opt_str {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(Arc::from))
     }
 }
 
@@ -67,18 +98,22 @@ pub(crate) struct MatchedFilter<'a> {
     pub oneshot: bool,
     pub destinations: &'a [String],
     pub reason: String,
+    pub urgent: bool,
+    pub max_per_hour: Option<u32>,
 }
 
 /// Turns one user's matching filters (in filter order) into matches: one per confirmed
 /// destination, first filter wins.
 pub(crate) fn fan_out<'a>(
     user: &str,
+    time_zone: Option<&str>,
     destinations: &[Destination],
     matched: impl IntoIterator<Item = MatchedFilter<'a>>,
     out: &mut Vec<Match>,
 ) {
     let start = out.len();
     let user: Arc<str> = Arc::from(user);
+    let time_zone: Option<Arc<str>> = time_zone.map(Arc::from);
     for filter in matched {
         for dest_id in filter.destinations {
             let Some(dest) = destinations.iter().find(|d| &d.id == dest_id) else {
@@ -94,6 +129,9 @@ pub(crate) fn fan_out<'a>(
                 oneshot: filter.oneshot,
                 destination: Arc::new(dest.clone()),
                 reason: Arc::from(filter.reason.as_str()),
+                urgent: filter.urgent,
+                max_per_hour: filter.max_per_hour,
+                time_zone: time_zone.clone(),
             });
         }
     }

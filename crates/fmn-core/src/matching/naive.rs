@@ -29,9 +29,17 @@ pub fn match_naive(
                 oneshot: filter.oneshot,
                 destinations: &filter.destinations,
                 reason: reason(&filter.rules, &user.name),
+                urgent: filter.urgent,
+                max_per_hour: filter.max_per_hour,
             })
         });
-        fan_out(&user.name, &user.destinations, matched, &mut out);
+        fan_out(
+            &user.name,
+            user.time_zone.as_deref(),
+            &user.destinations,
+            matched,
+            &mut out,
+        );
     }
     sort_matches(&mut out);
     out

@@ -226,6 +226,7 @@ pub(crate) mod tests {
                 irc_colour: false,
                 verbose: true,
                 health: Default::default(),
+                quiet_hours: None,
             },
             notification: Notification {
                 msg_id: "2024-abc".into(),

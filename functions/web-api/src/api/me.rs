@@ -8,6 +8,7 @@ use fmn_core::prefs::{
     validate_email, validate_nick, Delivery, Destination, DestinationKind, Filter, UserPrefs,
 };
 use fmn_core::rules::Rule;
+use fmn_core::schedule::QuietHours;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -19,7 +20,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::schema::{
     DeliveryDoc, DestinationDoc, FilterDoc, FilterNameDoc, IdDoc, ImportDoc, Kind, MeDoc,
-    NewDestinationDoc, PrefsDoc, RuleDoc,
+    NewDestinationDoc, PrefsDoc, QuietHoursDoc, RuleDoc, TimeZoneDoc,
 };
 use crate::state::AppState;
 
@@ -44,6 +45,48 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Va
     Ok(Json(with_admin(&prefs, caller.admin)))
 }
 
+/// `Some(None)` for an explicit `null`, `None` when the field is absent.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// Changes to the caller's account settings (absent fields stay).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MePatch {
+    /// The time zone quiet hours and digest schedules are read in; `null`: UTC. Only set
+    /// here for now (FAS's time zone is not read yet).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<TimeZoneDoc>, nullable)]
+    pub time_zone: Option<Option<String>>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
+    request_body = MePatch,
+    responses(
+        (status = 200, description = "The caller's preferences, changed", body = MeDoc),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, description = "Not a time zone of the tz database", body = ErrorBody)))]
+pub async fn patch_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<MePatch>,
+) -> Result<Json<Value>, ApiError> {
+    load_or_create(&state, &caller.name).await?;
+    let prefs = change(&state, &caller.name, |p| {
+        if let Some(tz) = &body.time_zone {
+            p.time_zone = tz.as_deref().map(str::trim).map(str::to_string);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Json(with_admin(&prefs, caller.admin)))
+}
+
 /// A destination to add (documented per kind as `NewDestinationDoc`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +97,7 @@ pub struct NewDestination {
     pub delivery: Option<Delivery>,
     pub irc_colour: Option<bool>,
     pub verbose: Option<bool>,
+    pub quiet_hours: Option<QuietHours>,
 }
 
 /// Changes to a destination (absent fields stay).
@@ -67,6 +111,10 @@ pub struct DestinationPatch {
     /// `true`: resume delivery stopped by bounces, a complaint or failures (`health.stopped`),
     /// once the address works again. `false` is refused: stops are made by delivery only.
     pub resume: Option<bool>,
+    /// `null` removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<QuietHoursDoc>, nullable)]
+    pub quiet_hours: Option<Option<QuietHours>>,
 }
 
 fn check_address(kind: DestinationKind, address: &str) -> Result<(), ApiError> {
@@ -108,6 +156,7 @@ pub async fn add_destination(
         delivery: body.delivery.unwrap_or_default(),
         irc_colour: body.irc_colour.unwrap_or(false),
         verbose: body.verbose.unwrap_or(true),
+        quiet_hours: body.quiet_hours,
         ..Destination::new(String::new(), kind, address.clone())
     };
     // Refused input (a duplicate, a bad delivery, too many) is refused before the allowances
@@ -170,6 +219,9 @@ pub async fn patch_destination(
         }
         if body.resume == Some(true) {
             d.health.resume();
+        }
+        if let Some(q) = body.quiet_hours {
+            d.quiet_hours = q;
         }
         Ok(())
     })
@@ -253,6 +305,11 @@ pub struct FilterBody {
     /// Rules (see `/api/v1/rules` for the kinds and their arguments).
     #[schema(value_type = Option<Vec<RuleDoc>>)]
     pub rules: Option<Vec<Rule>>,
+    /// Goes through quiet hours.
+    pub urgent: Option<bool>,
+    /// At most this many immediate notifications an hour; the rest wait for the next digest.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub max_per_hour: Option<u32>,
 }
 
 impl FilterBody {
@@ -264,6 +321,8 @@ impl FilterBody {
             oneshot: self.oneshot.unwrap_or(false),
             destinations: self.destinations.unwrap_or_default(),
             rules: self.rules.unwrap_or_default(),
+            urgent: self.urgent.unwrap_or(false),
+            max_per_hour: self.max_per_hour,
         }
     }
 }

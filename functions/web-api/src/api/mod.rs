@@ -19,7 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/config", get(meta::config))
         .route("/rules", get(meta::rules))
         .route("/dev/login", post(meta::dev_login))
-        .route("/me", get(me::me))
+        .route("/me", get(me::me).patch(me::patch_me))
         .route("/me/destinations", post(me::add_destination))
         .route(
             "/me/destinations/{id}",

@@ -316,6 +316,7 @@
     alertMsg("");
     show("app");
     $("session-user").textContent = state.me.name;
+    renderTimeZone();
     $("session-admin").hidden = !state.me.admin;
     renderDestinationForm();
     renderAll();
@@ -337,6 +338,28 @@
     renderAll();
   }
 
+  // ---------------------------------------------------------------- time zone
+
+  // Filled by the user for now (FAS's time zone is not read yet); empty means UTC.
+  function renderTimeZone() {
+    $("tz-input").value = state.me.time_zone || "";
+    const list = $("tz-list");
+    if (!list.children.length && Intl.supportedValuesOf) {
+      list.replaceChildren(...Intl.supportedValuesOf("timeZone").map((z) => h("option", { value: z })));
+    }
+  }
+
+  $("tz-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    clearErrors(ev.currentTarget);
+    const tz = $("tz-input").value.trim();
+    busy(ev.currentTarget.querySelector("button[type=submit]"), "tz-error", async () => {
+      state.me = await api("PATCH", "/me", { time_zone: tz || null });
+      renderAll();
+      say(`Your time zone is now ${state.me.time_zone || "UTC"}.`);
+    });
+  });
+
   // ------------------------------------------------------------ destinations
 
   // IRC destinations are delivered immediately (the API refuses digests for them).
@@ -356,6 +379,14 @@
       h("div", { class: "field digest-only", hidden: !digest },
         h("label", { for: `${prefix}-count` }, "or after (messages)"),
         h("input", { id: `${prefix}-count`, name: "batch_count", type: "number", min: 1, max: 1000, inputmode: "numeric", value: d.batch_count || "", "aria-describedby": `${prefix}-delivery-error` })),
+      h("div", { class: "field digest-only", hidden: !digest },
+        h("label", { for: `${prefix}-every` }, "or every"),
+        h("select", { id: `${prefix}-every`, name: "every" },
+          ...["", "day", ...WEEKDAYS].map((v) => h("option", { value: v, selected: scheduleDay(d.schedule) === v },
+            v === "" ? "(no schedule)" : v === "day" ? "day" : v[0].toUpperCase() + v.slice(1))))),
+      h("div", { class: "field digest-only", hidden: !digest },
+        h("label", { for: `${prefix}-at` }, "at (your time)"),
+        h("input", { id: `${prefix}-at`, name: "at", type: "time", value: (d.schedule && d.schedule.at) || "08:00", "aria-describedby": `${prefix}-delivery-error` })),
       h("p", { class: "field-error", id: `${prefix}-delivery-error` }));
     fs.querySelector("select").addEventListener("change", (ev) => {
       for (const el of fs.querySelectorAll(".digest-only")) el.hidden = ev.target.value !== "digest";
@@ -371,12 +402,43 @@
     const count = $(`${prefix}-count`).value.trim();
     if (minutes) out.batch_delta = Math.round(Number(minutes) * 60);
     if (count) out.batch_count = Math.round(Number(count));
+    const every = $(`${prefix}-every`).value;
+    const at = $(`${prefix}-at`).value || "08:00";
+    if (every === "day") out.schedule = { every: "day", at };
+    else if (every) out.schedule = { every: "week", on: every, at };
     return out;
+  }
+
+  const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+  /** "" (none), "day" or the weekday of a schedule. */
+  function scheduleDay(schedule) {
+    if (!schedule) return "";
+    return schedule.every === "day" ? "day" : schedule.on;
+  }
+
+  /** Quiet hours inputs (both empty: none). */
+  function quietFields(prefix, quiet) {
+    return h("div", { class: "quiet-fields" },
+      h("div", { class: "field" },
+        h("label", { for: `${prefix}-quiet-from` }, "Quiet from"),
+        h("input", { id: `${prefix}-quiet-from`, type: "time", value: (quiet && quiet.from) || "", "aria-describedby": `${prefix}-quiet-error` })),
+      h("div", { class: "field" },
+        h("label", { for: `${prefix}-quiet-to` }, "to"),
+        h("input", { id: `${prefix}-quiet-to`, type: "time", value: (quiet && quiet.to) || "", "aria-describedby": `${prefix}-quiet-error` })),
+      h("p", { class: "hint" }, "Your time. Held notifications come as one digest when quiet hours end; errors and urgent filters come at once."),
+      h("p", { class: "field-error", id: `${prefix}-quiet-error` }));
+  }
+
+  function readQuiet(prefix) {
+    const from = $(`${prefix}-quiet-from`).value;
+    const to = $(`${prefix}-quiet-to`).value;
+    return from && to ? { from, to } : null;
   }
 
   function renderDestinationForm() {
     const fs = $("dest-delivery");
-    fs.replaceChildren(h("legend", {}, "Delivery"), deliveryFields("new-dest", null));
+    fs.replaceChildren(h("legend", {}, "Delivery"), deliveryFields("new-dest", null), quietFields("new-dest", null));
     fs.querySelector("label").classList.add("visually-hidden");
   }
 
@@ -400,6 +462,7 @@
     if (!field) return `${prefix}-error`;
     if (/address/.test(field)) return "dest-address-error";
     if (/delivery|batch/.test(field)) return "new-dest-delivery-error";
+    if (/quiet/.test(field)) return "new-dest-quiet-error";
     return `${prefix}-error`;
   }
 
@@ -411,6 +474,8 @@
     const address = $("dest-address").value.trim();
     if (!address) { showError("dest-address-error", kind === "irc" ? "Enter a nick." : "Enter an email address."); $("dest-address").focus(); return; }
     const body = { kind, address, delivery: readDelivery("new-dest"), verbose: $("dest-verbose").checked };
+    const quiet = readQuiet("new-dest");
+    if (quiet) body.quiet_hours = quiet;
     if (kind === "irc") body.irc_colour = $("dest-colour").checked;
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
@@ -469,6 +534,7 @@
       }
       const form = h("form", { class: "dest-settings", novalidate: true },
         deliveryFields(p, d.delivery, d.kind === "irc"),
+        quietFields(p, d.quiet_hours),
         d.kind === "irc" ? h("div", { class: "field check" },
           h("input", { type: "checkbox", id: `${p}-colour`, checked: d.irc_colour }),
           h("label", { for: `${p}-colour` }, "IRC colours")) : null,
@@ -479,13 +545,14 @@
       form.addEventListener("submit", (ev) => {
         ev.preventDefault();
         clearErrors(form);
-        const body = { delivery: readDelivery(p), verbose: $(`${p}-verbose`).checked };
+        const body = { delivery: readDelivery(p), verbose: $(`${p}-verbose`).checked, quiet_hours: readQuiet(p) };
         if (d.kind === "irc") body.irc_colour = $(`${p}-colour`).checked;
         busy(form.querySelector("button[type=submit]"), null, async () => {
           try {
             await api("PATCH", `/me/destinations/${encodeURIComponent(d.id)}`, body);
           } catch (err) {
-            showError(/delivery|batch/.test(err.field || "") ? `${p}-delivery-error` : errorId, describe(err));
+            const f = err.field || "";
+            showError(/delivery|batch/.test(f) ? `${p}-delivery-error` : /quiet/.test(f) ? `${p}-quiet-error` : errorId, describe(err));
             return;
           }
           await reloadMe();
@@ -625,9 +692,11 @@
       name: f.name,
       enabled: f.enabled,
       oneshot: f.oneshot,
+      urgent: !!f.urgent,
       destinations: [...(f.destinations || [])],
       rules: (f.rules || []).map((r) => ({ ...r })),
     };
+    if (f.max_per_hour) body.max_per_hour = f.max_per_hour;
     change(body);
     try {
       await api("PUT", `/me/filters/${encodeURIComponent(f.id)}`, body);
@@ -679,7 +748,21 @@
           onchange: (ev) => saveFilter(f, (b) => { b.oneshot = ev.target.checked; },
             ev.target.checked ? `“${f.name}” will disable itself after its first match.` : `“${f.name}” is no longer one-shot.`) }),
         h("label", { for: `${p}-oneshot` }, "One-shot")),
-      h("p", { class: "hint", id: `${p}-oneshot-hint` }, "A one-shot filter disables itself after its first match."));
+      h("p", { class: "hint", id: `${p}-oneshot-hint` }, "A one-shot filter disables itself after its first match."),
+      h("span", { class: "check" },
+        h("input", { type: "checkbox", id: `${p}-urgent`, checked: !!f.urgent,
+          onchange: (ev) => saveFilter(f, (b) => { b.urgent = ev.target.checked; },
+            ev.target.checked ? `“${f.name}” now goes through quiet hours.` : `“${f.name}” now waits for quiet hours to end.`) }),
+        h("label", { for: `${p}-urgent` }, "Urgent (through quiet hours)")),
+      h("span", { class: "field" },
+        h("label", { for: `${p}-max` }, "At most per hour"),
+        h("input", { id: `${p}-max`, type: "number", min: 1, max: 1000, inputmode: "numeric", value: f.max_per_hour || "", "aria-describedby": `${p}-max-error`,
+          onchange: (ev) => {
+            const n = ev.target.value.trim();
+            saveFilter(f, (b) => { if (n) b.max_per_hour = Math.round(Number(n)); else delete b.max_per_hour; },
+              n ? `“${f.name}” sends at most ${n} an hour; the rest wait for the hour's end.` : `“${f.name}” has no hourly limit.`, `${p}-max-error`);
+          } }),
+        h("p", { class: "field-error", id: `${p}-max-error` })));
 
     const destBox = h("fieldset", { class: "dest-picks" },
       h("legend", {}, "Send to"),
