@@ -495,9 +495,17 @@ async fn web_api_binary_refuses_dev_auth_inside_lambda() {
     );
     let status = process.wait_exit(Duration::from_secs(30)).await;
     assert!(!status.success(), "{status}");
+    // One readable line naming the setting, not a Debug dump.
     assert!(
-        process.log().contains("DevAuthInLambda"),
+        process
+            .log()
+            .contains("FMN_DEV_AUTH=true inside Lambda (AWS_LAMBDA_FUNCTION_NAME is set)"),
         "refused for FMN_DEV_AUTH: {}",
+        process.log()
+    );
+    assert!(
+        !process.log().contains("DevAuthInLambda"),
+        "{}",
         process.log()
     );
 }

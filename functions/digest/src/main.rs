@@ -2,12 +2,16 @@ use std::sync::Arc;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use fmn_aws::{telemetry, AwsClients};
-use fmn_digest::DigestHandler;
+use fmn_digest::{DigestHandler, FUNCTION};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> std::process::ExitCode {
     telemetry::init();
+    fmn_aws::lambda::exit_status(FUNCTION.binary(), run().await)
+}
+
+async fn run() -> Result<(), lambda_runtime::Error> {
     fmn_aws::secrets::load_into_env().await?;
     let settings = fmn_aws::mail::MailSettings::from_env()?;
     let clients = AwsClients::from_env().await?;

@@ -1,9 +1,13 @@
 use fmn_aws::{lambda::run_sqs, telemetry, AwsClients};
-use fmn_mail_events::MailEventsHandler;
+use fmn_mail_events::{MailEventsHandler, FUNCTION};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> std::process::ExitCode {
     telemetry::init();
+    fmn_aws::lambda::exit_status(FUNCTION.binary(), run().await)
+}
+
+async fn run() -> Result<(), lambda_runtime::Error> {
     let vars = fmn_aws::Vars::from_env();
     let lease = fmn_aws::delivery_records::send_lease(&vars)?;
     let policy = fmn_aws::health::policy_from(&vars)?;

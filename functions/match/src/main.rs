@@ -1,15 +1,15 @@
 use fmn_aws::{lambda::run_sqs, telemetry, AwsClients};
-use fmn_match::MatchHandler;
+use fmn_match::{MatchHandler, FUNCTION};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> std::process::ExitCode {
     telemetry::init();
+    fmn_aws::lambda::exit_status(FUNCTION.binary(), run().await)
+}
+
+async fn run() -> Result<(), lambda_runtime::Error> {
     let retry = fmn_aws::batch::retry_schedule_from_env()?;
     let clients = AwsClients::from_env().await?;
-    run_sqs(
-        MatchHandler::new(&clients)
-            .await?
-            .with_retry_schedule(retry),
-    )
-    .await
+    let handler = MatchHandler::new(&clients).await?;
+    run_sqs(handler.with_retry_schedule(retry)).await
 }
