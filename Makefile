@@ -13,7 +13,7 @@ endif
 
 .PHONY: help deps emulators-up emulators-down emulators-status emulators-reset \
         localstack-up localstack-down build lambda lambda-debug run provision test test-unit lint fmt rehearse \
-        bench bench-bridge clean
+        bench bench-bridge clean sam-build
 
 help:
 	@echo "make run     - run the whole system locally on LocalStack (installs what is missing)"
@@ -21,7 +21,8 @@ help:
 	@echo "make emulators-up / emulators-down / emulators-status / emulators-reset"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings, cfn-lint and sam validate on the template"
 	@echo "make rehearse - the template's stack, less the functions, created by CloudFormation in LocalStack, checked, deleted"
-	@echo "make lambda  - the five functions as deployed: target/lambda/<binary>/bootstrap (cargo lambda, release)"
+	@echo "make lambda  - the six functions as deployed: target/lambda/<binary>/bootstrap (cargo lambda, release)"
+	@echo "make sam-build - the whole stack's artifacts for sam deploy (.aws-sam/build; ~10 min)"
 	@echo "make bench   - benchmarks"
 	@echo "make bench-bridge - the ingest bridge on fedmsg and fedora-messaging, side by side"
 
@@ -69,6 +70,19 @@ lambda-debug:
 	@# CI: the tests need only target/lambda/<binary>/bootstrap; the explicit-target build's own
 	@# objects (~2 GB, used by no other build) go.
 	@if [ "$(CI)" = true ]; then rm -rf "$${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu"; fi
+
+# The whole stack's artifacts as `sam deploy` takes them (.aws-sam/build): the pinned SAM CLI
+# (infra/requirements.txt) calling the pinned cargo-lambda. Ten minutes of release builds: not
+# part of make test.
+SAM_ARCH ?= x86_64
+sam-build: deps
+	@scripts/pinned-venv.sh infra infra/requirements.txt "cfn-lint and the SAM CLI" sam --version
+	PATH="$(FMN_LOCAL_DIR)/venv-cargo-lambda/bin:$$PATH" SAM_CLI_TELEMETRY=0 \
+	  AWS_REGION=$${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-build} \
+	  AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-build} \
+	  "$(FMN_LOCAL_DIR)/venv-infra/bin/sam" build --template infra/template.yaml --beta-features \
+	  --parameter-overrides Architecture=$(SAM_ARCH)
+	@scripts/check-glibc.sh .aws-sam/build
 
 provision: emulators-up
 	@source localstack/env.sh && $(CARGO) run --quiet -p fmn-local -- provision
