@@ -368,6 +368,10 @@ pub fn current_jobs(
     if !current.confirmed {
         return Err("the destination is not confirmed (unsubscribed, or awaiting confirmation)");
     }
+    // Bounced, complained or failing (fmn_core::health): nothing more goes there.
+    if current.health.is_stopped() {
+        return Err("delivery to the destination is stopped (bounces, a complaint or failures)");
+    }
     let kept: Vec<DeliveryJob> = jobs
         .into_iter()
         .filter(|j| {
@@ -436,5 +440,16 @@ mod tests {
         disabled.enabled = false;
         assert!(current_jobs(Some(&disabled), "email-1", items()).is_err());
         assert!(current_jobs(None, "email-1", items()).is_err());
+        // Stopped by a bounce after the items were added.
+        let mut bounced = prefs("new@example.org", true);
+        bounced.destinations[0].health.record(
+            &fmn_core::health::Outcome::HardBounce("550".into()),
+            1,
+            &Default::default(),
+        );
+        assert_eq!(
+            current_jobs(Some(&bounced), "email-1", items()).unwrap_err(),
+            "delivery to the destination is stopped (bounces, a complaint or failures)"
+        );
     }
 }
