@@ -55,8 +55,9 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// The newest modification time of what the function binaries are built from: the crates they
-/// link (every file: the web-api embeds its page), the template (compiled in) and the
-/// workspace's manifest and lock file.
+/// link (their `src/`, every file: the web-api embeds its page; and manifests), the template
+/// (compiled in) and the workspace's manifest and lock file. Not the crates' tests: a test
+/// writing a file there (proptest's regressions) changes no binary.
 fn newest_source() -> (SystemTime, PathBuf) {
     fn consider(path: PathBuf, newest: &mut (SystemTime, PathBuf)) {
         if path.is_dir() {
@@ -72,14 +73,25 @@ fn newest_source() -> (SystemTime, PathBuf) {
     let root = repo_root();
     let mut newest = (SystemTime::UNIX_EPOCH, root.join("Cargo.lock"));
     let mut inputs = vec![
-        "crates/fmn-core".to_string(),
-        "crates/fmn-aws".to_string(),
         "infra/template.yaml".to_string(),
         "Cargo.lock".to_string(),
         "Cargo.toml".to_string(),
     ];
-    for f in FunctionName::ALL {
-        inputs.push(format!("functions/{}", f.suffix()));
+    let crates = [
+        "crates/fmn-core",
+        "crates/fmn-aws",
+        "crates/fmn-workspace-hack",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain(
+        FunctionName::ALL
+            .iter()
+            .map(|f| format!("functions/{}", f.suffix())),
+    );
+    for dir in crates {
+        inputs.push(format!("{dir}/src"));
+        inputs.push(format!("{dir}/Cargo.toml"));
     }
     for input in inputs {
         consider(root.join(input), &mut newest);

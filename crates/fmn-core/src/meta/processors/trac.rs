@@ -198,8 +198,10 @@ impl Processor for Trac {
                 out.user(user.trim());
             }
         }
+        // The pusher, when the commit names one: a null username is nobody (not "None"), and
+        // the agent is the same text as the user entry above.
         if out.agent.is_none() {
-            out.agent = m.fmt("commit.username");
+            out.agent = m.str("commit.username").map(|u| u.trim().to_string());
         }
     }
 }
