@@ -387,7 +387,7 @@ fn report(runs: &[Probe]) -> String {
     let above = |p: &Probe| p.count("peak_kib").saturating_sub(p.count("baseline_kib")) as f64;
     let mut out = format!(
         "\nindex: {} users ({} stored), {} filters, {} postings; items read: preferences {} \
-         (users and change-log entries), ownership {}; first match: message {} of the corpus, \
+         (users; the scan also passes over the change log), ownership {}; first match: message {} of the corpus, \
          {} jobs\n",
         first.count("indexed_users"),
         users,
