@@ -250,13 +250,23 @@ pub async fn bump_version_counter(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<u64, DynamoError> {
+    bump_version_counter_by(client, table, 1).await
+}
+
+/// Adds `by` to the `version` counter at `pk = meta, sk = version` and returns the new value:
+/// the numbers `new - by + 1 ..= new` are the caller's (a bulk write takes a block at once).
+pub async fn bump_version_counter_by(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    by: u64,
+) -> Result<u64, DynamoError> {
     let out = client
         .update_item()
         .table_name(table)
         .key("pk", s("meta"))
         .key("sk", s("version"))
-        .update_expression("ADD version :one")
-        .expression_attribute_values(":one", n(1))
+        .update_expression("ADD version :by")
+        .expression_attribute_values(":by", n(by))
         .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
         .send()
         .await
@@ -462,4 +472,16 @@ mod tests {
         assert_eq!(e.class(), ErrorClass::Permanent);
         assert!(!e.condition_failed_at(0));
     }
+}
+
+/// How long a full load spent reading items and turning them into values (the cold start's
+/// split, reported by the stores' `*_timed` loads; two clock reads per phase).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadTiming {
+    /// Scans and queries, until the last page arrived.
+    pub read: std::time::Duration,
+    /// Items to values.
+    pub decode: std::time::Duration,
+    /// Items read.
+    pub items: usize,
 }

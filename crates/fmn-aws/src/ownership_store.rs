@@ -5,13 +5,14 @@
 //! warm match function knows to reload.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
 use fmn_core::ownership::{Owners, Ownership};
 use fmn_core::rules::{Artifact, ArtifactKind};
 
-use crate::dynamo::{self, get_list, get_s, list, s, DynamoError, Item};
+use crate::dynamo::{self, get_list, get_s, list, s, DynamoError, Item, LoadTiming};
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,25 +56,41 @@ impl OwnershipStore {
 
     /// Everything, with the version it was read at.
     pub async fn load(&self) -> Result<(Ownership, u64), DynamoError> {
+        let (ownership, version, _) = self.load_timed().await?;
+        Ok((ownership, version))
+    }
+
+    /// [`OwnershipStore::load`], with how long the scans and the decoding took.
+    pub async fn load_timed(&self) -> Result<(Ownership, u64, LoadTiming), DynamoError> {
+        let started = Instant::now();
         let version = self.current_version().await?;
+        let artifacts = dynamo::scan_prefix(&self.client, &self.table, "artifact#").await?;
+        let groups = dynamo::scan_prefix(&self.client, &self.table, "group#").await?;
+        let read = started.elapsed();
+        let started = Instant::now();
         let mut ownership = Ownership::new();
-        for item in dynamo::scan_prefix(&self.client, &self.table, "artifact#").await? {
-            if let Some(a) = get_s(&item, "pk").and_then(parse_artifact_pk) {
+        for item in &artifacts {
+            if let Some(a) = get_s(item, "pk").and_then(parse_artifact_pk) {
                 ownership.set_owners(
                     a,
                     Owners {
-                        users: get_list(&item, "users"),
-                        groups: get_list(&item, "groups"),
+                        users: get_list(item, "users"),
+                        groups: get_list(item, "groups"),
                     },
                 );
             }
         }
-        for item in dynamo::scan_prefix(&self.client, &self.table, "group#").await? {
-            if let Some(g) = get_s(&item, "pk").and_then(|p| p.strip_prefix("group#")) {
-                ownership.set_members(g, get_list(&item, "members"));
+        for item in &groups {
+            if let Some(g) = get_s(item, "pk").and_then(|p| p.strip_prefix("group#")) {
+                ownership.set_members(g, get_list(item, "members"));
             }
         }
-        Ok((ownership, version))
+        let timing = LoadTiming {
+            read,
+            decode: started.elapsed(),
+            items: artifacts.len() + groups.len(),
+        };
+        Ok((ownership, version, timing))
     }
 
     /// Replaces the stored artifacts (when `artifacts` is given) and groups (when `groups` is

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fmn_core::matching::Matcher;
+use fmn_core::matching::{IndexStats, Matcher};
 
-use crate::dynamo::DynamoError;
+use crate::dynamo::{DynamoError, LoadTiming};
 use crate::ownership_store::OwnershipStore;
 use crate::prefs_store::{Change, PrefsStore, PrefsStoreError};
 
@@ -112,6 +112,25 @@ pub struct RefreshReport {
     pub full_load: bool,
     pub ownership_reloaded: bool,
     pub users_reloaded: usize,
+    /// Where a full load's time went (None for an incremental refresh).
+    pub full_load_timing: Option<FullLoadTiming>,
+}
+
+/// Where a full load (a cold start's) spent its time, and what it built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FullLoadTiming {
+    /// The ownership table: counter read and scans; items to [`fmn_core::ownership::Ownership`].
+    pub ownership: LoadTiming,
+    /// The preferences table's counter read.
+    pub prefs_version_read: Duration,
+    /// The preferences table: the scan; items to preferences.
+    pub prefs: LoadTiming,
+    /// [`Matcher::build`].
+    pub index_build: Duration,
+    /// The whole load.
+    pub total: Duration,
+    /// The index built.
+    pub index: IndexStats,
 }
 
 /// The warm matcher and how current it is.
@@ -186,11 +205,16 @@ impl PrefsCache {
         ownership: &OwnershipStore,
     ) -> Result<RefreshReport, RefreshError> {
         let started = Instant::now();
-        let (loaded_ownership, ownership_version) = ownership.load().await?;
+        let (loaded_ownership, ownership_version, ownership_timing) =
+            ownership.load_timed().await?;
+        let t = Instant::now();
         let version = prefs.current_version().await?;
-        let users = prefs.load_all().await?;
+        let prefs_version_read = t.elapsed();
+        let (users, prefs_timing) = prefs.load_all_timed().await?;
         let count = users.len();
+        let t = Instant::now();
         let (matcher, skipped) = Matcher::build(users, Arc::new(loaded_ownership));
+        let index_build = t.elapsed();
         log_skipped(skipped);
         let stats = matcher.stats();
         tracing::info!(
@@ -210,6 +234,14 @@ impl PrefsCache {
             full_load: true,
             ownership_reloaded: true,
             users_reloaded: count,
+            full_load_timing: Some(FullLoadTiming {
+                ownership: ownership_timing,
+                prefs_version_read,
+                prefs: prefs_timing,
+                index_build,
+                total: started.elapsed(),
+                index: stats,
+            }),
         })
     }
 }

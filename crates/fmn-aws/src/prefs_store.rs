@@ -11,11 +11,13 @@
 //! A change is one transaction (the document with a condition on its previous version, plus
 //! its change-log entry): never half-written, and two concurrent edits cannot both win.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use std::time::Instant;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 
 use fmn_core::prefs::{PrefsError, UserPrefs};
 
-use crate::dynamo::{self, get_n, get_s, n, s, DynamoError, Item};
+use crate::dynamo::{self, get_n, get_s, n, s, DynamoError, Item, LoadTiming};
 use crate::retry::RetryPolicy;
 
 /// How long change-log entries are kept.
@@ -59,6 +61,31 @@ fn user_pk(name: &str) -> String {
 
 fn change_sk(version: u64) -> String {
     format!("{version:020}")
+}
+
+/// The item holding `stored` (whose `version` is its change number), `doc` its JSON.
+fn user_item(stored: &UserPrefs, doc: String) -> Item {
+    Item::from([
+        ("pk".to_string(), s(user_pk(&stored.name))),
+        ("sk".to_string(), s("prefs")),
+        ("doc".to_string(), s(doc)),
+        ("version".to_string(), n(stored.version)),
+        ("enabled".to_string(), AttributeValue::Bool(stored.enabled)),
+        ("updated_at".to_string(), n(dynamo::now_secs())),
+    ])
+}
+
+/// The change-log entry of change `version`, which changed `user`.
+fn change_item(version: u64, user: &str) -> Item {
+    Item::from([
+        ("pk".to_string(), s("changes")),
+        ("sk".to_string(), s(change_sk(version))),
+        ("user".to_string(), s(user)),
+        (
+            "expires_at".to_string(),
+            n(dynamo::now_secs() + CHANGE_LOG_TTL_SECS),
+        ),
+    ])
 }
 
 /// The preferences table.
@@ -129,12 +156,26 @@ impl PrefsStore {
 
     /// Every user's preferences (a full scan: for a cold start, never per message).
     pub async fn load_all(&self) -> Result<Vec<UserPrefs>, PrefsStoreError> {
+        Ok(self.load_all_timed().await?.0)
+    }
+
+    /// [`PrefsStore::load_all`], with how long the scan and the decoding took.
+    pub async fn load_all_timed(&self) -> Result<(Vec<UserPrefs>, LoadTiming), PrefsStoreError> {
+        let started = Instant::now();
         let items = dynamo::scan_prefix(&self.client, &self.table, "user#").await?;
-        items
+        let read = started.elapsed();
+        let started = Instant::now();
+        let users = items
             .iter()
             .filter(|i| get_s(i, "sk") == Some("prefs"))
             .map(|i| self.decode(i))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        let timing = LoadTiming {
+            read,
+            decode: started.elapsed(),
+            items: items.len(),
+        };
+        Ok((users, timing))
     }
 
     /// The table's change counter (0 when nothing was ever written).
@@ -183,15 +224,7 @@ impl PrefsStore {
         let doc_bytes = doc.len();
         let mut put = Put::builder()
             .table_name(&self.table)
-            .item("pk", s(user_pk(&prefs.name)))
-            .item("sk", s("prefs"))
-            .item("doc", s(doc))
-            .item("version", n(version))
-            .item(
-                "enabled",
-                aws_sdk_dynamodb::types::AttributeValue::Bool(prefs.enabled),
-            )
-            .item("updated_at", n(dynamo::now_secs()));
+            .set_item(Some(user_item(&stored, doc)));
         put = if prefs.version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
@@ -200,10 +233,7 @@ impl PrefsStore {
         };
         let change = Put::builder()
             .table_name(&self.table)
-            .item("pk", s("changes"))
-            .item("sk", s(change_sk(version)))
-            .item("user", s(prefs.name.as_str()))
-            .item("expires_at", n(dynamo::now_secs() + CHANGE_LOG_TTL_SECS));
+            .set_item(Some(change_item(version, &prefs.name)));
         let result = self
             .client
             .transact_write_items()
@@ -231,6 +261,54 @@ impl PrefsStore {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Writes many users at once, for bulk loads (benchmarks, a migration): each document gets
+    /// its own change number and change-log entry exactly as [`PrefsStore::put`] writes them
+    /// (so warm match functions reload them), but in batches of 25 items instead of one
+    /// transaction per user, and unconditionally: a user already stored is replaced, whatever
+    /// its version. Everything is validated before anything is written. Returns the stored
+    /// documents' last change number.
+    pub async fn import(&self, users: &[UserPrefs]) -> Result<u64, PrefsStoreError> {
+        for prefs in users {
+            prefs.validate()?;
+        }
+        if users.is_empty() {
+            return self.current_version().await;
+        }
+        let last =
+            dynamo::bump_version_counter_by(&self.client, &self.table, users.len() as u64).await?;
+        let first = last + 1 - users.len() as u64;
+        let mut writes = Vec::with_capacity(2 * users.len());
+        for (i, prefs) in users.iter().enumerate() {
+            let version = first + i as u64;
+            let mut stored = prefs.clone();
+            stored.version = version;
+            let doc = serde_json::to_string(&stored).expect("preferences serialise");
+            // Checked before anything is written (numbers taken and never used are gaps a
+            // warm function stops waiting for).
+            if doc.len() > dynamo::MAX_ITEM_BYTES {
+                return Err(PrefsStoreError::TooLarge {
+                    user: prefs.name.clone(),
+                    bytes: doc.len(),
+                    limit_bytes: dynamo::MAX_ITEM_BYTES,
+                });
+            }
+            for item in [user_item(&stored, doc), change_item(version, &prefs.name)] {
+                writes.push(
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(item))
+                                .build()
+                                .expect("item set"),
+                        )
+                        .build(),
+                );
+            }
+        }
+        dynamo::batch_write(&self.client, &self.table, writes).await?;
+        Ok(last)
     }
 
     /// Creates a user; fails if it exists.

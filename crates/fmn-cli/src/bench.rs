@@ -34,6 +34,12 @@ enum BenchKind {
     Match(MatchArgs),
     /// Bus-to-delivery latency of the whole local system at a steady rate (needs the emulators).
     E2e(crate::bench_e2e::E2eArgs),
+    /// A cold match function's start: N users stored, then construction to first match (needs
+    /// the emulators).
+    Coldstart(crate::bench_coldstart::ColdstartArgs),
+    /// One cold start, in a fresh process (run by `coldstart`; prints one JSON line).
+    #[command(hide = true)]
+    ColdstartProbe(crate::bench_coldstart::ProbeArgs),
 }
 
 /// Options of `fmn bench match`.
@@ -61,6 +67,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             Ok(())
         }
         BenchKind::E2e(args) => crate::bench_e2e::run(args),
+        BenchKind::Coldstart(args) => crate::bench_coldstart::run(args),
+        BenchKind::ColdstartProbe(args) => crate::bench_coldstart::probe(args),
     }
 }
 
@@ -123,8 +131,8 @@ impl Rng {
 }
 
 /// The corpus, parsed and extracted once.
-struct Corpus {
-    messages: Vec<(Envelope, Metadata)>,
+pub(crate) struct Corpus {
+    pub(crate) messages: Vec<(Envelope, Metadata)>,
     /// Account names the messages mention (valid ones only), sorted.
     usernames: Vec<String>,
     /// The artifacts the messages concern.
@@ -132,7 +140,7 @@ struct Corpus {
     apps: Vec<String>,
 }
 
-fn default_corpus() -> PathBuf {
+pub(crate) fn default_corpus() -> PathBuf {
     let relative = Path::new("tests/data/fedmsg-examples.jsonl");
     if relative.exists() {
         return relative.to_path_buf();
@@ -140,7 +148,7 @@ fn default_corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/fedmsg-examples.jsonl")
 }
 
-fn load_corpus(path: &Path) -> anyhow::Result<Corpus> {
+pub(crate) fn load_corpus(path: &Path) -> anyhow::Result<Corpus> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let registry = Registry::default();
@@ -180,7 +188,7 @@ fn load_corpus(path: &Path) -> anyhow::Result<Corpus> {
 }
 
 /// How many packages (artifacts) get owners.
-const PACKAGES: usize = 25_000;
+pub(crate) const PACKAGES: usize = 25_000;
 /// How many groups.
 const GROUPS: usize = 500;
 /// Packagers at most (Fedora has a few thousand): owners and group members come from them.
@@ -243,19 +251,43 @@ const GROUP_NAMES: &[&str] = &[
 
 /// Everything generated except the users' preferences (made lazily, one at a time, so a
 /// million users never sit in memory twice).
-struct World {
+pub(crate) struct World {
     seed: u64,
-    names: Vec<String>,
+    pub(crate) names: Vec<String>,
     /// Users likely to be followed: the corpus's and the packagers.
     notable: Vec<u32>,
-    groups: Vec<String>,
-    packages: Vec<Artifact>,
+    pub(crate) groups: Vec<String>,
+    pub(crate) packages: Vec<Artifact>,
     /// The corpus's applications.
     apps: Vec<String>,
-    ownership: Ownership,
+    pub(crate) ownership: Ownership,
 }
 
-fn generate_world(corpus: &Corpus, n: usize, seed: u64, progress: bool) -> World {
+/// Sizes of the generated world besides the users.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorldSize {
+    /// Packages (artifacts) with owners (at least the corpus's artifacts).
+    pub packages: usize,
+    /// Groups (at least the well-known SIG names).
+    pub groups: usize,
+}
+
+impl Default for WorldSize {
+    fn default() -> Self {
+        Self {
+            packages: PACKAGES,
+            groups: GROUPS,
+        }
+    }
+}
+
+pub(crate) fn generate_world(
+    corpus: &Corpus,
+    n: usize,
+    seed: u64,
+    size: WorldSize,
+    progress: bool,
+) -> World {
     let mut rng = Rng::new(seed);
     // User names: the corpus's, then made-up ones (unique thanks to the number).
     let mut names: Vec<String> = corpus.usernames.iter().take(n).cloned().collect();
@@ -297,7 +329,7 @@ fn generate_world(corpus: &Corpus, n: usize, seed: u64, progress: bool) -> World
     // Groups, with members: mostly packagers, sizes from 2 to ~200 (most small).
     let mut ownership = Ownership::new();
     let mut groups: Vec<String> = GROUP_NAMES.iter().map(|g| g.to_string()).collect();
-    while groups.len() < GROUPS {
+    while groups.len() < size.groups {
         groups.push(format!("sig-{:03}", groups.len()));
     }
     for group in &groups {
@@ -320,7 +352,7 @@ fn generate_world(corpus: &Corpus, n: usize, seed: u64, progress: bool) -> World
     let mut packages: Vec<Artifact> = corpus.artifacts.clone();
     let mut seen: HashSet<Artifact> = packages.iter().cloned().collect();
     let mut k = 0usize;
-    while packages.len() < PACKAGES {
+    while packages.len() < size.packages {
         let prefix = rng.word(&["python-", "rust-", "golang-", "perl-", "", "", "", "lib"]);
         let a = Artifact::new(
             ArtifactKind::Rpms,
@@ -394,7 +426,7 @@ fn filter(id: usize, name: &str, destinations: &[String], rules: Vec<Rule>) -> F
 
 impl World {
     /// User `i`'s preferences: a function of the seed and `i` only.
-    fn user(&self, i: usize) -> UserPrefs {
+    pub(crate) fn user(&self, i: usize) -> UserPrefs {
         let mut r = Rng::new(self.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED);
         let name = &self.names[i];
         let mut p = UserPrefs::new(name.clone());
@@ -626,7 +658,7 @@ impl Report {
 }
 
 /// Peak resident memory in KiB, from /proc/self/status.
-fn peak_memory_kib() -> Option<u64> {
+pub(crate) fn peak_memory_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -695,7 +727,7 @@ fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Re
         eprintln!("generating names, groups and ownership…");
     }
     let t = Instant::now();
-    let mut world = generate_world(&corpus, args.users, args.seed, big);
+    let mut world = generate_world(&corpus, args.users, args.seed, WorldSize::default(), big);
     let world_time = t.elapsed();
     let ownership = Arc::new(std::mem::take(&mut world.ownership));
 
@@ -820,8 +852,8 @@ mod tests {
     #[test]
     fn generation_is_deterministic_and_valid() {
         let corpus = load_corpus(args(1).corpus.as_deref().unwrap()).unwrap();
-        let a = generate_world(&corpus, 500, 3, false);
-        let b = generate_world(&corpus, 500, 3, false);
+        let a = generate_world(&corpus, 500, 3, WorldSize::default(), false);
+        let b = generate_world(&corpus, 500, 3, WorldSize::default(), false);
         assert_eq!(a.names, b.names);
         assert_eq!(a.packages.len(), PACKAGES);
         for i in 0..500 {

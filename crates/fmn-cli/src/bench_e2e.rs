@@ -428,7 +428,7 @@ fn report(
 }
 
 /// Deletes the run's queues and tables (best effort).
-async fn cleanup(clients: &AwsClients, provisioned: &fmn_aws::provision::Provisioned) {
+pub(crate) async fn cleanup(clients: &AwsClients, provisioned: &fmn_aws::provision::Provisioned) {
     for url in provisioned.queue_urls.values() {
         if let Err(e) = clients.sqs.delete_queue().queue_url(url).send().await {
             eprintln!(

@@ -3,6 +3,7 @@
 use clap::Parser;
 
 mod bench;
+mod bench_coldstart;
 mod bench_e2e;
 mod dlq;
 mod explain;

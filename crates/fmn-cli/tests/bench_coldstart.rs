@@ -1,0 +1,135 @@
+//! `fmn bench coldstart` at a tiny size on the emulators, through the real `fmn` binary: it
+//! stores the users and ownership, a fresh probe process loads them and matches, and the report
+//! has its figures. No assertion on time.
+
+use fmn_aws::{AwsClients, ResourceNames, TableName};
+use fmn_integration_tests::cli::ok;
+use fmn_integration_tests::{repo_root, unique_prefix};
+
+/// The number after `label` in `text` (the first figure of its line).
+fn figure_after(text: &str, label: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no line `{label}` in:\n{text}"));
+    line[label.len()..]
+        .split_whitespace()
+        .find_map(|w| w.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no figure in {line:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tiny_coldstart_bench_loads_matches_and_reports() {
+    fmn_integration_tests::init();
+    let prefix = unique_prefix("coldstart");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fmn"))
+        .args([
+            "bench",
+            "coldstart",
+            "--users",
+            "200",
+            "--packages",
+            "500",
+            "--groups",
+            "50",
+            "--runs",
+            "1",
+            "--prefix",
+            &prefix,
+        ])
+        .current_dir(repo_root())
+        .output()
+        .expect("running fmn");
+    let stdout = ok(&out);
+    println!("{stdout}");
+
+    assert!(stdout.contains("stored preferences: 200 users"), "{stdout}");
+    assert!(stdout.contains("run 1: first match after"), "{stdout}");
+    // Every user was read back and indexed (a few may have no enabled filter).
+    assert!(stdout.contains("(200 stored)"), "{stdout}");
+    assert!(figure_after(&stdout, "index:") > 150.0, "{stdout}");
+    let jobs = stdout
+        .split("first match: message ")
+        .nth(1)
+        .and_then(|rest| rest.split(", ").nth(1))
+        .and_then(|j| j.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no first match in:\n{stdout}"));
+    assert!(jobs > 0, "{stdout}");
+    for (label, positive) in [
+        ("construction to first match", true),
+        ("preferences: read (scan)", true),
+        ("preferences: decode (JSON)", false),
+        ("index build", false),
+        ("peak resident memory (VmHWM)", true),
+        ("bytes per user (above start)", false),
+    ] {
+        let v = figure_after(&stdout, label);
+        assert!(v.is_finite() && v >= 0.0, "{label}: {v}\n{stdout}");
+        if positive {
+            assert!(v > 0.0, "{label}: {v}\n{stdout}");
+        }
+    }
+    assert!(stdout.contains("target: first match under 1 s"), "{stdout}");
+
+    // Without --keep the tables are gone.
+    let clients = AwsClients::with_names(ResourceNames::new(prefix)).await;
+    let prefs = clients.table(TableName::Preferences);
+    let gone = clients
+        .dynamodb
+        .describe_table()
+        .table_name(&prefs)
+        .send()
+        .await;
+    assert!(gone.is_err(), "{prefs} still exists");
+}
+
+/// The bench's bulk path: users imported in one batch get change numbers and change-log
+/// entries as single writes do, so a warm function reloads just them (no full load).
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_users_reach_a_warm_cache_through_the_change_log() {
+    use fmn_aws::ownership_store::OwnershipStore;
+    use fmn_aws::prefs_cache::PrefsCache;
+    use fmn_aws::prefs_store::PrefsStore;
+    use fmn_core::defaults::default_filters;
+    use fmn_core::prefs::{Destination, UserPrefs};
+
+    let env = fmn_integration_tests::TestEnv::new("cold-import").await;
+    let prefs = PrefsStore::from_clients(&env.clients);
+    let ownership = OwnershipStore::from_clients(&env.clients);
+    let user = |name: &str| {
+        let mut p = UserPrefs::new(name);
+        p.destinations =
+            vec![Destination::email("email-1", format!("{name}@example.org")).confirmed(true)];
+        let dests = vec!["email-1".to_string()];
+        p.filters = default_filters(&p, &dests);
+        p
+    };
+    prefs.create(&user("first")).await.unwrap();
+    let mut cache = PrefsCache::new();
+    let cold = cache.refresh(&prefs, &ownership).await.unwrap();
+    assert!(cold.full_load && cold.full_load_timing.is_some());
+    assert_eq!(cache.matcher().unwrap().stats().users, 1);
+
+    let last = prefs
+        .import(&[user("second"), user("third")])
+        .await
+        .unwrap();
+    assert_eq!(last, 3);
+    assert_eq!(prefs.changes_since(1).await.unwrap().len(), 2);
+    assert_eq!(prefs.get("third").await.unwrap().unwrap().version, 3);
+    let warm = cache.refresh(&prefs, &ownership).await.unwrap();
+    assert!(!warm.full_load, "{warm:?}");
+    // The two imported, and `first` again: after a full load the last numbers are re-checked.
+    assert_eq!(warm.users_reloaded, 3);
+    assert_eq!(warm.full_load_timing, None);
+    assert_eq!(cache.matcher().unwrap().stats().users, 3);
+
+    // An import replaces a stored user whatever its version.
+    let mut changed = user("first");
+    changed.enabled = false;
+    assert_eq!(prefs.import(&[changed]).await.unwrap(), 4);
+    let stored = prefs.get("first").await.unwrap().unwrap();
+    assert!(!stored.enabled);
+    assert_eq!(stored.version, 4);
+}
