@@ -68,13 +68,16 @@ pub async fn confirmation_token(address: &str, timeout: Duration) -> String {
     .await
 }
 
+/// The unsubscribe secret of [`mail_settings`], for checking the tokens its mail carries.
+pub const UNSUBSCRIBE_SECRET: &[u8] = b"test-unsubscribe-secret";
+
 /// Mail settings for a test: the default (verified) sender, a local public URL and a known
 /// unsubscribe secret; the sender is verified on the emulator.
 pub async fn mail_settings(env: &crate::TestEnv) -> fmn_aws::mail::MailSettings {
     let mut settings = fmn_aws::mail::MailSettings::from_env().expect("mail settings");
     settings.context.from_address = fmn_aws::mail::DEFAULT_FROM_ADDRESS.into();
     settings.context.public_url = "http://127.0.0.1:8080".into();
-    settings.context.unsubscribe_secret = b"test-unsubscribe-secret".to_vec();
+    settings.context.unsubscribe_secret = UNSUBSCRIBE_SECRET.to_vec();
     fmn_aws::ses::ensure_email_identity(&env.clients.sesv2, &settings.context.from_address)
         .await
         .expect("verifying the sender on the emulator");

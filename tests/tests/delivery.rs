@@ -16,22 +16,13 @@ use fmn_aws::{FunctionName, QueueName, TableName};
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::meta::Severity;
 use fmn_core::prefs::{Delivery, Destination};
-use fmn_integration_tests::mail::{sent_mail, SentMail};
+use fmn_integration_tests::mail::{sent_mail, start_deliver_email, SentMail};
 use fmn_integration_tests::{job_for, wait_for_records, TestEnv};
-use fmn_local::stats::FunctionStats;
 use mail_parser::MessageParser;
-use tokio_util::sync::CancellationToken;
 
 /// Settings with the default (verified) sender and a known unsubscribe secret.
 async fn settings(env: &TestEnv) -> MailSettings {
-    let mut settings = MailSettings::from_env().unwrap();
-    settings.context.from_address = fmn_aws::mail::DEFAULT_FROM_ADDRESS.into();
-    settings.context.public_url = "http://127.0.0.1:8080".into();
-    settings.context.unsubscribe_secret = b"delivery-test-secret".to_vec();
-    fmn_aws::ses::ensure_email_identity(&env.clients.sesv2, &settings.context.from_address)
-        .await
-        .expect("verifying the sender on the emulator");
-    settings
+    fmn_integration_tests::mail::mail_settings(env).await
 }
 
 fn unique(tag: &str) -> String {
@@ -75,17 +66,6 @@ async fn enqueue(env: &TestEnv, body: &str, job_id: &str) {
     enqueue_jobs(&env.clients.sqs, env.queue_url(QueueName::Email), &[job])
         .await
         .expect("SendMessageBatch");
-}
-
-/// deliver-email with `settings`, running on the email queue.
-async fn start_deliver_email(
-    env: &TestEnv,
-    settings: MailSettings,
-) -> (CancellationToken, Arc<FunctionStats>) {
-    let handler = fmn_deliver_email::DeliverEmailHandler::with_settings(&env.clients, settings)
-        .await
-        .unwrap();
-    fmn_integration_tests::start_function(env, FunctionName::DeliverEmail, Arc::new(handler))
 }
 
 async fn mail_to(address: &str) -> Vec<SentMail> {
@@ -179,7 +159,7 @@ async fn an_email_job_is_sent_once_as_parseable_mime() {
         .and_then(|t| t.strip_suffix('>'))
         .expect("one-click URL on the web-api");
     assert_eq!(
-        fmn_core::unsubscribe::verify_token(b"delivery-test-secret", token),
+        fmn_core::unsubscribe::verify_token(fmn_integration_tests::mail::UNSUBSCRIBE_SECRET, token),
         Some(("alice".into(), "email-1".into()))
     );
 

@@ -16,7 +16,7 @@ use fmn_aws::mail::MailSettings;
 use fmn_aws::prefs_store::{PrefsStore, PrefsStoreError};
 use fmn_aws::retry::{Classify, ErrorClass};
 use fmn_aws::{AwsClients, QueueName};
-use fmn_core::jobs::{DeliveryJob, Notification};
+use fmn_core::jobs::DeliveryJob;
 use fmn_core::prefs::{Delivery, Destination, Filter, UserPrefs};
 use fmn_core::rules::{Rule, RuleKind};
 use fmn_integration_tests::mail::mail_to;
@@ -30,23 +30,7 @@ fn job(user: &str, address: &str, delivery: Delivery, msg: &str) -> DeliveryJob 
     let destination = Destination::email("email-1", address)
         .confirmed(true)
         .with_delivery(delivery);
-    let notification = Notification {
-        msg_id: msg.into(),
-        topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
-        app: "bodhi".into(),
-        agent: Some("alice".into()),
-        title: "bodhi.update.comment".into(),
-        subtitle: Some(format!("alice commented on update {msg}")),
-        link: Some(format!("https://bodhi.fedoraproject.org/updates/{msg}")),
-        usernames: vec!["alice".into()],
-        packages: vec!["foo".into()],
-        usernames_total: None,
-        packages_total: None,
-        timestamp: Some(1.7e9),
-        severity: Default::default(),
-        origin: Default::default(),
-        long_text: None,
-    };
+    let notification = fmn_integration_tests::sample_notification(msg);
     job_for(user, destination, notification)
 }
 

@@ -26,13 +26,7 @@ const THU_0759_PRAGUE: u64 = 1_768_460_340;
 const THU_0800_PRAGUE: u64 = 1_768_460_400;
 
 async fn settings(env: &TestEnv) -> MailSettings {
-    let mut settings = MailSettings::from_env().unwrap();
-    settings.context.from_address = fmn_aws::mail::DEFAULT_FROM_ADDRESS.into();
-    settings.context.unsubscribe_secret = b"time-test-secret".to_vec();
-    fmn_aws::ses::ensure_email_identity(&env.clients.sesv2, &settings.context.from_address)
-        .await
-        .expect("verifying the sender on the emulator");
-    settings
+    fmn_integration_tests::mail::mail_settings(env).await
 }
 
 fn unique_address(tag: &str) -> String {

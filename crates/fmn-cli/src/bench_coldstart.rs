@@ -87,16 +87,10 @@ pub fn run(args: ColdstartArgs) -> anyhow::Result<()> {
     fmn_aws::config::apply_local_defaults();
     fmn_aws::telemetry::init();
     let corpus_path = args.corpus.clone().unwrap_or_else(default_corpus);
-    let prefix = args.prefix.clone().unwrap_or_else(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        format!(
-            "bench-cold-{:08x}",
-            (nanos as u64 ^ u64::from(std::process::id())) as u32
-        )
-    });
+    let prefix = args
+        .prefix
+        .clone()
+        .unwrap_or_else(|| crate::bench_e2e::fresh_prefix("bench-cold"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -77,17 +77,21 @@ struct Published {
     key: String,
 }
 
+/// `<kind>-<8 hex digits>` from the clock and the process id: a resource prefix no other run
+/// uses.
+pub(crate) fn fresh_prefix(kind: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!(
+        "{kind}-{:08x}",
+        (nanos as u64 ^ u64::from(std::process::id())) as u32
+    )
+}
+
 async fn bench(args: E2eArgs) -> anyhow::Result<()> {
-    let prefix = args.prefix.clone().unwrap_or_else(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        format!(
-            "bench-{:08x}",
-            (nanos as u64 ^ u64::from(std::process::id())) as u32
-        )
-    });
+    let prefix = args.prefix.clone().unwrap_or_else(|| fresh_prefix("bench"));
     let clients = AwsClients::with_names(ResourceNames::new(prefix.clone())).await;
     system::preflight(&clients).await.map_err(|e| {
         anyhow::anyhow!(

@@ -1,36 +1,14 @@
 //! The admin subcommands against LocalStack: ownership import, user create / disable /
 //! enable / show, and explain on a stored message.
 
-use std::process::{Command, Output};
-
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::recent::RecentMessages;
 use fmn_core::message::Envelope;
-use fmn_integration_tests::{corpus_envelope, repo_root, TestEnv};
+use fmn_integration_tests::cli::{self, fails_with, ok};
+use fmn_integration_tests::{corpus_envelope, TestEnv};
 
-fn fmn(env: &TestEnv, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fmn"))
-        .args(args)
-        .env("FMN_RESOURCE_PREFIX", env.clients.names.prefix())
-        .current_dir(repo_root())
-        .output()
-        .expect("running fmn")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "fmn failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails_with(out: &Output, text: &str) {
-    assert!(!out.status.success(), "fmn should have failed");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(text), "stderr: {stderr}");
+fn fmn(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    cli::fmn(env!("CARGO_BIN_EXE_fmn"), env, args)
 }
 
 #[tokio::test(flavor = "multi_thread")]
