@@ -11,6 +11,8 @@ declare -A wanted=(
   [openssl]=openssl
   [readelf]=binutils   # scripts/check-glibc.sh reads the Lambda bootstraps' glibc needs
   [ngircd]=ngircd   # the IRC server of the deliver-irc tests (/usr/sbin/ngircd)
+  [inspircd]=inspircd   # the IRC server with SASL (m_sasl) of the deliver-irc SASL/NickServ tests
+  [atheme-services]=atheme-services   # its services (NickServ, SASL PLAIN), linked to inspircd by the tests
   [chromium]=chromium   # the headless browser of the preferences page test (tests/browser)
   [rabbitmq-server]=rabbitmq-server   # the AMQP broker of the ingest-bridge tests (/usr/sbin; tests/support/rabbitmq.rs)
 )
@@ -30,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 
-# The tests run RabbitMQ (and ngIRCd) as plain processes of their own: the packages must not
+# The tests run RabbitMQ (and ngIRCd, InspIRCd, Atheme) as plain processes of their own: the packages must not
 # leave a system service running, and their install must not fail where there is no init
 # system (containers, CI). A policy-rc.d that denies every start keeps invoke-rc.d from
 # starting them; one already there (a container's) is left as it is.

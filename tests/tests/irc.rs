@@ -1,7 +1,8 @@
 //! IRC delivery against a real server: ngIRCd started by the test (`support/irc.rs`), the
 //! deliver-irc handler driven on the IRC queue on LocalStack as Lambda would, its delivery
 //! records in DynamoDB Local, and a second client registered as the target nick reading what
-//! the bot says.
+//! the bot says. TLS against ngIRCd with a certificate from a CA made for the test; SASL and
+//! the NickServ check against InspIRCd with Atheme as its services.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,8 +17,10 @@ use fmn_core::irc_line::ConfirmationJob;
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::meta::Severity;
 use fmn_core::prefs::{Destination, DestinationKind};
+use fmn_aws::health::GaveUpReport;
+use fmn_deliver_irc::bot::{Bot, BotError};
 use fmn_deliver_irc::{DeliverIrcHandler, IrcSettings};
-use fmn_integration_tests::irc::{IrcReader, IrcServer};
+use fmn_integration_tests::irc::{IrcReader, IrcServer, ServicesNetwork};
 use fmn_integration_tests::{job_for, start_function, wait_for_records, wait_until, TestEnv};
 use fmn_local::stats::FunctionStats;
 use tokio_util::sync::CancellationToken;
@@ -113,6 +116,7 @@ async fn jobs_and_confirmations_reach_the_nick_on_one_line_each() {
         nick: nick.clone(),
         accept_url: "http://127.0.0.1:8080/confirm/accept/abc".into(),
         reject_url: Some("http://127.0.0.1:8080/confirm/reject/abc".into()),
+        destination: None,
     };
     enqueue(
         &env,
@@ -338,4 +342,193 @@ async fn no_server_returns_the_batch_to_the_queue() {
         .as_ref()
         .and_then(|a| a.get(REASON_ATTRIBUTE))
         .is_none()));
+}
+
+fn confirmation(nick: &str, destination: &str) -> ConfirmationJob {
+    ConfirmationJob {
+        job_id: format!("confirm-{}", uuid::Uuid::new_v4().simple()),
+        user: "alice".into(),
+        nick: nick.to_string(),
+        accept_url: "http://127.0.0.1:8080/confirm/abc".into(),
+        reject_url: None,
+        destination: Some(destination.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_tls_lines_arrive_and_an_unknown_ca_is_refused() {
+    let server = IrcServer::start_tls();
+    let env = TestEnv::new("irctls").await;
+    let settings = IrcSettings {
+        port: server.tls_port.expect("a TLS port"),
+        tls: true,
+        ca_file: Some(server.ca_file().display().to_string()),
+        ..settings(&server)
+    };
+    // Without the test CA the server's certificate is not trusted (webpki's and the system's
+    // roots only): no connection, nothing said.
+    let untrusted = IrcSettings {
+        ca_file: None,
+        nick: unique_nick("fmnbot"),
+        ..settings.clone()
+    };
+    match Bot::connect(&untrusted).await {
+        Err(BotError::Connect { reason, .. }) => {
+            assert!(reason.to_lowercase().contains("certificate"), "{reason}")
+        }
+        Err(e) => panic!("expected a certificate error, got {e}"),
+        Ok(_) => panic!("connected to a server whose certificate no trusted CA signed"),
+    }
+
+    // The reader is on the plain port: the same server relays between the two.
+    let nick = unique_nick("tina");
+    let reader = IrcReader::connect(server.port, &nick).await;
+    let (stop, stats) = start_deliver_irc(&env, settings).await;
+    let j = job(&nick, 1, false, false);
+    enqueue(&env, &[body(&j)]).await;
+    let got = reader.wait_for(1, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 1).await;
+    stop.cancel();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].text.contains("update 1"), "{got:?}");
+    assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
+}
+
+/// The bot's settings on the services network: its account registered with NickServ, SASL on.
+async fn services_settings(network: &ServicesNetwork) -> IrcSettings {
+    let nick = unique_nick("fmnbot");
+    network.register_nick(&nick, "bot-password").await;
+    let vars = fmn_aws::Vars::from_lookup(|k| match k {
+        "FMN_IRC_PASSWORD" => Some("bot-password".to_string()),
+        "FMN_IRC_NICK" => Some(nick.clone()),
+        _ => None,
+    });
+    let defaults = IrcSettings::from_vars(&vars).expect("settings");
+    assert!(defaults.sasl && defaults.require_registered_nick, "on with a password");
+    IrcSettings {
+        server: "127.0.0.1".into(),
+        port: network.port,
+        rate: 2.0,
+        ..defaults
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sasl_logs_in_and_a_wrong_password_is_a_service_wide_refusal() {
+    let network = ServicesNetwork::start().await;
+    let settings = services_settings(&network).await;
+    let bot = Bot::connect(&settings).await.expect("SASL login");
+    assert_eq!(bot.nick, settings.nick);
+    bot.quit(Duration::from_secs(10)).await.expect("quit");
+
+    let wrong = IrcSettings {
+        password: Some("not-the-password".into()),
+        ..settings.clone()
+    };
+    match Bot::connect(&wrong).await {
+        Err(BotError::LoginRefused { reason, .. }) => {
+            assert!(reason.contains("ERR_SASLFAIL"), "{reason}")
+        }
+        Err(e) => panic!("expected a SASL refusal, got {e}"),
+        Ok(_) => panic!("logged in with a wrong password"),
+    }
+
+    // Through the handler: the job goes back untried (a halt), never said, never rejected.
+    let env = TestEnv::new("ircsasl").await;
+    let nick = unique_nick("sam");
+    let reader = IrcReader::connect(network.port, &nick).await;
+    let (stop, stats) = start_deliver_irc(&env, wrong).await;
+    let j = job(&nick, 1, false, false);
+    enqueue(&env, &[body(&j)]).await;
+    wait_until("the record to fail", Duration::from_secs(60), || {
+        stats.failed.load(Ordering::Relaxed) > 0
+    })
+    .await;
+    stop.cancel();
+    let item = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
+        .get(&Channel::Irc.key(&j.job_id))
+        .await
+        .unwrap()
+        .expect("record");
+    assert_eq!(get_s(&item, "state"), Some("retry"));
+    assert!(
+        get_s(&item, "reason")
+            .unwrap_or_default()
+            .contains("refused the bot's SASL login"),
+        "{item:?}"
+    );
+    assert!(reader.received().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirmation_goes_only_to_a_nick_registered_with_nickserv() {
+    let network = ServicesNetwork::start().await;
+    let env = TestEnv::new("ircnickserv").await;
+    let settings = services_settings(&network).await;
+    let bot_nick = settings.nick.clone();
+    let registered = unique_nick("rita");
+    network.register_nick(&registered, "rita-password").await;
+    let stranger = unique_nick("stan");
+    let registered_reader = IrcReader::connect(network.port, &registered).await;
+    let stranger_reader = IrcReader::connect(network.port, &stranger).await;
+    let (stop, stats) = start_deliver_irc(&env, settings).await;
+
+    let to_stranger = confirmation(&stranger, "irc-2");
+    let to_registered = confirmation(&registered, "irc-1");
+    enqueue(
+        &env,
+        &[
+            (to_stranger.to_json(), to_stranger.job_id.clone()),
+            (to_registered.to_json(), to_registered.job_id.clone()),
+        ],
+    )
+    .await;
+    let got = registered_reader.wait_for(1, Duration::from_secs(60)).await;
+    wait_for_records(&stats, 2).await;
+    stop.cancel();
+
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].from, bot_nick);
+    assert!(
+        got[0].text.contains("http://127.0.0.1:8080/confirm/abc"),
+        "{got:?}"
+    );
+    assert!(
+        stranger_reader.received().is_empty(),
+        "the unregistered nick got {:?}",
+        stranger_reader.received()
+    );
+    assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
+
+    let records = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300));
+    let sent = records
+        .get(&Channel::Irc.key(&to_registered.job_id))
+        .await
+        .unwrap()
+        .expect("record");
+    assert_eq!(get_s(&sent, "state"), Some("sent"));
+    let refused = records
+        .get(&Channel::Irc.key(&to_stranger.job_id))
+        .await
+        .unwrap()
+        .expect("record");
+    assert_eq!(get_s(&refused, "state"), Some("rejected"));
+    let reason = get_s(&refused, "reason").unwrap_or_default().to_string();
+    assert!(
+        reason.contains(&format!("the nick {stranger} is not registered with NickServ")),
+        "{reason}"
+    );
+    // The refusal reaches the destination's health (shown by the API), through mail-events.
+    let reports: Vec<GaveUpReport> = env
+        .drain(QueueName::MailEvents, 1, 30)
+        .await
+        .iter()
+        .filter_map(|m| GaveUpReport::from_body(m.body.as_deref().unwrap_or_default()))
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(
+        (reports[0].user.as_str(), reports[0].destination.as_str()),
+        ("alice", "irc-2")
+    );
+    assert_eq!(reports[0].reason, reason);
 }

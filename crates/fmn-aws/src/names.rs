@@ -313,6 +313,8 @@ impl FunctionName {
             FunctionName::DeliverIrc => &[
                 Poll(QueueName::Irc),
                 Send(QueueName::IrcDeadLetter),
+                // Nicks refused as unregistered are reported to the destination-health writer.
+                Send(QueueName::MailEvents),
                 ReadWrite(TableName::DeliveryRecords),
                 ReadSecret(Secret::IrcPassword),
             ],

@@ -71,6 +71,10 @@ pub struct ConfirmationJob {
     /// Where the nick's owner refuses (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reject_url: Option<String>,
+    /// The user's destination being confirmed (`irc-2`): where a refusal of the nick is
+    /// reported (its health, shown by the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
 }
 
 /// A job on the IRC queue.
@@ -222,6 +226,31 @@ pub fn clean(text: &str) -> String {
         }
     }
     out
+}
+
+/// What services' answer to `INFO <nick>` says about `nick`: `Some(true)` registered,
+/// `Some(false)` not registered, `None` for any other notice (another line of the answer, or
+/// about another nick). Atheme answers `Information on <nick> (account <account>):` or
+/// `<nick> is not registered.`; Anope `Nick <nick> isn't registered.`; bold and colour codes
+/// around the nick are ignored, and case (IRC nicks are case-insensitive).
+pub fn nickserv_info_verdict(nick: &str, notice: &str) -> Option<bool> {
+    let plain: String = notice
+        .chars()
+        .filter(|c| !matches!(c, '\x02' | '\x03' | '\x0f' | '\x16' | '\x1d' | '\x1f'))
+        .collect::<String>()
+        .to_lowercase();
+    let nick = nick.to_lowercase();
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == nick)?;
+    let (before, after) = (&words[..at], &words[at + 1..]);
+    if before.ends_with(&["information", "on"]) {
+        return Some(true);
+    }
+    if after.starts_with(&["is", "not", "registered."]) || after.starts_with(&["isn't", "registered."])
+    {
+        return Some(false);
+    }
+    None
 }
 
 /// A link fit for a line: cleaned, inner spaces percent-encoded (a URL has none).
@@ -621,6 +650,7 @@ mod tests {
             nick: "alice_irc".into(),
             accept_url: "https://n.example/confirm/accept/abc".into(),
             reject_url: Some("https://n.example/confirm/reject/abc".into()),
+            destination: Some("irc-2".into()),
         };
         let job = IrcJob::parse(&c.to_json()).unwrap();
         assert_eq!(job, IrcJob::Confirmation(c));
@@ -638,6 +668,19 @@ mod tests {
         assert!(IrcJob::Confirmation(long)
             .text(&ctx(0))
             .starts_with(CONFIRMATION_PREFIX));
+    }
+
+    #[test]
+    fn services_answers_to_info() {
+        let v = |notice: &str| nickserv_info_verdict("Alice", notice);
+        assert_eq!(v("Information on \x02alice\x02 (account \x02alice\x02):"), Some(true));
+        assert_eq!(v("\x02ALICE\x02 is not registered."), Some(false));
+        assert_eq!(v("Nick \x02Alice\x02 isn't registered."), Some(false));
+        // Other lines of the answer, and answers about other nicks, settle nothing.
+        assert_eq!(v("Registered : Dec 01 10:00:00 2026 (1m ago)"), None);
+        assert_eq!(v("\x02bob\x02 is not registered."), None);
+        assert_eq!(v("Information on \x02alice2\x02 (account \x02alice2\x02):"), None);
+        assert_eq!(v("*** \x02End of Info\x02 ***"), None);
     }
 
     fn c_clone(job: &IrcJob) -> ConfirmationJob {
@@ -732,7 +775,7 @@ mod tests {
             accept in any::<String>(),
             reject in proptest::option::of(any::<String>()),
         ) {
-            let c = ConfirmationJob { job_id: "c".into(), user, nick: nick.clone(), accept_url: accept, reject_url: reject };
+            let c = ConfirmationJob { job_id: "c".into(), user, nick: nick.clone(), accept_url: accept, reject_url: reject, destination: None };
             let t = IrcJob::Confirmation(c).text(&ctx(0));
             let line = format!("{}\r\n", privmsg(&nick, &t));
             prop_assert!(PREFIX_ALLOWANCE + line.len() <= MAX_LINE);

@@ -1,6 +1,9 @@
-//! One bot connection (the `irc` crate, async on tokio): connect, register (wait for `001`,
-//! taking `<nick>_` while the nick is in use), identify to NickServ when a password is set,
-//! say lines paced by a token bucket, and QUIT. The server handles a client's lines in order,
+//! One bot connection (the `irc` crate, async on tokio; TLS through rustls, trusting webpki's
+//! and the system's roots plus `FMN_IRC_CA_FILE`): connect, log in with SASL PLAIN when a
+//! password is set (`CAP REQ sasl`, `AUTHENTICATE PLAIN`, registration held until `903`; `904`
+//! is a wrong password), register (wait for `001`, taking `<nick>_` while the nick is in use),
+//! ask services whether a nick is registered (`NickServ INFO`), say lines paced by a token
+//! bucket, and QUIT. The server handles a client's lines in order,
 //! so its answer to our QUIT (`ERROR` and the end of the connection) confirms every line sent
 //! before it.
 
@@ -8,9 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine;
 use futures::StreamExt;
 use irc::client::prelude::{Client, Command, Config, Response};
-use tokio::sync::{oneshot, watch};
+use irc::proto::CapSubCommand;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::settings::IrcSettings;
@@ -29,6 +34,18 @@ pub enum BotError {
         port: u16,
         secs: u64,
     },
+    /// Services refused our login (a wrong password, an unknown account): nothing can be
+    /// delivered until an operator fixes the settings.
+    #[error("{server} refused the bot's SASL login as {account}: {reason}")]
+    LoginRefused {
+        server: String,
+        account: String,
+        reason: String,
+    },
+    #[error("{0} did not answer whether the nick is registered within {1} s")]
+    ServicesTimeout(String, u64),
+    #[error("no services to ask whether the nick is registered: {0}")]
+    NoServices(String),
     #[error("the IRC connection was closed: {0}")]
     Closed(String),
     #[error("the server did not confirm our QUIT within {0} s")]
@@ -52,8 +69,20 @@ struct Shared {
     goodbye: bool,
 }
 
+/// What services said to us (NOTICEs from NickServ), or that there are none (`401`).
+#[derive(Debug)]
+enum ServicesReply {
+    Notice(String),
+    Absent(String),
+}
+
+/// How registration ended: our nick, or why services refused the login.
+type Welcome = Result<String, String>;
+
 pub struct Bot {
     client: Client,
+    services: mpsc::UnboundedReceiver<ServicesReply>,
+    nickserv: String,
     shared: Arc<Mutex<Shared>>,
     closed: watch::Receiver<bool>,
     reader: tokio::task::JoinHandle<()>,
@@ -76,10 +105,12 @@ impl Bot {
             alt_nicks: alt_nicks(&settings.nick),
             username: Some("fmn".into()),
             realname: Some("Fedora Notifications".into()),
-            nick_password: settings.password.clone(),
+            // Without SASL, the crate identifies to NickServ after the MOTD.
+            nick_password: settings.password.clone().filter(|_| !settings.sasl),
             server: Some(settings.server.clone()),
             port: Some(settings.port),
             use_tls: Some(settings.tls),
+            cert_path: settings.ca_file.clone(),
             // Our own PINGs only matter for a dead connection in a long batch.
             ping_time: Some(60),
             ping_timeout: Some(30),
@@ -96,24 +127,57 @@ impl Bot {
                 .await
                 .map_err(|_| connect_err("timed out".into()))?
                 .map_err(|e| connect_err(error_chain(&e)))?;
-        client
-            .identify()
-            .map_err(|e| BotError::Client(e.to_string()))?;
-        let stream = client
-            .stream()
-            .map_err(|e| BotError::Client(e.to_string()))?;
+        let sasl = settings
+            .password
+            .as_ref()
+            .filter(|_| settings.sasl)
+            .map(|password| sasl_plain(&settings.account, password));
+        let client_err = |e: irc::error::Error| BotError::Client(e.to_string());
+        if sasl.is_some() {
+            // The server holds registration until our CAP END (after 903).
+            client
+                .send(Command::CAP(
+                    None,
+                    CapSubCommand::REQ,
+                    None,
+                    Some("sasl".into()),
+                ))
+                .map_err(client_err)?;
+            client
+                .send(Command::NICK(settings.nick.clone()))
+                .map_err(client_err)?;
+            client
+                .send(Command::USER(
+                    "fmn".into(),
+                    "0".into(),
+                    "Fedora Notifications".into(),
+                ))
+                .map_err(client_err)?;
+        } else {
+            client.identify().map_err(client_err)?;
+        }
+        let stream = client.stream().map_err(client_err)?;
 
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (welcome_tx, welcome_rx) = oneshot::channel();
         let (closed_tx, closed_rx) = watch::channel(false);
+        let (services_tx, services_rx) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(
             stream,
-            Arc::clone(&shared),
-            welcome_tx,
+            Reader {
+                sender: client.sender(),
+                sasl,
+                nickserv: settings.nickserv.to_lowercase(),
+                services: services_tx,
+                shared: Arc::clone(&shared),
+                welcome: Some(welcome_tx),
+            },
             closed_tx,
         ));
         let mut bot = Bot {
             client,
+            services: services_rx,
+            nickserv: settings.nickserv.clone(),
             shared,
             closed: closed_rx,
             reader,
@@ -122,7 +186,15 @@ impl Bot {
         let mut closed = bot.closed.clone();
         tokio::select! {
             welcome = welcome_rx => match welcome {
-                Ok(nick) => bot.nick = nick,
+                Ok(Ok(nick)) => bot.nick = nick,
+                Ok(Err(reason)) => {
+                    bot.reader.abort();
+                    return Err(BotError::LoginRefused {
+                        server: settings.server.clone(),
+                        account: settings.account.clone(),
+                        reason,
+                    });
+                }
                 Err(_) => return Err(BotError::Closed(bot.closed_reason())),
             },
             _ = closed.wait_for(|c| *c) => return Err(BotError::Closed(bot.closed_reason())),
@@ -138,8 +210,44 @@ impl Bot {
         if bot.nick != settings.nick {
             tracing::warn!(wanted = %settings.nick, got = %bot.nick, "nick in use; registered under another");
         }
-        tracing::info!(server = %settings.server, port = settings.port, nick = %bot.nick, tls = settings.tls, "irc bot registered");
+        tracing::info!(server = %settings.server, port = settings.port, nick = %bot.nick, tls = settings.tls, sasl = settings.sasl && settings.password.is_some(), "irc bot registered");
         Ok(bot)
+    }
+
+    /// Asks services whether `nick` is registered (`INFO <nick>`; Atheme and Anope answer it)
+    /// and waits up to `timeout` for the answer about that nick.
+    pub async fn nick_registered(
+        &mut self,
+        nick: &str,
+        timeout: Duration,
+    ) -> Result<bool, BotError> {
+        if let Some(reason) = self.is_closed() {
+            return Err(BotError::Closed(reason));
+        }
+        // Answers to an earlier question that timed out are not about this one.
+        while self.services.try_recv().is_ok() {}
+        self.client
+            .send_privmsg(&self.nickserv, format!("INFO {nick}"))
+            .map_err(|e| BotError::Closed(e.to_string()))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.services.recv()).await {
+                Ok(Some(ServicesReply::Notice(text))) => {
+                    if let Some(registered) = fmn_core::irc_line::nickserv_info_verdict(nick, &text)
+                    {
+                        return Ok(registered);
+                    }
+                }
+                Ok(Some(ServicesReply::Absent(text))) => return Err(BotError::NoServices(text)),
+                Ok(None) => return Err(BotError::Closed(self.closed_reason())),
+                Err(_) => {
+                    return Err(BotError::ServicesTimeout(
+                        self.nickserv.clone(),
+                        timeout.as_secs(),
+                    ))
+                }
+            }
+        }
     }
 
     fn closed_reason(&self) -> String {
@@ -194,15 +302,90 @@ impl Bot {
     }
 }
 
+/// `AUTHENTICATE PLAIN`'s answer: base64 of `authzid NUL authcid NUL password`, in lines of at
+/// most 400 characters, a full last one followed by `+` (IRCv3 SASL).
+fn sasl_plain(account: &str, password: &str) -> Vec<String> {
+    let encoded = base64::engine::general_purpose::STANDARD
+        .encode(format!("{account}\0{account}\0{password}"));
+    let mut chunks: Vec<String> = encoded
+        .as_bytes()
+        .chunks(400)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    if encoded.len() % 400 == 0 {
+        chunks.push("+".into());
+    }
+    chunks
+}
+
+/// What the reader task needs besides the stream.
+struct Reader {
+    sender: irc::client::Sender,
+    /// The SASL PLAIN answer, when logging in with SASL.
+    sasl: Option<Vec<String>>,
+    /// Lowercase.
+    nickserv: String,
+    services: mpsc::UnboundedSender<ServicesReply>,
+    shared: Arc<Mutex<Shared>>,
+    welcome: Option<oneshot::Sender<Welcome>>,
+}
+
+impl Reader {
+    fn welcome(&mut self, outcome: Welcome) {
+        if let Some(tx) = self.welcome.take() {
+            let _ = tx.send(outcome);
+        }
+    }
+
+    /// Steps of the SASL exchange; true when `msg` was one.
+    fn sasl_step(&mut self, command: &Command) -> bool {
+        let Some(answer) = &self.sasl else {
+            return false;
+        };
+        let sent = match command {
+            Command::CAP(_, CapSubCommand::ACK, ..) => {
+                self.sender.send(Command::AUTHENTICATE("PLAIN".into()))
+            }
+            Command::CAP(_, CapSubCommand::NAK, ..) => {
+                self.welcome(Err("the server does not offer SASL (CAP NAK)".into()));
+                Ok(())
+            }
+            Command::AUTHENTICATE(challenge) if challenge == "+" => answer
+                .iter()
+                .try_for_each(|chunk| self.sender.send(Command::AUTHENTICATE(chunk.clone()))),
+            Command::Response(Response::RPL_SASLSUCCESS, _) => {
+                self.sender
+                    .send(Command::CAP(None, CapSubCommand::END, None, None))
+            }
+            Command::Response(
+                resp @ (Response::ERR_SASLFAIL
+                | Response::ERR_SASLTOOLONG
+                | Response::ERR_SASLABORT
+                | Response::ERR_NICKLOCKED),
+                args,
+            ) => {
+                let text = args.last().cloned().unwrap_or_default();
+                tracing::error!(?resp, %text, "SASL login refused");
+                self.welcome(Err(format!("{resp:?}: {text}")));
+                Ok(())
+            }
+            _ => return false,
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not answer the SASL exchange");
+        }
+        true
+    }
+}
+
 /// Drives the connection (the `irc` crate writes our queued lines while its stream is polled)
 /// and notes what matters.
 async fn read_loop(
     mut stream: irc::client::ClientStream,
-    shared: Arc<Mutex<Shared>>,
-    welcome: oneshot::Sender<String>,
+    mut reader: Reader,
     closed: watch::Sender<bool>,
 ) {
-    let mut welcome = Some(welcome);
+    let shared = Arc::clone(&reader.shared);
     while let Some(item) = stream.next().await {
         let msg = match item {
             Ok(msg) => msg,
@@ -217,12 +400,16 @@ async fn read_loop(
                 break;
             }
         };
+        if reader.sasl_step(&msg.command) {
+            continue;
+        }
+        let from_nickserv = msg
+            .source_nickname()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&reader.nickserv));
         let mut s = shared.lock().expect("bot state lock");
         match msg.command {
             Command::Response(Response::RPL_WELCOME, ref args) => {
-                if let Some(tx) = welcome.take() {
-                    let _ = tx.send(args.first().cloned().unwrap_or_default());
-                }
+                reader.welcome(Ok(args.first().cloned().unwrap_or_default()));
             }
             Command::Response(resp, ref args) if resp.is_error() => match resp {
                 // The crate answers these by trying the next nick.
@@ -230,6 +417,12 @@ async fn read_loop(
                 _ => {
                     let target = args.get(1).cloned().unwrap_or_default();
                     let text = args.last().cloned().unwrap_or_default();
+                    if target.eq_ignore_ascii_case(&reader.nickserv) {
+                        let _ = reader
+                            .services
+                            .send(ServicesReply::Absent(format!("{resp:?}: {text}")));
+                        continue;
+                    }
                     tracing::warn!(?resp, %target, %text, "irc server refused a command");
                     s.refused
                         .insert(target.to_lowercase(), format!("{resp:?}: {text}"));
@@ -249,6 +442,10 @@ async fn read_loop(
                 s.lost = true;
                 s.closed_reason
                     .get_or_insert_with(|| format!("killed: {reason}"));
+            }
+            Command::NOTICE(_, ref text) if from_nickserv => {
+                tracing::debug!(%text, "services notice");
+                let _ = reader.services.send(ServicesReply::Notice(text.clone()));
             }
             Command::NOTICE(_, ref text) => {
                 tracing::debug!(%text, "irc notice");
@@ -277,5 +474,18 @@ mod tests {
     #[test]
     fn alternative_nicks_append_underscores() {
         assert_eq!(alt_nicks("fmn")[..2], ["fmn_", "fmn__"]);
+    }
+
+    #[test]
+    fn the_sasl_plain_answer_is_base64_in_400_character_lines() {
+        // RFC 4616's example: authzid and authcid the same.
+        assert_eq!(sasl_plain("tim", "tanstaaftanstaaf"), ["dGltAHRpbQB0YW5zdGFhZnRhbnN0YWFm"]);
+        // 300 bytes encode to exactly 400 characters: a `+` ends the answer.
+        let exact = sasl_plain("a", &"p".repeat(300 - 4));
+        assert_eq!(exact.len(), 2);
+        assert_eq!(exact[0].len(), 400);
+        assert_eq!(exact[1], "+");
+        let long = sasl_plain("a", &"p".repeat(400));
+        assert_eq!(long.iter().map(String::len).collect::<Vec<_>>(), [400, 140]);
     }
 }

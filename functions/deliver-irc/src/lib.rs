@@ -17,7 +17,15 @@
 //!    recorded as `rejected` with the server's words and acknowledged: IRC keeps no messages
 //!    for absent nicks, and retrying would only repeat the refusal.
 //!
-//! Failures: no connection, or a connection lost before the QUIT was confirmed → the batch's
+//! A confirmation request with `FMN_IRC_REQUIRE_REGISTERED_NICK` on first asks services
+//! whether the nick is registered (`NickServ INFO`); an unregistered nick gets no line: the
+//! refusal is recorded (`rejected`, with the reason), reported to the destination's health
+//! (the mail-events queue; the API shows it as the destination's last problem) and the job
+//! acknowledged, since asking again cannot help until the nick's owner registers it.
+//!
+//! Failures: services refusing the bot's SASL login (a wrong password) halt the batch: every
+//! job goes back untried (and is dead-lettered after the queue's receive count), since nothing
+//! can be sent until an operator fixes the settings. No connection, or a connection lost before the QUIT was confirmed → the batch's
 //! unconfirmed jobs go back to the queue (record `retry`). The queue is FIFO with one message
 //! group (one invocation at a time, in order): from the first job that goes back, every later
 //! job of the batch goes back untried. A job whose line reached the server
@@ -29,13 +37,14 @@ use fmn_aws::batch::{process_batch, DeadLetterQueue, Record, RecordError, RetryS
 use fmn_aws::delivery_records::{Channel, Claim, ClaimToken, DeliveryRecords, RecordInfo};
 use fmn_aws::lambda::SqsBatchHandler;
 use fmn_aws::{AwsClients, FunctionName, QueueName};
-use fmn_core::irc_line::{IrcJob, LineContext};
+use fmn_aws::health::GaveUpReport;
+use fmn_core::irc_line::{ConfirmationJob, IrcJob, LineContext};
 use tokio::time::Instant;
 
 pub mod bot;
 pub mod settings;
 
-use bot::Bot;
+use bot::{Bot, BotError};
 use fmn_aws::pacing::Pacer;
 pub use settings::IrcSettings;
 
@@ -46,6 +55,8 @@ pub struct DeliverIrcHandler {
     /// The IRC queue: where a failed job's next try is scheduled.
     source_url: String,
     records: DeliveryRecords,
+    /// Where refusals are reported to the destination-health writer (mail-events).
+    health_reports_url: String,
     settings: IrcSettings,
 }
 
@@ -69,6 +80,7 @@ impl DeliverIrcHandler {
             dead_letter: DeadLetterQueue::new(clients.sqs.clone(), url),
             source_url: clients.queue_url(QueueName::Irc).await?,
             records: DeliveryRecords::from_clients(clients, settings.lease),
+            health_reports_url: clients.queue_url(QueueName::MailEvents).await?,
             settings,
         })
     }
@@ -103,7 +115,9 @@ impl DeliverIrcHandler {
         let mut blocked: Option<String> = None;
         for (index, record) in records.iter().enumerate() {
             if blocked.is_none() {
-                if let Some(Err(RecordError::Retry(reason))) = verdicts.last() {
+                if let Some(Err(RecordError::Retry(reason) | RecordError::Halt(reason))) =
+                    verdicts.last()
+                {
                     blocked = Some(reason.clone());
                 }
             }
@@ -176,15 +190,42 @@ impl DeliverIrcHandler {
                     Ok(b) => bot = Some(b),
                     Err(e) => {
                         let reason = e.to_string();
-                        tracing::error!(error = %reason, "irc connection failed; the batch returns to the queue");
                         self.give_back(&claim, &reason).await;
-                        verdicts[index] = Err(RecordError::Retry(reason.clone()));
+                        verdicts[index] = Err(if let BotError::LoginRefused { .. } = e {
+                            tracing::error!(error = %reason, "services refused the bot's login; the batch returns to the queue untried until the settings are fixed");
+                            RecordError::Halt(reason.clone())
+                        } else {
+                            tracing::error!(error = %reason, "irc connection failed; the batch returns to the queue");
+                            RecordError::Retry(reason.clone())
+                        });
                         down = Some(reason);
                         continue;
                     }
                 }
             }
-            let b = bot.as_ref().expect("connected above");
+            let b = bot.as_mut().expect("connected above");
+            if let IrcJob::Confirmation(confirmation) = &job {
+                if self.settings.require_registered_nick {
+                    pacer.take().await;
+                    match b
+                        .nick_registered(&confirmation.nick, self.settings.nickserv_timeout)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            self.refuse_unregistered(confirmation, &claim).await;
+                            continue;
+                        }
+                        Err(e) => {
+                            let reason = format!("cannot tell whether the nick is registered: {e}");
+                            tracing::error!(%job_id, error = %reason, "confirmation returns to the queue");
+                            self.give_back(&claim, &reason).await;
+                            verdicts[index] = Err(RecordError::Retry(reason));
+                            continue;
+                        }
+                    }
+                }
+            }
             pacer.take().await;
             if let Err(e) = b.privmsg(job.nick(), &text) {
                 let reason = e.to_string();
@@ -244,6 +285,38 @@ impl DeliverIrcHandler {
             }
         }
         verdicts
+    }
+
+    /// Records that `confirmation`'s nick is not registered with services, and reports it to
+    /// the destination's health, where the user sees it.
+    async fn refuse_unregistered(&self, confirmation: &ConfirmationJob, claim: &ClaimToken) {
+        let reason = format!(
+            "the nick {} is not registered with {} on {}: no confirmation was sent; register \
+             the nick (/msg {} REGISTER) and ask for a new confirmation",
+            confirmation.nick,
+            self.settings.nickserv,
+            self.settings.server,
+            self.settings.nickserv,
+        );
+        tracing::warn!(job_id = %confirmation.job_id, user = %confirmation.user, nick = %confirmation.nick, %reason, "confirmation refused; acknowledged");
+        if let Err(e) = self.records.mark_rejected(claim, &reason).await {
+            tracing::error!(job_id = %confirmation.job_id, error = %e, "could not record the refusal");
+        }
+        let Some(destination) = &confirmation.destination else {
+            return;
+        };
+        let report = GaveUpReport {
+            user: confirmation.user.clone(),
+            destination: destination.clone(),
+            reason,
+            at: fmn_aws::dynamo::now_secs() as i64,
+        };
+        if let Err(e) = report
+            .send(&self.dead_letter.sqs, &self.health_reports_url)
+            .await
+        {
+            tracing::warn!(job_id = %confirmation.job_id, error = %e, "could not report the refusal to the destination's health");
+        }
     }
 
     /// Marks a claimed delivery for retry, so the next attempt may claim it at once.

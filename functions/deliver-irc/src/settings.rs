@@ -8,6 +8,10 @@ use fmn_aws::{ConfigError, Vars};
 pub const DEFAULT_SERVER: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 6667;
 pub const DEFAULT_NICK: &str = "fmn-bot";
+/// The services' nick that answers `INFO <nick>` (Atheme's and Anope's name).
+pub const DEFAULT_NICKSERV: &str = "NickServ";
+/// How long services may take to answer whether a nick is registered.
+pub const NICKSERV_TIMEOUT: Duration = Duration::from_secs(10);
 /// Lines per second once the burst is spent: what Libera (Solanum) tolerates after a burst of
 /// five, so the bot is never disconnected for flooding there (ngIRCd reads about three
 /// commands a second from a client).
@@ -35,8 +39,22 @@ pub struct IrcSettings {
     pub tls: bool,
     /// `FMN_IRC_NICK`
     pub nick: String,
-    /// `FMN_IRC_PASSWORD`: identify to NickServ when set.
+    /// `FMN_IRC_CA_FILE`: PEM certificates trusted besides the public roots (webpki's and the
+    /// system's), for a private or test CA.
+    pub ca_file: Option<String>,
+    /// `FMN_IRC_PASSWORD`: the bot's services password (log in when set).
     pub password: Option<String>,
+    /// `FMN_IRC_ACCOUNT`: the services account (default: the nick).
+    pub account: String,
+    /// `FMN_IRC_SASL`: log in with SASL PLAIN before registering (else `NickServ IDENTIFY`
+    /// after the welcome). Only used with a password.
+    pub sasl: bool,
+    /// `FMN_IRC_REQUIRE_REGISTERED_NICK`: send a confirmation only to a nick registered with
+    /// services (asked with `INFO <nick>`); default on when the bot has a password.
+    pub require_registered_nick: bool,
+    /// `FMN_IRC_NICKSERV`: who answers `INFO`.
+    pub nickserv: String,
+    pub nickserv_timeout: Duration,
     /// `FMN_IRC_RATE`: lines per second, sustained.
     pub rate: f64,
     /// `FMN_IRC_BURST`: lines sent at once after a quiet spell.
@@ -85,12 +103,32 @@ impl IrcSettings {
                            more fit in FMN_FUNCTION_TIMEOUT",
             });
         }
+        let ca_file = vars.text("FMN_IRC_CA_FILE");
+        if let Some(path) = &ca_file {
+            let pem = std::fs::read_to_string(path).unwrap_or_default();
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(ConfigError {
+                    name: "FMN_IRC_CA_FILE".into(),
+                    value: path.clone(),
+                    expected: "a readable file of PEM certificates",
+                });
+            }
+        }
+        let nick = vars.text_or("FMN_IRC_NICK", DEFAULT_NICK);
+        let password = vars.text("FMN_IRC_PASSWORD");
         Ok(Self {
             server: vars.text_or("FMN_IRC_SERVER", DEFAULT_SERVER),
             port: vars.positive("FMN_IRC_PORT", DEFAULT_PORT)?,
             tls: vars.flag("FMN_IRC_TLS", false)?,
-            nick: vars.text_or("FMN_IRC_NICK", DEFAULT_NICK),
-            password: vars.text("FMN_IRC_PASSWORD"),
+            ca_file,
+            account: vars.text_or("FMN_IRC_ACCOUNT", &nick),
+            sasl: vars.flag("FMN_IRC_SASL", true)?,
+            require_registered_nick: vars
+                .flag("FMN_IRC_REQUIRE_REGISTERED_NICK", password.is_some())?,
+            nickserv: vars.text_or("FMN_IRC_NICKSERV", DEFAULT_NICKSERV),
+            nickserv_timeout: NICKSERV_TIMEOUT,
+            nick,
+            password,
             rate,
             burst: vars.positive("FMN_IRC_BURST", DEFAULT_BURST)?,
             batch_time: Duration::from_secs(batch_secs),
@@ -134,5 +172,37 @@ mod tests {
         let bad = Vars::from_lookup(|k| (k == "FMN_IRC_TLS").then(|| "sure".to_string()));
         let e = IrcSettings::from_vars(&bad).unwrap_err();
         assert_eq!(e.name, "FMN_IRC_TLS");
+    }
+
+    #[test]
+    fn a_password_turns_on_sasl_and_the_nick_check() {
+        let d = IrcSettings::default();
+        assert!(!d.require_registered_nick, "no services locally");
+        assert_eq!(d.account, DEFAULT_NICK);
+        let with = Vars::from_lookup(|k| match k {
+            "FMN_IRC_PASSWORD" => Some("pw".to_string()),
+            "FMN_IRC_NICK" => Some("bot".to_string()),
+            _ => None,
+        });
+        let s = IrcSettings::from_vars(&with).unwrap();
+        assert!(s.sasl && s.require_registered_nick);
+        assert_eq!(s.account, "bot");
+        let off = Vars::from_lookup(|k| match k {
+            "FMN_IRC_PASSWORD" => Some("pw".to_string()),
+            "FMN_IRC_REQUIRE_REGISTERED_NICK" => Some("no".to_string()),
+            _ => None,
+        });
+        assert!(!IrcSettings::from_vars(&off).unwrap().require_registered_nick);
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_certificates() {
+        let missing = Vars::from_lookup(|k| {
+            (k == "FMN_IRC_CA_FILE").then(|| "/nonexistent/ca.pem".to_string())
+        });
+        assert_eq!(
+            IrcSettings::from_vars(&missing).unwrap_err().name,
+            "FMN_IRC_CA_FILE"
+        );
     }
 }

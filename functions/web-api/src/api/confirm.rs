@@ -68,6 +68,7 @@ pub async fn deliver_confirmation(
                 nick: d.address.clone(),
                 accept_url: url,
                 reject_url: None,
+                destination: Some(d.id.clone()),
             };
             let queue = state
                 .clients
