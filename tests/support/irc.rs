@@ -73,19 +73,68 @@ pub fn make_test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    run(&[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=fmn test CA"]].concat());
-    run(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=fmn test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     )
     .expect("writing the extensions");
     run(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
     ]);
-    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
 }
 
 /// Lets the servers (which drop root privileges to `nobody`) read and write in `dir`.
@@ -158,8 +207,7 @@ impl IrcServer {
                 open_to_all(dir.path());
             }
             let conf = dir.path().join("ngircd.conf");
-            std::fs::write(&conf, config(port, dir.path(), tls_port))
-                .expect("writing ngircd.conf");
+            std::fs::write(&conf, config(port, dir.path(), tls_port)).expect("writing ngircd.conf");
             // ngIRCd drops root privileges to `nobody` once it has read its configuration.
             let log = std::fs::File::create(dir.path().join("ngircd.log")).expect("log file");
             let child = Command::new(&binary)
@@ -472,19 +520,27 @@ impl ServicesNetwork {
 
     /// Everything the servers logged.
     pub fn logs(&self) -> String {
-        ["inspircd.out", "inspircd.err", "inspircd.log", "atheme.out", "atheme.err", "atheme.log"]
-            .iter()
-            .map(|f| {
-                format!(
-                    "== {f}\n{}",
-                    std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default()
-                )
-            })
-            .collect()
+        [
+            "inspircd.out",
+            "inspircd.err",
+            "inspircd.log",
+            "atheme.out",
+            "atheme.err",
+            "atheme.log",
+        ]
+        .iter()
+        .map(|f| {
+            format!(
+                "== {f}\n{}",
+                std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default()
+            )
+        })
+        .collect()
     }
 
     async fn nickserv_answers(&self) -> bool {
-        let Ok(mut c) = RawClient::connect(self.port, &format!("probe{}", crate::free_port())).await
+        let Ok(mut c) =
+            RawClient::connect(self.port, &format!("probe{}", crate::free_port())).await
         else {
             return false;
         };
@@ -504,13 +560,17 @@ impl ServicesNetwork {
         let mut c = RawClient::connect(self.port, nick)
             .await
             .expect("connecting to register a nick");
-        c.send(&format!("PRIVMSG NickServ :REGISTER {password} {nick}@example.org"))
-            .await;
+        c.send(&format!(
+            "PRIVMSG NickServ :REGISTER {password} {nick}@example.org"
+        ))
+        .await;
         let answer = c
             .wait_for(Duration::from_secs(10), |l| l.contains("NickServ"))
             .await;
         assert!(
-            answer.as_deref().is_some_and(|l| l.contains("is now registered")),
+            answer
+                .as_deref()
+                .is_some_and(|l| l.contains("is now registered")),
             "registering {nick}: {answer:?}"
         );
         c.send("QUIT").await;
@@ -541,11 +601,15 @@ impl RawClient {
             lines: BufReader::new(read).lines(),
             write,
         };
-        c.send(&format!("NICK {nick}\r\nUSER harness 0 * :fmn test harness"))
-            .await;
+        c.send(&format!(
+            "NICK {nick}\r\nUSER harness 0 * :fmn test harness"
+        ))
+        .await;
         match c
             .wait_for(Duration::from_secs(10), |l| {
-                l.split(' ').nth(1).is_some_and(|code| code == "001" || code == "433")
+                l.split(' ')
+                    .nth(1)
+                    .is_some_and(|code| code == "001" || code == "433")
             })
             .await
         {
@@ -559,7 +623,11 @@ impl RawClient {
     }
 
     /// The first line matching `wanted` within `timeout` (answering PINGs meanwhile).
-    async fn wait_for(&mut self, timeout: Duration, wanted: impl Fn(&str) -> bool) -> Option<String> {
+    async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Option<String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let line = tokio::time::timeout_at(deadline, self.lines.next_line())

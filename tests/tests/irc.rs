@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use fmn_aws::batch::REASON_ATTRIBUTE;
 use fmn_aws::delivery_records::{Channel, DeliveryRecords};
 use fmn_aws::dynamo::get_s;
+use fmn_aws::health::GaveUpReport;
 use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::{FunctionName, QueueName};
 use fmn_core::irc_line::ConfirmationJob;
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::meta::Severity;
 use fmn_core::prefs::{Destination, DestinationKind};
-use fmn_aws::health::GaveUpReport;
 use fmn_deliver_irc::bot::{Bot, BotError};
 use fmn_deliver_irc::{DeliverIrcHandler, IrcSettings};
 use fmn_integration_tests::irc::{IrcReader, IrcServer, ServicesNetwork};
@@ -404,7 +404,10 @@ async fn services_settings(network: &ServicesNetwork) -> IrcSettings {
         _ => None,
     });
     let defaults = IrcSettings::from_vars(&vars).expect("settings");
-    assert!(defaults.sasl && defaults.require_registered_nick, "on with a password");
+    assert!(
+        defaults.sasl && defaults.require_registered_nick,
+        "on with a password"
+    );
     IrcSettings {
         server: "127.0.0.1".into(),
         port: network.port,
@@ -515,7 +518,9 @@ async fn a_confirmation_goes_only_to_a_nick_registered_with_nickserv() {
     assert_eq!(get_s(&refused, "state"), Some("rejected"));
     let reason = get_s(&refused, "reason").unwrap_or_default().to_string();
     assert!(
-        reason.contains(&format!("the nick {stranger} is not registered with NickServ")),
+        reason.contains(&format!(
+            "the nick {stranger} is not registered with NickServ"
+        )),
         "{reason}"
     );
     // The refusal reaches the destination's health (shown by the API), through mail-events.

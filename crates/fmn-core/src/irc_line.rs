@@ -246,7 +246,8 @@ pub fn nickserv_info_verdict(nick: &str, notice: &str) -> Option<bool> {
     if before.ends_with(&["information", "on"]) {
         return Some(true);
     }
-    if after.starts_with(&["is", "not", "registered."]) || after.starts_with(&["isn't", "registered."])
+    if after.starts_with(&["is", "not", "registered."])
+        || after.starts_with(&["isn't", "registered."])
     {
         return Some(false);
     }
@@ -673,13 +674,19 @@ mod tests {
     #[test]
     fn services_answers_to_info() {
         let v = |notice: &str| nickserv_info_verdict("Alice", notice);
-        assert_eq!(v("Information on \x02alice\x02 (account \x02alice\x02):"), Some(true));
+        assert_eq!(
+            v("Information on \x02alice\x02 (account \x02alice\x02):"),
+            Some(true)
+        );
         assert_eq!(v("\x02ALICE\x02 is not registered."), Some(false));
         assert_eq!(v("Nick \x02Alice\x02 isn't registered."), Some(false));
         // Other lines of the answer, and answers about other nicks, settle nothing.
         assert_eq!(v("Registered : Dec 01 10:00:00 2026 (1m ago)"), None);
         assert_eq!(v("\x02bob\x02 is not registered."), None);
-        assert_eq!(v("Information on \x02alice2\x02 (account \x02alice2\x02):"), None);
+        assert_eq!(
+            v("Information on \x02alice2\x02 (account \x02alice2\x02):"),
+            None
+        );
         assert_eq!(v("*** \x02End of Info\x02 ***"), None);
     }
 

@@ -479,7 +479,10 @@ mod tests {
     #[test]
     fn the_sasl_plain_answer_is_base64_in_400_character_lines() {
         // RFC 4616's example: authzid and authcid the same.
-        assert_eq!(sasl_plain("tim", "tanstaaftanstaaf"), ["dGltAHRpbQB0YW5zdGFhZnRhbnN0YWFm"]);
+        assert_eq!(
+            sasl_plain("tim", "tanstaaftanstaaf"),
+            ["dGltAHRpbQB0YW5zdGFhZnRhbnN0YWFm"]
+        );
         // 300 bytes encode to exactly 400 characters: a `+` ends the answer.
         let exact = sasl_plain("a", &"p".repeat(300 - 4));
         assert_eq!(exact.len(), 2);

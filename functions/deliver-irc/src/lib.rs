@@ -35,9 +35,9 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use fmn_aws::batch::{process_batch, DeadLetterQueue, Record, RecordError, RetrySchedule};
 use fmn_aws::delivery_records::{Channel, Claim, ClaimToken, DeliveryRecords, RecordInfo};
+use fmn_aws::health::GaveUpReport;
 use fmn_aws::lambda::SqsBatchHandler;
 use fmn_aws::{AwsClients, FunctionName, QueueName};
-use fmn_aws::health::GaveUpReport;
 use fmn_core::irc_line::{ConfirmationJob, IrcJob, LineContext};
 use tokio::time::Instant;
 
@@ -293,10 +293,7 @@ impl DeliverIrcHandler {
         let reason = format!(
             "the nick {} is not registered with {} on {}: no confirmation was sent; register \
              the nick (/msg {} REGISTER) and ask for a new confirmation",
-            confirmation.nick,
-            self.settings.nickserv,
-            self.settings.server,
-            self.settings.nickserv,
+            confirmation.nick, self.settings.nickserv, self.settings.server, self.settings.nickserv,
         );
         tracing::warn!(job_id = %confirmation.job_id, user = %confirmation.user, nick = %confirmation.nick, %reason, "confirmation refused; acknowledged");
         if let Err(e) = self.records.mark_rejected(claim, &reason).await {

@@ -192,7 +192,11 @@ mod tests {
             "FMN_IRC_REQUIRE_REGISTERED_NICK" => Some("no".to_string()),
             _ => None,
         });
-        assert!(!IrcSettings::from_vars(&off).unwrap().require_registered_nick);
+        assert!(
+            !IrcSettings::from_vars(&off)
+                .unwrap()
+                .require_registered_nick
+        );
     }
 
     #[test]
