@@ -537,3 +537,60 @@ async fn a_confirmation_goes_only_to_a_nick_registered_with_nickserv() {
     );
     assert_eq!(reports[0].reason, reason);
 }
+
+/// The whole path a user sees: the web-api adds an IRC destination and queues its
+/// confirmation, deliver-irc asks NickServ and refuses the unregistered nick, mail-events
+/// records the refusal in the destination's health, and `GET /api/v1/me` shows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_user_sees_why_an_unregistered_nick_got_no_confirmation() {
+    let network = ServicesNetwork::start().await;
+    let env = TestEnv::new("ircrefusal").await;
+    let api = fmn_integration_tests::web::WebApi::start(&env).await;
+    let settings = services_settings(&network).await;
+    let stranger = unique_nick("stan");
+    let reader = IrcReader::connect(network.port, &stranger).await;
+    let (stop, stats) = start_deliver_irc(&env, settings).await;
+    let events = Arc::new(
+        fmn_mail_events::MailEventsHandler::new(
+            &env.clients,
+            Duration::from_secs(300),
+            Default::default(),
+        )
+        .await
+        .expect("mail-events handler"),
+    );
+    let (stop_events, _) =
+        fmn_integration_tests::start_function(&env, FunctionName::MailEvents, events);
+
+    let carol = api.token("carol", false);
+    let added = api
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/me/destinations",
+            Some(&carol),
+            serde_json::json!({"kind": "irc", "address": stranger}),
+        )
+        .await;
+    assert_eq!(added.status, 201, "{added:?}");
+    let problem = fmn_integration_tests::eventually(
+        "the refusal in the destination's health",
+        Duration::from_secs(60),
+        || async {
+            let me = api.get("/api/v1/me", &carol).await;
+            me.body["destinations"][0]["health"]["last_problem"]["reason"]
+                .as_str()
+                .map(str::to_string)
+        },
+    )
+    .await;
+    wait_for_records(&stats, 1).await;
+    stop.cancel();
+    stop_events.cancel();
+    assert!(
+        problem.contains(&format!(
+            "the nick {stranger} is not registered with NickServ"
+        )),
+        "{problem}"
+    );
+    assert!(reader.received().is_empty(), "{:?}", reader.received());
+}

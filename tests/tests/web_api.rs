@@ -542,6 +542,8 @@ async fn an_irc_destination_gets_a_confirmation_job_on_the_irc_queue() {
     let me = api.get("/api/v1/me", &carol).await;
     assert_eq!(me.body["destinations"][0]["confirmed"], true);
     assert_eq!(me.body["destinations"][0]["irc_colour"], true);
+    // deliver-irc reports a refused nick against this destination.
+    assert_eq!(job["destination"], me.body["destinations"][0]["id"]);
 }
 
 #[tokio::test]
