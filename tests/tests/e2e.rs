@@ -323,7 +323,8 @@ async fn fedora_messaging_corpus_messages_reach_exactly_the_users_who_asked() {
     for u in &users {
         store.create(u).await.unwrap();
     }
-    let irc = IrcServer::start();
+    // IRC over TLS, as on Libera: the bot trusts the test CA that signed ngIRCd's certificate.
+    let irc = IrcServer::start_tls();
     let chromefan = IrcReader::connect(irc.port, "chromefan").await;
 
     // Fedora's bus today: RabbitMQ with TLS client certificates, and the bridge on its queue.
@@ -349,8 +350,9 @@ async fn fedora_messaging_corpus_messages_reach_exactly_the_users_who_asked() {
     options.bridge.spool_dir = dir.path().join("spool");
     options.bridge.batch_linger = Duration::from_millis(10);
     options.irc.server = "127.0.0.1".into();
-    options.irc.port = irc.port;
-    options.irc.tls = false;
+    options.irc.port = irc.tls_port.expect("a TLS port");
+    options.irc.tls = true;
+    options.irc.ca_file = Some(irc.ca_file().display().to_string());
     options.irc.nick = "fmn-e2e-amqp".into();
     options.irc.password = None;
     let running = RunningSystem::start(&clients, options);
