@@ -286,6 +286,7 @@ pub fn job_for(
         filter_id: "filter-1".into(),
         filter_name: "My packages".into(),
         reason: "package owned".into(),
+        reason_code: "own-package".into(),
         destination,
         notification,
     }

@@ -32,7 +32,8 @@ enum Command {
     Ownership(ownership::OwnershipCommand),
     /// Why a user did or did not get a message (per filter and rule).
     Explain(explain::ExplainArgs),
-    /// Print the rule catalogue (every rule kind with its arguments) as JSON.
+    /// Print the whole rule catalogue as one JSON array: every rule kind with its arguments,
+    /// then every event of the service catalogue.
     Rules,
     /// The dead-letter queues: list and show what waits there, move it back (redrive).
     #[command(subcommand)]
@@ -63,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         Command::Rules => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&fmn_core::rules::catalog())?
+                serde_json::to_string_pretty(&fmn_core::rules::full_catalogue())?
             );
             Ok(())
         }

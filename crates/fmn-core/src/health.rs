@@ -234,6 +234,7 @@ pub fn stop_notice(
         filter_id: "fmn-delivery-status".into(),
         filter_name: "Delivery status".into(),
         reason: "a destination of yours was stopped".into(),
+        reason_code: String::new(),
         destination: to,
         notification,
     })

@@ -522,6 +522,7 @@ mod tests {
             filter_id: "filter-1".into(),
             filter_name: "My packages".into(),
             reason: "package owned".into(),
+            reason_code: "own-package".into(),
             destination,
             notification: Notification {
                 msg_id: "m1".into(),

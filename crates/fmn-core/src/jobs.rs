@@ -104,6 +104,11 @@ pub struct DeliveryJob {
     pub filter_id: String,
     pub filter_name: String,
     pub reason: String,
+    /// The reason's stable code (`own-package`, `catalogue:<entry>`…; see
+    /// [`crate::matching::reason_code`]), mailed as `X-Fmn-Reason`. Empty in jobs made before
+    /// it existed and in notices that no filter caused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason_code: String,
     pub destination: Destination,
     pub notification: Notification,
 }
@@ -116,6 +121,7 @@ impl DeliveryJob {
             filter_id: m.filter_id.to_string(),
             filter_name: m.filter_name.to_string(),
             reason: m.reason.to_string(),
+            reason_code: m.reason_code.to_string(),
             destination: Destination::clone(&m.destination),
             notification: notification.clone(),
         }

@@ -500,7 +500,28 @@ fn rule_kind() -> impl Strategy<Value = RuleKind> {
         .prop_map(|severities| RuleKind::Severities { severities }),
         prop_oneof![pick(globs), pick(topics)].prop_map(|glob| RuleKind::Topic { glob }),
         Just(RuleKind::NotMyActions),
+        pick(catalogue_entries()).prop_map(|entry| {
+            let values = match entry.as_str() {
+                "koji_instance" => vec!["primary".to_string()],
+                "koschei_group" => vec!["rust-sig".to_string()],
+                "anitya_by_upstream_project" => vec!["2ping".to_string()],
+                "taskotron_task_outcome" => vec!["PASSED".to_string()],
+                _ => vec![],
+            };
+            RuleKind::Catalogue { entry, values }
+        }),
     ]
+}
+
+/// Every service catalogue entry id.
+fn catalogue_entries() -> &'static [String] {
+    static IDS: OnceLock<Vec<String>> = OnceLock::new();
+    IDS.get_or_init(|| {
+        fmn_core::rules::service_catalogue()
+            .entries()
+            .map(|(_, e)| e.id.clone())
+            .collect()
+    })
 }
 
 fn rule() -> impl Strategy<Value = Rule> {

@@ -59,6 +59,7 @@ fn job(notification: Notification, destination: Destination) -> DeliveryJob {
         filter_id: "filter-1".into(),
         filter_name: "My packages".into(),
         reason: "package owned".into(),
+        reason_code: "own-package".into(),
         destination,
         notification,
     }

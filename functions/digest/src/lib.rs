@@ -413,6 +413,7 @@ mod tests {
             filter_id: "filter-1".into(),
             filter_name: "f".into(),
             reason: "r".into(),
+            reason_code: String::new(),
             destination,
             notification,
         }

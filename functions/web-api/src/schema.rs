@@ -443,6 +443,15 @@ fn arg_schema(kind: ArgKind, required: bool) -> Schema {
             .min_length(Some(1))
             .max_length(Some(MAX_PATTERN))
             .into(),
+        ArgKind::CatalogueEntry => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(
+                fmn_core::rules::service_catalogue()
+                    .entries()
+                    .map(|(_, e)| e.id.clone()),
+            ))
+            .into(),
+        ArgKind::Values => list(name()),
     }
 }
 

@@ -4,7 +4,9 @@ use std::collections::HashSet;
 
 use crate::meta::Severity;
 use crate::ownership::Ownership;
-use crate::rules::{compile_regex, Artifact, Glob, Rule, RuleError, RuleKind};
+use crate::rules::{
+    compile_regex, service_catalogue, Artifact, Entry, Glob, Rule, RuleError, RuleKind,
+};
 
 use super::facts::MessageFacts;
 
@@ -27,6 +29,8 @@ enum Test {
     /// The glob, and the same glob without allocation when it is only text and stars.
     Topic(Glob, Option<StarGlob>),
     NotMyActions,
+    /// A service catalogue entry and the rule's values for its parameter.
+    Catalogue(&'static Entry, Vec<String>),
 }
 
 /// A glob of plain text and `*` only (the common topic exclusions, `*.anitya.*`), matched
@@ -107,6 +111,16 @@ impl CompiledRule {
             RuleKind::Severities { severities } => Test::Severities(severities.clone()),
             RuleKind::Topic { glob } => Test::Topic(Glob::new(glob)?, StarGlob::new(glob)),
             RuleKind::NotMyActions => Test::NotMyActions,
+            RuleKind::Catalogue { entry, values } => match service_catalogue().entry(entry) {
+                Some(found) => Test::Catalogue(found, values.clone()),
+                // `validate` above refuses an unknown entry.
+                None => {
+                    return Err(crate::rules::RuleError::BadArgument {
+                        arg: "entry",
+                        reason: format!("`{entry}` is not in the service catalogue"),
+                    })
+                }
+            },
         };
         Ok(Self {
             source: rule.clone(),
@@ -169,6 +183,9 @@ impl CompiledRule {
             Test::Topic(_, Some(fast)) => fast.matches(facts.topic()),
             Test::Topic(glob, None) => glob.matches(facts.topic()),
             Test::NotMyActions => meta.agent.as_deref() != Some(owner),
+            Test::Catalogue(entry, values) => {
+                entry.matches(facts.envelope.topic(), facts.envelope.body(), values)
+            }
         }
     }
 
@@ -221,6 +238,14 @@ impl CompiledRule {
             Test::Applications(_) => format!("the message's application: {}", meta.app),
             Test::Severities(_) => format!("the message's severity: {}", meta.severity),
             Test::Topic(..) => format!("the topic: {}", facts.topic()),
+            Test::Catalogue(entry, _) => {
+                let tests: Vec<String> = entry.r#where.iter().map(|t| t.summary()).collect();
+                if tests.is_empty() {
+                    format!("the topic: {}", facts.topic())
+                } else {
+                    format!("the topic: {}; tests: {}", facts.topic(), tests.join(", "))
+                }
+            }
         };
         let verdict = if raw { "true" } else { "false" };
         let negation = if self.source.negated {
@@ -281,6 +306,16 @@ pub fn summary(rule: &Rule, owner: &str) -> String {
         }
         RuleKind::Topic { glob } => format!("the topic matches {glob}"),
         RuleKind::NotMyActions => format!("the agent is not {owner}"),
+        RuleKind::Catalogue { entry, values } => {
+            let title = service_catalogue()
+                .entry(entry)
+                .map_or(entry.as_str(), |e| e.title.as_str());
+            if values.is_empty() {
+                format!("catalogue:{entry} ({title})")
+            } else {
+                format!("catalogue:{entry} ({title}: {})", join(values))
+            }
+        }
     }
 }
 

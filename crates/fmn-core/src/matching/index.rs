@@ -33,7 +33,7 @@ use crate::schedule::QuietHours;
 
 use super::compiled::{summary, CompiledRule};
 use super::facts::MessageFacts;
-use super::matched::{filter_can_send, Match};
+use super::matched::{filter_can_send, reason_code, Match};
 
 /// Where a filter is filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,9 +49,13 @@ enum KeyKind {
     Agent,
     App,
     Topic,
+    /// A topic's service and event (`Topic::title`): catalogue entries' exact topics.
+    Event,
+    /// A label prefix of the service and event: catalogue entries' `x.*` topics.
+    EventBelow,
 }
 
-const KINDS: usize = 11;
+const KINDS: usize = 13;
 
 fn artifact_key(kind: crate::rules::ArtifactKind) -> KeyKind {
     use crate::rules::ArtifactKind as A;
@@ -78,6 +82,8 @@ struct RuleSet {
     cache_shared: bool,
     /// The match reason, made on first match.
     reason: OnceLock<Reason>,
+    /// The reason's stable code (see [`reason_code`]).
+    reason_code: Arc<str>,
 }
 
 /// A match's reason (the first positive rule's summary), with a hole for the owner's name.
@@ -247,8 +253,21 @@ struct FilterEntry {
 
 impl FilterEntry {
     fn set_anchor(&mut self, anchor_rule: Option<usize>) {
+        // A catalogue entry's keys are its topics: its field tests still need testing.
+        let anchor_rule =
+            anchor_rule.filter(|&i| anchor_is_implied(&self.rules.rules[i].source.kind));
         self.anchor_rule = anchor_rule.map_or(NO_ANCHOR, |i| i as u32);
         self.more = self.rules.rules.len() > usize::from(anchor_rule.is_some());
+    }
+}
+
+/// Whether a message having one of a rule's keys means the rule holds.
+fn anchor_is_implied(kind: &RuleKind) -> bool {
+    match kind {
+        RuleKind::Catalogue { entry, .. } => crate::rules::service_catalogue()
+            .entry(entry)
+            .is_some_and(|e| e.r#where.is_empty()),
+        _ => true,
     }
 }
 
@@ -569,6 +588,14 @@ impl Matcher {
         }
         look(KeyKind::App, &facts.app);
         look(KeyKind::Topic, facts.topic());
+        let title = facts.envelope.topic().title();
+        look(KeyKind::Event, title);
+        if !self.postings[KeyKind::EventBelow as usize].is_empty() {
+            for (i, _) in title.match_indices('.') {
+                look(KeyKind::EventBelow, &title[..i]);
+            }
+            look(KeyKind::EventBelow, title);
+        }
         candidates.sort_unstable();
         candidates.dedup();
         for &(slot, pos) in &candidates {
@@ -633,6 +660,7 @@ impl Matcher {
                     oneshot: filter.oneshot,
                     destination: user.shared_destination(&user.destinations[dest as usize]),
                     reason: filter.rules.reason(&name),
+                    reason_code: filter.rules.reason_code.clone(),
                     urgent: filter.urgent,
                     max_per_hour: filter.max_per_hour,
                     time_zone: user.time_zone.clone(),
@@ -738,6 +766,7 @@ impl Matcher {
             shared,
             cache_shared,
             reason: OnceLock::new(),
+            reason_code: Arc::from(reason_code(rules)),
         });
         self.rule_sets.insert(rules.to_vec(), set.clone());
         Ok(set)
@@ -933,6 +962,22 @@ fn keys_of(rule: &Rule, owner: &str, ownership: &Ownership) -> Option<(u8, Vec<K
         RuleKind::Applications { applications } => {
             let lower: Vec<String> = applications.iter().map(|a| a.to_lowercase()).collect();
             (3, keys(KeyKind::App, &mut lower.iter().map(|s| s.as_str())))
+        }
+        RuleKind::Catalogue { entry, .. } => {
+            let entry = crate::rules::service_catalogue().entry(entry)?;
+            let mut v: Vec<Key> = entry
+                .topics
+                .iter()
+                .map(|t| match t {
+                    crate::rules::TopicPattern::Exact(e) => (KeyKind::Event, Box::from(e.as_str())),
+                    crate::rules::TopicPattern::Below(p) => {
+                        (KeyKind::EventBelow, Box::from(p.as_str()))
+                    }
+                })
+                .collect();
+            v.sort();
+            v.dedup();
+            (2, v)
         }
         RuleKind::NotUser { .. }
         | RuleKind::PackageRegex { .. }

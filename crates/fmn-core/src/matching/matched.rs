@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::prefs::{Destination, UserPrefs};
+use crate::rules::{Rule, RuleKind};
 
 /// One notification to make: a user's destination, and the filter that asked for it.
 ///
@@ -26,6 +27,9 @@ pub struct Match {
     /// Why, in words (the filter's first positive rule).
     #[serde(with = "shared_str")]
     pub reason: Arc<str>,
+    /// Why, as a stable code for mail filters (`X-Fmn-Reason`): see [`reason_code`].
+    #[serde(default = "empty_str", with = "shared_str")]
+    pub reason_code: Arc<str>,
     /// The filter goes through quiet hours.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub urgent: bool,
@@ -39,6 +43,42 @@ pub struct Match {
         with = "shared_opt_str"
     )]
     pub time_zone: Option<Arc<str>>,
+}
+
+fn empty_str() -> Arc<str> {
+    Arc::from("")
+}
+
+/// A filter's reason as a stable code, like GitHub's `X-GitHub-Reason`: the first of its
+/// positive rules by this order decides: `own-package` (artifacts I maintain), `group-package`
+/// (maintained by a group), `followed` (artifacts or packages followed, or maintained by
+/// someone named), `followed-user` (caused by a user I follow), `mentioned` (a message about me
+/// or named users), `catalogue:<entry>` (a service catalogue event); else `filter`.
+pub fn reason_code(rules: &[Rule]) -> String {
+    let rank = |k: &RuleKind| -> Option<(u8, String)> {
+        Some(match k {
+            RuleKind::ArtifactsOwned { users } if users.is_empty() => (0, "own-package".into()),
+            RuleKind::UserPackages { user } if user.is_empty() => (0, "own-package".into()),
+            RuleKind::ArtifactsGroupOwned { .. } => (1, "group-package".into()),
+            RuleKind::ArtifactsFollowed { .. }
+            | RuleKind::Package { .. }
+            | RuleKind::PackageRegex { .. }
+            | RuleKind::ArtifactsOwned { .. }
+            | RuleKind::UserPackages { .. } => (2, "followed".into()),
+            RuleKind::UsersFollowed { .. } => (3, "followed-user".into()),
+            RuleKind::RelatedEvents | RuleKind::User { .. } | RuleKind::GroupMembers { .. } => {
+                (4, "mentioned".into())
+            }
+            RuleKind::Catalogue { entry, .. } => (5, format!("catalogue:{entry}")),
+            _ => return None,
+        })
+    };
+    rules
+        .iter()
+        .filter(|r| !r.negated)
+        .filter_map(|r| rank(&r.kind))
+        .min_by_key(|(rank, _)| *rank)
+        .map_or_else(|| "filter".to_string(), |(_, code)| code)
 }
 
 /// `Arc<str>` as a string.
@@ -98,6 +138,7 @@ pub(crate) struct MatchedFilter<'a> {
     pub oneshot: bool,
     pub destinations: &'a [String],
     pub reason: String,
+    pub reason_code: String,
     pub urgent: bool,
     pub max_per_hour: Option<u32>,
 }
@@ -129,6 +170,7 @@ pub(crate) fn fan_out<'a>(
                 oneshot: filter.oneshot,
                 destination: Arc::new(dest.clone()),
                 reason: Arc::from(filter.reason.as_str()),
+                reason_code: Arc::from(filter.reason_code.as_str()),
                 urgent: filter.urgent,
                 max_per_hour: filter.max_per_hour,
                 time_zone: time_zone.clone(),

@@ -17,5 +17,5 @@ pub use compiled::{summary, CompiledRule};
 pub use explain::{explain, DestinationOutcome, Explanation, FilterExplanation, RuleExplanation};
 pub use facts::MessageFacts;
 pub use index::{IndexStats, Matcher, SkippedFilter};
-pub use matched::Match;
+pub use matched::{reason_code, Match};
 pub use naive::match_naive;

@@ -6,7 +6,7 @@ use crate::prefs::UserPrefs;
 
 use super::compiled::{summary, CompiledRule};
 use super::facts::MessageFacts;
-use super::matched::{fan_out, filter_can_send, sort_matches, Match, MatchedFilter};
+use super::matched::{fan_out, filter_can_send, reason_code, sort_matches, Match, MatchedFilter};
 
 /// Matches one message against every user by evaluating every filter.
 pub fn match_naive(
@@ -29,6 +29,7 @@ pub fn match_naive(
                 oneshot: filter.oneshot,
                 destinations: &filter.destinations,
                 reason: reason(&filter.rules, &user.name),
+                reason_code: reason_code(&filter.rules),
                 urgent: filter.urgent,
                 max_per_hour: filter.max_per_hour,
             })

@@ -127,6 +127,7 @@ impl Registry {
         }
         if let Some(processor) = processor {
             processor.extract(&ctx, &mut out);
+            out.long_text = processor.long_form(&ctx, &out);
         }
         if out.agent.is_none() {
             if let Some(agent) = ctx.str("agent") {

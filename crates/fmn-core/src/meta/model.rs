@@ -133,4 +133,13 @@ pub trait Processor: Send + Sync {
 
     /// Fills `out`, which arrives with `title`, `app` and `severity` set.
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata);
+
+    /// The long, human-readable form of the message for mail (a comment's text, a commit
+    /// message with its diffstat, an update's notes and karma…), given what [`extract`] found;
+    /// `None` when the message says no more than its subtitle.
+    ///
+    /// [`extract`]: Processor::extract
+    fn long_form(&self, _m: &Ctx<'_>, _meta: &Metadata) -> Option<String> {
+        None
+    }
 }

@@ -3,10 +3,12 @@
 //! Subject: `[<app>] <subtitle, or the title when there is none>` (FMN 3's form). Body: the
 //! message's long text when it has one (a fedora-messaging schema's `__str__`, as FMN 3 mailed
 //! it) or else the subtitle, then the link, who did it, the topic and when it was published,
-//! then a footer naming the filter that matched and the preferences page. Headers for
-//! filtering, as the old FMN sent them: `X-Fedmsg-Topic`, `X-Fedmsg-Category` (the service),
-//! `X-Fedmsg-Username` (the agent), `X-Fedmsg-Id`, one `X-Fedmsg-Package` per package (and
-//! `X-Fedmsg-Num-Packages`). A fedora-messaging message also gets FMN 3's: `Date` is when the
+//! then a footer naming the filter that matched, a link to edit it and the preferences page.
+//! Headers for filtering, as the old FMN sent them: `X-Fedmsg-Topic`, `X-Fedmsg-Category` (the
+//! topic's fourth field), one `X-Fedmsg-Username` per user of the message (sorted),
+//! `X-Fedmsg-Id`, one `X-Fedmsg-Package` for each of the first 10 packages and
+//! `X-Fedmsg-Num-Packages`; ours: `X-Fmn-Filter` (name), `X-Fmn-Filter-Id`, `X-Fmn-Filter-Url`
+//! and `X-Fmn-Reason` (a stable code: `own-package`, `catalogue:<entry>`…). A fedora-messaging message also gets FMN 3's: `Date` is when the
 //! message was sent, and `X-Fedora-Messaging-Topic`, `X-Fedora-Messaging-Id` and
 //! `X-Fedora-Messaging-Link` (the message in datagrepper).
 
@@ -42,6 +44,21 @@ fn percent_encode(value: &str) -> String {
         }
     }
     out
+}
+
+/// A topic's category as the old FMN mailed it (`X-Fedmsg-Category`): its fourth
+/// dot-separated field, `buildsys` in `org.fedoraproject.prod.buildsys.build.state.change`.
+pub fn topic_category(topic: &str) -> Option<&str> {
+    topic.split('.').nth(3).filter(|c| !c.is_empty())
+}
+
+/// Where the page opens on one filter (the mail's "edit this filter" link).
+pub fn filter_url(ctx: &MailContext, filter_id: &str) -> String {
+    format!(
+        "{}#filter-{}",
+        ctx.preferences_url(),
+        percent_encode(filter_id)
+    )
 }
 
 /// The one-line summary: `[bodhi] alice submitted foo-1.0 to testing`.
@@ -92,9 +109,15 @@ pub fn render(
         &d.id,
     );
     h.text("X-Fedmsg-Topic", &n.topic, MAX_HEADER_CHARS);
-    h.text("X-Fedmsg-Category", &n.app, MAX_HEADER_CHARS);
-    if let Some(agent) = n.agent.as_deref() {
-        h.text("X-Fedmsg-Username", agent, MAX_HEADER_CHARS);
+    if let Some(category) = topic_category(&n.topic) {
+        h.text("X-Fedmsg-Category", category, MAX_HEADER_CHARS);
+    }
+    // Every user of the message, sorted, one header each (old FMN, fmn#281).
+    let mut users: Vec<&str> = n.usernames.iter().map(String::as_str).collect();
+    users.sort_unstable();
+    users.dedup();
+    for u in users {
+        h.text("X-Fedmsg-Username", u, MAX_HEADER_CHARS);
     }
     h.text("X-Fedmsg-Id", &n.msg_id, MAX_HEADER_CHARS);
     let mut packages: Vec<&str> = n.packages.iter().map(String::as_str).collect();
@@ -103,17 +126,24 @@ pub fn render(
     for p in packages.iter().take(MAX_PACKAGE_HEADERS) {
         h.text("X-Fedmsg-Package", p, MAX_HEADER_CHARS);
     }
-    if !packages.is_empty() {
-        // The message's count, when the job carries only the first of its packages.
-        let count = n.packages_total.unwrap_or(packages.len());
-        h.raw("X-Fedmsg-Num-Packages", &count.to_string());
-    }
+    // The message's count, also when the job carries only the first of its packages.
+    let count = n.packages_total.unwrap_or(packages.len());
+    h.raw("X-Fedmsg-Num-Packages", &count.to_string());
     if n.origin == Origin::FedoraMessaging {
         h.text("X-Fedora-Messaging-Topic", &n.topic, MAX_HEADER_CHARS);
         h.text("X-Fedora-Messaging-Id", &n.msg_id, MAX_HEADER_CHARS);
         h.raw("X-Fedora-Messaging-Link", &datagrepper_url(&n.msg_id));
     }
     h.text("X-Fmn-Filter", &job.filter_name, MAX_HEADER_CHARS);
+    h.text("X-Fmn-Filter-Id", &job.filter_id, MAX_HEADER_CHARS);
+    h.text(
+        "X-Fmn-Filter-Url",
+        &filter_url(ctx, &job.filter_id),
+        MAX_HEADER_CHARS,
+    );
+    if !job.reason_code.is_empty() {
+        h.text("X-Fmn-Reason", &job.reason_code, MAX_HEADER_CHARS);
+    }
 
     let (text, html) = bodies(job, ctx);
     Ok(RenderedMail {
@@ -182,14 +212,16 @@ fn bodies(job: &DeliveryJob, ctx: &MailContext) -> (String, String) {
         "You received this message because of your filter \"{}\" ({}).",
         job.filter_name, job.reason
     );
+    let edit = filter_url(ctx, &job.filter_id);
     let _ = write!(
         text,
-        "\n-- \n{footer}\nChange your notification preferences at {prefs}\n"
+        "\n-- \n{footer}\nEdit this filter: {edit}\nChange your notification preferences at {prefs}\n"
     );
     let _ = write!(
         html,
-        "<hr>\n<p><small>{}<br>\nChange your notification preferences at {}</small></p>\n</body></html>\n",
+        "<hr>\n<p><small>{}<br>\nEdit this filter: {}<br>\nChange your notification preferences at {}</small></p>\n</body></html>\n",
         html_escape(&footer),
+        html_link(&edit),
         html_link(&prefs)
     );
     (text, html)
@@ -217,6 +249,7 @@ pub(crate) mod tests {
             filter_id: "filter-1".into(),
             filter_name: "My packages".into(),
             reason: "package owned".into(),
+            reason_code: "own-package".into(),
             destination: Destination {
                 id: "email-1".into(),
                 kind: DestinationKind::Email,

@@ -23,9 +23,9 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 pub const MAX_HEADER_CHARS: usize = 500;
 /// The folding column (RFC 5322 §2.1.1 "SHOULD be no more than 78").
 pub const FOLD_COLUMN: usize = 78;
-/// Packages listed in `X-Fedmsg-Package` headers at most (the old FMN listed 10; the total
-/// goes in `X-Fedmsg-Num-Packages`).
-pub const MAX_PACKAGE_HEADERS: usize = 25;
+/// Packages listed in `X-Fedmsg-Package` headers at most, as the old FMN (fmn#273); the total
+/// goes in `X-Fedmsg-Num-Packages`.
+pub const MAX_PACKAGE_HEADERS: usize = 10;
 
 /// What rendering needs besides the job: who sends, and where the web-api is.
 #[derive(Clone, Debug)]

@@ -30,6 +30,10 @@ pub enum ArgKind {
     Regex,
     /// A glob over the full topic.
     TopicGlob,
+    /// The id of a service catalogue entry.
+    CatalogueEntry,
+    /// A list of values for a catalogue entry that takes them.
+    Values,
 }
 
 /// One argument of a rule kind.
@@ -121,6 +125,10 @@ pub fn catalog() -> Vec<RuleInfo> {
         info("not-my-actions", "narrowing", "Not my own actions",
             "Leaves out messages I caused myself.",
             vec![]),
+        info("catalogue", "service", "An event of a service",
+            "Messages of one event of the service catalogue (Koji builds failing, Bodhi comments, Copr builds…): the entries follow this list, family `service-entry`.",
+            vec![arg("entry", A::CatalogueEntry, true, "The entry's id, e.g. koji_build_failed."),
+                 arg("values", A::Values, false, "For an entry that takes values (its `param`): the values, e.g. Koschei groups.")]),
     ]
 }
 
@@ -162,5 +170,39 @@ pub fn examples() -> Vec<RuleKind> {
             glob: "*.bodhi.*".into(),
         },
         RuleKind::NotMyActions,
+        RuleKind::Catalogue {
+            entry: "koji_build_failed".into(),
+            values: vec![],
+        },
     ]
+}
+
+/// The whole catalogue as one list: every rule kind (as [`catalog`]), then every entry of the
+/// service catalogue, each with `kind: "catalogue"`, `family: "service-entry"`, its `entry`
+/// id, its service, title, description, predicate and, when it takes values, `param`.
+pub fn full_catalogue() -> Vec<serde_json::Value> {
+    let mut all: Vec<serde_json::Value> = catalog()
+        .iter()
+        .map(|k| serde_json::to_value(k).unwrap_or_default())
+        .collect();
+    for (service, entry) in super::services::service_catalogue().entries() {
+        let mut v = serde_json::json!({
+            "kind": "catalogue",
+            "family": "service-entry",
+            "entry": entry.id,
+            "service": service.id,
+            "service_title": service.title,
+            "title": entry.title,
+            "description": entry.description,
+            "topics": entry.topics,
+        });
+        if !entry.r#where.is_empty() {
+            v["where"] = serde_json::to_value(&entry.r#where).unwrap_or_default();
+        }
+        if let Some(param) = &entry.param {
+            v["param"] = param.clone().into();
+        }
+        all.push(v);
+    }
+    all
 }

@@ -11,8 +11,10 @@ mod catalog;
 mod error;
 mod glob;
 mod rule;
+mod services;
 
-pub use catalog::{catalog, examples, ArgKind, RuleArg, RuleInfo};
+pub use catalog::{catalog, examples, full_catalogue, ArgKind, RuleArg, RuleInfo};
 pub use error::{RuleError, MAX_LIST, MAX_PATTERN, MAX_REGEX_PROGRAM};
 pub use glob::Glob;
 pub use rule::{compile_regex, Artifact, ArtifactKind, Rule, RuleKind, MAX_REGEX_SCAN};
+pub use services::{service_catalogue, Entry, FieldTest, Service, ServiceCatalogue, TopicPattern};

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{bad, RuleError, MAX_LIST, MAX_PATTERN, MAX_REGEX_PROGRAM};
 use super::glob::Glob;
+use super::services::service_catalogue;
 use crate::meta::Severity;
 
 /// The namespaces of dist-git artifacts.
@@ -113,6 +114,13 @@ pub enum RuleKind {
     Topic { glob: String },
     /// The message was not caused by the filter's owner.
     NotMyActions,
+    /// An event of the service catalogue (`rules/catalogue.json`), by entry id; `values` fill
+    /// the entry's parameter when it takes one (koji instances, Koschei groups, …).
+    Catalogue {
+        entry: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        values: Vec<String>,
+    },
 }
 
 impl RuleKind {
@@ -135,6 +143,7 @@ impl RuleKind {
             Self::Severities { .. } => "severities",
             Self::Topic { .. } => "topic",
             Self::NotMyActions => "not-my-actions",
+            Self::Catalogue { .. } => "catalogue",
         }
     }
 }
@@ -190,6 +199,21 @@ impl Rule {
             }
             RuleKind::Topic { glob } => Glob::new(glob).map(drop),
             RuleKind::RelatedEvents | RuleKind::NotMyActions => Ok(()),
+            RuleKind::Catalogue { entry, values } => {
+                let Some(found) = service_catalogue().entry(entry) else {
+                    return Err(bad(
+                        "entry",
+                        format!("`{entry}` is not in the service catalogue (see `fmn rules`)"),
+                    ));
+                };
+                if found.takes_values() {
+                    names("values", values, false)
+                } else if values.is_empty() {
+                    Ok(())
+                } else {
+                    Err(bad("values", format!("`{entry}` takes no values")))
+                }
+            }
         }
     }
 }
@@ -276,6 +300,30 @@ mod tests {
         assert_eq!(back, rule);
         let plain: Rule = serde_json::from_str(r#"{"kind": "related-events"}"#).unwrap();
         assert_eq!(plain, Rule::new(RuleKind::RelatedEvents));
+    }
+
+    #[test]
+    fn catalogue_rules_name_an_entry_and_its_values() {
+        let rule = |entry: &str, values: &[&str]| {
+            Rule::new(RuleKind::Catalogue {
+                entry: entry.into(),
+                values: values.iter().map(|v| v.to_string()).collect(),
+            })
+        };
+        rule("koji_build_failed", &[]).validate().unwrap();
+        rule("koschei_group", &["python-sig"]).validate().unwrap();
+        assert!(rule("koschei_group", &[]).validate().is_err());
+        assert!(rule("koji_build_failed", &["x"]).validate().is_err());
+        let unknown = rule("telepathy", &[]).validate().unwrap_err().to_string();
+        assert!(
+            unknown.contains("not in the service catalogue"),
+            "{unknown}"
+        );
+        let json = serde_json::to_value(rule("koji_build_failed", &[])).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "catalogue", "entry": "koji_build_failed"})
+        );
     }
 
     #[test]

@@ -37,9 +37,9 @@ pub async fn config(State(state): State<AppState>) -> Json<AuthConfig> {
 }
 
 #[utoipa::path(get, path = "/api/v1/rules", tag = "meta",
-    responses((status = 200, description = "The rule catalogue: kinds, families, descriptions, arguments", body = Vec<Object>)))]
+    responses((status = 200, description = "The rule catalogue: every rule kind (family, description, arguments), then every event of the service catalogue (family `service-entry`: its `entry` id for a `catalogue` rule, service, title, description, topics, field tests, `param`)", body = Vec<Object>)))]
 pub async fn rules() -> impl IntoResponse {
-    Json(fmn_core::rules::catalog())
+    Json(fmn_core::rules::full_catalogue())
 }
 
 /// Development login.

@@ -324,6 +324,9 @@
     $("admin-section").hidden = !state.me.admin;
     $("nav-admin").hidden = !state.me.admin;
     if (state.me.admin) loadUsers();
+    // A mail's "edit this filter" link (`#filter-<id>`) opens on that filter.
+    const linked = location.hash.startsWith("#filter-") && document.getElementById(location.hash.slice(1));
+    if (linked) { linked.scrollIntoView(); linked.focus(); }
   }
 
   function renderAll() {
@@ -596,8 +599,19 @@
 
   // ------------------------------------------------------------------ filters
 
+  /** A rule kind's catalogue item; `catalogue:<entry>` is a service catalogue entry, shaped
+   * like a kind (its one argument: the values, when the entry takes them). */
   function catalogueEntry(kind) {
-    return state.catalogue.find((r) => r.kind === kind);
+    if (kind && kind.startsWith("catalogue:")) {
+      const id = kind.slice("catalogue:".length);
+      const e = state.catalogue.find((r) => r.family === "service-entry" && r.entry === id);
+      if (!e) return null;
+      return {
+        kind, entry: e.entry, title: `${e.service_title}: ${e.title}`, description: e.description,
+        args: e.param ? [{ name: "values", kind: "values", required: true, description: e.param }] : [],
+      };
+    }
+    return state.catalogue.find((r) => r.kind === kind && r.family !== "service-entry");
   }
 
   function argText(value, argKind) {
@@ -607,7 +621,7 @@
   }
 
   function ruleSummary(rule) {
-    const info = catalogueEntry(rule.kind);
+    const info = catalogueEntry(rule.kind === "catalogue" ? `catalogue:${rule.entry}` : rule.kind);
     const title = info ? info.title : rule.kind;
     const args = (info ? info.args : [])
       .map((a) => {
@@ -632,7 +646,7 @@
           h("label", { for: `${id}-${s}` }, s)))),
         help, h("p", { class: "field-error", id: errorId }));
     }
-    const listy = ["usernames", "packages", "groups", "applications", "artifacts"].includes(arg.kind);
+    const listy = ["usernames", "packages", "groups", "applications", "artifacts", "values"].includes(arg.kind);
     input = h("input", {
       id,
       "data-arg": arg.name,
@@ -650,13 +664,13 @@
   /** Reads the argument inputs under root into a rule; throws {id, message} on bad input. */
   function readRule(kind, root) {
     const info = catalogueEntry(kind);
-    const rule = { kind };
+    const rule = info.entry ? { kind: "catalogue", entry: info.entry } : { kind };
     for (const arg of info.args) {
       const el = root.querySelector(`[data-arg="${arg.name}"]`);
       let value;
       if (arg.kind === "severities") {
         value = [...el.querySelectorAll("input:checked")].map((c) => c.value);
-      } else if (["usernames", "packages", "groups", "applications"].includes(arg.kind)) {
+      } else if (["usernames", "packages", "groups", "applications", "values"].includes(arg.kind)) {
         value = list(el.value);
       } else if (arg.kind === "artifacts") {
         value = list(el.value).map((item) => {
@@ -816,9 +830,33 @@
         return h("optgroup", { label: labels[family] }, items.map((r) => h("option", { value: r.kind }, r.title)));
       }),
       (() => {
-        const others = state.catalogue.filter((r) => !["tracking", "generic", "narrowing"].includes(r.family));
+        const others = state.catalogue.filter((r) => !["tracking", "generic", "narrowing", "service", "service-entry"].includes(r.family));
         return others.length ? h("optgroup", { label: "Other" }, others.map((r) => h("option", { value: r.kind }, r.title))) : null;
+      })(),
+      // The service catalogue: one group per service, one option per event.
+      (() => {
+        const groups = new Map();
+        for (const e of state.catalogue.filter((r) => r.family === "service-entry")) {
+          if (!groups.has(e.service_title)) groups.set(e.service_title, []);
+          groups.get(e.service_title).push(e);
+        }
+        return [...groups].map(([service, items]) => h("optgroup", { label: service },
+          items.map((e) => h("option", { value: `catalogue:${e.entry}`, "data-search": `${service} ${e.title} ${e.description} ${e.entry}`.toLowerCase() }, e.title))));
       })());
+    // Search narrows the choice to the events and rules whose words match.
+    const search = h("input", { type: "search", id: `${p}-add-search`, placeholder: "Search events: koji failed, bodhi comment…",
+      autocapitalize: "none", spellcheck: "false", "aria-controls": `${p}-add-kind` });
+    search.addEventListener("input", () => {
+      const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+      for (const opt of kindSelect.querySelectorAll("option")) {
+        if (!opt.value) continue;
+        const text = opt.dataset.search || opt.textContent.toLowerCase();
+        opt.hidden = !words.every((w) => text.includes(w));
+      }
+      for (const g of kindSelect.querySelectorAll("optgroup")) {
+        g.hidden = ![...g.querySelectorAll("option")].some((o) => !o.hidden);
+      }
+    });
     const desc = h("p", { class: "hint", id: `${p}-add-desc`, "aria-live": "polite" });
     const argsBox = h("div", { class: "rule-args" });
     const negate = h("span", { class: "check" },
@@ -831,6 +869,7 @@
     });
     const addForm = h("form", { class: "add-rule", novalidate: true },
       h("h4", {}, "Add a rule"),
+      h("div", { class: "field" }, h("label", { for: `${p}-add-search` }, "Search"), search),
       h("div", { class: "field" }, h("label", { for: `${p}-add-kind` }, "Rule"), kindSelect),
       desc, argsBox, negate,
       h("p", { class: "field-error", id: `${p}-rule-error` }),
@@ -879,7 +918,7 @@
         });
       } }, "Delete filter");
 
-    return h("article", { class: f.enabled === false ? "card filter disabled" : "card filter", "data-id": f.id, "aria-labelledby": `${p}-title` },
+    return h("article", { class: f.enabled === false ? "card filter disabled" : "card filter", "data-id": f.id, id: p, tabindex: -1, "aria-labelledby": `${p}-title` },
       h("h3", { id: `${p}-title` }, f.name,
         f.enabled === false ? h("span", { class: "badge" }, "disabled") : null,
         f.oneshot ? h("span", { class: "badge" }, "one-shot") : null),

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::meta::ctx::Ctx;
 use crate::meta::model::{Metadata, Processor};
+use crate::meta::processors::long;
 use crate::meta::py::{self, list_to_series};
 
 /// Anitya.
@@ -165,6 +166,43 @@ impl Processor for Anitya {
 
     fn app(&self) -> &'static str {
         "anitya"
+    }
+
+    fn long_form(&self, m: &Ctx<'_>, meta: &Metadata) -> Option<String> {
+        // A new upstream version: the version, the ones before, the project.
+        if !m.has("anitya.project.version.update") {
+            return None;
+        }
+        let mut text = long::fields(
+            m,
+            &[
+                ("New version", "upstream_version"),
+                ("Previous version", "old_version"),
+                ("Project", "project.name"),
+                ("Homepage", "project.homepage"),
+                ("Backend", "project.backend"),
+            ],
+        );
+        let versions: Vec<String> = m.arr("versions").iter().take(10).map(py::str).collect();
+        if !versions.is_empty() {
+            text.push_str(&format!("Known versions: {}\n", versions.join(", ")));
+        }
+        let packages: Vec<String> = m
+            .arr("packages")
+            .iter()
+            .filter_map(|p| {
+                let name = p.get("package_name")?.as_str()?;
+                let distro = p
+                    .get("distro")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?");
+                Some(format!("{name} ({distro})"))
+            })
+            .collect();
+        if !packages.is_empty() {
+            text.push_str(&format!("Packages: {}\n", packages.join(", ")));
+        }
+        long::under(meta.subtitle.as_deref(), text)
     }
 
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata) {

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::meta::ctx::Ctx;
 use crate::meta::model::{Metadata, Processor};
+use crate::meta::processors::long;
 use crate::meta::py::{self, nvr_name, truncate40};
 
 /// Bodhi.
@@ -345,6 +346,45 @@ fn link(m: &Ctx) -> Option<String> {
     Some(BASE.to_owned())
 }
 
+/// A comment's text, or an update's notes and karma.
+fn long_form(m: &Ctx, meta: &Metadata) -> Option<String> {
+    let sub = meta.subtitle.as_deref();
+    if m.has("bodhi.update.comment") {
+        let text = m.str("comment.text")?;
+        let karma = m.fmt("comment.karma").unwrap_or_else(|| "0".into());
+        return long::under(sub, format!("{}\n\nKarma: {karma}", text.trim_end()));
+    }
+    let update = m.get("update").filter(|u| py::truthy(u))?;
+    let mut text = String::new();
+    if let Some(notes) = update.get("notes").and_then(Value::as_str) {
+        if !notes.trim().is_empty() {
+            text.push_str(&format!("Notes:\n{}\n\n", notes.trim_end()));
+        }
+    }
+    text.push_str(&long::fields(
+        m,
+        &[
+            ("Update", "update.alias"),
+            ("Release", "update.release.long_name"),
+            ("Type", "update.type"),
+            ("Status", "update.status"),
+            ("Request", "update.request"),
+            ("Karma", "update.karma"),
+            ("Stable karma", "update.stable_karma"),
+            ("Critical path", "update.critpath"),
+        ],
+    ));
+    let builds: Vec<&str> = m
+        .arr("update.builds")
+        .iter()
+        .filter_map(|b| b.get("nvr").and_then(Value::as_str))
+        .collect();
+    if !builds.is_empty() {
+        text.push_str(&format!("Builds: {}\n", builds.join(" ")));
+    }
+    long::under(sub, text)
+}
+
 impl Processor for Bodhi {
     fn services(&self) -> &'static [&'static str] {
         &["bodhi"]
@@ -352,6 +392,10 @@ impl Processor for Bodhi {
 
     fn app(&self) -> &'static str {
         "bodhi"
+    }
+
+    fn long_form(&self, m: &Ctx<'_>, meta: &Metadata) -> Option<String> {
+        long_form(m, meta)
     }
 
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata) {

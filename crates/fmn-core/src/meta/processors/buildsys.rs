@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::meta::ctx::Ctx;
 use crate::meta::model::{Metadata, Processor};
+use crate::meta::processors::long;
 use crate::meta::py::{self, list_to_series};
 
 /// Koji.
@@ -163,6 +164,33 @@ impl Processor for Buildsys {
 
     fn app(&self) -> &'static str {
         "koji"
+    }
+
+    fn long_form(&self, m: &Ctx<'_>, meta: &Metadata) -> Option<String> {
+        // A build: its NVR, who, and where its logs are.
+        if !m.has("buildsys.build.state.change") {
+            return None;
+        }
+        let f = |p: &str| m.fmt_or_none(p);
+        let (name, version, release) = (f("name"), f("version"), f("release"));
+        let mut text = format!("Build: {name}-{version}-{release}\n");
+        text.push_str(&long::fields(
+            m,
+            &[
+                ("Owner", "owner"),
+                ("Instance", "instance"),
+                ("Task", "task_id"),
+            ],
+        ));
+        if m.str("instance").unwrap_or("primary") == "primary" {
+            text.push_str(&format!(
+                "Build logs: https://kojipkgs.fedoraproject.org/packages/{name}/{version}/{release}/data/logs/\n"
+            ));
+        }
+        if let Some(link) = &meta.link {
+            text.push_str(&format!("Build page: {link}\n"));
+        }
+        long::under(meta.subtitle.as_deref(), text)
     }
 
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata) {

@@ -2,6 +2,7 @@
 
 use crate::meta::ctx::Ctx;
 use crate::meta::model::{Metadata, Processor};
+use crate::meta::processors::long;
 use crate::meta::py;
 
 /// Copr.
@@ -86,6 +87,33 @@ impl Processor for Copr {
 
     fn app(&self) -> &'static str {
         "copr"
+    }
+
+    fn long_form(&self, m: &Ctx<'_>, meta: &Metadata) -> Option<String> {
+        // A finished build: where its log is.
+        if !m.has("copr.build.end") {
+            return None;
+        }
+        let owner = m.get("owner").or_else(|| m.get("user")).map(py::str)?;
+        let f = |p: &str| m.fmt_or_none(p);
+        let build = m.get("build").and_then(serde_json::Value::as_i64)?;
+        let mut text = long::fields(
+            m,
+            &[
+                ("Project", "copr"),
+                ("Chroot", "chroot"),
+                ("Package", "pkg"),
+                ("Version", "version"),
+            ],
+        );
+        text.push_str(&format!("Status: {}\n", status(m)));
+        let pkg = m.str("pkg").unwrap_or_default();
+        text.push_str(&format!(
+            "Build log: https://download.copr.fedorainfracloud.org/results/{owner}/{}/{}/{build:08}-{pkg}/builder-live.log.gz\n",
+            f("copr"),
+            f("chroot"),
+        ));
+        long::under(meta.subtitle.as_deref(), text)
     }
 
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata) {

@@ -2,6 +2,7 @@
 
 use crate::meta::ctx::Ctx;
 use crate::meta::model::{Metadata, Processor};
+use crate::meta::processors::long;
 use crate::meta::py;
 
 /// Dist-git.
@@ -119,6 +120,14 @@ impl Processor for Git {
 
     fn app(&self) -> &'static str {
         "git"
+    }
+
+    fn long_form(&self, m: &Ctx<'_>, meta: &Metadata) -> Option<String> {
+        // A push: the commit message with its diffstat.
+        if m.has(".git.receive") {
+            return long::under(meta.subtitle.as_deref(), long::commit(m, "commit")?);
+        }
+        None
     }
 
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata) {

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::meta::ctx::Ctx;
 use crate::meta::model::{Metadata, Processor};
+use crate::meta::processors::long;
 use crate::meta::py;
 
 /// GitHub.
@@ -215,6 +216,20 @@ impl Processor for Github {
 
     fn app(&self) -> &'static str {
         "github"
+    }
+
+    fn long_form(&self, m: &Ctx<'_>, meta: &Metadata) -> Option<String> {
+        let sub = meta.subtitle.as_deref();
+        if let Some(body) = m.str("comment.body") {
+            return long::under(sub, body);
+        }
+        if m.has("github.issue.opened") {
+            return long::under(sub, m.str("issue.body")?);
+        }
+        if m.has("github.pull_request.opened") {
+            return long::under(sub, m.str("pull_request.body")?);
+        }
+        None
     }
 
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata) {

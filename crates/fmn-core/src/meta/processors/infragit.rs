@@ -2,6 +2,7 @@
 
 use crate::meta::ctx::Ctx;
 use crate::meta::model::{Metadata, Processor};
+use crate::meta::processors::long;
 
 /// Infrastructure git.
 pub struct Infragit;
@@ -13,6 +14,10 @@ impl Processor for Infragit {
 
     fn app(&self) -> &'static str {
         "infragit"
+    }
+
+    fn long_form(&self, m: &Ctx<'_>, meta: &Metadata) -> Option<String> {
+        long::under(meta.subtitle.as_deref(), long::commit(m, "commit")?)
     }
 
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata) {

@@ -130,3 +130,86 @@ pub fn all() -> Vec<Box<dyn Processor>> {
         Box::new(Wiki),
     ]
 }
+
+/// Shared pieces of the long forms.
+pub(crate) mod long {
+    use serde_json::Value;
+
+    use crate::meta::ctx::Ctx;
+    use crate::meta::py;
+
+    /// `text` with its subtitle on top, when there is text.
+    pub fn under(subtitle: Option<&str>, text: impl AsRef<str>) -> Option<String> {
+        let text = text.as_ref().trim_end();
+        if text.trim().is_empty() {
+            return None;
+        }
+        Some(match subtitle.filter(|s| !s.is_empty()) {
+            Some(s) => format!("{s}\n\n{text}"),
+            None => text.to_owned(),
+        })
+    }
+
+    /// A git commit (`commit.message`, `commit.stats`) as `git show --stat` puts it: the
+    /// message, then one line per file and the totals.
+    pub fn commit(m: &Ctx, at: &str) -> Option<String> {
+        let message = m.str(&format!("{at}.message"))?;
+        let mut out = String::new();
+        if let Some(rev) = m.str(&format!("{at}.rev")) {
+            out.push_str(&format!("commit {rev}\n"));
+        }
+        let who = m
+            .str(&format!("{at}.name"))
+            .or_else(|| m.str(&format!("{at}.username")));
+        match (who, m.str(&format!("{at}.email"))) {
+            (Some(n), Some(e)) => out.push_str(&format!("Author: {n} <{e}>\n")),
+            (Some(n), None) => out.push_str(&format!("Author: {n}\n")),
+            _ => {}
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        for line in message.trim_end().lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+        if let Some(Value::Object(files)) = m.get(&format!("{at}.stats.files")) {
+            out.push('\n');
+            let width = files.keys().map(|f| f.chars().count()).max().unwrap_or(0);
+            for (file, stats) in files {
+                let n = |k: &str| stats.get(k).and_then(Value::as_i64).unwrap_or(0);
+                out.push_str(&format!(
+                    " {file:<width$} | {} (+{}, -{})\n",
+                    n("lines"),
+                    n("additions"),
+                    n("deletions")
+                ));
+            }
+            let t = |k: &str| {
+                m.get(&format!("{at}.stats.total.{k}"))
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            };
+            out.push_str(&format!(
+                " {} file{} changed, {} insertion{}(+), {} deletion{}(-)\n",
+                t("files"),
+                if t("files") == 1 { "" } else { "s" },
+                t("additions"),
+                if t("additions") == 1 { "" } else { "s" },
+                t("deletions"),
+                if t("deletions") == 1 { "" } else { "s" },
+            ));
+        }
+        Some(out)
+    }
+
+    /// `Label: value` lines for the fields present.
+    pub fn fields(m: &Ctx, fields: &[(&str, &str)]) -> String {
+        let mut out = String::new();
+        for (label, path) in fields {
+            if let Some(v) = m.get(path).filter(|v| py::truthy(v)) {
+                out.push_str(&format!("{label}: {}\n", py::str(v)));
+            }
+        }
+        out
+    }
+}

@@ -5,6 +5,7 @@ use serde_json::Value;
 use crate::meta::ctx::get;
 use crate::meta::ctx::Ctx;
 use crate::meta::model::{Metadata, Processor};
+use crate::meta::processors::long;
 use crate::meta::py::{self, list_to_series};
 
 /// Pagure.
@@ -372,6 +373,33 @@ impl Processor for Pagure {
 
     fn app(&self) -> &'static str {
         "pagure"
+    }
+
+    fn long_form(&self, m: &Ctx<'_>, meta: &Metadata) -> Option<String> {
+        let sub = meta.subtitle.as_deref();
+        // The last comment of an issue or pull request, else its first text.
+        let last_comment = |at: &str| {
+            m.arr(&format!("{at}.comments"))
+                .last()
+                .and_then(|c| c.get("comment"))
+                .and_then(serde_json::Value::as_str)
+        };
+        if m.has("pagure.issue.comment") {
+            return long::under(sub, last_comment("issue")?);
+        }
+        if m.has("pagure.pull-request.comment") {
+            return long::under(sub, last_comment("pullrequest")?);
+        }
+        if m.has("pagure.issue.new") {
+            return long::under(sub, m.str("issue.content")?);
+        }
+        if m.has("pagure.pull-request.new") {
+            return long::under(sub, m.str("pullrequest.initial_comment")?);
+        }
+        if m.has("pagure.git.receive") {
+            return long::under(sub, long::commit(m, "commit")?);
+        }
+        None
     }
 
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata) {
