@@ -361,6 +361,48 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn old_fmn_headers_and_ours_are_pinned() {
+        let mut j = job("koji built it");
+        j.notification.topic = "org.fedoraproject.prod.buildsys.build.state.change".into();
+        j.notification.app = "koji".into();
+        j.notification.usernames = vec!["zed".into(), "amy".into(), "bob".into()];
+        j.notification.packages = (0..12).map(|i| format!("pkg{i:02}")).collect();
+        j.reason_code = "catalogue:koji_build_failed".into();
+        j.filter_id = "f 1".into();
+        let raw = String::from_utf8(render(&j, &ctx(), 0).unwrap().raw).unwrap();
+        let headers = header_lines(&raw);
+        let all = |name: &str| -> Vec<String> {
+            headers
+                .iter()
+                .filter_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(all("X-Fedmsg-Category"), ["buildsys"]);
+        assert_eq!(all("X-Fedmsg-Username"), ["amy", "bob", "zed"]);
+        let packages: Vec<String> = (0..10).map(|i| format!("pkg{i:02}")).collect();
+        assert_eq!(all("X-Fedmsg-Package"), packages);
+        assert_eq!(all("X-Fedmsg-Num-Packages"), ["12"]);
+        assert_eq!(all("X-Fmn-Reason"), ["catalogue:koji_build_failed"]);
+        assert_eq!(all("X-Fmn-Filter"), ["My packages"]);
+        assert_eq!(all("X-Fmn-Filter-Id"), ["f 1"]);
+        assert_eq!(
+            all("X-Fmn-Filter-Url"),
+            ["http://127.0.0.1:8080/#filter-f%201"]
+        );
+        assert_eq!(all("Precedence"), ["bulk"]);
+        assert_eq!(all("Auto-Submitted"), ["auto-generated"]);
+        assert!(text_part(&raw).contains("Edit this filter: http://127.0.0.1:8080/#filter-f%201"));
+        // No packages: still counted; no reason code: no header.
+        j.notification.packages.clear();
+        j.reason_code.clear();
+        let raw = String::from_utf8(render(&j, &ctx(), 0).unwrap().raw).unwrap();
+        let headers = header_lines(&raw);
+        assert!(headers.contains(&"X-Fedmsg-Num-Packages: 0".to_string()));
+        assert!(!headers.iter().any(|l| l.starts_with("X-Fmn-Reason")));
+    }
+
+    #[test]
     fn injection_through_message_content_adds_no_header() {
         let mut j = job("x\r\nBcc: victim@example.org\r\n\r\nfake body");
         j.notification.topic = "topic\nX-Injected: 1".into();

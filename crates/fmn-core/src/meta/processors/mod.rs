@@ -177,10 +177,11 @@ pub(crate) mod long {
             let width = files.keys().map(|f| f.chars().count()).max().unwrap_or(0);
             for (file, stats) in files {
                 let n = |k: &str| stats.get(k).and_then(Value::as_i64).unwrap_or(0);
+                // Some hooks say `insertions` where others say `additions`.
                 out.push_str(&format!(
                     " {file:<width$} | {} (+{}, -{})\n",
                     n("lines"),
-                    n("additions"),
+                    n("additions").max(n("insertions")),
                     n("deletions")
                 ));
             }
@@ -189,12 +190,12 @@ pub(crate) mod long {
                     .and_then(Value::as_i64)
                     .unwrap_or(0)
             };
+            let added = t("additions").max(t("insertions"));
             out.push_str(&format!(
-                " {} file{} changed, {} insertion{}(+), {} deletion{}(-)\n",
+                " {} file{} changed, {added} insertion{}(+), {} deletion{}(-)\n",
                 t("files"),
                 if t("files") == 1 { "" } else { "s" },
-                t("additions"),
-                if t("additions") == 1 { "" } else { "s" },
+                if added == 1 { "" } else { "s" },
                 t("deletions"),
                 if t("deletions") == 1 { "" } else { "s" },
             ));

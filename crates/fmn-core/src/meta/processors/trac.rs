@@ -2,6 +2,7 @@
 
 use crate::meta::ctx::Ctx;
 use crate::meta::model::{Metadata, Processor};
+use crate::meta::processors::long;
 use crate::meta::py;
 
 /// Trac.
@@ -175,6 +176,13 @@ impl Processor for Trac {
 
     fn app(&self) -> &'static str {
         "trac"
+    }
+
+    fn long_form(&self, m: &Ctx<'_>, meta: &Metadata) -> Option<String> {
+        if m.has(".git.receive") {
+            return long::under(meta.subtitle.as_deref(), long::commit(m, "commit")?);
+        }
+        None
     }
 
     fn extract(&self, m: &Ctx<'_>, out: &mut Metadata) {
