@@ -372,3 +372,57 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
     assert!(reason.contains("not ours"), "{reason}");
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn noise_is_dropped_before_storage_counted_and_the_rest_kept() {
+    let env = TestEnv::new("match-noise").await;
+    let handler = Arc::new(fmn_match::MatchHandler::new(&env.clients).await.unwrap());
+    let (stop, stats) = start_function(&env, FunctionName::Match, handler.clone());
+    let message = |id: &str, topic: &str, msg: serde_json::Value| serde_json::json!({"topic": topic, "msg_id": id, "timestamp": 1.7e9, "msg": msg});
+    let sent = [
+        message(
+            "noise-stg",
+            "org.fedoraproject.stg.bodhi.update.comment",
+            serde_json::json!({}),
+        ),
+        message(
+            "noise-tag",
+            "org.fedoraproject.prod.buildsys.tag",
+            serde_json::json!({"tag": "f40"}),
+        ),
+        message(
+            "noise-gem",
+            "org.fedoraproject.prod.copr.build.end",
+            serde_json::json!({"owner": "@rubygems", "copr": "rubygems", "status": 1}),
+        ),
+        message(
+            "noise-kept",
+            "org.fedoraproject.prod.copr.build.end",
+            serde_json::json!({"owner": "ralph", "copr": "x", "status": 1}),
+        ),
+    ];
+    for (i, m) in sent.iter().enumerate() {
+        send_envelope(&env, &format!("n{i}"), m).await;
+    }
+    wait_for_records(&stats, sent.len() as u64).await;
+    let recent = RecentMessages::from_clients(&env.clients);
+    for id in ["noise-stg", "noise-tag", "noise-gem"] {
+        assert!(recent.get(id).await.unwrap().is_none(), "{id} was stored");
+    }
+    assert!(recent.get("noise-kept").await.unwrap().is_some());
+    let counts = handler.noise_dropped().snapshot();
+    assert_eq!(
+        counts,
+        [
+            ("non-production", 1),
+            ("junk-topic", 1),
+            ("ignored-copr-owner", 1)
+        ]
+    );
+    // Nothing was dead-lettered: noise is not an error.
+    assert!(env
+        .drain(QueueName::IngestDeadLetter, 0, 2)
+        .await
+        .is_empty());
+    stop.cancel();
+}

@@ -204,3 +204,93 @@ mod tests {
         );
     }
 }
+
+/// What the match function drops as noise before storing (`fmn_core::noise`):
+/// `FMN_DROP_NOISE` (default true; false keeps everything), `FMN_KEEP_ENVIRONMENTS` (default
+/// `prod`; comma-separated among `prod`, `stg`, `dev`), `FMN_JUNK_TOPICS` (topic suffixes,
+/// comma-separated; default the old FMN's list; `none` for none), `FMN_IGNORED_COPR_OWNERS`
+/// (default `@rubygems`; `none` for none).
+pub fn noise_policy_from(vars: &Vars) -> Result<fmn_core::noise::NoisePolicy, ConfigError> {
+    use fmn_core::message::Environment;
+    let mut policy = fmn_core::noise::NoisePolicy {
+        enabled: vars.flag("FMN_DROP_NOISE", true)?,
+        ..Default::default()
+    };
+    let list = |name: &str| -> Option<Vec<String>> {
+        let text = vars.text(name)?;
+        if text.eq_ignore_ascii_case("none") {
+            return Some(Vec::new());
+        }
+        Some(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+        )
+    };
+    if let Some(envs) = list("FMN_KEEP_ENVIRONMENTS") {
+        policy.environments = envs
+            .iter()
+            .map(|e| {
+                Environment::from_label(e).ok_or_else(|| ConfigError {
+                    name: "FMN_KEEP_ENVIRONMENTS".into(),
+                    value: e.clone(),
+                    expected: "a list of environments among prod, stg and dev",
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(suffixes) = list("FMN_JUNK_TOPICS") {
+        policy.junk_suffixes = suffixes;
+    }
+    if let Some(owners) = list("FMN_IGNORED_COPR_OWNERS") {
+        policy.ignored_copr_owners = owners;
+    }
+    Ok(policy)
+}
+
+/// [`noise_policy_from`] the process environment.
+pub fn noise_policy_from_env() -> Result<fmn_core::noise::NoisePolicy, ConfigError> {
+    noise_policy_from(&Vars::from_env())
+}
+
+#[cfg(test)]
+mod noise_settings_tests {
+    use super::*;
+
+    #[test]
+    fn noise_settings_default_to_old_fmn_and_refuse_bad_values() {
+        let none = Vars::from_lookup(|_| None);
+        assert_eq!(
+            noise_policy_from(&none).unwrap(),
+            fmn_core::noise::NoisePolicy::default()
+        );
+        let set = |pairs: &'static [(&'static str, &'static str)]| {
+            Vars::from_lookup(move |k| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let p = noise_policy_from(&set(&[
+            ("FMN_KEEP_ENVIRONMENTS", "prod, stg"),
+            ("FMN_JUNK_TOPICS", "none"),
+            ("FMN_IGNORED_COPR_OWNERS", "@a,@b"),
+        ]))
+        .unwrap();
+        assert!(p.enabled);
+        assert_eq!(p.environments.len(), 2);
+        assert!(p.junk_suffixes.is_empty());
+        assert_eq!(p.ignored_copr_owners, ["@a", "@b"]);
+        assert!(
+            !noise_policy_from(&set(&[("FMN_DROP_NOISE", "no")]))
+                .unwrap()
+                .enabled
+        );
+        let err = noise_policy_from(&set(&[("FMN_KEEP_ENVIRONMENTS", "prod,qa")])).unwrap_err();
+        assert!(err.to_string().contains("FMN_KEEP_ENVIRONMENTS"), "{err}");
+        assert!(noise_policy_from(&set(&[("FMN_DROP_NOISE", "maybe")])).is_err());
+    }
+}

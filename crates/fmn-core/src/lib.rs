@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod matching;
 pub mod message;
 pub mod meta;
+pub mod noise;
 pub mod ownership;
 pub mod prefs;
 pub mod rate;

@@ -63,6 +63,9 @@ pub struct RunOptions {
     pub health: fmn_core::health::HealthPolicy,
     /// `FMN_RETRY_SCHEDULE`: when the queue-fed functions try a failed record again.
     pub retry: Option<fmn_aws::batch::RetrySchedule>,
+    /// `FMN_DROP_NOISE`, `FMN_KEEP_ENVIRONMENTS`, `FMN_JUNK_TOPICS`, `FMN_IGNORED_COPR_OWNERS`:
+    /// what the match function drops before storing.
+    pub noise: fmn_core::noise::NoisePolicy,
 }
 
 impl RunOptions {
@@ -84,6 +87,7 @@ impl RunOptions {
             mail: fmn_aws::mail::MailSettings::from_vars(&vars)?,
             demo: vars.flag("FMN_DEMO", true)?,
             retry: fmn_aws::batch::retry_schedule_from(&vars)?,
+            noise: fmn_aws::config::noise_policy_from(&vars)?,
             health: fmn_aws::health::policy_from(&vars)?,
             web: fmn_web_api::settings::Settings::from_env(endpoints_are_local(|k| {
                 std::env::var(k).ok()
@@ -266,7 +270,8 @@ pub async fn run(
         Arc::new(
             fmn_match::MatchHandler::new(&clients)
                 .await?
-                .with_retry_schedule(options.retry.clone()),
+                .with_retry_schedule(options.retry.clone())
+                .with_noise_policy(options.noise.clone()),
         ),
     )?;
     spawn_mapping(

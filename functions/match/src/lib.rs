@@ -17,6 +17,8 @@
 //! sends what was held together. Severity error and urgent filters go through quiet hours.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::sync::Mutex;
 
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError, RetrySchedule};
@@ -35,6 +37,7 @@ use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::matching::{Match, MessageFacts};
 use fmn_core::message::Envelope;
 use fmn_core::meta::Registry;
+use fmn_core::noise::{Noise, NoisePolicy};
 use fmn_core::prefs::DestinationKind;
 use fmn_core::schedule::{self, Route};
 
@@ -56,6 +59,45 @@ pub struct MatchHandler {
     clock: Clock,
     registry: Registry,
     cache: Mutex<PrefsCache>,
+    /// What is dropped as noise before storage (`FMN_DROP_NOISE`, …).
+    noise: NoisePolicy,
+    /// Messages dropped as noise since start, by reason.
+    noise_dropped: NoiseCounts,
+}
+
+/// Messages dropped as noise, by reason (`fmn_core::noise::Noise::label`).
+#[derive(Debug, Default)]
+pub struct NoiseCounts {
+    pub non_production: AtomicU64,
+    pub junk_topic: AtomicU64,
+    pub ignored_copr_owner: AtomicU64,
+}
+
+impl NoiseCounts {
+    /// Counts one drop; the new count for its reason.
+    fn count(&self, noise: &Noise) -> u64 {
+        let counter = match noise {
+            Noise::NonProduction(_) => &self.non_production,
+            Noise::JunkTopic(_) => &self.junk_topic,
+            Noise::IgnoredCoprOwner(_) => &self.ignored_copr_owner,
+        };
+        counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// (label, count) of each reason.
+    pub fn snapshot(&self) -> [(&'static str, u64); 3] {
+        [
+            (
+                "non-production",
+                self.non_production.load(Ordering::Relaxed),
+            ),
+            ("junk-topic", self.junk_topic.load(Ordering::Relaxed)),
+            (
+                "ignored-copr-owner",
+                self.ignored_copr_owner.load(Ordering::Relaxed),
+            ),
+        ]
+    }
 }
 
 /// What one message led to, for the log.
@@ -108,7 +150,21 @@ impl MatchHandler {
             clock: Clock::system(),
             registry: Registry::default(),
             cache: Mutex::new(PrefsCache::new()),
+            noise: NoisePolicy::default(),
+            noise_dropped: NoiseCounts::default(),
         })
+    }
+
+    /// Drops what `policy` calls noise before storage (the default: the old FMN's junk topics
+    /// and ignored Copr owners, and every environment but production).
+    pub fn with_noise_policy(mut self, policy: NoisePolicy) -> Self {
+        self.noise = policy;
+        self
+    }
+
+    /// Messages dropped as noise so far, by reason.
+    pub fn noise_dropped(&self) -> &NoiseCounts {
+        &self.noise_dropped
     }
 
     /// Failed records come back on `schedule` (`FMN_RETRY_SCHEDULE`), then are dead-lettered.
@@ -159,6 +215,20 @@ impl MatchHandler {
     async fn handle_record(&self, record: Record) -> Result<(), RecordError> {
         let text = self.envelope_text(&record).await?;
         let envelope = parse_envelope(&text)?;
+        if let Some(noise) = self.noise.classify(&envelope) {
+            // Not an error: acknowledged, neither stored nor matched.
+            let total = self.noise_dropped.count(&noise);
+            tracing::info!(
+                msg_id = envelope.msg_id(),
+                topic = envelope.topic().as_str(),
+                reason = %noise,
+                metric = "fmn_match_noise_dropped_total",
+                label = noise.label(),
+                total,
+                "dropped as noise"
+            );
+            return Ok(());
+        }
         self.recent
             .put(envelope.msg_id(), envelope.topic().as_str(), &text)
             .await?;

@@ -9,7 +9,8 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<(), lambda_runtime::Error> {
     let retry = fmn_aws::batch::retry_schedule_from_env()?;
+    let noise = fmn_aws::config::noise_policy_from_env()?;
     let clients = AwsClients::from_env().await?;
     let handler = MatchHandler::new(&clients).await?;
-    run_sqs(handler.with_retry_schedule(retry)).await
+    run_sqs(handler.with_retry_schedule(retry).with_noise_policy(noise)).await
 }
