@@ -1175,3 +1175,51 @@ async fn removing_a_destination_purges_its_pending_digest_items() {
     assert!(store.items(&key).await.unwrap().is_empty(), "items purged");
     assert!(store.marker(&key).await.unwrap().is_none(), "marker gone");
 }
+
+#[tokio::test]
+async fn a_destination_is_paused_and_resumed_without_unsubscribing() {
+    let (env, api) = start("webpause").await;
+    let dana = api.token("dana", false);
+    let a = api
+        .send(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&dana),
+            json!({"kind": "irc", "address": "dana_"}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let id = a.body["id"].as_str().unwrap().to_string();
+    let jobs = env.drain(QueueName::Irc, 1, 10).await;
+    let job: Value = serde_json::from_str(jobs[0].body.as_deref().unwrap()).unwrap();
+    let token = job["accept_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    assert_eq!(api.answer_confirmation(token, true).await.status, 200);
+    let path = format!("/api/v1/me/destinations/{id}");
+    let a = api
+        .send(PATCH, &path, Some(&dana), json!({"paused": true}))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["paused"], true);
+    assert_eq!(a.body["confirmed"], true, "still subscribed");
+    // A health resume does not undo the owner's pause.
+    let a = api
+        .send(PATCH, &path, Some(&dana), json!({"resume": true}))
+        .await;
+    assert_eq!(a.body["paused"], true, "{a:?}");
+    let a = api
+        .send(PATCH, &path, Some(&dana), json!({"paused": false}))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.body.get("paused").is_none(), "{a:?}");
+    assert_error(
+        &api.send(PATCH, &path, Some(&dana), json!({"paused": "yes"}))
+            .await,
+        422,
+        "invalid",
+    );
+}

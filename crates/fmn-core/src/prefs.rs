@@ -168,6 +168,11 @@ pub struct Destination {
     /// end (errors and urgent filters excepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<QuietHours>,
+    /// Paused by its owner: receives nothing until resumed, and stays subscribed (filters
+    /// keep feeding it). Unlike [`Self::health`]'s stop, which delivery decides, only the
+    /// owner sets or clears this.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 fn yes() -> bool {
@@ -191,6 +196,7 @@ impl Destination {
             verbose: true,
             health: Default::default(),
             quiet_hours: None,
+            paused: false,
         }
     }
 
@@ -224,7 +230,7 @@ impl Destination {
 
     /// A destination that receives: confirmed, and not stopped by bounces or failures.
     pub fn is_active(&self) -> bool {
-        self.confirmed && !self.health.is_stopped()
+        self.confirmed && !self.paused && !self.health.is_stopped()
     }
 
     /// Whether items for it go to the digest store. Only e-mail is digested: an IRC
@@ -776,6 +782,56 @@ pub fn validate_nick(field: &str, nick: &str) -> Result<(), PrefsError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_paused_destination_receives_nothing_and_keeps_its_filters() {
+        use crate::matching::{Matcher, MessageFacts};
+        use crate::message::Envelope;
+        use crate::ownership::Ownership;
+        let mut p = UserPrefs::new("alice");
+        p.destinations
+            .push(Destination::email("email-1", "a@example.org").confirmed(true));
+        p.filters.push(Filter {
+            id: "f".into(),
+            name: "all".into(),
+            enabled: true,
+            oneshot: false,
+            destinations: vec!["email-1".into()],
+            rules: vec![Rule::new(RuleKind::Topic { glob: "*".into() })],
+            max_per_hour: None,
+            urgent: false,
+        });
+        let env = Envelope::from_value(serde_json::json!({
+            "topic": "org.fedoraproject.prod.bodhi.update.comment", "msg": {}, "msg_id": "m"
+        }))
+        .unwrap();
+        let meta = crate::meta::Registry::default().extract(&env);
+        let ownership = std::sync::Arc::new(Ownership::default());
+        let facts = MessageFacts::new(&env, &meta, &ownership);
+        let gets = |p: &UserPrefs| {
+            !Matcher::build([p.clone()], ownership.clone())
+                .0
+                .matches(&facts)
+                .is_empty()
+        };
+        assert!(gets(&p));
+        // Unpaused, the field is not written; paused, it is, and it round-trips.
+        assert!(!serde_json::to_string(&p.destinations[0])
+            .unwrap()
+            .contains("paused"));
+        p.destinations[0].paused = true;
+        assert!(!p.destinations[0].is_active());
+        assert!(!gets(&p));
+        let back: Destination =
+            serde_json::from_str(&serde_json::to_string(&p.destinations[0]).unwrap()).unwrap();
+        assert!(back.paused);
+        // Resuming after a stop by delivery leaves the user's pause alone.
+        p.destinations[0].health.resume();
+        assert!(!p.destinations[0].is_active());
+        assert_eq!(p.filters[0].destinations, ["email-1"]);
+        p.destinations[0].paused = false;
+        assert!(gets(&p));
+    }
     use super::*;
     use crate::rules::RuleKind;
 

@@ -253,6 +253,8 @@ pub enum DestinationDoc {
         verbose: bool,
         health: Option<HealthDoc>,
         quiet_hours: Option<QuietHoursDoc>,
+        /// Paused by its owner (absent: false): receives nothing until resumed.
+        paused: Option<bool>,
     },
     Irc {
         #[schema(value_type = IdDoc)]
@@ -267,6 +269,8 @@ pub enum DestinationDoc {
         verbose: bool,
         health: Option<HealthDoc>,
         quiet_hours: Option<QuietHoursDoc>,
+        /// Paused by its owner (absent: false): receives nothing until resumed.
+        paused: Option<bool>,
     },
 }
 

@@ -202,6 +202,8 @@ impl UserEntry {
             // Only active destinations are indexed: none is stopped.
             health: Default::default(),
             quiet_hours: d.quiet_hours,
+            // Only active destinations are indexed: none is paused.
+            paused: false,
         }
     }
 }

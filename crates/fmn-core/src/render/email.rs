@@ -260,6 +260,7 @@ pub(crate) mod tests {
                 verbose: true,
                 health: Default::default(),
                 quiet_hours: None,
+                paused: false,
             },
             notification: Notification {
                 msg_id: "2024-abc".into(),

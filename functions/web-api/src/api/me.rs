@@ -111,6 +111,9 @@ pub struct DestinationPatch {
     /// `true`: resume delivery stopped by bounces, a complaint or failures (`health.stopped`),
     /// once the address works again. `false` is refused: stops are made by delivery only.
     pub resume: Option<bool>,
+    /// `true` pauses the destination (nothing is sent, filters keep it); `false` resumes it.
+    /// A pause is the owner's and independent of a stop by delivery (`resume`).
+    pub paused: Option<bool>,
     /// `null` removes them.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<QuietHoursDoc>, nullable)]
@@ -219,6 +222,9 @@ pub async fn patch_destination(
         }
         if body.resume == Some(true) {
             d.health.resume();
+        }
+        if let Some(paused) = body.paused {
+            d.paused = paused;
         }
         if let Some(q) = body.quiet_hours {
             d.quiet_hours = q;

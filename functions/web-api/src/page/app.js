@@ -511,7 +511,9 @@
       const health = d.health || {};
       const status = health.stopped
         ? h("span", { class: "badge stopped" }, "Stopped")
-        : d.confirmed
+        : d.paused
+          ? h("span", { class: "badge pending" }, "Paused")
+          : d.confirmed
           ? h("span", { class: "badge ok" }, "Confirmed")
           : h("span", { class: "badge pending" }, "Awaiting confirmation");
       // What delivery has shown: a stop (with its reason and a way back), or problems so far.
@@ -571,6 +573,17 @@
           say(`A new confirmation was sent to ${d.address}.${until}`);
         }),
       }, "Resend confirmation");
+      // A pause is the user's own, apart from a stop by delivery (above).
+      const pause = h("button", {
+        type: "button",
+        id: `${p}-pause`,
+        "aria-pressed": d.paused ? "true" : "false",
+        onclick: (ev) => busy(ev.currentTarget, errorId, async () => {
+          await api("PATCH", `/me/destinations/${encodeURIComponent(d.id)}`, { paused: !d.paused });
+          await reloadMe();
+          say(d.paused ? `Delivery to ${d.address} resumed.` : `Delivery to ${d.address} paused; your filters still feed it.`);
+        }),
+      }, d.paused ? "Resume" : "Pause");
       const remove = h("button", {
         type: "button",
         class: "danger",
@@ -592,7 +605,7 @@
           status),
         healthNote,
         form,
-        h("div", { class: "actions" }, resend, remove),
+        h("div", { class: "actions" }, resend, pause, remove),
         h("p", { class: "field-error", id: errorId }));
     }));
   }
