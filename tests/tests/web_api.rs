@@ -1223,3 +1223,33 @@ async fn a_destination_is_paused_and_resumed_without_unsubscribing() {
         "invalid",
     );
 }
+
+#[tokio::test]
+async fn filters_are_reset_to_the_defaults_keeping_destinations() {
+    let (_env, api) = start("webreset").await;
+    let erin = api.token("erin", false);
+    let a = api
+        .send(
+            POST,
+            "/api/v1/me/filters",
+            Some(&erin),
+            json!({"name": "koji failures", "enabled": true, "oneshot": false, "destinations": [],
+                   "rules": [{"kind": "catalogue", "entry": "koji_build_failed"}]}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let a = api
+        .send(POST, "/api/v1/me/reset", Some(&erin), json!({}))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let names: Vec<&str> = a.body["filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Events on packages I maintain", "Events referring to me"]
+    );
+}

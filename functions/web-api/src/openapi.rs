@@ -41,7 +41,7 @@ impl Modify for BearerAuth {
         meta::config, meta::rules, meta::dev_login, me::me, me::patch_me,
         me::add_destination, me::patch_destination, me::delete_destination, me::resend,
         me::create_filter, me::get_filter, me::put_filter, me::delete_filter,
-        me::export, me::import, me::explain, me::recent,
+        me::export, me::import, me::reset_filters, me::explain, me::recent,
         confirm::show, confirm::answer, confirm::unsubscribe,
         admin::list, admin::create, admin::disable, admin::enable, admin::get_prefs, admin::put_prefs,
     ),

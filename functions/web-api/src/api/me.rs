@@ -87,6 +87,25 @@ pub async fn patch_me(
     Ok(Json(with_admin(&prefs, caller.admin)))
 }
 
+#[utoipa::path(post, path = "/api/v1/me/reset", tag = "me", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's preferences with their filters replaced by the default filters, feeding every destination; destinations and settings stay", body = MeDoc),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn reset_filters(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    load_or_create(&state, &caller.name).await?;
+    let prefs = change(&state, &caller.name, |p| {
+        let all: Vec<String> = p.destinations.iter().map(|d| d.id.clone()).collect();
+        // Made before the old filters go, so the new ids are fresh.
+        p.filters = fmn_core::defaults::default_filters(p, &all);
+        Ok(())
+    })
+    .await?;
+    Ok(Json(with_admin(&prefs, caller.admin)))
+}
+
 /// A destination to add (documented per kind as `NewDestinationDoc`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
                 .delete(me::delete_filter),
         )
         .route("/me/export", get(me::export))
+        .route("/me/reset", post(me::reset_filters))
         .route("/me/import", put(me::import))
         .route("/me/explain/{msg_id}", get(me::explain))
         .route("/me/recent", get(me::recent))

@@ -1062,6 +1062,15 @@
     say("Exported your settings.");
   }));
 
+  $("reset-filters").addEventListener("click", (ev) => {
+    if (!window.confirm("Replace all your filters with the two default ones (events on packages you maintain, events referring to you), feeding every destination?")) return;
+    busy(ev.currentTarget, null, async () => {
+      await api("POST", "/me/reset");
+      await reloadMe();
+      say("Your filters are the defaults again.");
+    });
+  });
+
   $("import-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const form = ev.currentTarget;
