@@ -536,6 +536,10 @@
           ? `${health.soft_bounces} temporary bounce${health.soft_bounces > 1 ? "s" : ""} since the last delivery.`
           : `Deliveries failing since ${formatWhen(health.failing_since)}.`;
         healthNote = h("p", { class: "health warning", id: `${p}-health` }, what + problem);
+      } else if (health.last_problem) {
+        // Delivered since, but the last error stays worth knowing.
+        healthNote = h("p", { class: "health muted", id: `${p}-health` },
+          `Last error, ${formatWhen(health.last_problem.at)}: ${health.last_problem.reason}.`);
       }
       const form = h("form", { class: "dest-settings", novalidate: true },
         deliveryFields(p, d.delivery, d.kind === "irc"),
