@@ -102,6 +102,26 @@ try {
   await filter.locator("ol.rules li.rule", { hasText: "bodhi" }).waitFor();
   expect((await filter.locator("ol.rules li.rule").count()) === 2, "two rules");
 
+  step = "pick an event of the service catalogue by searching";
+  await page.locator(`${p}-add-search`).fill("bodhi testing request");
+  expect(
+    await page.locator(`${p}-add-kind option[value="catalogue:bodhi_update_request_testing"]`).isVisible()
+      || !(await page.locator(`${p}-add-kind option[value="catalogue:bodhi_update_request_testing"]`).getAttribute("hidden")),
+    "the search keeps the matching event",
+  );
+  expect(
+    (await page.locator(`${p}-add-kind option[value="package-regex"]`).getAttribute("hidden")) !== null,
+    "the search hides what does not match",
+  );
+  await page.locator(`${p}-add-kind`).selectOption("catalogue:bodhi_update_request_testing");
+  expect(
+    (await page.locator(`${p}-add-desc`).textContent()).includes("testing"),
+    "the event's description is shown",
+  );
+  await page.locator(`${p}-add-rule`).click();
+  await filter.locator("ol.rules li.rule", { hasText: "Bodhi:" }).waitFor();
+  expect((await filter.locator("ol.rules li.rule").count()) === 3, "three rules");
+
   step = "send the filter to the destination";
   await page.locator(`${p}-to-${destId}`).check();
   await page.locator("#status", { hasText: "now sends to" }).waitFor();
@@ -148,12 +168,16 @@ try {
   expect(text.includes(FILTER), "the notification names the filter");
   expect(text.includes(email), "the notification names the destination");
 
-  // "Why?" explains it: the filter matched, both rules held.
+  // "Why?" explains it: the filter matched, its three rules held (the catalogue event too).
   step = "explain";
   await item.getByRole("button", { name: "Why?" }).click();
   const x = page.locator("#explain-result section.x-filter", { hasText: FILTER });
   await x.locator(".badge", { hasText: "matched" }).waitFor();
-  expect((await x.locator(".x-rules li.held").count()) === 2, "both rules held");
+  expect((await x.locator(".x-rules li.held").count()) === 3, "the three rules held");
+  expect(
+    (await x.locator(".x-rules li.held", { hasText: "catalogue:bodhi_update_request_testing" }).count()) === 1,
+    "explain names the catalogue event",
+  );
 
   step = "export and import";
   const [download] = await Promise.all([
@@ -162,7 +186,7 @@ try {
   ]);
   const exported = JSON.parse(readFileSync(await download.path(), "utf8"));
   expect(exported.name === user, "the export is the user's");
-  expect(exported.filters.some((f) => f.name === FILTER && f.rules.length === 2), "the export has the filter");
+  expect(exported.filters.some((f) => f.name === FILTER && f.rules.length === 3), "the export has the filter");
   exported.filters = exported.filters.filter((f) => f.name === FILTER);
   await page.locator("#import-file").setInputFiles({
     name: "prefs.json",
