@@ -56,7 +56,7 @@ build: deps
 # packages target/lambda/<binary>/bootstrap for provided.al2023 (x86_64, linked by cargo's own
 # linker: --compiler cargo), then their glibc needs are checked against the runtime's 2.34.
 # lambda-debug: the same in the dev profile, for tests/tests/lambda_binaries.rs.
-LAMBDA_BINS := --bin fmn-match --bin fmn-deliver-email --bin fmn-deliver-irc --bin fmn-digest --bin fmn-web-api --bin fmn-mail-events
+LAMBDA_BINS := --bin fmn-match --bin fmn-deliver-email --bin fmn-deliver-irc --bin fmn-digest --bin fmn-web-api --bin fmn-mail-events --bin fmn-sync
 CARGO_LAMBDA = PATH="$(FMN_LOCAL_DIR)/venv-cargo-lambda/bin:$$PATH" $(CARGO) lambda
 
 lambda: deps

@@ -23,6 +23,7 @@ pub mod lambda;
 pub mod mail;
 pub mod rabbitmq;
 pub mod sqs;
+pub mod standins;
 pub mod system;
 pub mod web;
 

@@ -281,6 +281,59 @@ pub async fn bump_version_counter_by(
         })
 }
 
+/// Every item of a table (a paged scan): one pass where several prefix scans would each read
+/// the whole table.
+pub async fn scan_all(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<Vec<Item>, DynamoError> {
+    let mut out = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("Scan", table, e))?;
+        out.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// DynamoDB's size of an item (names and values, as its write units are counted), close enough
+/// for reporting: a write costs one unit per started KiB.
+pub fn item_size(item: &Item) -> usize {
+    fn value_size(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value_size(v))
+                    .sum::<usize>()
+            }
+            _ => 8,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+/// The write units a put of `item` consumes.
+pub fn write_units(item: &Item) -> u64 {
+    item_size(item).div_ceil(1024).max(1) as u64
+}
+
 /// Every item of a table whose `pk` starts with `prefix` (a paged scan).
 pub async fn scan_prefix(
     client: &aws_sdk_dynamodb::Client,

@@ -243,16 +243,19 @@ pub enum FunctionName {
     Digest,
     WebApi,
     MailEvents,
+    /// Copies ownership, groups and accounts from FASJSON and dist-git (hourly).
+    Sync,
 }
 
 impl FunctionName {
-    pub const ALL: [FunctionName; 6] = [
+    pub const ALL: [FunctionName; 7] = [
         FunctionName::Match,
         FunctionName::DeliverEmail,
         FunctionName::DeliverIrc,
         FunctionName::Digest,
         FunctionName::WebApi,
         FunctionName::MailEvents,
+        FunctionName::Sync,
     ];
 
     pub fn logical_id(self) -> &'static str {
@@ -263,6 +266,7 @@ impl FunctionName {
             FunctionName::Digest => "DigestFunction",
             FunctionName::WebApi => "WebApiFunction",
             FunctionName::MailEvents => "MailEventsFunction",
+            FunctionName::Sync => "SyncFunction",
         }
     }
 
@@ -275,6 +279,7 @@ impl FunctionName {
             FunctionName::Digest => "fmn-digest",
             FunctionName::WebApi => "fmn-web-api",
             FunctionName::MailEvents => "fmn-mail-events",
+            FunctionName::Sync => "fmn-sync",
         }
     }
 
@@ -351,6 +356,7 @@ impl FunctionName {
                 // A stopped destination's notice goes to another of the user's addresses.
                 Send(QueueName::Email),
             ],
+            FunctionName::Sync => &[ReadWrite(TableName::Ownership)],
         }
     }
 
@@ -361,7 +367,7 @@ impl FunctionName {
             FunctionName::DeliverEmail => Some(QueueName::Email),
             FunctionName::DeliverIrc => Some(QueueName::Irc),
             FunctionName::MailEvents => Some(QueueName::MailEvents),
-            FunctionName::Digest | FunctionName::WebApi => None,
+            FunctionName::Digest | FunctionName::WebApi | FunctionName::Sync => None,
         }
     }
 }
@@ -418,6 +424,10 @@ impl ResourceNames {
 
     pub fn digest_schedule(&self) -> String {
         format!("{}-digest-schedule", self.prefix)
+    }
+
+    pub fn sync_schedule(&self) -> String {
+        format!("{}-sync-schedule", self.prefix)
     }
 }
 

@@ -1,18 +1,25 @@
 //! Ownership in the ownership table.
 //!
 //! Items (`pk`, `sk`): `artifact#<kind>/<name>`, `owners` with `users` and `groups` lists;
-//! `group#<name>`, `members` with `members`; `meta`, `version`: bumped by every import, so a
-//! warm match function knows to reload.
+//! `group#<name>`, `members` with `members`; `accounts#<bucket>`, `fas` with `accounts`, the
+//! JSON of the FAS accounts of one bucket (`fmn_core::directory`); `meta`, `version`: bumped by
+//! every import and by every sync or bus update that changed something, so a warm match
+//! function knows to reload; `meta`, `synced`: when the last sync finished (`at`, seconds) and
+//! `pending` while a sync's writes are not all done (the next run bumps the version even if it
+//! has nothing left to write).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
+use fmn_core::directory::Directory;
 use fmn_core::ownership::{Owners, Ownership};
 use fmn_core::rules::{Artifact, ArtifactKind};
 
-use crate::dynamo::{self, get_list, get_s, list, s, DynamoError, Item, LoadTiming};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::dynamo::{self, get_list, get_n, get_s, list, n, s, DynamoError, Item, LoadTiming};
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +39,84 @@ fn parse_artifact_pk(pk: &str) -> Option<Artifact> {
     let rest = pk.strip_prefix("artifact#")?;
     let (kind, name) = rest.split_once('/')?;
     Some(Artifact::new(ArtifactKind::from_namespace(kind)?, name))
+}
+
+const ACCOUNTS_PREFIX: &str = "accounts#";
+const SYNCED_SK: &str = "synced";
+
+fn accounts_pk(bucket: u16) -> String {
+    format!("{ACCOUNTS_PREFIX}{bucket:04}")
+}
+
+/// What the table holds, read at one version.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub ownership: Ownership,
+    pub directory: Directory,
+    /// When the last full sync finished (seconds since the epoch).
+    pub synced_at: Option<u64>,
+    pub version: u64,
+}
+
+/// What a sync should make the table hold; a part left None is not touched.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncTarget<'a> {
+    pub artifacts: Option<&'a BTreeMap<Artifact, Owners>>,
+    pub groups: Option<&'a BTreeMap<String, Vec<String>>>,
+    pub directory: Option<&'a Directory>,
+}
+
+/// What a sync wrote (only what differed from the table).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub artifacts_written: usize,
+    pub artifacts_removed: usize,
+    pub groups_written: usize,
+    pub groups_removed: usize,
+    pub account_buckets_written: usize,
+    pub account_buckets_removed: usize,
+    /// Items already as wanted: not written.
+    pub unchanged: usize,
+    /// Write units the data writes consumed (a put: one per started KiB; a delete: one).
+    pub write_units: u64,
+    /// The new version, when something changed (or a crashed run's writes were pending).
+    pub version: Option<u64>,
+}
+
+impl SyncReport {
+    pub fn items_written(&self) -> usize {
+        self.artifacts_written
+            + self.artifacts_removed
+            + self.groups_written
+            + self.groups_removed
+            + self.account_buckets_written
+            + self.account_buckets_removed
+    }
+}
+
+fn artifact_item(artifact: &Artifact, owners: &Owners) -> Item {
+    Item::from([
+        ("pk".to_string(), s(artifact_pk(artifact))),
+        ("sk".to_string(), s("owners")),
+        ("users".to_string(), list(&owners.users)),
+        ("groups".to_string(), list(&owners.groups)),
+    ])
+}
+
+fn group_item(group: &str, members: &[String]) -> Item {
+    Item::from([
+        ("pk".to_string(), s(format!("group#{group}"))),
+        ("sk".to_string(), s("members")),
+        ("members".to_string(), list(members)),
+    ])
+}
+
+fn accounts_item(bucket: u16, json: &str) -> Item {
+    Item::from([
+        ("pk".to_string(), s(accounts_pk(bucket))),
+        ("sk".to_string(), s("fas")),
+        ("accounts".to_string(), s(json)),
+    ])
 }
 
 #[derive(Clone, Debug)]
@@ -62,35 +147,59 @@ impl OwnershipStore {
 
     /// [`OwnershipStore::load`], with how long the scans and the decoding took.
     pub async fn load_timed(&self) -> Result<(Ownership, u64, LoadTiming), DynamoError> {
+        let (loaded, timing) = self.load_everything_timed().await?;
+        Ok((loaded.ownership, loaded.version, timing))
+    }
+
+    /// Ownership, the accounts and the last sync's time, with the version they were read at.
+    pub async fn load_everything(&self) -> Result<Loaded, DynamoError> {
+        Ok(self.load_everything_timed().await?.0)
+    }
+
+    /// [`OwnershipStore::load_everything`] with its timing (one scan of the table).
+    pub async fn load_everything_timed(&self) -> Result<(Loaded, LoadTiming), DynamoError> {
         let started = Instant::now();
         let version = self.current_version().await?;
-        let artifacts = dynamo::scan_prefix(&self.client, &self.table, "artifact#").await?;
-        let groups = dynamo::scan_prefix(&self.client, &self.table, "group#").await?;
+        let items = dynamo::scan_all(&self.client, &self.table).await?;
         let read = started.elapsed();
         let started = Instant::now();
-        let mut ownership = Ownership::new();
-        for item in &artifacts {
-            if let Some(a) = get_s(item, "pk").and_then(parse_artifact_pk) {
-                ownership.set_owners(
+        let mut loaded = Loaded {
+            version,
+            ..Loaded::default()
+        };
+        for item in &items {
+            let Some(pk) = get_s(item, "pk") else {
+                continue;
+            };
+            if let Some(a) = parse_artifact_pk(pk) {
+                loaded.ownership.set_owners(
                     a,
                     Owners {
                         users: get_list(item, "users"),
                         groups: get_list(item, "groups"),
                     },
                 );
-            }
-        }
-        for item in &groups {
-            if let Some(g) = get_s(item, "pk").and_then(|p| p.strip_prefix("group#")) {
-                ownership.set_members(g, get_list(item, "members"));
+            } else if let Some(g) = pk.strip_prefix("group#") {
+                loaded.ownership.set_members(g, get_list(item, "members"));
+            } else if pk.starts_with(ACCOUNTS_PREFIX) {
+                let json = get_s(item, "accounts").unwrap_or("{}");
+                if let Err(e) = loaded.directory.extend_from_bucket(json) {
+                    return Err(DynamoError::Malformed {
+                        table: self.table.clone(),
+                        key: pk.to_string(),
+                        reason: format!("accounts are not readable: {e}"),
+                    });
+                }
+            } else if pk == "meta" && get_s(item, "sk") == Some(SYNCED_SK) {
+                loaded.synced_at = get_n(item, "at");
             }
         }
         let timing = LoadTiming {
             read,
             decode: started.elapsed(),
-            items: artifacts.len() + groups.len(),
+            items: items.len(),
         };
-        Ok((ownership, version, timing))
+        Ok((loaded, timing))
     }
 
     /// Replaces the stored artifacts (when `artifacts` is given) and groups (when `groups` is
@@ -177,4 +286,148 @@ impl OwnershipStore {
         report.version = dynamo::bump_version_counter(&self.client, &self.table).await?;
         Ok(report)
     }
+
+    /// Makes the table hold `target`, writing only the items that differ (compared with what
+    /// one scan read) and removing those no longer wanted, `page` writes at a time
+    /// (`progress(done, total)` after each). The version is bumped once at the end if anything
+    /// changed. A run that stops part-way leaves `pending` set: the next run writes only what
+    /// is still different and bumps the version even if that is nothing.
+    pub async fn sync(
+        &self,
+        target: SyncTarget<'_>,
+        page: usize,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<SyncReport, DynamoError> {
+        let mut report = SyncReport::default();
+        let existing: HashMap<String, Item> = dynamo::scan_all(&self.client, &self.table)
+            .await?
+            .into_iter()
+            .filter_map(|item| Some((key_string(&item)?, item)))
+            .collect();
+        let pending = existing
+            .get("meta\u{0}synced")
+            .is_some_and(|i| matches!(i.get("pending"), Some(AttributeValue::Bool(true))));
+
+        #[derive(Clone, Copy)]
+        enum Part {
+            Artifact,
+            Group,
+            Accounts,
+        }
+        let mut wanted: Vec<(Part, Item)> = Vec::new();
+        let mut prefixes: Vec<(Part, &str)> = Vec::new();
+        if let Some(artifacts) = target.artifacts {
+            prefixes.push((Part::Artifact, "artifact#"));
+            wanted.extend(
+                artifacts
+                    .iter()
+                    .map(|(a, o)| (Part::Artifact, artifact_item(a, o))),
+            );
+        }
+        if let Some(groups) = target.groups {
+            prefixes.push((Part::Group, "group#"));
+            wanted.extend(groups.iter().map(|(g, m)| (Part::Group, group_item(g, m))));
+        }
+        if let Some(directory) = target.directory {
+            prefixes.push((Part::Accounts, ACCOUNTS_PREFIX));
+            wanted.extend(
+                directory
+                    .buckets()
+                    .iter()
+                    .map(|(b, json)| (Part::Accounts, accounts_item(*b, json))),
+            );
+        }
+        let mut writes: Vec<WriteRequest> = Vec::new();
+        let mut kept: HashSet<String> = HashSet::new();
+        for (part, item) in wanted {
+            let key = key_string(&item).expect("built with a key");
+            let same = existing.get(&key) == Some(&item);
+            kept.insert(key);
+            if same {
+                report.unchanged += 1;
+                continue;
+            }
+            report.write_units += dynamo::write_units(&item);
+            match part {
+                Part::Artifact => report.artifacts_written += 1,
+                Part::Group => report.groups_written += 1,
+                Part::Accounts => report.account_buckets_written += 1,
+            }
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .expect("item set");
+            writes.push(WriteRequest::builder().put_request(put).build());
+        }
+        for (key, item) in &existing {
+            let Some(pk) = get_s(item, "pk") else {
+                continue;
+            };
+            let Some((part, _)) = prefixes.iter().find(|(_, p)| pk.starts_with(p)) else {
+                continue;
+            };
+            if kept.contains(key) {
+                continue;
+            }
+            match part {
+                Part::Artifact => report.artifacts_removed += 1,
+                Part::Group => report.groups_removed += 1,
+                Part::Accounts => report.account_buckets_removed += 1,
+            }
+            report.write_units += 1;
+            let delete = DeleteRequest::builder()
+                .key("pk", item["pk"].clone())
+                .key("sk", item["sk"].clone())
+                .build()
+                .expect("key set");
+            writes.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        let total = writes.len();
+        if total > 0 {
+            self.mark_synced(true).await?;
+        }
+        let mut done = 0;
+        while !writes.is_empty() {
+            let rest = writes.split_off(writes.len().min(page.max(1)));
+            let chunk = std::mem::replace(&mut writes, rest);
+            done += chunk.len();
+            dynamo::batch_write(&self.client, &self.table, chunk).await?;
+            progress(done, total);
+        }
+        if total > 0 || pending {
+            report.version =
+                Some(dynamo::bump_version_counter(&self.client, &self.table).await?);
+        }
+        self.mark_synced(false).await?;
+        Ok(report)
+    }
+
+    /// Records the sync's state: `pending` before its writes; done, with the time, after.
+    async fn mark_synced(&self, pending: bool) -> Result<(), DynamoError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("meta"))
+            .key("sk", s(SYNCED_SK))
+            .expression_attribute_values(":p", AttributeValue::Bool(pending));
+        update = if pending {
+            update.update_expression("SET pending = :p")
+        } else {
+            update
+                .update_expression("SET pending = :p, #at = :at")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":at", n(dynamo::now_secs()))
+        };
+        update
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e))?;
+        Ok(())
+    }
+}
+
+/// An item's key as one string (`pk`, NUL, `sk`).
+fn key_string(item: &Item) -> Option<String> {
+    Some(format!("{}\u{0}{}", get_s(item, "pk")?, get_s(item, "sk")?))
 }

@@ -1,7 +1,8 @@
 //! The match function's warm copy of every preference, kept current cheaply: once per batch it
 //! reads the two version counters (preferences, ownership); when preferences changed it reads
 //! the change log since its last version and reloads only those users; when ownership changed
-//! it reloads ownership. A full scan happens only on a cold start.
+//! it reloads ownership, with the accounts the sync copied from FAS (the alias map the metadata
+//! extraction resolves e-mails and nicks with). A full scan happens only on a cold start.
 //!
 //! Version numbers are taken before a change commits, so a change numbered 7 can commit after
 //! one numbered 8. The cursor therefore remembers the numbers it has not seen yet (gaps) and
@@ -11,7 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fmn_core::directory::Directory;
 use fmn_core::matching::{IndexStats, Matcher};
+use fmn_core::meta::Registry;
 
 use crate::dynamo::{DynamoError, LoadTiming};
 use crate::ownership_store::OwnershipStore;
@@ -139,6 +142,12 @@ pub struct PrefsCache {
     matcher: Option<Matcher>,
     cursor: ChangeCursor,
     ownership_version: u64,
+    /// The processors, with the alias map made from the synced accounts.
+    registry: Registry,
+    /// The synced accounts (locked ones included).
+    directory: Arc<Directory>,
+    /// When the last sync finished.
+    synced_at: Option<u64>,
 }
 
 impl PrefsCache {
@@ -149,6 +158,28 @@ impl PrefsCache {
     /// The matcher (None before the first refresh).
     pub fn matcher(&self) -> Option<&Matcher> {
         self.matcher.as_ref()
+    }
+
+    /// The metadata extraction, resolving names with the synced aliases.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The accounts copied from FAS.
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
+    }
+
+    /// When the last full sync finished (seconds since the epoch).
+    pub fn synced_at(&self) -> Option<u64> {
+        self.synced_at
+    }
+
+    fn set_directory(&mut self, directory: Directory, synced_at: Option<u64>) {
+        let aliases = directory.aliases();
+        self.registry = std::mem::take(&mut self.registry).with_aliases(aliases);
+        self.directory = Arc::new(directory);
+        self.synced_at = synced_at;
     }
 
     /// Replaces one user in the warm copy (after this function changed them itself).
@@ -170,11 +201,12 @@ impl PrefsCache {
             return self.full_load(prefs, ownership).await;
         }
         if ownership_version != self.ownership_version {
-            let (loaded, version) = ownership.load().await?;
+            let loaded = ownership.load_everything().await?;
             if let Some(m) = &mut self.matcher {
-                m.set_ownership(Arc::new(loaded));
+                m.set_ownership(Arc::new(loaded.ownership));
             }
-            self.ownership_version = version;
+            self.ownership_version = loaded.version;
+            self.set_directory(loaded.directory, loaded.synced_at);
             report.ownership_reloaded = true;
         }
         let table_version = prefs.current_version().await?;
@@ -205,8 +237,9 @@ impl PrefsCache {
         ownership: &OwnershipStore,
     ) -> Result<RefreshReport, RefreshError> {
         let started = Instant::now();
-        let (loaded_ownership, ownership_version, ownership_timing) =
-            ownership.load_timed().await?;
+        let (loaded, ownership_timing) = ownership.load_everything_timed().await?;
+        let (loaded_ownership, ownership_version) = (loaded.ownership, loaded.version);
+        self.set_directory(loaded.directory, loaded.synced_at);
         let t = Instant::now();
         let version = prefs.current_version().await?;
         let prefs_version_read = t.elapsed();

@@ -725,6 +725,9 @@ mod tests {
         let digest = t.function(FunctionName::Digest.logical_id()).unwrap();
         assert_eq!(digest.schedules.len(), 1);
         assert_eq!(digest.schedules[0].name, names.digest_schedule());
+        let sync = t.function(FunctionName::Sync.logical_id()).unwrap();
+        assert_eq!(sync.schedules.len(), 1);
+        assert_eq!(sync.schedules[0].name, names.sync_schedule());
         assert_eq!(
             digest
                 .environment

@@ -37,6 +37,8 @@ enum BenchKind {
     /// A cold match function's start: N users stored, then construction to first match (needs
     /// the emulators).
     Coldstart(crate::bench_coldstart::ColdstartArgs),
+    /// A full sync at Fedora's size against the FASJSON/Pagure stand-ins (needs the emulators).
+    Sync(crate::bench_sync::SyncBenchArgs),
     /// One cold start, in a fresh process (run by `coldstart`; prints one JSON line).
     #[command(hide = true)]
     ColdstartProbe(crate::bench_coldstart::ProbeArgs),
@@ -69,6 +71,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchKind::E2e(args) => crate::bench_e2e::run(args),
         BenchKind::Coldstart(args) => crate::bench_coldstart::run(args),
         BenchKind::ColdstartProbe(args) => crate::bench_coldstart::probe(args),
+        BenchKind::Sync(args) => crate::bench_sync::run(args),
     }
 }
 

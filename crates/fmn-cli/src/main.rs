@@ -5,12 +5,14 @@ use clap::Parser;
 mod bench;
 mod bench_coldstart;
 mod bench_e2e;
+mod bench_sync;
 mod dlq;
 mod explain;
 mod meta;
 mod ownership;
 mod replay;
 mod resources;
+mod sync;
 mod user;
 
 #[derive(Parser)]
@@ -41,6 +43,9 @@ enum Command {
     /// Route the stored messages of a time window again and deliver what was missed; delivery
     /// records keep what went out from going out twice.
     Replay(replay::ReplayArgs),
+    /// Copy ownership, groups and accounts from FASJSON and dist-git now (as the hourly sync
+    /// function does).
+    Sync(sync::SyncArgs),
     /// Synthetic benchmarks of the hot paths (e.g. `fmn bench match --users 100000`).
     Bench(bench::BenchArgs),
 }
@@ -60,6 +65,10 @@ fn main() -> anyhow::Result<()> {
         Command::Replay(args) => {
             fmn_aws::telemetry::init_for_command();
             replay::run(args)
+        }
+        Command::Sync(args) => {
+            fmn_aws::telemetry::init_for_command();
+            sync::run(args)
         }
         Command::Rules => {
             println!(

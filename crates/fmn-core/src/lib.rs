@@ -3,6 +3,7 @@
 
 pub mod defaults;
 pub mod digest;
+pub mod directory;
 pub mod health;
 pub mod irc_line;
 pub mod jobs;

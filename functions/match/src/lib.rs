@@ -36,7 +36,6 @@ use fmn_aws::{AwsClients, FunctionName, QueueName};
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::matching::{Match, MessageFacts};
 use fmn_core::message::Envelope;
-use fmn_core::meta::Registry;
 use fmn_core::noise::{Noise, NoisePolicy};
 use fmn_core::prefs::DestinationKind;
 use fmn_core::schedule::{self, Route};
@@ -57,7 +56,7 @@ pub struct MatchHandler {
     throttle: Throttle,
     /// "Now" for quiet hours, schedules and allowances (set by tests).
     clock: Clock,
-    registry: Registry,
+    /// The warm preferences, ownership and alias map.
     cache: Mutex<PrefsCache>,
     /// What is dropped as noise before storage (`FMN_DROP_NOISE`, …).
     noise: NoisePolicy,
@@ -148,7 +147,6 @@ impl MatchHandler {
             digest: DigestStore::from_clients(clients),
             throttle: Throttle::from_clients(clients),
             clock: Clock::system(),
-            registry: Registry::default(),
             cache: Mutex::new(PrefsCache::new()),
             noise: NoisePolicy::default(),
             noise_dropped: NoiseCounts::default(),
@@ -273,14 +271,15 @@ impl MatchHandler {
         envelope: &Envelope,
         only_user: Option<&str>,
     ) -> Result<(Vec<Match>, Vec<DeliveryJob>), RecordError> {
-        let meta = self.registry.extract(envelope);
-        let mut matches: Vec<Match> = {
+        let (meta, mut matches): (_, Vec<Match>) = {
             let cache = self.cache.lock().await;
+            let meta = cache.registry().extract(envelope);
             let Some(matcher) = cache.matcher() else {
                 return Err(RecordError::Retry("preferences are not loaded".into()));
             };
             let facts = MessageFacts::new(envelope, &meta, matcher.ownership());
-            matcher.matches(&facts)
+            let matches = matcher.matches(&facts);
+            (meta, matches)
         };
         if let Some(user) = only_user {
             matches.retain(|m| &*m.user == user);

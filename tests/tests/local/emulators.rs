@@ -103,23 +103,31 @@ async fn the_digest_schedule_fires() {
     let rules = provision_schedules(&env.clients, &env.template, target)
         .await
         .unwrap();
-    assert_eq!(rules, [env.clients.names.digest_schedule()]);
+    assert_eq!(
+        rules,
+        [
+            env.clients.names.digest_schedule(),
+            env.clients.names.sync_schedule()
+        ]
+    );
     let events = env.drain(QueueName::IngestDeadLetter, 1, 150).await;
-    env.clients
-        .eventbridge
-        .remove_targets()
-        .rule(&rules[0])
-        .ids("DigestFunction-target")
-        .send()
-        .await
-        .ok();
-    env.clients
-        .eventbridge
-        .delete_rule()
-        .name(&rules[0])
-        .send()
-        .await
-        .ok();
+    for (rule, target) in rules.iter().zip(["DigestFunction", "SyncFunction"]) {
+        env.clients
+            .eventbridge
+            .remove_targets()
+            .rule(rule)
+            .ids(format!("{target}-target"))
+            .send()
+            .await
+            .ok();
+        env.clients
+            .eventbridge
+            .delete_rule()
+            .name(rule)
+            .send()
+            .await
+            .ok();
+    }
     assert_eq!(events.len(), 1, "a scheduled event arrived");
     let event: serde_json::Value =
         serde_json::from_str(events[0].body.as_deref().unwrap()).unwrap();

@@ -1,9 +1,9 @@
 //! Nickname and e-mail to account-name lookups.
 //!
 //! Fedora's library asks the account system (FAS) to turn an IRC nickname or an e-mail address
-//! into an account name. We have no account system here: the caller passes a small map (from
-//! configuration, a cache, or, in tests, the table the upstream test-suite installs). Names
-//! not in the map stay as they are.
+//! into an account name. Here the caller passes the map: the match function's is made from the
+//! accounts the sync copied from FAS (`crate::directory`); tests pass the table the upstream
+//! test-suite installs. Names not in the map stay as they are.
 
 use std::collections::HashMap;
 
@@ -37,7 +37,16 @@ impl Aliases {
                 return local;
             }
         }
-        self.nick(email)
+        if let Some(account) = self.map.get(email) {
+            return account;
+        }
+        // FAS compares addresses without case; the map keeps them lower-cased.
+        if email.bytes().any(|b| b.is_ascii_uppercase()) {
+            if let Some(account) = self.map.get(&email.to_ascii_lowercase()) {
+                return account;
+            }
+        }
+        email
     }
 
     /// Number of aliases.

@@ -1,0 +1,126 @@
+//! `fmn bench sync`: a full sync at Fedora's size against the FASJSON/Pagure stand-ins
+//! (`tests/stand-ins/fedora_services.py --synthetic`) and the emulators' DynamoDB, under a
+//! fresh resource prefix: the first run (everything written), then a second (nothing changed:
+//! it must write nothing; checked, not timed). Prints times, items and write units.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use fmn_aws::provision::ProvisionOptions;
+use fmn_aws::{AwsClients, ResourceNames};
+use fmn_local::system;
+use fmn_sources::SourceSettings;
+use fmn_sync::{SyncHandler, SyncOutcome};
+
+#[derive(Debug, Clone, Args)]
+pub struct SyncBenchArgs {
+    #[arg(long, default_value_t = 80_000)]
+    users: usize,
+    #[arg(long, default_value_t = 25_000)]
+    packages: usize,
+    #[arg(long, default_value_t = 2_000)]
+    groups: usize,
+    /// Users or members per FASJSON page.
+    #[arg(long, default_value_t = 1000)]
+    page_size: u32,
+    /// Keep the tables afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+fn stand_in_script() -> PathBuf {
+    let relative = PathBuf::from("tests/stand-ins/fedora_services.py");
+    if relative.exists() {
+        return relative;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/stand-ins/fedora_services.py")
+}
+
+pub fn run(args: SyncBenchArgs) -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "warn");
+    }
+    fmn_aws::config::apply_local_defaults();
+    fmn_aws::telemetry::init();
+    let spec = format!(
+        "users={},packages={},groups={}",
+        args.users, args.packages, args.groups
+    );
+    let mut child = Command::new("python3")
+        .arg(stand_in_script())
+        .args(["--synthetic", &spec])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the stand-ins (python3)")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+    let result = (|| {
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            bail!("the stand-in said {line:?}");
+        };
+        bench(&args, url)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn bench(args: &SyncBenchArgs, url: &str) -> anyhow::Result<()> {
+    let prefix = crate::bench_e2e::fresh_prefix("bench-sync");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let clients = runtime.block_on(AwsClients::with_names(ResourceNames::new(prefix.clone())));
+    runtime
+        .block_on(system::preflight(&clients))
+        .map_err(|e| anyhow::anyhow!("{e}\n  (`source localstack/env.sh` first)"))?;
+    let (_, provisioned) = runtime.block_on(system::provision_all(
+        &clients,
+        &ProvisionOptions::default(),
+    ))?;
+    println!(
+        "fmn bench sync: {} accounts, {} packages, {} groups (stand-ins at {url}; DynamoDB under `{prefix}`)",
+        args.users, args.packages, args.groups
+    );
+    let settings = SourceSettings {
+        page_size: args.page_size,
+        ..SourceSettings::local(url)
+    };
+    let result = runtime.block_on(async {
+        let handler = SyncHandler::new(&clients, &settings);
+        let first = handler.run().await?;
+        print_run("first (empty table)", &first);
+        let second = handler.run().await?;
+        print_run("second (nothing changed)", &second);
+        if second.items_written() != 0 || second.version.is_some() {
+            bail!("the second run wrote {} items", second.items_written());
+        }
+        anyhow::Ok(())
+    });
+    if !args.keep {
+        runtime.block_on(crate::bench_e2e::cleanup(&clients, &provisioned));
+    }
+    result
+}
+
+fn print_run(label: &str, o: &SyncOutcome) {
+    println!(
+        "{label}: {:.1} s (sources {:.1} s, table {:.1} s); read {} artifacts, {} groups, {} accounts, {} aliases; wrote {} items ({} artifacts, {} groups, {} account buckets), {} unchanged, {} write units",
+        (o.fetch_ms + o.write_ms) as f64 / 1000.0,
+        o.fetch_ms as f64 / 1000.0,
+        o.write_ms as f64 / 1000.0,
+        o.artifacts,
+        o.groups,
+        o.accounts,
+        o.aliases,
+        o.items_written(),
+        o.artifacts_written,
+        o.groups_written,
+        o.account_buckets_written,
+        o.unchanged_items,
+        o.write_units
+    );
+}

@@ -1,0 +1,197 @@
+//! The sync function: copies from Fedora's own services what "me" means (who maintains which
+//! artifact, who is in which group, every account's e-mails and chat nicks, and whether it is
+//! locked) into the ownership table, where the match function's warm cache reads it. Hourly on
+//! a schedule, and on demand from `fmn sync`.
+//!
+//! Sources: dist-git's published owner map (Pagure), FASJSON's groups and members (and
+//! Pagure's for a group dist-git names that FAS does not have), FASJSON's users. The write
+//! compares with what the table holds and writes only what differs, in pages; the version
+//! counter is bumped once, only if something changed, so an unchanged hour costs one scan and
+//! no write (see `fmn_aws::ownership_store::OwnershipStore::sync` for resuming a run that
+//! stopped part-way).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use fmn_aws::dynamo::DynamoError;
+use fmn_aws::ownership_store::{OwnershipStore, SyncReport, SyncTarget};
+use fmn_aws::retry::{Classify, ErrorClass};
+use fmn_aws::{AwsClients, FunctionName};
+use fmn_sources::{FasJson, Pagure, SourceError, SourceSettings};
+
+pub const FUNCTION: FunctionName = FunctionName::Sync;
+
+/// Writes per page (each page is 20 `BatchWriteItem` calls).
+pub const WRITE_PAGE: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("reading the sources failed: {0}")]
+    Source(#[from] SourceError),
+    #[error("writing the ownership table failed: {0}")]
+    Store(#[from] DynamoError),
+}
+
+impl Classify for SyncError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Source(e) => e.class(),
+            Self::Store(DynamoError::Call { class, .. }) => *class,
+            Self::Store(_) => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// What one run read and wrote, and how long it took.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncOutcome {
+    pub artifacts: usize,
+    pub groups: usize,
+    pub accounts: usize,
+    pub locked_accounts: usize,
+    pub aliases: usize,
+    /// Groups dist-git names that FAS does not know, read from Pagure.
+    pub pagure_only_groups: usize,
+    pub artifacts_written: usize,
+    pub artifacts_removed: usize,
+    pub groups_written: usize,
+    pub groups_removed: usize,
+    pub account_buckets_written: usize,
+    pub account_buckets_removed: usize,
+    pub unchanged_items: usize,
+    pub write_units: u64,
+    /// The ownership version after the run, when it changed.
+    pub version: Option<u64>,
+    pub fetch_ms: u64,
+    pub write_ms: u64,
+}
+
+impl SyncOutcome {
+    fn with_report(mut self, r: &SyncReport) -> Self {
+        self.artifacts_written = r.artifacts_written;
+        self.artifacts_removed = r.artifacts_removed;
+        self.groups_written = r.groups_written;
+        self.groups_removed = r.groups_removed;
+        self.account_buckets_written = r.account_buckets_written;
+        self.account_buckets_removed = r.account_buckets_removed;
+        self.unchanged_items = r.unchanged;
+        self.write_units = r.write_units;
+        self.version = r.version;
+        self
+    }
+
+    /// Data items written or removed.
+    pub fn items_written(&self) -> usize {
+        self.artifacts_written
+            + self.artifacts_removed
+            + self.groups_written
+            + self.groups_removed
+            + self.account_buckets_written
+            + self.account_buckets_removed
+    }
+}
+
+pub struct SyncHandler {
+    fasjson: FasJson,
+    pagure: Pagure,
+    store: OwnershipStore,
+    concurrency: usize,
+}
+
+impl SyncHandler {
+    pub fn new(clients: &AwsClients, settings: &SourceSettings) -> Self {
+        let clients = &clients.scoped(FUNCTION);
+        Self {
+            fasjson: FasJson::new(settings),
+            pagure: Pagure::new(settings),
+            store: OwnershipStore::from_clients(clients),
+            concurrency: settings.concurrency,
+        }
+    }
+
+    /// One full refresh.
+    pub async fn run(&self) -> Result<SyncOutcome, SyncError> {
+        let started = Instant::now();
+        let mut outcome = SyncOutcome::default();
+        let (alias, fas_groups, directory) = tokio::try_join!(
+            self.pagure.owner_alias(),
+            self.fasjson.all_groups(),
+            self.fasjson.directory(|n| tracing::debug!(users = n, "FAS users read")),
+        )?;
+        let mut groups: BTreeMap<String, Vec<String>> = fas_groups.into_iter().collect();
+        // dist-git groups are FAS groups but for a few (old Pagure-only ones): ask Pagure.
+        let mut missing: Vec<String> = alias
+            .artifacts
+            .values()
+            .flat_map(|o| o.groups.iter())
+            .filter(|g| !groups.contains_key(*g))
+            .cloned()
+            .collect();
+        missing.sort();
+        missing.dedup();
+        let from_pagure: Vec<Option<(String, Vec<String>)>> = stream::iter(missing)
+            .map(|name| async move {
+                let group = self.pagure.group(&name, false).await?;
+                Ok::<_, SourceError>(group.map(|g| {
+                    let mut members = g.members;
+                    members.sort();
+                    members.dedup();
+                    (name, members)
+                }))
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
+        for (name, members) in from_pagure.into_iter().flatten() {
+            outcome.pagure_only_groups += 1;
+            groups.insert(name, members);
+        }
+        outcome.artifacts = alias.artifacts.len();
+        outcome.groups = groups.len();
+        outcome.accounts = directory.len();
+        outcome.locked_accounts = directory.iter().filter(|(_, a)| a.locked).count();
+        outcome.aliases = directory.aliases().len();
+        outcome.fetch_ms = millis(started.elapsed());
+        tracing::info!(
+            artifacts = outcome.artifacts,
+            groups = outcome.groups,
+            accounts = outcome.accounts,
+            fetch_ms = outcome.fetch_ms,
+            "sources read"
+        );
+        let started = Instant::now();
+        let report = self
+            .store
+            .sync(
+                SyncTarget {
+                    artifacts: Some(&alias.artifacts),
+                    groups: Some(&groups),
+                    directory: Some(&directory),
+                },
+                WRITE_PAGE,
+                |done, total| tracing::info!(done, total, "sync writes"),
+            )
+            .await?;
+        let outcome = SyncOutcome {
+            write_ms: millis(started.elapsed()),
+            ..outcome
+        }
+        .with_report(&report);
+        tracing::info!(
+            written = outcome.items_written(),
+            unchanged = outcome.unchanged_items,
+            write_units = outcome.write_units,
+            version = outcome.version,
+            write_ms = outcome.write_ms,
+            "sync done"
+        );
+        Ok(outcome)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
