@@ -193,3 +193,212 @@ async fn matching_uses_synced_aliases_and_ownership() {
     let after = handler.replay(&envelope, None, true).await.unwrap();
     assert_eq!(users_of(after), ["alice", "robert"]);
 }
+
+/// A corpus message (`tests/data/`, either file) as the ingest queue carries it, with its
+/// body edited by `edit`, under a fresh id (a staging topic made production's).
+fn corpus_message(id: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let root = fmn_integration_tests::repo_root().join("tests/data");
+    for file in ["fedmsg-examples.jsonl", "fedora-messaging-examples.jsonl"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            if v["id"] != id {
+                continue;
+            }
+            let (topic, mut body) = match v.get("message") {
+                Some(m) => (m["topic"].clone(), m["msg"].clone()),
+                None => (v["topic"].clone(), v["body"].clone()),
+            };
+            edit(&mut body);
+            // The match function drops non-production messages before anything else.
+            let topic = topic.as_str().unwrap().replace(".stg.", ".prod.");
+            return json!({
+                "topic": topic,
+                "msg": body,
+                "msg_id": uuid::Uuid::new_v4().to_string(),
+                "timestamp": fmn_aws::dynamo::now_secs(),
+            });
+        }
+    }
+    panic!("no corpus message {id}")
+}
+
+/// A Bugzilla change on `package` by `actor` (an e-mail address): who it is about depends on
+/// the aliases and the ownership.
+fn probe(package: &str, actor: &str) -> Value {
+    corpus_message(BUGZILLA_BY_EMAIL, |b| {
+        b["bug"]["component"] = json!(package);
+        b["bug"]["creator"] = json!(actor);
+        b["event"]["who"] = json!(actor);
+    })
+}
+
+fn project(owner: &[&str], commit: &[&str], groups: &[&str]) -> Value {
+    json!({"access_users": {"owner": owner, "admin": [], "commit": commit, "collaborator": [], "ticket": []},
+           "access_groups": {"admin": [], "commit": groups, "collaborator": [], "ticket": []},
+           "name": "adplug", "namespace": "rpms", "fullname": "rpms/adplug"})
+}
+
+/// Each kind of bus message that changes ownership, membership or an account changes matching
+/// on the very next message: the function writes the change and reloads its warm copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn bus_messages_change_matching_within_a_minute() {
+    use fmn_aws::sqs::{send_all, OutgoingMessage};
+    use fmn_aws::{FunctionName, QueueName};
+    use fmn_integration_tests::{start_function, wait_for_records};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    let env = TestEnv::new("sync-bus").await;
+    let mut data = world();
+    data["faults"] = json!([]);
+    data["users"]["dave"] = user(&["dave@example.com"], &[], false);
+    let services = FedoraServices::start(&data);
+    let settings = services.settings(100);
+    SyncHandler::new(&env.clients, &settings).run().await.unwrap();
+    let prefs = PrefsStore::from_clients(&env.clients);
+    let mine = || {
+        vec![Rule::new(RuleKind::UserPackages {
+            user: String::new(),
+        })]
+    };
+    for name in ["alice", "bob", "dave"] {
+        prefs.put(&watcher(name, mine())).await.unwrap();
+    }
+    prefs
+        .put(&watcher("robert", vec![Rule::new(RuleKind::RelatedEvents)]))
+        .await
+        .unwrap();
+    let handler = MatchHandler::new(&env.clients)
+        .await
+        .unwrap()
+        .with_fasjson(&settings);
+    let (stop, stats) = start_function(&env, FunctionName::Match, Arc::new(handler));
+    let mut sent = 0u64;
+    let mut step = |label: &'static str, change: Option<Value>, probe: Value, expect: &[&str]| {
+        let env = &env;
+        let stats = Arc::clone(&stats);
+        let expect: Vec<String> = expect.iter().map(|s| s.to_string()).collect();
+        sent += 1 + u64::from(change.is_some());
+        let sent = sent;
+        async move {
+            let started = Instant::now();
+            let mut batch = Vec::new();
+            if let Some(change) = change {
+                batch.push(OutgoingMessage::new("change", change.to_string()));
+            }
+            let probe_id = probe["msg_id"].as_str().unwrap().to_string();
+            // Two sends: the change is handled before the probe is received.
+            for message in batch {
+                send_all(&env.clients.sqs, env.queue_url(QueueName::Ingest), &[message])
+                    .await
+                    .unwrap();
+                wait_for_records(&stats, sent - 1).await;
+            }
+            send_all(
+                &env.clients.sqs,
+                env.queue_url(QueueName::Ingest),
+                &[OutgoingMessage::new("probe", probe.to_string())],
+            )
+            .await
+            .unwrap();
+            wait_for_records(&stats, sent).await;
+            let reflected = started.elapsed();
+            let mut users: Vec<String> = env
+                .drain(QueueName::Email, expect.len().max(1), if expect.is_empty() { 2 } else { 60 })
+                .await
+                .iter()
+                .map(|m| serde_json::from_str::<Value>(m.body.as_deref().unwrap()).unwrap())
+                .filter(|j| j["notification"]["msg_id"] == probe_id.as_str())
+                .map(|j| j["user"].as_str().unwrap().to_string())
+                .collect();
+            users.sort();
+            users.dedup();
+            assert_eq!(users, expect, "{label}");
+            println!("{label}: matching reflected it {} ms after the change was sent", reflected.as_millis());
+        }
+    };
+    let old_email = "redhat-bugzilla@linuxnetz.de";
+    step("synced", None, probe("adplug", old_email), &["alice", "robert"]).await;
+    step(
+        "pagure.project.user.access.updated",
+        Some(corpus_message("3e9987cd-9d61-5877-bb2d-85a0bf1c913a", |b| {
+            b["project"] = project(&["alice"], &["dave"], &[]);
+            b["new_user"] = json!("dave");
+        })),
+        probe("adplug", old_email),
+        &["alice", "dave", "robert"],
+    )
+    .await;
+    step(
+        "pagure.project.user.removed",
+        Some(corpus_message("053efc8c-c07a-5795-8b4c-9eae28965f63", |b| {
+            b["project"] = project(&["alice"], &[], &[]);
+            b["removed_user"] = json!("dave");
+        })),
+        probe("adplug", old_email),
+        &["alice", "robert"],
+    )
+    .await;
+    step(
+        "pagure.project.group.access.updated",
+        Some(corpus_message("fb2b564c-9ad1-5f65-b8c8-2deead0c4ee9", |b| {
+            b["project"] = project(&["alice"], &[], &["python-sig"]);
+            b["new_group"] = json!("python-sig");
+        })),
+        probe("adplug", old_email),
+        &["alice", "bob", "robert"],
+    )
+    .await;
+    step(
+        "fas.group.member.sponsor",
+        Some(corpus_message("c060fded-3827-584d-a52d-b4b9b06ebcdf", |b| {
+            b["msg"]["group"] = json!("python-sig");
+            b["msg"]["user"] = json!("dave");
+        })),
+        probe("adplug", old_email),
+        &["alice", "bob", "dave", "robert"],
+    )
+    .await;
+    step(
+        "fas.group.member.removed",
+        Some(corpus_message("c4b99063-84a1-5e0a-a90f-02984b4182a4", |b| {
+            b["msg"]["group"] = json!("python-sig");
+            b["msg"]["user"] = json!("dave");
+        })),
+        probe("adplug", old_email),
+        &["alice", "bob", "robert"],
+    )
+    .await;
+    // robert changes his addresses in FAS; the bus says his account changed.
+    data["users"]["robert"]["emails"] = json!(["robert@example.com", "rob@new.example"]);
+    services.set_data(&data);
+    step(
+        "fas.user.update",
+        Some(corpus_message("fb488488-20a0-502a-878f-f4bd49596ec6", |b| {
+            b["msg"]["user"] = json!("robert");
+            b["msg"]["fields"] = json!(["emails"]);
+        })),
+        probe("adplug", "rob@new.example"),
+        &["alice", "bob", "robert"],
+    )
+    .await;
+    step(
+        "the old address no longer resolves",
+        None,
+        probe("adplug", old_email),
+        &["alice", "bob"],
+    )
+    .await;
+    step(
+        "pkgdb.package.retire (rawhide)",
+        Some(corpus_message("pkgdb.TestLegacyPkgdbPackageRetire", |b| {
+            b["package_listing"]["collection"]["branchname"] = json!("master");
+            b["package_listing"]["package"]["name"] = json!("adplug");
+        })),
+        probe("adplug", "rob@new.example"),
+        &["robert"],
+    )
+    .await;
+    stop.cancel();
+}

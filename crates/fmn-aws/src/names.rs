@@ -299,7 +299,8 @@ impl FunctionName {
                 Send(QueueName::Irc),
                 // One-shot filters are switched off after they fire.
                 ReadWrite(TableName::Preferences),
-                Read(TableName::Ownership),
+                // Ownership, membership and account changes announced on the bus are written.
+                ReadWrite(TableName::Ownership),
                 ReadWrite(TableName::DigestItems),
                 // A digest add's idempotency item lives with the delivery records.
                 ReadWrite(TableName::DeliveryRecords),

@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
-use fmn_core::directory::Directory;
+use fmn_core::directory::{account_bucket, Directory};
+use fmn_core::fact_changes::FactChange;
 use fmn_core::ownership::{Owners, Ownership};
 use fmn_core::rules::{Artifact, ArtifactKind};
 
@@ -400,6 +401,117 @@ impl OwnershipStore {
         }
         self.mark_synced(false).await?;
         Ok(report)
+    }
+
+    /// Applies changes announced on the bus (a [`FactChange::RefreshAccount`] must have been
+    /// resolved into a [`FactChange::SetAccount`] first; one left is skipped). Each item is read
+    /// and written only if the change alters it; the version is bumped once if anything
+    /// changed, and returned.
+    pub async fn apply(&self, changes: &[FactChange]) -> Result<Option<u64>, DynamoError> {
+        let mut changed = false;
+        for change in changes {
+            changed |= self.apply_one(change).await?;
+        }
+        if !changed {
+            return Ok(None);
+        }
+        Ok(Some(
+            dynamo::bump_version_counter(&self.client, &self.table).await?,
+        ))
+    }
+
+    async fn apply_one(&self, change: &FactChange) -> Result<bool, DynamoError> {
+        match change {
+            FactChange::SetOwners { artifact, owners } => {
+                self.put_if_changed(artifact_item(artifact, owners)).await
+            }
+            FactChange::RemoveArtifact { artifact } => {
+                let out = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", s(artifact_pk(artifact)))
+                    .key("sk", s("owners"))
+                    .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                    .send()
+                    .await
+                    .map_err(|e| DynamoError::call("DeleteItem", &self.table, e))?;
+                Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+            }
+            FactChange::AddMember { group, user } | FactChange::RemoveMember { group, user } => {
+                let pk = format!("group#{group}");
+                let mut members = self
+                    .get(&pk, "members")
+                    .await?
+                    .map(|i| get_list(&i, "members"))
+                    .unwrap_or_default();
+                if matches!(change, FactChange::AddMember { .. }) {
+                    members.push(user.clone());
+                } else {
+                    members.retain(|m| m != user);
+                }
+                members.sort();
+                members.dedup();
+                self.put_if_changed(group_item(group, &members)).await
+            }
+            FactChange::SetAccount { user, account } => {
+                let bucket = account_bucket(user);
+                let mut directory = Directory::new();
+                if let Some(item) = self.get(&accounts_pk(bucket), "fas").await? {
+                    let json = get_s(&item, "accounts").unwrap_or("{}");
+                    directory
+                        .extend_from_bucket(json)
+                        .map_err(|e| DynamoError::Malformed {
+                            table: self.table.clone(),
+                            key: accounts_pk(bucket),
+                            reason: format!("accounts are not readable: {e}"),
+                        })?;
+                }
+                match account {
+                    Some(a) => directory.insert(user.clone(), a.clone()),
+                    None => {
+                        directory.remove(user);
+                    }
+                }
+                let json = directory.buckets().remove(&bucket).unwrap_or("{}".into());
+                self.put_if_changed(accounts_item(bucket, &json)).await
+            }
+            FactChange::RefreshAccount { user } => {
+                tracing::warn!(user, "an account refresh reached the store unresolved; skipped");
+                Ok(false)
+            }
+        }
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, DynamoError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("GetItem", &self.table, e))?;
+        Ok(out.item)
+    }
+
+    /// Puts `item` unless the table holds it already; whether it wrote.
+    async fn put_if_changed(&self, item: Item) -> Result<bool, DynamoError> {
+        let pk = get_s(&item, "pk").unwrap_or_default().to_string();
+        let sk = get_s(&item, "sk").unwrap_or_default().to_string();
+        if self.get(&pk, &sk).await?.as_ref() == Some(&item) {
+            return Ok(false);
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("PutItem", &self.table, e))?;
+        Ok(true)
     }
 
     /// Records the sync's state: `pending` before its writes; done, with the time, after.

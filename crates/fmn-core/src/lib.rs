@@ -4,6 +4,7 @@
 pub mod defaults;
 pub mod digest;
 pub mod directory;
+pub mod fact_changes;
 pub mod health;
 pub mod irc_line;
 pub mod jobs;

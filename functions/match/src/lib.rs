@@ -33,6 +33,8 @@ use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::recent::RecentMessages;
 use fmn_aws::throttle::{Allowance, Throttle};
 use fmn_aws::{AwsClients, FunctionName, QueueName};
+use fmn_aws::retry::{Classify, ErrorClass};
+use fmn_core::fact_changes::{fact_changes, FactChange};
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::matching::{Match, MessageFacts};
 use fmn_core::message::Envelope;
@@ -62,6 +64,9 @@ pub struct MatchHandler {
     noise: NoisePolicy,
     /// Messages dropped as noise since start, by reason.
     noise_dropped: NoiseCounts,
+    /// FASJSON, to read an account a message says changed (None: such messages change
+    /// nothing until the next sync).
+    fasjson: Option<fmn_sources::FasJson>,
 }
 
 /// Messages dropped as noise, by reason (`fmn_core::noise::Noise::label`).
@@ -150,6 +155,7 @@ impl MatchHandler {
             cache: Mutex::new(PrefsCache::new()),
             noise: NoisePolicy::default(),
             noise_dropped: NoiseCounts::default(),
+            fasjson: None,
         })
     }
 
@@ -163,6 +169,12 @@ impl MatchHandler {
     /// Messages dropped as noise so far, by reason.
     pub fn noise_dropped(&self) -> &NoiseCounts {
         &self.noise_dropped
+    }
+
+    /// Reads accounts that messages say changed from FASJSON.
+    pub fn with_fasjson(mut self, settings: &fmn_sources::SourceSettings) -> Self {
+        self.fasjson = Some(fmn_sources::FasJson::new(settings));
+        self
     }
 
     /// Failed records come back on `schedule` (`FMN_RETRY_SCHEDULE`), then are dead-lettered.
@@ -230,7 +242,51 @@ impl MatchHandler {
         self.recent
             .put(envelope.msg_id(), envelope.topic().as_str(), &text)
             .await?;
+        self.apply_fact_changes(&envelope).await?;
         self.route_envelope(&envelope, None).await?;
+        Ok(())
+    }
+
+    /// Writes what the message changes in ownership, membership or accounts
+    /// (`fmn_core::fact_changes`), and reloads the warm copy at once when something changed, so
+    /// this message and the next ones are matched on the new facts.
+    async fn apply_fact_changes(&self, envelope: &Envelope) -> Result<(), RecordError> {
+        let changes = fact_changes(envelope);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let msg_id = envelope.msg_id();
+        let mut resolved = Vec::with_capacity(changes.len());
+        for change in changes {
+            let FactChange::RefreshAccount { user } = change else {
+                resolved.push(change);
+                continue;
+            };
+            let Some(fas) = &self.fasjson else {
+                tracing::debug!(msg_id, user, "no FASJSON configured: the account waits for the next sync");
+                continue;
+            };
+            match fas.user(&user).await {
+                Ok(found) => resolved.push(FactChange::SetAccount {
+                    account: found.map(|u| u.account()),
+                    user,
+                }),
+                Err(e) if e.class() == ErrorClass::Permanent => {
+                    tracing::warn!(msg_id, user, error = %e, "could not read the changed account; it waits for the next sync");
+                }
+                Err(e) => return Err(RecordError::of_class(e.class(), e.to_string())),
+            }
+        }
+        let Some(version) = self.ownership.apply(&resolved).await? else {
+            return Ok(());
+        };
+        for change in &resolved {
+            tracing::info!(msg_id, version, change = change.describe(), "facts changed by the bus");
+        }
+        let mut cache = self.cache.lock().await;
+        if let Err(e) = cache.refresh(&self.prefs, &self.ownership).await {
+            tracing::warn!(msg_id, error = %e, "reloading after a change failed; the next batch tries again");
+        }
         Ok(())
     }
 

@@ -11,6 +11,7 @@ async fn run() -> Result<(), lambda_runtime::Error> {
     let retry = fmn_aws::batch::retry_schedule_from_env()?;
     let noise = fmn_aws::config::noise_policy_from_env()?;
     let clients = AwsClients::from_env().await?;
-    let handler = MatchHandler::new(&clients).await?;
+    let sources = fmn_sources::SourceSettings::from_env()?;
+    let handler = MatchHandler::new(&clients).await?.with_fasjson(&sources);
     run_sqs(handler.with_retry_schedule(retry).with_noise_policy(noise)).await
 }
