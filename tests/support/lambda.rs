@@ -80,6 +80,7 @@ fn newest_source() -> (SystemTime, PathBuf) {
     let crates = [
         "crates/fmn-core",
         "crates/fmn-aws",
+        "crates/fmn-sources",
         "crates/fmn-workspace-hack",
     ]
     .map(String::from)

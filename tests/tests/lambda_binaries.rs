@@ -1,4 +1,4 @@
-//! The six functions as they are deployed: the `bootstrap` binaries `cargo lambda build`
+//! The seven functions as they are deployed: the `bootstrap` binaries `cargo lambda build`
 //! packages, each started as Lambda starts it (its `main.rs`: the runtime, the settings from
 //! the environment the template gives it) and invoked through cargo-lambda's Lambda emulator
 //! with the events Lambda would send: SQS batches received from LocalStack's queues, the
@@ -421,6 +421,56 @@ async fn digest_binary_sends_a_due_digest_on_the_schedule_event() {
         store.pending().await.unwrap().is_empty(),
         "the digest items are gone"
     );
+}
+
+/// The sync function's binary, invoked by its schedule's event, copies the stand-ins' FASJSON
+/// and Pagure data (its URLs overridden) into the ownership table and reports what it did.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_binary_copies_ownership_and_accounts_on_its_schedule() {
+    use fmn_integration_tests::standins::{user, FedoraServices};
+    let env = TestEnv::new("lambda-sync").await;
+    let services = FedoraServices::start(&json!({
+        "users": {"alice": user(&["alice@example.com"], &["irc:/ali"], false)},
+        "fas_groups": {"packager": ["alice"]},
+        "projects": {"rpms/adplug": {"users": {"owner": ["alice"]}}},
+    }));
+    let emulator = emulator(&env, FunctionName::Sync);
+    let mut process = LambdaProcess::start(
+        &emulator,
+        &env,
+        FunctionName::Sync,
+        &[
+            ("FMN_FASJSON_URL", services.url.clone()),
+            ("FMN_PAGURE_URL", services.url.clone()),
+        ],
+    );
+    let rule = lambda::template(&env)
+        .function(FunctionName::Sync.logical_id())
+        .unwrap()
+        .schedules[0]
+        .name
+        .clone();
+    let event = json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": "2026-12-01T00:00:00Z",
+        "region": std::env::var("AWS_REGION").unwrap(),
+        "resources": [format!("arn:aws:events:us-east-1:000000000000:rule/{rule}")],
+        "detail": {}
+    });
+    let (status, report) = emulator.invoke(FunctionName::Sync.binary(), &event).await;
+    process.assert_running();
+    assert_eq!(status, 200, "{report}\nfunction log:\n{}", process.log());
+    assert_eq!(report["artifacts_written"], 1, "{report}");
+    assert_eq!(report["accounts"], 1, "{report}");
+    let loaded = fmn_aws::ownership_store::OwnershipStore::from_clients(&env.clients)
+        .load_everything()
+        .await
+        .unwrap();
+    assert_eq!(loaded.directory.aliases().nick("ali"), "alice");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -192,6 +192,49 @@ async fn matching_uses_synced_aliases_and_ownership() {
     assert!(report.ownership_reloaded);
     let after = handler.replay(&envelope, None, true).await.unwrap();
     assert_eq!(users_of(after), ["alice", "robert"]);
+
+    // `fmn explain` and the page say where those facts came from.
+    let recent = fmn_aws::recent::RecentMessages::from_clients(&env.clients);
+    let msg_id = corpus_envelope(BUGZILLA_BY_EMAIL)["msg_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    recent
+        .put(&msg_id, "org.fedoraproject.prod.bugzilla.bug.update", &envelope)
+        .await
+        .unwrap();
+    let known = fmn_aws::explain::KnownFacts::new(
+        OwnershipStore::from_clients(&env.clients)
+            .load_everything()
+            .await
+            .unwrap(),
+    );
+    let explain = |name: &'static str| {
+        let prefs = &prefs;
+        let recent = &recent;
+        let known = &known;
+        let msg_id = msg_id.clone();
+        async move {
+            let user = prefs.get(name).await.unwrap().unwrap();
+            fmn_aws::explain::explain_recent(recent, known, &user, &msg_id)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let alice = explain("alice").await;
+    assert!(alice.notified, "{alice:?}");
+    assert!(
+        alice.provenance[0].starts_with("you own rpms/adplug (dist-git, synced "),
+        "{:?}",
+        alice.provenance
+    );
+    let robert = explain("robert").await;
+    assert!(robert.notified, "{robert:?}");
+    assert_eq!(
+        robert.provenance,
+        ["redhat-bugzilla@linuxnetz.de is robert's FAS email"]
+    );
 }
 
 /// A corpus message (`tests/data/`, either file) as the ingest queue carries it, with its

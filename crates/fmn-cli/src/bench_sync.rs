@@ -1,7 +1,11 @@
 //! `fmn bench sync`: a full sync at Fedora's size against the FASJSON/Pagure stand-ins
 //! (`tests/stand-ins/fedora_services.py --synthetic`) and the emulators' DynamoDB, under a
 //! fresh resource prefix: the first run (everything written), then a second (nothing changed:
-//! it must write nothing; checked, not timed). Prints times, items and write units.
+//! it must write nothing; checked, not timed). Prints times, items and write units. Then the
+//! bus path at that size: a warm match function (cold-loaded first) handles a dist-git ACL
+//! change (a corpus message made to name a synced package and a new maintainer): the time to
+//! write it and reload, after which a dry-run match of a message about the package must reach
+//! the new maintainer.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -98,12 +102,98 @@ fn bench(args: &SyncBenchArgs, url: &str) -> anyhow::Result<()> {
         if second.items_written() != 0 || second.version.is_some() {
             bail!("the second run wrote {} items", second.items_written());
         }
-        anyhow::Ok(())
+        acl_change(&clients).await
     });
     if !args.keep {
         runtime.block_on(crate::bench_e2e::cleanup(&clients, &provisioned));
     }
     result
+}
+
+/// A dist-git ACL change at this size: write plus reload, then a match that reflects it.
+async fn acl_change(clients: &AwsClients) -> anyhow::Result<()> {
+    use fmn_aws::prefs_store::PrefsStore;
+    use fmn_core::message::Envelope;
+    use fmn_core::prefs::{Destination, DestinationKind, Filter, UserPrefs};
+    use fmn_core::rules::{Rule, RuleKind};
+    use serde_json::json;
+    use std::time::Instant;
+
+    let newcomer = "acl-bench-newcomer";
+    let mut prefs = UserPrefs::new(newcomer);
+    prefs.destinations = vec![Destination::new(
+        "email-1",
+        DestinationKind::Email,
+        format!("{newcomer}@example.com"),
+    )
+    .confirmed(true)];
+    prefs.filters.push(Filter {
+        id: "filter-1".into(),
+        name: "my packages".into(),
+        enabled: true,
+        oneshot: false,
+        destinations: vec!["email-1".into()],
+        rules: vec![Rule::new(RuleKind::UserPackages {
+            user: String::new(),
+        })],
+        max_per_hour: None,
+        urgent: false,
+    });
+    PrefsStore::from_clients(clients).put(&prefs).await?;
+    let handler = fmn_match::MatchHandler::new(clients).await?;
+    let started = Instant::now();
+    handler.refresh_preferences().await?;
+    println!(
+        "match function cold load with the synced table: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let corpus = std::fs::read_to_string(corpus_path("fedora-messaging-examples.jsonl"))?;
+    let line: serde_json::Value = corpus
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["topic"] == "org.fedoraproject.prod.pagure.project.user.access.updated")
+        .context("the corpus's ACL change")?;
+    let mut body = line["body"].clone();
+    body["project"]["namespace"] = json!("rpms");
+    body["project"]["name"] = json!("pkg00001");
+    body["project"]["access_users"]["commit"] = json!([newcomer]);
+    body["new_user"] = json!(newcomer);
+    let change = Envelope::from_value(json!({"topic": line["topic"], "msg": body, "msg_id": "acl-bench"}))?;
+    let started = Instant::now();
+    handler
+        .apply_fact_changes(&change)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reflected = started.elapsed();
+    let probe_line: serde_json::Value = std::fs::read_to_string(corpus_path("fedmsg-examples.jsonl"))?
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["id"] == "bz.TestLegacy018492a2BugzillaUpdate")
+        .context("the corpus's Bugzilla message")?;
+    let mut probe = probe_line["message"].clone();
+    probe["msg"]["bug"]["component"] = json!("pkg00001");
+    let routed = handler
+        .replay(&probe.to_string(), Some(newcomer), true)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if routed.jobs.is_empty() {
+        bail!("after the ACL change, a message about pkg00001 did not reach {newcomer}");
+    }
+    println!(
+        "ACL-change message to matching reflecting it (write + reload of the ownership table): {:.2} s",
+        reflected.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn corpus_path(file: &str) -> PathBuf {
+    let relative = PathBuf::from("tests/data").join(file);
+    if relative.exists() {
+        return relative;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(file)
 }
 
 fn print_run(label: &str, o: &SyncOutcome) {

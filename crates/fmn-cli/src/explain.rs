@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
-use fmn_aws::explain::explain_recent;
+use fmn_aws::explain::{explain_recent, KnownFacts};
 use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::recent::RecentMessages;
@@ -25,10 +25,10 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
         let Some(prefs) = PrefsStore::from_clients(&clients).get(&args.user).await? else {
             bail!("no user `{}`", args.user);
         };
-        let (ownership, _) = OwnershipStore::from_clients(&clients).load().await?;
+        let known = KnownFacts::new(OwnershipStore::from_clients(&clients).load_everything().await?);
         let explained = explain_recent(
             &RecentMessages::from_clients(&clients),
-            &ownership,
+            &known,
             &prefs,
             &args.msg_id,
         )
@@ -56,6 +56,9 @@ pub fn render(e: &Explanation) -> String {
         "{} and {} ({}):\n{}\n",
         e.user, e.msg_id, e.topic, e.summary
     );
+    for p in &e.provenance {
+        out.push_str(&format!("  ({p})\n"));
+    }
     for f in &e.filters {
         let state = match (f.enabled, f.matched) {
             (false, _) => "disabled",

@@ -250,7 +250,7 @@ impl MatchHandler {
     /// Writes what the message changes in ownership, membership or accounts
     /// (`fmn_core::fact_changes`), and reloads the warm copy at once when something changed, so
     /// this message and the next ones are matched on the new facts.
-    async fn apply_fact_changes(&self, envelope: &Envelope) -> Result<(), RecordError> {
+    pub async fn apply_fact_changes(&self, envelope: &Envelope) -> Result<(), RecordError> {
         let changes = fact_changes(envelope);
         if changes.is_empty() {
             return Ok(());

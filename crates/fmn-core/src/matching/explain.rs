@@ -54,6 +54,75 @@ pub struct Explanation {
     /// One sentence.
     pub summary: String,
     pub filters: Vec<FilterExplanation>,
+    /// Where the facts about the user came from ("you own rpms/foo (dist-git, synced …)",
+    /// "alice@example.com is alice's FAS email"); see [`provenance`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provenance: Vec<String>,
+}
+
+/// Where the facts that tie `user` to the message came from: the artifacts they maintain
+/// (directly or through a group, from dist-git), and their FAS addresses and nicks the message
+/// names. `synced_at`: when the last full sync finished (seconds since the epoch).
+pub fn provenance(
+    user: &str,
+    facts: &MessageFacts<'_>,
+    ownership: &Ownership,
+    directory: &crate::directory::Directory,
+    synced_at: Option<u64>,
+) -> Vec<String> {
+    let source = match synced_at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t as i64).ok()) {
+        Some(t) => format!(
+            "dist-git, synced {:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        None => "dist-git".to_string(),
+    };
+    let mut out = Vec::new();
+    for artifact in &facts.artifacts {
+        let Some(owners) = ownership.owners(artifact) else {
+            continue;
+        };
+        let name = format!("{}/{}", artifact.kind.as_str(), artifact.name);
+        if owners.users.iter().any(|u| u == user) {
+            out.push(format!("you own {name} ({source})"));
+        }
+        for group in ownership.groups_of(user) {
+            if owners.groups.contains(group) {
+                out.push(format!("you maintain {name} through group {group} ({source})"));
+            }
+        }
+    }
+    if let Some(account) = directory.get(user) {
+        let body = facts.envelope.body().to_string();
+        let body_lower = body.to_lowercase();
+        for email in &account.emails {
+            if body_lower.contains(&email.to_lowercase()) {
+                out.push(format!("{email} is {user}'s FAS email"));
+            }
+        }
+        for nick in account
+            .ircnicks
+            .iter()
+            .filter_map(|n| crate::directory::ChatNick::parse(n))
+        {
+            let alias = nick.as_alias();
+            if alias != user && body.contains(&format!("\"{alias}\"")) {
+                let what = match nick {
+                    crate::directory::ChatNick::Irc(_) => "IRC nick",
+                    crate::directory::ChatNick::Matrix(_) => "Matrix id",
+                };
+                out.push(format!("{alias} is {user}'s {what} in FAS"));
+            }
+        }
+        if account.locked {
+            out.push(format!("{user}'s FAS account is locked"));
+        }
+    }
+    out
 }
 
 /// Explains how `user`'s preferences treat the message.
@@ -154,5 +223,6 @@ pub fn explain(user: &UserPrefs, facts: &MessageFacts<'_>, ownership: &Ownership
         notified: !delivered.is_empty(),
         summary,
         filters,
+        provenance: Vec::new(),
     }
 }

@@ -14,7 +14,9 @@ mod matched;
 mod naive;
 
 pub use compiled::{summary, CompiledRule};
-pub use explain::{explain, DestinationOutcome, Explanation, FilterExplanation, RuleExplanation};
+pub use explain::{
+    explain, provenance, DestinationOutcome, Explanation, FilterExplanation, RuleExplanation,
+};
 pub use facts::MessageFacts;
 pub use index::{IndexStats, Matcher, SkippedFilter};
 pub use matched::{reason_code, Match};

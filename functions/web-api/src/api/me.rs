@@ -509,8 +509,8 @@ pub async fn explain(
         return Err(ApiError::not_found("no such message"));
     }
     let prefs = load_or_create(&state, &caller.name).await?;
-    let ownership = state.ownership_cache.get(&state.ownership).await?;
-    let explained = fmn_aws::explain::explain_recent(&state.recent, &ownership, &prefs, &msg_id)
+    let known = state.ownership_cache.get(&state.ownership).await?;
+    let explained = fmn_aws::explain::explain_recent(&state.recent, &known, &prefs, &msg_id)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     explained.map(Json).ok_or_else(|| {
