@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fmn_core::directory::Directory;
+use fmn_core::fact_changes::FactChange;
 use fmn_core::matching::{IndexStats, Matcher};
 use fmn_core::meta::Registry;
 
@@ -187,6 +188,63 @@ impl PrefsCache {
         if let Some(m) = &mut self.matcher {
             m.upsert(prefs);
         }
+    }
+
+    /// After this function wrote `changes` itself, moving the ownership counter to `version`:
+    /// applies them to the warm copy in place (no scan of the table) when nobody else wrote in
+    /// between (the counter moved by exactly one from the copy's), else brings the copy up to
+    /// date as [`PrefsCache::refresh`] does.
+    pub async fn apply_own_changes(
+        &mut self,
+        changes: &[FactChange],
+        version: u64,
+        prefs: &PrefsStore,
+        ownership: &OwnershipStore,
+    ) -> Result<RefreshReport, RefreshError> {
+        let Some(matcher) = self.matcher.as_mut() else {
+            return self.refresh(prefs, ownership).await;
+        };
+        if version != self.ownership_version + 1 {
+            return self.refresh(prefs, ownership).await;
+        }
+        let mut updated = fmn_core::ownership::Ownership::clone(matcher.ownership());
+        let mut directory: Option<Directory> = None;
+        for change in changes {
+            match change {
+                FactChange::SetOwners { artifact, owners } => {
+                    updated.set_owners(artifact.clone(), owners.clone())
+                }
+                FactChange::RemoveArtifact { artifact } => updated.remove_owners(artifact),
+                FactChange::AddMember { group, user } | FactChange::RemoveMember { group, user } => {
+                    let mut members = updated.members(group).to_vec();
+                    members.retain(|m| m != user);
+                    if matches!(change, FactChange::AddMember { .. }) {
+                        members.push(user.clone());
+                        members.sort();
+                    }
+                    updated.set_members(group.clone(), members);
+                }
+                FactChange::SetAccount { user, account } => {
+                    let d = directory.get_or_insert_with(|| Directory::clone(&self.directory));
+                    match account {
+                        Some(a) => d.insert(user.clone(), a.clone()),
+                        None => {
+                            d.remove(user);
+                        }
+                    }
+                }
+                FactChange::RefreshAccount { .. } => {}
+            }
+        }
+        matcher.set_ownership(Arc::new(updated));
+        if let Some(d) = directory {
+            self.set_directory(d, self.synced_at);
+        }
+        self.ownership_version = version;
+        Ok(RefreshReport {
+            ownership_reloaded: true,
+            ..RefreshReport::default()
+        })
     }
 
     /// Brings the copy up to date.

@@ -180,7 +180,7 @@ async fn acl_change(clients: &AwsClients) -> anyhow::Result<()> {
         bail!("after the ACL change, a message about pkg00001 did not reach {newcomer}");
     }
     println!(
-        "ACL-change message to matching reflecting it (write + reload of the ownership table): {:.2} s",
+        "ACL-change message to matching reflecting it (write, then the warm copy updated in place): {:.3} s",
         reflected.as_secs_f64()
     );
     Ok(())

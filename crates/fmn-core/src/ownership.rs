@@ -112,6 +112,11 @@ impl Ownership {
         self.artifacts.insert(artifact, owners);
     }
 
+    /// Forgets an artifact (deleted or retired).
+    pub fn remove_owners(&mut self, artifact: &Artifact) {
+        self.artifacts.remove(artifact);
+    }
+
     /// Sets a group's members.
     pub fn set_members(&mut self, group: impl Into<String>, members: Vec<String>) {
         let group = group.into();

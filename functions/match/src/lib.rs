@@ -248,8 +248,9 @@ impl MatchHandler {
     }
 
     /// Writes what the message changes in ownership, membership or accounts
-    /// (`fmn_core::fact_changes`), and reloads the warm copy at once when something changed, so
-    /// this message and the next ones are matched on the new facts.
+    /// (`fmn_core::fact_changes`), and updates the warm copy at once when something changed
+    /// (in place; a reload if someone else wrote meanwhile), so this message and the next ones
+    /// are matched on the new facts.
     pub async fn apply_fact_changes(&self, envelope: &Envelope) -> Result<(), RecordError> {
         let changes = fact_changes(envelope);
         if changes.is_empty() {
@@ -284,7 +285,10 @@ impl MatchHandler {
             tracing::info!(msg_id, version, change = change.describe(), "facts changed by the bus");
         }
         let mut cache = self.cache.lock().await;
-        if let Err(e) = cache.refresh(&self.prefs, &self.ownership).await {
+        if let Err(e) = cache
+            .apply_own_changes(&resolved, version, &self.prefs, &self.ownership)
+            .await
+        {
             tracing::warn!(msg_id, error = %e, "reloading after a change failed; the next batch tries again");
         }
         Ok(())
