@@ -68,8 +68,14 @@ async fn a_full_sync_copies_everything_then_writes_only_what_changed() {
         .owners(&Artifact::new(ArtifactKind::Rpms, "qux"))
         .unwrap();
     assert_eq!(qux.groups, ["old-pagure-group"]);
-    assert_eq!(loaded.ownership.members("old-pagure-group"), ["alice", "carol"]);
-    assert_eq!(loaded.ownership.groups_of("bob"), ["packager", "python-sig"]);
+    assert_eq!(
+        loaded.ownership.members("old-pagure-group"),
+        ["alice", "carol"]
+    );
+    assert_eq!(
+        loaded.ownership.groups_of("bob"),
+        ["packager", "python-sig"]
+    );
     let aliases = loaded.directory.aliases();
     assert_eq!(aliases.nick("ali"), "alice");
     assert_eq!(aliases.nick("@alice:fedora.im"), "alice");
@@ -96,7 +102,10 @@ async fn a_full_sync_copies_everything_then_writes_only_what_changed() {
     changed["projects"]["rpms/python-foo"]["groups"] = json!({});
     services.set_data(&changed);
     let third = sync.run().await.expect("the third sync");
-    assert_eq!(third.artifacts_written, 2, "adplug and python-foo: {third:?}");
+    assert_eq!(
+        third.artifacts_written, 2,
+        "adplug and python-foo: {third:?}"
+    );
     assert_eq!(third.groups_removed, 1);
     assert_eq!(third.groups_written, 0);
     assert_eq!(third.account_buckets_written, 1, "bob's bucket only");
@@ -128,17 +137,22 @@ async fn refused_credentials_stop_the_sync_before_any_write() {
     data["faults"] = json!([{"path": "/v1/groups/packager/", "status": 404, "times": 1}]);
     services.set_data(&data);
     let outcome = sync.run().await.expect("a sync");
-    assert_eq!(outcome.groups, 2, "python-sig and old-pagure-group: {outcome:?}");
+    assert_eq!(
+        outcome.groups, 2,
+        "python-sig and old-pagure-group: {outcome:?}"
+    );
     let loaded = store.load_everything().await.unwrap();
     assert!(loaded.ownership.members("packager").is_empty());
 }
 
 fn watcher(name: &str, rules: Vec<Rule>) -> UserPrefs {
     let mut u = UserPrefs::new(name);
-    u.destinations = vec![
-        Destination::new("email-1", DestinationKind::Email, format!("{name}@example.com"))
-            .confirmed(true),
-    ];
+    u.destinations = vec![Destination::new(
+        "email-1",
+        DestinationKind::Email,
+        format!("{name}@example.com"),
+    )
+    .confirmed(true)];
     u.filters.push(Filter {
         id: "filter-1".into(),
         name: "mine".into(),
@@ -200,7 +214,11 @@ async fn matching_uses_synced_aliases_and_ownership() {
         .unwrap()
         .to_string();
     recent
-        .put(&msg_id, "org.fedoraproject.prod.bugzilla.bug.update", &envelope)
+        .put(
+            &msg_id,
+            "org.fedoraproject.prod.bugzilla.bug.update",
+            &envelope,
+        )
         .await
         .unwrap();
     let known = fmn_aws::explain::KnownFacts::new(
@@ -298,7 +316,10 @@ async fn bus_messages_change_matching_within_a_minute() {
     data["users"]["dave"] = user(&["dave@example.com"], &[], false);
     let services = FedoraServices::start(&data);
     let settings = services.settings(100);
-    SyncHandler::new(&env.clients, &settings).run().await.unwrap();
+    SyncHandler::new(&env.clients, &settings)
+        .run()
+        .await
+        .unwrap();
     let prefs = PrefsStore::from_clients(&env.clients);
     let mine = || {
         vec![Rule::new(RuleKind::UserPackages {
@@ -333,9 +354,13 @@ async fn bus_messages_change_matching_within_a_minute() {
             let probe_id = probe["msg_id"].as_str().unwrap().to_string();
             // Two sends: the change is handled before the probe is received.
             for message in batch {
-                send_all(&env.clients.sqs, env.queue_url(QueueName::Ingest), &[message])
-                    .await
-                    .unwrap();
+                send_all(
+                    &env.clients.sqs,
+                    env.queue_url(QueueName::Ingest),
+                    &[message],
+                )
+                .await
+                .unwrap();
                 wait_for_records(&stats, sent - 1).await;
             }
             send_all(
@@ -348,7 +373,11 @@ async fn bus_messages_change_matching_within_a_minute() {
             wait_for_records(&stats, sent).await;
             let reflected = started.elapsed();
             let mut users: Vec<String> = env
-                .drain(QueueName::Email, expect.len().max(1), if expect.is_empty() { 2 } else { 60 })
+                .drain(
+                    QueueName::Email,
+                    expect.len().max(1),
+                    if expect.is_empty() { 2 } else { 60 },
+                )
                 .await
                 .iter()
                 .map(|m| serde_json::from_str::<Value>(m.body.as_deref().unwrap()).unwrap())
@@ -358,57 +387,81 @@ async fn bus_messages_change_matching_within_a_minute() {
             users.sort();
             users.dedup();
             assert_eq!(users, expect, "{label}");
-            println!("{label}: matching reflected it {} ms after the change was sent", reflected.as_millis());
+            println!(
+                "{label}: matching reflected it {} ms after the change was sent",
+                reflected.as_millis()
+            );
         }
     };
     let old_email = "redhat-bugzilla@linuxnetz.de";
-    step("synced", None, probe("adplug", old_email), &["alice", "robert"]).await;
+    step(
+        "synced",
+        None,
+        probe("adplug", old_email),
+        &["alice", "robert"],
+    )
+    .await;
     step(
         "pagure.project.user.access.updated",
-        Some(corpus_message("3e9987cd-9d61-5877-bb2d-85a0bf1c913a", |b| {
-            b["project"] = project(&["alice"], &["dave"], &[]);
-            b["new_user"] = json!("dave");
-        })),
+        Some(corpus_message(
+            "3e9987cd-9d61-5877-bb2d-85a0bf1c913a",
+            |b| {
+                b["project"] = project(&["alice"], &["dave"], &[]);
+                b["new_user"] = json!("dave");
+            },
+        )),
         probe("adplug", old_email),
         &["alice", "dave", "robert"],
     )
     .await;
     step(
         "pagure.project.user.removed",
-        Some(corpus_message("053efc8c-c07a-5795-8b4c-9eae28965f63", |b| {
-            b["project"] = project(&["alice"], &[], &[]);
-            b["removed_user"] = json!("dave");
-        })),
+        Some(corpus_message(
+            "053efc8c-c07a-5795-8b4c-9eae28965f63",
+            |b| {
+                b["project"] = project(&["alice"], &[], &[]);
+                b["removed_user"] = json!("dave");
+            },
+        )),
         probe("adplug", old_email),
         &["alice", "robert"],
     )
     .await;
     step(
         "pagure.project.group.access.updated",
-        Some(corpus_message("fb2b564c-9ad1-5f65-b8c8-2deead0c4ee9", |b| {
-            b["project"] = project(&["alice"], &[], &["python-sig"]);
-            b["new_group"] = json!("python-sig");
-        })),
+        Some(corpus_message(
+            "fb2b564c-9ad1-5f65-b8c8-2deead0c4ee9",
+            |b| {
+                b["project"] = project(&["alice"], &[], &["python-sig"]);
+                b["new_group"] = json!("python-sig");
+            },
+        )),
         probe("adplug", old_email),
         &["alice", "bob", "robert"],
     )
     .await;
     step(
         "fas.group.member.sponsor",
-        Some(corpus_message("c060fded-3827-584d-a52d-b4b9b06ebcdf", |b| {
-            b["msg"]["group"] = json!("python-sig");
-            b["msg"]["user"] = json!("dave");
-        })),
+        Some(corpus_message(
+            "c060fded-3827-584d-a52d-b4b9b06ebcdf",
+            |b| {
+                b["msg"]["group"] = json!("python-sig");
+                b["msg"]["user"] = json!("dave");
+            },
+        )),
         probe("adplug", old_email),
         &["alice", "bob", "dave", "robert"],
     )
     .await;
     step(
         "fas.group.member.removed",
-        Some(corpus_message("c4b99063-84a1-5e0a-a90f-02984b4182a4", |b| {
-            b["msg"]["group"] = json!("python-sig");
-            b["msg"]["user"] = json!("dave");
-        })),
+        Some(corpus_message(
+            "c4b99063-84a1-5e0a-a90f-02984b4182a4",
+            |b| {
+                b["msg"]["group"] = json!("python-sig");
+                b["msg"]["user"] = json!("dave");
+            },
+        )),
         probe("adplug", old_email),
         &["alice", "bob", "robert"],
     )
@@ -418,10 +471,13 @@ async fn bus_messages_change_matching_within_a_minute() {
     services.set_data(&data);
     step(
         "fas.user.update",
-        Some(corpus_message("fb488488-20a0-502a-878f-f4bd49596ec6", |b| {
-            b["msg"]["user"] = json!("robert");
-            b["msg"]["fields"] = json!(["emails"]);
-        })),
+        Some(corpus_message(
+            "fb488488-20a0-502a-878f-f4bd49596ec6",
+            |b| {
+                b["msg"]["user"] = json!("robert");
+                b["msg"]["fields"] = json!(["emails"]);
+            },
+        )),
         probe("adplug", "rob@new.example"),
         &["alice", "bob", "robert"],
     )

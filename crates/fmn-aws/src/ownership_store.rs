@@ -396,8 +396,7 @@ impl OwnershipStore {
             progress(done, total);
         }
         if total > 0 || pending {
-            report.version =
-                Some(dynamo::bump_version_counter(&self.client, &self.table).await?);
+            report.version = Some(dynamo::bump_version_counter(&self.client, &self.table).await?);
         }
         self.mark_synced(false).await?;
         Ok(report)
@@ -477,7 +476,10 @@ impl OwnershipStore {
                 self.put_if_changed(accounts_item(bucket, &json)).await
             }
             FactChange::RefreshAccount { user } => {
-                tracing::warn!(user, "an account refresh reached the store unresolved; skipped");
+                tracing::warn!(
+                    user,
+                    "an account refresh reached the store unresolved; skipped"
+                );
                 Ok(false)
             }
         }

@@ -215,7 +215,8 @@ impl PrefsCache {
                     updated.set_owners(artifact.clone(), owners.clone())
                 }
                 FactChange::RemoveArtifact { artifact } => updated.remove_owners(artifact),
-                FactChange::AddMember { group, user } | FactChange::RemoveMember { group, user } => {
+                FactChange::AddMember { group, user }
+                | FactChange::RemoveMember { group, user } => {
                     let mut members = updated.members(group).to_vec();
                     members.retain(|m| m != user);
                     if matches!(change, FactChange::AddMember { .. }) {

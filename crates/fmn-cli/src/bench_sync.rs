@@ -158,18 +158,20 @@ async fn acl_change(clients: &AwsClients) -> anyhow::Result<()> {
     body["project"]["name"] = json!("pkg00001");
     body["project"]["access_users"]["commit"] = json!([newcomer]);
     body["new_user"] = json!(newcomer);
-    let change = Envelope::from_value(json!({"topic": line["topic"], "msg": body, "msg_id": "acl-bench"}))?;
+    let change =
+        Envelope::from_value(json!({"topic": line["topic"], "msg": body, "msg_id": "acl-bench"}))?;
     let started = Instant::now();
     handler
         .apply_fact_changes(&change)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let reflected = started.elapsed();
-    let probe_line: serde_json::Value = std::fs::read_to_string(corpus_path("fedmsg-examples.jsonl"))?
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["id"] == "bz.TestLegacy018492a2BugzillaUpdate")
-        .context("the corpus's Bugzilla message")?;
+    let probe_line: serde_json::Value =
+        std::fs::read_to_string(corpus_path("fedmsg-examples.jsonl"))?
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["id"] == "bz.TestLegacy018492a2BugzillaUpdate")
+            .context("the corpus's Bugzilla message")?;
     let mut probe = probe_line["message"].clone();
     probe["msg"]["bug"]["component"] = json!("pkg00001");
     let routed = handler

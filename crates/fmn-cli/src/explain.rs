@@ -25,7 +25,11 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
         let Some(prefs) = PrefsStore::from_clients(&clients).get(&args.user).await? else {
             bail!("no user `{}`", args.user);
         };
-        let known = KnownFacts::new(OwnershipStore::from_clients(&clients).load_everything().await?);
+        let known = KnownFacts::new(
+            OwnershipStore::from_clients(&clients)
+                .load_everything()
+                .await?,
+        );
         let explained = explain_recent(
             &RecentMessages::from_clients(&clients),
             &known,

@@ -223,7 +223,10 @@ mod tests {
 
     #[test]
     fn chat_nicks_read_every_fas_form() {
-        assert_eq!(ChatNick::parse("irc:/bob"), Some(ChatNick::Irc("bob".into())));
+        assert_eq!(
+            ChatNick::parse("irc:/bob"),
+            Some(ChatNick::Irc("bob".into()))
+        );
         assert_eq!(
             ChatNick::parse("irc://irc.libera.chat/bob"),
             Some(ChatNick::Irc("bob".into()))
@@ -240,7 +243,10 @@ mod tests {
             ChatNick::parse("matrix:/@bob:example.org"),
             Some(ChatNick::Matrix("@bob:example.org".into()))
         );
-        assert_eq!(ChatNick::parse("oldnick"), Some(ChatNick::Irc("oldnick".into())));
+        assert_eq!(
+            ChatNick::parse("oldnick"),
+            Some(ChatNick::Irc("oldnick".into()))
+        );
         assert_eq!(ChatNick::parse("irc:/"), None);
         assert_eq!(ChatNick::parse(""), None);
     }

@@ -24,12 +24,25 @@ use crate::rules::{Artifact, ArtifactKind};
 /// One change to the synced facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FactChange {
-    SetOwners { artifact: Artifact, owners: Owners },
-    RemoveArtifact { artifact: Artifact },
-    AddMember { group: String, user: String },
-    RemoveMember { group: String, user: String },
+    SetOwners {
+        artifact: Artifact,
+        owners: Owners,
+    },
+    RemoveArtifact {
+        artifact: Artifact,
+    },
+    AddMember {
+        group: String,
+        user: String,
+    },
+    RemoveMember {
+        group: String,
+        user: String,
+    },
     /// Read this account again from FAS (then [`FactChange::SetAccount`]).
-    RefreshAccount { user: String },
+    RefreshAccount {
+        user: String,
+    },
     /// An account as FAS has it now; None: FAS no longer has it.
     SetAccount {
         user: String,
@@ -210,22 +223,33 @@ mod tests {
     fn membership_in_both_fas_shapes() {
         let legacy = json!({"agent": {"username": "toshio"}, "group": {"name": "ambassadors"}, "user": {"username": "ralph"}});
         assert_eq!(
-            fact_changes(&envelope("org.fedoraproject.stg.fas.group.member.sponsor", legacy)),
+            fact_changes(&envelope(
+                "org.fedoraproject.stg.fas.group.member.sponsor",
+                legacy
+            )),
             [FactChange::AddMember {
                 group: "ambassadors".into(),
                 user: "ralph".into()
             }]
         );
-        let noggin = json!({"msg": {"agent": "dudemcpants", "group": "developers", "user": "testuser"}});
+        let noggin =
+            json!({"msg": {"agent": "dudemcpants", "group": "developers", "user": "testuser"}});
         assert_eq!(
-            fact_changes(&envelope("org.fedoraproject.prod.fas.group.member.removed", noggin)),
+            fact_changes(&envelope(
+                "org.fedoraproject.prod.fas.group.member.removed",
+                noggin
+            )),
             [FactChange::RemoveMember {
                 group: "developers".into(),
                 user: "testuser".into()
             }]
         );
         let apply = json!({"agent": "a", "group": "g", "user": "u"});
-        assert!(fact_changes(&envelope("org.fedoraproject.prod.fas.group.member.apply", apply)).is_empty());
+        assert!(fact_changes(&envelope(
+            "org.fedoraproject.prod.fas.group.member.apply",
+            apply
+        ))
+        .is_empty());
         let update = json!({"msg": {"agent": "x", "fields": ["emails"], "user": "testuser"}});
         assert_eq!(
             fact_changes(&envelope("org.fedoraproject.prod.fas.user.update", update)),
@@ -239,11 +263,18 @@ mod tests {
     fn retirement_on_rawhide_removes_the_package() {
         let msg = |branch: &str| json!({"agent": "ralph", "package_listing": {"collection": {"branchname": branch}, "package": {"name": "php-zmq"}}, "retirement": "retired"});
         assert_eq!(
-            fact_changes(&envelope("org.fedoraproject.prod.pkgdb.package.retire", msg("master"))),
+            fact_changes(&envelope(
+                "org.fedoraproject.prod.pkgdb.package.retire",
+                msg("master")
+            )),
             [FactChange::RemoveArtifact {
                 artifact: Artifact::new(ArtifactKind::Rpms, "php-zmq")
             }]
         );
-        assert!(fact_changes(&envelope("org.fedoraproject.prod.pkgdb.package.retire", msg("EL-6"))).is_empty());
+        assert!(fact_changes(&envelope(
+            "org.fedoraproject.prod.pkgdb.package.retire",
+            msg("EL-6")
+        ))
+        .is_empty());
     }
 }

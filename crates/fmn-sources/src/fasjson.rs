@@ -171,8 +171,12 @@ impl FasJson {
 
     /// The users with this chat nick (`/v1/search/users/?ircnick=`).
     pub async fn search_by_ircnick(&self, nick: &str) -> Result<Vec<FasUser>, SourceError> {
-        self.paged("/v1/search/users/", &[("ircnick", nick.to_string())], |_| {})
-            .await
+        self.paged(
+            "/v1/search/users/",
+            &[("ircnick", nick.to_string())],
+            |_| {},
+        )
+        .await
     }
 
     /// Every item of a paged list: asks page 1, then the others `total_pages` announces.

@@ -156,9 +156,7 @@ impl JsonClient {
     ) -> Result<T, SourceError> {
         let url = format!("{}{}", self.base, path);
         let what = format!("{} GET {path}", self.service);
-        self.retry
-            .run(&what, |_| self.get_once(&url, query))
-            .await
+        self.retry.run(&what, |_| self.get_once(&url, query)).await
     }
 
     async fn get_once<T: DeserializeOwned>(
@@ -189,14 +187,11 @@ impl JsonClient {
                 detail: error_chain(&e),
             })?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| SourceError::Transport {
-                service,
-                url: shown(),
-                detail: error_chain(&e),
-            })?;
+        let body = response.bytes().await.map_err(|e| SourceError::Transport {
+            service,
+            url: shown(),
+            detail: error_chain(&e),
+        })?;
         if status != 200 {
             let message = error_message(&body);
             let url = shown();

@@ -31,9 +31,9 @@ use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_cache::{PrefsCache, RefreshError, RefreshReport};
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::recent::RecentMessages;
+use fmn_aws::retry::{Classify, ErrorClass};
 use fmn_aws::throttle::{Allowance, Throttle};
 use fmn_aws::{AwsClients, FunctionName, QueueName};
-use fmn_aws::retry::{Classify, ErrorClass};
 use fmn_core::fact_changes::{fact_changes, FactChange};
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::matching::{Match, MessageFacts};
@@ -264,7 +264,11 @@ impl MatchHandler {
                 continue;
             };
             let Some(fas) = &self.fasjson else {
-                tracing::debug!(msg_id, user, "no FASJSON configured: the account waits for the next sync");
+                tracing::debug!(
+                    msg_id,
+                    user,
+                    "no FASJSON configured: the account waits for the next sync"
+                );
                 continue;
             };
             match fas.user(&user).await {
@@ -282,7 +286,12 @@ impl MatchHandler {
             return Ok(());
         };
         for change in &resolved {
-            tracing::info!(msg_id, version, change = change.describe(), "facts changed by the bus");
+            tracing::info!(
+                msg_id,
+                version,
+                change = change.describe(),
+                "facts changed by the bus"
+            );
         }
         let mut cache = self.cache.lock().await;
         if let Err(e) = cache

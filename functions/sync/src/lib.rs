@@ -119,7 +119,8 @@ impl SyncHandler {
         let (alias, fas_groups, directory) = tokio::try_join!(
             self.pagure.owner_alias(),
             self.fasjson.all_groups(),
-            self.fasjson.directory(|n| tracing::debug!(users = n, "FAS users read")),
+            self.fasjson
+                .directory(|n| tracing::debug!(users = n, "FAS users read")),
         )?;
         let mut groups: BTreeMap<String, Vec<String>> = fas_groups.into_iter().collect();
         // dist-git groups are FAS groups but for a few (old Pagure-only ones): ask Pagure.

@@ -70,17 +70,18 @@ pub fn provenance(
     directory: &crate::directory::Directory,
     synced_at: Option<u64>,
 ) -> Vec<String> {
-    let source = match synced_at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t as i64).ok()) {
-        Some(t) => format!(
-            "dist-git, synced {:04}-{:02}-{:02} {:02}:{:02} UTC",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute()
-        ),
-        None => "dist-git".to_string(),
-    };
+    let source =
+        match synced_at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t as i64).ok()) {
+            Some(t) => format!(
+                "dist-git, synced {:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            ),
+            None => "dist-git".to_string(),
+        };
     let mut out = Vec::new();
     for artifact in &facts.artifacts {
         let Some(owners) = ownership.owners(artifact) else {
@@ -92,7 +93,9 @@ pub fn provenance(
         }
         for group in ownership.groups_of(user) {
             if owners.groups.contains(group) {
-                out.push(format!("you maintain {name} through group {group} ({source})"));
+                out.push(format!(
+                    "you maintain {name} through group {group} ({source})"
+                ));
             }
         }
     }
