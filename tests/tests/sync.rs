@@ -46,7 +46,17 @@ async fn a_full_sync_copies_everything_then_writes_only_what_changed() {
     let sync = SyncHandler::new(&env.clients, &services.settings(2));
     let store = OwnershipStore::from_clients(&env.clients);
 
+    // carol has an fmn account; her FAS account is locked.
+    let prefs = PrefsStore::from_clients(&env.clients);
+    prefs
+        .put(&watcher("carol", vec![Rule::new(RuleKind::RelatedEvents)]))
+        .await
+        .unwrap();
     let first = sync.run().await.expect("the first sync");
+    assert_eq!(first.accounts_disabled, 1, "{first:?}");
+    let carol = prefs.get("carol").await.unwrap().unwrap();
+    assert!(!carol.enabled, "disabled, not deleted");
+    assert_eq!(carol.filters.len(), 1);
     assert_eq!(first.artifacts, 4, "{first:?}");
     assert_eq!(first.accounts, 4);
     assert_eq!(first.locked_accounts, 1);
@@ -88,6 +98,7 @@ async fn a_full_sync_copies_everything_then_writes_only_what_changed() {
     assert_eq!(second.items_written(), 0, "{second:?}");
     assert_eq!(second.write_units, 0);
     assert_eq!(second.version, None, "nothing changed: the version stays");
+    assert_eq!(second.accounts_disabled, 0, "carol is disabled already");
     assert_eq!(store.current_version().await.unwrap(), v1);
 
     // One ACL change, one new address, one group gone.
@@ -489,6 +500,23 @@ async fn bus_messages_change_matching_within_a_minute() {
         &["alice", "bob"],
     )
     .await;
+    // dave's FAS account is locked; the bus says his account changed: he stops receiving.
+    data["users"]["dave"]["locked"] = json!(true);
+    services.set_data(&data);
+    step(
+        "fas.user.update (locked)",
+        Some(corpus_message(
+            "fb488488-20a0-502a-878f-f4bd49596ec6",
+            |b| {
+                b["msg"]["user"] = json!("dave");
+                b["msg"]["fields"] = json!(["locked"]);
+            },
+        )),
+        probe("adplug", "rob@new.example"),
+        &["alice", "bob", "robert"],
+    )
+    .await;
+    assert!(!prefs.get("dave").await.unwrap().unwrap().enabled);
     step(
         "pkgdb.package.retire (rawhide)",
         Some(corpus_message("pkgdb.TestLegacyPkgdbPackageRetire", |b| {

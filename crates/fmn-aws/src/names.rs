@@ -357,7 +357,11 @@ impl FunctionName {
                 // A stopped destination's notice goes to another of the user's addresses.
                 Send(QueueName::Email),
             ],
-            FunctionName::Sync => &[ReadWrite(TableName::Ownership)],
+            FunctionName::Sync => &[
+                ReadWrite(TableName::Ownership),
+                // Accounts whose FAS account is locked are disabled.
+                ReadWrite(TableName::Preferences),
+            ],
         }
     }
 

@@ -344,6 +344,19 @@ impl PrefsStore {
         }
     }
 
+    /// Disables an account (its FAS account is locked or gone): it stops receiving, its
+    /// preferences stay. Whether it was enabled (false also when there is no such account).
+    pub async fn disable_account(&self, name: &str) -> Result<bool, PrefsStoreError> {
+        let changed = self
+            .update_if(name, |p| {
+                let was = p.enabled;
+                p.enabled = false;
+                Ok::<_, PrefsStoreError>(was)
+            })
+            .await?;
+        Ok(changed.is_some())
+    }
+
     /// Reads, changes with `change` and writes back, retrying when someone else wrote in
     /// between. `change` may refuse with an error of its own.
     pub async fn update<F, E>(&self, name: &str, mut change: F) -> Result<UserPrefs, E>

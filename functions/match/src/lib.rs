@@ -282,6 +282,30 @@ impl MatchHandler {
                 Err(e) => return Err(RecordError::of_class(e.class(), e.to_string())),
             }
         }
+        for change in &resolved {
+            if let FactChange::SetAccount { user, account } = change {
+                let disabled = match account {
+                    Some(a) if !a.locked => false,
+                    _ => self
+                        .prefs
+                        .disable_account(user)
+                        .await
+                        .map_err(|e| match e {
+                            fmn_aws::prefs_store::PrefsStoreError::Dynamo(d) => {
+                                RecordError::from(d)
+                            }
+                            other => RecordError::Retry(other.to_string()),
+                        })?,
+                };
+                if disabled {
+                    tracing::info!(
+                        msg_id,
+                        user,
+                        "FAS account locked or gone: fmn account disabled"
+                    );
+                }
+            }
+        }
         let Some(version) = self.ownership.apply(&resolved).await? else {
             return Ok(());
         };

@@ -8,7 +8,7 @@
 //! compares with what the table holds and writes only what differs, in pages; the version
 //! counter is bumped once, only if something changed, so an unchanged hour costs one scan and
 //! no write (see `fmn_aws::ownership_store::OwnershipStore::sync` for resuming a run that
-//! stopped part-way).
+//! stopped part-way). An fmn account whose FAS account is locked is disabled.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use fmn_aws::dynamo::DynamoError;
 use fmn_aws::ownership_store::{OwnershipStore, SyncReport, SyncTarget};
+use fmn_aws::prefs_store::{PrefsStore, PrefsStoreError};
 use fmn_aws::retry::{Classify, ErrorClass};
 use fmn_aws::{AwsClients, FunctionName};
 use fmn_sources::{FasJson, Pagure, SourceError, SourceSettings};
@@ -33,6 +34,8 @@ pub enum SyncError {
     Source(#[from] SourceError),
     #[error("writing the ownership table failed: {0}")]
     Store(#[from] DynamoError),
+    #[error("disabling the accounts of locked FAS accounts failed: {0}")]
+    Prefs(#[from] PrefsStoreError),
 }
 
 impl Classify for SyncError {
@@ -41,6 +44,9 @@ impl Classify for SyncError {
             Self::Source(e) => e.class(),
             Self::Store(DynamoError::Call { class, .. }) => *class,
             Self::Store(_) => ErrorClass::Permanent,
+            Self::Prefs(PrefsStoreError::Dynamo(DynamoError::Call { class, .. })) => *class,
+            Self::Prefs(PrefsStoreError::Conflict(_)) => ErrorClass::Retryable,
+            Self::Prefs(_) => ErrorClass::Permanent,
         }
     }
 }
@@ -65,6 +71,8 @@ pub struct SyncOutcome {
     pub write_units: u64,
     /// The ownership version after the run, when it changed.
     pub version: Option<u64>,
+    /// fmn accounts disabled because their FAS account is locked.
+    pub accounts_disabled: usize,
     pub fetch_ms: u64,
     pub write_ms: u64,
 }
@@ -98,6 +106,7 @@ pub struct SyncHandler {
     fasjson: FasJson,
     pagure: Pagure,
     store: OwnershipStore,
+    prefs: PrefsStore,
     concurrency: usize,
 }
 
@@ -108,6 +117,7 @@ impl SyncHandler {
             fasjson: FasJson::new(settings),
             pagure: Pagure::new(settings),
             store: OwnershipStore::from_clients(clients),
+            prefs: PrefsStore::from_clients(clients),
             concurrency: settings.concurrency,
         }
     }
@@ -176,8 +186,27 @@ impl SyncHandler {
                 |done, total| tracing::info!(done, total, "sync writes"),
             )
             .await?;
+        // A locked FAS account stops receiving (disabled, not deleted); one with no fmn account
+        // costs a read.
+        let locked: Vec<&String> = directory
+            .iter()
+            .filter(|(_, a)| a.locked)
+            .map(|(name, _)| name)
+            .collect();
+        let disabled: Vec<bool> = stream::iter(locked)
+            .map(|name| async move {
+                let disabled = self.prefs.disable_account(name).await?;
+                if disabled {
+                    tracing::info!(user = %name, "FAS account locked: fmn account disabled");
+                }
+                Ok::<_, PrefsStoreError>(disabled)
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
         let outcome = SyncOutcome {
             write_ms: millis(started.elapsed()),
+            accounts_disabled: disabled.into_iter().filter(|d| *d).count(),
             ..outcome
         }
         .with_report(&report);
