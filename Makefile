@@ -34,6 +34,7 @@ deps:
 	@tests/fedmsg-publisher/install.sh
 	@tests/fedora-messaging-publisher/install.sh
 	@tests/schemathesis/install.sh
+	@tests/synapse/install.sh
 	@tests/browser/install.sh
 	@tools/cargo-lambda/install.sh
 
