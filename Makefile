@@ -21,7 +21,7 @@ help:
 	@echo "make emulators-up / emulators-down / emulators-status / emulators-reset"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings, cfn-lint and sam validate on the template"
 	@echo "make rehearse - the template's stack, less the functions, created by CloudFormation in LocalStack, checked, deleted"
-	@echo "make lambda  - the six functions as deployed: target/lambda/<binary>/bootstrap (cargo lambda, release)"
+	@echo "make lambda  - the seven functions as deployed: target/lambda/<binary>/bootstrap (cargo lambda, release)"
 	@echo "make sam-build - the whole stack's artifacts for sam deploy (.aws-sam/build; ~10 min)"
 	@echo "make bench   - benchmarks"
 	@echo "make bench-bridge - the ingest bridge on fedmsg and fedora-messaging, side by side"
@@ -57,7 +57,7 @@ build: deps
 # packages target/lambda/<binary>/bootstrap for provided.al2023 (x86_64, linked by cargo's own
 # linker: --compiler cargo), then their glibc needs are checked against the runtime's 2.34.
 # lambda-debug: the same in the dev profile, for tests/tests/lambda_binaries.rs.
-LAMBDA_BINS := --bin fmn-match --bin fmn-deliver-email --bin fmn-deliver-irc --bin fmn-digest --bin fmn-web-api --bin fmn-mail-events --bin fmn-sync
+LAMBDA_BINS := --bin fmn-match --bin fmn-deliver-email --bin fmn-deliver-irc --bin fmn-deliver-matrix --bin fmn-digest --bin fmn-web-api --bin fmn-mail-events --bin fmn-sync
 CARGO_LAMBDA = PATH="$(FMN_LOCAL_DIR)/venv-cargo-lambda/bin:$$PATH" $(CARGO) lambda
 
 lambda: deps

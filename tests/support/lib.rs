@@ -21,6 +21,7 @@ pub mod fedmsg;
 pub mod irc;
 pub mod lambda;
 pub mod mail;
+pub mod matrix;
 pub mod rabbitmq;
 pub mod sqs;
 pub mod standins;

@@ -26,6 +26,16 @@ pub enum RecordError {
     /// condition is logged once for the batch.
     #[error("{0}")]
     Halt(String),
+    /// The service asked us to come back later (a rate limit with its delay, Matrix's
+    /// `M_LIMIT_EXCEEDED`): not a failure, so it does not use up the retry schedule. With a
+    /// schedule the record is held back in its queue for `after` (a visibility change),
+    /// without one it comes back after the queue's visibility timeout; SQS's
+    /// `maxReceiveCount` still bounds it.
+    #[error("{reason}")]
+    RetryAfter {
+        reason: String,
+        after: std::time::Duration,
+    },
 }
 
 impl RecordError {
@@ -277,6 +287,10 @@ where
             Some(Ok(())) => Ok(()),
             Some(Err(RecordError::Retry(reason))) => Err(RecordError::Retry(reason.clone())),
             Some(Err(RecordError::Halt(reason))) => Err(RecordError::Halt(reason.clone())),
+            Some(Err(RecordError::RetryAfter { reason, after })) => Err(RecordError::RetryAfter {
+                reason: reason.clone(),
+                after: *after,
+            }),
         };
         let span = record_span(function, &record);
         settle(function, dead_letter, &record, verdict, &mut response)
@@ -298,6 +312,13 @@ async fn settle(
     let message_id = record.message_id.as_str();
     let receive_count = record.receive_count;
     let verdict = match (verdict, dead_letter.and_then(|d| d.retry.as_ref())) {
+        (Err(RecordError::RetryAfter { reason, after }), Some(retry)) => {
+            let delay = after.clamp(std::time::Duration::from_secs(1), fmn_core::retry_schedule::MAX_DELAY);
+            Err(RecordError::Retry(
+                hold_back(function, retry, dead_letter, record, delay, reason).await,
+            ))
+        }
+        (Err(RecordError::RetryAfter { reason, .. }), None) => Err(RecordError::Retry(reason)),
         (Err(RecordError::Retry(reason) | RecordError::Halt(reason)), Some(retry)) => {
             match retry.schedule.after_try(receive_count) {
                 Some(delay) => Err(RecordError::Retry(
@@ -316,7 +337,7 @@ async fn settle(
     };
     let retry = match verdict {
         Ok(()) => false,
-        Err(RecordError::Retry(reason)) => {
+        Err(RecordError::Retry(reason) | RecordError::RetryAfter { reason, .. }) => {
             tracing::warn!(function, message_id, receive_count, %reason, "record failed; returned to the queue");
             true
         }

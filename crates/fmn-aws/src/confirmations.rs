@@ -323,6 +323,7 @@ impl Confirmations {
                 kind: match get_s(&item, "kind")? {
                     "email" => DestinationKind::Email,
                     "irc" => DestinationKind::Irc,
+                    "matrix" => DestinationKind::Matrix,
                     _ => return None,
                 },
                 address: get_s(&item, "address")?.to_string(),

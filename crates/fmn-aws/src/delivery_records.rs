@@ -2,7 +2,7 @@
 //! a digest run may be repeated.
 //!
 //! One item per delivery in the delivery-records table, `pk = <channel>#<id>` ([`Channel::key`]:
-//! `email#<job id>`, `irc#<job id>`, `digest#<digest id>`), expiring after [`RECORD_TTL_SECS`] (longer than SQS keeps a message,
+//! `email#<job id>`, `irc#<job id>`, `matrix#<job id>`, `digest#<digest id>`), expiring after [`RECORD_TTL_SECS`] (longer than SQS keeps a message,
 //! so a redelivery always finds its record). A sender:
 //!
 //! 1. [`DeliveryRecords::claim`]s the delivery: a conditional write that succeeds only when no
@@ -40,6 +40,8 @@ pub enum Channel {
     Irc,
     /// A digest mail, keyed by its digest id.
     Digest,
+    /// A Matrix message, keyed by its job id.
+    Matrix,
 }
 
 impl Channel {
@@ -48,6 +50,7 @@ impl Channel {
             Channel::Email => "email",
             Channel::Irc => "irc",
             Channel::Digest => "digest",
+            Channel::Matrix => "matrix",
         }
     }
 

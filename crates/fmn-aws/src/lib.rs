@@ -15,6 +15,7 @@ pub mod ingest_wire;
 pub mod job_queue;
 pub mod lambda;
 pub mod mail;
+pub mod matrix_rooms;
 pub mod names;
 pub mod ownership_store;
 pub mod pacing;

@@ -17,19 +17,23 @@ pub enum QueueName {
     EmailDeadLetter,
     Irc,
     IrcDeadLetter,
+    Matrix,
+    MatrixDeadLetter,
     /// What SES reports about sent mail (its event publishing, through SNS).
     MailEvents,
     MailEventsDeadLetter,
 }
 
 impl QueueName {
-    pub const ALL: [QueueName; 8] = [
+    pub const ALL: [QueueName; 10] = [
         QueueName::Ingest,
         QueueName::IngestDeadLetter,
         QueueName::Email,
         QueueName::EmailDeadLetter,
         QueueName::Irc,
         QueueName::IrcDeadLetter,
+        QueueName::Matrix,
+        QueueName::MatrixDeadLetter,
         QueueName::MailEvents,
         QueueName::MailEventsDeadLetter,
     ];
@@ -43,6 +47,8 @@ impl QueueName {
             QueueName::EmailDeadLetter => "EmailDeadLetterQueue",
             QueueName::Irc => "IrcQueue",
             QueueName::IrcDeadLetter => "IrcDeadLetterQueue",
+            QueueName::Matrix => "MatrixQueue",
+            QueueName::MatrixDeadLetter => "MatrixDeadLetterQueue",
             QueueName::MailEvents => "MailEventsQueue",
             QueueName::MailEventsDeadLetter => "MailEventsDeadLetterQueue",
         }
@@ -57,6 +63,10 @@ impl QueueName {
             // FIFO, one message group: IRC lines go out in order through one bot at a time.
             QueueName::Irc => "irc.fifo",
             QueueName::IrcDeadLetter => "irc-dlq.fifo",
+            // FIFO, one message group: a user's messages arrive in order, and one bot at a
+            // time creates a DM room (never two rooms for one user).
+            QueueName::Matrix => "matrix.fifo",
+            QueueName::MatrixDeadLetter => "matrix-dlq.fifo",
             QueueName::MailEvents => "mail-events",
             QueueName::MailEventsDeadLetter => "mail-events-dlq",
         }
@@ -68,6 +78,7 @@ impl QueueName {
             QueueName::Ingest => Some(QueueName::IngestDeadLetter),
             QueueName::Email => Some(QueueName::EmailDeadLetter),
             QueueName::Irc => Some(QueueName::IrcDeadLetter),
+            QueueName::Matrix => Some(QueueName::MatrixDeadLetter),
             QueueName::MailEvents => Some(QueueName::MailEventsDeadLetter),
             _ => None,
         }
@@ -102,6 +113,8 @@ impl QueueName {
             QueueName::EmailDeadLetter => "FMN_EMAIL_DLQ_URL",
             QueueName::Irc => "FMN_IRC_QUEUE_URL",
             QueueName::IrcDeadLetter => "FMN_IRC_DLQ_URL",
+            QueueName::Matrix => "FMN_MATRIX_QUEUE_URL",
+            QueueName::MatrixDeadLetter => "FMN_MATRIX_DLQ_URL",
             QueueName::MailEvents => "FMN_MAIL_EVENTS_QUEUE_URL",
             QueueName::MailEventsDeadLetter => "FMN_MAIL_EVENTS_DLQ_URL",
         }
@@ -225,6 +238,8 @@ pub const DLQ_TOOL_ACCESS: &[Access] = &[
     Access::Send(QueueName::Email),
     Access::Poll(QueueName::IrcDeadLetter),
     Access::Send(QueueName::Irc),
+    Access::Poll(QueueName::MatrixDeadLetter),
+    Access::Send(QueueName::Matrix),
     Access::Poll(QueueName::MailEventsDeadLetter),
     Access::Send(QueueName::MailEvents),
 ];
@@ -240,6 +255,7 @@ pub enum FunctionName {
     Match,
     DeliverEmail,
     DeliverIrc,
+    DeliverMatrix,
     Digest,
     WebApi,
     MailEvents,
@@ -252,6 +268,7 @@ impl FunctionName {
         FunctionName::Match,
         FunctionName::DeliverEmail,
         FunctionName::DeliverIrc,
+        FunctionName::DeliverMatrix,
         FunctionName::Digest,
         FunctionName::WebApi,
         FunctionName::MailEvents,
@@ -263,6 +280,7 @@ impl FunctionName {
             FunctionName::Match => "MatchFunction",
             FunctionName::DeliverEmail => "DeliverEmailFunction",
             FunctionName::DeliverIrc => "DeliverIrcFunction",
+            FunctionName::DeliverMatrix => "DeliverMatrixFunction",
             FunctionName::Digest => "DigestFunction",
             FunctionName::WebApi => "WebApiFunction",
             FunctionName::MailEvents => "MailEventsFunction",
@@ -276,6 +294,7 @@ impl FunctionName {
             FunctionName::Match => "fmn-match",
             FunctionName::DeliverEmail => "fmn-deliver-email",
             FunctionName::DeliverIrc => "fmn-deliver-irc",
+            FunctionName::DeliverMatrix => "fmn-deliver-matrix",
             FunctionName::Digest => "fmn-digest",
             FunctionName::WebApi => "fmn-web-api",
             FunctionName::MailEvents => "fmn-mail-events",
@@ -297,6 +316,7 @@ impl FunctionName {
                 Send(QueueName::IngestDeadLetter),
                 Send(QueueName::Email),
                 Send(QueueName::Irc),
+                Send(QueueName::Matrix),
                 // One-shot filters are switched off after they fire.
                 ReadWrite(TableName::Preferences),
                 // Ownership, membership and account changes announced on the bus are written.
@@ -324,9 +344,18 @@ impl FunctionName {
                 ReadWrite(TableName::DeliveryRecords),
                 ReadSecret(Secret::IrcPassword),
             ],
+            FunctionName::DeliverMatrix => &[
+                Poll(QueueName::Matrix),
+                Send(QueueName::MatrixDeadLetter),
+                // Delivery records, and each user's direct-message room.
+                ReadWrite(TableName::DeliveryRecords),
+                ReadSecret(Secret::MatrixToken),
+            ],
             FunctionName::Digest => &[
                 // IRC lines held through quiet hours are queued when they end.
                 Send(QueueName::Irc),
+                // A Matrix digest is one message, sent by deliver-matrix.
+                Send(QueueName::Matrix),
                 ReadWrite(TableName::DigestItems),
                 ReadWrite(TableName::DeliveryRecords),
                 // The destination is re-read at send time (confirmed, same address).
@@ -342,8 +371,9 @@ impl FunctionName {
                 Read(TableName::DeliveryRecords),
                 // Pending digest items are purged with their destination.
                 ReadWrite(TableName::DigestItems),
-                // IRC confirmations go out as IRC jobs.
+                // IRC and Matrix confirmations go out as jobs of their queues.
                 Send(QueueName::Irc),
+                Send(QueueName::Matrix),
                 SendMail,
                 ReadSecret(Secret::UnsubscribeKey),
             ],
@@ -371,6 +401,7 @@ impl FunctionName {
             FunctionName::Match => Some(QueueName::Ingest),
             FunctionName::DeliverEmail => Some(QueueName::Email),
             FunctionName::DeliverIrc => Some(QueueName::Irc),
+            FunctionName::DeliverMatrix => Some(QueueName::Matrix),
             FunctionName::MailEvents => Some(QueueName::MailEvents),
             FunctionName::Digest | FunctionName::WebApi | FunctionName::Sync => None,
         }
@@ -466,7 +497,7 @@ mod tests {
     #[test]
     fn every_dead_letter_queue_leads_back_to_its_source() {
         let dlqs: Vec<_> = QueueName::dead_letter_queues().collect();
-        assert_eq!(dlqs.len(), 4);
+        assert_eq!(dlqs.len(), 5);
         for dlq in dlqs {
             let source = dlq.dead_letter_source().unwrap();
             assert_eq!(source.dead_letter(), Some(dlq));

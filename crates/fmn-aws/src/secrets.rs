@@ -15,16 +15,23 @@ pub enum Secret {
     UnsubscribeKey,
     /// The IRC bot's NickServ password.
     IrcPassword,
+    /// The Matrix bot's access token.
+    MatrixToken,
 }
 
 impl Secret {
-    pub const ALL: [Secret; 2] = [Secret::UnsubscribeKey, Secret::IrcPassword];
+    pub const ALL: [Secret; 3] = [
+        Secret::UnsubscribeKey,
+        Secret::IrcPassword,
+        Secret::MatrixToken,
+    ];
 
     /// The setting the code reads.
     pub fn variable(self) -> &'static str {
         match self {
             Secret::UnsubscribeKey => "FMN_UNSUBSCRIBE_SECRET",
             Secret::IrcPassword => "FMN_IRC_PASSWORD",
+            Secret::MatrixToken => "FMN_MATRIX_ACCESS_TOKEN",
         }
     }
 
@@ -33,6 +40,7 @@ impl Secret {
         match self {
             Secret::UnsubscribeKey => "FMN_UNSUBSCRIBE_SECRET_PARAMETER",
             Secret::IrcPassword => "FMN_IRC_PASSWORD_PARAMETER",
+            Secret::MatrixToken => "FMN_MATRIX_ACCESS_TOKEN_PARAMETER",
         }
     }
 
@@ -41,6 +49,7 @@ impl Secret {
         match self {
             Secret::UnsubscribeKey => "UnsubscribeSecretParameter",
             Secret::IrcPassword => "IrcPasswordParameter",
+            Secret::MatrixToken => "MatrixAccessTokenParameter",
         }
     }
 

@@ -329,7 +329,11 @@ impl Segment {
                 Err(RecordError::Halt(why)) => {
                     bail!("stopped at {}: {why}", m.msg_id)
                 }
-                Err(RecordError::Retry(why) | RecordError::Reject(why)) => {
+                Err(
+                    RecordError::Retry(why)
+                    | RecordError::Reject(why)
+                    | RecordError::RetryAfter { reason: why, .. },
+                ) => {
                     self.failed(m.msg_id.clone(), why);
                     return Ok(());
                 }

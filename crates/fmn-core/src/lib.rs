@@ -8,6 +8,7 @@ pub mod fact_changes;
 pub mod health;
 pub mod irc_line;
 pub mod jobs;
+pub mod matrix;
 pub mod matching;
 pub mod message;
 pub mod meta;

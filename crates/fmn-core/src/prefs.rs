@@ -56,7 +56,7 @@ pub enum PrefsError {
     NoFilter(String),
     /// Digests are mails; an IRC destination is delivered line by line as messages match.
     #[error(
-        "{field}: IRC destinations are delivered immediately; digests are for e-mail destinations"
+        "{field}: IRC destinations are delivered immediately; digests are for e-mail and Matrix destinations"
     )]
     IrcDigest { field: String },
     #[error("filters[{filter}].rules[{rule}]: {source}")]
@@ -103,14 +103,17 @@ pub enum DestinationKind {
     Email,
     /// An IRC nick.
     Irc,
+    /// A Matrix user id (`@name:server`), messaged in a direct-message room.
+    Matrix,
 }
 
 impl DestinationKind {
-    /// `email` or `irc`.
+    /// `email`, `irc` or `matrix`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Email => "email",
             Self::Irc => "irc",
+            Self::Matrix => "matrix",
         }
     }
 }
@@ -141,7 +144,7 @@ pub enum Delivery {
 pub struct Destination {
     /// Stable id inside the user's preferences (`email-1`, `irc-2`…), referenced by filters.
     pub id: String,
-    /// E-mail or IRC.
+    /// E-mail, IRC or Matrix.
     pub kind: DestinationKind,
     /// The address or nick.
     pub address: String,
@@ -210,6 +213,11 @@ impl Destination {
         Self::new(id, DestinationKind::Irc, nick)
     }
 
+    /// An unconfirmed Matrix destination (a full user id) with the defaults.
+    pub fn matrix(id: impl Into<String>, user_id: impl Into<String>) -> Self {
+        Self::new(id, DestinationKind::Matrix, user_id)
+    }
+
     /// The same, confirmed (or not).
     pub fn confirmed(mut self, confirmed: bool) -> Self {
         self.confirmed = confirmed;
@@ -233,11 +241,11 @@ impl Destination {
         self.confirmed && !self.paused && !self.health.is_stopped()
     }
 
-    /// Whether items for it go to the digest store. Only e-mail is digested: an IRC
-    /// destination stored with digest delivery before that was refused is delivered
-    /// immediately rather than having its items rendered as mail and dropped.
+    /// Whether items for it go to the digest store. E-mail and Matrix are digested (one mail,
+    /// one message): an IRC destination stored with digest delivery before that was refused is
+    /// delivered immediately rather than having its items rendered as mail and dropped.
     pub fn is_digest(&self) -> bool {
-        self.kind == DestinationKind::Email && matches!(self.delivery, Delivery::Digest { .. })
+        self.kind != DestinationKind::Irc && matches!(self.delivery, Delivery::Digest { .. })
     }
 }
 
@@ -517,6 +525,7 @@ impl UserPrefs {
             match d.kind {
                 DestinationKind::Email => validate_email(&at("address"), &d.address)?,
                 DestinationKind::Irc => validate_nick(&at("address"), &d.address)?,
+                DestinationKind::Matrix => validate_matrix_id(&at("address"), &d.address)?,
             }
             if !addresses.insert((d.kind, d.address.to_lowercase())) {
                 return Err(PrefsError::invalid(at("address"), "listed twice"));
@@ -751,6 +760,11 @@ pub const SERVICE_NICKS: &[&str] = &[
 pub fn is_service_nick(nick: &str) -> bool {
     let lower = nick.to_ascii_lowercase();
     lower.ends_with("serv") || SERVICE_NICKS.iter().any(|s| s.eq_ignore_ascii_case(nick))
+}
+
+/// A full Matrix user id (`@name:server`, as [`crate::matrix::normalize_user_id`] makes it).
+pub fn validate_matrix_id(field: &str, id: &str) -> Result<(), PrefsError> {
+    crate::matrix::validate_user_id(id).map_err(|reason| PrefsError::invalid(field, reason))
 }
 
 /// An IRC nick (RFC 2812 characters), at most 32 characters, not a service's.

@@ -52,6 +52,9 @@ pub struct RunOptions {
     pub bridge: BridgeConfig,
     /// The IRC bot's settings (`FMN_IRC_*`); the tests point it at their own server.
     pub irc: fmn_deliver_irc::IrcSettings,
+    /// The Matrix bot's settings (`FMN_MATRIX_*`); without an access token Matrix jobs wait in
+    /// their queue.
+    pub matrix: fmn_deliver_matrix::MatrixSettings,
     /// `FMN_DEMO` (default true): seed demo users when following no bus.
     pub demo: bool,
     /// The mail senders' settings (`FMN_FROM_ADDRESS`, …).
@@ -84,6 +87,7 @@ impl RunOptions {
                 .unwrap_or(Duration::from_secs(10)),
             bridge: BridgeConfig::from_env().map_err(|e| RunError::Config(e.to_string()))?,
             irc: fmn_deliver_irc::IrcSettings::from_vars(&vars)?,
+            matrix: fmn_deliver_matrix::MatrixSettings::from_vars(&vars)?,
             mail: fmn_aws::mail::MailSettings::from_vars(&vars)?,
             demo: vars.flag("FMN_DEMO", true)?,
             retry: fmn_aws::batch::retry_schedule_from(&vars)?,
@@ -298,6 +302,24 @@ pub async fn run(
                 .with_retry_schedule(options.retry.clone()),
         ),
     )?;
+    if options.matrix.access_token.is_some() {
+        spawn_mapping(
+            FunctionName::DeliverMatrix,
+            Arc::new(
+                fmn_deliver_matrix::DeliverMatrixHandler::with_settings(
+                    &clients,
+                    options.matrix.clone(),
+                )
+                .await
+                .map_err(|e| RunError::Config(e.to_string()))?
+                .with_retry_schedule(options.retry.clone()),
+            ),
+        )?;
+    } else {
+        tracing::warn!(
+            "Matrix delivery is off (FMN_MATRIX_ACCESS_TOKEN is not set): Matrix jobs wait in their queue"
+        );
+    }
 
     // The digest schedule, as a timer with the template's rate.
     let schedule = template

@@ -37,6 +37,7 @@ use fmn_aws::ses::SesError;
 use fmn_aws::{AwsClients, FunctionName, QueueName};
 use fmn_core::digest::{digest_id, due, MAX_DIGEST_ITEMS};
 use fmn_core::jobs::DeliveryJob;
+use fmn_core::matrix::PreparedMessage;
 use fmn_core::prefs::{DestinationKind, UserPrefs};
 use futures::StreamExt;
 use serde::Serialize;
@@ -83,6 +84,8 @@ pub struct DigestHandler {
     clients: AwsClients,
     /// The IRC queue, asked of SQS on first use (held IRC lines are rare).
     irc_queue: tokio::sync::OnceCell<String>,
+    /// The Matrix queue, likewise.
+    matrix_queue: tokio::sync::OnceCell<String>,
     store: DigestStore,
     prefs: PrefsStore,
     records: DeliveryRecords,
@@ -98,6 +101,7 @@ impl DigestHandler {
         Self {
             clients: clients.clone(),
             irc_queue: tokio::sync::OnceCell::new(),
+            matrix_queue: tokio::sync::OnceCell::new(),
             store: DigestStore::from_clients(clients),
             prefs: PrefsStore::from_clients(clients),
             records: DeliveryRecords::from_clients(clients, settings.lease),
@@ -250,8 +254,10 @@ impl DigestHandler {
                 return Ok(Outcome::Rejected);
             }
         };
-        if jobs[0].destination.kind == DestinationKind::Irc {
-            return self.release_irc(key, &batch, &jobs).await;
+        match jobs[0].destination.kind {
+            DestinationKind::Irc => return self.release_irc(key, &batch, &jobs).await,
+            DestinationKind::Matrix => return self.release_matrix(key, &batch, &jobs).await,
+            DestinationKind::Email => {}
         }
         let address = jobs[0].destination.address.clone();
         let info = RecordInfo {
@@ -343,6 +349,55 @@ impl DigestHandler {
             return Ok(Outcome::Deferred);
         }
         tracing::info!(digest = key, batch = %batch.id, lines = jobs.len(), "held IRC lines released");
+        self.store.finish_batch(key, batch).await?;
+        Ok(Outcome::Sent(jobs.len()))
+    }
+
+    /// A Matrix digest: one message (`fmn_core::matrix::digest`, grouped by service) queued
+    /// for deliver-matrix as job `digest-<batch id>` (its record and transaction id: a batch
+    /// queued twice is sent once); a single item goes as its ordinary message. Then the batch
+    /// is done.
+    async fn release_matrix(
+        &self,
+        key: &str,
+        batch: &Batch,
+        jobs: &[DeliveryJob],
+    ) -> Result<Outcome, fmn_aws::dynamo::DynamoError> {
+        let queued = match jobs {
+            [one] => QueuedJob {
+                job_id: one.job_id.clone(),
+                body: serde_json::to_string(one).expect("jobs serialise"),
+            },
+            _ => {
+                let first = &jobs[0];
+                let message = PreparedMessage {
+                    job_id: format!("digest-{}", batch.id),
+                    user: first.user.clone(),
+                    destination: first.destination.id.clone(),
+                    user_id: first.destination.address.clone(),
+                    text: fmn_core::matrix::digest(
+                        jobs,
+                        &self.settings.context.preferences_url(),
+                    ),
+                };
+                QueuedJob {
+                    job_id: message.job_id.clone(),
+                    body: message.to_json(),
+                }
+            }
+        };
+        let sent = async {
+            let url = self
+                .matrix_queue
+                .get_or_try_init(|| self.clients.queue_url(QueueName::Matrix))
+                .await?;
+            enqueue_jobs(&self.clients.sqs, url, std::slice::from_ref(&queued)).await
+        };
+        if let Err(e) = sent.await {
+            tracing::warn!(digest = key, batch = %batch.id, error = %e, "queueing the Matrix digest failed; left for the next run");
+            return Ok(Outcome::Deferred);
+        }
+        tracing::info!(digest = key, batch = %batch.id, items = jobs.len(), job_id = %queued.job_id, "Matrix digest queued");
         self.store.finish_batch(key, batch).await?;
         Ok(Outcome::Sent(jobs.len()))
     }

@@ -51,6 +51,7 @@ pub struct MatchHandler {
     source_url: String,
     email_queue: String,
     irc_queue: String,
+    matrix_queue: String,
     prefs: PrefsStore,
     ownership: OwnershipStore,
     recent: RecentMessages,
@@ -111,6 +112,8 @@ pub struct FanOut {
     pub email: usize,
     /// Jobs put on the IRC queue.
     pub irc: usize,
+    /// Jobs put on the Matrix queue.
+    pub matrix: usize,
     /// Jobs added to a digest.
     pub digest: usize,
     /// Digest jobs added before (a repeated or replayed message): not added again.
@@ -146,6 +149,7 @@ impl MatchHandler {
             source_url: clients.queue_url(QueueName::Ingest).await?,
             email_queue: clients.queue_url(QueueName::Email).await?,
             irc_queue: clients.queue_url(QueueName::Irc).await?,
+            matrix_queue: clients.queue_url(QueueName::Matrix).await?,
             prefs: PrefsStore::from_clients(clients),
             ownership: OwnershipStore::from_clients(clients),
             recent: RecentMessages::from_clients(clients),
@@ -411,6 +415,7 @@ impl MatchHandler {
                 matches = matches.len(),
                 email = fan_out.email,
                 irc = fan_out.irc,
+                matrix = fan_out.matrix,
                 digest = fan_out.digest,
                 digest_repeats = fan_out.digest_repeats,
                 held = fan_out.held,
@@ -429,6 +434,7 @@ impl MatchHandler {
         let mut out = FanOut::default();
         let mut email = Vec::new();
         let mut irc = Vec::new();
+        let mut matrix = Vec::new();
         let now = self.clock.now_secs();
         for (m, job) in matches.iter().zip(jobs) {
             let tz = schedule::user_time_zone(m.time_zone.as_deref());
@@ -471,11 +477,17 @@ impl MatchHandler {
             match job.destination.kind {
                 DestinationKind::Email => email.push(message),
                 DestinationKind::Irc => irc.push(message),
+                DestinationKind::Matrix => matrix.push(message),
             }
         }
         out.email = email.len();
         out.irc = irc.len();
-        for (url, jobs) in [(&self.email_queue, email), (&self.irc_queue, irc)] {
+        out.matrix = matrix.len();
+        for (url, jobs) in [
+            (&self.email_queue, email),
+            (&self.irc_queue, irc),
+            (&self.matrix_queue, matrix),
+        ] {
             enqueue_jobs(&self.clients.sqs, url, &jobs).await?;
         }
         Ok(out)

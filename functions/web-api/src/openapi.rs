@@ -10,7 +10,7 @@ use crate::api::{admin, confirm, me, meta};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::schema::{
     DeliveryDoc, DestinationDoc, EmailDoc, FilterDoc, FilterNameDoc, IdDoc, ImmediateDoc,
-    LocalTimeDoc, MeDoc, NewDestinationDoc, NickDoc, PrefsDoc, QuietHoursDoc, RuleDoc, ScheduleDoc,
+    LocalTimeDoc, MatrixIdDoc, MeDoc, NewDestinationDoc, NewMatrixIdDoc, NickDoc, PrefsDoc, QuietHoursDoc, RuleDoc, ScheduleDoc,
     TimeZoneDoc,
 };
 
@@ -46,7 +46,7 @@ impl Modify for BearerAuth {
         admin::list, admin::create, admin::disable, admin::enable, admin::get_prefs, admin::put_prefs,
     ),
     components(schemas(ErrorBody, ErrorDetail, PrefsDoc, MeDoc, DestinationDoc, NewDestinationDoc, FilterDoc, RuleDoc, DeliveryDoc,
-        EmailDoc, NickDoc, IdDoc, FilterNameDoc, ImmediateDoc, LocalTimeDoc, TimeZoneDoc, QuietHoursDoc, ScheduleDoc)),
+        EmailDoc, NickDoc, MatrixIdDoc, NewMatrixIdDoc, IdDoc, FilterNameDoc, ImmediateDoc, LocalTimeDoc, TimeZoneDoc, QuietHoursDoc, ScheduleDoc)),
     modifiers(&BearerAuth),
     tags(
         (name = "meta", description = "Login configuration, rule catalogue"),

@@ -14,12 +14,23 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
-/// `email` or `irc`.
+/// `email`, `irc` or `matrix`.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Email,
     Irc,
+    Matrix,
+}
+
+impl From<DestinationKind> for Kind {
+    fn from(k: DestinationKind) -> Self {
+        match k {
+            DestinationKind::Email => Kind::Email,
+            DestinationKind::Irc => Kind::Irc,
+            DestinationKind::Matrix => Kind::Matrix,
+        }
+    }
 }
 
 impl From<Kind> for DestinationKind {
@@ -27,6 +38,7 @@ impl From<Kind> for DestinationKind {
         match k {
             Kind::Email => DestinationKind::Email,
             Kind::Irc => DestinationKind::Irc,
+            Kind::Matrix => DestinationKind::Matrix,
         }
     }
 }
@@ -71,6 +83,18 @@ pattern_type!(
     "An IRC nick: RFC 2812 characters, not starting with a digit or `-`; network services' nicks (NickServ, any ending in `serv`) are refused (`validate_nick`).",
     r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]{0,31}$",
     32
+);
+pattern_type!(
+    MatrixIdDoc,
+    "A Matrix user id, `@name:server` (`fmn_core::matrix::validate_user_id`).",
+    r"^@[a-z0-9._=/+-]+:[A-Za-z0-9.:\[\]-]+$",
+    255
+);
+pattern_type!(
+    NewMatrixIdDoc,
+    "A Matrix user id `@name:server`, or a Fedora account name (`name` is `@name:fedora.im`); the name is lower-cased (`fmn_core::matrix::normalize_user_id`).",
+    r"^@?[A-Za-z0-9._=/+-]+(:[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:[0-9]{1,5})?)?$",
+    255
 );
 pattern_type!(
     IdDoc,
@@ -229,7 +253,7 @@ impl utoipa::PartialSchema for DeliveryDoc {
                 "`immediate`, or a `digest` sent when the oldest item waited `batch_delta` \
                  seconds, `batch_count` items are pending or the `schedule` comes round in the \
                  user's time zone, whichever first (at least one of them); IRC destinations \
-                 are immediate",
+                 are immediate; Matrix destinations may be digests too (one message)",
             ))
             .into()
     }
@@ -237,7 +261,7 @@ impl utoipa::PartialSchema for DeliveryDoc {
 
 impl ToSchema for DeliveryDoc {}
 
-/// Where notifications go: an e-mail address or an IRC nick.
+/// Where notifications go: an e-mail address, an IRC nick or a Matrix user id.
 #[derive(ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum DestinationDoc {
@@ -271,6 +295,19 @@ pub enum DestinationDoc {
         quiet_hours: Option<QuietHoursDoc>,
         /// Paused by its owner (absent: false): receives nothing until resumed.
         paused: Option<bool>,
+    },
+    Matrix {
+        #[schema(value_type = IdDoc)]
+        id: String,
+        #[schema(value_type = MatrixIdDoc)]
+        address: String,
+        /// Only confirmed destinations receive anything.
+        confirmed: bool,
+        delivery: DeliveryDoc,
+        irc_colour: bool,
+        verbose: bool,
+        health: Option<HealthDoc>,
+        quiet_hours: Option<QuietHoursDoc>,
     },
 }
 
@@ -351,6 +388,11 @@ impl utoipa::PartialSchema for NewDestinationDoc {
                 "irc",
                 Ref::from_schema_name(NickDoc::name()).into(),
                 Ref::from_schema_name(ImmediateDoc::name()),
+            ))
+            .item(variant(
+                "matrix",
+                Ref::from_schema_name(NewMatrixIdDoc::name()).into(),
+                Ref::from_schema_name(DeliveryDoc::name()),
             ))
             .description(Some(
                 "A destination to add; it is confirmed by a link sent to it",

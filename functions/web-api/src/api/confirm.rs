@@ -6,6 +6,7 @@ use fmn_aws::confirmations::{Pending, TOKEN_TTL_SECS};
 use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::QueueName;
 use fmn_core::irc_line::ConfirmationJob;
+use fmn_core::matrix::PreparedMessage;
 use fmn_core::prefs::{Destination, DestinationKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -32,8 +33,8 @@ pub async fn send_confirmation(
     deliver_confirmation(state, user, d).await
 }
 
-/// Issues a token for `user`'s destination `d` and sends the link: a mail through SES v2, or
-/// a confirmation job on the IRC queue. Returns when the link expires (epoch seconds). The
+/// Issues a token for `user`'s destination `d` and sends the link: a mail through SES v2, a
+/// confirmation job on the IRC queue, or a direct message through the Matrix queue. Returns when the link expires (epoch seconds). The
 /// allowance must have been reserved.
 pub async fn deliver_confirmation(
     state: &AppState,
@@ -83,6 +84,27 @@ pub async fn deliver_confirmation(
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
         }
+        DestinationKind::Matrix => {
+            let job = PreparedMessage {
+                job_id: format!("confirm-{}", uuid::Uuid::new_v4().simple()),
+                user: user.to_string(),
+                destination: "confirmation".into(),
+                user_id: d.address.clone(),
+                text: fmn_core::matrix::confirmation(user, &url, TOKEN_TTL_SECS / 3600),
+            };
+            let queue = state
+                .clients
+                .queue_url(QueueName::Matrix)
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+            let queued = QueuedJob {
+                job_id: job.job_id.clone(),
+                body: job.to_json(),
+            };
+            enqueue_jobs(&state.clients.sqs, &queue, &[queued])
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+        }
     }
     tracing::info!(user, destination = %d.id, kind = d.kind.as_str(), "confirmation sent");
     Ok(expires)
@@ -121,10 +143,7 @@ pub async fn show(
     let p = pending(&state, &token).await?;
     Ok(Json(ConfirmationInfo {
         user: p.user,
-        kind: match p.kind {
-            DestinationKind::Email => Kind::Email,
-            DestinationKind::Irc => Kind::Irc,
-        },
+        kind: Kind::from(p.kind),
         address: p.address,
         expires: p.expires_at,
     }))

@@ -139,12 +139,19 @@ pub struct DestinationPatch {
     pub quiet_hours: Option<Option<QuietHours>>,
 }
 
-fn check_address(kind: DestinationKind, address: &str) -> Result<(), ApiError> {
+/// The address as it is stored: checked, and for Matrix a full user id (a bare account name
+/// is on `fedora.im`).
+fn checked_address(kind: DestinationKind, address: &str) -> Result<String, ApiError> {
+    let address = address.trim();
     match kind {
         DestinationKind::Email => validate_email("address", address)?,
         DestinationKind::Irc => validate_nick("address", address)?,
+        DestinationKind::Matrix => {
+            return fmn_core::matrix::normalize_user_id(address)
+                .map_err(|reason| ApiError::invalid("address", reason));
+        }
     }
-    Ok(())
+    Ok(address.to_string())
 }
 
 fn destination_of(p: &UserPrefs, id: &str) -> Destination {
@@ -171,8 +178,7 @@ pub async fn add_destination(
     Body(body): Body<NewDestination>,
 ) -> Result<impl IntoResponse, ApiError> {
     let kind = DestinationKind::from(body.kind);
-    let address = body.address.trim().to_string();
-    check_address(kind, &address)?;
+    let address = checked_address(kind, &body.address)?;
     let current = load_or_create(&state, &caller.name).await?;
     let new = Destination {
         delivery: body.delivery.unwrap_or_default(),

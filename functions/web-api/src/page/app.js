@@ -375,7 +375,7 @@
         h("label", { for: `${prefix}-mode` }, "Delivery"),
         h("select", { id: `${prefix}-mode`, name: "mode" },
           h("option", { value: "immediate", selected: !digest }, "Immediately, one by one"),
-          h("option", { value: "digest", selected: digest, disabled: !!irc }, "As a digest (e-mail only)"))),
+          h("option", { value: "digest", selected: digest, disabled: !!irc }, "As a digest (e-mail and Matrix only)"))),
       h("div", { class: "field digest-only", hidden: !digest },
         h("label", { for: `${prefix}-delta` }, "Send after (minutes)"),
         h("input", { id: `${prefix}-delta`, name: "batch_delta", type: "number", min: 1, max: 10080, inputmode: "numeric", value: minutes, "aria-describedby": `${prefix}-delivery-error` })),
@@ -447,9 +447,10 @@
 
   $("dest-kind").addEventListener("change", (ev) => {
     const irc = ev.target.value === "irc";
-    $("dest-address-label").textContent = irc ? "IRC nick" : "Email address";
-    $("dest-address").type = irc ? "text" : "email";
-    $("dest-address").autocomplete = irc ? "nickname" : "email";
+    const matrix = ev.target.value === "matrix";
+    $("dest-address-label").textContent = irc ? "IRC nick" : matrix ? "Matrix user (@name:fedora.im, or your Fedora account name)" : "Email address";
+    $("dest-address").type = irc || matrix ? "text" : "email";
+    $("dest-address").autocomplete = irc ? "nickname" : matrix ? "username" : "email";
     for (const el of document.querySelectorAll(".irc-only")) el.hidden = !irc;
     const mode = $("new-dest-mode");
     if (mode) {
@@ -475,7 +476,7 @@
     clearErrors(form);
     const kind = $("dest-kind").value;
     const address = $("dest-address").value.trim();
-    if (!address) { showError("dest-address-error", kind === "irc" ? "Enter a nick." : "Enter an email address."); $("dest-address").focus(); return; }
+    if (!address) { showError("dest-address-error", kind === "irc" ? "Enter a nick." : kind === "matrix" ? "Enter a Matrix user." : "Enter an email address."); $("dest-address").focus(); return; }
     const body = { kind, address, delivery: readDelivery("new-dest"), verbose: $("dest-verbose").checked };
     const quiet = readQuiet("new-dest");
     if (quiet) body.quiet_hours = quiet;
@@ -604,7 +605,7 @@
       }, "Remove");
       return h("li", { class: "card dest", "data-id": d.id },
         h("div", { class: "dest-head" },
-          h("span", { class: "kind" }, d.kind === "irc" ? "IRC" : "Email"),
+          h("span", { class: "kind" }, d.kind === "irc" ? "IRC" : d.kind === "matrix" ? "Matrix" : "Email"),
           h("strong", { class: "address" }, d.address),
           status),
         healthNote,
@@ -1199,7 +1200,7 @@
         : describe(err)));
       return;
     }
-    const what = info.kind === "irc" ? "the IRC nick" : "the email address";
+    const what = info.kind === "irc" ? "the IRC nick" : info.kind === "matrix" ? "the Matrix user" : "the email address";
     body.replaceChildren(
       h("p", {}, "The Fedora account ", h("strong", {}, info.user), " asks to send its notifications to ",
         what, " ", h("strong", { class: "address" }, info.address), "."),
