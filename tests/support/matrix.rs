@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 pub const SERVER_NAME: &str = "fmn.test";
 /// Messages a user may send: this many a second once the burst is spent (so a burst of a
 /// few hundred meets `M_LIMIT_EXCEEDED`; Synapse's default is 0.2).
-pub const MESSAGE_RATE: f64 = 20.0;
+pub const MESSAGE_RATE: f64 = 5.0;
 /// Messages a user may send at once.
 pub const MESSAGE_BURST: u32 = 10;
 
@@ -75,6 +75,8 @@ fn overrides(port: u16, secret: &str) -> String {
          report_stats: false\n\
          presence:\n\
          \x20 enabled: false\n\
+         caches:\n\
+         \x20 sync_response_cache_duration: 0\n\
          rc_message:\n\
          \x20 per_second: {MESSAGE_RATE}\n\
          \x20 burst_count: {MESSAGE_BURST}\n\
@@ -177,10 +179,7 @@ impl Synapse {
     /// API with the shared secret (HMAC-SHA1 of nonce, user, password and admin flag).
     pub async fn register(&self, name: &str) -> MatrixUser {
         let http = reqwest::Client::new();
-        let username = format!(
-            "{name}{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        let username = format!("{name}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let password = uuid::Uuid::new_v4().simple().to_string();
         let url = format!("{}/_synapse/admin/v1/register", self.base);
         let nonce: Value = http
@@ -224,6 +223,7 @@ impl Synapse {
                 .expect("an access token")
                 .to_string(),
             http,
+            since: Default::default(),
         }
     }
 }
@@ -277,6 +277,8 @@ pub struct MatrixUser {
     pub user_id: String,
     pub access_token: String,
     http: reqwest::Client,
+    /// The last sync's `next_batch`.
+    since: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl MatrixUser {
@@ -300,7 +302,16 @@ impl MatrixUser {
 
     /// Joins every room it is invited to; returns how many.
     pub async fn accept_invites(&self) -> usize {
-        let sync = self.get("/sync?timeout=0").await;
+        // Incremental after the first: an initial sync returns the whole account each time.
+        let since = self.since.lock().unwrap().clone();
+        let path = match &since {
+            Some(token) => format!("/sync?timeout=0&since={}", encode(token)),
+            None => "/sync?timeout=0".to_string(),
+        };
+        let sync = self.get(&path).await;
+        if let Some(next) = sync["next_batch"].as_str() {
+            *self.since.lock().unwrap() = Some(next.to_string());
+        }
         let invites: Vec<String> = sync["rooms"]["invite"]
             .as_object()
             .map(|o| o.keys().cloned().collect())
@@ -315,7 +326,11 @@ impl MatrixUser {
                 .send()
                 .await
                 .expect("POST join");
-            assert!(response.status().is_success(), "joining {room}: {}", response.status());
+            assert!(
+                response.status().is_success(),
+                "joining {room}: {}",
+                response.status()
+            );
         }
         invites.len()
     }
@@ -325,7 +340,11 @@ impl MatrixUser {
         let v = self.get("/joined_rooms").await;
         v["joined_rooms"]
             .as_array()
-            .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -395,7 +414,8 @@ impl MatrixUser {
                 got.len(),
                 self.user_id
             );
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Reading every message is work for Synapse too: not too often.
+            tokio::time::sleep(Duration::from_millis(1000)).await;
         }
     }
 }

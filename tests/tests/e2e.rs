@@ -1,7 +1,8 @@
 //! End to end: the whole local system (`fmn_local::system::run`, in-process, on LocalStack,
 //! DynamoDB Local and moto) follows a real fedmsg publisher; real corpus messages published on
-//! the bus become mail recorded by the SES v2 emulator and lines on a real IRC server
-//! (ngIRCd), for exactly the users whose filters match.
+//! the bus become mail recorded by the SES v2 emulator, lines on a real IRC server (ngIRCd)
+//! and direct messages on a real Matrix homeserver (Synapse), for exactly the users whose
+//! filters match.
 //!
 //! The publisher is the Python `fedmsg` package itself (`tests/fedmsg-publisher`), not the
 //! Rust `Publisher`: it is practical (one venv, shared with the bridge tests) and it proves
@@ -21,6 +22,7 @@ use fmn_core::rules::{Rule, RuleKind};
 use fmn_integration_tests::fedmsg::PyPublisher;
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
 use fmn_integration_tests::mail::mail_to;
+use fmn_integration_tests::matrix::synapse;
 use fmn_integration_tests::system::RunningSystem;
 use fmn_integration_tests::{
     corpus_envelope, eventually, free_port, import_sample_ownership, init, options_following,
@@ -80,6 +82,10 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     let lmacken_address = format!("lmacken-{prefix}@example.org");
     let bystander_address = format!("bystander-{prefix}@example.org");
     let store = PrefsStore::from_clients(&clients);
+    // A real Matrix homeserver: the bot's account and texlive's follower on Matrix.
+    let homeserver = synapse();
+    let matrix_bot = homeserver.register("fmne2ebot").await;
+    let texmx = homeserver.register("texmx").await;
     let users = [
         // The update is about hadess's packages: the default filters, by mail.
         user(
@@ -105,6 +111,14 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
         user(
             "texfan",
             destination("irc-1", DestinationKind::Irc, "texfan"),
+            Some(vec![Rule::new(RuleKind::Package {
+                packages: vec!["texlive".into()],
+            })]),
+        ),
+        // Follows texlive on Matrix.
+        user(
+            "texmx",
+            destination("matrix-1", DestinationKind::Matrix, &texmx.user_id),
             Some(vec![Rule::new(RuleKind::Package {
                 packages: vec!["texlive".into()],
             })]),
@@ -138,6 +152,8 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     options.irc.tls = false;
     options.irc.nick = "fmn-e2e-bot".into();
     options.irc.password = None;
+    options.matrix.homeserver = homeserver.base.clone();
+    options.matrix.access_token = Some(matrix_bot.access_token.clone());
     let mut running = RunningSystem::start(&clients, options);
 
     // PUB/SUB drops what is published before the bridge's subscription reaches the publisher
@@ -222,6 +238,13 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
         "sent by the bot: {lines:?}"
     );
 
+    // texmx gets one direct message on Matrix: the same upload.
+    let messages = texmx.wait_for_messages(&matrix_bot.user_id, 1, WAIT).await;
+    assert!(
+        messages[0].body().contains("texlive") && messages[0].body().contains("jnovy"),
+        "{messages:?}"
+    );
+
     // Every published message went through the match function; give any job it made for the
     // others time to be delivered, then check nothing came.
     for (id, msg_id) in &published {
@@ -239,6 +262,12 @@ async fn corpus_messages_on_the_bus_reach_exactly_the_users_who_asked_by_mail_an
     };
     assert_eq!(activity("hadess").await.len(), 1);
     assert_eq!(activity("texfan").await.len(), 1);
+    assert_eq!(activity("texmx").await.len(), 1);
+    assert_eq!(
+        texmx.messages_from(&matrix_bot.user_id).await.len(),
+        1,
+        "one Matrix message to texmx"
+    );
     for quiet in ["lmacken", "bystander", "kernelfan"] {
         assert!(
             activity(quiet).await.is_empty(),

@@ -52,6 +52,15 @@ fn queued(j: &DeliveryJob) -> QueuedJob {
     }
 }
 
+/// The same job queued again as SQS would deliver it again (the FIFO queue drops a repeat of
+/// a deduplication id within five minutes: another id, the same body).
+fn queued_again(j: &DeliveryJob, n: usize) -> QueuedJob {
+    QueuedJob {
+        job_id: format!("{}-again-{n}", j.job_id),
+        body: serde_json::to_string(j).unwrap(),
+    }
+}
+
 async fn enqueue(env: &TestEnv, jobs: &[QueuedJob]) {
     enqueue_jobs(&env.clients.sqs, env.queue_url(QueueName::Matrix), jobs)
         .await
@@ -63,10 +72,28 @@ async fn enqueue(env: &TestEnv, jobs: &[QueuedJob]) {
 async fn start_deliver_matrix(
     env: &TestEnv,
     bot: &MatrixUser,
-) -> (CancellationToken, Arc<FunctionStats>, Arc<DeliverMatrixHandler>) {
+) -> (
+    CancellationToken,
+    Arc<FunctionStats>,
+    Arc<DeliverMatrixHandler>,
+) {
+    start_deliver_matrix_with(env, bot, MatrixSettings::default().batch_time).await
+}
+
+/// The same, with `batch_time` of sending per invocation.
+async fn start_deliver_matrix_with(
+    env: &TestEnv,
+    bot: &MatrixUser,
+    batch_time: Duration,
+) -> (
+    CancellationToken,
+    Arc<FunctionStats>,
+    Arc<DeliverMatrixHandler>,
+) {
     let settings = MatrixSettings {
         homeserver: synapse().base.clone(),
         access_token: Some(bot.access_token.clone()),
+        batch_time,
         ..MatrixSettings::default()
     };
     let handler = DeliverMatrixHandler::with_settings(&env.clients, settings)
@@ -136,7 +163,9 @@ async fn a_confirmation_and_a_job_arrive_in_one_direct_message_room() {
     assert_eq!(got[1].content["format"], "org.matrix.custom.html");
     assert_eq!(got[1].content["msgtype"], "m.notice");
     assert!(
-        got[1].html().contains("bob commented on update 7 &lt;b&gt;bold&lt;/b&gt;"),
+        got[1]
+            .html()
+            .contains("bob commented on update 7 &lt;b&gt;bold&lt;/b&gt;"),
         "content is escaped: {}",
         got[1].html()
     );
@@ -165,7 +194,7 @@ async fn a_job_delivered_twice_shows_once_even_when_our_record_is_lost() {
     wait_for_records(&stats, 1).await;
 
     // The same job again (SQS delivered twice): our record drops it.
-    enqueue(&env, &[queued(&first)]).await;
+    enqueue(&env, &[queued_again(&first, 1)]).await;
     wait_for_records(&stats, 2).await;
     // Again, with the record gone (a crash between the send and marking it): the job id is the
     // transaction id, so the homeserver answers with the first event instead of a new one.
@@ -178,7 +207,7 @@ async fn a_job_delivered_twice_shows_once_even_when_our_record_is_lost() {
         .send()
         .await
         .unwrap();
-    enqueue(&env, &[queued(&first)]).await;
+    enqueue(&env, &[queued_again(&first, 2)]).await;
     wait_for_records(&stats, 3).await;
     let record = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
         .get(&key)
@@ -209,7 +238,10 @@ async fn a_rate_limited_burst_of_200_arrives_complete_and_in_order() {
     let jobs: Vec<QueuedJob> = (0..200).map(|n| queued(&job(&dave.user_id, n))).collect();
     enqueue(&env, &jobs).await;
     let started = Instant::now();
-    let (stop, stats, handler) = start_deliver_matrix(&env, &bot).await;
+    // Two seconds of sending per invocation: rate-limit waits that would end later send the
+    // rest of the batch back to the queue, held back for the server's delay.
+    let (stop, stats, handler) =
+        start_deliver_matrix_with(&env, &bot, Duration::from_secs(2)).await;
 
     let got = dave
         .wait_for_messages(&bot.user_id, 200, Duration::from_secs(300))
@@ -228,7 +260,7 @@ async fn a_rate_limited_burst_of_200_arrives_complete_and_in_order() {
         "the homeserver's rate limit ({MESSAGE_RATE}/s after {MESSAGE_BURST}) was met"
     );
     eprintln!(
-        "matrix burst: 200 messages in {:.1} s ({:.1}/s; Synapse allows {MESSAGE_RATE}/s after a burst of {MESSAGE_BURST}); {} M_LIMIT_EXCEEDED answers honoured; {} invocations, {} records returned to the queue",
+        "matrix burst: 200 messages in {:.1} s ({:.1}/s; Synapse allows {MESSAGE_RATE}/s after a burst of {MESSAGE_BURST}); {} M_LIMIT_EXCEEDED answers honoured; {} invocations, {} records sent back to the queue",
         elapsed.as_secs_f64(),
         200.0 / elapsed.as_secs_f64(),
         handler.rate_limited(),
@@ -274,7 +306,8 @@ async fn jobs_that_cannot_be_sent_are_dead_lettered_with_a_reason() {
     assert_eq!(update_number(got[0].body()), 4);
 
     let dlq = env.queue_url(QueueName::MatrixDeadLetter).to_string();
-    let dead = fmn_integration_tests::sqs::drain(&env.clients.sqs, &dlq, 4, Duration::from_secs(30)).await;
+    let dead =
+        fmn_integration_tests::sqs::drain(&env.clients.sqs, &dlq, 4, Duration::from_secs(30)).await;
     let mut reasons: Vec<String> = dead
         .iter()
         .map(|m| {
@@ -287,11 +320,26 @@ async fn jobs_that_cannot_be_sent_are_dead_lettered_with_a_reason() {
         .collect();
     reasons.sort();
     assert_eq!(reasons.len(), 4, "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("not a Matrix job: malformed")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("destination is irc, not matrix")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("not a Matrix user id")), "{reasons:?}");
     assert!(
-        reasons.iter().any(|r| r.contains("refused by the homeserver")),
+        reasons
+            .iter()
+            .any(|r| r.contains("not a Matrix job: malformed")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("destination is irc, not matrix")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("not a Matrix user id")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("refused by the homeserver")),
         "{reasons:?}"
     );
 }

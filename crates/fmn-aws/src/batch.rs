@@ -313,7 +313,10 @@ async fn settle(
     let receive_count = record.receive_count;
     let verdict = match (verdict, dead_letter.and_then(|d| d.retry.as_ref())) {
         (Err(RecordError::RetryAfter { reason, after }), Some(retry)) => {
-            let delay = after.clamp(std::time::Duration::from_secs(1), fmn_core::retry_schedule::MAX_DELAY);
+            let delay = after.clamp(
+                std::time::Duration::from_secs(1),
+                fmn_core::retry_schedule::MAX_DELAY,
+            );
             Err(RecordError::Retry(
                 hold_back(function, retry, dead_letter, record, delay, reason).await,
             ))

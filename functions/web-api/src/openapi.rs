@@ -10,8 +10,8 @@ use crate::api::{admin, confirm, me, meta};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::schema::{
     DeliveryDoc, DestinationDoc, EmailDoc, FilterDoc, FilterNameDoc, IdDoc, ImmediateDoc,
-    LocalTimeDoc, MatrixIdDoc, MeDoc, NewDestinationDoc, NewMatrixIdDoc, NickDoc, PrefsDoc, QuietHoursDoc, RuleDoc, ScheduleDoc,
-    TimeZoneDoc,
+    LocalTimeDoc, MatrixIdDoc, MeDoc, NewDestinationDoc, NewMatrixIdDoc, NickDoc, PrefsDoc,
+    QuietHoursDoc, RuleDoc, ScheduleDoc, TimeZoneDoc,
 };
 
 struct BearerAuth;
