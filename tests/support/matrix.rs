@@ -31,6 +31,8 @@ pub struct Synapse {
     dir: tempfile::TempDir,
     /// Seconds from spawning Synapse to its first answer.
     pub start_secs: f64,
+    /// The shell that stops Synapse when the test process ends.
+    _watchdog: std::sync::Mutex<std::process::Child>,
 }
 
 static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
@@ -127,11 +129,12 @@ impl Synapse {
             // dropped, so nothing else would stop it).
             let script = format!(
                 "\"$0\" -m synapse.app.homeserver -c \"$1\" -c \"$2\" & s=$!; \
+                 trap 'kill $s 2>/dev/null; exit 1' TERM; \
                  while kill -0 {test} 2>/dev/null && kill -0 $s 2>/dev/null; do sleep 1; done; \
                  kill $s 2>/dev/null; wait $s",
                 test = std::process::id()
             );
-            Command::new("sh")
+            let mut watchdog = Command::new("sh")
                 .arg("-c")
                 .arg(script)
                 .arg(&python)
@@ -155,10 +158,17 @@ impl Synapse {
                         shared_secret: secret,
                         dir,
                         start_secs,
+                        _watchdog: std::sync::Mutex::new(watchdog),
                     };
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
+            // Not up (the port was taken meanwhile?): this attempt's watchdog and Synapse go
+            // (SIGTERM: the watchdog's trap stops Synapse).
+            let _ = Command::new("kill")
+                .arg(watchdog.id().to_string())
+                .status();
+            let _ = watchdog.wait();
         }
         panic!(
             "synapse did not start; its log:\n{}",
