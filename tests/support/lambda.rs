@@ -242,6 +242,10 @@ pub fn template(env: &TestEnv) -> Template {
             "IrcPasswordParameter".to_string(),
             format!("{prefix}/irc-password"),
         ),
+        (
+            "MatrixAccessTokenParameter".to_string(),
+            format!("{prefix}/matrix-access-token"),
+        ),
     ]);
     Template::parse(fmn_aws::template::TEMPLATE_YAML, &overrides).expect("the template parses")
 }
@@ -285,6 +289,23 @@ pub fn function_environment(env: &TestEnv, function: FunctionName) -> BTreeMap<S
         vars.insert(variable.clone(), value);
     }
     vars
+}
+
+/// The Matrix bot's access token where the template's deliver-matrix reads it (an SSM
+/// SecureString, as the README's deploy steps store it).
+pub async fn store_matrix_token(env: &TestEnv, token: &str) {
+    let ssm = aws_sdk_ssm::Client::new(&aws_config::load_from_env().await);
+    ssm.put_parameter()
+        .name(format!(
+            "/{}/matrix-access-token",
+            env.clients.names.prefix()
+        ))
+        .value(token)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("PutParameter on LocalStack");
 }
 
 /// One function's real binary, started as Lambda starts it, polling the emulator. Stopped when

@@ -165,9 +165,7 @@ impl Synapse {
             }
             // Not up (the port was taken meanwhile?): this attempt's watchdog and Synapse go
             // (SIGTERM: the watchdog's trap stops Synapse).
-            let _ = Command::new("kill")
-                .arg(watchdog.id().to_string())
-                .status();
+            let _ = Command::new("kill").arg(watchdog.id().to_string()).status();
             let _ = watchdog.wait();
         }
         panic!(

@@ -3,7 +3,8 @@
 //! the environment the template gives it) and invoked through cargo-lambda's Lambda emulator
 //! with the events Lambda would send: SQS batches received from LocalStack's queues, the
 //! digest schedule's EventBridge event, and function-URL requests. Effects are checked on the
-//! emulators: jobs on queues, items in DynamoDB, mail recorded by moto, lines on ngIRCd.
+//! emulators: jobs on queues, items in DynamoDB, mail recorded by moto, lines on ngIRCd,
+//! direct messages on Synapse.
 //!
 //! Needs `make lambda-debug` first (`make test` runs it) and cargo-lambda
 //! (tools/cargo-lambda/install.sh, part of `make deps`).
@@ -24,6 +25,7 @@ use fmn_core::rules::{Rule, RuleKind};
 use fmn_integration_tests::irc::{IrcReader, IrcServer};
 use fmn_integration_tests::lambda::{self, Emulator, LambdaProcess};
 use fmn_integration_tests::mail::mail_to;
+use fmn_integration_tests::matrix::synapse;
 use fmn_integration_tests::{corpus_envelope, import_sample_ownership, job_for, TestEnv};
 use serde_json::{json, Value};
 
@@ -353,6 +355,55 @@ async fn deliver_irc_binary_says_a_job_to_the_nick() {
     assert!(said[0].text.contains("bob commented on update"), "{said:?}");
     let record = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
         .get(&Channel::Irc.key(&job.job_id))
+        .await
+        .unwrap()
+        .expect("a delivery record");
+    assert_eq!(
+        fmn_aws::dynamo::get_s(&record, "state"),
+        Some("sent"),
+        "{record:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliver_matrix_binary_sends_a_job_to_the_user() {
+    // FIFO, as the IRC queue: the template's visibility timeout, not the tests' 1 s.
+    let env = TestEnv::with_options(
+        "lambda-matrix",
+        fmn_aws::provision::ProvisionOptions {
+            visibility_timeout_secs: Some(120),
+        },
+    )
+    .await;
+    let homeserver = synapse();
+    let bot = homeserver.register("fmnbot").await;
+    let reader = homeserver.register("reader").await;
+    lambda::store_matrix_token(&env, &bot.access_token).await;
+    let job = job_for(
+        "alice",
+        Destination::matrix("matrix-1", &reader.user_id).confirmed(true),
+        notification(&unique("FEDORA-")),
+    );
+    enqueue(&env, QueueName::Matrix, std::slice::from_ref(&job)).await;
+
+    let emulator = emulator(&env, FunctionName::DeliverMatrix);
+    // The template's homeserver is fedora.im's: here, the test's Synapse.
+    let mut process = LambdaProcess::start(
+        &emulator,
+        &env,
+        FunctionName::DeliverMatrix,
+        &[("FMN_MATRIX_HOMESERVER", homeserver.base.clone())],
+    );
+    let (event, messages) = sqs_event(&env, FunctionName::DeliverMatrix, 1).await;
+    invoke_sqs(&emulator, &mut process, &env, &event, &messages).await;
+
+    let got = reader
+        .wait_for_messages(&bot.user_id, 1, Duration::from_secs(30))
+        .await;
+    assert_eq!(got.len(), 1, "one message: {got:?}");
+    assert!(got[0].body().contains("bob commented on update"), "{got:?}");
+    let record = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
+        .get(&Channel::Matrix.key(&job.job_id))
         .await
         .unwrap()
         .expect("a delivery record");
