@@ -10,16 +10,17 @@ use std::time::{Duration, Instant};
 
 use fmn_aws::batch::REASON_ATTRIBUTE;
 use fmn_aws::delivery_records::{Channel, DeliveryRecords};
+use fmn_aws::digest_store::DigestStore;
 use fmn_aws::dynamo::s;
 use fmn_aws::job_queue::{enqueue_jobs, QueuedJob};
 use fmn_aws::matrix_rooms::MatrixRooms;
 use fmn_aws::{FunctionName, QueueName, TableName};
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::matrix::PreparedMessage;
-use fmn_core::prefs::{Destination, DestinationKind};
+use fmn_core::prefs::{Delivery, Destination, DestinationKind};
 use fmn_deliver_matrix::{DeliverMatrixHandler, MatrixSettings};
 use fmn_integration_tests::matrix::{synapse, MatrixUser, MESSAGE_BURST, MESSAGE_RATE};
-use fmn_integration_tests::{job_for, start_function, wait_for_records, TestEnv};
+use fmn_integration_tests::{job_for, start_function, store_job_owners, wait_for_records, TestEnv};
 use fmn_local::stats::FunctionStats;
 use tokio_util::sync::CancellationToken;
 
@@ -231,7 +232,15 @@ async fn a_job_delivered_twice_shows_once_even_when_our_record_is_lost() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rate_limited_burst_of_200_arrives_complete_and_in_order() {
-    let env = TestEnv::new("mxburst").await;
+    // The template's visibility timeout rather than the tests' 1 s: a FIFO queue refuses the
+    // receipt handle of a batch that outlived it (deletes fail, the batch comes again).
+    let env = TestEnv::with_options(
+        "mxburst",
+        fmn_aws::provision::ProvisionOptions {
+            visibility_timeout_secs: Some(60),
+        },
+    )
+    .await;
     let hs = synapse();
     let bot = hs.register("fmnbot").await;
     let dave = hs.register("dave").await;
@@ -341,5 +350,73 @@ async fn jobs_that_cannot_be_sent_are_dead_lettered_with_a_reason() {
             .iter()
             .any(|r| r.contains("refused by the homeserver")),
         "{reasons:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_is_one_message_grouped_by_service() {
+    let env = TestEnv::new("mxdigest").await;
+    let hs = synapse();
+    let bot = hs.register("fmnbot").await;
+    let frank = hs.register("frank").await;
+    let destination = Destination::matrix("matrix-1", &frank.user_id)
+        .confirmed(true)
+        .with_delivery(Delivery::Digest {
+            batch_delta: None,
+            batch_count: Some(3),
+            schedule: None,
+        });
+    let item = |app: &str, n: usize, at: f64| {
+        let mut j = job(&frank.user_id, n);
+        j.destination = destination.clone();
+        j.notification.app = app.into();
+        j.notification.msg_id = format!("digest-{}-{n}", frank.user_id);
+        j.notification.timestamp = Some(at);
+        j.job_id = fmn_core::jobs::job_id(&j.notification.msg_id, &j.user, &j.destination);
+        j
+    };
+    let items = [
+        item("koji", 1, 1.7e9 + 2.0),
+        item("bodhi", 2, 1.7e9),
+        item("koji", 3, 1.7e9 + 1.0),
+    ];
+    let store = DigestStore::from_clients(&env.clients);
+    for j in &items {
+        store
+            .add(j, None, fmn_aws::dynamo::now_secs())
+            .await
+            .unwrap();
+    }
+    store_job_owners(&env, &items).await;
+    let settings = fmn_integration_tests::mail::mail_settings(&env).await;
+    let digest = fmn_digest::DigestHandler::with_settings(&env.clients, settings);
+    let report = digest.run().await.unwrap();
+    assert_eq!((report.mails_sent, report.items_sent), (1, 3), "{report:?}");
+    // A second run finds nothing left: the batch is queued once.
+    assert_eq!(digest.run().await.unwrap().items_sent, 0);
+
+    let (stop, stats, _handler) = start_deliver_matrix(&env, &bot).await;
+    let got = frank
+        .wait_for_messages(&bot.user_id, 1, Duration::from_secs(60))
+        .await;
+    wait_for_records(&stats, 1).await;
+    stop.cancel();
+    assert_eq!(got.len(), 1, "one message: {got:?}");
+    let body = got[0].body();
+    assert!(
+        body.starts_with(
+            "Fedora Notifications Digest (3 updates)\n\nbodhi\n- bob commented on update 2"
+        ),
+        "{body}"
+    );
+    let koji = body.find("\n\nkoji\n").expect("a koji group");
+    assert!(
+        body[koji..].find("update 3") < body[koji..].find("update 1"),
+        "items in time order: {body}"
+    );
+    assert!(
+        got[0].html().contains("<p><b>koji</b></p><ul>"),
+        "{}",
+        got[0].html()
     );
 }
