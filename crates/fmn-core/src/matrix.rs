@@ -382,6 +382,7 @@ mod tests {
             filter_id: "filter-1".into(),
             filter_name: "My packages".into(),
             reason: "r".into(),
+            reason_code: String::new(),
             destination: Destination::matrix("matrix-1", "@alice:fedora.im"),
             notification: Notification {
                 msg_id: format!("msg-{id}"),
