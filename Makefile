@@ -21,7 +21,7 @@ help:
 	@echo "make emulators-up / emulators-down / emulators-status / emulators-reset"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings, cfn-lint and sam validate on the template"
 	@echo "make rehearse - the template's stack, less the functions, created by CloudFormation in LocalStack, checked, deleted"
-	@echo "make lambda  - the seven functions as deployed: target/lambda/<binary>/bootstrap (cargo lambda, release)"
+	@echo "make lambda  - the eight functions as deployed: target/lambda/<binary>/bootstrap (cargo lambda, release)"
 	@echo "make sam-build - the whole stack's artifacts for sam deploy (.aws-sam/build; ~10 min)"
 	@echo "make bench   - benchmarks"
 	@echo "make bench-bridge - the ingest bridge on fedmsg and fedora-messaging, side by side"

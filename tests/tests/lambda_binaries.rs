@@ -1,4 +1,4 @@
-//! The seven functions as they are deployed: the `bootstrap` binaries `cargo lambda build`
+//! The eight functions as they are deployed: the `bootstrap` binaries `cargo lambda build`
 //! packages, each started as Lambda starts it (its `main.rs`: the runtime, the settings from
 //! the environment the template gives it) and invoked through cargo-lambda's Lambda emulator
 //! with the events Lambda would send: SQS batches received from LocalStack's queues, the

@@ -264,7 +264,7 @@ pub enum FunctionName {
 }
 
 impl FunctionName {
-    pub const ALL: [FunctionName; 7] = [
+    pub const ALL: [FunctionName; 8] = [
         FunctionName::Match,
         FunctionName::DeliverEmail,
         FunctionName::DeliverIrc,
