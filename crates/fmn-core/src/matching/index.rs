@@ -365,6 +365,11 @@ struct BodyRegexes {
     set: OnceLock<Option<regex::RegexSet>>,
 }
 
+/// The body regex set's compiled program at most (everyone's patterns together).
+const REGEX_SET_PROGRAM: usize = 32 << 20;
+/// The set's lazy-DFA cache at most.
+const REGEX_SET_DFA: usize = 2 << 20;
+
 impl BodyRegexes {
     fn add(&mut self, rule: &CompiledRule) {
         let Some(pattern) = rule.body_regex() else {
@@ -383,10 +388,10 @@ impl BodyRegexes {
                 if self.patterns.len() < 2 {
                     return None;
                 }
-                let limit = crate::rules::MAX_REGEX_PROGRAM;
+                // Bounded like everything a user can make: past these, rules one by one.
                 regex::RegexSetBuilder::new(&self.patterns)
-                    .size_limit(limit.saturating_mul(self.patterns.len()))
-                    .dfa_size_limit(16 * limit)
+                    .size_limit(REGEX_SET_PROGRAM)
+                    .dfa_size_limit(REGEX_SET_DFA)
                     .build()
                     .ok()
             })
