@@ -378,7 +378,10 @@ impl PrefsCache {
                         None => matcher.remove(name),
                     }
                 }
-                report.users_reloaded += users.len();
+                // After a snapshot, `users_reloaded` stays the users it held.
+                if report.from_snapshot.is_none() {
+                    report.users_reloaded = users.len();
+                }
                 report.caught_up = users.len();
             }
         }
