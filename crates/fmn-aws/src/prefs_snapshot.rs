@@ -86,7 +86,8 @@ pub struct Manifest {
 impl Manifest {
     fn from_item(item: &Item) -> Result<Self, SnapshotError> {
         let field = |name: &str| {
-            get_n(item, name).ok_or_else(|| SnapshotError::Corrupt(format!("manifest has no `{name}`")))
+            get_n(item, name)
+                .ok_or_else(|| SnapshotError::Corrupt(format!("manifest has no `{name}`")))
         };
         let text = |name: &str| {
             get_s(item, name)
@@ -319,10 +320,8 @@ impl<'a> Decoded<'a> {
             rule_lists,
             ownership,
         } = self.head;
-        let reader = std::io::BufReader::with_capacity(
-            256 * 1024,
-            flate2::read::GzDecoder::new(self.users),
-        );
+        let reader =
+            std::io::BufReader::with_capacity(256 * 1024, flate2::read::GzDecoder::new(self.users));
         let users = serde_json::Deserializer::from_reader(reader)
             .into_iter::<SnapUser>()
             .map(move |u| {
@@ -479,8 +478,12 @@ impl SnapshotStore {
         let mut chunks = chunks;
         while !chunks.is_empty() {
             let rest = chunks.split_off(chunks.len().min(8));
-            dynamo::batch_write(&self.client, &self.table, std::mem::replace(&mut chunks, rest))
-                .await?;
+            dynamo::batch_write(
+                &self.client,
+                &self.table,
+                std::mem::replace(&mut chunks, rest),
+            )
+            .await?;
         }
         let put = self
             .client

@@ -127,7 +127,11 @@ pub fn run(args: ColdstartArgs) -> anyhow::Result<()> {
         // The first run on fresh tables scans them (and writes the snapshot); the next ones
         // load the snapshot: each kind gets its own table.
         for source in ["scan", "snapshot"] {
-            let of: Vec<Probe> = runs.iter().filter(|p| p.source() == source).cloned().collect();
+            let of: Vec<Probe> = runs
+                .iter()
+                .filter(|p| p.source() == source)
+                .cloned()
+                .collect();
             if !of.is_empty() {
                 print!("{}", report(&of));
             }
@@ -400,9 +404,10 @@ fn report(runs: &[Probe]) -> String {
     let mut out = format!(
         "\nloaded from the {} ({}; snapshot {:.1} MB, {:.0} bytes a user)\n",
         first.source(),
-        first.0["snapshot_refused"]
-            .as_str()
-            .map_or_else(|| format!("{} users caught up", first.count("caught_up")), |r| format!("snapshot not used: {r}")),
+        first.0["snapshot_refused"].as_str().map_or_else(
+            || format!("{} users caught up", first.count("caught_up")),
+            |r| format!("snapshot not used: {r}")
+        ),
         first.count("snapshot_bytes") as f64 / 1e6,
         first.count("snapshot_bytes") as f64 / users.max(1) as f64,
     );

@@ -45,8 +45,14 @@ async fn a_tiny_coldstart_bench_loads_matches_and_reports() {
 
     assert!(stdout.contains("stored preferences: 200 users"), "{stdout}");
     // Fresh tables: the first run scans them and writes the snapshot the second one loads.
-    assert!(stdout.contains("run 1: from the scan: first match after"), "{stdout}");
-    assert!(stdout.contains("run 2: from the snapshot: first match after"), "{stdout}");
+    assert!(
+        stdout.contains("run 1: from the scan: first match after"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("run 2: from the snapshot: first match after"),
+        "{stdout}"
+    );
     assert!(stdout.contains("loaded from the snapshot ("), "{stdout}");
     // Every user was read back and indexed (a few may have no enabled filter).
     assert!(stdout.contains("(200 stored)"), "{stdout}");
@@ -188,7 +194,10 @@ async fn a_snapshot_older_than_the_latest_change_never_hides_it() {
             groups: vec![],
         },
     )]);
-    ownership.import(Some(&owners), None, |_, _| {}).await.unwrap();
+    ownership
+        .import(Some(&owners), None, |_, _| {})
+        .await
+        .unwrap();
 
     let mut cold = PrefsCache::new();
     let report = cold.refresh(&prefs, &ownership).await.unwrap();
@@ -196,7 +205,10 @@ async fn a_snapshot_older_than_the_latest_change_never_hides_it() {
     assert!(report.full_load && report.ownership_reloaded, "{report:?}");
     assert!(report.caught_up >= 2, "{report:?}");
     let m = cold.matcher().unwrap();
-    assert!(!m.contains("alice"), "alice's change after the snapshot is seen");
+    assert!(
+        !m.contains("alice"),
+        "alice's change after the snapshot is seen"
+    );
     assert!(m.contains("bob") && m.contains("carol"));
     assert!(m.ownership().owners(&glibc).is_some());
     // The same index as a scan builds.
@@ -257,7 +269,10 @@ async fn a_snapshot_older_than_the_latest_change_never_hides_it() {
     assert_eq!(report.snapshot_written, Some(4), "{report:?}");
     let mut cold = PrefsCache::new();
     assert_eq!(
-        cold.refresh(&prefs, &ownership).await.unwrap().from_snapshot,
+        cold.refresh(&prefs, &ownership)
+            .await
+            .unwrap()
+            .from_snapshot,
         Some(4)
     );
 

@@ -71,8 +71,8 @@ fn bench(c: &mut Criterion) {
         .enumerate()
         .map(|(i, pattern)| {
             let mut p = UserPrefs::new(format!("user{i}"));
-            p.destinations = vec![Destination::email("email-1", format!("u{i}@example.org"))
-                .confirmed(true)];
+            p.destinations =
+                vec![Destination::email("email-1", format!("u{i}@example.org")).confirmed(true)];
             p.filters = vec![Filter {
                 id: "filter-1".into(),
                 name: "regex".into(),

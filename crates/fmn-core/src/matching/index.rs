@@ -376,7 +376,8 @@ impl BodyRegexes {
             return;
         };
         if !self.positions.contains_key(pattern) {
-            self.positions.insert(pattern.to_string(), self.patterns.len());
+            self.positions
+                .insert(pattern.to_string(), self.patterns.len());
             self.patterns.push(pattern.to_string());
             self.set = OnceLock::new();
         }
