@@ -1,8 +1,8 @@
 //! The fixed cost of regex-only filters: 1,000 users, each with one filter whose only rule
 //! is a body regex of its own (distinct patterns, as people write them: a package name, a
 //! word, a version), matched against the whole corpus. None of them can be filed under an
-//! index key, so every message tests every pattern; the body regexes are searched together
-//! (one `RegexSet` pass) rather than one by one. Throughput in messages per second.
+//! index key, so every message tests every pattern: the fixed cost per message. Throughput in
+//! messages per second.
 //!
 //! `cargo bench -p fmn-core --bench regex_filters`
 

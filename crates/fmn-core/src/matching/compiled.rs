@@ -140,14 +140,6 @@ impl CompiledRule {
         )
     }
 
-    /// The pattern of a body regex rule (`regex`; not `package-regex`).
-    pub fn body_regex(&self) -> Option<&str> {
-        match (&self.test, &self.source.kind) {
-            (Test::Regex(_), RuleKind::Regex { pattern }) => Some(pattern),
-            _ => None,
-        }
-    }
-
     /// Whether the rule is costly enough to be worth caching per message.
     pub fn is_costly(&self) -> bool {
         matches!(self.test, Test::Regex(_) | Test::PackageRegex(_))

@@ -348,56 +348,6 @@ pub struct Matcher {
     /// Filter ids and names, shared.
     strings: HashSet<Arc<str>>,
     ownership: Arc<Ownership>,
-    body_regexes: BodyRegexes,
-}
-
-/// Every distinct body regex (`regex` rule) in one [`regex::RegexSet`], so a message's body is
-/// searched once for all of them rather than once per pattern (the regex-only filters are
-/// tested on every message: the fixed cost per message). Patterns are added as rules are
-/// interned and kept until the matcher is rebuilt (one no longer used only costs its place).
-#[derive(Debug, Default)]
-struct BodyRegexes {
-    positions: HashMap<String, usize>,
-    patterns: Vec<String>,
-    /// Made on the first message after a pattern was added; None when there are fewer than
-    /// two patterns (a lone regex is as fast) or the set is too large to build: then each
-    /// rule is tested on its own.
-    set: OnceLock<Option<regex::RegexSet>>,
-}
-
-/// The body regex set's compiled program at most (everyone's patterns together).
-const REGEX_SET_PROGRAM: usize = 32 << 20;
-/// The set's lazy-DFA cache at most.
-const REGEX_SET_DFA: usize = 2 << 20;
-
-impl BodyRegexes {
-    fn add(&mut self, rule: &CompiledRule) {
-        let Some(pattern) = rule.body_regex() else {
-            return;
-        };
-        if !self.positions.contains_key(pattern) {
-            self.positions
-                .insert(pattern.to_string(), self.patterns.len());
-            self.patterns.push(pattern.to_string());
-            self.set = OnceLock::new();
-        }
-    }
-
-    fn set(&self) -> Option<&regex::RegexSet> {
-        self.set
-            .get_or_init(|| {
-                if self.patterns.len() < 2 {
-                    return None;
-                }
-                // Bounded like everything a user can make: past these, rules one by one.
-                regex::RegexSetBuilder::new(&self.patterns)
-                    .size_limit(REGEX_SET_PROGRAM)
-                    .dfa_size_limit(REGEX_SET_DFA)
-                    .build()
-                    .ok()
-            })
-            .as_ref()
-    }
 }
 
 impl Matcher {
@@ -594,8 +544,6 @@ impl Matcher {
             ownership: &self.ownership,
             shared: AddrMap::with_capacity_and_hasher(64, Default::default()),
             costly: AddrMap::default(),
-            regexes: &self.body_regexes,
-            regex_hits: None,
         };
         let mut hits: Vec<FilterRef> = Vec::with_capacity(64);
 
@@ -805,10 +753,9 @@ impl Matcher {
             compiled.push(c);
         }
         for c in &compiled {
-            if !self.rules.contains_key(&c.source) {
-                self.body_regexes.add(c);
-                self.rules.insert(c.source.clone(), c.clone());
-            }
+            self.rules
+                .entry(c.source.clone())
+                .or_insert_with(|| c.clone());
         }
         let (mut shared, mut personal): (Vec<usize>, Vec<usize>) =
             (0..compiled.len()).partition(|&i| compiled[i].is_owner_independent());
@@ -860,9 +807,6 @@ struct Eval<'a, 'f> {
     shared: AddrMap<bool>,
     /// A costly rule's result, by rule address.
     costly: AddrMap<bool>,
-    regexes: &'a BodyRegexes,
-    /// Which body regexes match, found in one pass on the first one asked.
-    regex_hits: Option<regex::SetMatches>,
 }
 
 impl Eval<'_, '_> {
@@ -924,25 +868,9 @@ impl Eval<'_, '_> {
         if let Some(&held) = self.costly.get(&key) {
             return held;
         }
-        let held = match self.body_regex_hit(rule) {
-            Some(hit) => hit != rule.source.negated,
-            None => rule.holds("", self.facts, self.ownership),
-        };
+        let held = rule.holds("", self.facts, self.ownership);
         self.costly.insert(key, held);
         held
-    }
-
-    /// Whether a body regex rule's pattern matches (before negation), from the set; None
-    /// for other rules, or without a set.
-    fn body_regex_hit(&mut self, rule: &CompiledRule) -> Option<bool> {
-        let pattern = rule.body_regex()?;
-        let set = self.regexes.set()?;
-        let &i = self.regexes.positions.get(pattern)?;
-        let facts = self.facts;
-        let hits = self
-            .regex_hits
-            .get_or_insert_with(|| set.matches(facts.regex_haystack()));
-        Some(hits.matched(i))
     }
 }
 
