@@ -341,8 +341,27 @@ pub async fn scan_prefix(
     prefix: &str,
 ) -> Result<Vec<Item>, DynamoError> {
     let mut out = Vec::new();
+    scan_prefix_pages(client, table, prefix, |page| {
+        out.extend(page);
+        Ok::<_, DynamoError>(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// [`scan_prefix`], handing each page to `each_page` as it arrives, so a caller that decodes
+/// items holds one page of raw items at a time (a cold start's memory), not the whole table.
+/// Returns how long was spent waiting for pages (the rest is the caller's).
+pub async fn scan_prefix_pages<E: From<DynamoError>>(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    prefix: &str,
+    mut each_page: impl FnMut(Vec<Item>) -> Result<(), E>,
+) -> Result<std::time::Duration, E> {
+    let mut waited = std::time::Duration::ZERO;
     let mut start: Option<Item> = None;
     loop {
+        let asked = std::time::Instant::now();
         let page = client
             .scan()
             .table_name(table)
@@ -353,10 +372,11 @@ pub async fn scan_prefix(
             .send()
             .await
             .map_err(|e| DynamoError::call("Scan", table, e))?;
-        out.extend(page.items.unwrap_or_default());
+        waited += asked.elapsed();
+        each_page(page.items.unwrap_or_default())?;
         match page.last_evaluated_key {
             Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok(out),
+            _ => return Ok(waited),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod names;
 pub mod ownership_store;
 pub mod pacing;
 pub mod prefs_cache;
+pub mod prefs_snapshot;
 pub mod prefs_store;
 pub mod provision;
 pub mod recent;

@@ -2,7 +2,9 @@
 //! reads the two version counters (preferences, ownership); when preferences changed it reads
 //! the change log since its last version and reloads only those users; when ownership changed
 //! it reloads ownership, with the accounts the sync copied from FAS (the alias map the metadata
-//! extraction resolves e-mails and nicks with). A full scan happens only on a cold start.
+//! extraction resolves e-mails and nicks with). A cold start loads the snapshot
+//! ([`crate::prefs_snapshot`]) when it is usable and catches up from there through the same
+//! change log, else scans both tables (and then writes a fresh snapshot).
 //!
 //! Version numbers are taken before a change commits, so a change numbered 7 can commit after
 //! one numbered 8. The cursor therefore remembers the numbers it has not seen yet (gaps) and
@@ -17,8 +19,9 @@ use fmn_core::fact_changes::FactChange;
 use fmn_core::matching::{IndexStats, Matcher};
 use fmn_core::meta::Registry;
 
-use crate::dynamo::{DynamoError, LoadTiming};
+use crate::dynamo::{self, DynamoError, LoadTiming};
 use crate::ownership_store::OwnershipStore;
+use crate::prefs_snapshot::{self, Decoded, SnapshotBuilder};
 use crate::prefs_store::{Change, PrefsStore, PrefsStoreError};
 
 /// How long a missing change number is waited for (a write that took its number and then
@@ -113,28 +116,74 @@ pub enum RefreshError {
 /// What a refresh did, for the logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RefreshReport {
+    /// Everything was (re)loaded: from a scan, or from the snapshot and then caught up.
     pub full_load: bool,
     pub ownership_reloaded: bool,
     pub users_reloaded: usize,
     /// Where a full load's time went (None for an incremental refresh).
     pub full_load_timing: Option<FullLoadTiming>,
+    /// Loaded from the snapshot taken at this preferences version.
+    pub from_snapshot: Option<u64>,
+    /// Users read again from the table because they changed after the snapshot (or after
+    /// the last look, when warm).
+    pub caught_up: usize,
+    /// Why a cold start did not use the snapshot (none, too old, corrupt...).
+    pub snapshot_refused: Option<String>,
+    /// A snapshot written after this full load, at this preferences version.
+    pub snapshot_written: Option<u64>,
 }
 
 /// Where a full load (a cold start's) spent its time, and what it built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FullLoadTiming {
-    /// The ownership table: counter read and scans; items to [`fmn_core::ownership::Ownership`].
+    /// The ownership table: counter read and scans; items to [`fmn_core::ownership::Ownership`]
+    /// (zero when loaded from the snapshot).
     pub ownership: LoadTiming,
     /// The preferences table's counter read.
     pub prefs_version_read: Duration,
-    /// The preferences table: the scan; items to preferences.
+    /// The preferences: the scan (or the snapshot's manifest and chunks), and items (or the
+    /// snapshot's body) to preferences. A scan is decoded page by page as it arrives.
     pub prefs: LoadTiming,
-    /// [`Matcher::build`].
+    /// [`Matcher::upsert`] of every user.
     pub index_build: Duration,
-    /// The whole load.
+    /// After a scan: encoding and storing the new snapshot.
+    pub snapshot_write: Duration,
+    /// The snapshot's compressed size (read or written).
+    pub snapshot_bytes: u64,
+    /// The whole load (a snapshot's catch-up included).
     pub total: Duration,
     /// The index built.
     pub index: IndexStats,
+}
+
+/// How a cold cache uses the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// Load from the snapshot when it is usable.
+    pub read: bool,
+    /// Write one after each full load from the tables.
+    pub write: bool,
+    /// Older than this: not used ([`prefs_snapshot::MAX_AGE`]).
+    pub max_age: Duration,
+    /// More changes behind than this: not used ([`prefs_snapshot::MAX_LAG`]).
+    pub max_lag: u64,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        Self {
+            read: true,
+            write: true,
+            max_age: prefs_snapshot::MAX_AGE,
+            max_lag: prefs_snapshot::MAX_LAG,
+        }
+    }
+}
+
+/// Why the snapshot was not used: expected (none yet, too old) or a fault worth a warning.
+enum Refusal {
+    Expected(String),
+    Fault(String),
 }
 
 /// The warm matcher and how current it is.
@@ -149,11 +198,22 @@ pub struct PrefsCache {
     directory: Arc<Directory>,
     /// When the last sync finished.
     synced_at: Option<u64>,
+    snapshot: SnapshotPolicy,
+    /// When a cold start began reading the snapshot (its total includes the catch-up).
+    snapshot_started: Option<Instant>,
 }
 
 impl PrefsCache {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A cache that uses the snapshot this way.
+    pub fn with_snapshot_policy(snapshot: SnapshotPolicy) -> Self {
+        Self {
+            snapshot,
+            ..Self::default()
+        }
     }
 
     /// The matcher (None before the first refresh).
@@ -255,10 +315,44 @@ impl PrefsCache {
         ownership: &OwnershipStore,
     ) -> Result<RefreshReport, RefreshError> {
         let mut report = RefreshReport::default();
-        let ownership_version = ownership.current_version().await?;
         if self.matcher.is_none() {
-            return self.full_load(prefs, ownership).await;
+            match self.load_snapshot(prefs).await {
+                // Caught up below like any warm copy.
+                Ok(loaded) => report = loaded,
+                Err(refusal) => {
+                    let reason = match refusal {
+                        Refusal::Expected(reason) => {
+                            tracing::info!(%reason, "snapshot not used; loading from the tables");
+                            reason
+                        }
+                        Refusal::Fault(reason) => {
+                            tracing::warn!(%reason, "snapshot unusable; loading from the tables");
+                            reason
+                        }
+                    };
+                    let mut report = self.full_load(prefs, ownership).await?;
+                    report.snapshot_refused = Some(reason);
+                    return Ok(report);
+                }
+            }
         }
+        let from_snapshot = report.from_snapshot.is_some();
+        let caught_up = self.catch_up(prefs, ownership, report).await;
+        if caught_up.is_err() && from_snapshot {
+            // A snapshot not caught up may hide changes: never route with it.
+            self.matcher = None;
+        }
+        caught_up
+    }
+
+    /// The warm path: ownership reloaded if it changed, changed users reloaded.
+    async fn catch_up(
+        &mut self,
+        prefs: &PrefsStore,
+        ownership: &OwnershipStore,
+        mut report: RefreshReport,
+    ) -> Result<RefreshReport, RefreshError> {
+        let ownership_version = ownership.current_version().await?;
         if ownership_version != self.ownership_version {
             let loaded = ownership.load_everything().await?;
             if let Some(m) = &mut self.matcher {
@@ -270,7 +364,7 @@ impl PrefsCache {
         }
         let table_version = prefs.current_version().await?;
         if self.cursor.is_current(table_version) {
-            return Ok(report);
+            return Ok(self.finish_snapshot_load(report));
         }
         let changes = prefs.changes_since(self.cursor.query_after()).await?;
         match self.cursor.apply(table_version, &changes, Instant::now()) {
@@ -284,10 +378,128 @@ impl PrefsCache {
                         None => matcher.remove(name),
                     }
                 }
-                report.users_reloaded = users.len();
+                // After a snapshot, `users_reloaded` stays the users it held.
+                if report.from_snapshot.is_none() {
+                    report.users_reloaded = users.len();
+                }
+                report.caught_up = users.len();
             }
         }
-        Ok(report)
+        Ok(self.finish_snapshot_load(report))
+    }
+
+    /// A snapshot load's total includes its catch-up.
+    fn finish_snapshot_load(&self, mut report: RefreshReport) -> RefreshReport {
+        if let (Some(version), Some(timing)) = (report.from_snapshot, &mut report.full_load_timing)
+        {
+            timing.total = self.snapshot_started.map_or(timing.total, |t| t.elapsed());
+            tracing::info!(
+                snapshot_version = version,
+                caught_up = report.caught_up,
+                ownership_reloaded = report.ownership_reloaded,
+                elapsed_ms = timing.total.as_millis() as u64,
+                "preferences loaded from the snapshot"
+            );
+        }
+        report
+    }
+
+    /// Loads the snapshot when it is usable; the caller then catches up through the change
+    /// log. Every way it can be unusable is a refusal (the caller scans instead), never an
+    /// error.
+    async fn load_snapshot(&mut self, prefs: &PrefsStore) -> Result<RefreshReport, Refusal> {
+        if !self.snapshot.read {
+            return Err(Refusal::Expected("snapshots are switched off".into()));
+        }
+        let started = Instant::now();
+        self.snapshot_started = Some(started);
+        let store = prefs.snapshots();
+        let fault = |e: prefs_snapshot::SnapshotError| Refusal::Fault(e.to_string());
+        let manifest = store
+            .manifest()
+            .await
+            .map_err(fault)?
+            .ok_or_else(|| Refusal::Expected("no snapshot yet".into()))?;
+        if manifest.format != prefs_snapshot::SNAPSHOT_FORMAT {
+            return Err(fault(prefs_snapshot::SnapshotError::UnknownFormat(
+                manifest.format,
+            )));
+        }
+        let age = manifest.age(dynamo::now_secs());
+        if age > self.snapshot.max_age {
+            return Err(Refusal::Expected(format!(
+                "the snapshot is {} s old (at most {} s)",
+                age.as_secs(),
+                self.snapshot.max_age.as_secs()
+            )));
+        }
+        let t = Instant::now();
+        let table_version = prefs
+            .current_version()
+            .await
+            .map_err(|e| Refusal::Fault(e.to_string()))?;
+        let prefs_version_read = t.elapsed();
+        let lag = table_version.saturating_sub(manifest.prefs_version);
+        if lag > self.snapshot.max_lag {
+            return Err(Refusal::Expected(format!(
+                "the snapshot is {lag} changes behind (at most {})",
+                self.snapshot.max_lag
+            )));
+        }
+        let body = store.read(&manifest).await.map_err(fault)?;
+        // The manifest and the chunks.
+        let read = started.elapsed() - prefs_version_read;
+        // The users are decoded one at a time, straight into the index.
+        let t = Instant::now();
+        let (ownership, mut all) = Decoded::decode(&body).map_err(fault)?.into_parts();
+        let mut decode = t.elapsed();
+        let mut matcher = Matcher::new(Arc::new(ownership));
+        let mut index_build = Duration::ZERO;
+        let mut users = 0;
+        loop {
+            let t = Instant::now();
+            let Some(p) = all.next() else { break };
+            let p = p.map_err(fault)?;
+            let t2 = Instant::now();
+            decode += t2 - t;
+            users += 1;
+            log_skipped(matcher.upsert(&p));
+            index_build += t2.elapsed();
+        }
+        drop(all);
+        drop(body);
+        if users as u64 != manifest.users {
+            return Err(Refusal::Fault(format!(
+                "the snapshot holds {users} users, its manifest says {}",
+                manifest.users
+            )));
+        }
+        let index = matcher.stats();
+        self.matcher = Some(matcher);
+        // As after a scan taken at that version: the last numbers are checked again.
+        self.cursor = ChangeCursor::after_full_load(manifest.prefs_version, Instant::now());
+        // The snapshot does not hold the accounts synced from FAS (their alias map): the
+        // catch-up reloads the ownership table, which has them, whatever its counter says.
+        self.ownership_version = u64::MAX;
+        Ok(RefreshReport {
+            full_load: true,
+            users_reloaded: users,
+            from_snapshot: Some(manifest.prefs_version),
+            full_load_timing: Some(FullLoadTiming {
+                prefs_version_read,
+                prefs: LoadTiming {
+                    read,
+                    decode,
+                    items: manifest.chunks as usize,
+                },
+                index_build,
+                snapshot_bytes: manifest.bytes,
+                total: started.elapsed(),
+                index,
+                ..FullLoadTiming::default()
+            }),
+            ..RefreshReport::default()
+        })
     }
 
     async fn full_load(
@@ -296,18 +508,35 @@ impl PrefsCache {
         ownership: &OwnershipStore,
     ) -> Result<RefreshReport, RefreshError> {
         let started = Instant::now();
+        self.snapshot_started = None;
+        // Before either counter is read: the change log after them outlives it.
+        let taken_at = dynamo::now_secs();
         let (loaded, ownership_timing) = ownership.load_everything_timed().await?;
         let (loaded_ownership, ownership_version) = (loaded.ownership, loaded.version);
         self.set_directory(loaded.directory, loaded.synced_at);
+        let loaded_ownership = Arc::new(loaded_ownership);
         let t = Instant::now();
         let version = prefs.current_version().await?;
         let prefs_version_read = t.elapsed();
-        let (users, prefs_timing) = prefs.load_all_timed().await?;
-        let count = users.len();
-        let t = Instant::now();
-        let (matcher, skipped) = Matcher::build(users, Arc::new(loaded_ownership));
-        let index_build = t.elapsed();
-        log_skipped(skipped);
+        // Users go into the index (and the snapshot) as the scan's pages are decoded.
+        let mut matcher = Matcher::new(loaded_ownership.clone());
+        let mut snapshot = self.snapshot.write.then(SnapshotBuilder::new);
+        let mut count = 0;
+        let mut index_build = Duration::ZERO;
+        let mut snapshot_write = Duration::ZERO;
+        let prefs_timing = prefs
+            .for_each_user(|p| {
+                count += 1;
+                if let Some(b) = &mut snapshot {
+                    let t = Instant::now();
+                    b.add(&p);
+                    snapshot_write += t.elapsed();
+                }
+                let t = Instant::now();
+                log_skipped(matcher.upsert(&p));
+                index_build += t.elapsed();
+            })
+            .await?;
         let stats = matcher.stats();
         tracing::info!(
             users = count,
@@ -322,18 +551,50 @@ impl PrefsCache {
         self.matcher = Some(matcher);
         self.cursor = ChangeCursor::after_full_load(version, Instant::now());
         self.ownership_version = ownership_version;
+        let mut snapshot_written = None;
+        let mut snapshot_bytes = 0;
+        if let Some(b) = snapshot {
+            let t = Instant::now();
+            let users = b.users();
+            let body = b.finish(&loaded_ownership);
+            snapshot_bytes = body.len() as u64;
+            match prefs
+                .snapshots()
+                .write(&body, users, version, ownership_version, taken_at)
+                .await
+            {
+                Ok(Some(m)) => {
+                    tracing::info!(
+                        version,
+                        ownership_version,
+                        bytes = m.bytes,
+                        chunks = m.chunks,
+                        "snapshot written"
+                    );
+                    snapshot_written = Some(version);
+                }
+                Ok(None) => tracing::info!(version, "a newer snapshot is stored; this one is not"),
+                // The cold starts after this one scan too; the matching goes on.
+                Err(e) => tracing::warn!(error = %e, "writing the snapshot failed"),
+            }
+            snapshot_write += t.elapsed();
+        }
         Ok(RefreshReport {
             full_load: true,
             ownership_reloaded: true,
             users_reloaded: count,
+            snapshot_written,
             full_load_timing: Some(FullLoadTiming {
                 ownership: ownership_timing,
                 prefs_version_read,
                 prefs: prefs_timing,
                 index_build,
+                snapshot_write,
+                snapshot_bytes,
                 total: started.elapsed(),
                 index: stats,
             }),
+            ..RefreshReport::default()
         })
     }
 }

@@ -33,7 +33,7 @@ async fn a_tiny_coldstart_bench_loads_matches_and_reports() {
             "--groups",
             "50",
             "--runs",
-            "1",
+            "2",
             "--prefix",
             &prefix,
         ])
@@ -44,7 +44,16 @@ async fn a_tiny_coldstart_bench_loads_matches_and_reports() {
     println!("{stdout}");
 
     assert!(stdout.contains("stored preferences: 200 users"), "{stdout}");
-    assert!(stdout.contains("run 1: first match after"), "{stdout}");
+    // Fresh tables: the first run scans them and writes the snapshot the second one loads.
+    assert!(
+        stdout.contains("run 1: from the scan: first match after"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("run 2: from the snapshot: first match after"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("loaded from the snapshot ("), "{stdout}");
     // Every user was read back and indexed (a few may have no enabled filter).
     assert!(stdout.contains("(200 stored)"), "{stdout}");
     assert!(figure_after(&stdout, "index:") > 150.0, "{stdout}");
@@ -58,8 +67,8 @@ async fn a_tiny_coldstart_bench_loads_matches_and_reports() {
     assert!(jobs > 0, "{stdout}");
     for (label, positive) in [
         ("construction to first match", true),
-        ("preferences: read (scan)", true),
-        ("preferences: decode (JSON)", false),
+        ("preferences: read (scan, or snapshot)", true),
+        ("preferences: decode (JSON, or snapshot)", false),
         ("index build", false),
         ("peak resident memory (VmHWM)", true),
         ("bytes per user (above start)", false),
@@ -132,4 +141,149 @@ async fn imported_users_reach_a_warm_cache_through_the_change_log() {
     let stored = prefs.get("first").await.unwrap().unwrap();
     assert!(!stored.enabled);
     assert_eq!(stored.version, 4);
+}
+
+fn user_with_defaults(name: &str) -> fmn_core::prefs::UserPrefs {
+    use fmn_core::defaults::default_filters;
+    use fmn_core::prefs::{Destination, UserPrefs};
+    let mut p = UserPrefs::new(name);
+    p.destinations =
+        vec![Destination::email("email-1", format!("{name}@example.org")).confirmed(true)];
+    p.filters = default_filters(&p, &["email-1".to_string()]);
+    p
+}
+
+/// A cold start from a snapshot taken before the latest changes sees those changes (caught up
+/// through the change log), and ownership imported since; a damaged, unknown or too old
+/// snapshot is refused (the cache scans instead, and says why).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_older_than_the_latest_change_never_hides_it() {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_dynamodb::primitives::Blob;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use fmn_aws::ownership_store::OwnershipStore;
+    use fmn_aws::prefs_cache::{PrefsCache, SnapshotPolicy};
+    use fmn_aws::prefs_store::PrefsStore;
+    use fmn_core::ownership::Owners;
+    use fmn_core::rules::{Artifact, ArtifactKind};
+
+    let env = fmn_integration_tests::TestEnv::new("cold-snapshot").await;
+    let prefs = PrefsStore::from_clients(&env.clients);
+    let ownership = OwnershipStore::from_clients(&env.clients);
+    let table = env.clients.table(TableName::Preferences);
+    for name in ["alice", "bob"] {
+        prefs.create(&user_with_defaults(name)).await.unwrap();
+    }
+    let mut first = PrefsCache::new();
+    let cold = first.refresh(&prefs, &ownership).await.unwrap();
+    assert_eq!(cold.from_snapshot, None);
+    assert_eq!(cold.snapshot_refused.as_deref(), Some("no snapshot yet"));
+    assert_eq!(cold.snapshot_written, Some(2));
+
+    // After the snapshot: alice switches herself off, carol arrives, ownership is imported.
+    let mut alice = prefs.get("alice").await.unwrap().unwrap();
+    alice.enabled = false;
+    prefs.put(&alice).await.unwrap();
+    prefs.create(&user_with_defaults("carol")).await.unwrap();
+    let glibc = Artifact::new(ArtifactKind::Rpms, "glibc");
+    let owners = BTreeMap::from([(
+        glibc.clone(),
+        Owners {
+            users: vec!["bob".into()],
+            groups: vec![],
+        },
+    )]);
+    ownership
+        .import(Some(&owners), None, |_, _| {})
+        .await
+        .unwrap();
+
+    let mut cold = PrefsCache::new();
+    let report = cold.refresh(&prefs, &ownership).await.unwrap();
+    assert_eq!(report.from_snapshot, Some(2), "{report:?}");
+    assert!(report.full_load && report.ownership_reloaded, "{report:?}");
+    assert!(report.caught_up >= 2, "{report:?}");
+    let m = cold.matcher().unwrap();
+    assert!(
+        !m.contains("alice"),
+        "alice's change after the snapshot is seen"
+    );
+    assert!(m.contains("bob") && m.contains("carol"));
+    assert!(m.ownership().owners(&glibc).is_some());
+    // The same index as a scan builds.
+    let mut scanned = PrefsCache::with_snapshot_policy(SnapshotPolicy {
+        read: false,
+        write: false,
+        ..SnapshotPolicy::default()
+    });
+    let scan = scanned.refresh(&prefs, &ownership).await.unwrap();
+    assert_eq!(scan.from_snapshot, None);
+    assert_eq!(scan.snapshot_written, None);
+    assert_eq!(scanned.matcher().unwrap().stats(), m.stats());
+
+    // Damaged, unknown and too old snapshots are refused, each with its reason.
+    let snapshots = prefs.snapshots();
+    let manifest = snapshots.manifest().await.unwrap().unwrap();
+    env.clients
+        .dynamodb
+        .put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S(manifest.key.clone()))
+        .item("sk", AttributeValue::S("000000".into()))
+        .item("data", AttributeValue::B(Blob::new(b"garbage".to_vec())))
+        .send()
+        .await
+        .unwrap();
+    let refused = |field: &'static str, value: &'static str| {
+        let client = env.clients.dynamodb.clone();
+        let table = table.clone();
+        async move {
+            client
+                .update_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S("snapshot".into()))
+                .key("sk", AttributeValue::S("current".into()))
+                .update_expression("SET #f = :v")
+                .expression_attribute_names("#f", field)
+                .expression_attribute_values(":v", AttributeValue::N(value.into()))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let mut cold = PrefsCache::with_snapshot_policy(SnapshotPolicy {
+        write: false,
+        ..SnapshotPolicy::default()
+    });
+    let report = cold.refresh(&prefs, &ownership).await.unwrap();
+    assert_eq!(report.from_snapshot, None);
+    let reason = report.snapshot_refused.unwrap();
+    assert!(reason.contains("corrupt"), "{reason}");
+    assert!(!cold.matcher().unwrap().contains("alice"));
+    assert_eq!(cold.matcher().unwrap().stats(), m.stats());
+
+    // A full load writes a good one again (at the latest version).
+    let mut writer = PrefsCache::new();
+    let report = writer.refresh(&prefs, &ownership).await.unwrap();
+    assert_eq!(report.snapshot_written, Some(4), "{report:?}");
+    let mut cold = PrefsCache::new();
+    assert_eq!(
+        cold.refresh(&prefs, &ownership)
+            .await
+            .unwrap()
+            .from_snapshot,
+        Some(4)
+    );
+
+    refused("format", "99").await;
+    let report = PrefsCache::new().refresh(&prefs, &ownership).await.unwrap();
+    let reason = report.snapshot_refused.unwrap();
+    assert!(reason.contains("format 99"), "{reason}");
+
+    // (The full load just wrote format 1 again.)
+    refused("taken_at", "1").await;
+    let report = PrefsCache::new().refresh(&prefs, &ownership).await.unwrap();
+    let reason = report.snapshot_refused.unwrap();
+    assert!(reason.contains("old"), "{reason}");
 }

@@ -94,9 +94,11 @@ pub fn parse_group_members(json: &str) -> Result<BTreeMap<String, Vec<String>>, 
     Ok(groups)
 }
 
-/// The ownership data the matcher consults.
-#[derive(Debug, Clone, Default)]
+/// The ownership data the matcher consults. Serialisable whole (the match function's
+/// preferences snapshot keeps it): a field added here is kept by the snapshot too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ownership {
+    #[serde(with = "artifact_pairs")]
     artifacts: HashMap<Artifact, Owners>,
     members: HashMap<String, Vec<String>>,
     user_groups: HashMap<String, Vec<String>>,
@@ -168,6 +170,30 @@ impl Ownership {
     /// Every group with its members (unordered).
     pub fn groups(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
         self.members.iter()
+    }
+}
+
+/// The artifact map as a list of pairs (a JSON object's keys must be strings).
+mod artifact_pairs {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Owners;
+    use crate::rules::Artifact;
+
+    pub fn serialize<S: Serializer>(
+        map: &HashMap<Artifact, Owners>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<HashMap<Artifact, Owners>, D::Error> {
+        let pairs = Vec::<(Artifact, Owners)>::deserialize(d)?;
+        Ok(pairs.into_iter().collect())
     }
 }
 
