@@ -10,6 +10,7 @@ pub mod digest_store;
 pub mod dlq;
 pub mod dynamo;
 pub mod explain;
+pub mod feed_tokens;
 pub mod health;
 pub mod ingest_wire;
 pub mod job_queue;

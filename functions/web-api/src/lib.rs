@@ -33,6 +33,8 @@ pub fn router(state: AppState) -> Router {
         .route("/app.css", get(app_css))
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(openapi::serve))
+        // A user's Atom feed: `/feed/<token>.atom` (the token is the credential).
+        .route("/feed/{file}", get(api::feed::atom_feed))
         .nest("/api/v1", api::routes())
         .with_state(state)
         .layer(axum::middleware::map_response(

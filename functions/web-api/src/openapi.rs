@@ -6,7 +6,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{admin, confirm, me, meta};
+use crate::api::{admin, confirm, feed, me, meta};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::schema::{
     DeliveryDoc, DestinationDoc, EmailDoc, FilterDoc, FilterNameDoc, IdDoc, ImmediateDoc,
@@ -44,15 +44,18 @@ impl Modify for BearerAuth {
         me::export, me::import, me::reset_filters, me::explain, me::recent,
         confirm::show, confirm::answer, confirm::unsubscribe,
         admin::list, admin::create, admin::disable, admin::enable, admin::get_prefs, admin::put_prefs,
+        feed::rotate_token, feed::latest, feed::atom_feed,
     ),
     components(schemas(ErrorBody, ErrorDetail, PrefsDoc, MeDoc, DestinationDoc, NewDestinationDoc, FilterDoc, RuleDoc, DeliveryDoc,
-        EmailDoc, NickDoc, MatrixIdDoc, NewMatrixIdDoc, IdDoc, FilterNameDoc, ImmediateDoc, LocalTimeDoc, TimeZoneDoc, QuietHoursDoc, ScheduleDoc)),
+        EmailDoc, NickDoc, MatrixIdDoc, NewMatrixIdDoc, IdDoc, FilterNameDoc, ImmediateDoc, LocalTimeDoc, TimeZoneDoc, QuietHoursDoc, ScheduleDoc,
+        feed::FeedTokenDoc, feed::LatestDoc)),
     modifiers(&BearerAuth),
     tags(
         (name = "meta", description = "Login configuration, rule catalogue"),
         (name = "me", description = "The caller's own preferences"),
         (name = "confirmation", description = "Confirming destinations and unsubscribing (no login)"),
         (name = "admin", description = "Accounts and bot accounts (members of FMN_ADMIN_GROUP)"),
+        (name = "feed", description = "A user's Atom feed at its secret URL (no login)"),
     )
 )]
 pub struct ApiDoc;

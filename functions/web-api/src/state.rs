@@ -9,6 +9,7 @@ use fmn_aws::clock::Clock;
 use fmn_aws::confirmations::Confirmations;
 use fmn_aws::digest_store::DigestStore;
 use fmn_aws::explain::OwnershipCache;
+use fmn_aws::feed_tokens::FeedTokens;
 use fmn_aws::mail::Mailer;
 use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_store::PrefsStore;
@@ -38,6 +39,8 @@ pub struct Inner {
     /// The ownership `explain` consults, reloaded when it changes.
     pub ownership_cache: OwnershipCache,
     pub auth: Authenticator,
+    /// The secret tokens of the users' Atom feeds.
+    pub feed_tokens: FeedTokens,
     /// Development mode's own issuer.
     pub dev: Option<DevIssuer>,
 }
@@ -80,6 +83,7 @@ impl AppState {
                 .with_limits(settings.confirmations),
             mailer: Mailer::new(clients.sesv2.clone(), &settings.mail),
             ownership_cache: OwnershipCache::default(),
+            feed_tokens: FeedTokens::from_clients(&clients),
             settings,
             clients,
             auth,

@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod confirm;
 pub mod extract;
+pub mod feed;
 pub mod me;
 pub mod meta;
 
@@ -38,6 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route("/me/import", put(me::import))
         .route("/me/explain/{msg_id}", get(me::explain))
         .route("/me/recent", get(me::recent))
+        // Feed and live updates (`feed`).
+        .route("/me/feed-token", post(feed::rotate_token))
+        .route("/me/latest", get(feed::latest))
         .route("/confirm/{token}", get(confirm::show).post(confirm::answer))
         .route("/unsubscribe/{token}", post(confirm::unsubscribe))
         .route("/admin/users", get(admin::list).post(admin::create))

@@ -321,6 +321,7 @@
     renderDestinationForm();
     renderAll();
     loadRecent();
+    startLive();
     $("admin-section").hidden = !state.me.admin;
     $("nav-admin").hidden = !state.me.admin;
     if (state.me.admin) loadUsers();
@@ -1000,6 +1001,65 @@
     await loadRecent();
     say("Recent notifications refreshed.");
   }));
+
+  // -------------------------------------------------------- feed and live updates
+
+  $("feed-rotate").addEventListener("click", (ev) => busy(ev.currentTarget, "feed-error", async () => {
+    const r = await api("POST", "/me/feed-token");
+    $("feed-url").value = r.url;
+    $("feed-url-line").hidden = false;
+    $("feed-url").focus();
+    $("feed-url").select();
+    say("New feed address made; the previous one no longer works.");
+  }));
+
+  // Polls /me/latest with If-None-Match: 304 while nothing is new (no SSE: the Lambda adapter
+  // cannot stream). Paused while the tab is hidden.
+  const LIVE_INTERVAL_MS = 5000;
+  const live = { timer: null, etag: null, newest: null };
+
+  function startLive() {
+    if (live.timer) return;
+    live.etag = null;
+    live.newest = null;
+    live.timer = setInterval(pollLatest, LIVE_INTERVAL_MS);
+    pollLatest();
+  }
+
+  async function pollLatest() {
+    if (!state.token || $("app").hidden) {
+      clearInterval(live.timer);
+      live.timer = null;
+      return;
+    }
+    if (document.hidden) return;
+    const headers = { Accept: "application/json", Authorization: `Bearer ${state.token}` };
+    if (live.etag) headers["If-None-Match"] = live.etag;
+    let response;
+    try {
+      response = await fetch(API + "/me/latest", { headers, cache: "no-store" });
+    } catch (_) {
+      $("live-state").textContent = "Live updates: the server cannot be reached; retrying.";
+      return;
+    }
+    if (response.status === 304) return;
+    if (!response.ok) {
+      $("live-state").textContent = `Live updates paused (${response.status}).`;
+      return;
+    }
+    const data = await response.json();
+    const items = (data && data.items) || [];
+    const newest = items.length ? items[0].job_id || items[0].msg_id : null;
+    const first = live.etag === null;
+    live.etag = response.headers.get("ETag");
+    $("live-state").textContent = "New notifications appear in the list above within seconds.";
+    if (!first && newest && newest !== live.newest) {
+      const n = items[0];
+      await loadRecent();
+      say(`New notification: ${n.subtitle || n.title || n.topic}`);
+    }
+    live.newest = newest;
+  }
 
   // ----------------------------------------------------------------- explain
 
