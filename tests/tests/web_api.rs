@@ -1252,4 +1252,177 @@ async fn filters_are_reset_to_the_defaults_keeping_destinations() {
         names,
         ["Events on packages I maintain", "Events referring to me"]
     );
+/// A notification in the activity log, as the match function records it.
+fn feed_job(
+    user: &str,
+    me: &Value,
+    job_id: &str,
+    msg_id: &str,
+    title: &str,
+) -> fmn_core::jobs::DeliveryJob {
+    serde_json::from_value(json!({
+        "job_id": job_id, "user": user, "filter_id": "filter-1", "filter_name": "Mine & yours",
+        "reason": "test", "destination": me["destinations"][0],
+        "notification": {"msg_id": msg_id, "topic": "org.fedoraproject.prod.buildsys.build.state.change",
+                         "app": "koji", "title": title, "subtitle": format!("{title} <failed>"),
+                         "link": "https://koji.fedoraproject.org/koji/taskinfo?taskID=1&x=2"}
+    }))
+    .unwrap()
+}
+
+/// `GET path` without a bearer token, with `If-None-Match` when given: status, headers, body.
+async fn get_raw(
+    api: &WebApi,
+    path: &str,
+    token: Option<&str>,
+    if_none_match: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut req = api.http.get(format!("{}{path}", api.base));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(tag) = if_none_match {
+        req = req.header("If-None-Match", tag);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.text().await.unwrap())
+}
+
+const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+
+fn atom_child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> roxmltree::Node<'a, 'i> {
+    n.children()
+        .find(|c| c.has_tag_name((ATOM_NS, name)))
+        .unwrap_or_else(|| panic!("no <{name}>"))
+}
+
+/// The Atom entries of `xml` (parsed strictly): id, title, updated, link, summary of each.
+fn atom_entries(xml: &str) -> Vec<[String; 5]> {
+    let doc = roxmltree::Document::parse(xml).expect("the feed is well-formed XML");
+    let feed = doc.root_element();
+    assert_eq!(feed.tag_name().name(), "feed");
+    assert_eq!(feed.tag_name().namespace(), Some(ATOM_NS));
+    // RFC 4287: a feed has an id, a title and an updated date.
+    for name in ["id", "title", "updated"] {
+        assert!(
+            !atom_child(feed, name).text().unwrap_or("").is_empty(),
+            "feed {name}"
+        );
+    }
+    feed.children()
+        .filter(|c| c.has_tag_name((ATOM_NS, "entry")))
+        .map(|e| {
+            let text = |name: &str| atom_child(e, name).text().unwrap_or("").to_string();
+            [
+                text("id"),
+                text("title"),
+                text("updated"),
+                atom_child(e, "link")
+                    .attribute("href")
+                    .unwrap_or("")
+                    .to_string(),
+                text("summary"),
+            ]
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_atom_feed_and_live_updates() {
+    let (env, api) = start("webfeed").await;
+    let user = "feedfan";
+    let token = api.token(user, false);
+    let address = unique_address("feed");
+    assert_eq!(
+        api.add_destination(&token, "email", &address).await.status,
+        201
+    );
+    let me = api.get("/api/v1/me", &token).await.body;
+
+    // No feed before one is asked for; no sign-in gets one.
+    let made = api.call(POST, "/api/v1/me/feed-token", None, None).await;
+    assert_error(&made, 401, "unauthenticated");
+    let made = api
+        .call(POST, "/api/v1/me/feed-token", Some(&token), None)
+        .await;
+    assert_eq!(made.status, 200, "{made:?}");
+    let feed_token = made.body["token"].as_str().unwrap().to_string();
+    assert!(feed_token.len() >= 22, "128 bits at least: {feed_token}");
+    let url = made.body["url"].as_str().unwrap();
+    assert!(url.ends_with(&format!("/feed/{feed_token}.atom")), "{url}");
+    let path = format!("/feed/{feed_token}.atom");
+
+    // The feed is empty but valid, served without a bearer token.
+    let (status, headers, xml) = get_raw(&api, &path, None, None).await;
+    assert_eq!(status, 200, "{xml}");
+    assert_eq!(headers["content-type"], "application/atom+xml");
+    assert!(atom_entries(&xml).is_empty());
+
+    // Live updates: the first answer gives an ETag, asking again with it is 304.
+    let (status, headers, body) = get_raw(&api, "/api/v1/me/latest", Some(&token), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"items": []})
+    );
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    let (status, headers, body) =
+        get_raw(&api, "/api/v1/me/latest", Some(&token), Some(&etag)).await;
+    assert_eq!(status, 304, "{body}");
+    assert_eq!(headers["etag"].to_str().unwrap(), etag);
+    assert!(body.is_empty());
+
+    // A notification is queued for the user: the feed shows it, the ETag changes.
+    let job = feed_job(user, &me, "feedjob1", "2026-feed-1", "koji build");
+    env_recent(&env).record_activity(&[job]).await.unwrap();
+    let (status, headers, body) =
+        get_raw(&api, "/api/v1/me/latest", Some(&token), Some(&etag)).await;
+    assert_eq!(status, 200, "{body}");
+    let new_etag = headers["etag"].to_str().unwrap().to_string();
+    assert_ne!(new_etag, etag);
+    let latest: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(latest["items"][0]["msg_id"], "2026-feed-1");
+    let (status, _, _) = get_raw(&api, "/api/v1/me/latest", Some(&token), Some(&new_etag)).await;
+    assert_eq!(status, 304);
+
+    let (status, headers, xml) = get_raw(&api, &path, None, None).await;
+    assert_eq!(status, 200);
+    let entries = atom_entries(&xml);
+    assert_eq!(entries.len(), 1, "{xml}");
+    let [id, title, updated, link, summary] = &entries[0];
+    assert_eq!(id, "urn:fmn:notification:feedjob1");
+    assert_eq!(title, "koji build <failed>");
+    assert!(updated.ends_with('Z') && updated.len() == 20, "{updated}");
+    assert_eq!(
+        link,
+        "https://koji.fedoraproject.org/koji/taskinfo?taskID=1&x=2"
+    );
+    assert!(summary.contains("filter “Mine & yours”"), "{summary}");
+    assert!(summary.contains(&address), "{summary}");
+    // A feed reader's conditional request.
+    let feed_etag = headers["etag"].to_str().unwrap().to_string();
+    assert_eq!(get_raw(&api, &path, None, Some(&feed_etag)).await.0, 304);
+
+    // Rotating: the old URL is gone, the new one serves the same feed.
+    let made = api
+        .call(POST, "/api/v1/me/feed-token", Some(&token), None)
+        .await;
+    assert_eq!(made.status, 200, "{made:?}");
+    let rotated = made.body["token"].as_str().unwrap();
+    assert_ne!(rotated, feed_token);
+    let (status, _, body) = get_raw(&api, &path, None, None).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _, xml) = get_raw(&api, &format!("/feed/{rotated}.atom"), None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(atom_entries(&xml).len(), 1);
+    // Nothing else opens a feed.
+    for bad in [
+        "/feed/nothing.atom",
+        &format!("/feed/{rotated}"),
+        "/feed/%00.atom",
+    ] {
+        assert_eq!(get_raw(&api, bad, None, None).await.0, 404, "{bad}");
+    }
 }
