@@ -1252,6 +1252,8 @@ async fn filters_are_reset_to_the_defaults_keeping_destinations() {
         names,
         ["Events on packages I maintain", "Events referring to me"]
     );
+}
+
 /// A notification in the activity log, as the match function records it.
 fn feed_job(
     user: &str,
