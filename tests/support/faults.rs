@@ -34,16 +34,12 @@ fn follower(name: &str, address: &str, topic: &str) -> UserPrefs {
     let mut u = UserPrefs::new(name);
     let dest = Destination::email("email-1", address).confirmed(true);
     u.destinations = vec![dest.clone()];
-    u.filters = vec![Filter {
-        id: u.next_id("filter"),
-        name: "fault suite".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec![dest.id],
-        rules: vec![Rule::new(RuleKind::Topic { glob: topic.into() })],
-        max_per_hour: None,
-        urgent: false,
-    }];
+    u.filters = vec![Filter::new(
+        u.next_id("filter"),
+        "fault suite".into(),
+        vec![dest.id],
+        vec![Rule::new(RuleKind::Topic { glob: topic.into() })],
+    )];
     u
 }
 

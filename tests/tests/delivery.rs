@@ -658,18 +658,14 @@ async fn a_bounced_address_is_mailed_nothing_more_and_its_user_is_told() {
     prefs
         .destinations
         .push(Destination::email("email-2", &other).confirmed(true));
-    prefs.filters.push(Filter {
-        id: "filter-1".into(),
-        name: "hadess's work".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec!["email-1".into(), "email-2".into()],
-        rules: vec![Rule::new(RuleKind::User {
+    prefs.filters.push(Filter::new(
+        "filter-1".into(),
+        "hadess's work".into(),
+        vec!["email-1".into(), "email-2".into()],
+        vec![Rule::new(RuleKind::User {
             users: vec!["hadess".into()],
         })],
-        urgent: false,
-        max_per_hour: None,
-    });
+    ));
     prefs_store.create(&prefs).await.unwrap();
 
     // A mail to the address, sent for real.

@@ -52,16 +52,12 @@ fn user(name: &str, dest: Destination, rules: Option<Vec<Rule>>) -> UserPrefs {
     u.destinations = vec![dest];
     u.filters = match rules {
         None => default_filters(&u, &ids),
-        Some(rules) => vec![Filter {
-            id: u.next_id("filter"),
-            name: "e2e filter".into(),
-            enabled: true,
-            oneshot: false,
-            destinations: ids,
+        Some(rules) => vec![Filter::new(
+            u.next_id("filter"),
+            "e2e filter".into(),
+            ids,
             rules,
-            max_per_hour: None,
-            urgent: false,
-        }],
+        )],
     };
     u
 }

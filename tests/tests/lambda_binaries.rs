@@ -175,16 +175,12 @@ async fn match_binary_turns_an_ingest_message_into_a_mail_job() {
             Destination::new("email-1", DestinationKind::Email, "hadess@example.org")
                 .confirmed(true),
         ];
-    hadess.filters.push(Filter {
-        id: hadess.next_id("filter"),
-        name: "about me".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec!["email-1".into()],
-        rules: vec![Rule::new(RuleKind::RelatedEvents)],
-        max_per_hour: None,
-        urgent: false,
-    });
+    hadess.filters.push(Filter::new(
+        hadess.next_id("filter"),
+        "about me".into(),
+        vec!["email-1".into()],
+        vec![Rule::new(RuleKind::RelatedEvents)],
+    ));
     PrefsStore::from_clients(&env.clients)
         .create(&hadess)
         .await

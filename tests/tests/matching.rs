@@ -317,16 +317,12 @@ async fn a_warm_function_sees_preference_changes_and_compressed_bodies() {
     store
         .update("jnovy", |p| {
             let dest = p.destinations[0].id.clone();
-            p.filters.push(Filter {
-                id: "filter-1".into(),
-                name: "my packages".into(),
-                enabled: true,
-                oneshot: false,
-                destinations: vec![dest],
-                rules: vec![Rule::new(RuleKind::ArtifactsOwned { users: vec![] })],
-                max_per_hour: None,
-                urgent: false,
-            });
+            p.filters.push(Filter::new(
+                "filter-1".into(),
+                "my packages".into(),
+                vec![dest],
+                vec![Rule::new(RuleKind::ArtifactsOwned { users: vec![] })],
+            ));
             Ok::<_, fmn_aws::prefs_store::PrefsStoreError>(())
         })
         .await

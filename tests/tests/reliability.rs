@@ -358,22 +358,18 @@ async fn preferences_over_the_item_limit_are_refused_naming_it() {
     let mut prefs = UserPrefs::new(unique("dave"));
     // 3 filters of 60 rules of 100 package names of 60 bytes: about 1 MB.
     for f in 0..3 {
-        prefs.filters.push(Filter {
-            id: format!("filter-{f}"),
-            name: format!("Filter {f}"),
-            enabled: true,
-            oneshot: false,
-            destinations: Vec::new(),
-            rules: (0..60)
+        prefs.filters.push(Filter::new(
+            format!("filter-{f}"),
+            format!("Filter {f}"),
+            Vec::new(),
+            (0..60)
                 .map(|r| {
                     Rule::new(RuleKind::Package {
                         packages: (0..100).map(|p| format!("{f}-{r}-{p:0>54}")).collect(),
                     })
                 })
                 .collect(),
-            max_per_hour: None,
-            urgent: false,
-        });
+        ));
     }
     prefs
         .validate()

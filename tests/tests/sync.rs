@@ -164,16 +164,12 @@ fn watcher(name: &str, rules: Vec<Rule>) -> UserPrefs {
         format!("{name}@example.com"),
     )
     .confirmed(true)];
-    u.filters.push(Filter {
-        id: "filter-1".into(),
-        name: "mine".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec!["email-1".into()],
+    u.filters.push(Filter::new(
+        "filter-1".into(),
+        "mine".into(),
+        vec!["email-1".into()],
         rules,
-        max_per_hour: None,
-        urgent: false,
-    });
+    ));
     u
 }
 

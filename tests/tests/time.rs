@@ -41,17 +41,17 @@ fn user(name: &str, destination: Destination, max_per_hour: Option<u32>) -> User
     let mut p = UserPrefs::new(name);
     p.time_zone = Some("Europe/Prague".into());
     p.destinations.push(destination.confirmed(true));
+    let rules = vec![Rule::new(RuleKind::Topic {
+        glob: "org.fedoraproject.prod.elections.*".into(),
+    })];
     p.filters.push(Filter {
-        id: "filter-1".into(),
-        name: "Elections".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec!["email-1".into()],
-        rules: vec![Rule::new(RuleKind::Topic {
-            glob: "org.fedoraproject.prod.elections.*".into(),
-        })],
-        urgent: false,
         max_per_hour,
+        ..Filter::new(
+            "filter-1".into(),
+            "Elections".into(),
+            vec!["email-1".into()],
+            rules,
+        )
     });
     p.validate().expect("a valid test user");
     p

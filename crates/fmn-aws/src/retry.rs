@@ -21,6 +21,19 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use rand::Rng;
 
+/// An error's text with its causes (`connecting: tls handshake: bad certificate`): what a
+/// log line or a dead-letter reason needs, since most errors' own text leaves the cause out.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// What an error means for the work that hit it (see the module's description).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {

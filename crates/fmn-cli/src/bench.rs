@@ -415,16 +415,12 @@ fn irc(name: &str, confirmed: bool) -> Destination {
 }
 
 fn filter(id: usize, name: &str, destinations: &[String], rules: Vec<Rule>) -> Filter {
-    Filter {
-        id: format!("filter-{id}"),
-        name: name.into(),
-        enabled: true,
-        oneshot: false,
-        destinations: destinations.to_vec(),
+    Filter::new(
+        format!("filter-{id}"),
+        name.into(),
+        destinations.to_vec(),
         rules,
-        max_per_hour: None,
-        urgent: false,
-    }
+    )
 }
 
 impl World {

@@ -112,16 +112,12 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
         Destination::email("email-1", format!("{prefix}@example.org")).confirmed(true);
     let mut user = UserPrefs::new(USER);
     user.destinations = vec![destination.clone()];
-    user.filters = vec![Filter {
-        id: user.next_id("filter"),
-        name: "everything".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec![destination.id.clone()],
-        rules: vec![Rule::new(RuleKind::Topic { glob: "*".into() })],
-        max_per_hour: None,
-        urgent: false,
-    }];
+    user.filters = vec![Filter::new(
+        user.next_id("filter"),
+        "everything".into(),
+        vec![destination.id.clone()],
+        vec![Rule::new(RuleKind::Topic { glob: "*".into() })],
+    )];
     PrefsStore::from_clients(&clients)
         .create(&user)
         .await

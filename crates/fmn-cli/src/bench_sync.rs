@@ -127,18 +127,14 @@ async fn acl_change(clients: &AwsClients) -> anyhow::Result<()> {
         format!("{newcomer}@example.com"),
     )
     .confirmed(true)];
-    prefs.filters.push(Filter {
-        id: "filter-1".into(),
-        name: "my packages".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec!["email-1".into()],
-        rules: vec![Rule::new(RuleKind::UserPackages {
+    prefs.filters.push(Filter::new(
+        "filter-1".into(),
+        "my packages".into(),
+        vec!["email-1".into()],
+        vec![Rule::new(RuleKind::UserPackages {
             user: String::new(),
         })],
-        max_per_hour: None,
-        urgent: false,
-    });
+    ));
     PrefsStore::from_clients(clients).put(&prefs).await?;
     let handler = fmn_match::MatchHandler::new(clients).await?;
     let started = Instant::now();

@@ -253,16 +253,12 @@ async fn dead_letters_are_listed_without_being_consumed_then_redriven_once() {
 /// A user with one filter on every topic, feeding `destination`.
 fn user_of_everything(name: &str, destination: Destination) -> UserPrefs {
     let mut u = UserPrefs::new(name);
-    u.filters.push(Filter {
-        id: "filter-1".into(),
-        name: "everything".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec![destination.id.clone()],
-        rules: vec![Rule::new(RuleKind::Topic { glob: "*".into() })],
-        urgent: false,
-        max_per_hour: None,
-    });
+    u.filters.push(Filter::new(
+        "filter-1".into(),
+        "everything".into(),
+        vec![destination.id.clone()],
+        vec![Rule::new(RuleKind::Topic { glob: "*".into() })],
+    ));
     u.destinations.push(destination);
     u
 }

@@ -73,16 +73,12 @@ fn bench(c: &mut Criterion) {
             let mut p = UserPrefs::new(format!("user{i}"));
             p.destinations =
                 vec![Destination::email("email-1", format!("u{i}@example.org")).confirmed(true)];
-            p.filters = vec![Filter {
-                id: "filter-1".into(),
-                name: "regex".into(),
-                enabled: true,
-                oneshot: false,
-                destinations: vec!["email-1".into()],
-                rules: vec![Rule::new(RuleKind::Regex { pattern })],
-                urgent: false,
-                max_per_hour: None,
-            }];
+            p.filters = vec![Filter::new(
+                "filter-1".into(),
+                "regex".into(),
+                vec!["email-1".into()],
+                vec![Rule::new(RuleKind::Regex { pattern })],
+            )];
             p
         });
     let ownership = Arc::new(Ownership::new());

@@ -29,23 +29,18 @@ pub struct Feed<'a> {
     pub entries: &'a [Entry],
 }
 
-/// Escapes text for XML content and attribute values; drops the characters XML 1.0 cannot
-/// carry at all (control characters other than tab and line breaks).
+/// Escapes text for XML content and attribute values (the HTML escaping, whose entities XML
+/// reads the same); drops the characters XML 1.0 cannot carry at all (control characters
+/// other than tab and line breaks).
 pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let carried: String = text
+        .chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r')
+                || !(c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}')
+        })
+        .collect();
+    crate::render::html_escape(&carried)
 }
 
 /// An RFC 3339 date (UTC) of epoch seconds; out-of-range values are the epoch.

@@ -59,38 +59,23 @@ pub fn default_filters(prefs: &UserPrefs, destinations: &[String]) -> Vec<Filter
 
     let first = prefs.next_id("filter");
     let mut with_first = prefs.clone();
-    with_first.filters.push(Filter {
-        id: first.clone(),
-        name: String::new(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec![],
-        rules: vec![],
-        max_per_hour: None,
-        urgent: false,
-    });
+    with_first
+        .filters
+        .push(Filter::new(first.clone(), String::new(), vec![], vec![]));
     let second = with_first.next_id("filter");
     vec![
-        Filter {
-            id: first,
-            name: "Events on packages I maintain".into(),
-            enabled: true,
-            oneshot: false,
-            destinations: destinations.to_vec(),
-            rules: packages,
-            max_per_hour: None,
-            urgent: false,
-        },
-        Filter {
-            id: second,
-            name: "Events referring to me".into(),
-            enabled: true,
-            oneshot: false,
-            destinations: destinations.to_vec(),
-            rules: about_me,
-            max_per_hour: None,
-            urgent: false,
-        },
+        Filter::new(
+            first,
+            "Events on packages I maintain".into(),
+            destinations.to_vec(),
+            packages,
+        ),
+        Filter::new(
+            second,
+            "Events referring to me".into(),
+            destinations.to_vec(),
+            about_me,
+        ),
     ]
 }
 

@@ -277,6 +277,22 @@ pub struct Filter {
     pub max_per_hour: Option<u32>,
 }
 
+impl Filter {
+    /// An enabled filter with no limit and no urgency: what every new filter starts as.
+    pub fn new(id: String, name: String, destinations: Vec<String>, rules: Vec<Rule>) -> Self {
+        Self {
+            id,
+            name,
+            enabled: true,
+            oneshot: false,
+            destinations,
+            rules,
+            urgent: false,
+            max_per_hour: None,
+        }
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -805,16 +821,12 @@ mod tests {
         let mut p = UserPrefs::new("alice");
         p.destinations
             .push(Destination::email("email-1", "a@example.org").confirmed(true));
-        p.filters.push(Filter {
-            id: "f".into(),
-            name: "all".into(),
-            enabled: true,
-            oneshot: false,
-            destinations: vec!["email-1".into()],
-            rules: vec![Rule::new(RuleKind::Topic { glob: "*".into() })],
-            max_per_hour: None,
-            urgent: false,
-        });
+        p.filters.push(Filter::new(
+            "f".into(),
+            "all".into(),
+            vec!["email-1".into()],
+            vec![Rule::new(RuleKind::Topic { glob: "*".into() })],
+        ));
         let env = Envelope::from_value(serde_json::json!({
             "topic": "org.fedoraproject.prod.bodhi.update.comment", "msg": {}, "msg_id": "m"
         }))
@@ -853,16 +865,12 @@ mod tests {
         let mut p = UserPrefs::new("alice");
         p.destinations
             .push(Destination::email("email-1", "alice@example.org").confirmed(true));
-        p.filters.push(Filter {
-            id: "filter-1".into(),
-            name: "Mine".into(),
-            enabled: true,
-            oneshot: false,
-            destinations: vec!["email-1".into()],
-            rules: vec![Rule::new(RuleKind::RelatedEvents)],
-            max_per_hour: None,
-            urgent: false,
-        });
+        p.filters.push(Filter::new(
+            "filter-1".into(),
+            "Mine".into(),
+            vec!["email-1".into()],
+            vec![Rule::new(RuleKind::RelatedEvents)],
+        ));
         p
     }
 
@@ -1132,16 +1140,12 @@ mod tests {
         assert_eq!(back.destination_seq, 3);
 
         // An import naming an old id for another address gets a fresh id; filters follow.
-        let filter = Filter {
-            id: "filter-1".into(),
-            name: "f".into(),
-            enabled: true,
-            oneshot: false,
-            destinations: vec!["email-1".into(), "email-2".into()],
-            rules: vec![Rule::new(RuleKind::RelatedEvents)],
-            max_per_hour: None,
-            urgent: false,
-        };
+        let filter = Filter::new(
+            "filter-1".into(),
+            "f".into(),
+            vec!["email-1".into(), "email-2".into()],
+            vec![Rule::new(RuleKind::RelatedEvents)],
+        );
         p.import(
             &[
                 Destination::email("email-1", "c@example.org"),

@@ -69,16 +69,12 @@ fn users() -> Vec<UserPrefs> {
             let mut p = UserPrefs::new(&e.id);
             p.destinations
                 .push(Destination::email("email-1", "x@example.org").confirmed(true));
-            p.filters.push(Filter {
-                id: "f".into(),
-                name: e.title.clone(),
-                enabled: true,
-                oneshot: false,
-                destinations: vec!["email-1".into()],
-                rules: vec![rule(&e.id)],
-                max_per_hour: None,
-                urgent: false,
-            });
+            p.filters.push(Filter::new(
+                "f".into(),
+                e.title.clone(),
+                vec!["email-1".into()],
+                vec![rule(&e.id)],
+            ));
             p
         })
         .collect()

@@ -79,16 +79,12 @@ fn everyone(rules: Vec<Rule>) -> UserPrefs {
     let mut p = UserPrefs::new("alice");
     p.destinations
         .push(Destination::email("email-1", "alice@example.org").confirmed(true));
-    p.filters.push(Filter {
-        id: "f-7".into(),
-        name: "Everything I asked for".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec!["email-1".into()],
+    p.filters.push(Filter::new(
+        "f-7".into(),
+        "Everything I asked for".into(),
+        vec!["email-1".into()],
         rules,
-        max_per_hour: None,
-        urgent: false,
-    });
+    ));
     p
 }
 

@@ -73,16 +73,12 @@ fn user(name: &str, rules: Vec<Rule>) -> UserPrefs {
     let mut p = UserPrefs::new(name);
     p.destinations
         .push(email("email-1", &format!("{name}@example.org"), true));
-    p.filters.push(Filter {
-        id: "filter-1".into(),
-        name: "test".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec!["email-1".into()],
+    p.filters.push(Filter::new(
+        "filter-1".into(),
+        "test".into(),
+        vec!["email-1".into()],
         rules,
-        max_per_hour: None,
-        urgent: false,
-    });
+    ));
     p
 }
 
@@ -367,16 +363,12 @@ fn explain_says_which_rule_failed() {
     );
     p.destinations
         .push(email("email-2", "x@example.org", false));
-    p.filters.push(Filter {
-        id: "filter-2".into(),
-        name: "pending".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec!["email-2".into()],
-        rules: vec![Rule::new(RuleKind::RelatedEvents)],
-        max_per_hour: None,
-        urgent: false,
-    });
+    p.filters.push(Filter::new(
+        "filter-2".into(),
+        "pending".into(),
+        vec!["email-2".into()],
+        vec![Rule::new(RuleKind::RelatedEvents)],
+    ));
     let (_, env, meta) = message(BODHI_REQUEST);
     let facts = MessageFacts::new(env, meta, &c.ownership);
     let e = explain(&p, &facts, &c.ownership);

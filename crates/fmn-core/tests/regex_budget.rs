@@ -55,19 +55,15 @@ fn the_costliest_allowed_user_costs_a_match_instance_a_few_mib() {
     let mut user = UserPrefs::new("regexfan");
     let dest = Destination::email("email-1", "regexfan@example.org").confirmed(true);
     user.destinations = vec![dest.clone()];
-    user.filters = vec![Filter {
-        id: "filter-1".into(),
-        name: "everything, by regex".into(),
-        enabled: true,
-        oneshot: false,
-        destinations: vec![dest.id],
-        rules: patterns
+    user.filters = vec![Filter::new(
+        "filter-1".into(),
+        "everything, by regex".into(),
+        vec![dest.id],
+        patterns
             .iter()
             .map(|p| Rule::new(RuleKind::Regex { pattern: p.clone() }))
             .collect(),
-        max_per_hour: None,
-        urgent: false,
-    }];
+    )];
     user.validate().expect("the budget allows this user");
     // One rule more is refused: this is the costliest user there can be.
     let mut over = user.clone();

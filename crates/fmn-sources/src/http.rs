@@ -184,13 +184,13 @@ impl JsonClient {
             .map_err(|e| SourceError::Transport {
                 service,
                 url: shown(),
-                detail: error_chain(&e),
+                detail: fmn_aws::retry::error_chain(&e),
             })?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(|e| SourceError::Transport {
             service,
             url: shown(),
-            detail: error_chain(&e),
+            detail: fmn_aws::retry::error_chain(&e),
         })?;
         if status != 200 {
             let message = error_message(&body);
@@ -252,17 +252,6 @@ fn error_message(body: &[u8]) -> String {
         }
     }
     String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

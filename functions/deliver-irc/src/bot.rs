@@ -126,7 +126,7 @@ impl Bot {
             tokio::time::timeout(settings.connect_timeout, Client::from_config(config))
                 .await
                 .map_err(|_| connect_err("timed out".into()))?
-                .map_err(|e| connect_err(error_chain(&e)))?;
+                .map_err(|e| connect_err(fmn_aws::retry::error_chain(&e)))?;
         let sasl = settings
             .password
             .as_ref()
@@ -391,8 +391,9 @@ async fn read_loop(
             Ok(msg) => msg,
             Err(e) => {
                 let mut s = shared.lock().expect("bot state lock");
-                s.closed_reason
-                    .get_or_insert_with(|| format!("read error: {}", error_chain(&e)));
+                s.closed_reason.get_or_insert_with(|| {
+                    format!("read error: {}", fmn_aws::retry::error_chain(&e))
+                });
                 // After the server's goodbye a reset changes nothing; before, lines may be lost.
                 if !s.goodbye {
                     s.lost = true;
@@ -454,17 +455,6 @@ async fn read_loop(
         }
     }
     let _ = closed.send(true);
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Confirming destinations (a single-use link by mail or IRC) and one-click unsubscribe.
+//! Confirming destinations (a single-use link by mail, IRC or Matrix) and one-click unsubscribe.
 
 use axum::extract::State;
 use axum::Json;
@@ -34,8 +34,8 @@ pub async fn send_confirmation(
 }
 
 /// Issues a token for `user`'s destination `d` and sends the link: a mail through SES v2, a
-/// confirmation job on the IRC queue, or a direct message through the Matrix queue. Returns when the link expires (epoch seconds). The
-/// allowance must have been reserved.
+/// confirmation job on the IRC queue, or a direct message through the Matrix queue. Returns
+/// when the link expires (epoch seconds). The allowance must have been reserved.
 pub async fn deliver_confirmation(
     state: &AppState,
     user: &str,
@@ -71,18 +71,7 @@ pub async fn deliver_confirmation(
                 reject_url: None,
                 destination: Some(d.id.clone()),
             };
-            let queue = state
-                .clients
-                .queue_url(QueueName::Irc)
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
-            let queued = QueuedJob {
-                job_id: job.job_id.clone(),
-                body: job.to_json(),
-            };
-            enqueue_jobs(&state.clients.sqs, &queue, &[queued])
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
+            enqueue_one(state, QueueName::Irc, job.job_id.clone(), job.to_json()).await?;
         }
         DestinationKind::Matrix => {
             let job = PreparedMessage {
@@ -92,22 +81,28 @@ pub async fn deliver_confirmation(
                 user_id: d.address.clone(),
                 text: fmn_core::matrix::confirmation(user, &url, TOKEN_TTL_SECS / 3600),
             };
-            let queue = state
-                .clients
-                .queue_url(QueueName::Matrix)
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
-            let queued = QueuedJob {
-                job_id: job.job_id.clone(),
-                body: job.to_json(),
-            };
-            enqueue_jobs(&state.clients.sqs, &queue, &[queued])
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
+            enqueue_one(state, QueueName::Matrix, job.job_id.clone(), job.to_json()).await?;
         }
     }
     tracing::info!(user, destination = %d.id, kind = d.kind.as_str(), "confirmation sent");
     Ok(expires)
+}
+
+/// Puts one confirmation job on a delivery queue.
+async fn enqueue_one(
+    state: &AppState,
+    queue: QueueName,
+    job_id: String,
+    body: String,
+) -> Result<(), ApiError> {
+    let queue = state
+        .clients
+        .queue_url(queue)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    enqueue_jobs(&state.clients.sqs, &queue, &[QueuedJob { job_id, body }])
+        .await
+        .map_err(|e| ApiError::internal(&e))
 }
 
 fn gone() -> ApiError {
