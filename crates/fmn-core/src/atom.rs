@@ -106,7 +106,7 @@ mod tests {
     fn text_is_escaped_and_control_characters_dropped() {
         assert_eq!(
             xml_escape("a<b>&\"c'\u{1}\u{7}d\n"),
-            "a&lt;b&gt;&amp;&quot;c&apos;d\n"
+            "a&lt;b&gt;&amp;&quot;c&#39;d\n"
         );
     }
 
@@ -135,7 +135,7 @@ mod tests {
         assert!(xml.contains("<updated>2023-11-14T22:13:20Z</updated>"));
         assert!(xml.contains("<title>koji build &lt;failed&gt;</title>"));
         assert!(xml.contains("taskID=1&amp;x=2"));
-        assert!(xml.contains("ralph&apos;s"));
+        assert!(xml.contains("ralph&#39;s"));
         assert_eq!(xml.matches("<entry>").count(), 1);
     }
 }
