@@ -55,6 +55,7 @@ pub enum Queue {
     Ingest,
     Email,
     Irc,
+    Matrix,
     MailEvents,
 }
 
@@ -64,6 +65,7 @@ impl Queue {
             Queue::Ingest => QueueName::IngestDeadLetter,
             Queue::Email => QueueName::EmailDeadLetter,
             Queue::Irc => QueueName::IrcDeadLetter,
+            Queue::Matrix => QueueName::MatrixDeadLetter,
             Queue::MailEvents => QueueName::MailEventsDeadLetter,
         }
     }
@@ -344,10 +346,16 @@ mod tests {
 
     #[test]
     fn every_dead_letter_queue_is_selectable() {
-        let all: Vec<_> = [Queue::Ingest, Queue::Email, Queue::Irc, Queue::MailEvents]
-            .into_iter()
-            .map(Queue::dead_letter_queue)
-            .collect();
+        let all: Vec<_> = [
+            Queue::Ingest,
+            Queue::Email,
+            Queue::Irc,
+            Queue::Matrix,
+            Queue::MailEvents,
+        ]
+        .into_iter()
+        .map(Queue::dead_letter_queue)
+        .collect();
         assert_eq!(all, selected(None));
     }
 }
