@@ -20,28 +20,21 @@ use fmn_core::matrix::PreparedMessage;
 use fmn_core::prefs::{Delivery, Destination, DestinationKind};
 use fmn_deliver_matrix::{DeliverMatrixHandler, MatrixSettings};
 use fmn_integration_tests::matrix::{synapse, MatrixUser, MESSAGE_BURST, MESSAGE_RATE};
-use fmn_integration_tests::{job_for, start_function, store_job_owners, wait_for_records, TestEnv};
+use fmn_integration_tests::{
+    job_for, sample_notification, start_function, store_job_owners, wait_for_records, TestEnv,
+};
 use fmn_local::stats::FunctionStats;
 use tokio_util::sync::CancellationToken;
 
 fn job(user_id: &str, n: usize) -> DeliveryJob {
     let destination = Destination::matrix("matrix-1", user_id).confirmed(true);
     let notification = Notification {
-        msg_id: format!("2024-{user_id}-{n}"),
-        topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
-        app: "bodhi".into(),
         agent: Some("bob".into()),
-        title: "bodhi.update.comment".into(),
         subtitle: Some(format!("bob commented on update {n} <b>bold</b>")),
         link: Some(format!("https://bodhi.fedoraproject.org/updates/{n}")),
         usernames: vec!["bob".into()],
-        packages: vec!["foo".into()],
-        usernames_total: None,
-        packages_total: None,
         timestamp: Some(1_700_000_000.0),
-        severity: Default::default(),
-        origin: Default::default(),
-        long_text: None,
+        ..sample_notification(&format!("2024-{user_id}-{n}"))
     };
     job_for("alice", destination, notification)
 }
