@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem
 use fmn_core::prefs::{PrefsError, UserPrefs};
 
 use crate::dynamo::{self, get_n, get_s, n, s, DynamoError, Item, LoadTiming};
-use crate::retry::RetryPolicy;
+use crate::retry::{Classify, ErrorClass, RetryPolicy};
 
 /// How long change-log entries are kept.
 pub const CHANGE_LOG_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -48,6 +48,21 @@ pub enum PrefsStoreError {
     },
     #[error("stored preferences of `{user}` are unreadable: {reason}")]
     Corrupt { user: String, reason: String },
+}
+
+impl Classify for PrefsStoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Dynamo(e) => e.class(),
+            // Someone else's write came first: reading again and retrying succeeds.
+            Self::Conflict(_) => ErrorClass::Retryable,
+            Self::Invalid(_)
+            | Self::Exists(_)
+            | Self::NotFound(_)
+            | Self::TooLarge { .. }
+            | Self::Corrupt { .. } => ErrorClass::Permanent,
+        }
+    }
 }
 
 /// One change-log entry.

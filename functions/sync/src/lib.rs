@@ -42,11 +42,8 @@ impl Classify for SyncError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Source(e) => e.class(),
-            Self::Store(DynamoError::Call { class, .. }) => *class,
-            Self::Store(_) => ErrorClass::Permanent,
-            Self::Prefs(PrefsStoreError::Dynamo(DynamoError::Call { class, .. })) => *class,
-            Self::Prefs(PrefsStoreError::Conflict(_)) => ErrorClass::Retryable,
-            Self::Prefs(_) => ErrorClass::Permanent,
+            Self::Store(e) => e.class(),
+            Self::Prefs(e) => e.class(),
         }
     }
 }
