@@ -621,6 +621,54 @@ async fn deliver_email_keeps_to_its_share_of_the_ses_rate() {
     assert!(took >= Duration::from_millis(4900), "{took:?}");
 }
 
+/// One job for `user`'s e-mail destination `email-1` at `address`, sent through the running
+/// deliver-email (`stats`, its counters) as a real mail: its record key and SES message id.
+async fn send_for_real(
+    env: &TestEnv,
+    stats: &fmn_local::stats::FunctionStats,
+    user: &str,
+    address: &str,
+    msg: &str,
+) -> (String, String) {
+    let before = stats.records.load(Ordering::SeqCst);
+    let mut j = job(user, address, Delivery::Immediate, msg, 1.7e9);
+    j.user = user.to_string();
+    j.job_id = fmn_core::jobs::job_id(&j.notification.msg_id, user, &j.destination);
+    enqueue(env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
+    wait_for_records(stats, before + 1).await;
+    let key = fmn_aws::delivery_records::Channel::Email.key(&j.job_id);
+    let sent = record(env, &key).await;
+    let ses_id = get_s(&sent, "message_id")
+        .expect("the mail went out")
+        .to_string();
+    (key, ses_id)
+}
+
+/// The mail-events function, running on its queue until the token is cancelled.
+async fn start_mail_events(
+    env: &TestEnv,
+    settings: &MailSettings,
+) -> tokio_util::sync::CancellationToken {
+    let events = Arc::new(
+        fmn_mail_events::MailEventsHandler::new(&env.clients, settings.lease, Default::default())
+            .await
+            .unwrap(),
+    );
+    fmn_integration_tests::start_function(env, FunctionName::MailEvents, events).0
+}
+
+/// `body` on the mail-events queue, as SNS puts SES's events there.
+async fn report_event(env: &TestEnv, body: String) {
+    env.clients
+        .sqs
+        .send_message()
+        .queue_url(env.queue_url(QueueName::MailEvents))
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// AWS's documented SES event `name` (`tests/data/ses-events/`), about the mail `record_key`
 /// was sent as: its message id, recipient and our record tag put in.
 fn documented_event(name: &str, record_key: &str, ses_message_id: &str, to: &str) -> String {
@@ -670,40 +718,13 @@ async fn a_bounced_address_is_mailed_nothing_more_and_its_user_is_told() {
 
     // A mail to the address, sent for real.
     let (stop_email, email_stats) = start_deliver_email(&env, settings.clone()).await;
-    let mut j = job(
-        &user,
-        &bouncing,
-        Delivery::Immediate,
-        "FEDORA-BOUNCE-1",
-        1.7e9,
-    );
-    j.user = user.clone();
-    j.job_id = fmn_core::jobs::job_id(&j.notification.msg_id, &user, &j.destination);
-    enqueue(&env, &serde_json::to_string(&j).unwrap(), &j.job_id).await;
-    wait_for_records(&email_stats, 1).await;
-    let key = fmn_aws::delivery_records::Channel::Email.key(&j.job_id);
-    let sent = record(&env, &key).await;
-    let ses_id = get_s(&sent, "message_id")
-        .expect("the mail went out")
-        .to_string();
+    let (key, ses_id) =
+        send_for_real(&env, &email_stats, &user, &bouncing, "FEDORA-BOUNCE-1").await;
     assert_eq!(mail_to(&bouncing).await.len(), 1);
 
     // SES reports the bounce.
-    let events = Arc::new(
-        fmn_mail_events::MailEventsHandler::new(&env.clients, settings.lease, Default::default())
-            .await
-            .unwrap(),
-    );
-    let (stop_events, _) =
-        fmn_integration_tests::start_function(&env, FunctionName::MailEvents, events);
-    env.clients
-        .sqs
-        .send_message()
-        .queue_url(env.queue_url(QueueName::MailEvents))
-        .message_body(documented_event("bounce", &key, &ses_id, &bouncing))
-        .send()
-        .await
-        .unwrap();
+    let stop_events = start_mail_events(&env, &settings).await;
+    report_event(&env, documented_event("bounce", &key, &ses_id, &bouncing)).await;
     let stopped = fmn_integration_tests::eventually(
         "the address stopped",
         Duration::from_secs(60),
@@ -809,19 +830,12 @@ async fn a_complaint_stops_the_address() {
         panic!("a fresh record is claimed");
     };
     records.mark_sent(&claim, "ses-complaint-1").await.unwrap();
-    let events =
-        fmn_mail_events::MailEventsHandler::new(&env.clients, settings.lease, Default::default())
-            .await
-            .unwrap();
-    let body = documented_event("complaint", &key, "ses-complaint-1", &address);
-    let mut event = aws_lambda_events::sqs::SqsEvent::default();
-    let mut m = aws_lambda_events::sqs::SqsMessage::default();
-    m.message_id = Some("complaint".into());
-    m.body = Some(body);
-    event.records.push(m);
-    use fmn_aws::lambda::SqsBatchHandler;
-    let response = events.handle_batch(event).await;
-    assert!(response.batch_item_failures.is_empty());
+    handle_event(
+        &env,
+        &settings,
+        documented_event("complaint", &key, "ses-complaint-1", &address),
+    )
+    .await;
     let p = prefs_store.get(&user).await.unwrap().unwrap();
     let stopped = p
         .destination("email-1")
@@ -833,4 +847,126 @@ async fn a_complaint_stops_the_address() {
     assert_eq!(stopped.cause, StopCause::Complaint);
     assert_eq!(stopped.reason, "marked as spam: abuse");
     assert!(!p.destination("email-1").unwrap().is_active());
+}
+
+/// `body` handled by a mail-events handler called directly (the test knows when it is done).
+async fn handle_event(env: &TestEnv, settings: &MailSettings, body: String) {
+    use fmn_aws::lambda::SqsBatchHandler;
+    let events =
+        fmn_mail_events::MailEventsHandler::new(&env.clients, settings.lease, Default::default())
+            .await
+            .unwrap();
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    let mut m = aws_lambda_events::sqs::SqsMessage::default();
+    m.message_id = Some("direct".into());
+    m.body = Some(body);
+    event.records.push(m);
+    let response = events.handle_batch(event).await;
+    assert!(response.batch_item_failures.is_empty());
+}
+
+/// Old FMN's rule: a user's `@fedoraproject.org` alias that bounces for good is replaced by the
+/// FAS address the sync stored for the account, which receives from then on (confirmed: FAS
+/// verified it); the alias is mailed nothing more, and a late bounce of mail sent to the alias
+/// before the move changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bouncing_fedora_alias_falls_back_to_the_fas_address() {
+    use fmn_core::directory::Account;
+    use fmn_core::fact_changes::FactChange;
+    use fmn_core::prefs::{Filter, UserPrefs};
+    use fmn_core::rules::{Rule, RuleKind};
+
+    let env = TestEnv::new("alias").await;
+    let settings = settings(&env).await;
+    let user = unique("carol");
+    let alias = format!("{user}@fedoraproject.org");
+    let own = format!("{}@example.org", unique("carol-own"));
+    fmn_aws::ownership_store::OwnershipStore::from_clients(&env.clients)
+        .apply(&[FactChange::SetAccount {
+            user: user.clone(),
+            account: Some(Account {
+                emails: vec![alias.clone(), own.clone()],
+                ..Account::default()
+            }),
+        }])
+        .await
+        .unwrap();
+    let prefs_store = fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients);
+    let mut prefs = UserPrefs::new(user.as_str());
+    prefs
+        .destinations
+        .push(Destination::email("email-1", &alias).confirmed(true));
+    prefs.filters.push(Filter::new(
+        "filter-1".into(),
+        "hadess's work".into(),
+        vec!["email-1".into()],
+        vec![Rule::new(RuleKind::User {
+            users: vec!["hadess".into()],
+        })],
+    ));
+    prefs_store.create(&prefs).await.unwrap();
+
+    let (stop_email, email_stats) = start_deliver_email(&env, settings.clone()).await;
+    let (key, ses_id) = send_for_real(&env, &email_stats, &user, &alias, "FEDORA-ALIAS-1").await;
+    assert_eq!(mail_to(&alias).await.len(), 1);
+
+    let stop_events = start_mail_events(&env, &settings).await;
+    report_event(&env, documented_event("bounce", &key, &ses_id, &alias)).await;
+    let moved = fmn_integration_tests::eventually(
+        "the destination moved to the FAS address",
+        Duration::from_secs(60),
+        || async {
+            let p = prefs_store.get(&user).await.unwrap().unwrap();
+            let d = p.destination("email-1").unwrap().clone();
+            (d.address == own).then_some(d)
+        },
+    )
+    .await;
+    assert!(moved.is_active(), "confirmed and not stopped: {moved:?}");
+    let problem = moved.health.last_problem.expect("the bounce stays on view");
+    assert!(
+        problem.reason.contains(&alias) && problem.reason.contains("550 5.1.1"),
+        "{problem:?}"
+    );
+
+    // The same mail's bounce reported again (SES may): the alias is not the address any more.
+    handle_event(
+        &env,
+        &settings,
+        documented_event("bounce", &key, &ses_id, &alias),
+    )
+    .await;
+    let p = prefs_store.get(&user).await.unwrap().unwrap();
+    assert!(p.destination("email-1").unwrap().is_active());
+
+    // The next matching message goes to the FAS address, none to the alias.
+    let matcher = Arc::new(fmn_match::MatchHandler::new(&env.clients).await.unwrap());
+    let (stop_match, match_stats) =
+        fmn_integration_tests::start_function(&env, FunctionName::Match, matcher);
+    fmn_aws::sqs::send_all(
+        &env.clients.sqs,
+        env.queue_url(QueueName::Ingest),
+        &[fmn_aws::sqs::OutgoingMessage::new(
+            "after-alias-bounce",
+            fmn_integration_tests::corpus_envelope(
+                "bodhi.TestBodhiRequestMultiplePackagesPerUpdate",
+            )
+            .to_string(),
+        )],
+    )
+    .await
+    .unwrap();
+    wait_for_records(&match_stats, 1).await;
+    fmn_integration_tests::eventually(
+        "the message at the FAS address",
+        Duration::from_secs(60),
+        || async { (mail_to(&own).await.len() == 1).then_some(()) },
+    )
+    .await;
+    let after_bounce = mail_to(&alias).await.len() - 1;
+    println!("mails to the bounced alias after the bounce event: {after_bounce}");
+    assert_eq!(after_bounce, 0);
+    stop_match.cancel();
+    stop_events.cancel();
+    stop_email.cancel();
 }

@@ -128,6 +128,11 @@ async fn a_full_sync_copies_everything_then_writes_only_what_changed() {
     );
     assert_eq!(loaded.directory.aliases().email("bob@new.example"), "bob");
     assert!(loaded.ownership.groups_of("bob") == ["packager"]);
+    // One account is one bucket's read, the same as the full load.
+    let bob = store.account("bob").await.unwrap().expect("bob's account");
+    assert_eq!(bob, *loaded.directory.get("bob").unwrap());
+    assert_eq!(bob.emails, ["bob@example.com", "bob@new.example"]);
+    assert_eq!(store.account("nobody-at-all").await.unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,7 +7,9 @@
 use fmn_core::health::{Change, HealthPolicy, Outcome, Stopped};
 use serde::{Deserialize, Serialize};
 
+use crate::dynamo::DynamoError;
 use crate::job_queue::{enqueue_jobs, QueuedJob};
+use crate::ownership_store::OwnershipStore;
 use crate::prefs_store::{PrefsStore, PrefsStoreError};
 use crate::sqs::{send_all, OutgoingMessage, SqsError};
 use crate::vars::{ConfigError, Vars};
@@ -64,6 +66,9 @@ pub fn policy_from(vars: &Vars<'_>) -> Result<HealthPolicy, ConfigError> {
 pub enum HealthError {
     #[error(transparent)]
     Prefs(#[from] PrefsStoreError),
+    /// Reading the account's FAS addresses.
+    #[error(transparent)]
+    Accounts(#[from] DynamoError),
     #[error(transparent)]
     Sqs(#[from] SqsError),
 }
@@ -71,9 +76,8 @@ pub enum HealthError {
 impl crate::retry::Classify for HealthError {
     fn class(&self) -> crate::retry::ErrorClass {
         match self {
-            HealthError::Prefs(PrefsStoreError::Dynamo(e)) => e.class(),
-            // Unreadable or oversized preferences will not get better by retrying.
-            HealthError::Prefs(_) => crate::retry::ErrorClass::Permanent,
+            HealthError::Prefs(e) => e.class(),
+            HealthError::Accounts(e) => e.class(),
             HealthError::Sqs(e) => e.class(),
         }
     }
@@ -90,6 +94,8 @@ impl From<HealthError> for crate::batch::RecordError {
 #[derive(Clone, Debug)]
 pub struct HealthRecorder {
     prefs: PrefsStore,
+    /// The FAS accounts, for the address a bouncing Fedora alias falls back to.
+    accounts: OwnershipStore,
     sqs: aws_sdk_sqs::Client,
     /// Where stop notices go (the email queue).
     email_queue_url: String,
@@ -99,35 +105,46 @@ pub struct HealthRecorder {
 impl HealthRecorder {
     pub fn new(
         prefs: PrefsStore,
+        accounts: OwnershipStore,
         sqs: aws_sdk_sqs::Client,
         email_queue_url: String,
         policy: HealthPolicy,
     ) -> Self {
         Self {
             prefs,
+            accounts,
             sqs,
             email_queue_url,
             policy,
         }
     }
 
-    /// Records `outcome` (seen at `at`, unix seconds) for `user`'s destination `destination`;
-    /// a user or destination that no longer exists changes nothing. A stop queues its notice.
+    /// Records `outcome` (seen at `at`, unix seconds) for `user`'s destination `destination`
+    /// (`fmn_core::health::record_outcome`: `recipients` are the addresses the mail went to,
+    /// when known); a user or destination that no longer exists changes nothing. A stop queues
+    /// its notice.
     pub async fn record(
         &self,
         user: &str,
         destination: &str,
         outcome: &Outcome,
+        recipients: Option<&[String]>,
         at: i64,
     ) -> Result<Change, HealthError> {
+        let fas_emails = self.fallback_addresses(user, outcome).await?;
         let mut change = Change::None;
         let written = self
             .prefs
             .update_if(user, |prefs| {
-                change = match prefs.destinations.iter_mut().find(|d| d.id == destination) {
-                    Some(d) => d.health.record(outcome, at, &self.policy),
-                    None => Change::None,
-                };
+                change = fmn_core::health::record_outcome(
+                    prefs,
+                    destination,
+                    outcome,
+                    recipients,
+                    at,
+                    &self.policy,
+                    &fas_emails,
+                );
                 Ok::<_, PrefsStoreError>(change != Change::None)
             })
             .await?;
@@ -135,6 +152,24 @@ impl HealthRecorder {
             self.notify(prefs, destination, stopped).await?;
         }
         Ok(change)
+    }
+
+    /// The account's FAS addresses when `outcome` could move a Fedora alias to one of them (a
+    /// hard bounce): read only then, and an account FAS does not know (never synced) has none.
+    async fn fallback_addresses(
+        &self,
+        user: &str,
+        outcome: &Outcome,
+    ) -> Result<Vec<String>, HealthError> {
+        if !matches!(outcome, Outcome::HardBounce(_)) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .accounts
+            .account(user)
+            .await?
+            .map(|a| a.emails)
+            .unwrap_or_default())
     }
 
     async fn notify(

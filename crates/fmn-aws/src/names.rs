@@ -386,6 +386,8 @@ impl FunctionName {
                 ReadWrite(TableName::Preferences),
                 // A stopped destination's notice goes to another of the user's addresses.
                 Send(QueueName::Email),
+                // A bouncing `@fedoraproject.org` alias falls back to the FAS address.
+                Read(TableName::Ownership),
             ],
             FunctionName::Sync => &[
                 ReadWrite(TableName::Ownership),

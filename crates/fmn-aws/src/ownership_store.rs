@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
-use fmn_core::directory::{account_bucket, Directory};
+use fmn_core::directory::{account_bucket, Account, Directory};
 use fmn_core::fact_changes::FactChange;
 use fmn_core::ownership::{Owners, Ownership};
 use fmn_core::rules::{Artifact, ArtifactKind};
@@ -455,17 +455,7 @@ impl OwnershipStore {
             }
             FactChange::SetAccount { user, account } => {
                 let bucket = account_bucket(user);
-                let mut directory = Directory::new();
-                if let Some(item) = self.get(&accounts_pk(bucket), "fas").await? {
-                    let json = get_s(&item, "accounts").unwrap_or("{}");
-                    directory
-                        .extend_from_bucket(json)
-                        .map_err(|e| DynamoError::Malformed {
-                            table: self.table.clone(),
-                            key: accounts_pk(bucket),
-                            reason: format!("accounts are not readable: {e}"),
-                        })?;
-                }
+                let mut directory = self.bucket_directory(bucket).await?;
                 match account {
                     Some(a) => directory.insert(user.clone(), a.clone()),
                     None => {
@@ -483,6 +473,28 @@ impl OwnershipStore {
                 Ok(false)
             }
         }
+    }
+
+    /// `user`'s FAS account as the last sync or bus update stored it (one read of its bucket).
+    pub async fn account(&self, user: &str) -> Result<Option<Account>, DynamoError> {
+        let mut directory = self.bucket_directory(account_bucket(user)).await?;
+        Ok(directory.remove(user))
+    }
+
+    /// The accounts of one bucket (none when the bucket was never written).
+    async fn bucket_directory(&self, bucket: u16) -> Result<Directory, DynamoError> {
+        let mut directory = Directory::new();
+        if let Some(item) = self.get(&accounts_pk(bucket), "fas").await? {
+            let json = get_s(&item, "accounts").unwrap_or("{}");
+            directory
+                .extend_from_bucket(json)
+                .map_err(|e| DynamoError::Malformed {
+                    table: self.table.clone(),
+                    key: accounts_pk(bucket),
+                    reason: format!("accounts are not readable: {e}"),
+                })?;
+        }
+        Ok(directory)
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, DynamoError> {

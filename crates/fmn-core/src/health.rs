@@ -96,6 +96,9 @@ pub enum Change {
     Updated,
     /// Delivery to the destination stops now.
     Stopped(Stopped),
+    /// A Fedora alias bounced for good: the destination now sends to the account's own address
+    /// ([`fedora_alias_fallback`]).
+    Readdressed { from: String, to: String },
 }
 
 impl DeliveryHealth {
@@ -189,6 +192,89 @@ impl DeliveryHealth {
     }
 }
 
+/// The domain of the addresses Fedora's account system hands out to every account: mail to
+/// `name@fedoraproject.org` is forwarded to the account's own address.
+pub const FEDORA_ALIAS_DOMAIN: &str = "fedoraproject.org";
+
+/// Where a Fedora alias that bounced for good should send instead: the account's first FAS
+/// address that is not itself an alias (old FMN replaced a bouncing `@fedoraproject.org`
+/// address with the FAS one; the forward breaks when an account's own address changes).
+/// `None` for any other address, or when FAS knows no other address.
+pub fn fedora_alias_fallback(address: &str, fas_emails: &[String]) -> Option<String> {
+    let is_alias = |a: &str| {
+        a.rsplit_once('@')
+            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(FEDORA_ALIAS_DOMAIN))
+    };
+    if !is_alias(address) {
+        return None;
+    }
+    fas_emails
+        .iter()
+        .map(|e| e.trim())
+        .find(|e| !e.is_empty() && !is_alias(e) && !e.eq_ignore_ascii_case(address))
+        .map(str::to_string)
+}
+
+/// Takes `outcome` into account for `user`'s destination `destination_id`: a hard bounce of a
+/// Fedora alias moves the destination to the account's FAS address (`fas_emails`), confirmed
+/// (FAS verified it) and with a clean health, unless the user already has that address as
+/// another destination; anything else goes in the destination's health. `recipients`: the
+/// addresses the mail went to, when the report says; a report about an address the destination
+/// no longer has (mail sent before it moved) changes nothing.
+pub fn record_outcome(
+    prefs: &mut crate::prefs::UserPrefs,
+    destination_id: &str,
+    outcome: &Outcome,
+    recipients: Option<&[String]>,
+    at: i64,
+    policy: &HealthPolicy,
+    fas_emails: &[String],
+) -> Change {
+    use crate::prefs::DestinationKind;
+    let Some(index) = prefs
+        .destinations
+        .iter()
+        .position(|d| d.id == destination_id)
+    else {
+        return Change::None;
+    };
+    let address = prefs.destinations[index].address.clone();
+    if let Some(recipients) = recipients {
+        if !recipients.iter().any(|r| r.eq_ignore_ascii_case(&address)) {
+            return Change::None;
+        }
+    }
+    let fallback = match outcome {
+        Outcome::HardBounce(_) if prefs.destinations[index].kind == DestinationKind::Email => {
+            fedora_alias_fallback(&address, fas_emails).filter(|to| {
+                !prefs
+                    .destinations
+                    .iter()
+                    .any(|d| d.kind == DestinationKind::Email && d.address.eq_ignore_ascii_case(to))
+            })
+        }
+        _ => None,
+    };
+    let destination = &mut prefs.destinations[index];
+    match (fallback, outcome) {
+        (Some(to), Outcome::HardBounce(reason)) if !destination.health.is_stopped() => {
+            destination.address = to.clone();
+            destination.confirmed = true;
+            destination.health = DeliveryHealth {
+                last_problem: Some(Problem {
+                    reason: format!(
+                        "{address} bounced ({reason}); mail now goes to your FAS address {to}"
+                    ),
+                    at,
+                }),
+                ..DeliveryHealth::default()
+            };
+            Change::Readdressed { from: address, to }
+        }
+        _ => destination.health.record(outcome, at, policy),
+    }
+}
+
 /// The mail that tells a user a destination was stopped: a job for another of their active
 /// e-mail destinations (none: `None`, the page and the API still say it). Sent at once, whatever
 /// that destination's digest setting: it asks the user to act.
@@ -243,6 +329,149 @@ pub fn stop_notice(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn emails(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_a_fedora_alias_falls_back_and_only_to_a_real_address() {
+        let fas = emails(&[
+            "alice@fedoraproject.org",
+            " ",
+            "alice@example.com",
+            "a@b.org",
+        ]);
+        assert_eq!(
+            fedora_alias_fallback("alice@FedoraProject.org", &fas).as_deref(),
+            Some("alice@example.com")
+        );
+        assert_eq!(fedora_alias_fallback("alice@example.org", &fas), None);
+        assert_eq!(
+            fedora_alias_fallback("alice@lists.fedoraproject.org", &fas),
+            None,
+            "a list, not an account alias"
+        );
+        assert_eq!(
+            fedora_alias_fallback(
+                "alice@fedoraproject.org",
+                &emails(&["alice@fedoraproject.org"])
+            ),
+            None
+        );
+        assert_eq!(fedora_alias_fallback("alice@fedoraproject.org", &[]), None);
+    }
+
+    #[test]
+    fn a_bouncing_alias_moves_to_the_fas_address_and_late_reports_are_ignored() {
+        use crate::prefs::{Destination, UserPrefs};
+        let mut prefs = UserPrefs::new("alice");
+        prefs
+            .destinations
+            .push(Destination::email("email-1", "alice@fedoraproject.org").confirmed(true));
+        let fas = emails(&["alice@example.com"]);
+        let bounce = Outcome::HardBounce("550 5.1.1 unknown".into());
+        let sent_to = emails(&["alice@fedoraproject.org"]);
+        let change = record_outcome(
+            &mut prefs,
+            "email-1",
+            &bounce,
+            Some(&sent_to),
+            7,
+            &HealthPolicy::default(),
+            &fas,
+        );
+        assert_eq!(
+            change,
+            Change::Readdressed {
+                from: "alice@fedoraproject.org".into(),
+                to: "alice@example.com".into()
+            }
+        );
+        let d = &prefs.destinations[0];
+        assert_eq!(d.address, "alice@example.com");
+        assert!(d.confirmed && d.is_active() && !d.health.is_stopped());
+        assert!(d
+            .health
+            .last_problem
+            .as_ref()
+            .unwrap()
+            .reason
+            .contains("550 5.1.1"));
+        // A second bounce of mail sent to the alias before the move changes nothing.
+        let again = record_outcome(
+            &mut prefs,
+            "email-1",
+            &bounce,
+            Some(&sent_to),
+            8,
+            &HealthPolicy::default(),
+            &fas,
+        );
+        assert_eq!(again, Change::None);
+        // A bounce of the FAS address itself stops the destination as usual.
+        let stop = record_outcome(
+            &mut prefs,
+            "email-1",
+            &bounce,
+            Some(&fas),
+            9,
+            &HealthPolicy::default(),
+            &fas,
+        );
+        assert!(matches!(stop, Change::Stopped(_)), "{stop:?}");
+    }
+
+    #[test]
+    fn an_alias_stops_when_fas_has_nothing_else_or_the_address_is_there_already() {
+        use crate::prefs::{Destination, UserPrefs};
+        let bounce = Outcome::HardBounce("550".into());
+        let mut prefs = UserPrefs::new("alice");
+        prefs
+            .destinations
+            .push(Destination::email("email-1", "alice@fedoraproject.org").confirmed(true));
+        let mut unknown = prefs.clone();
+        let change = record_outcome(
+            &mut unknown,
+            "email-1",
+            &bounce,
+            None,
+            1,
+            &HealthPolicy::default(),
+            &[],
+        );
+        assert!(matches!(change, Change::Stopped(_)), "{change:?}");
+        prefs
+            .destinations
+            .push(Destination::email("email-2", "Alice@Example.com").confirmed(true));
+        let change = record_outcome(
+            &mut prefs,
+            "email-1",
+            &bounce,
+            None,
+            1,
+            &HealthPolicy::default(),
+            &emails(&["alice@example.com"]),
+        );
+        assert!(
+            matches!(change, Change::Stopped(_)),
+            "already a destination: {change:?}"
+        );
+        // Soft bounces and complaints of an alias are the alias's own.
+        let mut soft = UserPrefs::new("bob");
+        soft.destinations
+            .push(Destination::email("email-1", "bob@fedoraproject.org").confirmed(true));
+        let change = record_outcome(
+            &mut soft,
+            "email-1",
+            &Outcome::Complaint("abuse".into()),
+            None,
+            1,
+            &HealthPolicy::default(),
+            &emails(&["bob@example.com"]),
+        );
+        assert!(matches!(change, Change::Stopped(_)));
+    }
 
     #[test]
     fn a_stop_is_told_to_another_active_email_destination_only() {

@@ -12,7 +12,9 @@
 //!   (`FMN_SOFT_BOUNCE_LIMIT`) too, and a delivery clears the count. The senders' reports of
 //!   deliveries they gave up (`fmn_aws::health::GaveUpReport`, on this queue too) stop a
 //!   destination after `FMN_FAILING_DAYS` without a delivery. A stop queues a notice to
-//!   another of the user's e-mail destinations. This function is the health's one writer.
+//!   another of the user's e-mail destinations. A hard bounce of a `@fedoraproject.org` alias
+//!   moves the destination to the account's FAS address instead (old FMN's rule; the accounts
+//!   are the sync's). This function is the health's one writer.
 //! - Mail sent without a record tag (confirmations) is acknowledged; a body that is no SES
 //!   event is dead-lettered with the reason.
 
@@ -22,6 +24,7 @@ use fmn_aws::delivery_records::{Confirmed, DeliveryRecords};
 use fmn_aws::dynamo::get_s;
 use fmn_aws::health::{GaveUpReport, HealthRecorder};
 use fmn_aws::lambda::SqsBatchHandler;
+use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::ses_events::{self, MailEventKind};
 use fmn_aws::{AwsClients, FunctionName, QueueName};
@@ -55,6 +58,7 @@ impl MailEventsHandler {
             records: DeliveryRecords::from_clients(clients, lease),
             health: HealthRecorder::new(
                 PrefsStore::from_clients(clients),
+                OwnershipStore::from_clients(clients),
                 clients.sqs.clone(),
                 clients.queue_url(QueueName::Email).await?,
                 policy,
@@ -75,7 +79,7 @@ impl MailEventsHandler {
             let outcome = Outcome::GaveUp(report.reason.clone());
             let change = self
                 .health
-                .record(&report.user, &report.destination, &outcome, report.at)
+                .record(&report.user, &report.destination, &outcome, None, report.at)
                 .await?;
             log_change(&report.user, &report.destination, &outcome, &change);
             return Ok(());
@@ -129,7 +133,10 @@ impl MailEventsHandler {
             return Ok(());
         };
         let now = fmn_aws::dynamo::now_secs() as i64;
-        let change = self.health.record(user, destination, &outcome, now).await?;
+        let change = self
+            .health
+            .record(user, destination, &outcome, Some(&event.recipients), now)
+            .await?;
         log_change(user, destination, &outcome, &change);
         Ok(())
     }
@@ -139,6 +146,9 @@ fn log_change(user: &str, destination: &str, outcome: &Outcome, change: &Change)
     match change {
         Change::Stopped(s) => {
             tracing::warn!(user, destination, ?outcome, cause = ?s.cause, reason = %s.reason, "delivery to the destination stopped")
+        }
+        Change::Readdressed { from, to } => {
+            tracing::warn!(user, destination, ?outcome, %from, %to, "a bouncing Fedora alias replaced by the account's FAS address")
         }
         Change::Updated => {
             tracing::info!(user, destination, ?outcome, "destination health updated")
