@@ -14,7 +14,11 @@
 //! stand-in identity provider served by `tests/browser/oidc.mjs`, with the web-api in OIDC
 //! mode checking its tokens through discovery and the JWKS.
 //!
-//! Needs `chromium` and `tests/browser/node_modules` (`make deps` installs both).
+//! A third adds a Matrix destination offered from the FAS Matrix id and confirms it through
+//! the direct message a real Synapse delivered (`tests/browser/matrix.mjs`).
+//!
+//! Needs `chromium` and `tests/browser/node_modules` (`make deps` installs both), and Synapse
+//! (`tests/synapse/install.sh`, run by `make deps`).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -297,4 +301,112 @@ async fn the_page_signs_in_through_openid_connect_with_pkce() {
         .unwrap()
         .expect("the account exists");
     assert_eq!(prefs.name, user);
+}
+
+/// Issue 19's acceptance on the page: a Matrix destination is offered from the user's Matrix id
+/// in FAS, added, and confirmed through the link the bot sends as a direct message on a real
+/// homeserver (Synapse, `tests/support/matrix.rs`) — the whole local system in between.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_adds_and_confirms_a_matrix_destination_from_fas() {
+    use fmn_core::directory::Account;
+    use fmn_core::fact_changes::FactChange;
+    use fmn_integration_tests::matrix::synapse;
+
+    let _serial = SERIAL.lock().await;
+    init();
+    let prefix = unique_prefix("browsermx");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // The tests of this binary run one at a time (SERIAL): the environment is this test's.
+    std::env::set_var("FMN_DEV_AUTH", "true");
+    std::env::set_var("FMN_PUBLIC_URL", &base);
+
+    let homeserver = synapse();
+    let bot = homeserver.register("fmnpagebot").await;
+    let reader = homeserver.register("pagemx").await;
+    let (localpart, server) = reader.user_id[1..].split_once(':').unwrap();
+
+    let clients = AwsClients::with_names(ResourceNames::new(prefix.clone())).await;
+    system::provision_all(&clients, &ProvisionOptions::default())
+        .await
+        .expect("creating the resources of infra/template.yaml");
+    // The account as the sync stores it from FAS: its Matrix id on the test homeserver.
+    let user = "pagematrix";
+    fmn_aws::ownership_store::OwnershipStore::from_clients(&clients)
+        .apply(&[FactChange::SetAccount {
+            user: user.into(),
+            account: Some(Account {
+                emails: vec![format!("{user}-{prefix}@example.org")],
+                ircnicks: vec![format!("matrix://{server}/{localpart}")],
+                ..Account::default()
+            }),
+        }])
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = format!("tcp://127.0.0.1:{}", free_port());
+    let mut options = options_following(nobody, dir.path());
+    options.web_addr = ([127, 0, 0, 1], port).into();
+    options.matrix.homeserver = homeserver.base.clone();
+    options.matrix.access_token = Some(bot.access_token.clone());
+    let mut running = RunningSystem::start(&clients, options);
+    running.healthz().await;
+
+    let artifacts = fresh_artifacts(&["matrix.png", "matrix-failure.png"]);
+    let mut script = NodeScript::start(
+        "matrix.mjs",
+        &[
+            ("FMN_BASE_URL", base.as_str()),
+            ("FMN_TEST_USER", user),
+            ("FMN_EXPECTED_MATRIX", reader.user_id.as_str()),
+            ("FMN_ARTIFACTS", artifacts.to_str().unwrap()),
+        ],
+    );
+    let mut done = false;
+    let session = async {
+        while let Some(line) = script.next_line().await {
+            match line.as_str() {
+                "@@need matrix-confirmation-link" => {
+                    // The bot's direct message, read by the user's own client.
+                    let dm = reader
+                        .wait_for_messages(&bot.user_id, 1, Duration::from_secs(60))
+                        .await;
+                    let body = dm[0].body();
+                    let link = body
+                        .split_whitespace()
+                        .find(|w| w.starts_with(&format!("{base}/confirm/")))
+                        .unwrap_or_else(|| panic!("no confirmation link in {body:?}"));
+                    script.answer(&format!("link {link}")).await;
+                }
+                "@@done" => done = true,
+                other => panic!("unexpected line from the Matrix browser script: {other}"),
+            }
+        }
+        script.wait().await
+    };
+    let status = tokio::time::timeout(BUDGET, session)
+        .await
+        .unwrap_or_else(|_| panic!("the Matrix browser session took over {BUDGET:?}"));
+    assert!(
+        status.success() && done,
+        "the Matrix browser script failed ({status}); see its log above and {}",
+        artifacts.join("matrix-failure.png").display()
+    );
+
+    // Stored as the page showed it: the FAS Matrix id, confirmed.
+    let prefs = PrefsStore::from_clients(&clients)
+        .get(user)
+        .await
+        .unwrap()
+        .expect("the account exists");
+    let matrix: Vec<_> = prefs
+        .destinations
+        .iter()
+        .filter(|d| d.kind == fmn_core::prefs::DestinationKind::Matrix)
+        .collect();
+    assert_eq!(matrix.len(), 1, "{:?}", prefs.destinations);
+    assert_eq!(matrix[0].address, reader.user_id);
+    assert!(matrix[0].confirmed);
+    running.stop(Duration::from_secs(60)).await;
 }

@@ -546,6 +546,83 @@ async fn an_irc_destination_gets_a_confirmation_job_on_the_irc_queue() {
     assert_eq!(job["destination"], me.body["destinations"][0]["id"]);
 }
 
+/// A chat destination added without an address is the caller's own from FAS (the accounts the
+/// sync stores): the first Matrix id or IRC nick, Matrix else `@name:fedora.im`; `/me` offers
+/// them as `suggested_addresses`.
+#[tokio::test]
+async fn chat_destinations_default_to_the_callers_own_addresses_from_fas() {
+    use fmn_core::directory::Account;
+    use fmn_core::fact_changes::FactChange;
+    let (env, api) = start("webown").await;
+    fmn_aws::ownership_store::OwnershipStore::from_clients(&env.clients)
+        .apply(&[FactChange::SetAccount {
+            user: "dana".into(),
+            account: Some(Account {
+                emails: vec!["dana@example.org".into()],
+                ircnicks: vec!["irc:/dana_".into(), "matrix://matrix.org/Dana".into()],
+                ..Account::default()
+            }),
+        }])
+        .await
+        .unwrap();
+    let dana = api.token("dana", false);
+    let me = api.get("/api/v1/me", &dana).await;
+    assert_eq!(
+        me.body["suggested_addresses"],
+        json!({"email": "dana@example.org", "irc": "dana_", "matrix": "@dana:matrix.org"})
+    );
+    for (kind, expected) in [("matrix", "@dana:matrix.org"), ("irc", "dana_")] {
+        let a = api
+            .send(
+                POST,
+                "/api/v1/me/destinations",
+                Some(&dana),
+                json!({ "kind": kind }),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{a:?}");
+        assert_eq!(a.body["address"], expected);
+    }
+    // FAS does not know erin: Matrix is her name on fedora.im; IRC needs a nick.
+    let erin = api.token("erin", false);
+    let me = api.get("/api/v1/me", &erin).await;
+    assert_eq!(
+        me.body["suggested_addresses"],
+        json!({"email": null, "irc": null, "matrix": "@erin:fedora.im"})
+    );
+    let a = api
+        .send(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&erin),
+            json!({"kind": "matrix", "address": " "}),
+        )
+        .await;
+    assert_eq!(
+        (a.status.as_u16(), &a.body["address"]),
+        (201, &json!("@erin:fedora.im"))
+    );
+    let a = api
+        .send(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&erin),
+            json!({"kind": "irc"}),
+        )
+        .await;
+    assert_eq!(a.status, 422, "{a:?}");
+    assert_eq!(a.field(), "address");
+    let a = api
+        .send(
+            POST,
+            "/api/v1/me/destinations",
+            Some(&erin),
+            json!({"kind": "email"}),
+        )
+        .await;
+    assert_eq!(a.status, 422, "an e-mail address is always given: {a:?}");
+}
+
 #[tokio::test]
 async fn export_import_explain_and_recent() {
     let (env, api) = start("webexport").await;

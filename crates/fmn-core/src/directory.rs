@@ -40,6 +40,49 @@ impl Account {
     }
 }
 
+/// The address a new destination of each kind starts from when its owner gives none: what
+/// FAS says about the account (the page pre-fills them, the API takes an empty address as
+/// them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SuggestedAddresses {
+    /// The first FAS address.
+    pub email: Option<String>,
+    /// The first IRC nick in FAS.
+    pub irc: Option<String>,
+    /// The first Matrix id in FAS, else the account's own name on Fedora's homeserver
+    /// (`@name:fedora.im`: chat.fedoraproject.org signs Fedora accounts in under their name).
+    pub matrix: String,
+}
+
+impl SuggestedAddresses {
+    /// For the account `name`, as FAS describes it (`None`: FAS does not know it, or it was
+    /// never synced).
+    pub fn of(name: &str, account: Option<&Account>) -> Self {
+        let nicks = || {
+            account
+                .into_iter()
+                .flat_map(|a| a.ircnicks.iter())
+                .filter_map(|n| ChatNick::parse(n))
+        };
+        Self {
+            email: account.and_then(|a| a.emails.first().cloned()),
+            irc: nicks().find_map(|n| match n {
+                ChatNick::Irc(nick) => Some(nick),
+                ChatNick::Matrix(_) => None,
+            }),
+            matrix: nicks()
+                .find_map(|n| match n {
+                    // As a destination stores it; one that is no valid id is passed over.
+                    ChatNick::Matrix(id) => crate::matrix::normalize_user_id(&id).ok(),
+                    ChatNick::Irc(_) => None,
+                })
+                .unwrap_or_else(|| {
+                    format!("@{}:{}", name.to_lowercase(), crate::matrix::DEFAULT_SERVER)
+                }),
+        }
+    }
+}
+
 /// A chat nick taken from a FAS `ircnicks` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatNick {
@@ -220,6 +263,44 @@ pub fn account_bucket(name: &str) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions_come_from_fas_and_matrix_defaults_to_fedora_im() {
+        let account = Account {
+            emails: vec!["alice@example.com".into(), "a@b.org".into()],
+            ircnicks: vec![
+                "matrix://matrix.org/Alice".into(),
+                "irc:/ali".into(),
+                "matrix:/alice2".into(),
+            ],
+            locked: false,
+        };
+        let s = SuggestedAddresses::of("alice", Some(&account));
+        assert_eq!(s.email.as_deref(), Some("alice@example.com"));
+        assert_eq!(s.irc.as_deref(), Some("ali"));
+        assert_eq!(
+            s.matrix, "@alice:matrix.org",
+            "the first Matrix id FAS lists"
+        );
+        let bare = SuggestedAddresses::of("Bob", None);
+        assert_eq!(
+            bare,
+            SuggestedAddresses {
+                email: None,
+                irc: None,
+                matrix: "@bob:fedora.im".into()
+            }
+        );
+        let irc_only = Account {
+            ircnicks: vec!["carol".into()],
+            ..Account::default()
+        };
+        let s = SuggestedAddresses::of("carol", Some(&irc_only));
+        assert_eq!(
+            (s.irc.as_deref(), s.matrix.as_str()),
+            (Some("carol"), "@carol:fedora.im")
+        );
+    }
 
     #[test]
     fn chat_nicks_read_every_fas_form() {

@@ -11,7 +11,7 @@ use crate::error::{ErrorBody, ErrorDetail};
 use crate::schema::{
     DeliveryDoc, DestinationDoc, EmailDoc, FilterDoc, FilterNameDoc, IdDoc, ImmediateDoc,
     LocalTimeDoc, MatrixIdDoc, MeDoc, NewDestinationDoc, NewMatrixIdDoc, NickDoc, PrefsDoc,
-    QuietHoursDoc, RuleDoc, ScheduleDoc, TimeZoneDoc,
+    QuietHoursDoc, RuleDoc, ScheduleDoc, SuggestedAddressesDoc, TimeZoneDoc,
 };
 
 struct BearerAuth;
@@ -46,7 +46,7 @@ impl Modify for BearerAuth {
         admin::list, admin::create, admin::disable, admin::enable, admin::get_prefs, admin::put_prefs,
         feed::rotate_token, feed::latest, feed::atom_feed,
     ),
-    components(schemas(ErrorBody, ErrorDetail, PrefsDoc, MeDoc, DestinationDoc, NewDestinationDoc, FilterDoc, RuleDoc, DeliveryDoc,
+    components(schemas(ErrorBody, ErrorDetail, PrefsDoc, MeDoc, SuggestedAddressesDoc, DestinationDoc, NewDestinationDoc, FilterDoc, RuleDoc, DeliveryDoc,
         EmailDoc, NickDoc, MatrixIdDoc, NewMatrixIdDoc, IdDoc, FilterNameDoc, ImmediateDoc, LocalTimeDoc, TimeZoneDoc, QuietHoursDoc, ScheduleDoc,
         feed::FeedTokenDoc, feed::LatestDoc)),
     modifiers(&BearerAuth),

@@ -357,8 +357,10 @@ pub struct NewDestinationDoc;
 
 impl utoipa::PartialSchema for NewDestinationDoc {
     fn schema() -> RefOr<Schema> {
+        // A chat destination's address may be left out: the caller's own, from FAS
+        // (`suggested_addresses` of `/api/v1/me`).
         let variant = |kind: &str, address: RefOr<Schema>, delivery: Ref| {
-            ObjectBuilder::new()
+            let object = ObjectBuilder::new()
                 .schema_type(Type::Object)
                 .property(
                     "kind",
@@ -375,8 +377,12 @@ impl utoipa::PartialSchema for NewDestinationDoc {
                 .property("verbose", ObjectBuilder::new().schema_type(Type::Boolean))
                 .property("quiet_hours", Ref::from_schema_name(QuietHoursDoc::name()))
                 .required("kind")
-                .required("address")
-                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            if kind == "email" {
+                object.required("address")
+            } else {
+                object
+            }
         };
         OneOfBuilder::new()
             .item(variant(
@@ -545,6 +551,19 @@ pub struct MeDoc {
     #[serde(flatten)]
     prefs: PrefsDoc,
     admin: bool,
+    suggested_addresses: SuggestedAddressesDoc,
+}
+
+/// What a new destination of each kind starts from, from the caller's FAS account: a chat
+/// destination added without an address gets it.
+#[derive(ToSchema)]
+pub struct SuggestedAddressesDoc {
+    /// The first FAS e-mail address.
+    email: Option<String>,
+    /// The first IRC nick in FAS.
+    irc: Option<String>,
+    /// The first Matrix id in FAS, else `@<account>:fedora.im`.
+    matrix: String,
 }
 
 /// Preferences to import: destinations and filters (other fields of an export are ignored:

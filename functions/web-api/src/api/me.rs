@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use fmn_core::directory::SuggestedAddresses;
 use fmn_core::prefs::{
     validate_email, validate_nick, Delivery, Destination, DestinationKind, Filter, UserPrefs,
 };
@@ -29,10 +30,22 @@ pub const RECENT_LIMIT: i32 = 100;
 /// The longest message id accepted by `/me/explain`.
 pub const MAX_MSG_ID: usize = 200;
 
-fn with_admin(prefs: &UserPrefs, admin: bool) -> Value {
+/// The caller's preferences as `/api/v1/me` shows them (`MeDoc`): with whether the caller is an
+/// admin and the addresses a new destination starts from.
+async fn me_doc(state: &AppState, prefs: &UserPrefs, caller: &Caller) -> Result<Value, ApiError> {
     let mut v = serde_json::to_value(prefs).expect("preferences serialise");
-    v["admin"] = admin.into();
-    v
+    v["admin"] = caller.admin.into();
+    v["suggested_addresses"] =
+        serde_json::to_value(suggested_addresses(state, &caller.name).await?)
+            .expect("suggestions serialise");
+    Ok(v)
+}
+
+/// What a new destination of each kind starts from: the caller's FAS account as the sync
+/// stored it.
+async fn suggested_addresses(state: &AppState, name: &str) -> Result<SuggestedAddresses, ApiError> {
+    let account = state.ownership.account(name).await?;
+    Ok(SuggestedAddresses::of(name, account.as_ref()))
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
@@ -42,7 +55,7 @@ fn with_admin(prefs: &UserPrefs, admin: bool) -> Value {
         (status = 403, description = "A bot account: bots cannot sign in", body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let prefs = load_or_create(&state, &caller.name).await?;
-    Ok(Json(with_admin(&prefs, caller.admin)))
+    Ok(Json(me_doc(&state, &prefs, &caller).await?))
 }
 
 /// `Some(None)` for an explicit `null`, `None` when the field is absent.
@@ -84,7 +97,7 @@ pub async fn patch_me(
         Ok(())
     })
     .await?;
-    Ok(Json(with_admin(&prefs, caller.admin)))
+    Ok(Json(me_doc(&state, &prefs, &caller).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/me/reset", tag = "me", security(("bearer" = [])),
@@ -103,7 +116,7 @@ pub async fn reset_filters(
         Ok(())
     })
     .await?;
-    Ok(Json(with_admin(&prefs, caller.admin)))
+    Ok(Json(me_doc(&state, &prefs, &caller).await?))
 }
 
 /// A destination to add (documented per kind as `NewDestinationDoc`).
@@ -111,7 +124,9 @@ pub async fn reset_filters(
 #[serde(deny_unknown_fields)]
 pub struct NewDestination {
     pub kind: Kind,
-    /// An e-mail address or an IRC nick.
+    /// An e-mail address, an IRC nick or a Matrix user; for IRC and Matrix, absent or empty:
+    /// the caller's own from FAS ([`SuggestedAddresses`]).
+    #[serde(default)]
     pub address: String,
     pub delivery: Option<Delivery>,
     pub irc_colour: Option<bool>,
@@ -178,7 +193,19 @@ pub async fn add_destination(
     Body(body): Body<NewDestination>,
 ) -> Result<impl IntoResponse, ApiError> {
     let kind = DestinationKind::from(body.kind);
-    let address = checked_address(kind, &body.address)?;
+    let given = body.address.trim();
+    let address = if given.is_empty() && kind != DestinationKind::Email {
+        let suggested = suggested_addresses(&state, &caller.name).await?;
+        let own = match kind {
+            DestinationKind::Irc => suggested.irc.ok_or_else(|| {
+                ApiError::invalid("address", "FAS lists no IRC nick for you: give one")
+            })?,
+            _ => suggested.matrix,
+        };
+        checked_address(kind, &own)?
+    } else {
+        checked_address(kind, given)?
+    };
     let current = load_or_create(&state, &caller.name).await?;
     let new = Destination {
         delivery: body.delivery.unwrap_or_default(),

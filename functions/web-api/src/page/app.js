@@ -452,6 +452,13 @@
     $("dest-address-label").textContent = irc ? "IRC nick" : matrix ? "Matrix user (@name:fedora.im, or your Fedora account name)" : "Email address";
     $("dest-address").type = irc || matrix ? "text" : "email";
     $("dest-address").autocomplete = irc ? "nickname" : matrix ? "username" : "email";
+    // Your own address from FAS, to accept or change; a typed one is kept.
+    const suggested = (state.me && state.me.suggested_addresses) || {};
+    const address = $("dest-address");
+    if (!address.value.trim() || address.dataset.suggested === address.value) {
+      address.value = (irc ? suggested.irc : matrix ? suggested.matrix : suggested.email) || "";
+      address.dataset.suggested = address.value;
+    }
     for (const el of document.querySelectorAll(".irc-only")) el.hidden = !irc;
     const mode = $("new-dest-mode");
     if (mode) {
