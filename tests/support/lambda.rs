@@ -250,6 +250,28 @@ pub fn template(env: &TestEnv) -> Template {
     Template::parse(fmn_aws::template::TEMPLATE_YAML, &overrides).expect("the template parses")
 }
 
+/// What EventBridge sends `function` for its first schedule (a `rate(...)` rule) of the
+/// test's template.
+pub fn scheduled_event(env: &TestEnv, function: FunctionName) -> serde_json::Value {
+    let rule = template(env)
+        .function(function.logical_id())
+        .unwrap_or_else(|| panic!("{} is in the template", function.logical_id()))
+        .schedules[0]
+        .name
+        .clone();
+    serde_json::json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": "2026-12-01T00:00:00Z",
+        "region": std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        "resources": [format!("arn:aws:events:us-east-1:000000000000:rule/{rule}")],
+        "detail": {}
+    })
+}
+
 /// The test stack's unsubscribe key as the README's deploy steps store it: an SSM SecureString
 /// (LocalStack), which the functions read at cold start.
 pub async fn store_secrets(env: &TestEnv) {

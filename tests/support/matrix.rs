@@ -325,22 +325,26 @@ impl MatrixUser {
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
         for room in &invites {
-            let path = format!("/join/{}", encode(room));
-            let response = self
-                .http
-                .post(self.url(&path))
-                .bearer_auth(&self.access_token)
-                .json(&json!({}))
-                .send()
-                .await
-                .expect("POST join");
-            assert!(
-                response.status().is_success(),
-                "joining {room}: {}",
-                response.status()
-            );
+            self.post_empty(&format!("/join/{}", encode(room))).await;
         }
         invites.len()
+    }
+
+    /// POSTs `{}` to `path`, which must succeed.
+    async fn post_empty(&self, path: &str) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.access_token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        assert!(
+            response.status().is_success(),
+            "POST {path}: {}",
+            response.status()
+        );
     }
 
     /// The rooms it is in.
@@ -358,16 +362,8 @@ impl MatrixUser {
 
     /// Leaves `room`.
     pub async fn leave(&self, room: &str) {
-        let path = format!("/rooms/{}/leave", encode(room));
-        let response = self
-            .http
-            .post(self.url(&path))
-            .bearer_auth(&self.access_token)
-            .json(&json!({}))
-            .send()
-            .await
-            .expect("POST leave");
-        assert!(response.status().is_success(), "leaving {room}");
+        self.post_empty(&format!("/rooms/{}/leave", encode(room)))
+            .await;
     }
 
     /// Every `m.room.message` `sender` sent to the rooms it is in, oldest first per room.

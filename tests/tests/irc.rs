@@ -323,18 +323,7 @@ async fn no_server_returns_the_batch_to_the_queue() {
     })
     .await;
     stop.cancel();
-    let item = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
-        .get(&Channel::Irc.key(&j.job_id))
-        .await
-        .unwrap()
-        .expect("record");
-    assert_eq!(get_s(&item, "state"), Some("retry"));
-    assert!(
-        get_s(&item, "reason")
-            .unwrap_or_default()
-            .contains("cannot connect"),
-        "{item:?}"
-    );
+    assert_record(&env, &j.job_id, "retry", "cannot connect").await;
     // Nothing was dead-lettered by us: a connection failure is worth retrying.
     let dead = env.drain(QueueName::IrcDeadLetter, 1, 2).await;
     assert!(dead.iter().all(|m| m
@@ -448,18 +437,7 @@ async fn sasl_logs_in_and_a_wrong_password_is_a_service_wide_refusal() {
     })
     .await;
     stop.cancel();
-    let item = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
-        .get(&Channel::Irc.key(&j.job_id))
-        .await
-        .unwrap()
-        .expect("record");
-    assert_eq!(get_s(&item, "state"), Some("retry"));
-    assert!(
-        get_s(&item, "reason")
-            .unwrap_or_default()
-            .contains("refused the bot's SASL login"),
-        "{item:?}"
-    );
+    assert_record(&env, &j.job_id, "retry", "refused the bot's SASL login").await;
     assert!(reader.received().is_empty());
 }
 
@@ -503,26 +481,14 @@ async fn a_confirmation_goes_only_to_a_nick_registered_with_nickserv() {
     );
     assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
 
-    let records = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300));
-    let sent = records
-        .get(&Channel::Irc.key(&to_registered.job_id))
-        .await
-        .unwrap()
-        .expect("record");
-    assert_eq!(get_s(&sent, "state"), Some("sent"));
-    let refused = records
-        .get(&Channel::Irc.key(&to_stranger.job_id))
-        .await
-        .unwrap()
-        .expect("record");
-    assert_eq!(get_s(&refused, "state"), Some("rejected"));
-    let reason = get_s(&refused, "reason").unwrap_or_default().to_string();
-    assert!(
-        reason.contains(&format!(
-            "the nick {stranger} is not registered with NickServ"
-        )),
-        "{reason}"
-    );
+    assert_record(&env, &to_registered.job_id, "sent", "").await;
+    let reason = assert_record(
+        &env,
+        &to_stranger.job_id,
+        "rejected",
+        &format!("the nick {stranger} is not registered with NickServ"),
+    )
+    .await;
     // The refusal reaches the destination's health (shown by the API), through mail-events.
     let reports: Vec<GaveUpReport> = env
         .drain(QueueName::MailEvents, 1, 30)
@@ -593,4 +559,18 @@ async fn the_user_sees_why_an_unregistered_nick_got_no_confirmation() {
         "{problem}"
     );
     assert!(reader.received().is_empty(), "{:?}", reader.received());
+}
+
+/// The IRC delivery record of `job_id` is in `state`, its reason containing `reason`; returns
+/// the whole reason.
+async fn assert_record(env: &TestEnv, job_id: &str, state: &str, reason: &str) -> String {
+    let item = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300))
+        .get(&Channel::Irc.key(job_id))
+        .await
+        .unwrap()
+        .expect("record");
+    assert_eq!(get_s(&item, "state"), Some(state), "{item:?}");
+    let stored = get_s(&item, "reason").unwrap_or_default().to_string();
+    assert!(stored.contains(reason), "{item:?}");
+    stored
 }

@@ -438,24 +438,7 @@ async fn digest_binary_sends_a_due_digest_on_the_schedule_event() {
 
     let emulator = emulator(&env, FunctionName::Digest);
     let mut process = LambdaProcess::start(&emulator, &env, FunctionName::Digest, &[]);
-    let rule = lambda::template(&env)
-        .function(FunctionName::Digest.logical_id())
-        .unwrap()
-        .schedules[0]
-        .name
-        .clone();
-    // What EventBridge sends for a `rate(...)` rule.
-    let event = json!({
-        "version": "0",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "000000000000",
-        "time": "2026-12-01T00:00:00Z",
-        "region": std::env::var("AWS_REGION").unwrap(),
-        "resources": [format!("arn:aws:events:us-east-1:000000000000:rule/{rule}")],
-        "detail": {}
-    });
+    let event = lambda::scheduled_event(&env, FunctionName::Digest);
     let (status, report) = emulator.invoke(FunctionName::Digest.binary(), &event).await;
     process.assert_running();
     assert_eq!(status, 200, "{report}\nfunction log:\n{}", process.log());
@@ -491,23 +474,7 @@ async fn sync_binary_copies_ownership_and_accounts_on_its_schedule() {
             ("FMN_PAGURE_URL", services.url.clone()),
         ],
     );
-    let rule = lambda::template(&env)
-        .function(FunctionName::Sync.logical_id())
-        .unwrap()
-        .schedules[0]
-        .name
-        .clone();
-    let event = json!({
-        "version": "0",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "000000000000",
-        "time": "2026-12-01T00:00:00Z",
-        "region": std::env::var("AWS_REGION").unwrap(),
-        "resources": [format!("arn:aws:events:us-east-1:000000000000:rule/{rule}")],
-        "detail": {}
-    });
+    let event = lambda::scheduled_event(&env, FunctionName::Sync);
     let (status, report) = emulator.invoke(FunctionName::Sync.binary(), &event).await;
     process.assert_running();
     assert_eq!(status, 200, "{report}\nfunction log:\n{}", process.log());

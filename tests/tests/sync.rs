@@ -62,11 +62,11 @@ async fn a_full_sync_copies_everything_then_writes_only_what_changed() {
     assert_eq!(first.locked_accounts, 1);
     assert_eq!(first.groups, 3, "two FAS groups and one Pagure-only");
     assert_eq!(first.pagure_only_groups, 1);
-    assert_eq!(first.artifacts_written, 4);
-    assert_eq!(first.groups_written, 3);
-    assert!(first.account_buckets_written >= 1);
-    assert!(first.write_units >= 8);
-    let v1 = first.version.expect("the version moved");
+    assert_eq!(first.store.artifacts_written, 4);
+    assert_eq!(first.store.groups_written, 3);
+    assert!(first.store.account_buckets_written >= 1);
+    assert!(first.store.write_units >= 8);
+    let v1 = first.store.version.expect("the version moved");
 
     let loaded = store.load_everything().await.unwrap();
     assert_eq!(loaded.version, v1);
@@ -95,9 +95,12 @@ async fn a_full_sync_copies_everything_then_writes_only_what_changed() {
     assert_eq!(services.requests().await["/v1/users/"], 3);
 
     let second = sync.run().await.expect("the second sync");
-    assert_eq!(second.items_written(), 0, "{second:?}");
-    assert_eq!(second.write_units, 0);
-    assert_eq!(second.version, None, "nothing changed: the version stays");
+    assert_eq!(second.store.items_written(), 0, "{second:?}");
+    assert_eq!(second.store.write_units, 0);
+    assert_eq!(
+        second.store.version, None,
+        "nothing changed: the version stays"
+    );
     assert_eq!(second.accounts_disabled, 0, "carol is disabled already");
     assert_eq!(store.current_version().await.unwrap(), v1);
 
@@ -114,13 +117,13 @@ async fn a_full_sync_copies_everything_then_writes_only_what_changed() {
     services.set_data(&changed);
     let third = sync.run().await.expect("the third sync");
     assert_eq!(
-        third.artifacts_written, 2,
+        third.store.artifacts_written, 2,
         "adplug and python-foo: {third:?}"
     );
-    assert_eq!(third.groups_removed, 1);
-    assert_eq!(third.groups_written, 0);
-    assert_eq!(third.account_buckets_written, 1, "bob's bucket only");
-    assert_eq!(third.version, Some(v1 + 1));
+    assert_eq!(third.store.groups_removed, 1);
+    assert_eq!(third.store.groups_written, 0);
+    assert_eq!(third.store.account_buckets_written, 1, "bob's bucket only");
+    assert_eq!(third.store.version, Some(v1 + 1));
     let loaded = store.load_everything().await.unwrap();
     assert_eq!(
         loaded.ownership.owners(&adplug).unwrap().users,
@@ -529,4 +532,112 @@ async fn bus_messages_change_matching_within_a_minute() {
     )
     .await;
     stop.cancel();
+}
+
+/// The race between a full sync and the bus: the sync reads its sources over minutes and then
+/// writes what they said when read; a bus change announced meanwhile must not be undone by it
+/// until the next sync. The store logs bus changes and the sync applies the ones newer than
+/// its reading again; older entries (which the sources include) are dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_never_undoes_a_bus_change_made_while_it_read_its_sources() {
+    use fmn_aws::ownership_store::SyncTarget;
+    use fmn_core::fact_changes::FactChange;
+    use fmn_core::ownership::Owners;
+    use std::collections::BTreeMap;
+
+    let env = TestEnv::new("syncrace").await;
+    let store = OwnershipStore::from_clients(&env.clients);
+    let foo = Artifact::new(ArtifactKind::Rpms, "foo");
+    let owners = |users: &[&str]| Owners {
+        users: users.iter().map(|u| u.to_string()).collect(),
+        groups: Vec::new(),
+    };
+    let sync = |artifacts: BTreeMap<Artifact, Owners>,
+                groups: BTreeMap<String, Vec<String>>,
+                read_since_ms: u64| {
+        let store = store.clone();
+        async move {
+            store
+                .sync(
+                    SyncTarget {
+                        artifacts: Some(&artifacts),
+                        groups: Some(&groups),
+                        directory: None,
+                        read_since_ms: Some(read_since_ms),
+                    },
+                    100,
+                    |_, _| {},
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let packagers = |members: &[&str]| {
+        BTreeMap::from([(
+            "packager".to_string(),
+            members.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        )])
+    };
+
+    // The sources are read (alice owns foo; packager is alice)...
+    let read_at = fmn_aws::dynamo::now_millis();
+    // ...while the bus says foo went to bob and carol joined packager.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store
+        .apply(&[
+            FactChange::SetOwners {
+                artifact: foo.clone(),
+                owners: owners(&["bob"]),
+            },
+            FactChange::AddMember {
+                group: "packager".into(),
+                user: "carol".into(),
+            },
+        ])
+        .await
+        .unwrap();
+    let report = sync(
+        BTreeMap::from([(foo.clone(), owners(&["alice"]))]),
+        packagers(&["alice"]),
+        read_at,
+    )
+    .await;
+    assert_eq!(report.bus_changes_replayed, 2, "{report:?}");
+    assert_eq!(
+        report.bus_changes_restored, 2,
+        "both were undone: {report:?}"
+    );
+    let loaded = store.load_everything().await.unwrap();
+    assert_eq!(loaded.ownership.owners(&foo).unwrap().users, ["bob"]);
+    assert_eq!(loaded.ownership.groups_of("carol"), ["packager"]);
+    assert_eq!(
+        loaded.ownership.groups_of("alice"),
+        ["packager"],
+        "the sync's own data stays"
+    );
+
+    // The next sync read after the bus changes: its sources have them (and carol has left
+    // since); the log entries are dropped, not replayed over it.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let report = sync(
+        BTreeMap::from([(foo.clone(), owners(&["bob"]))]),
+        packagers(&["alice"]),
+        fmn_aws::dynamo::now_millis(),
+    )
+    .await;
+    assert_eq!(report.bus_changes_replayed, 0, "{report:?}");
+    assert_eq!(report.groups_written, 1, "carol removed: {report:?}");
+    let loaded = store.load_everything().await.unwrap();
+    assert!(loaded.ownership.groups_of("carol").is_empty());
+    let third = sync(
+        BTreeMap::from([(foo, owners(&["bob"]))]),
+        packagers(&["alice"]),
+        fmn_aws::dynamo::now_millis(),
+    )
+    .await;
+    assert_eq!(
+        (third.items_written(), third.version),
+        (0, None),
+        "{third:?}"
+    );
 }

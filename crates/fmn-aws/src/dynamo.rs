@@ -223,6 +223,14 @@ pub fn now_secs() -> u64 {
         .as_secs()
 }
 
+/// Milliseconds since the epoch.
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
 /// The `version` counter kept at `pk = meta, sk = version` (0 when nothing was ever written),
 /// read consistently: the stores bump it in the same transaction as each change.
 pub async fn read_version_counter(

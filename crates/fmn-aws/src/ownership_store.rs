@@ -43,6 +43,12 @@ fn parse_artifact_pk(pk: &str) -> Option<Artifact> {
 }
 
 const ACCOUNTS_PREFIX: &str = "accounts#";
+/// The bus log: every change the bus announced (`change`: a [`FactChange`] as JSON), under
+/// `sk` = the milliseconds it was applied at (16 digits) and a sequence number. A full sync
+/// reads its sources over minutes and writes what they said then, which would undo a change
+/// the bus announced meanwhile until the next sync; so a sync replays the changes logged since
+/// it started reading, and removes the older ones (its sources have them).
+const BUS_LOG_PK: &str = "buslog";
 const SYNCED_SK: &str = "synced";
 
 fn accounts_pk(bucket: u16) -> String {
@@ -65,10 +71,14 @@ pub struct SyncTarget<'a> {
     pub artifacts: Option<&'a BTreeMap<Artifact, Owners>>,
     pub groups: Option<&'a BTreeMap<String, Vec<String>>>,
     pub directory: Option<&'a Directory>,
+    /// When the sources were first read (milliseconds since the epoch): bus changes logged
+    /// since are applied again over this data. None: the data is not from the sources (an
+    /// import), the log is left alone.
+    pub read_since_ms: Option<u64>,
 }
 
 /// What a sync wrote (only what differed from the table).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncReport {
     pub artifacts_written: usize,
     pub artifacts_removed: usize,
@@ -78,6 +88,10 @@ pub struct SyncReport {
     pub account_buckets_removed: usize,
     /// Items already as wanted: not written.
     pub unchanged: usize,
+    /// Bus changes logged while the sources were read, applied again after the writes, and
+    /// the ones of them that changed the table (the sync had undone them).
+    pub bus_changes_replayed: usize,
+    pub bus_changes_restored: usize,
     /// Write units the data writes consumed (a put: one per started KiB; a delete: one).
     pub write_units: u64,
     /// The new version, when something changed (or a crashed run's writes were pending).
@@ -395,11 +409,88 @@ impl OwnershipStore {
             dynamo::batch_write(&self.client, &self.table, chunk).await?;
             progress(done, total);
         }
-        if total > 0 || pending {
+        if let Some(since) = target.read_since_ms {
+            self.replay_bus_log(since, &mut report).await?;
+        }
+        if total > 0 || pending || report.bus_changes_restored > 0 {
             report.version = Some(dynamo::bump_version_counter(&self.client, &self.table).await?);
         }
         self.mark_synced(false).await?;
         Ok(report)
+    }
+
+    /// Applies again the bus changes logged since `since_ms` (the sync's writes may have undone
+    /// them) and deletes the older entries, which the sync's sources include.
+    async fn replay_bus_log(
+        &self,
+        since_ms: u64,
+        report: &mut SyncReport,
+    ) -> Result<(), DynamoError> {
+        let mut old = Vec::new();
+        for item in dynamo::query_after(&self.client, &self.table, BUS_LOG_PK, None).await? {
+            let Some(sk) = get_s(&item, "sk") else {
+                continue;
+            };
+            let at: u64 = sk
+                .split('#')
+                .next()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            if at < since_ms {
+                let delete = DeleteRequest::builder()
+                    .key("pk", s(BUS_LOG_PK))
+                    .key("sk", s(sk))
+                    .build()
+                    .expect("key set");
+                old.push(WriteRequest::builder().delete_request(delete).build());
+                continue;
+            }
+            let change: FactChange =
+                match serde_json::from_str(get_s(&item, "change").unwrap_or("")) {
+                    Ok(change) => change,
+                    Err(e) => {
+                        tracing::warn!(sk, error = %e, "an unreadable bus log entry; skipped");
+                        continue;
+                    }
+                };
+            report.bus_changes_replayed += 1;
+            if self.apply_one(&change).await? {
+                report.bus_changes_restored += 1;
+                tracing::info!(change = %change.describe(), "a bus change newer than the sync's sources restored");
+            }
+        }
+        if !old.is_empty() {
+            dynamo::batch_write(&self.client, &self.table, old).await?;
+        }
+        Ok(())
+    }
+
+    /// Logs `changes` (see [`BUS_LOG_PK`]) before they are applied, so a sync reading its
+    /// sources meanwhile applies them again after writing.
+    async fn log_bus_changes(&self, changes: &[FactChange]) -> Result<(), DynamoError> {
+        let at = dynamo::now_millis();
+        // Distinct from another function instance's entries of the same millisecond.
+        let run: u64 = rand::random();
+        let writes = changes
+            .iter()
+            .enumerate()
+            .map(|(i, change)| {
+                let item = Item::from([
+                    ("pk".to_string(), s(BUS_LOG_PK)),
+                    ("sk".to_string(), s(format!("{at:016}#{run:016x}#{i:04}"))),
+                    (
+                        "change".to_string(),
+                        s(serde_json::to_string(change).expect("a change serialises")),
+                    ),
+                ]);
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .expect("item set");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        dynamo::batch_write(&self.client, &self.table, writes).await
     }
 
     /// Applies changes announced on the bus (a [`FactChange::RefreshAccount`] must have been
@@ -407,6 +498,14 @@ impl OwnershipStore {
     /// and written only if the change alters it; the version is bumped once if anything
     /// changed, and returned.
     pub async fn apply(&self, changes: &[FactChange]) -> Result<Option<u64>, DynamoError> {
+        let resolved: Vec<FactChange> = changes
+            .iter()
+            .filter(|c| !matches!(c, FactChange::RefreshAccount { .. }))
+            .cloned()
+            .collect();
+        if !resolved.is_empty() {
+            self.log_bus_changes(&resolved).await?;
+        }
         let mut changed = false;
         for change in changes {
             changed |= self.apply_one(change).await?;

@@ -99,8 +99,11 @@ fn bench(args: &SyncBenchArgs, url: &str) -> anyhow::Result<()> {
         print_run("first (empty table)", &first);
         let second = handler.run().await?;
         print_run("second (nothing changed)", &second);
-        if second.items_written() != 0 || second.version.is_some() {
-            bail!("the second run wrote {} items", second.items_written());
+        if second.store.items_written() != 0 || second.store.version.is_some() {
+            bail!(
+                "the second run wrote {} items",
+                second.store.items_written()
+            );
         }
         acl_change(&clients).await
     });
@@ -204,11 +207,11 @@ fn print_run(label: &str, o: &SyncOutcome) {
         o.groups,
         o.accounts,
         o.aliases,
-        o.items_written(),
-        o.artifacts_written,
-        o.groups_written,
-        o.account_buckets_written,
-        o.unchanged_items,
-        o.write_units
+        o.store.items_written(),
+        o.store.artifacts_written,
+        o.store.groups_written,
+        o.store.account_buckets_written,
+        o.store.unchanged,
+        o.store.write_units
     );
 }

@@ -35,11 +35,11 @@ pub fn run(args: SyncArgs) -> anyhow::Result<()> {
         );
         println!(
             "wrote {} items ({} unchanged), {} write units, in {} ms; {}",
-            outcome.items_written(),
-            outcome.unchanged_items,
-            outcome.write_units,
+            outcome.store.items_written(),
+            outcome.store.unchanged,
+            outcome.store.write_units,
             outcome.write_ms,
-            match outcome.version {
+            match outcome.store.version {
                 Some(v) => format!("ownership version now {v}"),
                 None => "nothing changed".to_string(),
             }

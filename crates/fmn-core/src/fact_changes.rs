@@ -21,8 +21,10 @@ use crate::message::Envelope;
 use crate::ownership::Owners;
 use crate::rules::{Artifact, ArtifactKind};
 
-/// One change to the synced facts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One change to the synced facts. Stored as JSON while a full sync may still be writing
+/// older data over it (`fmn_aws::ownership_store`'s bus log).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
 pub enum FactChange {
     SetOwners {
         artifact: Artifact,

@@ -58,45 +58,13 @@ pub struct SyncOutcome {
     pub aliases: usize,
     /// Groups dist-git names that FAS does not know, read from Pagure.
     pub pagure_only_groups: usize,
-    pub artifacts_written: usize,
-    pub artifacts_removed: usize,
-    pub groups_written: usize,
-    pub groups_removed: usize,
-    pub account_buckets_written: usize,
-    pub account_buckets_removed: usize,
-    pub unchanged_items: usize,
-    pub write_units: u64,
-    /// The ownership version after the run, when it changed.
-    pub version: Option<u64>,
+    /// What the store wrote (only what differed), flattened into the report's JSON.
+    #[serde(flatten)]
+    pub store: SyncReport,
     /// fmn accounts disabled because their FAS account is locked.
     pub accounts_disabled: usize,
     pub fetch_ms: u64,
     pub write_ms: u64,
-}
-
-impl SyncOutcome {
-    fn with_report(mut self, r: &SyncReport) -> Self {
-        self.artifacts_written = r.artifacts_written;
-        self.artifacts_removed = r.artifacts_removed;
-        self.groups_written = r.groups_written;
-        self.groups_removed = r.groups_removed;
-        self.account_buckets_written = r.account_buckets_written;
-        self.account_buckets_removed = r.account_buckets_removed;
-        self.unchanged_items = r.unchanged;
-        self.write_units = r.write_units;
-        self.version = r.version;
-        self
-    }
-
-    /// Data items written or removed.
-    pub fn items_written(&self) -> usize {
-        self.artifacts_written
-            + self.artifacts_removed
-            + self.groups_written
-            + self.groups_removed
-            + self.account_buckets_written
-            + self.account_buckets_removed
-    }
 }
 
 pub struct SyncHandler {
@@ -122,6 +90,8 @@ impl SyncHandler {
     /// One full refresh.
     pub async fn run(&self) -> Result<SyncOutcome, SyncError> {
         let started = Instant::now();
+        // Bus changes from now on win over what the sources say (read over the next minutes).
+        let read_since_ms = fmn_aws::dynamo::now_millis();
         let mut outcome = SyncOutcome::default();
         let (alias, fas_groups, directory) = tokio::try_join!(
             self.pagure.owner_alias(),
@@ -178,6 +148,7 @@ impl SyncHandler {
                     artifacts: Some(&alias.artifacts),
                     groups: Some(&groups),
                     directory: Some(&directory),
+                    read_since_ms: Some(read_since_ms),
                 },
                 WRITE_PAGE,
                 |done, total| tracing::info!(done, total, "sync writes"),
@@ -204,14 +175,14 @@ impl SyncHandler {
         let outcome = SyncOutcome {
             write_ms: millis(started.elapsed()),
             accounts_disabled: disabled.into_iter().filter(|d| *d).count(),
+            store: report,
             ..outcome
-        }
-        .with_report(&report);
+        };
         tracing::info!(
-            written = outcome.items_written(),
-            unchanged = outcome.unchanged_items,
-            write_units = outcome.write_units,
-            version = outcome.version,
+            written = outcome.store.items_written(),
+            unchanged = outcome.store.unchanged,
+            write_units = outcome.store.write_units,
+            version = outcome.store.version,
             write_ms = outcome.write_ms,
             "sync done"
         );
