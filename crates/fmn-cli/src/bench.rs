@@ -915,6 +915,54 @@ mod tests {
     }
 
     #[test]
+    fn the_export_holds_the_same_users_and_their_recipients() {
+        let dir = std::env::temp_dir().join(format!("fmn-bench-export-{}", std::process::id()));
+        let mut a = args(300);
+        a.export = Some(dir.clone());
+        let report = bench_match(&a, false, false).unwrap();
+        assert_eq!(report.exported.as_deref(), Some(dir.as_path()));
+        let users: Vec<UserPrefs> = std::fs::read_to_string(dir.join("users.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let corpus = load_corpus(a.corpus.as_deref().unwrap()).unwrap();
+        let world = generate_world(&corpus, 300, a.seed, WorldSize::default(), false);
+        assert_eq!(users.len(), 300);
+        for (i, u) in users.iter().enumerate() {
+            assert_eq!(*u, world.user(i));
+        }
+        let ownership: Ownership =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("ownership.json")).unwrap())
+                .unwrap();
+        let recipients: Vec<serde_json::Value> =
+            std::fs::read_to_string(dir.join("recipients.jsonl"))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        assert_eq!(recipients.len(), corpus.messages.len());
+        // The recipients are what a matcher built from the exported data decides.
+        let ownership = Arc::new(ownership);
+        let (matcher, _) = Matcher::build(users.into_iter(), ownership.clone());
+        let mut any = 0;
+        for ((env, meta), line) in corpus.messages.iter().zip(&recipients) {
+            let facts = MessageFacts::new(env, meta, &ownership);
+            let want: std::collections::BTreeSet<String> = matcher
+                .matches(&facts)
+                .iter()
+                .map(|m| m.user.to_string())
+                .collect();
+            let got: std::collections::BTreeSet<String> =
+                serde_json::from_value(line["users"].clone()).unwrap();
+            assert_eq!(got, want, "{}", line["topic"]);
+            any += got.len();
+        }
+        assert!(any > 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn generation_is_deterministic_and_valid() {
         let corpus = load_corpus(args(1).corpus.as_deref().unwrap()).unwrap();
         let a = generate_world(&corpus, 500, 3, WorldSize::default(), false);
