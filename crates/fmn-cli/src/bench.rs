@@ -944,7 +944,7 @@ mod tests {
         assert_eq!(recipients.len(), corpus.messages.len());
         // The recipients are what a matcher built from the exported data decides.
         let ownership = Arc::new(ownership);
-        let (matcher, _) = Matcher::build(users.into_iter(), ownership.clone());
+        let (matcher, _) = Matcher::build(users, ownership.clone());
         let mut any = 0;
         for ((env, meta), line) in corpus.messages.iter().zip(&recipients) {
             let facts = MessageFacts::new(env, meta, &ownership);
