@@ -13,7 +13,7 @@ endif
 
 .PHONY: help deps emulators-up emulators-down emulators-status emulators-reset \
         localstack-up localstack-down build lambda lambda-debug run provision test test-unit lint fmt rehearse \
-        bench bench-bridge clean sam-build
+        bench bench-bridge bench-fmn3 clean sam-build
 
 help:
 	@echo "make run     - run the whole system locally on LocalStack (installs what is missing)"
@@ -25,6 +25,7 @@ help:
 	@echo "make sam-build - the whole stack's artifacts for sam deploy (.aws-sam/build; ~10 min)"
 	@echo "make bench   - benchmarks"
 	@echo "make bench-bridge - the ingest bridge on fedmsg and fedora-messaging, side by side"
+	@echo "make bench-fmn3 - fmn's matching and FMN 3.x's (Fedora's running service) on the same users and corpus"
 
 # System packages, the emulators (LocalStack, DynamoDB Local, moto), the real fedmsg
 # publisher the bridge tests use and schemathesis for the web-api test, all pinned.
@@ -125,6 +126,16 @@ bench:
 bench-bridge: deps
 	$(CARGO) build --release -p fmn-ingest-bridge --bins
 	@scripts/with-emulators.sh $(CARGO) test -p fmn-integration-tests --test amqp -- --ignored --nocapture bench_bridge
+
+# fmn and FMN 3.x (fmn on PyPI) on the same generated users and fedora-messaging corpus: both
+# throughputs, the ratio and the agreement of their recipients. FMN 3.x runs in its own pinned
+# venv (tests/bench/fmn3/install.sh, not part of `make deps`). FMN3_USERS picks the user counts.
+FMN3_USERS ?= 1000 10000
+bench-fmn3:
+	tests/bench/fmn3/install.sh
+	$(CARGO) build --release -p fmn-cli
+	$(FMN_LOCAL_DIR)/venv-fmn3/bin/python tests/bench/fmn3/bench_fmn3.py --users $(FMN3_USERS) \
+	  --fmn $${CARGO_TARGET_DIR:-target}/release/fmn
 
 clean: emulators-down
 	$(CARGO) clean

@@ -59,12 +59,24 @@ struct MatchArgs {
     /// The message corpus, JSON Lines [default: tests/data/fedmsg-examples.jsonl]
     #[arg(long)]
     corpus: Option<PathBuf>,
+    /// Also write the generated world into this directory as JSON, for benches of other
+    /// implementations that must see the same users (tests/bench/fmn3): `users.jsonl` (each
+    /// user's preferences), `ownership.json`, and `recipients.jsonl` (each corpus message's
+    /// matched users, one pass).
+    #[arg(long)]
+    export: Option<PathBuf>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.kind {
         BenchKind::Match(args) => {
             let report = bench_match(&args, true, true)?;
+            if let Some(dir) = &report.exported {
+                println!(
+                    "exported users, ownership and recipients to {}",
+                    dir.display()
+                );
+            }
             print!("{}", report.render());
             Ok(())
         }
@@ -582,6 +594,8 @@ struct Report {
     peak_memory: Option<u64>,
     /// Matches over one pass of the corpus, by filter name.
     by_filter: Vec<(String, u64)>,
+    /// Where the world was exported (`--export`).
+    exported: Option<PathBuf>,
 }
 
 impl Report {
@@ -785,6 +799,9 @@ fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Re
             *by_filter.entry(m.filter_name.to_string()).or_default() += 1;
         }
     }
+    if let Some(dir) = &args.export {
+        export_world(dir, &world, &ownership, &corpus, &matcher)?;
+    }
     latencies.sort_unstable();
     let at = |q: f64| {
         let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
@@ -810,12 +827,60 @@ fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Re
         max: at(1.0),
         peak_memory: peak_memory_kib(),
         by_filter: by_filter.into_iter().collect(),
+        exported: args.export.clone(),
     };
     if leak {
         std::mem::forget(matcher);
         std::mem::forget(world);
     }
     Ok(report)
+}
+
+/// Writes `users.jsonl`, `ownership.json` and `recipients.jsonl` into `dir` (see
+/// [`MatchArgs::export`]). Recipients are users with at least one match: the unit another
+/// implementation can be compared on, whatever its destinations look like.
+fn export_world(
+    dir: &Path,
+    world: &World,
+    ownership: &Ownership,
+    corpus: &Corpus,
+    matcher: &Matcher,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let create = |name: &str| -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+        let path = dir.join(name);
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(std::io::BufWriter::new(file))
+    };
+    let mut users = create("users.jsonl")?;
+    for i in 0..world.names.len() {
+        serde_json::to_writer(&mut users, &world.user(i))?;
+        users.write_all(b"\n")?;
+    }
+    users.flush()?;
+    let mut owners = create("ownership.json")?;
+    serde_json::to_writer(&mut owners, ownership)?;
+    owners.flush()?;
+    let mut recipients = create("recipients.jsonl")?;
+    for (env, meta) in &corpus.messages {
+        let facts = MessageFacts::new(env, meta, ownership);
+        let matched: std::collections::BTreeSet<String> = matcher
+            .matches(&facts)
+            .iter()
+            .map(|m| m.user.to_string())
+            .collect();
+        let line = serde_json::json!({
+            "id": env.msg_id,
+            "topic": env.topic,
+            "users": matched,
+        });
+        serde_json::to_writer(&mut recipients, &line)?;
+        recipients.write_all(b"\n")?;
+    }
+    recipients.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -831,6 +896,7 @@ mod tests {
                 Path::new(env!("CARGO_MANIFEST_DIR"))
                     .join("../../tests/data/fedmsg-examples.jsonl"),
             ),
+            export: None,
         }
     }
 
@@ -846,6 +912,54 @@ mod tests {
         assert!(report.p50 <= report.p99 && report.p99 <= report.max);
         let text = report.render();
         assert!(text.contains("messages/s"), "{text}");
+    }
+
+    #[test]
+    fn the_export_holds_the_same_users_and_their_recipients() {
+        let dir = std::env::temp_dir().join(format!("fmn-bench-export-{}", std::process::id()));
+        let mut a = args(300);
+        a.export = Some(dir.clone());
+        let report = bench_match(&a, false, false).unwrap();
+        assert_eq!(report.exported.as_deref(), Some(dir.as_path()));
+        let users: Vec<UserPrefs> = std::fs::read_to_string(dir.join("users.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let corpus = load_corpus(a.corpus.as_deref().unwrap()).unwrap();
+        let world = generate_world(&corpus, 300, a.seed, WorldSize::default(), false);
+        assert_eq!(users.len(), 300);
+        for (i, u) in users.iter().enumerate() {
+            assert_eq!(*u, world.user(i));
+        }
+        let ownership: Ownership =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("ownership.json")).unwrap())
+                .unwrap();
+        let recipients: Vec<serde_json::Value> =
+            std::fs::read_to_string(dir.join("recipients.jsonl"))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        assert_eq!(recipients.len(), corpus.messages.len());
+        // The recipients are what a matcher built from the exported data decides.
+        let ownership = Arc::new(ownership);
+        let (matcher, _) = Matcher::build(users, ownership.clone());
+        let mut any = 0;
+        for ((env, meta), line) in corpus.messages.iter().zip(&recipients) {
+            let facts = MessageFacts::new(env, meta, &ownership);
+            let want: std::collections::BTreeSet<String> = matcher
+                .matches(&facts)
+                .iter()
+                .map(|m| m.user.to_string())
+                .collect();
+            let got: std::collections::BTreeSet<String> =
+                serde_json::from_value(line["users"].clone()).unwrap();
+            assert_eq!(got, want, "{}", line["topic"]);
+            any += got.len();
+        }
+        assert!(any > 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
