@@ -51,7 +51,7 @@ pub struct Redrive {
     pub max_receive_count: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyType {
     Hash,
     Range,

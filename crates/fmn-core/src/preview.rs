@@ -381,7 +381,7 @@ mod tests {
             describe(&e),
             "about 12 a day, 3 of them about your packages"
         );
-        let e = estimate(&[full, partial], &[20_000, 19_999], 0, now);
+        let e = estimate(&[full.clone(), partial], &[20_000, 19_999], 0, now);
         // (12 + 4 × 4) over 1.5 days.
         assert_eq!((e.per_day, e.days, e.sampled), (18.7, 1.5, true));
         assert!(describe(&e).ends_with("(estimated from a sample)"));
