@@ -75,7 +75,7 @@ pub fn plan(rules: &[Rule], days: &[(u64, BTreeSet<String>)], max_queries: usize
         return Plan::Nothing;
     }
     let mut days: Vec<&(u64, BTreeSet<String>)> = days.iter().collect();
-    days.sort_by(|a, b| b.0.cmp(&a.0));
+    days.sort_by_key(|d| std::cmp::Reverse(d.0));
     if !pins_topics(rules) {
         return Plan::Sample {
             days: days.iter().map(|(d, _)| *d).collect(),
@@ -372,7 +372,7 @@ mod tests {
             complete: false,
             oldest: Some(now - 3 * 3600),
         };
-        let e = estimate(&[full.clone()], &[19_999], 0, now);
+        let e = estimate(std::slice::from_ref(&full), &[19_999], 0, now);
         assert_eq!(
             (e.per_day, e.about_your_packages_per_day, e.sampled),
             (12.0, 3.0, false)
