@@ -156,13 +156,9 @@ try {
   const msgId = (await ask("publish")).replace(/^published\s+/, "");
   log("published", msgId);
   const item = page.locator(`#recent li[data-msg-id="${msgId}"]`);
-  const deadline = Date.now() + 90_000;
-  while (!(await item.count())) {
-    if (Date.now() > deadline) throw new Error(`${msgId} not in recent notifications after 90 s`);
-    await page.waitForTimeout(1000);
-    await page.locator("#recent-refresh").click();
-    await page.locator("#recent-refresh:not([disabled])").waitFor();
-  }
+  // Live: the page's polling of /me/latest brings it, with no reload and no click.
+  await item.waitFor({ timeout: 90_000 });
+  await page.locator("#status", { hasText: "New notification" }).waitFor();
   const text = await item.textContent();
   log("notification:", text);
   expect(text.includes(FILTER), "the notification names the filter");
@@ -178,6 +174,33 @@ try {
     (await x.locator(".x-rules li.held", { hasText: "catalogue:bodhi_update_request_testing" }).count()) === 1,
     "explain names the catalogue event",
   );
+
+  // The preview of the filter lists the stored message and a rate; a rule being added that
+  // no stored message satisfies empties it (fetched again after the edit, debounced).
+  step = "preview";
+  await page.locator(`${p}-preview summary`).click();
+  await page.locator(`${p}-preview-list li`).first().waitFor();
+  const rate = await page.locator(`${p}-preview-rate`).textContent();
+  log("preview:", rate);
+  expect(/about [0-9.]+ a day/.test(rate), "the preview gives a rate");
+  expect((await page.locator(`${p}-preview-list li`).count()) >= 1, "the preview lists the message");
+  await page.locator(`${p}-add-search`).fill("");
+  await page.locator(`${p}-add-kind`).selectOption("catalogue:koji_build_failed");
+  await page.locator(`${p}-preview-rate`, { hasText: "nothing in the last" }).waitFor();
+  expect((await page.locator(`${p}-preview-list`).count()) === 0, "no match listed");
+  await page.locator(`${p}-add-kind`).selectOption("");
+
+  // The destination's card shows the last delivery once the mail went out.
+  step = "last delivery";
+  const lastDeadline = Date.now() + 60_000;
+  const lastNote = page.locator("#destinations li.dest", { hasText: email }).locator(".last-delivery");
+  while (!((await lastNote.textContent()) || "").startsWith("Last delivery")) {
+    if (Date.now() > lastDeadline) throw new Error("no last delivery shown after 60 s");
+    await page.waitForTimeout(1000);
+    await page.reload();
+    await page.locator("#destinations li.dest", { hasText: email }).waitFor();
+  }
+  log("last delivery:", await lastNote.textContent());
 
   step = "export and import";
   const [download] = await Promise.all([

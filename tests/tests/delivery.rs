@@ -272,6 +272,7 @@ async fn a_send_left_half_done_by_a_crash_waits_for_its_lease_then_goes_once() {
         user: "dave",
         destination: "email-1",
         address: &address,
+        what: "test",
     };
     // Another sender holds it right now: a second claim must wait.
     assert!(matches!(
@@ -825,6 +826,7 @@ async fn a_complaint_stops_the_address() {
         user: &user,
         destination: "email-1",
         address: &address,
+        what: "test",
     };
     let Claim::Claimed(claim) = records.claim(&key, &info).await.unwrap() else {
         panic!("a fresh record is claimed");

@@ -269,6 +269,7 @@ async fn mail_events_binary_settles_a_record_from_a_send_event() {
         user: "alice",
         destination: "email-1",
         address: "alice@example.org",
+        what: "test",
     };
     assert!(matches!(
         records.claim(&key, &info).await.unwrap(),

@@ -201,6 +201,7 @@ async fn a_send_event_settles_a_record_its_dead_sender_left_sending() {
         user: "alice",
         destination: "email-1",
         address: &address,
+        what: "test",
     };
     assert!(matches!(
         records.claim(&key, &info).await.unwrap(),

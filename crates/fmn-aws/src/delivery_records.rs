@@ -188,6 +188,28 @@ pub struct RecordInfo<'a> {
     pub user: &'a str,
     pub destination: &'a str,
     pub address: &'a str,
+    /// What is delivered, in words (the notification's title, "digest of 3"): shown as the
+    /// destination's last delivery.
+    pub what: &'a str,
+}
+
+/// The key of a destination's last-delivery item in the delivery-records table.
+pub fn last_delivery_key(user: &str, destination: &str) -> String {
+    format!("last#{user}#{destination}")
+}
+
+/// How long a last-delivery item is kept after the delivery.
+pub const LAST_DELIVERY_TTL_SECS: u64 = 90 * 24 * 3600;
+
+/// A destination's last delivery, as the page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LastDelivery {
+    pub destination: String,
+    /// Milliseconds since the epoch.
+    pub at_ms: u64,
+    /// `email`, `digest`, `irc` or `matrix`.
+    pub channel: String,
+    pub what: String,
 }
 
 #[derive(Clone, Debug)]
@@ -312,6 +334,7 @@ impl DeliveryRecords {
                 if let Err(e) = self.mark_sent(&claim, &message_id).await {
                     tracing::error!(key, error = %e, "sent but its record could not be marked");
                 }
+                self.note_delivered(key, info).await;
                 Delivered::Sent {
                     message_id,
                     attempts: claim.attempts,
@@ -334,6 +357,88 @@ impl DeliveryRecords {
                 Delivered::ServiceWide { reason }
             }
         })
+    }
+
+    /// Keeps `info` as its destination's last delivery (one small item per destination,
+    /// overwritten only by a later one). A failure is logged: the delivery stands.
+    pub async fn note_delivered(&self, key: &str, info: &RecordInfo<'_>) {
+        if info.user.is_empty() || info.destination.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let channel = key.split('#').next().unwrap_or_default();
+        let what: String = info.what.chars().take(300).collect();
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(last_delivery_key(info.user, info.destination)))
+            .item("at", n(now))
+            .item("channel", s(or_dash(channel)))
+            .item("what", s(or_dash(&what)))
+            .item("record", s(key))
+            .item(
+                "expires_at",
+                n(crate::dynamo::now_secs() + LAST_DELIVERY_TTL_SECS),
+            )
+            .condition_expression("attribute_not_exists(pk) OR #at < :at")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":at", n(now))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("PutItem", &self.table, e));
+        match out {
+            Ok(_) => {}
+            Err(e) if e.is_condition_failure() => {}
+            Err(e) => tracing::warn!(key, error = %e, "the last delivery could not be noted"),
+        }
+    }
+
+    /// The last deliveries of `user`'s `destinations` (one `BatchGetItem`; those never
+    /// delivered to are absent).
+    pub async fn last_deliveries(
+        &self,
+        user: &str,
+        destinations: &[String],
+    ) -> Result<Vec<LastDelivery>, DynamoError> {
+        if destinations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<Item> = destinations
+            .iter()
+            .take(100)
+            .map(|d| Item::from([("pk".to_string(), s(last_delivery_key(user, d)))]))
+            .collect();
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(
+                &self.table,
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .build()
+                    .expect("keys set"),
+            )
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("BatchGetItem", &self.table, e))?;
+        let prefix = format!("last#{user}#");
+        let mut found: Vec<LastDelivery> = out
+            .responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| {
+                Some(LastDelivery {
+                    destination: get_s(item, "pk")?.strip_prefix(&prefix)?.to_string(),
+                    at_ms: get_n(item, "at")?,
+                    channel: get_s(item, "channel").unwrap_or_default().to_string(),
+                    what: get_s(item, "what").unwrap_or_default().to_string(),
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| a.destination.cmp(&b.destination));
+        Ok(found)
     }
 
     /// The record of `key`, if any.

@@ -23,6 +23,7 @@ pub mod pacing;
 pub mod prefs_cache;
 pub mod prefs_snapshot;
 pub mod prefs_store;
+pub mod preview;
 pub mod provision;
 pub mod recent;
 pub mod retry;
@@ -36,5 +37,5 @@ pub mod throttle;
 pub mod vars;
 
 pub use config::AwsClients;
-pub use names::{Access, FunctionName, QueueName, ResourceNames, TableName};
+pub use names::{Access, FunctionName, IndexName, QueueName, ResourceNames, TableName};
 pub use vars::{ConfigError, Vars};

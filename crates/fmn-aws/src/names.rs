@@ -182,6 +182,43 @@ impl TableName {
     }
 }
 
+/// A global secondary index of a table (the template declares exactly these; a test compares
+/// them). Both serve filter previews (`crate::preview`): stored messages by topic and UTC day,
+/// and by day alone, each ordered by arrival (`time_id` = `<ms since the epoch, 15 digits>#<id>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IndexName {
+    /// `topic_day` = `<full topic>#<days since the epoch>`.
+    MessagesByTopicDay,
+    /// `msg_day` = `<days since the epoch>`.
+    MessagesByDay,
+}
+
+impl IndexName {
+    pub const ALL: [IndexName; 2] = [IndexName::MessagesByTopicDay, IndexName::MessagesByDay];
+
+    pub fn table(self) -> TableName {
+        TableName::RecentMessages
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexName::MessagesByTopicDay => "by-topic-day",
+            IndexName::MessagesByDay => "by-day",
+        }
+    }
+
+    pub fn hash_key(self) -> &'static str {
+        match self {
+            IndexName::MessagesByTopicDay => "topic_day",
+            IndexName::MessagesByDay => "msg_day",
+        }
+    }
+
+    pub fn range_key(self) -> &'static str {
+        "time_id"
+    }
+}
+
 /// What a function does with a resource. Each function's list ([`FunctionName::access`]) is
 /// what the template grants it, exactly (a test compares them), and what its clients let it
 /// touch ([`crate::AwsClients::scoped`]): the code's use, the template's policy and the

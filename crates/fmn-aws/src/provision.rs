@@ -5,14 +5,15 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType as DynamoKeyType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType as DynamoKeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::config::AwsClients;
-use crate::template::{KeyType, QueueSpec, TableSpec, Template};
+use crate::template::{IndexSpec, KeyType, QueueSpec, TableSpec, Template};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -172,22 +173,17 @@ async fn create_table(clients: &AwsClients, table: &TableSpec) -> Result<(), Pro
                 .map_err(|e| err(e.to_string()))?,
         );
     }
-    for (name, kind) in &table.key_schema {
-        let key_type = match kind {
-            KeyType::Hash => DynamoKeyType::Hash,
-            KeyType::Range => DynamoKeyType::Range,
-        };
-        request = request.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(key_type)
-                .build()
-                .map_err(|e| err(e.to_string()))?,
-        );
+    for element in key_schema(&table.key_schema).map_err(err)? {
+        request = request.key_schema(element);
+    }
+    for index in &table.indexes {
+        request = request.global_secondary_indexes(global_index(index).map_err(err)?);
     }
     match request.send().await {
         Ok(_) => {}
-        Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
+        Err(e) if e.code() == Some("ResourceInUseException") => {
+            return add_missing_indexes(clients, table).await.map_err(err)
+        }
         Err(e) => {
             return Err(err(
                 aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()
@@ -209,6 +205,91 @@ async fn create_table(clients: &AwsClients, table: &TableSpec) -> Result<(), Pro
             .send()
             .await
             .map_err(|e| err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+    }
+    Ok(())
+}
+
+fn key_schema(keys: &[(String, KeyType)]) -> Result<Vec<KeySchemaElement>, String> {
+    keys.iter()
+        .map(|(name, kind)| {
+            let key_type = match kind {
+                KeyType::Hash => DynamoKeyType::Hash,
+                KeyType::Range => DynamoKeyType::Range,
+            };
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+fn global_index(index: &IndexSpec) -> Result<GlobalSecondaryIndex, String> {
+    GlobalSecondaryIndex::builder()
+        .index_name(&index.name)
+        .set_key_schema(Some(key_schema(&index.key_schema)?))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::from(index.projection.as_str()))
+                .build(),
+        )
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// A table made before an index was added to the template gets it (one per update, as
+/// DynamoDB allows; the index is usable once it has been built).
+async fn add_missing_indexes(clients: &AwsClients, table: &TableSpec) -> Result<(), String> {
+    if table.indexes.is_empty() {
+        return Ok(());
+    }
+    let described = clients
+        .dynamodb
+        .describe_table()
+        .table_name(&table.name)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())?;
+    let present: Vec<String> = described
+        .table
+        .and_then(|t| t.global_secondary_indexes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.index_name)
+        .collect();
+    for index in table.indexes.iter().filter(|i| !present.contains(&i.name)) {
+        let attributes = index
+            .key_schema
+            .iter()
+            .filter_map(|(name, _)| table.attributes.iter().find(|(a, _)| a == name))
+            .map(|(name, kind)| {
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let spec = global_index(index)?;
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(&index.name)
+            .set_key_schema(Some(spec.key_schema))
+            .set_projection(spec.projection)
+            .build()
+            .map_err(|e| e.to_string())?;
+        tracing::info!(table = %table.name, index = %index.name, "adding a missing index");
+        clients
+            .dynamodb
+            .update_table()
+            .table_name(&table.name)
+            .set_attribute_definitions(Some(attributes))
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())?;
     }
     Ok(())
 }

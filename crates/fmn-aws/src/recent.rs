@@ -1,6 +1,9 @@
 //! The recent-messages table (messages the match function saw, for "explain" and history) and
 //! each user's activity feed (what was sent to them) in the activity table.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
@@ -147,6 +150,24 @@ pub struct RecentMessages {
     client: aws_sdk_dynamodb::Client,
     table: String,
     activity_table: String,
+    /// (day, topic) pairs this instance already added to the day's topic list.
+    topics_listed: Arc<Mutex<HashSet<(u64, String)>>>,
+}
+
+/// The key of the list of topics seen on a day (days since the epoch).
+pub fn topics_seen_pk(day: u64) -> String {
+    format!("topics#{day}")
+}
+
+/// The preview indexes' keys of a message that arrived at `received_ms` (ms since the epoch):
+/// (`topic_day`, `msg_day`, `time_id`); see [`crate::IndexName`].
+pub fn preview_keys(topic: &str, msg_id: &str, received_ms: u64) -> (String, String, String) {
+    let day = received_ms / 1000 / fmn_core::preview::DAY_SECS;
+    (
+        format!("{topic}#{day}"),
+        day.to_string(),
+        format!("{received_ms:015}#{msg_id}"),
+    )
 }
 
 impl RecentMessages {
@@ -155,13 +176,29 @@ impl RecentMessages {
             client: clients.dynamodb.clone(),
             table: clients.table(crate::TableName::RecentMessages),
             activity_table: clients.table(crate::TableName::Activity),
+            topics_listed: Arc::default(),
         }
     }
 
-    /// Stores a message (gzip-compressed: an item is at most 400 KB). Storing it again
-    /// overwrites it with the same content.
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Stores a message (gzip-compressed: an item is at most 400 KB), with the keys of the
+    /// preview indexes, and lists its topic among the day's (once per topic, day and
+    /// instance). Storing it again overwrites it with the same content (and index keys of the
+    /// new arrival time).
     pub async fn put(&self, msg_id: &str, topic: &str, envelope: &str) -> Result<(), DynamoError> {
-        let now = dynamo::now_secs();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let now = now_ms / 1000;
+        let (topic_day, msg_day, time_id) = preview_keys(topic, msg_id, now_ms);
         self.client
             .put_item()
             .table_name(&self.table)
@@ -175,9 +212,44 @@ impl RecentMessages {
             )
             .item("received_at", n(now))
             .item("expires_at", n(now + MESSAGE_TTL_SECS))
+            .item("topic_day", s(topic_day))
+            .item("msg_day", s(msg_day))
+            .item("time_id", s(time_id))
             .send()
             .await
             .map_err(|e| DynamoError::call("PutItem", &self.table, e))?;
+        self.list_topic(now / fmn_core::preview::DAY_SECS, topic)
+            .await
+    }
+
+    /// Adds the topic to the day's list (a string set), unless this instance already did.
+    async fn list_topic(&self, day: u64, topic: &str) -> Result<(), DynamoError> {
+        let key = (day, topic.to_string());
+        if self
+            .topics_listed
+            .lock()
+            .expect("not poisoned")
+            .contains(&key)
+        {
+            return Ok(());
+        }
+        let expires = (day + 1) * fmn_core::preview::DAY_SECS + MESSAGE_TTL_SECS;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(topics_seen_pk(day)))
+            .update_expression("ADD topics :t SET #kind = :kind, expires_at = :exp")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":t", AttributeValue::Ss(vec![topic.to_string()]))
+            .expression_attribute_values(":kind", s("topics-seen"))
+            .expression_attribute_values(":exp", n(expires))
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("UpdateItem", &self.table, e))?;
+        let mut listed = self.topics_listed.lock().expect("not poisoned");
+        // Yesterday's pairs are no longer needed.
+        listed.retain(|(d, _)| *d + 1 >= day);
+        listed.insert(key);
         Ok(())
     }
 

@@ -51,7 +51,7 @@ pub struct Redrive {
     pub max_receive_count: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyType {
     Hash,
     Range,
@@ -65,6 +65,16 @@ pub struct TableSpec {
     pub attributes: Vec<(String, String)>,
     pub key_schema: Vec<(String, KeyType)>,
     pub ttl_attribute: Option<String>,
+    /// Global secondary indexes (all projecting every attribute).
+    pub indexes: Vec<IndexSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: String,
+    pub key_schema: Vec<(String, KeyType)>,
+    /// `ProjectionType`.
+    pub projection: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -363,17 +373,45 @@ impl Resolver<'_> {
                 }
             }
         }
-        let mut key_schema = Vec::new();
-        for k in list("KeySchema") {
-            let field = |key: &str| k.get(key).map(|v| self.string(id, v)).transpose();
-            let key_type = match field("KeyType")?.as_deref() {
-                Some("HASH") => KeyType::Hash,
-                Some("RANGE") => KeyType::Range,
-                other => return Err(resource_err(id, format!("bad KeyType {other:?}"))),
-            };
-            let name =
-                field("AttributeName")?.ok_or_else(|| resource_err(id, "key without a name"))?;
-            key_schema.push((name, key_type));
+        let key_schema_of = |keys: Vec<Value>| -> Result<Vec<(String, KeyType)>, TemplateError> {
+            let mut key_schema = Vec::new();
+            for k in keys {
+                let field = |key: &str| k.get(key).map(|v| self.string(id, v)).transpose();
+                let key_type = match field("KeyType")?.as_deref() {
+                    Some("HASH") => KeyType::Hash,
+                    Some("RANGE") => KeyType::Range,
+                    other => return Err(resource_err(id, format!("bad KeyType {other:?}"))),
+                };
+                let name = field("AttributeName")?
+                    .ok_or_else(|| resource_err(id, "key without a name"))?;
+                key_schema.push((name, key_type));
+            }
+            Ok(key_schema)
+        };
+        let key_schema = key_schema_of(list("KeySchema"))?;
+        let mut indexes = Vec::new();
+        for index in list("GlobalSecondaryIndexes") {
+            let name = index
+                .get("IndexName")
+                .map(|v| self.string(id, v))
+                .transpose()?
+                .ok_or_else(|| resource_err(id, "an index needs an IndexName"))?;
+            let keys = index
+                .get("KeySchema")
+                .and_then(Value::as_sequence)
+                .cloned()
+                .unwrap_or_default();
+            let projection = index
+                .get("Projection")
+                .and_then(|p| p.get("ProjectionType"))
+                .map(|v| self.string(id, v))
+                .transpose()?
+                .unwrap_or_else(|| "KEYS_ONLY".to_string());
+            indexes.push(IndexSpec {
+                name,
+                key_schema: key_schema_of(keys)?,
+                projection,
+            });
         }
         let ttl_attribute = match props.get("TimeToLiveSpecification") {
             Some(ttl) if ttl.get("Enabled").and_then(Value::as_bool).unwrap_or(false) => ttl
@@ -388,6 +426,7 @@ impl Resolver<'_> {
             attributes,
             key_schema,
             ttl_attribute,
+            indexes,
         })
     }
 
@@ -688,6 +727,43 @@ mod tests {
             .map(|x| (x.logical_id().to_string(), names.table(*x)))
             .collect();
         assert_eq!(in_template, in_code);
+    }
+
+    #[test]
+    fn template_and_code_declare_the_same_indexes() {
+        let t = bundled();
+        for table in TableName::ALL {
+            let spec = t.table(table.logical_id()).unwrap();
+            let in_template: BTreeSet<_> = spec
+                .indexes
+                .iter()
+                .map(|i| (i.name.clone(), i.key_schema.clone(), i.projection.clone()))
+                .collect();
+            let in_code: BTreeSet<_> = crate::IndexName::ALL
+                .iter()
+                .filter(|i| i.table() == table)
+                .map(|i| {
+                    (
+                        i.name().to_string(),
+                        vec![
+                            (i.hash_key().to_string(), KeyType::Hash),
+                            (i.range_key().to_string(), KeyType::Range),
+                        ],
+                        "ALL".to_string(),
+                    )
+                })
+                .collect();
+            assert_eq!(in_template, in_code, "indexes of {table:?}");
+            for i in &spec.indexes {
+                for (key, _) in &i.key_schema {
+                    assert!(
+                        spec.attributes.iter().any(|(a, t)| a == key && t == "S"),
+                        "{key} of {} is declared a string",
+                        i.name
+                    );
+                }
+            }
+        }
     }
 
     #[test]

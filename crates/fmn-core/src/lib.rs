@@ -16,6 +16,7 @@ pub mod meta;
 pub mod noise;
 pub mod ownership;
 pub mod prefs;
+pub mod preview;
 pub mod rate;
 pub mod render;
 pub mod retry_schedule;

@@ -76,6 +76,7 @@ impl DeliverEmailHandler {
             user: &job.user,
             destination: &job.destination.id,
             address: &job.destination.address,
+            what: &job.notification.title,
         };
         let key = Channel::Email.key(job_id);
         let delivered = self

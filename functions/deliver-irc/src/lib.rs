@@ -67,6 +67,8 @@ struct Sent {
     job_id: String,
     nick: String,
     claim: ClaimToken,
+    /// For the destination's last delivery (none for a confirmation line).
+    delivered: Option<(String, String, String)>,
 }
 
 impl DeliverIrcHandler {
@@ -158,10 +160,15 @@ impl DeliverIrcHandler {
                 continue;
             }
 
+            let what = match &job {
+                fmn_core::irc_line::IrcJob::Delivery(j) => j.notification.title.clone(),
+                fmn_core::irc_line::IrcJob::Confirmation(_) => "confirmation request".to_string(),
+            };
             let info = RecordInfo {
                 user: job.user(),
                 destination: job.destination_id(),
                 address: job.nick(),
+                what: &what,
             };
             let claim = match self.records.claim(&Channel::Irc.key(&job_id), &info).await {
                 Ok(Claim::Claimed(claim)) => claim,
@@ -240,6 +247,13 @@ impl DeliverIrcHandler {
                 job_id,
                 nick: job.nick().to_string(),
                 claim,
+                delivered: matches!(job, fmn_core::irc_line::IrcJob::Delivery(_)).then(|| {
+                    (
+                        job.user().to_string(),
+                        job.destination_id().to_string(),
+                        what.clone(),
+                    )
+                }),
             });
         }
 
@@ -265,6 +279,15 @@ impl DeliverIrcHandler {
                             // The line is out: acknowledging is right. The record stays
                             // `sending`; a repeat of the job waits for the lease.
                             tracing::error!(job_id = %s.job_id, error = %e, "line sent but its record could not be marked");
+                        }
+                        if let Some((user, destination, what)) = &s.delivered {
+                            let info = RecordInfo {
+                                user,
+                                destination,
+                                address: &s.nick,
+                                what,
+                            };
+                            self.records.note_delivered(&s.claim.key, &info).await;
                         }
                         tracing::info!(job_id = %s.job_id, nick = %s.nick, "irc line sent");
                     }

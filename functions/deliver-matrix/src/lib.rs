@@ -190,10 +190,15 @@ impl DeliverMatrixHandler {
                 after: Duration::from_secs(1),
             });
         }
+        let what = match &job {
+            fmn_core::matrix::MatrixJob::Delivery(j) => j.notification.title.clone(),
+            fmn_core::matrix::MatrixJob::Prepared(_) => "digest".to_string(),
+        };
         let info = RecordInfo {
             user: job.user(),
             destination: job.destination_id(),
             address: job.user_id(),
+            what: &what,
         };
         let claim = match self
             .records
@@ -226,6 +231,7 @@ impl DeliverMatrixHandler {
                     // The message is out (and its transaction id makes a repeat harmless).
                     tracing::error!(%job_id, error = %e, "message sent but its record could not be marked");
                 }
+                self.records.note_delivered(&claim.key, &info).await;
                 tracing::info!(%job_id, user_id = %user_id, %event_id, "matrix message sent");
                 Ok(())
             }

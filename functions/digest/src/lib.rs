@@ -260,10 +260,12 @@ impl DigestHandler {
             DestinationKind::Email => {}
         }
         let address = jobs[0].destination.address.clone();
+        let what = format!("a digest of {} notifications", jobs.len());
         let info = RecordInfo {
             user: &marker.user,
             destination: &marker.destination,
             address: &address,
+            what: &what,
         };
         let record_key = Channel::Digest.key(&batch.id);
         let send = || async {

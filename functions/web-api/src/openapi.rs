@@ -6,7 +6,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{admin, confirm, feed, me, meta};
+use crate::api::{admin, confirm, feed, me, meta, preview};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::schema::{
     DeliveryDoc, DestinationDoc, EmailDoc, FilterDoc, FilterNameDoc, IdDoc, ImmediateDoc,
@@ -41,14 +41,14 @@ impl Modify for BearerAuth {
         meta::config, meta::rules, meta::dev_login, me::me, me::patch_me,
         me::add_destination, me::patch_destination, me::delete_destination, me::resend,
         me::create_filter, me::get_filter, me::put_filter, me::delete_filter,
-        me::export, me::import, me::reset_filters, me::explain, me::recent,
+        me::export, me::import, me::reset_filters, me::explain, me::recent, preview::preview, preview::deliveries,
         confirm::show, confirm::answer, confirm::unsubscribe,
         admin::list, admin::create, admin::disable, admin::enable, admin::get_prefs, admin::put_prefs,
         feed::rotate_token, feed::latest, feed::atom_feed,
     ),
     components(schemas(ErrorBody, ErrorDetail, PrefsDoc, MeDoc, SuggestedAddressesDoc, DestinationDoc, NewDestinationDoc, FilterDoc, RuleDoc, DeliveryDoc,
         EmailDoc, NickDoc, MatrixIdDoc, NewMatrixIdDoc, IdDoc, FilterNameDoc, ImmediateDoc, LocalTimeDoc, TimeZoneDoc, QuietHoursDoc, ScheduleDoc,
-        feed::FeedTokenDoc, feed::LatestDoc)),
+        feed::FeedTokenDoc, feed::LatestDoc, preview::PreviewBody, preview::PreviewDoc, preview::PreviewMatchDoc, preview::LastDeliveryDoc)),
     modifiers(&BearerAuth),
     tags(
         (name = "meta", description = "Login configuration, rule catalogue"),

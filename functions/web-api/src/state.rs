@@ -30,6 +30,8 @@ pub struct Inner {
     pub clients: AwsClients,
     pub prefs: PrefsStore,
     pub recent: RecentMessages,
+    /// Each destination's last delivery (written by the deliver functions).
+    pub records: fmn_aws::delivery_records::DeliveryRecords,
     pub ownership: OwnershipStore,
     pub confirmations: Confirmations,
     /// Pending digest items, purged with their destination.
@@ -76,6 +78,11 @@ impl AppState {
         Self(Arc::new(Inner {
             prefs: PrefsStore::from_clients(&clients),
             recent: RecentMessages::from_clients(&clients),
+            // Only read here: the lease is the deliver functions' concern.
+            records: fmn_aws::delivery_records::DeliveryRecords::from_clients(
+                &clients,
+                std::time::Duration::from_secs(300),
+            ),
             ownership: OwnershipStore::from_clients(&clients),
             digests: DigestStore::from_clients(&clients),
             confirmations: Confirmations::from_clients(&clients)

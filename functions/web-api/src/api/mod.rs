@@ -8,6 +8,7 @@ pub mod extract;
 pub mod feed;
 pub mod me;
 pub mod meta;
+pub mod preview;
 
 use axum::routing::{get, patch, post, put};
 use axum::Router;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/me/destinations/{id}/resend", post(me::resend))
         .route("/me/filters", post(me::create_filter))
+        .route("/me/filters/preview", post(preview::preview))
         .route(
             "/me/filters/{id}",
             get(me::get_filter)
@@ -39,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/me/import", put(me::import))
         .route("/me/explain/{msg_id}", get(me::explain))
         .route("/me/recent", get(me::recent))
+        .route("/me/deliveries", get(preview::deliveries))
         // Feed and live updates (`feed`).
         .route("/me/feed-token", post(feed::rotate_token))
         .route("/me/latest", get(feed::latest))

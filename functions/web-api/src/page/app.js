@@ -18,6 +18,8 @@
     token: sessionStorage.getItem(TOKEN_KEY),
     openRules: new Set(),
     foldedRules: new Set(),
+    // Filters whose preview is open (kept across re-renders).
+    openPreviews: new Set(),
   };
 
   // ---------------------------------------------------------------- helpers
@@ -321,6 +323,7 @@
     renderDestinationForm();
     renderAll();
     loadRecent();
+    loadDeliveries();
     startLive();
     $("admin-section").hidden = !state.me.admin;
     $("nav-admin").hidden = !state.me.admin;
@@ -335,6 +338,17 @@
       renderDestinations();
       renderFilters();
     });
+  }
+
+  /** Each destination's last delivery (`GET /me/deliveries`), shown on its card. */
+  async function loadDeliveries() {
+    try {
+      const list = await api("GET", "/me/deliveries");
+      state.deliveries = Object.fromEntries((list || []).map((x) => [x.destination, x]));
+      keepingFocus(() => renderDestinations());
+    } catch (_) {
+      // The cards keep saying nothing was delivered; the rest of the page works.
+    }
   }
 
   async function reloadMe() {
@@ -611,11 +625,15 @@
           });
         },
       }, "Remove");
+      const last = (state.deliveries || {})[d.id];
+      const lastNote = h("p", { class: "last-delivery muted", id: `${p}-last` },
+        last ? `Last delivery ${formatWhen(last.at_ms)}: ${last.what}` : "Nothing delivered here yet (or not in the last 90 days).");
       return h("li", { class: "card dest", "data-id": d.id },
         h("div", { class: "dest-head" },
           h("span", { class: "kind" }, d.kind === "irc" ? "IRC" : d.kind === "matrix" ? "Matrix" : "Email"),
           h("strong", { class: "address" }, d.address),
           status),
+        lastNote,
         healthNote,
         form,
         h("div", { class: "actions" }, resend, pause, remove),
@@ -933,6 +951,59 @@
       });
     });
 
+    // Preview: what the rules (with the rule being added, once it reads) would have matched
+    // in the last 14 days. Fetched when opened and again, debounced, while the rule is edited.
+    const previewBody = h("div", { class: "preview-body", id: `${p}-preview-body`, "aria-live": "polite" });
+    let previewTimer = null;
+    let previewSeq = 0;
+    function previewRules() {
+      const rules = (f.rules || []).map((r) => ({ ...r }));
+      const kind = kindSelect.value;
+      if (kind) {
+        try {
+          const extra = readRule(kind, argsBox);
+          if ($(`${p}-add-negate`) && $(`${p}-add-negate`).checked) extra.negated = true;
+          rules.push(extra);
+        } catch (e) {
+          if (!(e && e.id)) throw e;
+        }
+      }
+      return rules;
+    }
+    async function refreshPreview() {
+      const seq = ++previewSeq;
+      previewBody.replaceChildren(h("p", { class: "muted" }, "Looking at the last 14 days…"));
+      try {
+        const r = await api("POST", "/me/filters/preview", { rules: previewRules() });
+        if (seq !== previewSeq) return;
+        const items = (r.matches || []).map((m) => h("li", { class: "preview-item" },
+          m.link && /^https?:\/\//.test(m.link)
+            ? h("a", { href: m.link, rel: "noopener noreferrer" }, m.title || m.topic) : (m.title || m.topic),
+          " ", h("span", { class: "muted" }, formatWhen(m.time)),
+          m.about_your_packages ? h("span", { class: "badge" }, "your package") : null));
+        previewBody.replaceChildren(
+          h("p", { class: "preview-rate", id: `${p}-preview-rate` }, r.summary),
+          h("p", { class: "hint" }, `${r.matched} of ${r.read} stored messages read match.`),
+          items.length ? h("ul", { class: "preview-list", id: `${p}-preview-list` }, items) : null);
+      } catch (e) {
+        if (seq !== previewSeq) return;
+        previewBody.replaceChildren(h("p", { class: "field-error" }, (e && e.message) || String(e)));
+      }
+    }
+    function schedulePreview() {
+      if (!state.openPreviews.has(f.id)) return;
+      clearTimeout(previewTimer);
+      previewTimer = setTimeout(refreshPreview, 400);
+    }
+    const previewBox = h("details", { class: "preview", id: `${p}-preview`, open: state.openPreviews.has(f.id),
+      ontoggle: (ev) => {
+        if (ev.target.open) { state.openPreviews.add(f.id); refreshPreview(); } else state.openPreviews.delete(f.id);
+      } },
+      h("summary", {}, h("h4", {}, "Preview: what this filter would have sent")),
+      previewBody);
+    addForm.addEventListener("input", schedulePreview);
+    addForm.addEventListener("change", schedulePreview);
+
     const remove = h("button", { type: "button", class: "danger", id: `${p}-delete`, "aria-describedby": `${p}-title`,
       onclick: (ev) => {
         if (!window.confirm(`Delete the filter “${f.name}”?`)) return;
@@ -951,6 +1022,7 @@
       nameForm, toggles, destBox,
       rulesBox,
       addForm,
+      previewBox,
       h("div", { class: "actions end" }, remove),
       h("p", { class: "field-error", id: `${p}-error` }));
   }
@@ -1063,6 +1135,7 @@
     if (!first && newest && newest !== live.newest) {
       const n = items[0];
       await loadRecent();
+      loadDeliveries();
       say(`New notification: ${n.subtitle || n.title || n.topic}`);
     }
     live.newest = newest;
