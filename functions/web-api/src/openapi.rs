@@ -44,11 +44,12 @@ impl Modify for BearerAuth {
         me::export, me::import, me::reset_filters, me::explain, me::recent,
         confirm::show, confirm::answer, confirm::unsubscribe,
         admin::list, admin::create, admin::disable, admin::enable, admin::get_prefs, admin::put_prefs,
+        admin::account_defaults, admin::set_account_defaults,
         feed::rotate_token, feed::latest, feed::atom_feed,
     ),
     components(schemas(ErrorBody, ErrorDetail, PrefsDoc, MeDoc, SuggestedAddressesDoc, DestinationDoc, NewDestinationDoc, FilterDoc, RuleDoc, DeliveryDoc,
         EmailDoc, NickDoc, MatrixIdDoc, NewMatrixIdDoc, IdDoc, FilterNameDoc, ImmediateDoc, LocalTimeDoc, TimeZoneDoc, QuietHoursDoc, ScheduleDoc,
-        feed::FeedTokenDoc, feed::LatestDoc)),
+        feed::FeedTokenDoc, feed::LatestDoc, admin::DefaultFilterDoc, admin::GroupDefaultsBody)),
     modifiers(&BearerAuth),
     tags(
         (name = "meta", description = "Login configuration, rule catalogue"),
