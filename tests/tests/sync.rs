@@ -530,3 +530,63 @@ async fn bus_messages_change_matching_within_a_minute() {
     .await;
     stop.cancel();
 }
+
+/// A bus update made after a sync read its sources is not undone by that sync's writes; the
+/// next sync (which read after it) has the last word.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_does_not_undo_a_newer_bus_update() {
+    use fmn_aws::ownership_store::SyncTarget;
+    use fmn_core::fact_changes::FactChange;
+    use fmn_core::ownership::Owners;
+    use std::collections::BTreeMap;
+
+    let env = TestEnv::new("sync-race").await;
+    let store = OwnershipStore::from_clients(&env.clients);
+    let adplug = Artifact::new(ArtifactKind::Rpms, "adplug");
+    let toolbox = Artifact::new(ArtifactKind::Containers, "toolbox");
+    let owners = |u: &str| Owners {
+        users: vec![u.to_string()],
+        groups: vec![],
+    };
+    let read: BTreeMap<Artifact, Owners> = [(adplug.clone(), owners("alice"))].into();
+    let sync = |read_at: u64| SyncTarget {
+        artifacts: Some(&read),
+        read_at: Some(read_at),
+        ..SyncTarget::default()
+    };
+    store.sync(sync(0), 100, |_, _| {}).await.unwrap();
+
+    // The sync reads its sources; meanwhile the bus gives adplug to dave and adds toolbox.
+    let read_at = fmn_aws::dynamo::now_secs();
+    store
+        .apply(&[
+            FactChange::SetOwners {
+                artifact: adplug.clone(),
+                owners: owners("dave"),
+            },
+            FactChange::SetOwners {
+                artifact: toolbox.clone(),
+                owners: owners("erin"),
+            },
+        ])
+        .await
+        .unwrap()
+        .expect("changed");
+    let report = store.sync(sync(read_at), 100, |_, _| {}).await.unwrap();
+    assert_eq!(report.bus_newer, 2, "{report:?}");
+    assert_eq!(report.items_written(), 0, "{report:?}");
+    let (ownership, _) = store.load().await.unwrap();
+    assert_eq!(ownership.owners(&adplug).unwrap().users, ["dave"]);
+    assert_eq!(ownership.owners(&toolbox).unwrap().users, ["erin"]);
+
+    // A sync that read after the bus update wins.
+    let report = store
+        .sync(sync(fmn_aws::dynamo::now_secs() + 1), 100, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.bus_newer, 0, "{report:?}");
+    assert_eq!((report.artifacts_written, report.artifacts_removed), (1, 1));
+    let (ownership, _) = store.load().await.unwrap();
+    assert_eq!(ownership.owners(&adplug).unwrap().users, ["alice"]);
+    assert!(ownership.owners(&toolbox).is_none());
+}

@@ -6,7 +6,8 @@
 //! every import and by every sync or bus update that changed something, so a warm match
 //! function knows to reload; `meta`, `synced`: when the last sync finished (`at`, seconds) and
 //! `pending` while a sync's writes are not all done (the next run bumps the version even if it
-//! has nothing left to write).
+//! has nothing left to write). An item a bus message wrote carries `bus_at` (seconds): a sync
+//! whose sources were read before that leaves the item as the bus wrote it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -43,6 +44,8 @@ fn parse_artifact_pk(pk: &str) -> Option<Artifact> {
 }
 
 const ACCOUNTS_PREFIX: &str = "accounts#";
+/// When a bus message last wrote the item (seconds since the epoch).
+const BUS_AT: &str = "bus_at";
 const SYNCED_SK: &str = "synced";
 
 fn accounts_pk(bucket: u16) -> String {
@@ -65,6 +68,10 @@ pub struct SyncTarget<'a> {
     pub artifacts: Option<&'a BTreeMap<Artifact, Owners>>,
     pub groups: Option<&'a BTreeMap<String, Vec<String>>>,
     pub directory: Option<&'a Directory>,
+    /// When the sources were read (seconds since the epoch): an item a bus message wrote at
+    /// or after it is newer than this view and is neither rewritten nor removed. None: the
+    /// sync's view wins everywhere.
+    pub read_at: Option<u64>,
 }
 
 /// What a sync wrote (only what differed from the table).
@@ -84,6 +91,8 @@ pub struct SyncReport {
     pub version: Option<u64>,
     /// Accounts the table held that the target's directory no longer has (deleted from FAS).
     pub accounts_gone: Vec<String>,
+    /// Items a bus message changed after the sources were read: left as the bus wrote them.
+    pub bus_newer: usize,
 }
 
 impl SyncReport {
@@ -359,11 +368,22 @@ impl OwnershipStore {
                     .map(|(b, json)| (Part::Accounts, accounts_item(*b, json))),
             );
         }
+        let bus_newer = |item: &Item| {
+            target
+                .read_at
+                .is_some_and(|read_at| get_n(item, BUS_AT).is_some_and(|at| at >= read_at))
+        };
         let mut writes: Vec<WriteRequest> = Vec::new();
         let mut kept: HashSet<String> = HashSet::new();
         for (part, item) in wanted {
             let key = key_string(&item).expect("built with a key");
-            let same = existing.get(&key) == Some(&item);
+            let current = existing.get(&key);
+            if current.is_some_and(bus_newer) {
+                report.bus_newer += 1;
+                kept.insert(key);
+                continue;
+            }
+            let same = current.is_some_and(|c| without_bus_at(c) == item);
             kept.insert(key);
             if same {
                 report.unchanged += 1;
@@ -389,6 +409,11 @@ impl OwnershipStore {
                 continue;
             };
             if kept.contains(key) {
+                continue;
+            }
+            // Added by a bus message after the sources were read.
+            if bus_newer(item) {
+                report.bus_newer += 1;
                 continue;
             }
             match part {
@@ -541,13 +566,16 @@ impl OwnershipStore {
         Ok(out.item)
     }
 
-    /// Puts `item` unless the table holds it already; whether it wrote.
+    /// Puts `item` (marked as the bus's, [`BUS_AT`]) unless the table holds it already;
+    /// whether it wrote.
     async fn put_if_changed(&self, item: Item) -> Result<bool, DynamoError> {
         let pk = get_s(&item, "pk").unwrap_or_default().to_string();
         let sk = get_s(&item, "sk").unwrap_or_default().to_string();
-        if self.get(&pk, &sk).await?.as_ref() == Some(&item) {
+        if self.get(&pk, &sk).await?.as_ref().map(without_bus_at) == Some(item.clone()) {
             return Ok(false);
         }
+        let mut item = item;
+        item.insert(BUS_AT.to_string(), n(dynamo::now_secs()));
         self.client
             .put_item()
             .table_name(&self.table)
@@ -581,6 +609,13 @@ impl OwnershipStore {
             .map_err(|e| DynamoError::call("UpdateItem", &self.table, e))?;
         Ok(())
     }
+}
+
+/// The item without its bus mark, to compare with what a sync wants.
+fn without_bus_at(item: &Item) -> Item {
+    let mut item = item.clone();
+    item.remove(BUS_AT);
+    item
 }
 
 /// An item's key as one string (`pk`, NUL, `sk`).

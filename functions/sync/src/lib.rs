@@ -72,6 +72,8 @@ pub struct SyncOutcome {
     pub account_buckets_written: usize,
     pub account_buckets_removed: usize,
     pub unchanged_items: usize,
+    /// Items a bus message changed while the sources were read: left as the bus wrote them.
+    pub bus_newer_items: usize,
     pub write_units: u64,
     /// The ownership version after the run, when it changed.
     pub version: Option<u64>,
@@ -90,6 +92,7 @@ impl SyncOutcome {
         self.account_buckets_written = r.account_buckets_written;
         self.account_buckets_removed = r.account_buckets_removed;
         self.unchanged_items = r.unchanged;
+        self.bus_newer_items = r.bus_newer;
         self.write_units = r.write_units;
         self.version = r.version;
         self
@@ -129,6 +132,8 @@ impl SyncHandler {
     /// One full refresh.
     pub async fn run(&self) -> Result<SyncOutcome, SyncError> {
         let started = Instant::now();
+        // Bus updates from now on are newer than what is read below.
+        let read_at = fmn_aws::dynamo::now_secs();
         let mut outcome = SyncOutcome::default();
         let (alias, fas_groups, directory) = tokio::try_join!(
             self.pagure.owner_alias(),
@@ -185,6 +190,7 @@ impl SyncHandler {
                     artifacts: Some(&alias.artifacts),
                     groups: Some(&groups),
                     directory: Some(&directory),
+                    read_at: Some(read_at),
                 },
                 WRITE_PAGE,
                 |done, total| tracing::info!(done, total, "sync writes"),
