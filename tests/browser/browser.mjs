@@ -127,9 +127,13 @@ try {
   await page.locator("#status", { hasText: "now sends to" }).waitFor();
   expect(await page.locator(`${p}-to-${destId}`).isChecked(), "destination ticked after saving");
 
-  step = "disable another filter";
+  // A first sign-in's default filters start off (opt-in): switch one on, then off again.
+  step = "enable and disable another filter";
   const other = page.locator("article.filter", { hasNot: page.locator("h3", { hasText: FILTER }) }).first();
   const otherId = await other.getAttribute("data-id");
+  await page.locator(`article.filter[data-id="${otherId}"] h3 .badge`, { hasText: "disabled" }).waitFor();
+  await page.locator(`#filter-${otherId}-enabled`).check();
+  await page.locator("#status", { hasText: "is now enabled" }).waitFor();
   await page.locator(`#filter-${otherId}-enabled`).uncheck();
   await page.locator(`article.filter[data-id="${otherId}"] h3 .badge`, { hasText: "disabled" }).waitFor();
 

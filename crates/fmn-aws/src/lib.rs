@@ -1,6 +1,7 @@
 //! AWS adapters for fmn. The domain (`fmn-core`) knows nothing of AWS; everything that talks to
 //! SQS, DynamoDB, SES v2 or EventBridge, reads the infra template, or wires a Lambda lives here.
 
+pub mod auto_accounts;
 pub mod batch;
 pub mod clock;
 pub mod config;

@@ -92,6 +92,8 @@ pub struct SyncReport {
     /// the ones of them that changed the table (the sync had undone them).
     pub bus_changes_replayed: usize,
     pub bus_changes_restored: usize,
+    /// Accounts the table held that the target's directory no longer has (deleted from FAS).
+    pub accounts_gone: Vec<String>,
     /// Write units the data writes consumed (a put: one per started KiB; a delete: one).
     pub write_units: u64,
     /// The new version, when something changed (or a crashed run's writes were pending).
@@ -344,6 +346,25 @@ impl OwnershipStore {
             wanted.extend(groups.iter().map(|(g, m)| (Part::Group, group_item(g, m))));
         }
         if let Some(directory) = target.directory {
+            for (key, item) in &existing {
+                if !key.starts_with(ACCOUNTS_PREFIX) {
+                    continue;
+                }
+                // An unreadable bucket is rewritten below; its names cannot be compared.
+                let mut before = Directory::new();
+                if before
+                    .extend_from_bucket(get_s(item, "accounts").unwrap_or("{}"))
+                    .is_ok()
+                {
+                    report.accounts_gone.extend(
+                        before
+                            .iter()
+                            .filter(|(name, _)| directory.get(name).is_none())
+                            .map(|(name, _)| name.clone()),
+                    );
+                }
+            }
+            report.accounts_gone.sort();
             prefixes.push((Part::Accounts, ACCOUNTS_PREFIX));
             wanted.extend(
                 directory
@@ -594,6 +615,15 @@ impl OwnershipStore {
                 })?;
         }
         Ok(directory)
+    }
+
+    /// The members of one group as stored (empty for a group not stored).
+    pub async fn members(&self, group: &str) -> Result<Vec<String>, DynamoError> {
+        Ok(self
+            .get(&format!("group#{group}"), "members")
+            .await?
+            .map(|i| get_list(&i, "members"))
+            .unwrap_or_default())
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, DynamoError> {

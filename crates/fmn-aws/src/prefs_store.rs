@@ -9,6 +9,8 @@
 //!   [`crate::confirmations`]).
 //! - `snapshot`, `current` and `snapshot#…`: the snapshot a cold match function loads from
 //!   (see [`crate::prefs_snapshot`]).
+//! - `settings`, `account-defaults`: the admin's per-group settings for auto-created accounts
+//!   ([`fmn_core::accounts::AccountDefaults`] as JSON in `doc`).
 //!
 //! A change is one transaction (the document with a condition on its previous version, plus
 //! its change-log entry): never half-written, and two concurrent edits cannot both win.
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 
+use fmn_core::accounts::{AccountDefaults, GroupDefaults};
 use fmn_core::prefs::{PrefsError, UserPrefs};
 
 use crate::dynamo::{self, get_n, get_s, n, s, DynamoError, Item, LoadTiming};
@@ -71,6 +74,10 @@ pub struct Change {
     pub version: u64,
     pub user: String,
 }
+
+/// The item of the admin's settings.
+const SETTINGS_PK: &str = "settings";
+const ACCOUNT_DEFAULTS_SK: &str = "account-defaults";
 
 fn user_pk(name: &str) -> String {
     format!("user#{name}")
@@ -383,11 +390,92 @@ impl PrefsStore {
         }
     }
 
+    /// The admin's per-group settings for auto-created accounts (none set: every group starts
+    /// with everything off).
+    pub async fn account_defaults(&self) -> Result<AccountDefaults, PrefsStoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(SETTINGS_PK))
+            .key("sk", s(ACCOUNT_DEFAULTS_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DynamoError::call("GetItem", &self.table, e))?;
+        let Some(doc) = out.item.as_ref().and_then(|i| get_s(i, "doc")) else {
+            return Ok(AccountDefaults::default());
+        };
+        serde_json::from_str(doc).map_err(|e| {
+            PrefsStoreError::Dynamo(DynamoError::Malformed {
+                table: self.table.clone(),
+                key: format!("{SETTINGS_PK}/{ACCOUNT_DEFAULTS_SK}"),
+                reason: e.to_string(),
+            })
+        })
+    }
+
+    /// Sets what the auto-created accounts of `group`'s members start with (nothing switched
+    /// on removes the group's setting); the settings after the change. Read and written with a
+    /// condition on what was read, so two admins' changes do not undo each other.
+    pub async fn set_group_defaults(
+        &self,
+        group: &str,
+        defaults: GroupDefaults,
+    ) -> Result<AccountDefaults, PrefsStoreError> {
+        let mut attempts = RetryPolicy::attempts(5).start();
+        loop {
+            attempts.begin();
+            let before = self.account_defaults().await?;
+            let mut after = before.clone();
+            after.set(group, defaults.clone());
+            let doc = serde_json::to_string(&after).expect("settings serialise");
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(SETTINGS_PK))
+                .item("sk", s(ACCOUNT_DEFAULTS_SK))
+                .item("doc", s(&doc))
+                .item("updated_at", n(dynamo::now_secs()));
+            put = if before.groups.is_empty() {
+                put.condition_expression("attribute_not_exists(doc) OR doc = :empty")
+                    .expression_attribute_values(":empty", s("{}"))
+            } else {
+                put.condition_expression("doc = :before")
+                    .expression_attribute_values(
+                        ":before",
+                        s(serde_json::to_string(&before).expect("settings serialise")),
+                    )
+            };
+            match put.send().await {
+                Ok(_) => return Ok(after),
+                Err(e) => {
+                    let e = DynamoError::call("PutItem", &self.table, e);
+                    if e.is_condition_failure() && attempts.left() {
+                        attempts.wait().await;
+                        continue;
+                    }
+                    if e.is_condition_failure() {
+                        return Err(PrefsStoreError::Conflict(format!(
+                            "{SETTINGS_PK}/{ACCOUNT_DEFAULTS_SK}"
+                        )));
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
     /// Disables an account (its FAS account is locked or gone): it stops receiving, its
     /// preferences stay. Whether it was enabled (false also when there is no such account).
     pub async fn disable_account(&self, name: &str) -> Result<bool, PrefsStoreError> {
         let changed = self
             .update_if(name, |p| {
+                // A bot is no FAS account: FAS saying nothing of its name changes nothing.
+                if p.bot {
+                    return Ok::<_, PrefsStoreError>(false);
+                }
                 let was = p.enabled;
                 p.enabled = false;
                 Ok::<_, PrefsStoreError>(was)

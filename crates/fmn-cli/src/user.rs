@@ -7,8 +7,9 @@
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use fmn_aws::prefs_store::{PrefsStore, PrefsStoreError};
+use fmn_core::accounts::{DefaultFilter, GroupDefaults};
 use fmn_core::defaults::{new_account, NewAccount};
-use fmn_core::prefs::{DestinationKind, UserPrefs};
+use fmn_core::prefs::{validate_account_name, DestinationKind, UserPrefs};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -20,6 +21,19 @@ pub enum UserCommand {
     Enable { name: String },
     /// Print an account's preferences as JSON.
     Show { name: String },
+    /// What accounts created for a group's members (on sign-in, joining packager, a first
+    /// Badges login) start with: print every group's setting as JSON, or set one group's.
+    Defaults(DefaultsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DefaultsArgs {
+    /// The FAS group to set (none: print every group's setting).
+    pub group: Option<String>,
+    /// The default filters switched on for the group's members: `packages`, `about-me`
+    /// (comma-separated or repeated; none: every filter off, which removes the setting).
+    #[arg(long, value_delimiter = ',', requires = "group")]
+    pub on: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +75,18 @@ pub fn new_user(args: &CreateArgs) -> anyhow::Result<UserPrefs> {
     new_account(&args.name, &options).context("invalid account")
 }
 
+/// `--on` read as the default filters it names.
+fn group_defaults(on: &[String]) -> anyhow::Result<GroupDefaults> {
+    let on = on
+        .iter()
+        .map(|f| {
+            DefaultFilter::parse(f.trim())
+                .with_context(|| format!("`{f}` is not a default filter (packages, about-me)"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(GroupDefaults { on })
+}
+
 pub fn run(command: UserCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
@@ -85,6 +111,18 @@ pub fn run(command: UserCommand) -> anyhow::Result<()> {
             }
             UserCommand::Disable { name } => set_enabled(&store, &name, false).await,
             UserCommand::Enable { name } => set_enabled(&store, &name, true).await,
+            UserCommand::Defaults(args) => {
+                let defaults = match &args.group {
+                    None => store.account_defaults().await?,
+                    Some(group) => {
+                        validate_account_name("group", group)?;
+                        let on = group_defaults(&args.on)?;
+                        store.set_group_defaults(group, on).await?
+                    }
+                };
+                println!("{}", serde_json::to_string_pretty(&defaults)?);
+                Ok(())
+            }
             UserCommand::Show { name } => match store.get(&name).await? {
                 Some(prefs) => {
                     println!("{}", serde_json::to_string_pretty(&prefs)?);
@@ -132,6 +170,14 @@ mod tests {
         assert_eq!(p.filters.len(), 2);
         assert_eq!(p.filters[0].destinations, ["email-1", "irc-1"]);
         assert!(p.destinations.iter().all(|d| d.confirmed));
+    }
+
+    #[test]
+    fn default_filters_are_named() {
+        let on = group_defaults(&["packages".into(), " about-me".into()]).unwrap();
+        assert_eq!(on.on.len(), 2);
+        assert!(group_defaults(&["all".into()]).is_err());
+        assert!(group_defaults(&[]).unwrap().on.is_empty());
     }
 
     #[test]

@@ -30,10 +30,16 @@ pub struct Account {
 }
 
 impl Account {
-    /// Sorted and without repeats, so two reads of the same account compare equal.
+    /// Sorted and without repeats, so two reads of the same account compare equal; the first
+    /// e-mail stays first (FAS lists the one it mails first: an auto-created account's).
     pub fn normalised(mut self) -> Self {
-        self.emails.sort();
-        self.emails.dedup();
+        if self.emails.len() > 1 {
+            let primary = self.emails.remove(0);
+            self.emails.retain(|e| *e != primary);
+            self.emails.sort();
+            self.emails.dedup();
+            self.emails.insert(0, primary);
+        }
         self.ircnicks.sort();
         self.ircnicks.dedup();
         self
@@ -378,9 +384,10 @@ mod tests {
             back.extend_from_bucket(json).unwrap();
         }
         assert_eq!(back, d);
-        // Normalised: the order FAS lists things in does not matter.
+        // Normalised: the order FAS lists things in does not matter (but for the first e-mail).
         let mut shuffled = alice();
-        shuffled.emails.reverse();
+        shuffled.emails.push("alice@example.com".into());
+        shuffled.emails[1..].reverse();
         let mut d2 = Directory::new();
         d2.insert("user1", shuffled);
         let mut d1 = Directory::new();

@@ -5,7 +5,8 @@
 //!   `…user.added`, `…user.removed`, `…group.added`, `…group.removed`, `…owner.updated`):
 //!   the message carries the project with its ACLs after the change: its maintainers are set.
 //! - a dist-git project deleted (`pagure.project.deleted`) or retired on rawhide
-//!   (`pkgdb.package.retire`, branch `master`/`rawhide`): it has no maintainers any more.
+//!   (`pkgdb.package.retire`, branch `master`/`rawhide`; since pkgdb, a push adding
+//!   `dead.package` to the rawhide branch, `git.receive`): it has no maintainers any more.
 //! - FAS/Noggin membership (`fas.group.member.sponsor`, `….add`, `….remove`, `….removed`):
 //!   one member added or removed (an application, `….apply`, is not membership).
 //! - an account created or updated (`fas.user.create`, `fas.user.update`): it is read again
@@ -117,6 +118,7 @@ pub fn fact_changes(envelope: &Envelope) -> Vec<FactChange> {
                 _ => Vec::new(),
             }
         }
+        "git.receive" => dead_package(body).into_iter().collect(),
         "fas.group.member.sponsor" | "fas.group.member.add" | "fas.group.member.added" => {
             membership(body, true)
         }
@@ -141,6 +143,34 @@ fn name_of(v: Option<&Value>) -> Option<String> {
         _ => return None,
     };
     (!name.is_empty()).then(|| name.to_string())
+}
+
+/// A push to a dist-git repo's rawhide branch that adds `dead.package` retires the package
+/// (a push that deletes it, an unretirement, waits for the sync).
+fn dead_package(body: &Value) -> Option<FactChange> {
+    let commit = body.get("commit")?;
+    let branch = commit.get("branch").and_then(Value::as_str)?;
+    if !matches!(branch, "master" | "rawhide" | "main") {
+        return None;
+    }
+    let added = commit
+        .pointer("/stats/files/dead.package")
+        .is_some_and(|f| {
+            let n = |k: &str| f.get(k).and_then(Value::as_u64).unwrap_or(0);
+            n("insertions") + n("additions") > 0 || n("lines") > 0 && n("deletions") == 0
+        });
+    if !added {
+        return None;
+    }
+    // Older messages name no namespace: they were all rpms.
+    let kind = match commit.get("namespace").and_then(Value::as_str) {
+        None => ArtifactKind::Rpms,
+        Some(ns) => ArtifactKind::from_namespace(ns)?,
+    };
+    let name = commit.get("repo").and_then(Value::as_str)?;
+    (!name.is_empty()).then(|| FactChange::RemoveArtifact {
+        artifact: Artifact::new(kind, name),
+    })
 }
 
 fn membership(body: &Value, added: bool) -> Vec<FactChange> {
@@ -259,6 +289,32 @@ mod tests {
                 user: "testuser".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_dead_package_pushed_to_rawhide_removes_the_package() {
+        let push = |branch: &str, file: &str, insertions: u64, deletions: u64| {
+            json!({"commit": {"branch": branch, "repo": "php-zmq", "namespace": "rpms",
+                "username": "ralph", "stats": {"files": {file: {"insertions": insertions, "deletions": deletions, "lines": insertions + deletions}},
+                "total": {"files": 1}}}})
+        };
+        let topic = "org.fedoraproject.prod.git.receive";
+        assert_eq!(
+            fact_changes(&envelope(topic, push("rawhide", "dead.package", 1, 0))),
+            [FactChange::RemoveArtifact {
+                artifact: Artifact::new(ArtifactKind::Rpms, "php-zmq")
+            }]
+        );
+        assert!(fact_changes(&envelope(topic, push("f40", "dead.package", 1, 0))).is_empty());
+        assert!(
+            fact_changes(&envelope(topic, push("rawhide", "dead.package", 0, 1))).is_empty(),
+            "unretired"
+        );
+        assert!(fact_changes(&envelope(topic, push("rawhide", "php-zmq.spec", 4, 6))).is_empty());
+        // pagure.io's infra repos are not dist-git's.
+        let mut other = push("master", "dead.package", 1, 0);
+        other["commit"]["namespace"] = json!("fedora-infra");
+        assert!(fact_changes(&envelope(topic, other)).is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The pure domain of fmn: messages and their metadata, preferences and rules, matching,
 //! rendering and digest policy. No AWS and no I/O here: adapters live in `fmn-aws`.
 
+pub mod accounts;
 pub mod atom;
 pub mod defaults;
 pub mod digest;

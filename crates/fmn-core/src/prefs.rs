@@ -176,6 +176,28 @@ pub struct Destination {
     /// owner sets or clears this.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// Who vouched for the address when it was taken as confirmed without a confirmation
+    /// message (FAS for an auto-created account's FAS e-mail). Set by fmn only, never taken
+    /// from a user's input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<Verifier>,
+}
+
+/// Who vouched for a destination's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verifier {
+    /// Fedora's account system: the address is the account's FAS e-mail.
+    Fas,
+}
+
+impl Verifier {
+    /// For pages and explanations.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Fas => "verified by FAS",
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -200,6 +222,7 @@ impl Destination {
             health: Default::default(),
             quiet_hours: None,
             paused: false,
+            verified_by: None,
         }
     }
 
@@ -405,6 +428,7 @@ impl UserPrefs {
         }
         d.id = self.fresh_destination_id(d.kind);
         d.confirmed = false;
+        d.verified_by = None;
         let id = d.id.clone();
         self.destinations.push(d);
         Ok(id)
@@ -475,9 +499,12 @@ impl UserPrefs {
         for d in destinations {
             let mut d = d.clone();
             d.address = d.address.trim().to_string();
-            d.confirmed = before.iter().any(|b| {
+            let confirmed_before = before.iter().find(|b| {
                 b.confirmed && b.kind == d.kind && b.address.eq_ignore_ascii_case(&d.address)
             });
+            d.confirmed = confirmed_before.is_some();
+            // Provenance is fmn's to say: kept from the same address, never imported.
+            d.verified_by = confirmed_before.and_then(|b| b.verified_by);
             // A stop stays with its address: an export edited and imported again lifts none.
             d.health = before
                 .iter()

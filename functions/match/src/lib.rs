@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Mutex;
 
+use fmn_aws::auto_accounts::{AccountCreator, Ensured};
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError, RetrySchedule};
 use fmn_aws::clock::Clock;
 use fmn_aws::digest_store::{Added, DigestStore};
@@ -34,6 +35,7 @@ use fmn_aws::recent::RecentMessages;
 use fmn_aws::retry::{Classify, ErrorClass};
 use fmn_aws::throttle::{Allowance, Throttle};
 use fmn_aws::{AwsClients, FunctionName, QueueName};
+use fmn_core::accounts::account_to_create;
 use fmn_core::fact_changes::{fact_changes, FactChange};
 use fmn_core::jobs::{DeliveryJob, Notification};
 use fmn_core::matching::{Match, MessageFacts};
@@ -54,6 +56,8 @@ pub struct MatchHandler {
     matrix_queue: String,
     prefs: PrefsStore,
     ownership: OwnershipStore,
+    /// Makes the accounts of new packagers and first Badges logins.
+    accounts: AccountCreator,
     recent: RecentMessages,
     digest: DigestStore,
     throttle: Throttle,
@@ -152,6 +156,7 @@ impl MatchHandler {
             matrix_queue: clients.queue_url(QueueName::Matrix).await?,
             prefs: PrefsStore::from_clients(clients),
             ownership: OwnershipStore::from_clients(clients),
+            accounts: AccountCreator::from_clients(clients),
             recent: RecentMessages::from_clients(clients),
             digest: DigestStore::from_clients(clients),
             throttle: Throttle::from_clients(clients),
@@ -247,6 +252,7 @@ impl MatchHandler {
             .put(envelope.msg_id(), envelope.topic().as_str(), &text)
             .await?;
         self.apply_fact_changes(&envelope).await?;
+        self.create_account(&envelope).await?;
         self.route_envelope(&envelope, None).await?;
         Ok(())
     }
@@ -327,6 +333,54 @@ impl MatchHandler {
             .await
         {
             tracing::warn!(msg_id, error = %e, "reloading after a change failed; the next batch tries again");
+        }
+        Ok(())
+    }
+
+    /// Creates the account a message says to (`fmn_core::accounts::account_to_create`: a new
+    /// packager, a first Badges login) if there is none, after the message's membership change
+    /// is written (so the admin's setting for the packager group applies), and puts it in the
+    /// warm copy at once. The FAS record comes from the warm copy, or FASJSON for an account
+    /// newer than the last sync.
+    pub async fn create_account(&self, envelope: &Envelope) -> Result<(), RecordError> {
+        let Some((user, reason)) = account_to_create(envelope) else {
+            return Ok(());
+        };
+        let msg_id = envelope.msg_id();
+        let synced = self.cache.lock().await.directory().get(&user).cloned();
+        let fas = match (synced, &self.fasjson) {
+            (Some(account), _) => Some(account),
+            (None, Some(fas)) => match fas.user(&user).await {
+                Ok(found) => found.map(|u| u.account()),
+                Err(e) if e.class() == ErrorClass::Permanent => {
+                    tracing::warn!(msg_id, user, error = %e, "could not read the new account from FASJSON; creating it without its e-mail");
+                    None
+                }
+                Err(e) => return Err(RecordError::of_class(e.class(), e.to_string())),
+            },
+            (None, None) => None,
+        };
+        match self.accounts.ensure(&user, reason, fas).await {
+            Ok(Ensured::Created(prefs)) => {
+                tracing::info!(
+                    msg_id,
+                    user,
+                    reason = reason.as_str(),
+                    "account created from the bus"
+                );
+                self.cache.lock().await.upsert(&prefs);
+            }
+            Ok(Ensured::Existed(_)) => {
+                tracing::debug!(msg_id, user, "account exists already")
+            }
+            Ok(Ensured::Locked) => {
+                tracing::info!(msg_id, user, "FAS account locked: no account created")
+            }
+            // The message is still routed; a retry would not help.
+            Err(e) if e.class() == ErrorClass::Permanent => {
+                tracing::warn!(msg_id, user, error = %e, "could not create the account")
+            }
+            Err(e) => return Err(RecordError::of_class(e.class(), e.to_string())),
         }
         Ok(())
     }

@@ -8,7 +8,8 @@
 //! compares with what the table holds and writes only what differs, in pages; the version
 //! counter is bumped once, only if something changed, so an unchanged hour costs one scan and
 //! no write (see `fmn_aws::ownership_store::OwnershipStore::sync` for resuming a run that
-//! stopped part-way). An fmn account whose FAS account is locked is disabled.
+//! stopped part-way). An fmn account whose FAS account is locked, or was deleted since the last
+//! sync, is disabled.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -25,6 +26,10 @@ use fmn_sources::{FasJson, Pagure, SourceError, SourceSettings};
 
 pub const FUNCTION: FunctionName = FunctionName::Sync;
 
+/// Accounts gone from FAS in one run that are disabled without question; more than this
+/// (or 5% of the accounts, if that is more) looks like a broken source, not deletions.
+pub const MAX_GONE_ACCOUNTS: usize = 50;
+
 /// Writes per page (each page is 20 `BatchWriteItem` calls).
 pub const WRITE_PAGE: usize = 500;
 
@@ -34,7 +39,7 @@ pub enum SyncError {
     Source(#[from] SourceError),
     #[error("writing the ownership table failed: {0}")]
     Store(#[from] DynamoError),
-    #[error("disabling the accounts of locked FAS accounts failed: {0}")]
+    #[error("disabling the accounts of locked or deleted FAS accounts failed: {0}")]
     Prefs(#[from] PrefsStoreError),
 }
 
@@ -55,13 +60,15 @@ pub struct SyncOutcome {
     pub groups: usize,
     pub accounts: usize,
     pub locked_accounts: usize,
+    /// Accounts FAS listed at the last sync and no longer does.
+    pub deleted_accounts: usize,
     pub aliases: usize,
     /// Groups dist-git names that FAS does not know, read from Pagure.
     pub pagure_only_groups: usize,
     /// What the store wrote (only what differed), flattened into the report's JSON.
     #[serde(flatten)]
     pub store: SyncReport,
-    /// fmn accounts disabled because their FAS account is locked.
+    /// fmn accounts disabled because their FAS account is locked or deleted.
     pub accounts_disabled: usize,
     pub fetch_ms: u64,
     pub write_ms: u64,
@@ -154,18 +161,33 @@ impl SyncHandler {
                 |done, total| tracing::info!(done, total, "sync writes"),
             )
             .await?;
-        // A locked FAS account stops receiving (disabled, not deleted); one with no fmn account
-        // costs a read.
-        let locked: Vec<&String> = directory
+        // A locked FAS account, or one deleted from FAS since the last sync, stops receiving
+        // (disabled, not deleted); one with no fmn account costs a read. A source that suddenly
+        // lists far fewer accounts is more likely broken than purged: those are left alone.
+        let gone = &report.accounts_gone;
+        let gone_limit = MAX_GONE_ACCOUNTS.max(directory.len() / 20);
+        outcome.deleted_accounts = gone.len();
+        let gone: &[String] = if gone.len() > gone_limit {
+            tracing::warn!(
+                gone = gone.len(),
+                limit = gone_limit,
+                "FAS no longer lists more accounts than a sync believes: none disabled"
+            );
+            &[]
+        } else {
+            gone
+        };
+        let to_disable: Vec<&String> = directory
             .iter()
             .filter(|(_, a)| a.locked)
             .map(|(name, _)| name)
+            .chain(gone)
             .collect();
-        let disabled: Vec<bool> = stream::iter(locked)
+        let disabled: Vec<bool> = stream::iter(to_disable)
             .map(|name| async move {
                 let disabled = self.prefs.disable_account(name).await?;
                 if disabled {
-                    tracing::info!(user = %name, "FAS account locked: fmn account disabled");
+                    tracing::info!(user = %name, "FAS account locked or deleted: fmn account disabled");
                 }
                 Ok::<_, PrefsStoreError>(disabled)
             })

@@ -279,6 +279,10 @@ pub enum DestinationDoc {
         quiet_hours: Option<QuietHoursDoc>,
         /// Paused by its owner (absent: false): receives nothing until resumed.
         paused: Option<bool>,
+        /// Who vouched for the address instead of a confirmation message (`fas`: it is the
+        /// account's FAS e-mail); absent: confirmed by its owner, or not yet.
+        #[schema(inline)]
+        verified_by: Option<VerifierDoc>,
     },
     Irc {
         #[schema(value_type = IdDoc)]
@@ -309,6 +313,14 @@ pub enum DestinationDoc {
         health: Option<HealthDoc>,
         quiet_hours: Option<QuietHoursDoc>,
     },
+}
+
+/// Who vouched for a destination's address.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifierDoc {
+    /// Fedora's account system: the account's FAS e-mail.
+    Fas,
 }
 
 /// What delivery has shown about a destination (absent: nothing). A `stopped` destination

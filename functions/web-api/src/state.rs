@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use fmn_aws::auto_accounts::AccountCreator;
 use fmn_aws::clock::Clock;
 use fmn_aws::confirmations::Confirmations;
 use fmn_aws::digest_store::DigestStore;
@@ -33,6 +34,9 @@ pub struct Inner {
     /// Each destination's last delivery (written by the deliver functions).
     pub records: fmn_aws::delivery_records::DeliveryRecords,
     pub ownership: OwnershipStore,
+    /// Makes an account on first sign-in (FAS e-mail verified, filters per the admin's
+    /// group settings).
+    pub accounts: AccountCreator,
     pub confirmations: Confirmations,
     /// Pending digest items, purged with their destination.
     pub digests: DigestStore,
@@ -85,6 +89,7 @@ impl AppState {
             ),
             ownership: OwnershipStore::from_clients(&clients),
             digests: DigestStore::from_clients(&clients),
+            accounts: AccountCreator::from_clients(&clients),
             confirmations: Confirmations::from_clients(&clients)
                 .with_clock(clock)
                 .with_limits(settings.confirmations),

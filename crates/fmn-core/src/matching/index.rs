@@ -204,6 +204,8 @@ impl UserEntry {
             quiet_hours: d.quiet_hours,
             // Only active destinations are indexed: none is paused.
             paused: false,
+            // Provenance is for pages, not for delivery.
+            verified_by: None,
         }
     }
 }

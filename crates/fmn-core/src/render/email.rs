@@ -261,6 +261,7 @@ pub(crate) mod tests {
                 health: Default::default(),
                 quiet_hours: None,
                 paused: false,
+                verified_by: None,
             },
             notification: Notification {
                 msg_id: "2024-abc".into(),

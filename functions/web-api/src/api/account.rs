@@ -1,7 +1,7 @@
 //! Reading and changing an account's preferences from a handler.
 
-use fmn_aws::prefs_store::PrefsStoreError;
-use fmn_core::defaults::{new_account, NewAccount};
+use fmn_aws::auto_accounts::Ensured;
+use fmn_core::accounts::AutoCreateReason;
 use fmn_core::prefs::UserPrefs;
 
 use crate::error::ApiError;
@@ -35,33 +35,31 @@ pub fn refuse_bot(prefs: &UserPrefs) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The caller's preferences, created on first use (enabled, default filters, no destination);
-/// 403 for a bot account ([`refuse_bot`]).
+/// The caller's preferences, created on first use (`fmn_core::accounts`: the FAS e-mail as a
+/// destination verified by FAS, the default filters off unless the admin's setting for one of
+/// the caller's groups switches them on); 403 for a bot account ([`refuse_bot`]) or a locked
+/// FAS account.
 pub async fn load_or_create(state: &AppState, name: &str) -> Result<UserPrefs, ApiError> {
     if let Some(p) = state.prefs.get(name).await? {
         refuse_bot(&p)?;
         return Ok(p);
     }
-    let options = NewAccount {
-        with_defaults: true,
-        ..NewAccount::default()
-    };
-    let fresh = new_account(name, &options)?;
-    match state.prefs.create(&fresh).await {
-        Ok(p) => {
+    match state
+        .accounts
+        .ensure(name, AutoCreateReason::SignIn, None)
+        .await?
+    {
+        Ensured::Created(p) => {
             tracing::info!(user = name, "account created on first visit");
             Ok(p)
         }
         // Created concurrently by another request.
-        Err(PrefsStoreError::Exists(_)) => {
-            let p = state
-                .prefs
-                .get(name)
-                .await?
-                .ok_or_else(|| ApiError::conflict("the account is being created; try again"))?;
+        Ensured::Existed(p) => {
             refuse_bot(&p)?;
             Ok(p)
         }
-        Err(e) => Err(e.into()),
+        Ensured::Locked => Err(ApiError::forbidden(format!(
+            "the FAS account `{name}` is locked"
+        ))),
     }
 }

@@ -1,10 +1,14 @@
-//! Administration: accounts, and bot accounts' preferences. Admins only (403 for others).
+//! Administration: accounts, bot accounts' preferences, and what auto-created accounts start
+//! with per group. Admins only (403 for others).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
+use std::collections::{BTreeMap, BTreeSet};
+
 use fmn_aws::prefs_store::PrefsStoreError;
+use fmn_core::accounts::{AccountDefaults, DefaultFilter, GroupDefaults};
 use fmn_core::defaults::{new_account, NewAccount};
 use fmn_core::prefs::{validate_account_name, validate_email, DestinationKind, UserPrefs};
 use serde::{Deserialize, Serialize};
@@ -204,4 +208,68 @@ pub async fn put_prefs(
     let prefs = import_into(&state, &name, &doc).await?;
     tracing::info!(admin = %admin.name, user = %name, "bot preferences replaced");
     Ok(Json(prefs))
+}
+
+/// One of the default filters an auto-created account starts with: `packages` ("Events on
+/// packages I maintain") or `about-me` ("Events referring to me").
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DefaultFilterDoc {
+    Packages,
+    AboutMe,
+}
+
+/// What the auto-created accounts of a group's members start with: the default filters
+/// switched on (the others are off until the user turns them on). Empty: everything off.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDefaultsBody {
+    #[schema(value_type = Vec<DefaultFilterDoc>)]
+    pub on: BTreeSet<DefaultFilter>,
+}
+
+/// The settings of every group that has some, by FAS group name.
+pub type AccountDefaultsDoc = BTreeMap<String, GroupDefaultsBody>;
+
+fn defaults_doc(defaults: AccountDefaults) -> AccountDefaultsDoc {
+    defaults
+        .groups
+        .into_iter()
+        .map(|(group, d)| (group, GroupDefaultsBody { on: d.on }))
+        .collect()
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/account-defaults", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "What members of each group start with when their account is created for them (groups not listed: every default filter off)", body = BTreeMap<String, GroupDefaultsBody>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn account_defaults(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<AccountDefaultsDoc>, ApiError> {
+    Ok(Json(defaults_doc(state.prefs.account_defaults().await?)))
+}
+
+#[utoipa::path(put, path = "/api/v1/admin/account-defaults/{group}", tag = "admin", security(("bearer" = [])),
+    params(("group" = String, Path, description = "A FAS group")),
+    request_body = GroupDefaultsBody,
+    responses((status = 200, description = "Every group's settings after the change (an empty `on` removes the group's)", body = BTreeMap<String, GroupDefaultsBody>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "Not a group name", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn set_account_defaults(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    P(group): P<String>,
+    Body(body): Body<GroupDefaultsBody>,
+) -> Result<Json<AccountDefaultsDoc>, ApiError> {
+    // FAS group names follow the account names' rules.
+    validate_account_name("group", &group)
+        .map_err(|_| ApiError::not_found(format!("no group `{group}`")))?;
+    let on: Vec<&str> = body.on.iter().map(|f| f.as_str()).collect();
+    let after = state
+        .prefs
+        .set_group_defaults(&group, GroupDefaults { on: body.on })
+        .await?;
+    tracing::info!(admin = %admin.name, group, ?on, "account defaults of a group set");
+    Ok(Json(defaults_doc(after)))
 }

@@ -220,6 +220,8 @@ pub async fn unsubscribe(
             .find(|d| d.id == destination)
             .ok_or_else(|| ApiError::not_found("that destination no longer exists"))?;
         d.confirmed = false;
+        // Confirming it again is its owner's now.
+        d.verified_by = None;
         Ok(())
     })
     .await?;

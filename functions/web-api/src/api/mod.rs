@@ -54,6 +54,11 @@ pub fn routes() -> Router<AppState> {
             "/admin/users/{name}/prefs",
             get(admin::get_prefs).put(admin::put_prefs),
         )
+        .route("/admin/account-defaults", get(admin::account_defaults))
+        .route(
+            "/admin/account-defaults/{group}",
+            put(admin::set_account_defaults),
+        )
         .fallback(not_found)
 }
 

@@ -536,6 +536,8 @@
         ? h("span", { class: "badge stopped" }, "Stopped")
         : d.paused
           ? h("span", { class: "badge pending" }, "Paused")
+          : d.confirmed && d.verified_by === "fas"
+          ? h("span", { class: "badge ok", title: "Your FAS e-mail: Fedora's account system vouches for it, so no confirmation was needed" }, "Confirmed (verified by FAS)")
           : d.confirmed
           ? h("span", { class: "badge ok" }, "Confirmed")
           : h("span", { class: "badge pending" }, "Awaiting confirmation");
