@@ -25,6 +25,7 @@ pub mod prefs_snapshot;
 pub mod prefs_store;
 pub mod provision;
 pub mod recent;
+pub mod request_count;
 pub mod retry;
 pub mod secrets;
 pub mod ses;
