@@ -91,7 +91,7 @@ pub(crate) fn bench_options(
     // the noise policy would drop before matching).
     options.noise.enabled = false;
     if let Some(rate) = args.ses_rate {
-        if !(rate > 0.0) {
+        if rate.is_nan() || rate <= 0.0 {
             bail!("--ses-rate must be positive");
         }
         options.mail.account_send_rate = rate;
