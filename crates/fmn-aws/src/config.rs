@@ -47,6 +47,8 @@ pub struct AwsClients {
     /// The component these clients serve and its access list: only those resources may be
     /// named (see `scoped`).
     scope: Option<(&'static str, &'static [Access])>,
+    /// The stage whose requests these clients count, once labelled (see `counted_as`).
+    counted: Option<Arc<str>>,
 }
 
 impl AwsClients {
@@ -55,6 +57,7 @@ impl AwsClients {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = aws_config::load_from_env().await;
         let vars = Vars::from_env();
+        crate::request_count::enable_from(&vars)?;
         let clients = Self::new(&config, ResourceNames::from_vars(&vars));
         {
             let mut urls = clients.queue_urls.lock().await;
@@ -90,6 +93,42 @@ impl AwsClients {
             names,
             queue_urls: Arc::default(),
             scope: None,
+            counted: None,
+        }
+    }
+
+    /// These clients with their requests counted under `stage` when counting is on
+    /// ([`crate::request_count`]). The first label sticks: a handler scoping clients its
+    /// caller already labelled does not count them twice.
+    pub fn counted_as(&self, stage: &str) -> Self {
+        if !crate::request_count::is_enabled() || self.counted.is_some() {
+            return self.clone();
+        }
+        let counter = || crate::request_count::RequestCounter::new(stage);
+        Self {
+            sqs: aws_sdk_sqs::Client::from_conf(
+                self.sqs
+                    .config()
+                    .to_builder()
+                    .interceptor(counter())
+                    .build(),
+            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                self.dynamodb
+                    .config()
+                    .to_builder()
+                    .interceptor(counter())
+                    .build(),
+            ),
+            sesv2: aws_sdk_sesv2::Client::from_conf(
+                self.sesv2
+                    .config()
+                    .to_builder()
+                    .interceptor(counter())
+                    .build(),
+            ),
+            counted: Some(Arc::from(stage)),
+            ..self.clone()
         }
     }
 
@@ -104,7 +143,7 @@ impl AwsClients {
     pub fn scoped_to(&self, component: &'static str, access: &'static [Access]) -> Self {
         Self {
             scope: Some((component, access)),
-            ..self.clone()
+            ..self.counted_as(component)
         }
     }
 

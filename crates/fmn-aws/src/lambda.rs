@@ -18,7 +18,11 @@ pub async fn run_sqs<H: SqsBatchHandler>(handler: H) -> Result<(), lambda_runtim
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);
-        async move { Ok::<_, lambda_runtime::Error>(handler.handle_batch(event.payload).await) }
+        async move {
+            let response = handler.handle_batch(event.payload).await;
+            crate::request_count::log_invocation();
+            Ok::<_, lambda_runtime::Error>(response)
+        }
     }))
     .await
 }

@@ -27,6 +27,7 @@ pub mod prefs_store;
 pub mod preview;
 pub mod provision;
 pub mod recent;
+pub mod request_count;
 pub mod retry;
 pub mod secrets;
 pub mod ses;

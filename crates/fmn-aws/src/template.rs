@@ -108,6 +108,8 @@ pub struct FunctionSpec {
     pub name: String,
     pub binary: String,
     pub timeout_secs: u32,
+    /// `MemorySize` (MB; Lambda's default 128): what a GB-second of it costs.
+    pub memory_mb: u32,
     pub reserved_concurrency: Option<u32>,
     pub sqs_events: Vec<SqsEventSpec>,
     pub schedules: Vec<ScheduleSpec>,
@@ -452,6 +454,14 @@ impl Resolver<'_> {
         let timeout_secs = self
             .opt_number(id, props.get("Timeout").or_else(|| globals.get("Timeout")))?
             .unwrap_or(3);
+        let memory_mb = self
+            .opt_number(
+                id,
+                props
+                    .get("MemorySize")
+                    .or_else(|| globals.get("MemorySize")),
+            )?
+            .unwrap_or(128);
         let mut environment = BTreeMap::new();
         let mut resource_variables = BTreeMap::new();
         for source in [globals, props] {
@@ -541,6 +551,7 @@ impl Resolver<'_> {
             name,
             binary,
             timeout_secs,
+            memory_mb,
             reserved_concurrency: self.opt_number(id, props.get("ReservedConcurrentExecutions"))?,
             sqs_events,
             schedules,

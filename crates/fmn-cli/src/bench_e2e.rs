@@ -34,29 +34,83 @@ const USER: &str = "bench";
 /// Options of `fmn bench e2e`.
 #[derive(Debug, Clone, Args)]
 pub struct E2eArgs {
-    /// Messages published per second.
-    #[arg(long, default_value_t = 20.0)]
-    rate: f64,
-    /// How long to publish for, in seconds.
-    #[arg(long, default_value_t = 30.0)]
-    seconds: f64,
+    /// `steady`: one user mailed every corpus message; `mass-rebuild`: Koji builds of every
+    /// package for a generated world of `--users`, mailed to each package's owners.
+    #[arg(long, value_enum, default_value_t = Profile::Steady)]
+    pub profile: Profile,
+    /// Messages published per second [default: 20; mass-rebuild 50].
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// How long to publish for, in seconds [default: 30; mass-rebuild 180].
+    #[arg(long)]
+    pub seconds: Option<f64>,
     /// How long to wait, after the last message, for the deliveries still outstanding.
     #[arg(long, default_value_t = 60.0)]
-    drain: f64,
+    pub drain: f64,
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 5.0)]
-    progress: f64,
+    pub progress: f64,
+    /// Users of the mass-rebuild world (`fmn bench match`'s generator).
+    #[arg(long, default_value_t = 80_000)]
+    pub users: usize,
+    /// The SES account's send rate, mails a second [default: `FMN_SES_SEND_RATE`].
+    #[arg(long)]
+    pub ses_rate: Option<f64>,
+    /// deliver-email instances [default: `FMN_EMAIL_CONCURRENCY`].
+    #[arg(long)]
+    pub email_concurrency: Option<u32>,
     /// Resource-name prefix [default: bench-<random>; never the `make run` one].
     #[arg(long)]
-    prefix: Option<String>,
+    pub prefix: Option<String>,
     /// Keep the queues and tables afterwards (default: delete them).
     #[arg(long)]
-    keep: bool,
+    pub keep: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    Steady,
+    MassRebuild,
+}
+
+/// The run options both profiles share: the bench's publisher as the only bus, no metrics
+/// endpoint, a private spool, every message kept, the mail settings asked.
+pub(crate) fn bench_options(
+    options: &mut RunOptions,
+    args: &E2eArgs,
+    publisher: &Publisher,
+    spool: &std::path::Path,
+) -> anyhow::Result<()> {
+    options.web_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    options.bridge.endpoints = vec![publisher.endpoint().to_string()];
+    options.bridge.topics.clear();
+    options.bridge.metrics_addr = None;
+    options.bridge.idle_reconnect = None;
+    options.bridge.spool_dir = spool.to_path_buf();
+    // Every corpus message is to be delivered (the corpus has staging and junk topics, which
+    // the noise policy would drop before matching).
+    options.noise.enabled = false;
+    if let Some(rate) = args.ses_rate {
+        if rate.is_nan() || rate <= 0.0 {
+            bail!("--ses-rate must be positive");
+        }
+        options.mail.account_send_rate = rate;
+    }
+    if let Some(n) = args.email_concurrency {
+        if n == 0 {
+            bail!("--email-concurrency must be at least 1");
+        }
+        options.mail.email_concurrency = n;
+    }
+    Ok(())
 }
 
 pub fn run(args: E2eArgs) -> anyhow::Result<()> {
-    if !(args.rate > 0.0 && args.seconds > 0.0) {
+    if !(args.rate.is_none_or(|r| r > 0.0) && args.seconds.is_none_or(|s| s > 0.0)) {
         bail!("--rate and --seconds must be positive");
+    }
+    if args.users == 0 {
+        bail!("--users must be at least 1");
     }
     // The system logs only warnings and errors here, so the bench's own lines stay readable.
     if std::env::var_os("RUST_LOG").is_none() {
@@ -67,7 +121,12 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(bench(args))
+        .block_on(async move {
+            match args.profile {
+                Profile::Steady => bench(args).await,
+                Profile::MassRebuild => crate::bench_burst::bench(args).await,
+            }
+        })
 }
 
 /// One published message: when it went to the socket (ms since the epoch), and its delivery
@@ -91,7 +150,10 @@ pub(crate) fn fresh_prefix(kind: &str) -> String {
 }
 
 async fn bench(args: E2eArgs) -> anyhow::Result<()> {
+    let (rate, seconds) = (args.rate.unwrap_or(20.0), args.seconds.unwrap_or(30.0));
     let prefix = args.prefix.clone().unwrap_or_else(|| fresh_prefix("bench"));
+    // Every request of the system's components is counted (the bench's own are not).
+    fmn_aws::request_count::enable();
     let clients = AwsClients::with_names(ResourceNames::new(prefix.clone())).await;
     system::preflight(&clients).await.map_err(|e| {
         anyhow::anyhow!(
@@ -101,8 +163,8 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
     let corpus = corpus()?;
     println!(
         "fmn bench e2e: {} msg/s for {} s, {} corpus messages, resources under `{prefix}`",
-        args.rate,
-        args.seconds,
+        rate,
+        seconds,
         corpus.len()
     );
     let (_, provisioned) = system::provision_all(&clients, &ProvisionOptions::default()).await?;
@@ -126,12 +188,7 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
     let publisher = Publisher::bind("tcp://127.0.0.1:*").context("binding the publisher")?;
     let spool = std::env::temp_dir().join(format!("fmn-{prefix}-spool"));
     let mut options = RunOptions::from_env()?;
-    options.web_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    options.bridge.endpoints = vec![publisher.endpoint().to_string()];
-    options.bridge.topics.clear();
-    options.bridge.metrics_addr = None;
-    options.bridge.idle_reconnect = None;
-    options.bridge.spool_dir = spool.clone();
+    bench_options(&mut options, &args, &publisher, &spool)?;
     let publisher = Arc::new(Mutex::new(publisher));
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
@@ -177,12 +234,13 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
         "warm-up: first delivery after {:.1} s; publishing",
         started.elapsed().as_secs_f64()
     );
+    fmn_aws::request_count::take();
 
     // The steady load, and the latencies read back from the delivery records meanwhile.
-    let total = (args.rate * args.seconds).round().max(1.0) as usize;
+    let total = (rate * seconds).round().max(1.0) as usize;
     let mut pending: HashMap<String, Published> = HashMap::new();
     let mut latencies: Vec<f64> = Vec::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let progress_every = Duration::from_secs_f64(args.progress.max(0.5));
     let load_started = Instant::now();
@@ -223,6 +281,8 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
         }
     }
 
+    let counts = fmn_aws::request_count::take();
+    let counted_secs = load_started.elapsed();
     shutdown.cancel();
     match tokio::time::timeout(Duration::from_secs(60), running).await {
         Ok(Ok(Ok(()))) => {}
@@ -237,9 +297,38 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
 
     print!(
         "{}",
-        report(&args, published, publish_secs, &latencies, pending.len())
+        report(
+            rate,
+            &args,
+            published,
+            publish_secs,
+            &latencies,
+            pending.len()
+        )
     );
+    let memory_mb = function_memory(&prefix)?;
+    let measured = crate::bench_cost::Measured {
+        counts: &counts,
+        prefix: &prefix,
+        messages: published,
+        mails: latencies.len(),
+        elapsed: counted_secs,
+        memory_mb: &memory_mb,
+    };
+    print!("{}", crate::bench_cost::per_message_table(&measured));
+    print!("{}", crate::bench_cost::bill_table(&measured));
     Ok(())
+}
+
+/// Each function's `MemorySize` (MB) by binary, from the template.
+pub(crate) fn function_memory(
+    prefix: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, u32>> {
+    Ok(fmn_aws::template::Template::bundled(prefix)?
+        .functions
+        .iter()
+        .map(|f| (f.binary.clone(), f.memory_mb))
+        .collect())
 }
 
 /// The corpus as `(topic, msg)` pairs.
@@ -357,7 +446,7 @@ async fn collect(
 }
 
 /// The `q` quantile (0..=1) of sorted `values`, nearest rank.
-fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
@@ -365,13 +454,13 @@ fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-fn sorted(values: &[f64]) -> Vec<f64> {
+pub(crate) fn sorted(values: &[f64]) -> Vec<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     v
 }
 
-fn secs(v: Option<f64>) -> String {
+pub(crate) fn secs(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.3} s"))
 }
 
@@ -387,6 +476,7 @@ fn progress_line(started: Instant, published: usize, latencies: &[f64], pending:
 }
 
 fn report(
+    rate: f64,
     args: &E2eArgs,
     published: usize,
     publish_secs: f64,
@@ -409,7 +499,7 @@ fn report(
          latency max      {}\n\
          target           p99 < {} s at 20 msg/s: {verdict}\n",
         published as f64 / publish_secs.max(1e-9),
-        args.rate,
+        rate,
         latencies.len(),
         if undelivered > 0 {
             format!(

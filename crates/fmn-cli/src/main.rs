@@ -3,7 +3,9 @@
 use clap::Parser;
 
 mod bench;
+mod bench_burst;
 mod bench_coldstart;
+mod bench_cost;
 mod bench_e2e;
 mod bench_sync;
 mod dlq;

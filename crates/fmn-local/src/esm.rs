@@ -30,7 +30,14 @@ pub struct MappingConfig {
     pub batching_window: Duration,
     pub function_timeout: Duration,
     pub report_batch_item_failures: bool,
+    /// Batches in flight at once (pollers), as Lambda's event source runs them: the
+    /// template's `MaximumConcurrency`, else the 5 Lambda starts a standard queue with; 1 for
+    /// a FIFO queue (one message group: one batch at a time).
+    pub concurrency: usize,
 }
+
+/// Lambda's initial pollers for a standard queue without `MaximumConcurrency`.
+pub const DEFAULT_STANDARD_CONCURRENCY: usize = 5;
 
 /// Runs the mapping until `shutdown`; a batch in flight is finished first.
 pub async fn run<H: SqsBatchHandler>(
@@ -126,7 +133,13 @@ async fn invoke<H: SqsBatchHandler>(
         .collect();
     let event = event_from_received(messages, &config.queue_arn);
     let handler = Arc::clone(handler);
-    let task = tokio::spawn(async move { handler.handle_batch(event).await });
+    let function = config.function.clone();
+    let task = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let response = handler.handle_batch(event).await;
+        fmn_aws::request_count::record_invocation(&function, started.elapsed());
+        response
+    });
     match tokio::time::timeout(config.function_timeout, task).await {
         Ok(Ok(response)) if config.report_batch_item_failures => {
             let failed: HashSet<String> = response

@@ -226,7 +226,20 @@ pub fn mapping_config(
         batching_window: Duration::from_secs(event.batching_window_secs.into()),
         function_timeout: Duration::from_secs(spec.timeout_secs.into()),
         report_batch_item_failures: event.report_batch_item_failures,
+        concurrency: match event.maximum_concurrency {
+            Some(n) => n.max(1) as usize,
+            None if is_fifo(template, &event.queue) => 1,
+            None => esm::DEFAULT_STANDARD_CONCURRENCY,
+        },
     })
+}
+
+/// Whether the template's queue `logical_id` is a FIFO queue.
+fn is_fifo(template: &Template, logical_id: &str) -> bool {
+    template
+        .queues
+        .iter()
+        .any(|q| q.logical_id == logical_id && q.fifo)
 }
 
 /// Runs the whole system until `shutdown` is cancelled.
@@ -255,57 +268,72 @@ pub async fn run(
 
     let mut tasks = JoinSet::new();
     let mut all_stats = Vec::new();
-    let mut spawn_mapping =
-        |function: FunctionName, handler: Arc<dyn ErasedHandler>| -> Result<(), RunError> {
-            let config = mapping_config(&template, &provisioned, function)?;
-            let stats = Arc::new(FunctionStats::default());
-            all_stats.push((function.binary().to_string(), Arc::clone(&stats)));
+    let mut spawn_mapping = |function: FunctionName,
+                             handlers: Vec<Arc<dyn ErasedHandler>>|
+     -> Result<(), RunError> {
+        let mut config = mapping_config(&template, &provisioned, function)?;
+        if function == FunctionName::DeliverEmail {
+            // One setting for both, as the template's `EmailConcurrency` parameter: the
+            // senders share the SES rate among this many instances.
+            config.concurrency = options.mail.email_concurrency as usize;
+        }
+        let stats = Arc::new(FunctionStats::default());
+        all_stats.push((function.binary().to_string(), Arc::clone(&stats)));
+        // The mapping's own receives and deletes are billed too: counted apart.
+        let mapping_clients = clients.counted_as(&format!("{} event source", function.binary()));
+        // Poller i invokes handler i (one instance per batch in flight, as on AWS) or the
+        // one handler they share.
+        let handlers: Vec<_> = handlers.into_iter().map(|h| Arc::new(Erased(h))).collect();
+        for i in 0..config.concurrency {
             tasks.spawn(esm::run(
-                clients.sqs.clone(),
-                config,
-                Arc::new(Erased(handler)),
-                stats,
+                mapping_clients.sqs.clone(),
+                config.clone(),
+                Arc::clone(&handlers[i % handlers.len()]),
+                Arc::clone(&stats),
                 shutdown.clone(),
             ));
-            Ok(())
-        };
+        }
+        Ok(())
+    };
     spawn_mapping(
         FunctionName::Match,
-        Arc::new(
+        vec![Arc::new(
             fmn_match::MatchHandler::new(&clients)
                 .await?
                 .with_retry_schedule(options.retry.clone())
                 .with_noise_policy(options.noise.clone()),
-        ),
+        )],
     )?;
-    spawn_mapping(
-        FunctionName::DeliverEmail,
-        Arc::new(
+    // One sender per instance: each paces itself to its share of the SES rate.
+    let mut senders: Vec<Arc<dyn ErasedHandler>> = Vec::new();
+    for _ in 0..options.mail.email_concurrency.max(1) {
+        senders.push(Arc::new(
             fmn_deliver_email::DeliverEmailHandler::with_settings(&clients, options.mail.clone())
                 .await?
                 .with_retry_schedule(options.retry.clone()),
-        ),
-    )?;
+        ));
+    }
+    spawn_mapping(FunctionName::DeliverEmail, senders)?;
     spawn_mapping(
         FunctionName::MailEvents,
-        Arc::new(
+        vec![Arc::new(
             fmn_mail_events::MailEventsHandler::new(&clients, options.mail.lease, options.health)
                 .await?
                 .with_retry_schedule(options.retry.clone()),
-        ),
+        )],
     )?;
     spawn_mapping(
         FunctionName::DeliverIrc,
-        Arc::new(
+        vec![Arc::new(
             fmn_deliver_irc::DeliverIrcHandler::with_settings(&clients, options.irc.clone())
                 .await?
                 .with_retry_schedule(options.retry.clone()),
-        ),
+        )],
     )?;
     if options.matrix.access_token.is_some() {
         spawn_mapping(
             FunctionName::DeliverMatrix,
-            Arc::new(
+            vec![Arc::new(
                 fmn_deliver_matrix::DeliverMatrixHandler::with_settings(
                     &clients,
                     options.matrix.clone(),
@@ -313,7 +341,7 @@ pub async fn run(
                 .await
                 .map_err(|e| RunError::Config(e.to_string()))?
                 .with_retry_schedule(options.retry.clone()),
-            ),
+            )],
         )?;
     } else {
         tracing::warn!(
@@ -395,7 +423,8 @@ pub async fn run(
             }
         });
     } else {
-        let clients = clients.clone();
+        // Scoped as its own binary scopes them (and so counted as the bridge).
+        let clients = clients.scoped_to("fmn-ingest-bridge", fmn_aws::names::INGEST_BRIDGE_ACCESS);
         tasks.spawn(async move {
             if let Err(e) = fmn_ingest_bridge::run(bridge, &clients, stop).await {
                 tracing::error!(error = %e, "ingest bridge stopped");
