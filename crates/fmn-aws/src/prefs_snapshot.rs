@@ -588,7 +588,10 @@ mod tests {
         let (facts, back) = Decoded::decode(&bytes).unwrap().into_parts();
         assert_eq!(back.collect::<Result<Vec<_>, _>>().unwrap(), users);
         assert_eq!(facts.directory, directory);
-        assert_eq!(facts.directory.aliases().email("alice@work.example"), "alice");
+        assert_eq!(
+            facts.directory.aliases().email("alice@work.example"),
+            "alice"
+        );
         assert_eq!(facts.synced_at, Some(1_700_000_000));
         let own = facts.ownership;
         assert_eq!(own.groups_of("bob"), ["tools".to_string()]);

@@ -246,7 +246,11 @@ async fn a_snapshot_older_than_the_latest_change_never_hides_it() {
     assert_eq!(report.from_snapshot, Some(2), "{report:?}");
     assert!(report.full_load && report.ownership_reloaded, "{report:?}");
     let bob = cold.directory().get("bob").unwrap();
-    assert_eq!(bob.emails, ["bob@new.example"], "the account update is seen");
+    assert_eq!(
+        bob.emails,
+        ["bob@new.example"],
+        "the account update is seen"
+    );
     assert_eq!(cold.directory().explain_alias("bob@old.example"), None);
     assert!(report.caught_up >= 2, "{report:?}");
     let m = cold.matcher().unwrap();
