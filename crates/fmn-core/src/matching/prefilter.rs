@@ -140,7 +140,8 @@ impl Prefilter {
     }
 
     /// How many lists are gated.
-    pub(super) fn gated(&self) -> usize {
+    #[cfg(test)]
+    fn gated(&self) -> usize {
         self.gates.iter().filter(|g| g.is_some()).count()
     }
 }
