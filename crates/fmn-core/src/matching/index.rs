@@ -575,7 +575,7 @@ impl Matcher {
                         .map(|g| g.rules.rules.iter().map(|r| &r.source)),
                 )
             });
-            let present = prefilter.scan(facts.regex_haystack());
+            let present = prefilter.scan(|| facts.regex_haystack());
             for (i, group) in self.scan.iter().enumerate() {
                 if !prefilter.may_hold(i, &present) || !eval.shared(&group.rules) {
                     continue;

@@ -110,8 +110,9 @@ impl Prefilter {
         }
     }
 
-    /// The literals present in `haystack` (the text the body regexes search).
-    pub(super) fn scan(&self, haystack: &str) -> Present {
+    /// The literals present in the text the body regexes search (made only when some list
+    /// is gated: the body's JSON is made on first use).
+    pub(super) fn scan<'h>(&self, haystack: impl FnOnce() -> &'h str) -> Present {
         let Some(automaton) = &self.automaton else {
             return Present {
                 bits: Vec::new(),
@@ -119,7 +120,7 @@ impl Prefilter {
             };
         };
         let mut bits = vec![0u64; self.literals.div_ceil(64)];
-        for m in automaton.find_overlapping_iter(haystack) {
+        for m in automaton.find_overlapping_iter(haystack()) {
             let id = m.pattern().as_usize();
             bits[id / 64] |= 1 << (id % 64);
         }
@@ -193,10 +194,10 @@ mod tests {
         ];
         let p = Prefilter::build(lists.iter());
         assert_eq!(p.gated(), 2);
-        let present = p.scan("a kernel update");
+        let present = p.scan(|| "a kernel update");
         let held: Vec<bool> = (0..lists.len()).map(|i| p.may_hold(i, &present)).collect();
         assert_eq!(held, [false, true, true, true, true]);
-        let present = p.scan("glibc-2.38");
+        let present = p.scan(|| "glibc-2.38");
         assert!(p.may_hold(0, &present) && !p.may_hold(4, &present));
     }
 
@@ -205,6 +206,6 @@ mod tests {
         let lists = [vec![regex_rule(".*", false)]];
         let p = Prefilter::build(lists.iter());
         assert_eq!(p.gated(), 0);
-        assert!(p.may_hold(0, &p.scan("")));
+        assert!(p.may_hold(0, &p.scan(|| unreachable!("nothing gated: no body needed"))));
     }
 }
