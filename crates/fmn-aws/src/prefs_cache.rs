@@ -137,7 +137,8 @@ pub struct RefreshReport {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FullLoadTiming {
     /// The ownership table: counter read and scans; items to [`fmn_core::ownership::Ownership`]
-    /// (zero when loaded from the snapshot).
+    /// (from the snapshot: decoding its head, which also holds the rule lists and the accounts,
+    /// and making their alias map).
     pub ownership: LoadTiming,
     /// The preferences table's counter read.
     pub prefs_version_read: Duration,
@@ -451,9 +452,15 @@ impl PrefsCache {
         let read = started.elapsed() - prefs_version_read;
         // The users are decoded one at a time, straight into the index.
         let t = Instant::now();
-        let (ownership, mut all) = Decoded::decode(&body).map_err(fault)?.into_parts();
-        let mut decode = t.elapsed();
-        let mut matcher = Matcher::new(Arc::new(ownership));
+        let (facts, mut all) = Decoded::decode(&body).map_err(fault)?.into_parts();
+        // The ownership, accounts included, as the table was at the snapshot's counter: the
+        // catch-up reloads the table if the counter has moved since.
+        self.set_directory(facts.directory, facts.synced_at);
+        self.ownership_version = manifest.ownership_version;
+        // The head: rule lists, ownership, accounts and their alias map.
+        let head_decode = t.elapsed();
+        let mut decode = Duration::ZERO;
+        let mut matcher = Matcher::new(Arc::new(facts.ownership));
         let mut index_build = Duration::ZERO;
         let mut users = 0;
         loop {
@@ -478,15 +485,17 @@ impl PrefsCache {
         self.matcher = Some(matcher);
         // As after a scan taken at that version: the last numbers are checked again.
         self.cursor = ChangeCursor::after_full_load(manifest.prefs_version, Instant::now());
-        // The snapshot does not hold the accounts synced from FAS (their alias map): the
-        // catch-up reloads the ownership table, which has them, whatever its counter says.
-        self.ownership_version = u64::MAX;
         Ok(RefreshReport {
             full_load: true,
             users_reloaded: users,
             from_snapshot: Some(manifest.prefs_version),
             full_load_timing: Some(FullLoadTiming {
                 prefs_version_read,
+                ownership: LoadTiming {
+                    read: Duration::ZERO,
+                    decode: head_decode,
+                    items: 0,
+                },
                 prefs: LoadTiming {
                     read,
                     decode,
@@ -556,7 +565,7 @@ impl PrefsCache {
         if let Some(b) = snapshot {
             let t = Instant::now();
             let users = b.users();
-            let body = b.finish(&loaded_ownership);
+            let body = b.finish(&loaded_ownership, &self.directory, self.synced_at);
             snapshot_bytes = body.len() as u64;
             match prefs
                 .snapshots()

@@ -1,5 +1,6 @@
-//! A compact snapshot of every user's preferences and the ownership, so a cold match function
-//! reads a few large items instead of scanning both tables (242 s at 100,000 users on
+//! A compact snapshot of every user's preferences, the ownership and the accounts synced from
+//! FAS (everything a cold match function reads), so it reads a few large items instead of
+//! scanning both tables (242 s at 100,000 users on
 //! DynamoDB Local, ~250 MB of items).
 //!
 //! Kept in the preferences table (the match function already reads and writes it; no new
@@ -11,13 +12,15 @@
 //!   body in chunks of [`CHUNK_BYTES`] (`data`, binary), expiring with the change log.
 //!
 //! The body is gzip'd JSON (see [`SnapshotBuilder`]): each distinct rule list once (a hundred
-//! thousand users' default filters share a handful) and the ownership, then the users, their
-//! filters pointing at the rule lists, decoded one at a time straight into the index.
+//! thousand users' default filters share a handful), the ownership, the accounts and the last
+//! sync's time, then the users, their filters pointing at the rule lists, decoded one at a
+//! time straight into the index.
 //!
 //! A snapshot is never trusted blindly: it is used only when its format is known, its
 //! checksum holds, it is younger than [`MAX_AGE`] (so every change after it is still in the
 //! change log, kept a week) and at most [`MAX_LAG`] changes behind; the cache then catches up
-//! through the change log exactly as after a scan (see [`crate::prefs_cache`]).
+//! through the change log exactly as after a scan, and reloads the ownership table (with the
+//! accounts) when its counter moved past the snapshot's (see [`crate::prefs_cache`]).
 //!
 //! Written by the match function after each full load (a cold start that found no usable
 //! snapshot, or a warm one too far behind), chunks first and the manifest last, and only over
@@ -32,6 +35,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use fmn_core::directory::Directory;
 use fmn_core::ownership::Ownership;
 use fmn_core::prefs::{Destination, Filter, UserPrefs};
 use fmn_core::rules::Rule;
@@ -39,8 +43,9 @@ use fmn_core::rules::Rule;
 use crate::dynamo::{self, get_n, get_s, n, s, DynamoError, Item};
 use crate::prefs_store::CHANGE_LOG_TTL_SECS;
 
-/// The body's format; a snapshot in any other is not read (a full load replaces it).
-pub const SNAPSHOT_FORMAT: u64 = 1;
+/// The body's format; a snapshot in any other is not read (a full load replaces it). 2: the
+/// head holds the FAS accounts and the last sync's time (1 did not).
+pub const SNAPSHOT_FORMAT: u64 = 2;
 /// Bytes of body per chunk item (under DynamoDB's 400 KB item limit with the key).
 pub const CHUNK_BYTES: usize = 350 * 1024;
 /// A snapshot older than this is not used: the change log since it must still be complete
@@ -154,24 +159,39 @@ struct SnapUser {
     time_zone: Option<String>,
 }
 
-/// What comes before the users: what they point at.
-#[derive(Serialize, Deserialize)]
+/// What comes before the users: what they point at, and the ownership table's content.
+#[derive(Deserialize)]
 struct Head {
     rule_lists: Vec<Vec<Rule>>,
     ownership: Ownership,
+    accounts: Directory,
+    synced_at: Option<u64>,
 }
 
 #[derive(Serialize)]
 struct HeadRef<'a> {
     rule_lists: &'a [Vec<Rule>],
     ownership: &'a Ownership,
+    accounts: &'a Directory,
+    synced_at: Option<u64>,
+}
+
+/// What the ownership table held when the snapshot was taken (at the manifest's
+/// `ownership_version`).
+#[derive(Debug, Clone, Default)]
+pub struct OwnershipFacts {
+    pub ownership: Ownership,
+    /// The accounts synced from FAS.
+    pub directory: Directory,
+    /// When the last sync finished (seconds since the epoch).
+    pub synced_at: Option<u64>,
 }
 
 /// Writes a body as users arrive, straight into the compressor (a full load holds the
 /// compressed snapshot, not its users twice).
 ///
 /// Body: the head's length (8 bytes, little-endian), the head (gzip'd JSON: the distinct rule
-/// lists and the ownership), then the users (gzip'd JSON, one per line), read one at a time.
+/// lists, the ownership, the accounts and the last sync's time), then the users (gzip'd JSON, one per line), read one at a time.
 pub struct SnapshotBuilder {
     users_out: flate2::write::GzEncoder<Vec<u8>>,
     list_ids: HashMap<Vec<Rule>, u32>,
@@ -264,14 +284,21 @@ impl SnapshotBuilder {
         self.users
     }
 
-    /// The compressed body, with the ownership.
-    pub fn finish(self, ownership: &Ownership) -> Vec<u8> {
+    /// The compressed body, with the ownership table's content.
+    pub fn finish(
+        self,
+        ownership: &Ownership,
+        directory: &Directory,
+        synced_at: Option<u64>,
+    ) -> Vec<u8> {
         let mut head = gzip();
         serde_json::to_writer(
             &mut head,
             &HeadRef {
                 rule_lists: &self.rule_lists,
                 ownership,
+                accounts: directory,
+                synced_at,
             },
         )
         .expect("writing to memory");
@@ -308,18 +335,25 @@ impl<'a> Decoded<'a> {
         Ok(Self { head, users })
     }
 
-    /// The ownership, and each user's preferences, decoded as the iterator is consumed (an
-    /// error ends it: the snapshot is then not to be used).
+    /// The ownership table's content, and each user's preferences, decoded as the iterator is
+    /// consumed (an error ends it: the snapshot is then not to be used).
     pub fn into_parts(
         self,
     ) -> (
-        Ownership,
+        OwnershipFacts,
         impl Iterator<Item = Result<UserPrefs, SnapshotError>> + 'a,
     ) {
         let Head {
             rule_lists,
             ownership,
+            accounts,
+            synced_at,
         } = self.head;
+        let facts = OwnershipFacts {
+            ownership,
+            directory: accounts,
+            synced_at,
+        };
         let reader =
             std::io::BufReader::with_capacity(256 * 1024, flate2::read::GzDecoder::new(self.users));
         let users = serde_json::Deserializer::from_reader(reader)
@@ -361,7 +395,7 @@ impl<'a> Decoded<'a> {
                     time_zone: u.time_zone,
                 })
             });
-        (ownership, users)
+        (facts, users)
     }
 }
 
@@ -510,6 +544,7 @@ impl SnapshotStore {
 mod tests {
     use super::*;
     use fmn_core::defaults::default_filters;
+    use fmn_core::directory::Account;
     use fmn_core::ownership::Owners;
     use fmn_core::rules::{Artifact, ArtifactKind};
 
@@ -535,14 +570,30 @@ mod tests {
             },
         );
         ownership.set_members("tools", vec!["bob".into()]);
+        let mut directory = Directory::new();
+        directory.insert(
+            "alice",
+            Account {
+                emails: vec!["alice@work.example".into()],
+                ircnicks: vec!["irc:/ali".into()],
+                locked: false,
+            },
+        );
         let mut b = SnapshotBuilder::new();
         for u in &users {
             b.add(u);
         }
         assert_eq!(b.rule_lists.len(), users[0].filters.len());
-        let bytes = b.finish(&ownership);
-        let (own, back) = Decoded::decode(&bytes).unwrap().into_parts();
+        let bytes = b.finish(&ownership, &directory, Some(1_700_000_000));
+        let (facts, back) = Decoded::decode(&bytes).unwrap().into_parts();
         assert_eq!(back.collect::<Result<Vec<_>, _>>().unwrap(), users);
+        assert_eq!(facts.directory, directory);
+        assert_eq!(
+            facts.directory.aliases().email("alice@work.example"),
+            "alice"
+        );
+        assert_eq!(facts.synced_at, Some(1_700_000_000));
+        let own = facts.ownership;
         assert_eq!(own.groups_of("bob"), ["tools".to_string()]);
         assert_eq!(
             own.owners(&Artifact::new(ArtifactKind::Rpms, "glibc"))
@@ -561,7 +612,7 @@ mod tests {
         let mut b = SnapshotBuilder::new();
         b.add(&user("alice"));
         b.add(&user("bob"));
-        let mut bytes = b.finish(&Ownership::new());
+        let mut bytes = b.finish(&Ownership::new(), &Directory::new(), None);
         assert_eq!(decode_all(&bytes).unwrap(), 2);
         assert!(decode_all(&bytes[..bytes.len() - 10]).is_err());
         let last = bytes.len() - 20;

@@ -4,7 +4,11 @@
 //! ownership of ~25,000 packages and 500 groups, builds the matcher's index and matches the
 //! message corpus (`tests/data/fedmsg-examples.jsonl`) against it on one thread for a few
 //! seconds, the way the match Lambda does (facts, then matches, per message). Everything is
-//! generated deterministically from `--seed`.
+//! generated deterministically from `--seed`. The cost per message is fitted as a fixed part
+//! plus a part per match. `--snapshot` builds the index the way a cold match function does
+//! from its snapshot (`fmn_aws::prefs_snapshot`): the users are encoded into a snapshot body
+//! in memory, then decoded and indexed, with the peak memory of that part alone (no
+//! emulator: the tables' reading is `fmn bench coldstart`'s).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -65,6 +69,9 @@ struct MatchArgs {
     /// matched users, one pass).
     #[arg(long)]
     export: Option<PathBuf>,
+    /// Build the index from a snapshot body made in memory (encode, then decode and index).
+    #[arg(long)]
+    snapshot: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -596,6 +603,65 @@ struct Report {
     by_filter: Vec<(String, u64)>,
     /// Where the world was exported (`--export`).
     exported: Option<PathBuf>,
+    /// Cost per message fitted as fixed + per match.
+    fit: CostFit,
+    /// With `--snapshot`: how the index was built from it.
+    snapshot: Option<SnapshotFigures>,
+}
+
+/// Building the index from an in-memory snapshot body.
+#[derive(Debug, Clone, Copy)]
+struct SnapshotFigures {
+    bytes: usize,
+    encode: Duration,
+    /// The head (rule lists, ownership) and the users, decoded.
+    decode: Duration,
+    index_build: Duration,
+    /// From the start of decoding to the first message with a match.
+    to_first_match: Duration,
+    /// Resident memory when decoding began and its peak after (VmHWM reset there), KiB.
+    resident_before: Option<u64>,
+    peak: Option<u64>,
+}
+
+/// Cost per message = `fixed` + `per_match` × matches: least squares over the median latency
+/// of each number of matches (weighted by how many messages had it), so a preempted
+/// message on a shared machine does not drag the fit.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct CostFit {
+    fixed: Duration,
+    per_match: Duration,
+}
+
+impl CostFit {
+    fn fit(samples: &[(u32, u64)]) -> Self {
+        let mut by_matches: std::collections::BTreeMap<u32, Vec<u64>> = Default::default();
+        for &(n, ns) in samples {
+            by_matches.entry(n).or_default().push(ns);
+        }
+        // (matches, median ns, weight)
+        let points: Vec<(f64, f64, f64)> = by_matches
+            .into_iter()
+            .map(|(n, mut v)| {
+                v.sort_unstable();
+                (f64::from(n), v[v.len() / 2] as f64, v.len() as f64)
+            })
+            .collect();
+        let w: f64 = points.iter().map(|p| p.2).sum();
+        if w == 0.0 {
+            return Self::default();
+        }
+        let mx = points.iter().map(|p| p.0 * p.2).sum::<f64>() / w;
+        let my = points.iter().map(|p| p.1 * p.2).sum::<f64>() / w;
+        let sxx: f64 = points.iter().map(|p| p.2 * (p.0 - mx).powi(2)).sum();
+        let sxy: f64 = points.iter().map(|p| p.2 * (p.0 - mx) * (p.1 - my)).sum();
+        let slope = if sxx > 0.0 { (sxy / sxx).max(0.0) } else { 0.0 };
+        let fixed = (my - slope * mx).max(0.0);
+        Self {
+            fixed: Duration::from_nanos(fixed.round() as u64),
+            per_match: Duration::from_nanos(slope.round() as u64),
+        }
+    }
 }
 
 impl Report {
@@ -657,6 +723,12 @@ impl Report {
             "matches per message: {:.2} on average\n",
             self.matches as f64 / self.messages.max(1) as f64
         );
+        out += &format!(
+            "cost per message (fit over the median latency at each number of matches): \
+             {:.2} µs fixed + {:.3} µs per match\n",
+            us(self.fit.fixed),
+            us(self.fit.per_match)
+        );
         out += "matches in one pass over the corpus, by filter:";
         for (name, n) in &self.by_filter {
             out += &format!(" {name:?} {n};");
@@ -666,6 +738,30 @@ impl Report {
             Some(kib) => format!("peak memory (VmHWM): {:.0} MiB\n", kib as f64 / 1024.0),
             None => "peak memory (VmHWM): unknown\n".to_string(),
         };
+        if let Some(snap) = &self.snapshot {
+            let mib = |k: Option<u64>| k.map_or(f64::NAN, |k| k as f64 / 1024.0);
+            let above = snap
+                .peak
+                .zip(snap.resident_before)
+                .map(|(p, b)| p.saturating_sub(b));
+            out += &format!(
+                "from a snapshot in memory: {:.1} MB ({:.0} bytes a user), encoded in {:.2} s; \
+                 decode {:.3} s + index build {:.3} s, {:.3} s to the first match; resident \
+                 {:.0} MiB before, peak {:.0} MiB after (VmHWM reset before decoding): {:.0} MiB \
+                 for decoding and the index, {:.0} bytes a user, {:.0} a posting\n",
+                snap.bytes as f64 / 1e6,
+                snap.bytes as f64 / self.users.max(1) as f64,
+                snap.encode.as_secs_f64(),
+                snap.decode.as_secs_f64(),
+                snap.index_build.as_secs_f64(),
+                snap.to_first_match.as_secs_f64(),
+                mib(snap.resident_before),
+                mib(snap.peak),
+                mib(above),
+                above.map_or(f64::NAN, |a| a as f64 * 1024.0 / self.users.max(1) as f64),
+                above.map_or(f64::NAN, |a| a as f64 * 1024.0 / s.postings.max(1) as f64),
+            );
+        }
         out
     }
 }
@@ -755,9 +851,36 @@ fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Re
         spent: Duration::ZERO,
         progress: big.then_some(t),
     };
-    let (matcher, skipped) = Matcher::build(&mut users, ownership.clone());
-    let generate_time = users.spent;
-    let build_time = t.elapsed().saturating_sub(generate_time);
+    let (matcher, skipped, generate_time, build_time, snapshot, ownership) = if args.snapshot {
+        let encoded = Instant::now();
+        let mut builder = fmn_aws::prefs_snapshot::SnapshotBuilder::new();
+        for u in &mut users {
+            builder.add(&u);
+        }
+        let body = builder.finish(&ownership, &Default::default(), None);
+        let encode = encoded.elapsed();
+        let generate_time = users.spent;
+        drop(ownership);
+        let (matcher, skipped, figures, ownership) = index_from_snapshot(&body, &corpus)?;
+        let figures = SnapshotFigures {
+            encode: encode.saturating_sub(generate_time),
+            ..figures
+        };
+        let build_time = figures.index_build;
+        (
+            matcher,
+            skipped,
+            generate_time,
+            build_time,
+            Some(figures),
+            ownership,
+        )
+    } else {
+        let (matcher, skipped) = Matcher::build(&mut users, ownership.clone());
+        let generate_time = users.spent;
+        let build_time = t.elapsed().saturating_sub(generate_time);
+        (matcher, skipped, generate_time, build_time, None, ownership)
+    };
     let stats = matcher.stats();
 
     if big {
@@ -765,6 +888,7 @@ fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Re
     }
     let deadline = Duration::from_secs_f64(args.seconds);
     let mut latencies: Vec<u64> = Vec::with_capacity(1 << 20);
+    let mut samples: Vec<(u32, u64)> = Vec::with_capacity(1 << 20);
     let mut matches = 0u64;
     let cpu_start = thread_cpu_time();
     let start = Instant::now();
@@ -778,7 +902,9 @@ fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Re
             let n = got.len();
             drop(std::hint::black_box(got));
             drop(facts);
-            latencies.push(t.elapsed().as_nanos() as u64);
+            let ns = t.elapsed().as_nanos() as u64;
+            latencies.push(ns);
+            samples.push((n as u32, ns));
             matches += n as u64;
             if pass > 0 && start.elapsed() >= deadline {
                 break 'run;
@@ -828,6 +954,8 @@ fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Re
         peak_memory: peak_memory_kib(),
         by_filter: by_filter.into_iter().collect(),
         exported: args.export.clone(),
+        fit: CostFit::fit(&samples),
+        snapshot,
     };
     if leak {
         std::mem::forget(matcher);
@@ -883,9 +1011,95 @@ fn export_world(
     Ok(())
 }
 
+/// Resident memory now, in KiB, from /proc/self/status.
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Decodes a snapshot body into a fresh index as a cold start does, and matches the corpus
+/// until a message matches somebody. The peak resident memory (VmHWM) is reset first, so it
+/// is this part's.
+#[allow(clippy::type_complexity)]
+fn index_from_snapshot(
+    body: &[u8],
+    corpus: &Corpus,
+) -> anyhow::Result<(
+    Matcher,
+    Vec<fmn_core::matching::SkippedFilter>,
+    SnapshotFigures,
+    Arc<Ownership>,
+)> {
+    // "5" resets the peak resident size to the current one (Linux 4.0+).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let resident_before = resident_kib();
+    let started = Instant::now();
+    let (facts, users) = fmn_aws::prefs_snapshot::Decoded::decode(body)?.into_parts();
+    let mut decode = started.elapsed();
+    let ownership = Arc::new(facts.ownership);
+    let mut matcher = Matcher::new(ownership.clone());
+    let mut skipped = Vec::new();
+    let mut index_build = Duration::ZERO;
+    let mut users = users;
+    loop {
+        let t = Instant::now();
+        let Some(u) = users.next() else { break };
+        let u = u?;
+        let t2 = Instant::now();
+        decode += t2 - t;
+        skipped.extend(matcher.upsert(&u));
+        index_build += t2.elapsed();
+    }
+    drop(users);
+    for (env, meta) in &corpus.messages {
+        let facts = MessageFacts::new(env, meta, &ownership);
+        if !matcher.matches(&facts).is_empty() {
+            break;
+        }
+    }
+    let to_first_match = started.elapsed();
+    let figures = SnapshotFigures {
+        bytes: body.len(),
+        encode: Duration::ZERO,
+        decode,
+        index_build,
+        to_first_match,
+        resident_before,
+        peak: peak_memory_kib(),
+    };
+    Ok((matcher, skipped, figures, ownership))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cost_fit_finds_fixed_and_per_match_parts() {
+        // 2 µs + 0.5 µs a match, with a preempted outlier the medians ignore.
+        let mut samples: Vec<(u32, u64)> = (0..50u32)
+            .flat_map(|n| std::iter::repeat_n((n, 2_000 + 500 * u64::from(n)), 3))
+            .collect();
+        samples.push((3, 9_000_000));
+        let fit = CostFit::fit(&samples);
+        assert_eq!(fit.fixed, Duration::from_nanos(2_000));
+        assert_eq!(fit.per_match, Duration::from_nanos(500));
+        assert_eq!(CostFit::fit(&[]), CostFit::default());
+    }
+
+    #[test]
+    fn a_snapshot_built_index_equals_the_direct_one() {
+        let mut a = args(300);
+        let direct = bench_match(&a, false, false).unwrap();
+        a.snapshot = true;
+        let snap = bench_match(&a, false, false).unwrap();
+        assert_eq!(direct.stats, snap.stats);
+        assert_eq!(direct.by_filter, snap.by_filter);
+        let figures = snap.snapshot.unwrap();
+        assert!(figures.bytes > 0);
+        assert!(snap.render().contains("from a snapshot in memory"));
+    }
 
     fn args(users: usize) -> MatchArgs {
         MatchArgs {
@@ -897,6 +1111,7 @@ mod tests {
                     .join("../../tests/data/fedmsg-examples.jsonl"),
             ),
             export: None,
+            snapshot: false,
         }
     }
 

@@ -154,17 +154,19 @@ fn user_with_defaults(name: &str) -> fmn_core::prefs::UserPrefs {
 }
 
 /// A cold start from a snapshot taken before the latest changes sees those changes (caught up
-/// through the change log), and ownership imported since; a damaged, unknown or too old
-/// snapshot is refused (the cache scans instead, and says why).
+/// through the change log), and ownership imported and accounts synced since; a snapshot with
+/// nothing newer in the ownership table is used without reading that table; a damaged, unknown
+/// or too old snapshot is refused (the cache scans instead, and says why).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_older_than_the_latest_change_never_hides_it() {
     use std::collections::BTreeMap;
 
     use aws_sdk_dynamodb::primitives::Blob;
     use aws_sdk_dynamodb::types::AttributeValue;
-    use fmn_aws::ownership_store::OwnershipStore;
+    use fmn_aws::ownership_store::{OwnershipStore, SyncTarget};
     use fmn_aws::prefs_cache::{PrefsCache, SnapshotPolicy};
     use fmn_aws::prefs_store::PrefsStore;
+    use fmn_core::directory::{Account, Directory};
     use fmn_core::ownership::Owners;
     use fmn_core::rules::{Artifact, ArtifactKind};
 
@@ -175,11 +177,50 @@ async fn a_snapshot_older_than_the_latest_change_never_hides_it() {
     for name in ["alice", "bob"] {
         prefs.create(&user_with_defaults(name)).await.unwrap();
     }
+    // bob's account as the FAS sync stores it.
+    let accounts = |email: &str| {
+        let mut d = Directory::new();
+        d.insert(
+            "bob",
+            Account {
+                emails: vec![email.to_string()],
+                ircnicks: vec!["irc:/bobby".into()],
+                locked: false,
+            },
+        );
+        d
+    };
+    let sync_accounts = |d: Directory| {
+        let ownership = ownership.clone();
+        async move {
+            let target = SyncTarget {
+                artifacts: None,
+                groups: None,
+                directory: Some(&d),
+                read_since_ms: None,
+            };
+            ownership.sync(target, 25, |_, _| {}).await.unwrap()
+        }
+    };
+    sync_accounts(accounts("bob@old.example")).await;
     let mut first = PrefsCache::new();
     let cold = first.refresh(&prefs, &ownership).await.unwrap();
     assert_eq!(cold.from_snapshot, None);
     assert_eq!(cold.snapshot_refused.as_deref(), Some("no snapshot yet"));
     assert_eq!(cold.snapshot_written, Some(2));
+
+    // Nothing changed since: the snapshot alone, accounts included (no ownership reload).
+    let mut cold = PrefsCache::new();
+    let report = cold.refresh(&prefs, &ownership).await.unwrap();
+    assert_eq!(report.from_snapshot, Some(2), "{report:?}");
+    assert!(!report.ownership_reloaded, "{report:?}");
+    assert_eq!(
+        cold.directory().explain_alias("bob@old.example").unwrap().0,
+        "bob"
+    );
+    assert_eq!(cold.directory(), first.directory());
+    assert_eq!(cold.synced_at(), first.synced_at());
+    assert!(cold.synced_at().is_some());
 
     // After the snapshot: alice switches herself off, carol arrives, ownership is imported.
     let mut alice = prefs.get("alice").await.unwrap().unwrap();
@@ -198,11 +239,20 @@ async fn a_snapshot_older_than_the_latest_change_never_hides_it() {
         .import(Some(&owners), None, |_, _| {})
         .await
         .unwrap();
+    // And bob's account changes in FAS (the next sync).
+    sync_accounts(accounts("bob@new.example")).await;
 
     let mut cold = PrefsCache::new();
     let report = cold.refresh(&prefs, &ownership).await.unwrap();
     assert_eq!(report.from_snapshot, Some(2), "{report:?}");
     assert!(report.full_load && report.ownership_reloaded, "{report:?}");
+    let bob = cold.directory().get("bob").unwrap();
+    assert_eq!(
+        bob.emails,
+        ["bob@new.example"],
+        "the account update is seen"
+    );
+    assert_eq!(cold.directory().explain_alias("bob@old.example"), None);
     assert!(report.caught_up >= 2, "{report:?}");
     let m = cold.matcher().unwrap();
     assert!(
@@ -281,7 +331,7 @@ async fn a_snapshot_older_than_the_latest_change_never_hides_it() {
     let reason = report.snapshot_refused.unwrap();
     assert!(reason.contains("format 99"), "{reason}");
 
-    // (The full load just wrote format 1 again.)
+    // (The full load just wrote a known format again.)
     refused("taken_at", "1").await;
     let report = PrefsCache::new().refresh(&prefs, &ownership).await.unwrap();
     let reason = report.snapshot_refused.unwrap();

@@ -155,10 +155,24 @@ impl AliasKind {
     }
 }
 
-/// Every account, by name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Every account, by name. Serialised as a map of name to account (the preferences snapshot
+/// holds it); read back normalised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct Directory {
     accounts: BTreeMap<String, Account>,
+}
+
+impl<'de> Deserialize<'de> for Directory {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let accounts = BTreeMap::<String, Account>::deserialize(deserializer)?;
+        Ok(Self {
+            accounts: accounts
+                .into_iter()
+                .map(|(name, account)| (name, account.normalised()))
+                .collect(),
+        })
+    }
 }
 
 impl Directory {
@@ -393,5 +407,17 @@ mod tests {
         let mut d1 = Directory::new();
         d1.insert("user1", alice());
         assert_eq!(d1.buckets(), d2.buckets());
+    }
+
+    #[test]
+    fn a_directory_round_trips_through_serde_normalised() {
+        let mut d = Directory::new();
+        d.insert("alice", alice());
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(serde_json::from_str::<Directory>(&json).unwrap(), d);
+        let unsorted = r#"{"bob":{"emails":["z@x","a@x","a@x"],"locked":true}}"#;
+        let back: Directory = serde_json::from_str(unsorted).unwrap();
+        assert_eq!(back.get("bob").unwrap().emails, ["a@x", "z@x"]);
+        assert!(back.get("bob").unwrap().locked);
     }
 }

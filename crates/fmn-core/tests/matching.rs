@@ -457,8 +457,19 @@ fn rule_kind() -> impl Strategy<Value = RuleKind> {
         ])
         .into_boxed_slice(),
     );
-    let regexes: &'static [String] =
-        Box::leak(s(&["fedmsg", "^python-", "kernel", "[0-9]\\.fc2"]).into_boxed_slice());
+    let regexes: &'static [String] = Box::leak(
+        s(&[
+            "fedmsg",
+            "^python-",
+            "kernel",
+            "[0-9]\\.fc2",
+            // Gated by the prefilter in other ways: case-blind, alternation, none at all.
+            "(?i)BODHI",
+            "koji|copr",
+            "\\w+",
+        ])
+        .into_boxed_slice(),
+    );
     prop_oneof![
         names(users).prop_map(|users| RuleKind::User { users }),
         names(users).prop_map(|users| RuleKind::NotUser { users }),
@@ -649,4 +660,98 @@ fn changing_ownership_refiles_filters() {
         matcher.matches(&facts),
         match_naive(&[p], &facts, &ownership)
     );
+}
+
+/// Words of the corpus (its packages and users), for regex patterns as people write them.
+fn corpus_words() -> &'static [String] {
+    static WORDS: OnceLock<Vec<String>> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        let mut words = BTreeSet::new();
+        for (_, _, meta) in &corpus().messages {
+            words.extend(meta.packages.iter().cloned());
+            words.extend(meta.usernames.iter().cloned());
+        }
+        words.into_iter().collect()
+    })
+}
+
+/// A body regex made of corpus words in the shapes people write (whole word, case-blind,
+/// quoted, prefix, alternation, classes, wildcards), some with no usable literal.
+fn corpus_pattern() -> impl Strategy<Value = String> {
+    let words = corpus_words();
+    let word = proptest::sample::select(words);
+    (word.clone(), word, 0..12usize, 1..5usize).prop_map(|(w, v, shape, cut)| {
+        let head = regex::escape(&w.chars().take(cut).collect::<String>());
+        let (w, v) = (regex::escape(&w), regex::escape(&v));
+        match shape {
+            0 => format!(r"\b{w}\b"),
+            1 => format!("(?i){}", w.to_uppercase()),
+            2 => format!(r#""{w}""#),
+            3 => format!("{w}|{v}"),
+            4 => format!(r"{head}\w*-[0-9]"),
+            5 => format!("(?i){w}.*{v}"),
+            6 => format!(r"^\{{.*{w}"),
+            7 => format!(r"[a-z]+{w}"),
+            8 => format!("({w})?x"),
+            9 => format!(r"\d+\.fc{cut}"),
+            10 => head,
+            _ => format!("(?:{w}|{v})+"),
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// The literal prefilter never drops a true match: every match of a pattern contains one of
+    /// its required literals, and a matcher of regex-only filters (the ones it gates) agrees
+    /// with the naive matcher, which runs every regex, on every corpus message.
+    #[test]
+    fn the_regex_prefilter_never_drops_a_match(
+        patterns in proptest::collection::vec(corpus_pattern(), 1..12)
+    ) {
+        use fmn_core::matching::required_literals;
+        let c = corpus();
+        let compiled: Vec<(regex::Regex, Option<Vec<Vec<u8>>>)> = patterns
+            .iter()
+            .map(|p| (regex::Regex::new(p).unwrap(), required_literals(p)))
+            .collect();
+        let users: Vec<UserPrefs> = patterns
+            .iter()
+            .enumerate()
+            .map(|(i, pattern)| {
+                let mut p = UserPrefs::new(format!("regex{i}"));
+                p.destinations =
+                    vec![Destination::email("email-1", format!("r{i}@example.org")).confirmed(true)];
+                p.filters = vec![Filter::new(
+                    "filter-1".into(),
+                    "regex".into(),
+                    vec!["email-1".into()],
+                    vec![Rule::new(RuleKind::Regex { pattern: pattern.clone() })],
+                )];
+                p
+            })
+            .collect();
+        let (matcher, skipped) = Matcher::build(users.clone(), c.ownership.clone());
+        prop_assert!(skipped.is_empty());
+        for (id, env, meta) in &c.messages {
+            let facts = MessageFacts::new(env, meta, &c.ownership);
+            let haystack = facts.regex_haystack();
+            for ((re, literals), pattern) in compiled.iter().zip(&patterns) {
+                if let (Some(m), Some(literals)) = (re.find(haystack), literals) {
+                    let matched = m.as_str().as_bytes();
+                    prop_assert!(
+                        literals.iter().any(|l| matched.starts_with(l)),
+                        "/{}/ matched {:?} in {} without its literals {:?}",
+                        pattern, m.as_str(), id, literals
+                    );
+                }
+            }
+            prop_assert_eq!(
+                matcher.matches(&facts),
+                match_naive(&users, &facts, &c.ownership),
+                "message {}", id
+            );
+        }
+    }
 }

@@ -15,7 +15,9 @@
 //! list, however many filters share it (the default filters' dozen topic exclusions, say), and
 //! a costly rule (a regex) once per message however many rule lists hold it. Filters without
 //! an indexable rule are kept grouped by rule list, so a message costs one evaluation per
-//! distinct list of them, not one per filter.
+//! distinct list of them, not one per filter, and those lists with a body regex are skipped
+//! when the body holds none of its required literals (one Aho-Corasick pass for all of them,
+//! see `prefilter`).
 //!
 //! What a match needs is kept close at hand: each filter knows the positions of the confirmed
 //! destinations it feeds, and filter ids and names are interned. A match shares its text with
@@ -34,6 +36,7 @@ use crate::schedule::QuietHours;
 use super::compiled::{summary, CompiledRule};
 use super::facts::MessageFacts;
 use super::matched::{filter_can_send, reason_code, Match};
+use super::prefilter::Prefilter;
 
 /// Where a filter is filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -345,6 +348,10 @@ pub struct Matcher {
     /// Where each rule list's group is in `scan`, by the list's address.
     scan_at: HashMap<usize, usize>,
     scanned: usize,
+    /// The literal gates of `scan`'s groups, in its order; made again after it changes.
+    prefilter: OnceLock<Prefilter>,
+    /// The prefilter switched off (only to measure what it saves).
+    no_prefilter: bool,
     rules: HashMap<Rule, Arc<CompiledRule>>,
     rule_sets: HashMap<Vec<Rule>, Arc<RuleSet>>,
     /// Filter ids and names, shared.
@@ -374,6 +381,12 @@ impl Matcher {
         (m, skipped)
     }
 
+    /// Switches the literal prefilter of the always-evaluated filters on (the default) or off;
+    /// off only to measure what it saves (`cargo bench -p fmn-core --bench regex_filters`).
+    pub fn set_literal_prefilter(&mut self, on: bool) {
+        self.no_prefilter = !on;
+    }
+
     /// The ownership data in use.
     pub fn ownership(&self) -> &Arc<Ownership> {
         &self.ownership
@@ -387,6 +400,7 @@ impl Matcher {
         self.scan.clear();
         self.scan_at.clear();
         self.scanned = 0;
+        self.prefilter = OnceLock::new();
         let mut filings = Vec::new();
         for (slot, user) in self.users.iter_mut().enumerate() {
             let Some(user) = user else { continue };
@@ -549,16 +563,30 @@ impl Matcher {
         };
         let mut hits: Vec<FilterRef> = Vec::with_capacity(64);
 
-        // Filters without an index key: one test of the shared rules per rule list, then the
-        // owner's rules of each filter whose list passed.
-        for group in &self.scan {
-            if !eval.shared(&group.rules) {
-                continue;
-            }
-            for &(slot, pos) in &group.filters {
-                if let Some(user) = &self.users[slot as usize] {
-                    if eval.personal(&group.rules, user.name(), NO_ANCHOR) {
-                        hits.push((slot, pos));
+        // Filters without an index key: one test of the shared rules per rule list (unless the
+        // body lacks every literal its regex needs), then the owner's rules of each filter
+        // whose list passed.
+        if !self.scan.is_empty() {
+            let prefilter = self.prefilter.get_or_init(|| {
+                if self.no_prefilter {
+                    return Prefilter::default();
+                }
+                Prefilter::build(
+                    self.scan
+                        .iter()
+                        .map(|g| g.rules.rules.iter().map(|r| &r.source)),
+                )
+            });
+            let present = prefilter.scan(|| facts.regex_haystack());
+            for (i, group) in self.scan.iter().enumerate() {
+                if !prefilter.may_hold(i, &present) || !eval.shared(&group.rules) {
+                    continue;
+                }
+                for &(slot, pos) in &group.filters {
+                    if let Some(user) = &self.users[slot as usize] {
+                        if eval.personal(&group.rules, user.name(), NO_ANCHOR) {
+                            hits.push((slot, pos));
+                        }
                     }
                 }
             }
@@ -678,6 +706,7 @@ impl Matcher {
         if keys.is_empty() {
             let addr = Arc::as_ptr(rules) as usize;
             let i = *self.scan_at.entry(addr).or_insert_with(|| {
+                self.prefilter = OnceLock::new();
                 self.scan.push(ScanGroup {
                     rules: rules.clone(),
                     filters: Vec::new(),
@@ -705,6 +734,7 @@ impl Matcher {
                     self.scanned -= 1;
                 }
                 if group.filters.is_empty() {
+                    self.prefilter = OnceLock::new();
                     self.scan_at.remove(&addr);
                     self.scan.swap_remove(i);
                     if let Some(moved) = self.scan.get(i) {

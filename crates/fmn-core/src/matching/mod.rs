@@ -12,6 +12,7 @@ mod facts;
 mod index;
 mod matched;
 mod naive;
+mod prefilter;
 
 pub use compiled::{summary, CompiledRule};
 pub use explain::{
@@ -21,3 +22,4 @@ pub use facts::MessageFacts;
 pub use index::{IndexStats, Matcher, SkippedFilter};
 pub use matched::{reason_code, Match};
 pub use naive::match_naive;
+pub use prefilter::required_literals;
