@@ -169,7 +169,9 @@ impl Classify for KerberosError {
             Self::KdcUnreachable { .. } => ErrorClass::Retryable,
             // Clock skew, a KDC busy or its database locked may pass; a wrong key, an unknown
             // principal or an expired account will not until someone acts.
-            Self::Kdc { code, .. } if matches!(code, 29 | 37 | 52) => ErrorClass::Retryable,
+            Self::Kdc {
+                code: 29 | 37 | 52, ..
+            } => ErrorClass::Retryable,
             Self::Kdc { .. } | Self::Keytab { .. } | Self::Protocol { .. } => ErrorClass::Permanent,
         }
     }
@@ -454,7 +456,7 @@ impl Negotiator {
             &realm,
             principal_name(NT_SRV_INST, &["krbtgt".to_string(), realm.clone()])?,
             nonce,
-            &[suite.clone()],
+            std::slice::from_ref(&suite),
             now,
         )?;
         let as_req = AsReq::from(KdcReq {
