@@ -4,9 +4,12 @@
 //! with the synced aliases and matches on the synced ownership; FASJSON behind Kerberos, with a
 //! real MIT KDC.
 
+use base64::Engine;
 use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::retry::{Classify, ErrorClass};
+use fmn_aws::secrets::Secret;
+use fmn_aws::vars::Vars;
 use fmn_core::prefs::{Destination, DestinationKind, Filter, UserPrefs};
 use fmn_core::rules::{Artifact, ArtifactKind, Rule, RuleKind};
 use fmn_integration_tests::kdc::Kdc;
@@ -687,7 +690,42 @@ async fn a_sync_authenticates_to_fasjson_with_kerberos() {
     let err = plain.run().await.expect_err("no credentials");
     assert!(err.to_string().contains("HTTP 401"), "{err}");
 
-    let sync = SyncHandler::new(&env.clients, &kerberos_settings(&kdc, &services, keytab));
+    // The keytab as deployed: base64 in a Parameter Store SecureString (LocalStack's SSM),
+    // read as the function reads its secrets, then the settings from the variables.
+    let ssm = aws_sdk_ssm::Client::new(&aws_config::load_from_env().await);
+    let parameter = format!("/{}/fasjson-keytab", env.clients.names.prefix());
+    ssm.put_parameter()
+        .name(&parameter)
+        .value(base64::engine::general_purpose::STANDARD.encode(&keytab))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("PutParameter on LocalStack");
+    let secrets = fmn_aws::secrets::fetch(&ssm, |k| {
+        (k == Secret::FasjsonKeytab.parameter_variable()).then(|| parameter.clone())
+    })
+    .await
+    .expect("the keytab from SSM");
+    let variables = [
+        ("FMN_FASJSON_URL", services.url.clone()),
+        ("FMN_PAGURE_URL", services.url.clone()),
+        ("FMN_FASJSON_PAGE_SIZE", "2".to_string()),
+        ("FMN_FASJSON_PRINCIPAL", SYNC_PRINCIPAL.to_string()),
+        ("FMN_FASJSON_KDC", kdc.address.clone()),
+        ("FMN_FASJSON_KEYTAB", secrets["FMN_FASJSON_KEYTAB"].clone()),
+    ];
+    let settings = SourceSettings::from_vars(&Vars::from_lookup(|k| {
+        variables
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.clone())
+    }))
+    .expect("the settings");
+    let kerberos = settings.kerberos.as_ref().expect("Kerberos is on");
+    assert_eq!(kerberos.service, "HTTP/127.0.0.1", "from FASJSON's URL");
+    assert_eq!(kerberos.keytab, keytab);
+
+    let sync = SyncHandler::new(&env.clients, &settings);
     let outcome = sync
         .run()
         .await
