@@ -15,12 +15,19 @@ declare -A wanted=(
   [atheme-services]=atheme-services   # its services (NickServ, SASL PLAIN), linked to inspircd by the tests
   [chromium]=chromium   # the headless browser of the preferences page test (tests/browser)
   [rabbitmq-server]=rabbitmq-server   # the AMQP broker of the ingest-bridge tests (/usr/sbin; tests/support/rabbitmq.rs)
+  # The MIT KDC of the FASJSON Kerberos tests (tests/support/kdc.rs): krb5kdc and kdb5_util,
+  # kadmin.local for the test realm's principals and keytabs.
+  [krb5kdc]=krb5-kdc
+  [kadmin.local]=krb5-admin-server
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
   # /usr/sbin is not on every user's PATH (ngircd lives there).
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${wanted[$cmd]}")
 done
+# The FASJSON stand-in verifies Negotiate tokens with python-gssapi over the system's MIT
+# krb5: a module of the system interpreter, /usr/bin/python3 (tests/support/standins.rs).
+/usr/bin/python3 -c 'import gssapi' >/dev/null 2>&1 || missing+=(python3-gssapi)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -32,7 +39,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 
-# The tests run RabbitMQ (and ngIRCd, InspIRCd, Atheme) as plain processes of their own: the packages must not
+# The tests run RabbitMQ (and ngIRCd, InspIRCd, Atheme, the MIT KDC) as plain processes of their own: the packages must not
 # leave a system service running, and their install must not fail where there is no init
 # system (containers, CI). A policy-rc.d that denies every start keeps invoke-rc.d from
 # starting them; one already there (a container's) is left as it is.

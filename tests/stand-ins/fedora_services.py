@@ -4,10 +4,16 @@
 Neither service can run here (FASJSON needs FreeIPA and Kerberos; Pagure a database, git
 and Celery), so this serves their documented JSON answers from a data file: the same paths,
 query parameters, paging and error bodies as FASJSON v1 (fedora-infra/fasjson) and Pagure's
-API 0 (pagure's api/__init__.py, api/project.py, api/group.py). Python 3 standard library only.
+API 0 (pagure's api/__init__.py, api/project.py, api/group.py). Python 3 standard library only,
+except in Kerberos mode.
 
-    fedora_services.py --data FILE [--port 0]
+    fedora_services.py --data FILE [--port 0] [--kerberos-keytab FILE]
     fedora_services.py --synthetic users=80000,packages=25000,groups=2000 [--seed 1]
+
+With --kerberos-keytab, FASJSON's paths require `Authorization: Negotiate` as FASJSON's
+mod_auth_gssapi does: the token is accepted with MIT krb5 through python-gssapi (Debian's
+python3-gssapi) and the keytab's service key (KRB5_CONFIG names the test realm's KDC); without
+one, or with one that does not verify, the answer is 401 with `WWW-Authenticate: Negotiate`.
 
 The data file is read again whenever it changes (tests edit it between syncs):
 
@@ -20,10 +26,12 @@ The data file is read again whenever it changes (tests edit it between syncs):
 
 A fault answers `times` requests whose path starts with `path` with `status` (then they pass).
 Prints `listening on http://127.0.0.1:PORT` once ready. GET /_stand-in/requests gives the
-count of requests served per path prefix (tests check a sync did not re-read what it needs not).
+count of requests served per path prefix (tests check a sync did not re-read what it needs not),
+and in Kerberos mode `principals`: the clients authenticated, with their request counts.
 """
 
 import argparse
+import base64
 import json
 import math
 import os
@@ -34,8 +42,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
-STATE = {"data": None, "mtime": None, "faults": [], "requests": {}}
+STATE = {"data": None, "mtime": None, "faults": [], "requests": {}, "principals": {}}
 ARGS = None
+# The service credentials of Kerberos mode (--kerberos-keytab), else None.
+ACCEPTOR = None
 NAMESPACES = ("rpms", "container", "modules", "flatpaks")
 
 
@@ -117,11 +127,17 @@ class Handler(BaseHTTPRequestHandler):
         path, query = url.path, {k: v[-1] for k, v in parse_qs(url.query).items()}
         if path == "/_stand-in/requests":
             with LOCK:
-                return self.send_json(200, dict(STATE["requests"]))
+                counts = dict(STATE["requests"])
+                if ACCEPTOR is not None:
+                    counts["principals"] = dict(STATE["principals"])
+                return self.send_json(200, counts)
         key = "/".join(path.split("/")[:3]) + "/"
         with LOCK:
             STATE["requests"][key] = STATE["requests"].get(key, 0) + 1
         d = data()  # first: a changed file brings its own faults
+        # mod_auth_gssapi answers before FASJSON itself (and its faults).
+        if path.startswith("/v1/") and ACCEPTOR is not None and not self.negotiate():
+            return None
         status = fault_for(path)
         if status:
             return self.send_json(status, {"message": f"injected fault {status}", "error": f"injected fault {status}"})
@@ -136,6 +152,35 @@ class Handler(BaseHTTPRequestHandler):
         except BadRequest as e:
             return self.send_json(400, {"message": str(e), "error": str(e), "error_code": "EINVALIDREQ"})
         self.send_json(404, {"message": "The requested URL was not found on the server."})
+
+    def negotiate(self):
+        """Verifies the request's Negotiate token; answers 401 and returns False if it fails."""
+        import gssapi
+
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Negotiate "):
+            return self.unauthorized("no Negotiate authorization")
+        try:
+            ctx = gssapi.SecurityContext(usage="accept", creds=ACCEPTOR)
+            ctx.step(base64.b64decode(auth[len("Negotiate "):]))
+        except (gssapi.exceptions.GSSError, ValueError) as e:
+            return self.unauthorized(f"Negotiate token refused: {e}")
+        if not ctx.complete:
+            return self.unauthorized("Negotiate exchange not complete")
+        name = str(ctx.initiator_name)
+        with LOCK:
+            STATE["principals"][name] = STATE["principals"].get(name, 0) + 1
+        return True
+
+    def unauthorized(self, message):
+        raw = json.dumps({"message": message}).encode()
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", "Negotiate")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+        return False
 
     # --- FASJSON v1 -------------------------------------------------------------------------
 
@@ -277,7 +322,14 @@ def main():
     p.add_argument("--synthetic")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--kerberos-keytab")
     ARGS = p.parse_args()
+    if ARGS.kerberos_keytab:
+        global ACCEPTOR
+        import gssapi
+
+        os.environ["KRB5_KTNAME"] = ARGS.kerberos_keytab
+        ACCEPTOR = gssapi.Credentials(usage="accept")
     if bool(ARGS.data) == bool(ARGS.synthetic):
         p.error("give exactly one of --data and --synthetic")
     if ARGS.synthetic:

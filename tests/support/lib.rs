@@ -19,6 +19,7 @@ pub mod dlq;
 pub mod faults;
 pub mod fedmsg;
 pub mod irc;
+pub mod kdc;
 pub mod lambda;
 pub mod mail;
 pub mod matrix;

@@ -28,6 +28,29 @@ impl FedoraServices {
         Self::spawn(command, Some(file), dir)
     }
 
+    /// Serves `data` with FASJSON behind Kerberos: its paths require a Negotiate token that
+    /// the service keytab `keytab` verifies (MIT krb5 configured by `krb5_conf`).
+    pub fn start_kerberos(
+        data: &Value,
+        keytab: &std::path::Path,
+        krb5_conf: &std::path::Path,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("fedora-services.json");
+        std::fs::write(&file, serde_json::to_vec_pretty(data).unwrap()).unwrap();
+        // Debian's python3-gssapi is a module of the system interpreter, which a venv's
+        // `python3` first on PATH would not see.
+        let mut command = Command::new("/usr/bin/python3");
+        command
+            .arg(crate::repo_root().join("tests/stand-ins/fedora_services.py"))
+            .arg("--data")
+            .arg(&file)
+            .arg("--kerberos-keytab")
+            .arg(keytab)
+            .env("KRB5_CONFIG", krb5_conf);
+        Self::spawn(command, Some(file), dir)
+    }
+
     /// Serves a generated world: `users=N,packages=N,groups=N`.
     pub fn synthetic(spec: &str) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");

@@ -1,16 +1,22 @@
 //! The sync function against the FASJSON and Pagure stand-ins (`tests/stand-ins/`) and
 //! DynamoDB Local: a full refresh copies ownership, groups and accounts; a second one writes
 //! nothing; a change writes only what changed; the match function resolves e-mails and nicks
-//! with the synced aliases and matches on the synced ownership.
+//! with the synced aliases and matches on the synced ownership; FASJSON behind Kerberos, with a
+//! real MIT KDC.
 
+use base64::Engine;
 use fmn_aws::ownership_store::OwnershipStore;
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::retry::{Classify, ErrorClass};
+use fmn_aws::secrets::Secret;
+use fmn_aws::vars::Vars;
 use fmn_core::prefs::{Destination, DestinationKind, Filter, UserPrefs};
 use fmn_core::rules::{Artifact, ArtifactKind, Rule, RuleKind};
+use fmn_integration_tests::kdc::Kdc;
 use fmn_integration_tests::standins::{user, FedoraServices};
-use fmn_integration_tests::{corpus_envelope, TestEnv};
+use fmn_integration_tests::{corpus_envelope, free_port, TestEnv};
 use fmn_match::MatchHandler;
+use fmn_sources::{KerberosSettings, SourceSettings};
 use fmn_sync::SyncHandler;
 use serde_json::{json, Value};
 
@@ -640,4 +646,137 @@ async fn a_sync_never_undoes_a_bus_change_made_while_it_read_its_sources() {
         (0, None),
         "{third:?}"
     );
+}
+
+/// The sync's FASJSON client principal and the service it asks, in a test realm.
+const SYNC_PRINCIPAL: &str = "fmn/sync.test@FMN.TEST";
+
+/// A real MIT KDC with the sync's principal and FASJSON's `HTTP/127.0.0.1`, and the stand-in
+/// requiring Negotiate tokens that the service keytab verifies.
+fn kerberos_world() -> (Kdc, FedoraServices) {
+    let kdc = Kdc::start("FMN.TEST");
+    kdc.add_principal(SYNC_PRINCIPAL);
+    kdc.add_principal("HTTP/127.0.0.1@FMN.TEST");
+    let (service_keytab, _) = kdc.keytab("HTTP/127.0.0.1@FMN.TEST", "http.keytab");
+    let services = FedoraServices::start_kerberos(&world(), &service_keytab, &kdc.krb5_conf());
+    (kdc, services)
+}
+
+fn kerberos_settings(kdc: &Kdc, services: &FedoraServices, keytab: Vec<u8>) -> SourceSettings {
+    SourceSettings {
+        kerberos: Some(KerberosSettings {
+            principal: SYNC_PRINCIPAL.into(),
+            keytab,
+            kdc: kdc.address.clone(),
+            service: "HTTP/127.0.0.1".into(),
+        }),
+        ..services.settings(2)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_authenticates_to_fasjson_with_kerberos() {
+    let env = TestEnv::new("sync-krb").await;
+    let (kdc, services) = kerberos_world();
+    let (_, keytab) = kdc.keytab(SYNC_PRINCIPAL, "sync.keytab");
+
+    // Without a Negotiate token FASJSON refuses, as mod_auth_gssapi does.
+    let anonymous = reqwest::get(format!("{}/v1/users/alice/", services.url))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Negotiate");
+    let plain = SyncHandler::new(&env.clients, &services.settings(2));
+    let err = plain.run().await.expect_err("no credentials");
+    assert!(err.to_string().contains("HTTP 401"), "{err}");
+
+    // The keytab as deployed: base64 in a Parameter Store SecureString (LocalStack's SSM),
+    // read as the function reads its secrets, then the settings from the variables.
+    let ssm = aws_sdk_ssm::Client::new(&aws_config::load_from_env().await);
+    let parameter = format!("/{}/fasjson-keytab", env.clients.names.prefix());
+    ssm.put_parameter()
+        .name(&parameter)
+        .value(base64::engine::general_purpose::STANDARD.encode(&keytab))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("PutParameter on LocalStack");
+    let secrets = fmn_aws::secrets::fetch(&ssm, |k| {
+        (k == Secret::FasjsonKeytab.parameter_variable()).then(|| parameter.clone())
+    })
+    .await
+    .expect("the keytab from SSM");
+    let variables = [
+        ("FMN_FASJSON_URL", services.url.clone()),
+        ("FMN_PAGURE_URL", services.url.clone()),
+        ("FMN_FASJSON_PAGE_SIZE", "2".to_string()),
+        ("FMN_FASJSON_PRINCIPAL", SYNC_PRINCIPAL.to_string()),
+        ("FMN_FASJSON_KDC", kdc.address.clone()),
+        ("FMN_FASJSON_KEYTAB", secrets["FMN_FASJSON_KEYTAB"].clone()),
+    ];
+    let settings = SourceSettings::from_vars(&Vars::from_lookup(|k| {
+        variables
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.clone())
+    }))
+    .expect("the settings");
+    let kerberos = settings.kerberos.as_ref().expect("Kerberos is on");
+    assert_eq!(kerberos.service, "HTTP/127.0.0.1", "from FASJSON's URL");
+    assert_eq!(kerberos.keytab, keytab);
+
+    let sync = SyncHandler::new(&env.clients, &settings);
+    let outcome = sync
+        .run()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", kdc.log()));
+    assert_eq!(outcome.accounts, 4, "{outcome:?}");
+    assert_eq!(outcome.groups, 3, "{outcome:?}");
+    let requests = services.requests().await;
+    let authenticated = requests["principals"][SYNC_PRINCIPAL].as_u64().unwrap();
+    // Every FASJSON page (users in pages of 2, groups, members), each with its own token.
+    assert!(authenticated >= 5, "{requests}");
+    // One AS and one TGS exchange for the whole sync: the service ticket is reused.
+    let log = kdc.log();
+    assert_eq!(log.matches("AS_REQ").count(), 1, "{log}");
+    assert_eq!(log.matches("TGS_REQ").count(), 1, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_keytab_stops_the_sync_with_a_permanent_error_naming_the_cause() {
+    let env = TestEnv::new("sync-krb-stale").await;
+    let (kdc, services) = kerberos_world();
+    let (_, stale) = kdc.keytab(SYNC_PRINCIPAL, "old.keytab");
+    // A new key (what `ipa-getkeytab` does on another host) makes the first keytab stale.
+    let _ = kdc.keytab(SYNC_PRINCIPAL, "new.keytab");
+    let sync = SyncHandler::new(&env.clients, &kerberos_settings(&kdc, &services, stale));
+    let err = sync.run().await.expect_err("the KDC refuses the old key");
+    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("KDC_ERR_PREAUTH_FAILED"), "{text}");
+    assert!(text.contains(SYNC_PRINCIPAL), "{text}");
+    assert!(text.contains("keytab"), "{text}");
+    let store = OwnershipStore::from_clients(&env.clients);
+    assert_eq!(store.current_version().await.unwrap(), 0, "nothing written");
+
+    // A keytab of another principal: said before asking the KDC.
+    let (_, other) = kdc.keytab("HTTP/127.0.0.1@FMN.TEST", "other.keytab");
+    let sync = SyncHandler::new(&env.clients, &kerberos_settings(&kdc, &services, other));
+    let err = sync.run().await.expect_err("no key of the principal");
+    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+    assert!(
+        err.to_string().contains("no key of this principal"),
+        "{err}"
+    );
+
+    // An unreachable KDC may answer later.
+    let (_, keytab) = kdc.keytab(SYNC_PRINCIPAL, "sync.keytab");
+    let mut settings = kerberos_settings(&kdc, &services, keytab);
+    settings.kerberos.as_mut().unwrap().kdc = format!("127.0.0.1:{}", free_port());
+    let err = SyncHandler::new(&env.clients, &settings)
+        .run()
+        .await
+        .expect_err("no KDC");
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert!(err.to_string().contains("unreachable"), "{err}");
 }

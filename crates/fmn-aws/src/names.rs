@@ -430,6 +430,8 @@ impl FunctionName {
                 ReadWrite(TableName::Ownership),
                 // Accounts whose FAS account is locked are disabled.
                 ReadWrite(TableName::Preferences),
+                // FASJSON authenticates with Kerberos.
+                ReadSecret(Secret::FasjsonKeytab),
             ],
         }
     }

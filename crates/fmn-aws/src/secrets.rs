@@ -17,13 +17,16 @@ pub enum Secret {
     IrcPassword,
     /// The Matrix bot's access token.
     MatrixToken,
+    /// The sync function's Kerberos keytab for FASJSON (the file in base64).
+    FasjsonKeytab,
 }
 
 impl Secret {
-    pub const ALL: [Secret; 3] = [
+    pub const ALL: [Secret; 4] = [
         Secret::UnsubscribeKey,
         Secret::IrcPassword,
         Secret::MatrixToken,
+        Secret::FasjsonKeytab,
     ];
 
     /// The setting the code reads.
@@ -32,6 +35,7 @@ impl Secret {
             Secret::UnsubscribeKey => "FMN_UNSUBSCRIBE_SECRET",
             Secret::IrcPassword => "FMN_IRC_PASSWORD",
             Secret::MatrixToken => "FMN_MATRIX_ACCESS_TOKEN",
+            Secret::FasjsonKeytab => "FMN_FASJSON_KEYTAB",
         }
     }
 
@@ -41,6 +45,7 @@ impl Secret {
             Secret::UnsubscribeKey => "FMN_UNSUBSCRIBE_SECRET_PARAMETER",
             Secret::IrcPassword => "FMN_IRC_PASSWORD_PARAMETER",
             Secret::MatrixToken => "FMN_MATRIX_ACCESS_TOKEN_PARAMETER",
+            Secret::FasjsonKeytab => "FMN_FASJSON_KEYTAB_PARAMETER",
         }
     }
 
@@ -50,6 +55,7 @@ impl Secret {
             Secret::UnsubscribeKey => "UnsubscribeSecretParameter",
             Secret::IrcPassword => "IrcPasswordParameter",
             Secret::MatrixToken => "MatrixAccessTokenParameter",
+            Secret::FasjsonKeytab => "FasjsonKeytabParameter",
         }
     }
 
@@ -59,10 +65,12 @@ impl Secret {
             .find(|s| s.template_parameter() == name)
     }
 
-    /// Whether running without it is normal (a bot nick without NickServ registration): then
-    /// a parameter that does not exist means "none", said in the log.
+    /// Whether running without it is normal (a bot nick without NickServ registration; a
+    /// FASJSON that needs no Kerberos, where FMN_FASJSON_PRINCIPAL is unset and a missing
+    /// keytab with it set is a settings error naming FMN_FASJSON_KEYTAB): then a parameter
+    /// that does not exist means "none", said in the log.
     pub fn optional(self) -> bool {
-        matches!(self, Secret::IrcPassword)
+        matches!(self, Secret::IrcPassword | Secret::FasjsonKeytab)
     }
 }
 

@@ -83,7 +83,12 @@ pub struct FasJson {
 impl FasJson {
     pub fn new(settings: &SourceSettings) -> Self {
         Self {
-            client: JsonClient::new(SERVICE, &settings.fasjson_url, settings.timeout),
+            client: JsonClient::new(
+                SERVICE,
+                &settings.fasjson_url,
+                settings.timeout,
+                settings.kerberos.as_ref(),
+            ),
             page_size: settings.page_size,
             concurrency: settings.concurrency,
         }

@@ -1,11 +1,14 @@
 //! One GET-JSON helper for both services: timeouts, retries of what may succeed later, and
 //! errors classified once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fmn_aws::retry::{Classify, ErrorClass, RetryPolicy};
 use fmn_aws::vars::{ConfigError, Vars};
 use serde::de::DeserializeOwned;
+
+use crate::kerberos::{KerberosError, KerberosSettings, Negotiator};
 
 /// A call to FASJSON or Pagure that failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,13 @@ pub enum SourceError {
         url: String,
         detail: String,
     },
+    /// No Kerberos credentials to present (KDC unreachable, wrong keytab...).
+    #[error("{service}: {url}: {source}")]
+    Kerberos {
+        service: &'static str,
+        url: String,
+        source: KerberosError,
+    },
 }
 
 impl Classify for SourceError {
@@ -60,6 +70,7 @@ impl Classify for SourceError {
             Self::NotFound { .. } | Self::Status { .. } | Self::Malformed { .. } => {
                 ErrorClass::Permanent
             }
+            Self::Kerberos { source, .. } => source.class(),
         }
     }
 }
@@ -83,6 +94,8 @@ pub struct SourceSettings {
     pub concurrency: usize,
     /// `FMN_FASJSON_PAGE_SIZE`: users or members per FASJSON page.
     pub page_size: u32,
+    /// `FMN_FASJSON_PRINCIPAL` and the rest: FASJSON asked with `Authorization: Negotiate`.
+    pub kerberos: Option<KerberosSettings>,
 }
 
 pub const FASJSON_URL_VAR: &str = "FMN_FASJSON_URL";
@@ -97,11 +110,13 @@ impl SourceSettings {
     }
 
     pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let fasjson_url = vars
+            .text_or(FASJSON_URL_VAR, "https://fasjson.fedoraproject.org")
+            .trim_end_matches('/')
+            .to_string();
         Ok(Self {
-            fasjson_url: vars
-                .text_or(FASJSON_URL_VAR, "https://fasjson.fedoraproject.org")
-                .trim_end_matches('/')
-                .to_string(),
+            kerberos: KerberosSettings::from_vars(vars, &fasjson_url)?,
+            fasjson_url,
             pagure_url: vars
                 .text_or(PAGURE_URL_VAR, "https://src.fedoraproject.org")
                 .trim_end_matches('/')
@@ -120,6 +135,7 @@ impl SourceSettings {
             timeout: Duration::from_secs(30),
             concurrency: 8,
             page_size: 1000,
+            kerberos: None,
         }
     }
 }
@@ -131,10 +147,17 @@ pub(crate) struct JsonClient {
     pub base: String,
     http: reqwest::Client,
     retry: RetryPolicy,
+    negotiator: Option<Arc<Negotiator>>,
 }
 
 impl JsonClient {
-    pub fn new(service: &'static str, base: &str, timeout: Duration) -> Self {
+    /// `kerberos`: authenticate every request with `Authorization: Negotiate`.
+    pub fn new(
+        service: &'static str,
+        base: &str,
+        timeout: Duration,
+        kerberos: Option<&KerberosSettings>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("fmn/", env!("CARGO_PKG_VERSION")))
@@ -145,6 +168,7 @@ impl JsonClient {
             base: base.to_string(),
             http,
             retry: RetryPolicy::attempts(4),
+            negotiator: kerberos.map(|k| Arc::new(Negotiator::new(k.clone(), timeout))),
         }
     }
 
@@ -175,17 +199,24 @@ impl JsonClient {
             format!("{url}?{}", q.join("&"))
         };
         let shown = || full.clone();
-        let response = self
-            .http
-            .get(&full)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| SourceError::Transport {
-                service,
-                url: shown(),
-                detail: fmn_aws::retry::error_chain(&e),
-            })?;
+        let mut request = self.http.get(&full).header("accept", "application/json");
+        if let Some(negotiator) = &self.negotiator {
+            let value =
+                negotiator
+                    .authorization()
+                    .await
+                    .map_err(|source| SourceError::Kerberos {
+                        service,
+                        url: shown(),
+                        source,
+                    })?;
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.map_err(|e| SourceError::Transport {
+            service,
+            url: shown(),
+            detail: fmn_aws::retry::error_chain(&e),
+        })?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(|e| SourceError::Transport {
             service,
@@ -193,6 +224,12 @@ impl JsonClient {
             detail: fmn_aws::retry::error_chain(&e),
         })?;
         if status != 200 {
+            if status == 401 {
+                if let Some(negotiator) = &self.negotiator {
+                    // The service's key may have changed since the ticket was issued.
+                    negotiator.forget_ticket().await;
+                }
+            }
             let message = error_message(&body);
             let url = shown();
             return Err(match status {

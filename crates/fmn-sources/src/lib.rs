@@ -5,8 +5,10 @@
 
 pub mod fasjson;
 pub mod http;
+pub mod kerberos;
 pub mod pagure;
 
 pub use fasjson::{FasGroupMember, FasJson, FasUser};
 pub use http::{SourceError, SourceSettings};
+pub use kerberos::{KerberosError, KerberosSettings};
 pub use pagure::{Pagure, PagureGroup, PagureProject};

@@ -99,7 +99,7 @@ pub struct Pagure {
 impl Pagure {
     pub fn new(settings: &SourceSettings) -> Self {
         Self {
-            client: JsonClient::new(SERVICE, &settings.pagure_url, settings.timeout),
+            client: JsonClient::new(SERVICE, &settings.pagure_url, settings.timeout, None),
         }
     }
 

@@ -13,6 +13,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), lambda_runtime::Error> {
+    // FASJSON's Kerberos keytab (FMN_FASJSON_KEYTAB) from SSM, before the settings are read.
+    fmn_aws::secrets::load_into_env().await?;
     let settings = SourceSettings::from_env()?;
     let clients = AwsClients::from_env().await?;
     let handler = Arc::new(SyncHandler::new(&clients, &settings));
