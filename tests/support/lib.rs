@@ -192,6 +192,43 @@ pub fn corpus_envelope(id: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no corpus message {id}"))
 }
 
+/// A message of either corpus (`tests/data/fedmsg-examples.jsonl` or
+/// `fedora-messaging-examples.jsonl`, by its `id`) as the ingest queue carries it, its body
+/// edited by `edit`, under a fresh id; a staging topic is made production's (the match
+/// function drops non-production messages before anything else).
+pub fn edited_corpus_message(
+    id: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> serde_json::Value {
+    let root = repo_root().join("tests/data");
+    for file in ["fedmsg-examples.jsonl", "fedora-messaging-examples.jsonl"] {
+        let text =
+            std::fs::read_to_string(root.join(file)).expect("the corpus is in the repository");
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("corpus lines are JSON");
+            if v["id"] != id {
+                continue;
+            }
+            let (topic, mut body) = match v.get("message") {
+                Some(m) => (m["topic"].clone(), m["msg"].clone()),
+                None => (v["topic"].clone(), v["body"].clone()),
+            };
+            edit(&mut body);
+            let topic = topic
+                .as_str()
+                .unwrap_or_default()
+                .replace(".stg.", ".prod.");
+            return serde_json::json!({
+                "topic": topic,
+                "msg": body,
+                "msg_id": uuid::Uuid::new_v4().to_string(),
+                "timestamp": fmn_aws::dynamo::now_secs(),
+            });
+        }
+    }
+    panic!("no corpus message {id}")
+}
+
 /// A TCP port on 127.0.0.1 that nobody listens on now (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -15,7 +15,7 @@ use fmn_core::prefs::{Destination, DestinationKind, Filter, UserPrefs, Verifier}
 use fmn_core::rules::{Rule, RuleKind};
 use fmn_integration_tests::standins::{user, FedoraServices};
 use fmn_integration_tests::web::WebApi;
-use fmn_integration_tests::{start_function, wait_for_records, TestEnv};
+use fmn_integration_tests::{edited_corpus_message, start_function, wait_for_records, TestEnv};
 use fmn_local::stats::FunctionStats;
 use fmn_match::MatchHandler;
 use fmn_sync::SyncHandler;
@@ -46,37 +46,9 @@ fn world() -> Value {
     })
 }
 
-/// A corpus message (`tests/data/`, either file) as the ingest queue carries it, its body
-/// edited by `edit`, under a fresh id and a production topic.
-fn corpus_message(id: &str, edit: impl FnOnce(&mut Value)) -> Value {
-    let root = fmn_integration_tests::repo_root().join("tests/data");
-    for file in ["fedmsg-examples.jsonl", "fedora-messaging-examples.jsonl"] {
-        let text = std::fs::read_to_string(root.join(file)).unwrap();
-        for line in text.lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
-            if v["id"] != id {
-                continue;
-            }
-            let (topic, mut body) = match v.get("message") {
-                Some(m) => (m["topic"].clone(), m["msg"].clone()),
-                None => (v["topic"].clone(), v["body"].clone()),
-            };
-            edit(&mut body);
-            let topic = topic.as_str().unwrap().replace(".stg.", ".prod.");
-            return json!({
-                "topic": topic,
-                "msg": body,
-                "msg_id": uuid::Uuid::new_v4().to_string(),
-                "timestamp": fmn_aws::dynamo::now_secs(),
-            });
-        }
-    }
-    panic!("no corpus message {id}")
-}
-
 /// A Bugzilla change on `package` by an address nobody has.
 fn probe(package: &str) -> Value {
-    corpus_message(BUGZILLA, |b| {
+    edited_corpus_message(BUGZILLA, |b| {
         b["bug"]["component"] = json!(package);
         b["bug"]["creator"] = json!("someone@elsewhere.example");
         b["event"]["who"] = json!("someone@elsewhere.example");
@@ -166,7 +138,7 @@ async fn packager_sponsorship_creates_an_account_through_the_match_path() {
 
     assert!(bus.probe("adplug", 0).await.is_empty(), "no account yet");
     let sponsor = |user: &str| {
-        corpus_message(SPONSOR, |b| {
+        edited_corpus_message(SPONSOR, |b| {
             b["msg"]["group"] = json!("packager");
             b["msg"]["user"] = json!(user);
         })
@@ -208,7 +180,7 @@ async fn packager_sponsorship_creates_an_account_through_the_match_path() {
     assert!(bus.probe("adplug", 0).await.is_empty(), "erin opted out");
 
     // gina logs in to Badges for the first time: an account, with everything off.
-    bus.send(&corpus_message(FIRST_BADGES_LOGIN, |b| {
+    bus.send(&edited_corpus_message(FIRST_BADGES_LOGIN, |b| {
         b["user"]["username"] = json!("gina");
     }))
     .await;

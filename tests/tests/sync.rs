@@ -14,7 +14,7 @@ use fmn_core::prefs::{Destination, DestinationKind, Filter, UserPrefs};
 use fmn_core::rules::{Artifact, ArtifactKind, Rule, RuleKind};
 use fmn_integration_tests::kdc::Kdc;
 use fmn_integration_tests::standins::{user, FedoraServices};
-use fmn_integration_tests::{corpus_envelope, free_port, TestEnv};
+use fmn_integration_tests::{corpus_envelope, edited_corpus_message, free_port, TestEnv};
 use fmn_match::MatchHandler;
 use fmn_sources::{KerberosSettings, SourceSettings};
 use fmn_sync::SyncHandler;
@@ -276,39 +276,10 @@ async fn matching_uses_synced_aliases_and_ownership() {
     );
 }
 
-/// A corpus message (`tests/data/`, either file) as the ingest queue carries it, with its
-/// body edited by `edit`, under a fresh id (a staging topic made production's).
-fn corpus_message(id: &str, edit: impl FnOnce(&mut Value)) -> Value {
-    let root = fmn_integration_tests::repo_root().join("tests/data");
-    for file in ["fedmsg-examples.jsonl", "fedora-messaging-examples.jsonl"] {
-        let text = std::fs::read_to_string(root.join(file)).unwrap();
-        for line in text.lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
-            if v["id"] != id {
-                continue;
-            }
-            let (topic, mut body) = match v.get("message") {
-                Some(m) => (m["topic"].clone(), m["msg"].clone()),
-                None => (v["topic"].clone(), v["body"].clone()),
-            };
-            edit(&mut body);
-            // The match function drops non-production messages before anything else.
-            let topic = topic.as_str().unwrap().replace(".stg.", ".prod.");
-            return json!({
-                "topic": topic,
-                "msg": body,
-                "msg_id": uuid::Uuid::new_v4().to_string(),
-                "timestamp": fmn_aws::dynamo::now_secs(),
-            });
-        }
-    }
-    panic!("no corpus message {id}")
-}
-
 /// A Bugzilla change on `package` by `actor` (an e-mail address): who it is about depends on
 /// the aliases and the ownership.
 fn probe(package: &str, actor: &str) -> Value {
-    corpus_message(BUGZILLA_BY_EMAIL, |b| {
+    edited_corpus_message(BUGZILLA_BY_EMAIL, |b| {
         b["bug"]["component"] = json!(package);
         b["bug"]["creator"] = json!(actor);
         b["event"]["who"] = json!(actor);
@@ -424,7 +395,7 @@ async fn bus_messages_change_matching_within_a_minute() {
     .await;
     step(
         "pagure.project.user.access.updated",
-        Some(corpus_message(
+        Some(edited_corpus_message(
             "3e9987cd-9d61-5877-bb2d-85a0bf1c913a",
             |b| {
                 b["project"] = project(&["alice"], &["dave"], &[]);
@@ -437,7 +408,7 @@ async fn bus_messages_change_matching_within_a_minute() {
     .await;
     step(
         "pagure.project.user.removed",
-        Some(corpus_message(
+        Some(edited_corpus_message(
             "053efc8c-c07a-5795-8b4c-9eae28965f63",
             |b| {
                 b["project"] = project(&["alice"], &[], &[]);
@@ -450,7 +421,7 @@ async fn bus_messages_change_matching_within_a_minute() {
     .await;
     step(
         "pagure.project.group.access.updated",
-        Some(corpus_message(
+        Some(edited_corpus_message(
             "fb2b564c-9ad1-5f65-b8c8-2deead0c4ee9",
             |b| {
                 b["project"] = project(&["alice"], &[], &["python-sig"]);
@@ -463,7 +434,7 @@ async fn bus_messages_change_matching_within_a_minute() {
     .await;
     step(
         "fas.group.member.sponsor",
-        Some(corpus_message(
+        Some(edited_corpus_message(
             "c060fded-3827-584d-a52d-b4b9b06ebcdf",
             |b| {
                 b["msg"]["group"] = json!("python-sig");
@@ -476,7 +447,7 @@ async fn bus_messages_change_matching_within_a_minute() {
     .await;
     step(
         "fas.group.member.removed",
-        Some(corpus_message(
+        Some(edited_corpus_message(
             "c4b99063-84a1-5e0a-a90f-02984b4182a4",
             |b| {
                 b["msg"]["group"] = json!("python-sig");
@@ -492,7 +463,7 @@ async fn bus_messages_change_matching_within_a_minute() {
     services.set_data(&data);
     step(
         "fas.user.update",
-        Some(corpus_message(
+        Some(edited_corpus_message(
             "fb488488-20a0-502a-878f-f4bd49596ec6",
             |b| {
                 b["msg"]["user"] = json!("robert");
@@ -515,7 +486,7 @@ async fn bus_messages_change_matching_within_a_minute() {
     services.set_data(&data);
     step(
         "fas.user.update (locked)",
-        Some(corpus_message(
+        Some(edited_corpus_message(
             "fb488488-20a0-502a-878f-f4bd49596ec6",
             |b| {
                 b["msg"]["user"] = json!("dave");
@@ -529,10 +500,13 @@ async fn bus_messages_change_matching_within_a_minute() {
     assert!(!prefs.get("dave").await.unwrap().unwrap().enabled);
     step(
         "pkgdb.package.retire (rawhide)",
-        Some(corpus_message("pkgdb.TestLegacyPkgdbPackageRetire", |b| {
-            b["package_listing"]["collection"]["branchname"] = json!("master");
-            b["package_listing"]["package"]["name"] = json!("adplug");
-        })),
+        Some(edited_corpus_message(
+            "pkgdb.TestLegacyPkgdbPackageRetire",
+            |b| {
+                b["package_listing"]["collection"]["branchname"] = json!("master");
+                b["package_listing"]["package"]["name"] = json!("adplug");
+            },
+        )),
         probe("adplug", "rob@new.example"),
         &["robert"],
     )

@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
-use fmn_aws::ownership_store::OwnershipStore;
-use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::provision::ProvisionOptions;
 use fmn_aws::{AwsClients, QueueName, ResourceNames, TableName};
 use fmn_core::jobs::job_id;
@@ -38,7 +36,6 @@ use crate::bench_e2e::{cleanup, fresh_prefix, function_memory, quantile, secs, s
 const TARGET_P99: Duration = Duration::from_secs(5);
 const TOPIC: &str = "org.fedoraproject.prod.buildsys.build.state.change";
 const SEED: u64 = 18;
-const IMPORT_CHUNK: usize = 500;
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
 
 /// One backlog sample: seconds since the load started, ingest and e-mail queue depths.
@@ -86,43 +83,8 @@ pub async fn bench(args: E2eArgs) -> anyhow::Result<()> {
     let corpus = load_corpus(&default_corpus())?;
     let mut world = generate_world(&corpus, args.users, SEED, WorldSize::default(), false);
     drop(corpus);
-    let started = Instant::now();
-    let artifacts = world
-        .ownership
-        .artifacts()
-        .map(|(a, o)| (a.clone(), o.clone()))
-        .collect();
-    let groups = world
-        .ownership
-        .groups()
-        .map(|(g, m)| (g.clone(), m.clone()))
-        .collect();
-    OwnershipStore::from_clients(&clients)
-        .import(Some(&artifacts), Some(&groups), |_, _| {})
-        .await
-        .context("storing the ownership")?;
-    let store = PrefsStore::from_clients(&clients);
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut next = 0;
-    while next < args.users || !tasks.is_empty() {
-        while next < args.users && tasks.len() < 8 {
-            let end = (next + IMPORT_CHUNK).min(args.users);
-            let users: Vec<UserPrefs> = (next..end).map(|i| bench_user(&world, i)).collect();
-            next = end;
-            let store = store.clone();
-            tasks.spawn(async move { store.import(&users).await });
-        }
-        if let Some(done) = tasks.join_next().await {
-            done?.context("storing preferences")?;
-        }
-    }
-    println!(
-        "stored {} packages, {} groups, {} users in {:.1} s",
-        world.packages.len(),
-        world.groups.len(),
-        args.users,
-        started.elapsed().as_secs_f64()
-    );
+    crate::bench_coldstart::store_world(&clients, &world, args.users, 8, |i| bench_user(&world, i))
+        .await?;
     let ownership = std::mem::take(&mut world.ownership);
     let index: HashMap<&str, usize> = world
         .names
@@ -450,19 +412,8 @@ async fn scan_sent(
                 )
             })?;
         for item in page.items.unwrap_or_default() {
-            let sent = item
-                .get("state")
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-                == Some("sent");
-            let finished = item
-                .get("finished_at")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<u64>().ok());
-            if let (true, Some(f), Some(pk)) =
-                (sent, finished, item.get("pk").and_then(|v| v.as_s().ok()))
-            {
-                out.insert(pk.clone(), f);
+            if let Some((pk, finished)) = crate::bench_e2e::sent_record(&item) {
+                out.insert(pk, finished);
             }
         }
         match page.last_evaluated_key {

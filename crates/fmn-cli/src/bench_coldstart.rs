@@ -160,6 +160,22 @@ async fn load(
     let world = generate_world(&corpus, args.users, args.seed, size, args.users >= 100_000);
     drop(corpus);
 
+    store_world(clients, &world, args.users, args.writers, |i| world.user(i)).await?;
+    // The process exits soon: the generated world need not be freed item by item.
+    std::mem::forget(world);
+    Ok(())
+}
+
+/// Stores `world`'s ownership, then its first `users` users (`user(i)`) in chunks, `writers`
+/// chunks at once, through the real stores (each user with its change-log entry), printing
+/// progress and rates.
+pub(crate) async fn store_world(
+    clients: &AwsClients,
+    world: &crate::bench::World,
+    users: usize,
+    writers: usize,
+    user: impl Fn(usize) -> UserPrefs,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let artifacts = world
         .ownership
@@ -196,10 +212,10 @@ async fn load(
     let mut stored = 0usize;
     let mut bytes = 0usize;
     let mut next = 0usize;
-    while next < args.users || !tasks.is_empty() {
-        while next < args.users && tasks.len() < args.writers {
-            let end = (next + IMPORT_CHUNK).min(args.users);
-            let users: Vec<UserPrefs> = (next..end).map(|i| world.user(i)).collect();
+    while next < users || !tasks.is_empty() {
+        while next < users && tasks.len() < writers {
+            let end = (next + IMPORT_CHUNK).min(users);
+            let users: Vec<UserPrefs> = (next..end).map(&user).collect();
             bytes += users
                 .iter()
                 .map(|u| serde_json::to_string(u).map_or(0, |s| s.len()))
@@ -218,7 +234,7 @@ async fn load(
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
                 "  preferences: {stored}/{} users in {secs:.0} s ({:.0} users/s)",
-                args.users,
+                users,
                 stored as f64 / secs
             );
             next_progress += Duration::from_secs(5);
@@ -232,8 +248,6 @@ async fn load(
         bytes as f64 / stored.max(1) as f64,
         stored as f64 / secs.max(1e-9)
     );
-    // The process exits soon: the generated world need not be freed item by item.
-    std::mem::forget(world);
     Ok(())
 }
 

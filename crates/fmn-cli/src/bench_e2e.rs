@@ -394,19 +394,8 @@ impl Records {
                     .into_iter()
                     .flatten()
                 {
-                    let sent = item
-                        .get("state")
-                        .and_then(|v| v.as_s().ok())
-                        .map(String::as_str)
-                        == Some("sent");
-                    let finished = item
-                        .get("finished_at")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|n| n.parse::<u64>().ok());
-                    if let (true, Some(finished), Some(pk)) =
-                        (sent, finished, item.get("pk").and_then(|v| v.as_s().ok()))
-                    {
-                        out.insert(pk.clone(), finished);
+                    if let Some((pk, finished)) = sent_record(&item) {
+                        out.insert(pk, finished);
                     }
                 }
                 if let Some(rest) = got.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
@@ -541,6 +530,25 @@ pub(crate) async fn cleanup(clients: &AwsClients, provisioned: &fmn_aws::provisi
             );
         }
     }
+}
+
+/// A delivery record's key and when it was sent (ms, `finished_at`), if it is `sent`.
+pub(crate) fn sent_record(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> Option<(String, u64)> {
+    if item
+        .get("state")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        != Some("sent")
+    {
+        return None;
+    }
+    let finished = item
+        .get("finished_at")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<u64>().ok())?;
+    Some((item.get("pk")?.as_s().ok()?.clone(), finished))
 }
 
 #[cfg(test)]

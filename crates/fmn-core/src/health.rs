@@ -334,6 +334,24 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    /// `outcome` for destination `email-1`, at time 1, the default policy.
+    fn on(
+        prefs: &mut crate::prefs::UserPrefs,
+        outcome: &Outcome,
+        recipients: Option<&[String]>,
+        fas_emails: &[String],
+    ) -> Change {
+        record_outcome(
+            prefs,
+            "email-1",
+            outcome,
+            recipients,
+            1,
+            &HealthPolicy::default(),
+            fas_emails,
+        )
+    }
+
     #[test]
     fn only_a_fedora_alias_falls_back_and_only_to_a_real_address() {
         let fas = emails(&[
@@ -372,15 +390,7 @@ mod tests {
         let fas = emails(&["alice@example.com"]);
         let bounce = Outcome::HardBounce("550 5.1.1 unknown".into());
         let sent_to = emails(&["alice@fedoraproject.org"]);
-        let change = record_outcome(
-            &mut prefs,
-            "email-1",
-            &bounce,
-            Some(&sent_to),
-            7,
-            &HealthPolicy::default(),
-            &fas,
-        );
+        let change = on(&mut prefs, &bounce, Some(&sent_to), &fas);
         assert_eq!(
             change,
             Change::Readdressed {
@@ -399,26 +409,10 @@ mod tests {
             .reason
             .contains("550 5.1.1"));
         // A second bounce of mail sent to the alias before the move changes nothing.
-        let again = record_outcome(
-            &mut prefs,
-            "email-1",
-            &bounce,
-            Some(&sent_to),
-            8,
-            &HealthPolicy::default(),
-            &fas,
-        );
+        let again = on(&mut prefs, &bounce, Some(&sent_to), &fas);
         assert_eq!(again, Change::None);
         // A bounce of the FAS address itself stops the destination as usual.
-        let stop = record_outcome(
-            &mut prefs,
-            "email-1",
-            &bounce,
-            Some(&fas),
-            9,
-            &HealthPolicy::default(),
-            &fas,
-        );
+        let stop = on(&mut prefs, &bounce, Some(&fas), &fas);
         assert!(matches!(stop, Change::Stopped(_)), "{stop:?}");
     }
 
@@ -431,28 +425,12 @@ mod tests {
             .destinations
             .push(Destination::email("email-1", "alice@fedoraproject.org").confirmed(true));
         let mut unknown = prefs.clone();
-        let change = record_outcome(
-            &mut unknown,
-            "email-1",
-            &bounce,
-            None,
-            1,
-            &HealthPolicy::default(),
-            &[],
-        );
+        let change = on(&mut unknown, &bounce, None, &[]);
         assert!(matches!(change, Change::Stopped(_)), "{change:?}");
         prefs
             .destinations
             .push(Destination::email("email-2", "Alice@Example.com").confirmed(true));
-        let change = record_outcome(
-            &mut prefs,
-            "email-1",
-            &bounce,
-            None,
-            1,
-            &HealthPolicy::default(),
-            &emails(&["alice@example.com"]),
-        );
+        let change = on(&mut prefs, &bounce, None, &emails(&["alice@example.com"]));
         assert!(
             matches!(change, Change::Stopped(_)),
             "already a destination: {change:?}"
@@ -461,13 +439,10 @@ mod tests {
         let mut soft = UserPrefs::new("bob");
         soft.destinations
             .push(Destination::email("email-1", "bob@fedoraproject.org").confirmed(true));
-        let change = record_outcome(
+        let change = on(
             &mut soft,
-            "email-1",
             &Outcome::Complaint("abuse".into()),
             None,
-            1,
-            &HealthPolicy::default(),
             &emails(&["bob@example.com"]),
         );
         assert!(matches!(change, Change::Stopped(_)));
