@@ -6,8 +6,7 @@ use tracing_subscriber::{fmt, EnvFilter};
 /// (default `info`).
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    let result = if in_lambda || std::env::var("FMN_LOG_FORMAT").as_deref() == Ok("json") {
+    let result = if in_lambda() || std::env::var("FMN_LOG_FORMAT").as_deref() == Ok("json") {
         fmt()
             .json()
             .with_env_filter(filter)
@@ -36,4 +35,77 @@ pub fn init_for_command() {
         .with_env_filter(filter)
         .with_target(false)
         .try_init();
+}
+
+/// Whether this process is a Lambda function (its runtime sets the variable).
+pub fn in_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
+}
+
+/// The namespace of fmn's CloudWatch metrics.
+pub const METRIC_NAMESPACE: &str = "fmn";
+
+/// A count in CloudWatch's embedded metric format: a JSON line with an `_aws` key, which
+/// CloudWatch Logs turns into a data point of `metric` (namespace [`METRIC_NAMESPACE`], these
+/// dimensions) when a Lambda function prints it. No API call and no IAM permission: the
+/// function's log group carries it.
+pub fn emf_count(metric: &str, dimensions: &[(&str, &str)], count: u64, at_ms: u64) -> String {
+    let mut line = serde_json::Map::new();
+    let names: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    line.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": at_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE,
+                "Dimensions": [names],
+                "Metrics": [{"Name": metric, "Unit": "Count"}],
+            }],
+        }),
+    );
+    for (k, v) in dimensions {
+        line.insert((*k).into(), (*v).into());
+    }
+    line.insert(metric.into(), count.into());
+    serde_json::Value::Object(line).to_string()
+}
+
+/// Prints [`emf_count`] on stdout when running in Lambda; elsewhere nothing reads it (the
+/// caller's log line says the same).
+pub fn emit_count(metric: &str, dimensions: &[(&str, &str)], count: u64) {
+    if in_lambda() {
+        println!(
+            "{}",
+            emf_count(metric, dimensions, count, crate::dynamo::now_millis())
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_is_an_embedded_metric_format_line() {
+        let line = emf_count(
+            "NoiseDropped",
+            &[("Function", "fmn-match"), ("Reason", "junk-topic")],
+            1,
+            42,
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["_aws"]["Timestamp"], 42);
+        let m = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(m["Namespace"], "fmn");
+        assert_eq!(m["Dimensions"], serde_json::json!([["Function", "Reason"]]));
+        assert_eq!(
+            m["Metrics"][0],
+            serde_json::json!({"Name": "NoiseDropped", "Unit": "Count"})
+        );
+        assert_eq!(
+            (&v["Function"], &v["Reason"], &v["NoiseDropped"]),
+            (&"fmn-match".into(), &"junk-topic".into(), &1.into())
+        );
+        assert!(!line.contains('\n'), "one line");
+    }
 }

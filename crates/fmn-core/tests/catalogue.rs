@@ -49,6 +49,11 @@ fn values_for(entry: &str) -> Vec<String> {
         "koschei_group" => &["rust-sig"],
         "anitya_by_upstream_project" => &["2ping", "flatpak"],
         "taskotron_task_outcome" => &["PASSED"],
+        "pagure_issues_of_projects" => &["design"],
+        "pagure_pull_requests_of_projects" => &["test"],
+        "pagure_commits_to_projects" => &["pagure"],
+        "meetbot_irc_channel" => &["#fedora-meeting"],
+        "meetbot_matrix_room" => &["#fedora-meeting:fedoraproject.org"],
         _ => &[],
     };
     v.iter().map(|s| s.to_string()).collect()

@@ -246,6 +246,11 @@ impl MatchHandler {
                 total,
                 "dropped as noise"
             );
+            fmn_aws::telemetry::emit_count(
+                "NoiseDropped",
+                &[("Function", FUNCTION.binary()), ("Reason", noise.label())],
+                1,
+            );
             return Ok(());
         }
         self.recent
