@@ -28,6 +28,8 @@ done
 # The FASJSON stand-in verifies Negotiate tokens with python-gssapi over the system's MIT
 # krb5: a module of the system interpreter, /usr/bin/python3 (tests/support/standins.rs).
 /usr/bin/python3 -c 'import gssapi' >/dev/null 2>&1 || missing+=(python3-gssapi)
+# FreeIPA's KDC proxy (MS-KKDCP), in front of the test KDC (tests/support/kdc.rs).
+/usr/bin/python3 -c 'import kdcproxy' >/dev/null 2>&1 || missing+=(python3-kdcproxy)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

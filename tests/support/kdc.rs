@@ -118,6 +118,51 @@ impl Kdc {
         (path, bytes)
     }
 
+    /// A KDC proxy in front of this KDC: FreeIPA's own `kdcproxy` (MS-KKDCP; Debian's
+    /// python3-kdcproxy) served over HTTP on a free port of 127.0.0.1 by Python's wsgiref,
+    /// configured to forward this realm to the KDC over TCP and never to ask DNS.
+    pub fn proxy(&self) -> KdcProxy {
+        let port = crate::free_port();
+        let config = self.dir.path().join("kdcproxy.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "[global]\nuse_dns = false\n[{}]\nkerberos = kerberos+tcp://{}\n",
+                self.realm, self.address
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(
+                "import sys, kdcproxy, wsgiref.simple_server as s\n\
+                 class Quiet(s.WSGIRequestHandler):\n    def log_message(self, *a): pass\n\
+                 s.make_server('127.0.0.1', int(sys.argv[1]), kdcproxy.Application(), \
+                 handler_class=Quiet).serve_forever()",
+            )
+            .arg(port.to_string())
+            .env("KDCPROXY_CONFIG", &config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect(
+                "running /usr/bin/python3 with kdcproxy (`make deps` installs python3-kdcproxy)",
+            );
+        let mut proxy = KdcProxy {
+            child,
+            url: format!("http://127.0.0.1:{port}/KdcProxy"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = proxy.child.try_wait() {
+                panic!("the KDC proxy exited ({status})");
+            }
+            assert!(Instant::now() < deadline, "the KDC proxy never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        proxy
+    }
+
     /// The KDC's log (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("kdc.log")).unwrap_or_default()
@@ -148,6 +193,20 @@ impl Kdc {
 }
 
 impl Drop for Kdc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running KDC proxy ([`Kdc::proxy`]); stopped when dropped.
+pub struct KdcProxy {
+    child: Child,
+    /// Where clients POST their messages.
+    pub url: String,
+}
+
+impl Drop for KdcProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -716,6 +716,41 @@ async fn a_sync_authenticates_to_fasjson_with_kerberos() {
     assert_eq!(log.matches("TGS_REQ").count(), 1, "{log}");
 }
 
+/// A KDC that is not open to the internet (Fedora's) is reached through the KDC proxy FreeIPA
+/// serves (MS-KKDCP): the same sync with `FMN_FASJSON_KDC` a URL, through FreeIPA's own
+/// `kdcproxy` in front of the real KDC.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_reaches_the_kdc_through_a_kdc_proxy() {
+    let env = TestEnv::new("sync-kkdcp").await;
+    let (kdc, services) = kerberos_world();
+    let proxy = kdc.proxy();
+    let (_, keytab) = kdc.keytab(SYNC_PRINCIPAL, "sync.keytab");
+    let mut settings = kerberos_settings(&kdc, &services, keytab);
+    settings.kerberos.as_mut().unwrap().kdc = proxy.url.clone();
+    let outcome = SyncHandler::new(&env.clients, &settings)
+        .run()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", kdc.log()));
+    assert_eq!(outcome.accounts, 4, "{outcome:?}");
+    let requests = services.requests().await;
+    assert!(
+        requests["principals"][SYNC_PRINCIPAL].as_u64().unwrap() >= 5,
+        "{requests}"
+    );
+    // Both exchanges went through the proxy to the KDC.
+    let log = kdc.log();
+    assert_eq!(log.matches("AS_REQ").count(), 1, "{log}");
+    assert_eq!(log.matches("TGS_REQ").count(), 1, "{log}");
+    // A proxy that does not answer is unreachable, worth trying again.
+    drop(proxy);
+    settings.kerberos.as_mut().unwrap().kdc = format!("http://127.0.0.1:{}/KdcProxy", free_port());
+    let err = SyncHandler::new(&env.clients, &settings)
+        .run()
+        .await
+        .expect_err("no proxy");
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_keytab_stops_the_sync_with_a_permanent_error_naming_the_cause() {
     let env = TestEnv::new("sync-krb-stale").await;

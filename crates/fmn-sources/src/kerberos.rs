@@ -61,7 +61,9 @@ pub struct KerberosSettings {
     pub principal: String,
     /// `FMN_FASJSON_KEYTAB` (a secret: base64 of the keytab file, from SSM on AWS).
     pub keytab: Vec<u8>,
-    /// `FMN_FASJSON_KDC`: the realm's KDC, `host:port` (TCP).
+    /// `FMN_FASJSON_KDC`: the realm's KDC, `host:port` (TCP), or the URL of a KDC proxy
+    /// (MS-KKDCP over HTTPS, as FreeIPA serves at `https://<ipa>/KdcProxy`): the way to reach
+    /// a KDC that is not open to the internet, such as Fedora's, from AWS.
     pub kdc: String,
     /// `FMN_FASJSON_SERVICE`: FASJSON's service principal, default `HTTP/<FASJSON's host>`.
     pub service: String,
@@ -106,14 +108,16 @@ impl KerberosSettings {
                 expected: "a keytab file in base64 (`base64 -w0 fmn.keytab`)",
             })?;
         let kdc = vars.text(KDC_VAR).ok_or_else(|| missing(KDC_VAR))?;
-        if kdc
-            .rsplit_once(':')
-            .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+        let proxy = kdc.starts_with("https://") || kdc.starts_with("http://");
+        if !proxy
+            && kdc
+                .rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
         {
             return Err(ConfigError {
                 name: KDC_VAR.into(),
                 value: kdc,
-                expected: "host:port",
+                expected: "host:port, or a KDC proxy's https:// URL",
             });
         }
         let host = fasjson_url
@@ -371,6 +375,8 @@ pub struct Negotiator {
     settings: KerberosSettings,
     connect_timeout: Duration,
     ticket: Mutex<Option<ServiceTicket>>,
+    /// For a KDC proxy (`kdc` is a URL).
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Negotiator {
@@ -389,6 +395,10 @@ impl Negotiator {
             settings,
             connect_timeout: timeout,
             ticket: Mutex::new(None),
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("a client with rustls and a timeout builds"),
         }
     }
 
@@ -653,20 +663,26 @@ impl Negotiator {
             kdc: kdc.clone(),
             detail,
         };
+        let mut framed = (request.len() as u32).to_be_bytes().to_vec();
+        framed.extend_from_slice(request);
         let talk = async {
-            let mut stream = tokio::net::TcpStream::connect(kdc.as_str()).await?;
-            let mut framed = (request.len() as u32).to_be_bytes().to_vec();
-            framed.extend_from_slice(request);
-            stream.write_all(&framed).await?;
-            let mut len = [0u8; 4];
-            stream.read_exact(&mut len).await?;
-            let len = u32::from_be_bytes(len) as usize;
-            if len > MAX_KDC_REPLY {
-                return Err(std::io::Error::other(format!("a {len}-byte reply")));
-            }
-            let mut reply = vec![0u8; len];
-            stream.read_exact(&mut reply).await?;
-            Ok::<_, std::io::Error>(reply)
+            let framed_reply = if kdc.starts_with("https://") || kdc.starts_with("http://") {
+                self.through_proxy(&framed).await?
+            } else {
+                let mut stream = tokio::net::TcpStream::connect(kdc.as_str()).await?;
+                stream.write_all(&framed).await?;
+                let mut len = [0u8; 4];
+                stream.read_exact(&mut len).await?;
+                let len = u32::from_be_bytes(len) as usize;
+                if len > MAX_KDC_REPLY {
+                    return Err(std::io::Error::other(format!("a {len}-byte reply")));
+                }
+                let mut reply = (len as u32).to_be_bytes().to_vec();
+                reply.resize(4 + len, 0);
+                stream.read_exact(&mut reply[4..]).await?;
+                reply
+            };
+            unframe(framed_reply)
         };
         let reply = tokio::time::timeout(self.connect_timeout, talk)
             .await
@@ -689,6 +705,69 @@ impl Negotiator {
         }
         Ok(reply)
     }
+}
+
+impl Negotiator {
+    /// One framed (length-prefixed) message through a KDC proxy (MS-KKDCP): POSTed as a
+    /// `KDC-PROXY-MESSAGE` naming the realm, the framed reply read back from one.
+    async fn through_proxy(&self, framed: &[u8]) -> std::io::Result<Vec<u8>> {
+        use picky_krb::messages::KdcProxyMessage;
+        let realm = split_principal(&self.settings.principal)
+            .map(|(_, realm)| realm)
+            .unwrap_or_default();
+        let mut message = KdcProxyMessage::from_raw_kerb_message(framed)
+            .map_err(|e| std::io::Error::other(format!("encoding a KDC proxy message: {e}")))?;
+        let realm = Ia5String::from_string(realm)
+            .map_err(|e| std::io::Error::other(format!("the realm: {e}")))?;
+        message.target_domain = Optional::from(Some(ExplicitContextTag1::from(
+            KerberosStringAsn1::from(realm),
+        )));
+        let body = message
+            .to_vec()
+            .map_err(|e| std::io::Error::other(format!("encoding a KDC proxy message: {e}")))?;
+        let response = self
+            .http
+            .post(&self.settings.kdc)
+            .header(reqwest::header::CONTENT_TYPE, "application/kerberos")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| std::io::Error::other(fmn_aws::retry::error_chain(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(std::io::Error::other(format!(
+                "the KDC proxy answered {status}"
+            )));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if bytes.len() > MAX_KDC_REPLY {
+            return Err(std::io::Error::other(format!(
+                "a {}-byte reply",
+                bytes.len()
+            )));
+        }
+        let reply = KdcProxyMessage::from_raw(&bytes)
+            .map_err(|e| std::io::Error::other(format!("an unreadable KDC proxy reply: {e}")))?;
+        Ok(reply.kerb_message.0 .0)
+    }
+}
+
+/// The message of a framed (4-byte length first) reply.
+fn unframe(mut framed: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    if framed.len() < 4 {
+        return Err(std::io::Error::other("a reply shorter than its length"));
+    }
+    let len = u32::from_be_bytes([framed[0], framed[1], framed[2], framed[3]]) as usize;
+    if framed.len() - 4 != len {
+        return Err(std::io::Error::other(format!(
+            "a reply of {} bytes announcing {len}",
+            framed.len() - 4
+        )));
+    }
+    Ok(framed.split_off(4))
 }
 
 /// DER of OID 1.2.840.113554.1.2.2 (Kerberos 5 GSS-API mechanism).
