@@ -232,6 +232,51 @@ async fn the_preferences_page_signs_in_filters_confirms_and_shows_a_notification
     assert_eq!(activity.len(), 1, "{activity:?}");
     assert_eq!(activity[0]["msg_id"], msg_id.as_str());
     assert_eq!(activity[0]["address"], email.as_str());
+    // And by mail: the long form in both parts, the old FMN headers, the reason and the filter.
+    let mail = fmn_integration_tests::eventually(
+        "the notification mail",
+        Duration::from_secs(60),
+        || async {
+            fmn_integration_tests::mail::mail_to(&email)
+                .await
+                .into_iter()
+                .find(|m| {
+                    fmn_integration_tests::mail::fedmsg_id(m).as_deref() == Some(msg_id.as_str())
+                })
+        },
+    )
+    .await;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(mail.raw.as_bytes())
+        .expect("the mail parses");
+    let header = |name: &str| {
+        parsed
+            .header_raw(name)
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {name} header in {}", mail.raw))
+            .to_string()
+    };
+    assert!(
+        header("X-Fedmsg-Topic").ends_with(".bodhi.update.request.testing"),
+        "{}",
+        mail.raw
+    );
+    assert_eq!(header("X-Fedmsg-Category"), "bodhi");
+    assert!(
+        header("X-Fedmsg-Username").contains("lmacken"),
+        "{}",
+        mail.raw
+    );
+    // The filter's first positive rule by rank is the package rule.
+    assert_eq!(header("X-Fmn-Reason"), "followed");
+    assert_eq!(header("Precedence"), "bulk");
+    let text = parsed.body_text(0).expect("a plain-text part");
+    let html = parsed.body_html(0).expect("an HTML part");
+    assert!(
+        text.contains("gnome-settings-daemon"),
+        "the long form: {text}"
+    );
+    assert!(html.contains("gnome-settings-daemon"), "{html}");
 
     running.stop(Duration::from_secs(60)).await;
 }
