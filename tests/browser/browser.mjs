@@ -10,7 +10,7 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { artifactsDir, ask, expect, logger, need, openPage } from "./common.mjs";
+import { artifactsDir, ask, expect, logger, need, openPage, runSession } from "./common.mjs";
 
 const base = need("FMN_BASE_URL");
 const user = need("FMN_TEST_USER");
@@ -22,10 +22,9 @@ const log = logger("browser");
 const { browser, context, page, problems } = await openPage({ width: 1100, height: 900 }, log);
 page.on("dialog", (d) => d.accept());
 
-let step = "start";
-try {
+await runSession({ browser, page, problems }, log, join(artifacts, "failure.png"), async (stepTo) => {
   // Sign in through the development mode.
-  step = "sign in";
+  stepTo("sign in");
   await page.goto(base);
   await page.getByLabel("User name").fill(user);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -33,7 +32,7 @@ try {
   log("signed in as", user);
 
   // An email destination: pending until confirmed.
-  step = "add a destination";
+  stepTo("add a destination");
   await page.locator("#dest-kind").selectOption("email");
   await page.getByLabel("Email address").fill(email);
   await page.getByRole("button", { name: "Add and send the confirmation" }).click();
@@ -42,14 +41,14 @@ try {
   const destId = await dest.getAttribute("data-id");
   log("destination", destId, "awaiting confirmation");
 
-  step = "a bad address shows the API's error next to the field";
+  stepTo("a bad address shows the API's error next to the field");
   await page.getByLabel("Email address").fill("not-an-address");
   await page.getByRole("button", { name: "Add and send the confirmation" }).click();
   await page.locator("#dest-address-error").filter({ hasText: /\S/ }).waitFor();
   expect((await page.locator("#dest-address").getAttribute("aria-invalid")) === "true", "the field is marked invalid");
   expect((await page.locator("#destinations li.dest").count()) === 1, "nothing added");
 
-  step = "a digest destination: added, delivery changed, removed";
+  stepTo("a digest destination: added, delivery changed, removed");
   const digestEmail = email.replace("@", "-digest@");
   await page.getByLabel("Email address").fill(digestEmail);
   await page.locator("#new-dest-mode").selectOption("digest");
@@ -69,7 +68,7 @@ try {
   await digest.waitFor({ state: "detached" });
 
   // A filter with two rules, sending to that destination.
-  step = "create a filter";
+  stepTo("create a filter");
   await page.getByLabel("New filter name").fill(FILTER);
   await page.getByRole("button", { name: "Add filter" }).click();
   const filter = page.locator("article.filter", { has: page.locator("h3", { hasText: FILTER }) });
@@ -77,7 +76,7 @@ try {
   const fid = await filter.getAttribute("data-id");
   const p = `#filter-${fid}`;
 
-  step = "a bad rule shows the API's error next to the form";
+  stepTo("a bad rule shows the API's error next to the form");
   await page.locator(`${p}-add-kind`).selectOption("package-regex");
   await page.locator(`${p}-arg-pattern`).fill("(unclosed");
   await page.locator(`${p}-add-rule`).click();
@@ -85,7 +84,7 @@ try {
   log("error shown:", await page.locator(`${p}-rule-error`).textContent());
   expect((await filter.locator("ol.rules li.rule").count()) === 0, "the bad rule was not saved");
 
-  step = "add the first rule";
+  stepTo("add the first rule");
   await page.locator(`${p}-add-kind`).selectOption("package");
   expect(
     (await page.locator(`${p}-add-desc`).textContent()).includes("packages"),
@@ -95,14 +94,14 @@ try {
   await page.locator(`${p}-add-rule`).click();
   await filter.locator("ol.rules li.rule", { hasText: "gnome-settings-daemon" }).waitFor();
 
-  step = "add the second rule";
+  stepTo("add the second rule");
   await page.locator(`${p}-add-kind`).selectOption("applications");
   await page.locator(`${p}-arg-applications`).fill("bodhi");
   await page.locator(`${p}-add-rule`).click();
   await filter.locator("ol.rules li.rule", { hasText: "bodhi" }).waitFor();
   expect((await filter.locator("ol.rules li.rule").count()) === 2, "two rules");
 
-  step = "pick an event of the service catalogue by searching";
+  stepTo("pick an event of the service catalogue by searching");
   await page.locator(`${p}-add-search`).fill("bodhi testing request");
   expect(
     await page.locator(`${p}-add-kind option[value="catalogue:bodhi_update_request_testing"]`).isVisible()
@@ -122,13 +121,13 @@ try {
   await filter.locator("ol.rules li.rule", { hasText: "Bodhi:" }).waitFor();
   expect((await filter.locator("ol.rules li.rule").count()) === 3, "three rules");
 
-  step = "send the filter to the destination";
+  stepTo("send the filter to the destination");
   await page.locator(`${p}-to-${destId}`).check();
   await page.locator("#status", { hasText: "now sends to" }).waitFor();
   expect(await page.locator(`${p}-to-${destId}`).isChecked(), "destination ticked after saving");
 
   // A first sign-in's default filters start off (opt-in): switch one on, then off again.
-  step = "enable and disable another filter";
+  stepTo("enable and disable another filter");
   const other = page.locator("article.filter", { hasNot: page.locator("h3", { hasText: FILTER }) }).first();
   const otherId = await other.getAttribute("data-id");
   await page.locator(`article.filter[data-id="${otherId}"] h3 .badge`, { hasText: "disabled" }).waitFor();
@@ -138,7 +137,7 @@ try {
   await page.locator(`article.filter[data-id="${otherId}"] h3 .badge`, { hasText: "disabled" }).waitFor();
 
   // Confirm the destination from the link in the mail, in another tab.
-  step = "confirm the destination";
+  stepTo("confirm the destination");
   const link = (await ask("confirmation-link")).replace(/^link\s+/, "");
   log("confirmation link", link);
   const confirmPage = await context.newPage();
@@ -156,7 +155,7 @@ try {
   log("destination confirmed");
 
   // A matching message flows through the system and shows in recent notifications.
-  step = "see the notification";
+  stepTo("see the notification");
   const msgId = (await ask("publish")).replace(/^published\s+/, "");
   log("published", msgId);
   const item = page.locator(`#recent li[data-msg-id="${msgId}"]`);
@@ -169,7 +168,7 @@ try {
   expect(text.includes(email), "the notification names the destination");
 
   // "Why?" explains it: the filter matched, its three rules held (the catalogue event too).
-  step = "explain";
+  stepTo("explain");
   await item.getByRole("button", { name: "Why?" }).click();
   const x = page.locator("#explain-result section.x-filter", { hasText: FILTER });
   await x.locator(".badge", { hasText: "matched" }).waitFor();
@@ -181,7 +180,7 @@ try {
 
   // The preview of the filter lists the stored message and a rate; a rule being added that
   // no stored message satisfies empties it (fetched again after the edit, debounced).
-  step = "preview";
+  stepTo("preview");
   await page.locator(`${p}-preview summary`).click();
   await page.locator(`${p}-preview-list li`).first().waitFor();
   const rate = await page.locator(`${p}-preview-rate`).textContent();
@@ -195,7 +194,7 @@ try {
   await page.locator(`${p}-add-kind`).selectOption("");
 
   // The destination's card shows the last delivery once the mail went out.
-  step = "last delivery";
+  stepTo("last delivery");
   const lastDeadline = Date.now() + 60_000;
   const lastNote = page.locator("#destinations li.dest", { hasText: email }).locator(".last-delivery");
   while (!((await lastNote.textContent()) || "").startsWith("Last delivery")) {
@@ -206,7 +205,7 @@ try {
   }
   log("last delivery:", await lastNote.textContent());
 
-  step = "export and import";
+  stepTo("export and import");
   const [download] = await Promise.all([
     page.waitForEvent("download"),
     page.getByRole("button", { name: "Export as JSON" }).click(),
@@ -229,7 +228,7 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: join(artifacts, "preferences-phone.png"), fullPage: true });
   // An administrator: the accounts, a bot account created, edited and disabled.
-  step = "administration";
+  stepTo("administration");
   await page.setViewportSize({ width: 1100, height: 900 });
   expect(await page.locator("#admin-section").isHidden(), "no administration for a person");
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -256,15 +255,6 @@ try {
   await bot.locator("td", { hasText: "disabled" }).waitFor();
   await page.locator("#admin-section").screenshot({ path: join(artifacts, "admin.png") });
 
-  expect(problems.length === 0, `no script errors: ${problems.join("; ")}`);
   log("screenshots in", artifacts);
-  process.stdout.write("@@done\n");
-} catch (err) {
-  log(`failed at step “${step}”:`, err.message);
-  await page.screenshot({ path: join(artifacts, "failure.png"), fullPage: true }).catch(() => {});
-  if (problems.length) log("script errors:", problems.join("; "));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-  process.stdin.destroy();
-}
+});
+

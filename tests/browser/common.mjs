@@ -54,3 +54,28 @@ export async function openPage(viewport, log) {
   page.on("console", (m) => { if (m.type() === "error") log("console:", m.text()); });
   return { browser, context, page, problems };
 }
+
+/**
+ * Runs the script's session: `steps(stepTo)` does the work, calling `stepTo(name)` as each step
+ * begins (the failure message names it). Afterwards no page error may have been seen, and
+ * `@@done` tells the test it is over. On a failure the step is logged, a screenshot saved at
+ * `failure` and the exit code set. The browser is closed either way, then `after()` runs.
+ */
+export async function runSession({ browser, page, problems }, log, failure, steps, after = () => {}) {
+  let step = "start";
+  try {
+    await steps((name) => { step = name; });
+    expect(problems.length === 0, `no script errors: ${problems.join("; ")}`);
+    process.stdout.write("@@done\n");
+  } catch (err) {
+    log(`failed at step “${step}”:`, err.message);
+    await page.screenshot({ path: failure, fullPage: true }).catch(() => {});
+    if (problems.length) log("script errors:", problems.join("; "));
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+    after();
+    process.stdin.destroy();
+  }
+}
+

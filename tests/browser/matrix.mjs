@@ -9,7 +9,7 @@
 // Environment: FMN_BASE_URL, FMN_TEST_USER, FMN_EXPECTED_MATRIX, FMN_ARTIFACTS, CHROMIUM.
 
 import { join } from "node:path";
-import { artifactsDir, ask, expect, logger, need, openPage } from "./common.mjs";
+import { artifactsDir, ask, expect, logger, need, openPage, runSession } from "./common.mjs";
 
 const base = need("FMN_BASE_URL");
 const user = need("FMN_TEST_USER");
@@ -19,28 +19,27 @@ const log = logger("matrix");
 
 const { browser, context, page, problems } = await openPage({ width: 1100, height: 900 }, log);
 
-let step = "start";
-try {
-  step = "sign in";
+await runSession({ browser, page, problems }, log, join(artifacts, "matrix-failure.png"), async (stepTo) => {
+  stepTo("sign in");
   await page.goto(base);
   await page.getByLabel("User name").fill(user);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator("#session-user", { hasText: user }).waitFor();
 
-  step = "the address starts from the Matrix id in FAS";
+  stepTo("the address starts from the Matrix id in FAS");
   await page.locator("#dest-kind").selectOption("matrix");
   const offered = await page.locator("#dest-address").inputValue();
   log("offered address", offered);
   expect(offered === matrixId, `the page offers ${matrixId}, not “${offered}”`);
 
-  step = "add the Matrix destination";
+  stepTo("add the Matrix destination");
   await page.getByRole("button", { name: "Add and send the confirmation" }).click();
   const dest = page.locator("#destinations li.dest", { hasText: matrixId });
   await dest.locator(".badge", { hasText: "Awaiting confirmation" }).waitFor();
   expect((await dest.locator(".kind").textContent()).trim() === "Matrix", "shown as Matrix");
   log("Matrix destination awaiting confirmation");
 
-  step = "confirm it from the direct message's link";
+  stepTo("confirm it from the direct message's link");
   const link = (await ask("matrix-confirmation-link")).replace(/^link\s+/, "");
   log("confirmation link", link);
   const confirmPage = await context.newPage();
@@ -56,14 +55,5 @@ try {
   await page.screenshot({ path: join(artifacts, "matrix.png"), fullPage: true });
   log("Matrix destination confirmed");
 
-  expect(problems.length === 0, `no script errors: ${problems.join("; ")}`);
-  process.stdout.write("@@done\n");
-} catch (err) {
-  log(`failed at step “${step}”:`, err.message);
-  await page.screenshot({ path: join(artifacts, "matrix-failure.png"), fullPage: true }).catch(() => {});
-  if (problems.length) log("script errors:", problems.join("; "));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-  process.stdin.destroy();
-}
+});
+

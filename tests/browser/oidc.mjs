@@ -12,7 +12,7 @@
 import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import http from "node:http";
 import { join } from "node:path";
-import { artifactsDir, ask, expect, logger, need, openPage } from "./common.mjs";
+import { artifactsDir, ask, expect, logger, need, openPage, runSession } from "./common.mjs";
 
 const clientId = need("FMN_CLIENT_ID");
 const user = need("FMN_TEST_USER");
@@ -108,15 +108,14 @@ const base = (await ask("base")).replace(/^base\s+/, "");
 
 const { browser, page, problems } = await openPage({ width: 1000, height: 800 }, log);
 
-let step = "start";
-try {
-  step = "the page offers the identity provider's sign-in";
+await runSession({ browser, page, problems }, log, join(artifacts, "oidc-failure.png"), async (stepTo) => {
+  stepTo("the page offers the identity provider's sign-in");
   await page.goto(base);
   const button = page.getByRole("button", { name: "Sign in with Fedora Accounts" });
   await button.waitFor();
   expect(await page.locator("#dev-login").isHidden(), "no development sign-in in OIDC mode");
 
-  step = "sign in with authorization code + PKCE";
+  stepTo("sign in with authorization code + PKCE");
   await button.click();
   await page.locator("#session-user", { hasText: user }).waitFor();
   expect(seen.authorize === 1 && seen.token === 1, `one authorization and one token request (${JSON.stringify(seen)})`);
@@ -126,7 +125,7 @@ try {
   await page.locator("#filters article.filter").first().waitFor();
   log("signed in through the identity provider as", user);
 
-  step = "signing out and in again";
+  stepTo("signing out and in again");
   await page.getByRole("button", { name: "Sign out" }).click();
   await button.waitFor();
   await button.click();
@@ -134,17 +133,9 @@ try {
   expect(seen.token === 2, "a second code exchange");
 
   await page.screenshot({ path: join(artifacts, "oidc.png"), fullPage: false });
-  expect(problems.length === 0, `no script errors: ${problems.join("; ")}`);
-  process.stdout.write("@@done\n");
-} catch (err) {
-  log(`failed at step “${step}”:`, err.message);
-  await page.screenshot({ path: join(artifacts, "oidc-failure.png"), fullPage: true }).catch(() => {});
-  if (problems.length) log("script errors:", problems.join("; "));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
+}, () => {
   // The web-api's HTTP client keeps its connection to the provider alive (90 s): cut it.
   idp.close();
   idp.closeAllConnections();
-  process.stdin.destroy();
-}
+});
+
