@@ -21,7 +21,7 @@ use anyhow::{bail, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use fmn_aws::provision::ProvisionOptions;
-use fmn_aws::{AwsClients, QueueName, ResourceNames, TableName};
+use fmn_aws::{QueueName, TableName};
 use fmn_core::jobs::job_id;
 use fmn_core::prefs::{DestinationKind, UserPrefs};
 use fmn_ingest_bridge::publisher::Publisher;
@@ -66,13 +66,7 @@ pub async fn bench(args: E2eArgs) -> anyhow::Result<()> {
     let rate = args.rate.unwrap_or(50.0);
     let seconds = args.seconds.unwrap_or(180.0);
     let prefix = args.prefix.clone().unwrap_or_else(|| fresh_prefix("bench"));
-    fmn_aws::request_count::enable();
-    let clients = AwsClients::with_names(ResourceNames::new(prefix.clone())).await;
-    system::preflight(&clients).await.map_err(|e| {
-        anyhow::anyhow!(
-            "{e}\n  (`source localstack/env.sh` points the AWS_ENDPOINT_URL* variables at them)"
-        )
-    })?;
+    let clients = crate::bench_e2e::counted_clients(&prefix).await?;
     println!(
         "fmn bench e2e --profile mass-rebuild: {} users, Koji builds at {rate} msg/s for {seconds} s, resources under `{prefix}`",
         args.users

@@ -149,17 +149,23 @@ pub(crate) fn fresh_prefix(kind: &str) -> String {
     )
 }
 
-async fn bench(args: E2eArgs) -> anyhow::Result<()> {
-    let (rate, seconds) = (args.rate.unwrap_or(20.0), args.seconds.unwrap_or(30.0));
-    let prefix = args.prefix.clone().unwrap_or_else(|| fresh_prefix("bench"));
-    // Every request of the system's components is counted (the bench's own are not).
+/// Clients for resources under `prefix`, once the emulators answer; every request of the
+/// system's components is counted from now on (the bench's own are not).
+pub(crate) async fn counted_clients(prefix: &str) -> anyhow::Result<AwsClients> {
     fmn_aws::request_count::enable();
-    let clients = AwsClients::with_names(ResourceNames::new(prefix.clone())).await;
+    let clients = AwsClients::with_names(ResourceNames::new(prefix.to_string())).await;
     system::preflight(&clients).await.map_err(|e| {
         anyhow::anyhow!(
             "{e}\n  (`source localstack/env.sh` points the AWS_ENDPOINT_URL* variables at them)"
         )
     })?;
+    Ok(clients)
+}
+
+async fn bench(args: E2eArgs) -> anyhow::Result<()> {
+    let (rate, seconds) = (args.rate.unwrap_or(20.0), args.seconds.unwrap_or(30.0));
+    let prefix = args.prefix.clone().unwrap_or_else(|| fresh_prefix("bench"));
+    let clients = counted_clients(&prefix).await?;
     let corpus = corpus()?;
     println!(
         "fmn bench e2e: {} msg/s for {} s, {} corpus messages, resources under `{prefix}`",

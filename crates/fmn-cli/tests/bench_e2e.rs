@@ -119,7 +119,10 @@ async fn a_tiny_mass_rebuild_mails_the_owners_and_charts_the_backlog() {
         "--prefix",
         &prefix,
     ]);
-    assert!(stdout.contains("stored ownership: 25000 packages"), "{stdout}");
+    assert!(
+        stdout.contains("stored ownership: 25000 packages"),
+        "{stdout}"
+    );
     let mails = stdout
         .lines()
         .find_map(|l| l.strip_prefix("owner mails"))
