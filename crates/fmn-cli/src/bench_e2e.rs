@@ -82,6 +82,8 @@ pub(crate) fn bench_options(
     spool: &std::path::Path,
 ) -> anyhow::Result<()> {
     options.web_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    // As many batches at once as Lambda would run: what the bench measures.
+    options.lambda_concurrency = true;
     options.bridge.endpoints = vec![publisher.endpoint().to_string()];
     options.bridge.topics.clear();
     options.bridge.metrics_addr = None;
