@@ -255,13 +255,7 @@ pub async fn bench(args: E2eArgs) -> anyhow::Result<()> {
     }
     let counts = fmn_aws::request_count::take();
     let counted = load_started.elapsed();
-    shutdown.cancel();
-    match tokio::time::timeout(Duration::from_secs(60), running).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => eprintln!("the system stopped with an error: {e}"),
-        Ok(Err(e)) => eprintln!("the system panicked: {e}"),
-        Err(_) => eprintln!("the system did not stop within 60 s"),
-    }
+    crate::bench_e2e::stop_system(&shutdown, running).await;
 
     // Latencies: every owner's mail sent, from the delivery records.
     let sent = scan_sent(&clients.dynamodb, &records_table).await?;

@@ -151,6 +151,21 @@ pub(crate) fn fresh_prefix(kind: &str) -> String {
     )
 }
 
+/// Stops the running system (`running`, told by `shutdown`) and says how it ended, giving it
+/// 60 s.
+pub(crate) async fn stop_system<E: std::fmt::Display>(
+    shutdown: &tokio_util::sync::CancellationToken,
+    running: tokio::task::JoinHandle<Result<(), E>>,
+) {
+    shutdown.cancel();
+    match tokio::time::timeout(Duration::from_secs(60), running).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => eprintln!("the system stopped with an error: {e}"),
+        Ok(Err(e)) => eprintln!("the system panicked: {e}"),
+        Err(_) => eprintln!("the system did not stop within 60 s"),
+    }
+}
+
 /// Clients for resources under `prefix`, once the emulators answer; every request of the
 /// system's components is counted from now on (the bench's own are not).
 pub(crate) async fn counted_clients(prefix: &str) -> anyhow::Result<AwsClients> {
@@ -291,13 +306,7 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
 
     let counts = fmn_aws::request_count::take();
     let counted_secs = load_started.elapsed();
-    shutdown.cancel();
-    match tokio::time::timeout(Duration::from_secs(60), running).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => eprintln!("the system stopped with an error: {e}"),
-        Ok(Err(e)) => eprintln!("the system panicked: {e}"),
-        Err(_) => eprintln!("the system did not stop within 60 s"),
-    }
+    stop_system(&shutdown, running).await;
     if !args.keep {
         cleanup(&clients, &provisioned).await;
     }
