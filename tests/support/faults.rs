@@ -110,12 +110,23 @@ where
     }
 }
 
+/// Every queue a function consumes: a batch in flight at a kill comes back after the timeout
+/// [`set_visibility`] gives (the mail-events queue too, or a Send event taken by the killed
+/// process waits out the template's 360 s, longer than the send lease, and the mail goes twice).
+const VISIBILITY_SET: [QueueName; 5] = [
+    QueueName::Ingest,
+    QueueName::Email,
+    QueueName::Irc,
+    QueueName::Matrix,
+    QueueName::MailEvents,
+];
+
 /// Sets every queue's visibility timeout: how soon a failed or abandoned record comes back. The
 /// template's 6 minutes would make a fault test wait that long for each retry; what stays true
 /// is the ratio the tests keep: a fault shorter than `maxReceiveCount` visibility timeouts
 /// sends nothing to a dead-letter queue.
 pub async fn set_visibility(clients: &AwsClients, secs: u32) {
-    for queue in [QueueName::Ingest, QueueName::Email, QueueName::Irc] {
+    for queue in VISIBILITY_SET {
         let url = clients.queue_url(queue).await.expect("the queue exists");
         clients
             .sqs
@@ -140,6 +151,8 @@ pub struct Ledger {
     pub mails: HashMap<(String, String), usize>,
     /// (msg id, address) → the dead-letter reason.
     pub dead_lettered: HashMap<(String, String), String>,
+    /// Every (msg id, address) expected once.
+    pub wanted: Vec<(String, String)>,
 }
 
 impl Ledger {
@@ -157,6 +170,14 @@ impl Ledger {
     }
     pub fn lost(&self) -> usize {
         self.expected - self.mails.len() - self.in_dlq()
+    }
+
+    /// The deliveries neither mailed nor dead-lettered.
+    pub fn missing(&self) -> Vec<&(String, String)> {
+        self.wanted
+            .iter()
+            .filter(|k| !self.mails.contains_key(*k) && !self.dead_lettered.contains_key(*k))
+            .collect()
     }
 
     /// One row of the suite's table (Markdown).
@@ -181,8 +202,46 @@ impl Ledger {
             println!("dead-lettered {key:?}: {reason}");
         }
         let repeated: Vec<_> = self.mails.iter().filter(|(_, n)| **n > 1).take(5).collect();
-        assert_eq!(self.lost(), 0, "{row}: messages lost");
+        assert_eq!(
+            self.lost(),
+            0,
+            "{row}: messages lost {:?}",
+            self.missing().into_iter().take(5).collect::<Vec<_>>()
+        );
         assert!(repeated.is_empty(), "{row}: repeated mail {repeated:?}");
+    }
+}
+
+/// Prints each function queue's waiting and in-flight counts: where lost deliveries are when
+/// a ledger is not clean (in flight: a batch's records waiting out a visibility timeout).
+pub async fn print_queues(clients: &AwsClients) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    for queue in [
+        QueueName::Ingest,
+        QueueName::Email,
+        QueueName::Irc,
+        QueueName::MailEvents,
+    ] {
+        let url = clients.queue_url(queue).await.expect("the queue exists");
+        let attrs = clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::VisibilityTimeout)
+            .send()
+            .await
+            .expect("GetQueueAttributes")
+            .attributes
+            .unwrap_or_default();
+        let get = |a: A| attrs.get(&a).cloned().unwrap_or_default();
+        println!(
+            "queue {queue:?}: {} waiting, {} in flight, visibility {} s",
+            get(A::ApproximateNumberOfMessages),
+            get(A::ApproximateNumberOfMessagesNotVisible),
+            get(A::VisibilityTimeout)
+        );
     }
 }
 
@@ -233,6 +292,10 @@ pub async fn ledger(
     let mut ledger = Ledger {
         published: published.len(),
         expected: published.len() * audience.followers.len(),
+        wanted: published
+            .iter()
+            .flat_map(|id| audience.followers.iter().map(|a| (id.clone(), a.clone())))
+            .collect(),
         ..Ledger::default()
     };
     let deadline = tokio::time::Instant::now() + timeout;

@@ -341,23 +341,40 @@ async fn kill_9_of_the_local_runner_mid_stream_loses_nothing() {
             .env("AWS_ENDPOINT_URL_SESV2", &ses.url)
             .env("FMN_SES_CONFIGURATION_SET", "fmn-mail")
             // A claim left `sending` by the killed process is taken again after this, unless
-            // SES's Send event has settled it first.
-            .env("FMN_SEND_LEASE", "20")
+            // SES's Send event has settled it first: longer than the restart takes (a loaded
+            // 2-core CI machine took over 20 s), as the default 300 s is.
+            .env("FMN_SEND_LEASE", "60")
+            // A job that finds its claim still leased comes back on this schedule, whatever
+            // visibility timeout the queue had when it was received (the restart puts the
+            // template's 360 s back, longer than SETTLE).
+            .env("FMN_RETRY_SCHEDULE", "5s,10s,20s,30s,1m,2m")
+            // Batches in flight as Lambda runs them: several per queue.
+            .env("FMN_LAMBDA_CONCURRENCY", "true")
+            // What the killed process held comes back after 10 s. Set by the runner as it
+            // creates the queues, not by the test afterwards: a record received before a
+            // test's change (a long poll open at the kill, or one just after the restart put
+            // the template's 360 s back) stayed away past SETTLE.
+            .env("FMN_QUEUE_VISIBILITY", "10")
+            // Both runners' logs, for a failure to be explained.
+            .env("RUST_LOG", "info")
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("runner.log"))
+                    .expect("the runners' log"),
+            )
             .spawn()
             .expect("starting fmn-local")
     };
     let mut runner = spawn();
     amqp_probe(&config, &audience).await;
-    set_visibility(&clients, 10).await;
 
     let (ids, publishing) = amqp_load(&config);
     wait_mails(&audience, LOAD / 2).await;
     kill_9(&mut runner);
     publishing.await.unwrap();
     let mut runner = spawn();
-    // Its start-up provisioning puts the template's visibility back: shorten it again.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    set_visibility(&clients, 10).await;
 
     let ledger = faults::ledger(&clients, &audience, &ids, SETTLE).await;
     kill_9(&mut runner);
@@ -381,6 +398,10 @@ async fn kill_9_of_the_local_runner_mid_stream_loses_nothing() {
         "SES events published: {}; records the kill left `sending` and a Send event settled: {settled_by_event}",
         ses.published.load(std::sync::atomic::Ordering::SeqCst)
     );
+    if ledger.lost() > 0 {
+        faults::print_queues(&clients).await;
+        println!("the runners' log: {}", dir.join("runner.log").display());
+    }
     ledger.assert_clean("kill -9 of the local runner (bridge and functions) mid-stream");
     assert_eq!(ledger.in_dlq(), 0);
 }

@@ -69,12 +69,14 @@ pub struct RunOptions {
     /// `FMN_DROP_NOISE`, `FMN_KEEP_ENVIRONMENTS`, `FMN_JUNK_TOPICS`, `FMN_IGNORED_COPR_OWNERS`:
     /// what the match function drops before storing.
     pub noise: fmn_core::noise::NoisePolicy,
-    /// Run as many batches of a queue at once as Lambda would (the template's
-    /// `MaximumConcurrency`, 5 for other standard queues; one sender per deliver-email
-    /// instance): the e2e bench's mode. Off by default: one batch per queue at a time, the mode
-    /// the fault and reliability tests were written for (a kill -9 of the runner with several
-    /// batches in flight repeated a mail in the fresh-clone run; not yet diagnosed).
+    /// `FMN_LAMBDA_CONCURRENCY`: run as many batches of a queue at once as Lambda would (the
+    /// template's `MaximumConcurrency`, 5 for other standard queues; one sender per
+    /// deliver-email instance): the e2e bench's and the kill -9 test's mode. Off by default:
+    /// one batch per queue at a time, easier to follow in a log.
     pub lambda_concurrency: bool,
+    /// `FMN_QUEUE_VISIBILITY`: replaces the template's visibility timeouts (360 s) when the
+    /// runner creates the queues, so a record a crash abandoned comes back in seconds.
+    pub queue_visibility: Option<Duration>,
 }
 
 impl RunOptions {
@@ -86,7 +88,8 @@ impl RunOptions {
             "an address like 127.0.0.1:8080",
         )?;
         Ok(Self {
-            lambda_concurrency: false,
+            lambda_concurrency: vars.flag("FMN_LAMBDA_CONCURRENCY", false)?,
+            queue_visibility: vars.seconds("FMN_QUEUE_VISIBILITY")?,
             web_addr,
             digest_interval: vars.seconds("FMN_DIGEST_INTERVAL")?,
             progress_interval: vars
@@ -256,7 +259,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     preflight(&clients).await?;
-    let (template, provisioned) = provision_all(&clients, &ProvisionOptions::default()).await?;
+    let provision_options = ProvisionOptions {
+        visibility_timeout_secs: options.queue_visibility.map(|d| d.as_secs().max(1) as u32),
+    };
+    let (template, provisioned) = provision_all(&clients, &provision_options).await?;
     // In AWS an administrator verifies the sender once; locally the emulator needs to be told.
     let from = &options.mail.context.from_address;
     fmn_aws::ses::ensure_email_identity(&clients.sesv2, from)
