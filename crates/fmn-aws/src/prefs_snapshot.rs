@@ -27,7 +27,7 @@
 //! an older manifest: a reader never sees a manifest whose chunks are missing.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
@@ -194,6 +194,9 @@ pub struct OwnershipFacts {
 /// lists, the ownership, the accounts and the last sync's time), then the users (gzip'd JSON, one per line), read one at a time.
 pub struct SnapshotBuilder {
     users_out: flate2::write::GzEncoder<Vec<u8>>,
+    /// One user's line before it is compressed: serde writes token by token, and each small
+    /// write straight into the compressor cost ~100 µs a user (11 s at 100,000 users).
+    line: Vec<u8>,
     list_ids: HashMap<Vec<Rule>, u32>,
     rule_lists: Vec<Vec<Rule>>,
     users: u64,
@@ -213,6 +216,7 @@ impl SnapshotBuilder {
     pub fn new() -> Self {
         Self {
             users_out: gzip(),
+            line: Vec::with_capacity(4096),
             list_ids: HashMap::new(),
             rule_lists: Vec::new(),
             users: 0,
@@ -275,8 +279,12 @@ impl SnapshotBuilder {
             version: *version,
             time_zone: time_zone.clone(),
         };
-        serde_json::to_writer(&mut self.users_out, &user).expect("preferences serialise");
-        self.users_out.write_all(b"\n").expect("writing to memory");
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &user).expect("preferences serialise");
+        self.line.push(b'\n');
+        self.users_out
+            .write_all(&self.line)
+            .expect("writing to memory");
         self.users += 1;
     }
 
@@ -330,8 +338,13 @@ impl<'a> Decoded<'a> {
             return Err(corrupt(format!("head of {len} bytes in {}", rest.len())));
         }
         let (head, users) = rest.split_at(len as usize);
-        let head: Head = serde_json::from_reader(flate2::read::GzDecoder::new(head))
+        // Inflated whole, then parsed from the slice: parsing through the decompressor took a
+        // byte at a time (0.29 s of a 100,000-user start, for 25,000 packages' ownership).
+        let mut text = Vec::with_capacity(head.len() * 8);
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(head), &mut text)
             .map_err(|e| corrupt(format!("head: {e}")))?;
+        let head: Head =
+            serde_json::from_slice(&text).map_err(|e| corrupt(format!("head: {e}")))?;
         Ok(Self { head, users })
     }
 
@@ -354,47 +367,62 @@ impl<'a> Decoded<'a> {
             directory: accounts,
             synced_at,
         };
-        let reader =
+        let mut reader =
             std::io::BufReader::with_capacity(256 * 1024, flate2::read::GzDecoder::new(self.users));
-        let users = serde_json::Deserializer::from_reader(reader)
-            .into_iter::<SnapUser>()
-            .map(move |u| {
-                let u = u.map_err(|e| SnapshotError::Corrupt(format!("users: {e}")))?;
-                let filters = u
-                    .filters
-                    .into_iter()
-                    .map(|f| {
-                        let rules = rule_lists.get(f.rules as usize).ok_or_else(|| {
-                            SnapshotError::Corrupt(format!(
-                                "filter {} names rule list {} of {}",
-                                f.id,
-                                f.rules,
-                                rule_lists.len()
-                            ))
-                        })?;
-                        Ok(Filter {
-                            id: f.id,
-                            name: f.name,
-                            enabled: f.enabled,
-                            oneshot: f.oneshot,
-                            destinations: f.destinations,
-                            rules: rules.clone(),
-                            urgent: f.urgent,
-                            max_per_hour: f.max_per_hour,
-                        })
+        // A line at a time into one buffer, parsed from the slice: serde_json's reader-based
+        // parser takes a byte at a time and was most of a snapshot start's decoding.
+        let mut line = Vec::with_capacity(4096);
+        let users = std::iter::from_fn(move || loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return None,
+                Ok(_) if line.trim_ascii().is_empty() => continue,
+                Ok(_) => {
+                    return Some(
+                        serde_json::from_slice::<SnapUser>(&line)
+                            .map_err(|e| SnapshotError::Corrupt(format!("users: {e}"))),
+                    )
+                }
+                Err(e) => return Some(Err(SnapshotError::Corrupt(format!("users: {e}")))),
+            }
+        })
+        .map(move |u| {
+            let u = u?;
+            let filters = u
+                .filters
+                .into_iter()
+                .map(|f| {
+                    let rules = rule_lists.get(f.rules as usize).ok_or_else(|| {
+                        SnapshotError::Corrupt(format!(
+                            "filter {} names rule list {} of {}",
+                            f.id,
+                            f.rules,
+                            rule_lists.len()
+                        ))
+                    })?;
+                    Ok(Filter {
+                        id: f.id,
+                        name: f.name,
+                        enabled: f.enabled,
+                        oneshot: f.oneshot,
+                        destinations: f.destinations,
+                        rules: rules.clone(),
+                        urgent: f.urgent,
+                        max_per_hour: f.max_per_hour,
                     })
-                    .collect::<Result<_, SnapshotError>>()?;
-                Ok(UserPrefs {
-                    name: u.name,
-                    enabled: u.enabled,
-                    bot: u.bot,
-                    destinations: u.destinations,
-                    filters,
-                    destination_seq: u.destination_seq,
-                    version: u.version,
-                    time_zone: u.time_zone,
                 })
-            });
+                .collect::<Result<_, SnapshotError>>()?;
+            Ok(UserPrefs {
+                name: u.name,
+                enabled: u.enabled,
+                bot: u.bot,
+                destinations: u.destinations,
+                filters,
+                destination_seq: u.destination_seq,
+                version: u.version,
+                time_zone: u.time_zone,
+            })
+        });
         (facts, users)
     }
 }
