@@ -509,11 +509,25 @@ fn rule_kind() -> impl Strategy<Value = RuleKind> {
                 "koschei_group" => vec!["rust-sig".to_string()],
                 "anitya_by_upstream_project" => vec!["2ping".to_string()],
                 "taskotron_task_outcome" => vec!["PASSED".to_string()],
+                "pagure_issues_of_projects"
+                | "pagure_pull_requests_of_projects"
+                | "pagure_commits_to_projects" => vec!["fedora-infrastructure".to_string()],
+                "meetbot_irc_channel" => vec!["#fedora-meeting".to_string()],
+                "meetbot_matrix_room" => vec!["#meeting:fedoraproject.org".to_string()],
+                // An entry that takes a value and is not listed above: any value compiles.
+                _ if takes_value(&entry) => vec!["fedora".to_string()],
                 _ => vec![],
             };
             RuleKind::Catalogue { entry, values }
         }),
     ]
+}
+
+/// Whether a catalogue entry needs the user's values (a rule without them does not compile).
+fn takes_value(id: &str) -> bool {
+    fmn_core::rules::service_catalogue()
+        .entries()
+        .any(|(_, e)| e.id == id && e.param.is_some())
 }
 
 /// Every service catalogue entry id.
