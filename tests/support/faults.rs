@@ -215,32 +215,12 @@ impl Ledger {
 /// Prints each function queue's waiting and in-flight counts: where lost deliveries are when
 /// a ledger is not clean (in flight: a batch's records waiting out a visibility timeout).
 pub async fn print_queues(clients: &AwsClients) {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    for queue in [
-        QueueName::Ingest,
-        QueueName::Email,
-        QueueName::Irc,
-        QueueName::MailEvents,
-    ] {
+    for queue in VISIBILITY_SET {
         let url = clients.queue_url(queue).await.expect("the queue exists");
-        let attrs = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(A::VisibilityTimeout)
-            .send()
-            .await
-            .expect("GetQueueAttributes")
-            .attributes
-            .unwrap_or_default();
-        let get = |a: A| attrs.get(&a).cloned().unwrap_or_default();
+        let state = crate::sqs::queue_state(&clients.sqs, &url).await;
         println!(
             "queue {queue:?}: {} waiting, {} in flight, visibility {} s",
-            get(A::ApproximateNumberOfMessages),
-            get(A::ApproximateNumberOfMessagesNotVisible),
-            get(A::VisibilityTimeout)
+            state.visible, state.in_flight, state.visibility_secs
         );
     }
 }

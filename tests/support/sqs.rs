@@ -37,24 +37,42 @@ pub async fn drain(
     got
 }
 
-/// Approximate number of visible plus in-flight messages.
-pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+/// A queue's approximate visible and in-flight message counts, and its visibility timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueState {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub visibility_secs: u64,
+}
+
+pub async fn queue_state(sqs: &aws_sdk_sqs::Client, url: &str) -> QueueState {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(url)
         .attribute_names(A::ApproximateNumberOfMessages)
         .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::VisibilityTimeout)
         .send()
         .await
         .expect("GetQueueAttributes")
         .attributes
         .unwrap_or_default();
-    [
-        A::ApproximateNumberOfMessages,
-        A::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .filter_map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()))
-    .sum()
+    let number = |a: A| {
+        attrs
+            .get(&a)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    QueueState {
+        visible: number(A::ApproximateNumberOfMessages),
+        in_flight: number(A::ApproximateNumberOfMessagesNotVisible),
+        visibility_secs: number(A::VisibilityTimeout),
+    }
+}
+
+/// Approximate number of visible plus in-flight messages.
+pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    let state = queue_state(sqs, url).await;
+    state.visible + state.in_flight
 }
