@@ -110,9 +110,8 @@ where
     }
 }
 
-/// Every queue a function consumes: a batch in flight at a kill comes back after the timeout
-/// [`set_visibility`] gives (the mail-events queue too, or a Send event taken by the killed
-/// process waits out the template's 360 s, longer than the send lease, and the mail goes twice).
+/// Every queue a function consumes: what a killed or failing consumer held comes back after
+/// the timeout [`set_visibility`] gives.
 const VISIBILITY_SET: [QueueName; 5] = [
     QueueName::Ingest,
     QueueName::Email,
@@ -146,7 +145,6 @@ pub async fn set_visibility(clients: &AwsClients, secs: u32) {
 #[derive(Debug, Default)]
 pub struct Ledger {
     pub published: usize,
-    pub expected: usize,
     /// (msg id, address) → mails.
     pub mails: HashMap<(String, String), usize>,
     /// (msg id, address) → the dead-letter reason.
@@ -156,6 +154,9 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    pub fn expected(&self) -> usize {
+        self.wanted.len()
+    }
     pub fn delivered_once(&self) -> usize {
         self.mails.values().filter(|n| **n == 1).count()
     }
@@ -169,7 +170,7 @@ impl Ledger {
             .count()
     }
     pub fn lost(&self) -> usize {
-        self.expected - self.mails.len() - self.in_dlq()
+        self.expected() - self.mails.len() - self.in_dlq()
     }
 
     /// The deliveries neither mailed nor dead-lettered.
@@ -185,7 +186,7 @@ impl Ledger {
         format!(
             "| {fault} | {} | {} | {} | {} | {} | {} |",
             self.published,
-            self.expected,
+            self.expected(),
             self.delivered_once(),
             self.in_dlq(),
             self.lost(),
@@ -271,7 +272,6 @@ pub async fn ledger(
     let ids: HashSet<&String> = published.iter().collect();
     let mut ledger = Ledger {
         published: published.len(),
-        expected: published.len() * audience.followers.len(),
         wanted: published
             .iter()
             .flat_map(|id| audience.followers.iter().map(|a| (id.clone(), a.clone())))
@@ -287,7 +287,7 @@ pub async fn ledger(
         ledger.dead_lettered.retain(|(id, _), _| ids.contains(id));
         let accounted = ledger.mails.len() + ledger.in_dlq();
         let now = tokio::time::Instant::now();
-        if accounted >= ledger.expected {
+        if accounted >= ledger.expected() {
             let since = *settled_at.get_or_insert(now);
             if now - since >= Duration::from_secs(5) {
                 return ledger;
