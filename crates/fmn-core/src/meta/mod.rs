@@ -132,10 +132,15 @@ impl Registry {
         if out.agent.is_none() {
             if let Some(agent) = ctx.str("agent") {
                 if !agent.is_empty() {
-                    // The agent is one of the message's users (see `Metadata::usernames`).
-                    out.usernames.insert(agent.to_owned());
                     out.agent = Some(agent.to_owned());
                 }
+            }
+        }
+        // The agent is one of the message's users (see `Metadata::usernames`), even when the
+        // part that would have listed it (a meeting's attendees, say) is missing or damaged.
+        if let Some(agent) = &out.agent {
+            if !out.usernames.contains(agent) {
+                out.usernames.insert(agent.clone());
             }
         }
         out
