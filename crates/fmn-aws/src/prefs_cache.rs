@@ -461,6 +461,9 @@ impl PrefsCache {
         let head_decode = t.elapsed();
         let mut decode = Duration::ZERO;
         let mut matcher = Matcher::new(Arc::new(facts.ownership));
+        // The count is checked against what the body holds below; room for at most ten
+        // million up front whatever a damaged manifest says.
+        matcher.reserve(manifest.users.min(10_000_000) as usize);
         let mut index_build = Duration::ZERO;
         let mut users = 0;
         loop {

@@ -857,11 +857,13 @@ fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Re
         for u in &mut users {
             builder.add(&u);
         }
+        let user_count = builder.users() as usize;
         let body = builder.finish(&ownership, &Default::default(), None);
         let encode = encoded.elapsed();
         let generate_time = users.spent;
         drop(ownership);
-        let (matcher, skipped, figures, ownership) = index_from_snapshot(&body, &corpus)?;
+        let (matcher, skipped, figures, ownership) =
+            index_from_snapshot(&body, user_count, &corpus)?;
         let figures = SnapshotFigures {
             encode: encode.saturating_sub(generate_time),
             ..figures
@@ -1024,6 +1026,7 @@ fn resident_kib() -> Option<u64> {
 #[allow(clippy::type_complexity)]
 fn index_from_snapshot(
     body: &[u8],
+    user_count: usize,
     corpus: &Corpus,
 ) -> anyhow::Result<(
     Matcher,
@@ -1039,6 +1042,8 @@ fn index_from_snapshot(
     let mut decode = started.elapsed();
     let ownership = Arc::new(facts.ownership);
     let mut matcher = Matcher::new(ownership.clone());
+    // As the match function does, from its manifest.
+    matcher.reserve(user_count);
     let mut skipped = Vec::new();
     let mut index_build = Duration::ZERO;
     let mut users = users;

@@ -312,6 +312,47 @@ fn first_filter_wins_per_destination() {
     assert_eq!(got, match_naive(&[p], &facts, &c.ownership));
 }
 
+/// The API allows 10 destinations, but the index takes any number: those past the 64th are
+/// kept apart from the bit set the others use, and still receive, once each.
+#[test]
+fn destinations_past_the_64th_still_receive() {
+    let c = corpus();
+    let mut p = user("hadess", vec![Rule::new(RuleKind::RelatedEvents)]);
+    for i in 2..=70 {
+        p.destinations.push(email(
+            &format!("email-{i:02}"),
+            &format!("{i}@example.org"),
+            true,
+        ));
+    }
+    // The first filter feeds one high destination and one low; the second all of them.
+    p.filters[0].destinations = vec!["email-69".into(), "email-03".into()];
+    let mut all = p.filters[0].clone();
+    all.id = "filter-2".into();
+    all.destinations = p.destinations.iter().map(|d| d.id.clone()).collect();
+    p.filters.push(all);
+    let (_, env, meta) = message(BODHI_REQUEST);
+    let facts = MessageFacts::new(env, meta, &c.ownership);
+    let (mut matcher, _) = Matcher::build([p.clone()], c.ownership.clone());
+    let got = matcher.matches(&facts);
+    assert_eq!(got.len(), 70, "one match per destination");
+    let by = |id: &str| got.iter().find(|m| m.destination.id == id).unwrap();
+    assert_eq!(&*by("email-69").filter_id, "filter-1");
+    assert_eq!(&*by("email-70").filter_id, "filter-2");
+    assert_eq!(
+        got,
+        match_naive(std::slice::from_ref(&p), &facts, &c.ownership)
+    );
+    // Replaced by preferences with fewer, nothing of the old ones is left behind.
+    p.destinations.truncate(1);
+    p.filters.truncate(1);
+    p.filters[0].destinations = vec!["email-1".into()];
+    matcher.upsert(&p);
+    let got = matcher.matches(&facts);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got, match_naive(&[p], &facts, &c.ownership));
+}
+
 #[test]
 fn default_filters_skip_own_actions_and_noise() {
     let c = corpus();

@@ -24,7 +24,7 @@
 //! the index (the user's name and each destination are made once, on the user's first match),
 //! so making one allocates nothing but, for a reason that names the owner, the reason.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
 
@@ -70,7 +70,98 @@ fn artifact_key(kind: crate::rules::ArtifactKind) -> KeyKind {
     }
 }
 
-type Key = (KeyKind, Box<str>);
+/// An index key. A user's own name is shared with the user's entry (`UserEntry::name`).
+type Key = (KeyKind, Arc<str>);
+
+/// A filter id's or name's (or a destination id's) place in [`Strings`].
+type Sym = u32;
+
+/// Filter ids and names and destination ids, interned: the default filters of a hundred
+/// thousand users share one copy of each, and a filter holds 4-byte handles to them.
+#[derive(Debug, Default)]
+struct Strings {
+    syms: FastMap<Arc<str>, Sym>,
+    /// Each text and how many hold it; a text nobody holds is the empty one, its place free.
+    texts: Vec<(Arc<str>, u32)>,
+    free: Vec<Sym>,
+}
+
+impl Strings {
+    fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&sym) = self.syms.get(s) {
+            self.texts[sym as usize].1 += 1;
+            return sym;
+        }
+        let text: Arc<str> = Arc::from(s);
+        let sym = match self.free.pop() {
+            Some(sym) => {
+                self.texts[sym as usize] = (text.clone(), 1);
+                sym
+            }
+            None => {
+                self.texts.push((text.clone(), 1));
+                (self.texts.len() - 1) as Sym
+            }
+        };
+        self.syms.insert(text, sym);
+        sym
+    }
+
+    fn text(&self, sym: Sym) -> &Arc<str> {
+        &self.texts[sym as usize].0
+    }
+
+    fn release(&mut self, sym: Sym) {
+        let (text, holders) = &mut self.texts[sym as usize];
+        *holders -= 1;
+        if *holders == 0 {
+            self.syms.remove(&**text);
+            *text = Arc::from("");
+            self.free.push(sym);
+        }
+    }
+}
+
+/// The filters filed under one key: most keys (a user's own name, a package) have one.
+#[derive(Debug)]
+enum Postings {
+    One(FilterRef),
+    Many(Vec<FilterRef>),
+}
+
+impl Postings {
+    fn as_slice(&self) -> &[FilterRef] {
+        match self {
+            Self::One(at) => std::slice::from_ref(at),
+            Self::Many(list) => list,
+        }
+    }
+
+    fn push(&mut self, at: FilterRef) {
+        match self {
+            Self::One(first) => *self = Self::Many(vec![*first, at]),
+            Self::Many(list) => list.push(at),
+        }
+    }
+
+    /// Takes `at` out; whether none is left.
+    fn remove(&mut self, at: FilterRef) -> bool {
+        match self {
+            Self::One(only) => *only == at,
+            Self::Many(list) => {
+                if let Some(i) = list.iter().position(|&x| x == at) {
+                    list.swap_remove(i);
+                }
+                match list[..] {
+                    [] => return true,
+                    [only] => *self = Self::One(only),
+                    _ => {}
+                }
+                false
+            }
+        }
+    }
+}
 
 /// A filter's rules, compiled and shared, split by what they depend on.
 #[derive(Debug)]
@@ -144,25 +235,25 @@ impl RuleSet {
     }
 }
 
-/// A user, laid out so that a match reads little memory.
+/// A user, laid out so that a match reads little memory and a hundred thousand of them fit in
+/// a small function.
 #[derive(Debug)]
 struct UserEntry {
-    /// The name, then the address of each destination, back to back.
-    text: Box<str>,
-    name_len: u32,
-    /// The name, shared with the matches, made on the first match.
-    shared_name: OnceLock<Arc<str>>,
+    /// The name, shared with `Matcher::slots`, the keys that name the user and the matches.
+    name: Arc<str>,
+    /// The address of each destination, back to back.
+    addresses: Box<str>,
     /// The user's time zone, shared with the matches (none: UTC).
     time_zone: Option<Arc<str>>,
     /// The confirmed destinations (the first of each id), sorted by id.
     destinations: Box<[DestEntry]>,
-    filters: Vec<FilterEntry>,
+    filters: Box<[FilterEntry]>,
 }
 
-/// A confirmed destination; its address is in the user's `text`.
+/// A confirmed destination; its address is in the user's `addresses`.
 #[derive(Debug)]
 struct DestEntry {
-    id: Arc<str>,
+    id: Sym,
     address: (u32, u32),
     kind: DestinationKind,
     delivery: Delivery,
@@ -174,30 +265,19 @@ struct DestEntry {
 }
 
 impl UserEntry {
-    fn name(&self) -> &str {
-        &self.text[..self.name_len as usize]
-    }
-
-    /// The name, shared.
-    fn shared_name(&self) -> Arc<str> {
-        self.shared_name
-            .get_or_init(|| Arc::from(self.name()))
-            .clone()
-    }
-
     /// The destination as the user's preferences have it, shared.
-    fn shared_destination(&self, d: &DestEntry) -> Arc<Destination> {
+    fn shared_destination(&self, d: &DestEntry, strings: &Strings) -> Arc<Destination> {
         d.shared
-            .get_or_init(|| Arc::new(self.destination(d)))
+            .get_or_init(|| Arc::new(self.destination(d, strings)))
             .clone()
     }
 
     /// The destination as the user's preferences have it.
-    fn destination(&self, d: &DestEntry) -> Destination {
+    fn destination(&self, d: &DestEntry, strings: &Strings) -> Destination {
         Destination {
-            id: d.id.to_string(),
+            id: strings.text(d.id).to_string(),
             kind: d.kind,
-            address: self.text[d.address.0 as usize..d.address.1 as usize].to_string(),
+            address: self.addresses[d.address.0 as usize..d.address.1 as usize].to_string(),
             confirmed: true,
             delivery: d.delivery,
             irc_colour: d.irc_colour,
@@ -213,45 +293,37 @@ impl UserEntry {
     }
 }
 
-/// The destinations a filter feeds: positions in the user's list, as a bit set of those
-/// under 64 and a list of any others.
-#[derive(Debug, Default)]
-struct Feeds {
-    low: u64,
-    high: Box<[u16]>,
-}
-
-impl Feeds {
-    fn new(mut positions: Vec<usize>) -> Self {
-        positions.sort_unstable();
-        positions.dedup();
-        let mut feeds = Self::default();
-        let mut high = Vec::new();
-        for p in positions {
-            if p < 64 {
-                feeds.low |= 1 << p;
-            } else {
-                high.push(p as u16);
-            }
+/// The destinations a filter feeds: positions in the user's list as a bit set, those under 64
+/// (the API allows 10, `limits::MAX_DESTINATIONS`); any others are in `Matcher::wide_feeds`.
+fn feeds(mut positions: Vec<usize>) -> (u64, Box<[u16]>) {
+    positions.sort_unstable();
+    positions.dedup();
+    let mut low = 0u64;
+    let mut high = Vec::new();
+    for p in positions {
+        if p < 64 {
+            low |= 1 << p;
+        } else {
+            high.push(p as u16);
         }
-        feeds.high = high.into();
-        feeds
     }
+    (low, high.into())
 }
 
 /// No anchor rule: the filter is scanned.
 const NO_ANCHOR: u32 = u32::MAX;
 
+/// A filter, in 40 bytes.
 #[derive(Debug)]
 struct FilterEntry {
-    id: Arc<str>,
-    name: Arc<str>,
+    rules: Arc<RuleSet>,
+    /// What it feeds (see [`feeds`]).
+    feeds: u64,
+    id: Sym,
+    name: Sym,
+    max_per_hour: Option<u32>,
     oneshot: bool,
     urgent: bool,
-    max_per_hour: Option<u32>,
-    /// What it feeds.
-    feeds: Feeds,
-    rules: Arc<RuleSet>,
     /// The rule whose keys the filter is filed under, or [`NO_ANCHOR`].
     anchor_rule: u32,
     /// Whether it has rules besides the anchor rule.
@@ -340,15 +412,16 @@ type AddrMap<V> = HashMap<usize, V, BuildHasherDefault<AddrHasher>>;
 /// (every filter's rule list and every key hashed); foldhash is several times faster and
 /// still seeded per process, so keys users choose cannot be made to collide.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// The matcher: preferences of every user, indexed.
 #[derive(Debug, Default)]
 pub struct Matcher {
     users: Vec<Option<UserEntry>>,
-    slots: FastMap<String, u32>,
+    slots: FastMap<Arc<str>, u32>,
     free: Vec<u32>,
-    postings: [FastMap<Box<str>, Vec<FilterRef>>; KINDS],
+    postings: [FastMap<Arc<str>, Postings>; KINDS],
+    /// The destinations past the 64th that a filter feeds (see [`feeds`]).
+    wide_feeds: FastMap<FilterRef, Box<[u16]>>,
     /// Filters without an indexable rule, grouped by rule list.
     scan: Vec<ScanGroup>,
     /// Where each rule list's group is in `scan`, by the list's address.
@@ -358,10 +431,10 @@ pub struct Matcher {
     prefilter: OnceLock<Prefilter>,
     /// The prefilter switched off (only to measure what it saves).
     no_prefilter: bool,
-    rules: FastMap<Rule, Arc<CompiledRule>>,
-    rule_sets: FastMap<Vec<Rule>, Arc<RuleSet>>,
-    /// Filter ids and names, shared.
-    strings: FastSet<Arc<str>>,
+    rules: ByContent<CompiledRule>,
+    rule_sets: ByContent<RuleSet>,
+    /// Filter ids and names and destination ids.
+    strings: Strings,
     ownership: Arc<Ownership>,
 }
 
@@ -387,6 +460,13 @@ impl Matcher {
         (m, skipped)
     }
 
+    /// Makes room for `users` more users at once: a cold start knows how many its snapshot
+    /// holds, and growing by doubling would leave up to half of the room unused.
+    pub fn reserve(&mut self, users: usize) {
+        self.users.reserve_exact(users);
+        self.slots.reserve(users);
+    }
+
     /// Switches the literal prefilter of the always-evaluated filters on (the default) or off;
     /// off only to measure what it saves (`cargo bench -p fmn-core --bench regex_filters`).
     pub fn set_literal_prefilter(&mut self, on: bool) {
@@ -410,9 +490,8 @@ impl Matcher {
         let mut filings = Vec::new();
         for (slot, user) in self.users.iter_mut().enumerate() {
             let Some(user) = user else { continue };
-            let name = &user.text[..user.name_len as usize];
             for (pos, filter) in user.filters.iter_mut().enumerate() {
-                let (rule, keys) = anchor(&filter.rules, name, &self.ownership);
+                let (rule, keys) = anchor(&filter.rules, &user.name, &self.ownership);
                 filter.set_anchor(rule);
                 filings.push(((slot as u32, pos as u16), keys, filter.rules.clone()));
             }
@@ -426,6 +505,7 @@ impl Matcher {
     /// not compile (the rest of the user's filters still work).
     pub fn upsert(&mut self, prefs: &UserPrefs) -> Vec<SkippedFilter> {
         self.remove(&prefs.name);
+        let name: Arc<str> = Arc::from(prefs.name.as_str());
         // Only the first destination with an id can be reached; only confirmed ones receive.
         let mut destinations: Vec<&Destination> = Vec::new();
         for (i, d) in prefs.destinations.iter().enumerate() {
@@ -443,17 +523,17 @@ impl Matcher {
             }
             match self.intern_set(&filter.rules) {
                 Ok(rules) => {
-                    let feeds = Feeds::new(
+                    let (feeds, wide) = feeds(
                         filter
                             .destinations
                             .iter()
                             .filter_map(|id| destinations.iter().position(|d| d.id == *id))
                             .collect(),
                     );
-                    let (rule, keys) = anchor(&rules, &prefs.name, &self.ownership);
+                    let (rule, keys) = anchor(&rules, &name, &self.ownership);
                     let mut entry = FilterEntry {
-                        id: self.intern_str(&filter.id),
-                        name: self.intern_str(&filter.name),
+                        id: self.strings.intern(&filter.id),
+                        name: self.strings.intern(&filter.name),
                         oneshot: filter.oneshot,
                         urgent: filter.urgent,
                         max_per_hour: filter.max_per_hour,
@@ -463,7 +543,7 @@ impl Matcher {
                         more: true,
                     };
                     entry.set_anchor(rule);
-                    filings.push(keys);
+                    filings.push((keys, wide));
                     filters.push(entry);
                 }
                 Err(error) => skipped.push(SkippedFilter {
@@ -480,17 +560,22 @@ impl Matcher {
             self.users.push(None);
             (self.users.len() - 1) as u32
         });
-        for (pos, (f, keys)) in filters.iter().zip(&filings).enumerate() {
-            self.file((slot, pos as u16), keys, &f.rules);
+        for (pos, (f, (keys, wide))) in filters.iter().zip(filings).enumerate() {
+            let at = (slot, pos as u16);
+            self.file(at, &keys, &f.rules);
+            if !wide.is_empty() {
+                self.wide_feeds.insert(at, wide);
+            }
         }
-        let mut text = prefs.name.clone();
+        let mut addresses =
+            String::with_capacity(destinations.iter().map(|d| d.address.len()).sum());
         let mut dests = Vec::with_capacity(destinations.len());
         for d in destinations {
-            let from = text.len() as u32;
-            text.push_str(&d.address);
+            let from = addresses.len() as u32;
+            addresses.push_str(&d.address);
             dests.push(DestEntry {
-                id: self.intern_str(&d.id),
-                address: (from, text.len() as u32),
+                id: self.strings.intern(&d.id),
+                address: (from, addresses.len() as u32),
                 kind: d.kind,
                 delivery: d.delivery,
                 irc_colour: d.irc_colour,
@@ -500,14 +585,13 @@ impl Matcher {
             });
         }
         self.users[slot as usize] = Some(UserEntry {
-            text: text.into_boxed_str(),
-            name_len: prefs.name.len() as u32,
-            shared_name: OnceLock::new(),
+            name: name.clone(),
+            addresses: addresses.into_boxed_str(),
             time_zone: prefs.time_zone.as_deref().map(Arc::from),
             destinations: dests.into(),
-            filters,
+            filters: filters.into(),
         });
-        self.slots.insert(prefs.name.clone(), slot);
+        self.slots.insert(name, slot);
         skipped
     }
 
@@ -519,18 +603,21 @@ impl Matcher {
         let Some(user) = self.users[slot as usize].take() else {
             return;
         };
-        let name = &user.text[..user.name_len as usize];
-        for (pos, filter) in user.filters.into_iter().enumerate() {
+        for (pos, filter) in user.filters.into_vec().into_iter().enumerate() {
             // The ownership has not changed since it was filed (`set_ownership` re-files), so
             // its keys are the same.
-            let (_, keys) = anchor(&filter.rules, name, &self.ownership);
-            self.unfile((slot, pos as u16), &keys, &filter.rules);
-            self.release_str(filter.id);
-            self.release_str(filter.name);
+            let at = (slot, pos as u16);
+            let (_, keys) = anchor(&filter.rules, &user.name, &self.ownership);
+            self.unfile(at, &keys, &filter.rules);
+            if !self.wide_feeds.is_empty() {
+                self.wide_feeds.remove(&at);
+            }
+            self.strings.release(filter.id);
+            self.strings.release(filter.name);
             self.release_set(filter.rules);
         }
-        for d in user.destinations.into_vec() {
-            self.release_str(d.id);
+        for d in user.destinations.iter() {
+            self.strings.release(d.id);
         }
         self.free.push(slot);
     }
@@ -545,8 +632,8 @@ impl Matcher {
         let mut s = IndexStats {
             users: self.slots.len(),
             scanned_filters: self.scanned,
-            distinct_rules: self.rules.len(),
-            distinct_rule_sets: self.rule_sets.len(),
+            distinct_rules: self.rules.len,
+            distinct_rule_sets: self.rule_sets.len,
             ..IndexStats::default()
         };
         for user in self.users.iter().flatten() {
@@ -554,7 +641,7 @@ impl Matcher {
         }
         for map in &self.postings {
             s.keys += map.len();
-            s.postings += map.values().map(Vec::len).sum::<usize>();
+            s.postings += map.values().map(|p| p.as_slice().len()).sum::<usize>();
         }
         s
     }
@@ -590,7 +677,7 @@ impl Matcher {
                 }
                 for &(slot, pos) in &group.filters {
                     if let Some(user) = &self.users[slot as usize] {
-                        if eval.personal(&group.rules, user.name(), NO_ANCHOR) {
+                        if eval.personal(&group.rules, &user.name, NO_ANCHOR) {
                             hits.push((slot, pos));
                         }
                     }
@@ -603,7 +690,7 @@ impl Matcher {
         let meta = facts.meta;
         let mut look = |kind: KeyKind, key: &str| {
             if let Some(list) = self.postings[kind as usize].get(key) {
-                candidates.extend_from_slice(list);
+                candidates.extend_from_slice(list.as_slice());
             }
         };
         for u in &meta.usernames {
@@ -640,7 +727,7 @@ impl Matcher {
             let Some(user) = &self.users[slot as usize] else {
                 continue;
             };
-            if eval.filed_holds(&user.filters[pos as usize], user.name()) {
+            if eval.filed_holds(&user.filters[pos as usize], &user.name) {
                 hits.push((slot, pos));
             }
         }
@@ -666,38 +753,41 @@ impl Matcher {
             }
             i = end;
         }
-        users.sort_unstable_by(|a, b| a.0.name().cmp(b.0.name()));
+        users.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
         let mut out: Vec<Match> = Vec::with_capacity(hits.len());
         // (destination position, filter position): who feeds each destination.
         let mut won: Vec<(u16, u16)> = Vec::new();
         for (user, from, to) in users {
             won.clear();
             let mut taken = 0u64;
-            for &(_, pos) in &hits[from..to] {
-                let feeds = &user.filters[pos as usize].feeds;
-                let mut new = feeds.low & !taken;
+            for &(slot, pos) in &hits[from..to] {
+                let mut new = user.filters[pos as usize].feeds & !taken;
                 taken |= new;
                 while new != 0 {
                     won.push((new.trailing_zeros() as u16, pos));
                     new &= new - 1;
                 }
-                for &dest in feeds.high.iter() {
+                if self.wide_feeds.is_empty() {
+                    continue;
+                }
+                for &dest in self.wide_feeds.get(&(slot, pos)).into_iter().flatten() {
                     if !won.iter().any(|&(d, _)| d == dest) {
                         won.push((dest, pos));
                     }
                 }
             }
             won.sort_unstable();
-            let name = user.shared_name();
+            let name = &user.name;
             for &(dest, pos) in &won {
                 let filter = &user.filters[pos as usize];
                 out.push(Match {
                     user: name.clone(),
-                    filter_id: filter.id.clone(),
-                    filter_name: filter.name.clone(),
+                    filter_id: self.strings.text(filter.id).clone(),
+                    filter_name: self.strings.text(filter.name).clone(),
                     oneshot: filter.oneshot,
-                    destination: user.shared_destination(&user.destinations[dest as usize]),
-                    reason: filter.rules.reason(&name),
+                    destination: user
+                        .shared_destination(&user.destinations[dest as usize], &self.strings),
+                    reason: filter.rules.reason(name),
                     reason_code: filter.rules.reason_code.clone(),
                     urgent: filter.urgent,
                     max_per_hour: filter.max_per_hour,
@@ -723,10 +813,12 @@ impl Matcher {
             self.scanned += 1;
         }
         for (kind, key) in keys {
-            self.postings[*kind as usize]
-                .entry(key.clone())
-                .or_default()
-                .push(at);
+            match self.postings[*kind as usize].entry(key.clone()) {
+                std::collections::hash_map::Entry::Occupied(mut list) => list.get_mut().push(at),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(Postings::One(at));
+                }
+            }
         }
     }
 
@@ -751,49 +843,29 @@ impl Matcher {
         }
         for (kind, key) in keys {
             let map = &mut self.postings[*kind as usize];
-            if let Some(list) = map.get_mut(key) {
-                if let Some(i) = list.iter().position(|&x| x == at) {
-                    list.swap_remove(i);
-                }
-                if list.is_empty() {
-                    map.remove(key);
-                }
+            if map.get_mut(key).is_some_and(|list| list.remove(at)) {
+                map.remove(key);
             }
         }
     }
 
-    fn intern_str(&mut self, s: &str) -> Arc<str> {
-        if let Some(shared) = self.strings.get(s) {
-            return shared.clone();
-        }
-        let shared: Arc<str> = Arc::from(s);
-        self.strings.insert(shared.clone());
-        shared
-    }
-
-    fn release_str(&mut self, s: Arc<str>) {
-        // Two holders left: the set and us.
-        if Arc::strong_count(&s) <= 2 {
-            self.strings.remove(&*s);
-        }
-    }
-
     fn intern_set(&mut self, rules: &[Rule]) -> Result<Arc<RuleSet>, RuleError> {
-        if let Some(set) = self.rule_sets.get(rules) {
+        let set_hash = self.rule_sets.hash_list(rules.iter());
+        if let Some(set) = self.rule_sets.get(set_hash, |set| set.is_of(rules)) {
             return Ok(set.clone());
         }
         let mut compiled = Vec::with_capacity(rules.len());
         for rule in rules {
-            let c = match self.rules.get(rule) {
+            let hash = self.rules.hash(rule);
+            let c = match self.rules.get(hash, |c| c.source == *rule) {
                 Some(c) => c.clone(),
-                None => Arc::new(CompiledRule::compile(rule)?),
+                None => {
+                    let c = Arc::new(CompiledRule::compile(rule)?);
+                    self.rules.insert(hash, c.clone());
+                    c
+                }
             };
             compiled.push(c);
-        }
-        for c in &compiled {
-            self.rules
-                .entry(c.source.clone())
-                .or_insert_with(|| c.clone());
         }
         let (mut shared, mut personal): (Vec<usize>, Vec<usize>) =
             (0..compiled.len()).partition(|&i| compiled[i].is_owner_independent());
@@ -808,7 +880,7 @@ impl Matcher {
             reason: OnceLock::new(),
             reason_code: Arc::from(reason_code(rules)),
         });
-        self.rule_sets.insert(rules.to_vec(), set.clone());
+        self.rule_sets.insert(set_hash, set.clone());
         Ok(set)
     }
 
@@ -817,23 +889,84 @@ impl Matcher {
         if Arc::strong_count(&set) > 2 {
             return;
         }
-        let key: Vec<Rule> = set.rules.iter().map(|r| r.source.clone()).collect();
-        self.rule_sets.remove(&key);
-        let rules: Vec<Rule> = key;
-        drop(set);
-        let mut seen = HashSet::new();
-        for rule in rules {
-            if !seen.insert(rule.clone()) {
-                continue;
-            }
-            if self
-                .rules
-                .get(&rule)
-                .is_some_and(|c| Arc::strong_count(c) == 1)
-            {
-                self.rules.remove(&rule);
+        let hash = self
+            .rule_sets
+            .hash_list(set.rules.iter().map(|r| &r.source));
+        self.rule_sets.remove(hash, &set);
+        let Some(set) = Arc::into_inner(set) else {
+            return;
+        };
+        for rule in set.rules {
+            // Only the map holds it now (a rule held twice in the list is released once).
+            if Arc::strong_count(&rule) == 2 {
+                let hash = self.rules.hash(&rule.source);
+                self.rules.remove(hash, &rule);
             }
         }
+    }
+}
+
+/// Compiled rules and rule lists, found by their source without a second copy of it: each
+/// content hash leads to the few entries that have it.
+#[derive(Debug)]
+struct ByContent<T> {
+    buckets: FastMap<u64, Vec<Arc<T>>>,
+    len: usize,
+}
+
+impl<T> Default for ByContent<T> {
+    fn default() -> Self {
+        Self {
+            buckets: FastMap::default(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> ByContent<T> {
+    fn hash(&self, value: &impl std::hash::Hash) -> u64 {
+        use std::hash::BuildHasher;
+        self.buckets.hasher().hash_one(value)
+    }
+
+    /// The hash of a list, the same whether its items come from sources or compiled rules.
+    fn hash_list<'r>(&self, items: impl ExactSizeIterator<Item = &'r Rule>) -> u64 {
+        use std::hash::{BuildHasher, Hash};
+        let mut h = self.buckets.hasher().build_hasher();
+        h.write_usize(items.len());
+        for item in items {
+            item.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    fn get(&self, hash: u64, is: impl Fn(&T) -> bool) -> Option<&Arc<T>> {
+        self.buckets.get(&hash)?.iter().find(|e| is(e))
+    }
+
+    fn insert(&mut self, hash: u64, value: Arc<T>) {
+        self.buckets.entry(hash).or_default().push(value);
+        self.len += 1;
+    }
+
+    fn remove(&mut self, hash: u64, value: &Arc<T>) {
+        let Some(bucket) = self.buckets.get_mut(&hash) else {
+            return;
+        };
+        if let Some(i) = bucket.iter().position(|e| Arc::ptr_eq(e, value)) {
+            bucket.swap_remove(i);
+            self.len -= 1;
+        }
+        if bucket.is_empty() {
+            self.buckets.remove(&hash);
+        }
+    }
+}
+
+impl RuleSet {
+    /// Whether this is the list `rules` compiled.
+    fn is_of(&self, rules: &[Rule]) -> bool {
+        self.rules.len() == rules.len() && self.rules.iter().zip(rules).all(|(c, r)| c.source == *r)
     }
 }
 
@@ -914,7 +1047,7 @@ impl Eval<'_, '_> {
 
 /// The keys to file a filter under: those of its most selective indexable positive rule, and
 /// that rule's position; none when it has no such rule.
-fn anchor(set: &RuleSet, owner: &str, ownership: &Ownership) -> (Option<usize>, Vec<Key>) {
+fn anchor(set: &RuleSet, owner: &Arc<str>, ownership: &Ownership) -> (Option<usize>, Vec<Key>) {
     let mut best: Option<(u8, usize, Vec<Key>)> = None;
     for (i, rule) in set.rules.iter().enumerate() {
         let Some((rank, keys)) = keys_of(&rule.source, owner, ownership) else {
@@ -936,22 +1069,24 @@ fn anchor(set: &RuleSet, owner: &str, ownership: &Ownership) -> (Option<usize>, 
 
 /// A rule's index keys and rank (lower is more selective), if it can be indexed: the rule
 /// holds only if the message has at least one of the keys.
-fn keys_of(rule: &Rule, owner: &str, ownership: &Ownership) -> Option<(u8, Vec<Key>)> {
+fn keys_of(rule: &Rule, owner: &Arc<str>, ownership: &Ownership) -> Option<(u8, Vec<Key>)> {
     if rule.negated {
         return None;
     }
     let keys = |kind: KeyKind, names: &mut dyn Iterator<Item = &str>| -> Vec<Key> {
-        let mut v: Vec<Key> = names.map(|n| (kind, Box::from(n))).collect();
+        let mut v: Vec<Key> = names.map(|n| (kind, Arc::from(n))).collect();
         v.sort();
         v.dedup();
         v
     };
+    // The owner's own name: shared with the user's entry, not copied.
+    let own = |kind: KeyKind| -> Vec<Key> { vec![(kind, owner.clone())] };
     Some(match &rule.kind {
         RuleKind::User { users } => (
             0,
             keys(KeyKind::User, &mut users.iter().map(|s| s.as_str())),
         ),
-        RuleKind::RelatedEvents => (0, keys(KeyKind::User, &mut std::iter::once(owner))),
+        RuleKind::RelatedEvents => (0, own(KeyKind::User)),
         RuleKind::Package { packages } => (
             0,
             keys(KeyKind::Rpm, &mut packages.iter().map(|s| s.as_str())),
@@ -959,7 +1094,7 @@ fn keys_of(rule: &Rule, owner: &str, ownership: &Ownership) -> Option<(u8, Vec<K
         RuleKind::ArtifactsFollowed { artifacts } => {
             let mut v: Vec<Key> = artifacts
                 .iter()
-                .map(|a| (artifact_key(a.kind), Box::from(a.name.as_str())))
+                .map(|a| (artifact_key(a.kind), Arc::from(a.name.as_str())))
                 .collect();
             v.sort();
             v.dedup();
@@ -969,21 +1104,25 @@ fn keys_of(rule: &Rule, owner: &str, ownership: &Ownership) -> Option<(u8, Vec<K
             0,
             keys(KeyKind::Agent, &mut users.iter().map(|s| s.as_str())),
         ),
-        RuleKind::ArtifactsOwned { users } if users.is_empty() => {
-            (0, keys(KeyKind::OwnerUser, &mut std::iter::once(owner)))
-        }
+        RuleKind::ArtifactsOwned { users } if users.is_empty() => (0, own(KeyKind::OwnerUser)),
         RuleKind::ArtifactsOwned { users } => (
             0,
             keys(KeyKind::OwnerUser, &mut users.iter().map(|s| s.as_str())),
         ),
         RuleKind::UserPackages { user } => {
-            let user = if user.is_empty() { owner } else { user };
-            let mut v = keys(KeyKind::OwnerUser, &mut std::iter::once(user));
+            let (mut v, user) = if user.is_empty() {
+                (own(KeyKind::OwnerUser), &**owner)
+            } else {
+                (
+                    keys(KeyKind::OwnerUser, &mut std::iter::once(user.as_str())),
+                    user.as_str(),
+                )
+            };
             v.extend(
                 ownership
                     .groups_of(user)
                     .iter()
-                    .map(|g| (KeyKind::OwnerGroup, Box::from(g.as_str()))),
+                    .map(|g| (KeyKind::OwnerGroup, Arc::from(g.as_str()))),
             );
             (0, v)
         }
@@ -1009,9 +1148,9 @@ fn keys_of(rule: &Rule, owner: &str, ownership: &Ownership) -> Option<(u8, Vec<K
                 .topics
                 .iter()
                 .map(|t| match t {
-                    crate::rules::TopicPattern::Exact(e) => (KeyKind::Event, Box::from(e.as_str())),
+                    crate::rules::TopicPattern::Exact(e) => (KeyKind::Event, Arc::from(e.as_str())),
                     crate::rules::TopicPattern::Below(p) => {
-                        (KeyKind::EventBelow, Box::from(p.as_str()))
+                        (KeyKind::EventBelow, Arc::from(p.as_str()))
                     }
                 })
                 .collect();
