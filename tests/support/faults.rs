@@ -110,36 +110,15 @@ where
     }
 }
 
-/// Every queue a function consumes: what a killed or failing consumer held comes back after
-/// the timeout [`set_visibility`] gives.
-const VISIBILITY_SET: [QueueName; 5] = [
+/// Every queue a function consumes (the tests give them a short visibility timeout through
+/// `RunOptions::queue_visibility`, `FMN_QUEUE_VISIBILITY`).
+const FUNCTION_QUEUES: [QueueName; 5] = [
     QueueName::Ingest,
     QueueName::Email,
     QueueName::Irc,
     QueueName::Matrix,
     QueueName::MailEvents,
 ];
-
-/// Sets every queue's visibility timeout: how soon a failed or abandoned record comes back. The
-/// template's 6 minutes would make a fault test wait that long for each retry; what stays true
-/// is the ratio the tests keep: a fault shorter than `maxReceiveCount` visibility timeouts
-/// sends nothing to a dead-letter queue.
-pub async fn set_visibility(clients: &AwsClients, secs: u32) {
-    for queue in VISIBILITY_SET {
-        let url = clients.queue_url(queue).await.expect("the queue exists");
-        clients
-            .sqs
-            .set_queue_attributes()
-            .queue_url(url)
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                secs.to_string(),
-            )
-            .send()
-            .await
-            .expect("SetQueueAttributes");
-    }
-}
 
 /// Every published message, per follower: delivered (how often) or dead-lettered (why).
 #[derive(Debug, Default)]
@@ -216,7 +195,7 @@ impl Ledger {
 /// Prints each function queue's waiting and in-flight counts: where lost deliveries are when
 /// a ledger is not clean (in flight: a batch's records waiting out a visibility timeout).
 pub async fn print_queues(clients: &AwsClients) {
-    for queue in VISIBILITY_SET {
+    for queue in FUNCTION_QUEUES {
         let url = clients.queue_url(queue).await.expect("the queue exists");
         let state = crate::sqs::queue_state(&clients.sqs, &url).await;
         println!(

@@ -19,8 +19,8 @@ use fmn_ingest_bridge::config::AmqpConfig;
 use fmn_ingest_bridge::publisher::Publisher;
 use fmn_integration_tests::bridge::{bridge_binary, temp_dir, Proxy};
 use fmn_integration_tests::faults::{
-    self, create_audience, endpoint, probe, set_visibility, Audience, SesWithEvents, StandIn,
-    LOAD_TOPIC, PROBE_TOPIC, SES_PAUSED, SES_THROTTLED, SQS_THROTTLED,
+    self, create_audience, endpoint, probe, Audience, SesWithEvents, StandIn, LOAD_TOPIC,
+    PROBE_TOPIC, SES_PAUSED, SES_THROTTLED, SQS_THROTTLED,
 };
 use fmn_integration_tests::rabbitmq::RabbitMq;
 use fmn_integration_tests::system::RunningSystem;
@@ -49,11 +49,23 @@ fn fedmsg_publisher() -> Publisher {
     Publisher::bind(&format!("tcp://127.0.0.1:{}", free_port())).expect("binding a PUB socket")
 }
 
-/// Starts the system in-process following `publisher`, waits for its web-api, shortens the
-/// queues' visibility to `visibility` seconds and proves the pipeline with probes.
+/// The in-process system's options following `endpoint`, its queues' visibility `secs`: the
+/// runner sets it as it creates them, so no record is received under the template's 6 minutes
+/// before a test could shorten it (a record received then stays away past the test's window).
+fn options_with_visibility(
+    endpoint: &str,
+    dir: &std::path::Path,
+    secs: u32,
+) -> fmn_local::system::RunOptions {
+    let mut options = options_following(endpoint.to_string(), dir);
+    options.queue_visibility = Some(Duration::from_secs(secs.into()));
+    options
+}
+
+/// Starts the system in-process following `publisher` with the queues' visibility
+/// `visibility` seconds, waits for its web-api and proves the pipeline with probes.
 async fn start_following(
     clients: &AwsClients,
-    test_clients: &AwsClients,
     audience: &Audience,
     publisher: &mut Publisher,
     visibility: u32,
@@ -61,10 +73,9 @@ async fn start_following(
     let dir = temp_dir("faults");
     let mut running = RunningSystem::start(
         clients,
-        options_following(publisher.endpoint().to_string(), &dir),
+        options_with_visibility(publisher.endpoint(), &dir, visibility),
     );
     running.healthz().await;
-    set_visibility(test_clients, visibility).await;
     probe(audience, Duration::from_secs(120), || {
         publisher
             .publish(PROBE_TOPIC, json!({"probe": true}))
@@ -108,7 +119,7 @@ async fn dynamodb_gone_for_60_s_while_matching_loses_and_repeats_nothing() {
     );
     let mut publisher = fedmsg_publisher();
     // 5 receives × 20 s: longer than the outage, so nothing needs a dead-letter queue.
-    let running = start_following(&through, &clients, &audience, &mut publisher, 20).await;
+    let running = start_following(&through, &audience, &mut publisher, 20).await;
 
     let mut gone_at = None;
     let ids = publish_load(&mut publisher, Duration::from_millis(100), |i| {
@@ -145,7 +156,7 @@ async fn ses_throttling_then_a_paused_account_then_success_loses_and_repeats_not
             .build(),
     );
     let mut publisher = fedmsg_publisher();
-    let running = start_following(&through, &clients, &audience, &mut publisher, 10).await;
+    let running = start_following(&through, &audience, &mut publisher, 10).await;
 
     let ids = publish_load(&mut publisher, Duration::from_millis(100), |i| {
         if i == 5 {
@@ -186,7 +197,7 @@ async fn sqs_throttling_for_20_s_loses_and_repeats_nothing() {
             .build(),
     );
     let mut publisher = fedmsg_publisher();
-    let running = start_following(&through, &clients, &audience, &mut publisher, 10).await;
+    let running = start_following(&through, &audience, &mut publisher, 10).await;
 
     let mut from = None;
     let ids = publish_load(&mut publisher, Duration::from_millis(100), |i| {
@@ -215,15 +226,14 @@ async fn sqs_throttling_for_20_s_loses_and_repeats_nothing() {
 async fn two_runners_on_one_prefix_send_each_mail_once() {
     let (clients, audience) = stage("faulttwo").await;
     let mut publisher = fedmsg_publisher();
-    let first = start_following(&clients, &clients, &audience, &mut publisher, 10).await;
+    let first = start_following(&clients, &audience, &mut publisher, 10).await;
     // The second one's bridge follows the same bus: every message enters the ingest queue
     // twice, and both runners' functions take records from the same queues.
     let mut second = RunningSystem::start(
         &clients,
-        options_following(publisher.endpoint().to_string(), &temp_dir("faults-second")),
+        options_with_visibility(publisher.endpoint(), &temp_dir("faults-second"), 10),
     );
     second.healthz().await;
-    set_visibility(&clients, 10).await;
     // Time for the second bridge to subscribe (a message it misses enters the queue once,
     // which still leaves two runners competing for every queue).
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -417,7 +427,7 @@ async fn kill_9_of_the_bridge_mid_stream_loses_and_repeats_nothing() {
     let idle = fedmsg_publisher();
     let running = RunningSystem::start(
         &clients,
-        options_following(idle.endpoint().to_string(), &temp_dir("faults-idle")),
+        options_with_visibility(idle.endpoint(), &temp_dir("faults-idle"), 10),
     );
     let spawn = || {
         let mut c = Command::new(bridge_binary());
@@ -428,7 +438,6 @@ async fn kill_9_of_the_bridge_mid_stream_loses_and_repeats_nothing() {
     };
     let mut bridge = spawn();
     amqp_probe(&config, &audience).await;
-    set_visibility(&clients, 10).await;
 
     let (ids, publishing) = amqp_load(&config);
     wait_mails(&audience, LOAD / 2).await;

@@ -331,10 +331,15 @@ impl DeliveryRecords {
         };
         Ok(match send().await {
             Ok(message_id) => {
-                if let Err(e) = self.mark_sent(&claim, &message_id).await {
+                // Two items, neither waiting for the other: one round trip after the send
+                // instead of two, which is a quarter of a mail's time on the emulators.
+                let (marked, ()) = tokio::join!(
+                    self.mark_sent(&claim, &message_id),
+                    self.note_delivered(key, info)
+                );
+                if let Err(e) = marked {
                     tracing::error!(key, error = %e, "sent but its record could not be marked");
                 }
-                self.note_delivered(key, info).await;
                 Delivered::Sent {
                     message_id,
                     attempts: claim.attempts,

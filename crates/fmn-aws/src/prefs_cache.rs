@@ -279,9 +279,9 @@ impl PrefsCache {
                 FactChange::AddMember { group, user }
                 | FactChange::RemoveMember { group, user } => {
                     let mut members = updated.members(group).to_vec();
-                    members.retain(|m| m != user);
+                    members.retain(|m| **m != **user);
                     if matches!(change, FactChange::AddMember { .. }) {
-                        members.push(user.clone());
+                        members.push(Arc::from(user.as_str()));
                         members.sort();
                     }
                     updated.set_members(group.clone(), members);

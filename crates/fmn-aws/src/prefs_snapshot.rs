@@ -597,7 +597,7 @@ mod tests {
                 groups: vec!["tools".into()],
             },
         );
-        ownership.set_members("tools", vec!["bob".into()]);
+        ownership.set_members("tools", ["bob"]);
         let mut directory = Directory::new();
         directory.insert(
             "alice",
@@ -622,7 +622,7 @@ mod tests {
         );
         assert_eq!(facts.synced_at, Some(1_700_000_000));
         let own = facts.ownership;
-        assert_eq!(own.groups_of("bob"), ["tools".to_string()]);
+        assert_eq!(own.groups_of("bob"), [std::sync::Arc::from("tools")]);
         assert_eq!(
             own.owners(&Artifact::new(ArtifactKind::Rpms, "glibc"))
                 .unwrap()

@@ -207,7 +207,7 @@ pub async fn bench(args: E2eArgs) -> anyhow::Result<()> {
         if let Some(owners) = ownership.owners(package) {
             let mut users: Vec<&str> = owners.users.iter().map(String::as_str).collect();
             for g in &owners.groups {
-                users.extend(ownership.members(g).iter().map(String::as_str));
+                users.extend(ownership.members(g).iter().map(|m| &**m));
             }
             users.sort_unstable();
             users.dedup();

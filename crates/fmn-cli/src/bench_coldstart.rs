@@ -185,7 +185,7 @@ pub(crate) async fn store_world(
     let groups = world
         .ownership
         .groups()
-        .map(|(g, m)| (g.clone(), m.clone()))
+        .map(|(g, m)| (g.to_string(), m.iter().map(|u| u.to_string()).collect()))
         .collect();
     let mut last = Instant::now();
     let report = OwnershipStore::from_clients(clients)

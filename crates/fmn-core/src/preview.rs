@@ -139,7 +139,7 @@ pub fn about_owner_packages(owner: &str, facts: &MessageFacts<'_>, ownership: &O
         || ownership
             .groups_of(owner)
             .iter()
-            .any(|g| facts.owners.groups.contains(g))
+            .any(|g| facts.owners.groups.contains(&**g))
 }
 
 /// What one partition's read gave.

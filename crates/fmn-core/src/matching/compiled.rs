@@ -164,7 +164,7 @@ impl CompiledRule {
                     || ownership
                         .groups_of(user)
                         .iter()
-                        .any(|g| facts.owners.groups.contains(g))
+                        .any(|g| facts.owners.groups.contains(&**g))
             }
             Test::Regex(re) => re.is_match(facts.regex_haystack()),
             Test::GroupMembers(group) => facts.user_groups.contains(group),

@@ -92,7 +92,7 @@ pub fn provenance(
             out.push(format!("you own {name} ({source})"));
         }
         for group in ownership.groups_of(user) {
-            if owners.groups.contains(group) {
+            if owners.groups.iter().any(|g| **g == **group) {
                 out.push(format!(
                     "you maintain {name} through group {group} ({source})"
                 ));

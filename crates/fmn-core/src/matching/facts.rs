@@ -30,7 +30,7 @@ impl<'a> MessageFacts<'a> {
         let user_groups = meta
             .usernames
             .iter()
-            .flat_map(|u| ownership.groups_of(u).iter().cloned())
+            .flat_map(|u| ownership.groups_of(u).iter().map(|g| g.to_string()))
             .collect();
         let artifacts: BTreeSet<Artifact> = message_artifacts(meta).into_iter().collect();
         // As `MessageOwners::of`, without listing the artifacts again.

@@ -1122,7 +1122,7 @@ fn keys_of(rule: &Rule, owner: &Arc<str>, ownership: &Ownership) -> Option<(u8, 
                 ownership
                     .groups_of(user)
                     .iter()
-                    .map(|g| (KeyKind::OwnerGroup, Arc::from(g.as_str()))),
+                    .map(|g| (KeyKind::OwnerGroup, g.clone())),
             );
             (0, v)
         }
