@@ -452,7 +452,7 @@ impl PrefsCache {
         let read = started.elapsed() - prefs_version_read;
         // The users are decoded one at a time, straight into the index.
         let t = Instant::now();
-        let (facts, mut all) = Decoded::decode(&body).map_err(fault)?.into_parts();
+        let (facts, mut all) = Decoded::decode(body).map_err(fault)?.into_parts();
         // The ownership, accounts included, as the table was at the snapshot's counter: the
         // catch-up reloads the table if the counter has moved since.
         self.set_directory(facts.directory, facts.synced_at);
@@ -477,7 +477,6 @@ impl PrefsCache {
             index_build += t2.elapsed();
         }
         drop(all);
-        drop(body);
         if users as u64 != manifest.users {
             return Err(Refusal::Fault(format!(
                 "the snapshot holds {users} users, its manifest says {}",

@@ -80,6 +80,7 @@ async fn a_tiny_coldstart_bench_loads_matches_and_reports() {
         }
     }
     assert!(stdout.contains("target: first match under 1 s"), "{stdout}");
+    assert!(stdout.contains("target: peak under 128 MiB"), "{stdout}");
 
     // Without --keep the tables are gone.
     let clients = AwsClients::with_names(ResourceNames::new(prefix)).await;
