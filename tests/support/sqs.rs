@@ -2,9 +2,13 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 
 /// Receives (and deletes) messages until `count` arrived or `timeout` passed.
+///
+/// The test environment's queues have a one-second visibility timeout; a received batch is
+/// held for [`DRAIN_VISIBILITY_SECS`] instead, so a loaded machine deleting it late neither sees
+/// its receipt handles expire nor gets the same messages again.
 pub async fn drain(
     sqs: &aws_sdk_sqs::Client,
     url: &str,
@@ -19,23 +23,46 @@ pub async fn drain(
             .queue_url(url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
+            .visibility_timeout(DRAIN_VISIBILITY_SECS)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
             .await
             .expect("ReceiveMessage");
-        for m in out.messages.unwrap_or_default() {
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-                .send()
-                .await
-                .expect("DeleteMessage");
-            got.push(m);
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            continue;
         }
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .build()
+                    .expect("id and receipt handle are set")
+            })
+            .collect::<Vec<_>>();
+        let deleted = sqs
+            .delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("DeleteMessageBatch");
+        assert!(
+            deleted.failed.is_empty(),
+            "DeleteMessageBatch failed for {:?}",
+            deleted.failed
+        );
+        got.extend(messages);
     }
     got
 }
+
+/// How long [`drain`] holds a received batch before deleting it.
+const DRAIN_VISIBILITY_SECS: i32 = 60;
 
 /// A queue's approximate visible and in-flight message counts, and its visibility timeout.
 #[derive(Debug, Clone, Copy)]
