@@ -155,6 +155,9 @@ pub struct FullLoadTiming {
     pub total: Duration,
     /// The index built.
     pub index: IndexStats,
+    /// The FAS accounts held, and the aliases (addresses, nicks) made from them.
+    pub accounts: usize,
+    pub aliases: usize,
 }
 
 /// How a cold cache uses the snapshot.
@@ -193,10 +196,12 @@ pub struct PrefsCache {
     matcher: Option<Matcher>,
     cursor: ChangeCursor,
     ownership_version: u64,
-    /// The processors, with the alias map made from the synced accounts.
+    /// The processors, with the alias map made from the synced accounts. The accounts
+    /// themselves are not kept (a third of a cold function's memory at Fedora's size): what
+    /// reads one asks the table ([`OwnershipStore::account`]).
     registry: Registry,
-    /// The synced accounts (locked ones included).
-    directory: Arc<Directory>,
+    /// Accounts the alias map was made from.
+    accounts: usize,
     /// When the last sync finished.
     synced_at: Option<u64>,
     snapshot: SnapshotPolicy,
@@ -227,9 +232,9 @@ impl PrefsCache {
         &self.registry
     }
 
-    /// The accounts copied from FAS.
-    pub fn directory(&self) -> &Arc<Directory> {
-        &self.directory
+    /// How many accounts copied from FAS the alias map was made from.
+    pub fn accounts(&self) -> usize {
+        self.accounts
     }
 
     /// When the last full sync finished (seconds since the epoch).
@@ -237,10 +242,11 @@ impl PrefsCache {
         self.synced_at
     }
 
-    fn set_directory(&mut self, directory: Directory, synced_at: Option<u64>) {
-        let aliases = directory.aliases();
-        self.registry = std::mem::take(&mut self.registry).with_aliases(aliases);
-        self.directory = Arc::new(directory);
+    fn set_directory(&mut self, directory: &Directory, synced_at: Option<u64>) {
+        // The old map goes first: two are never held at once.
+        let registry = std::mem::take(&mut self.registry).with_aliases(Default::default());
+        self.registry = registry.with_aliases(directory.aliases());
+        self.accounts = directory.len();
         self.synced_at = synced_at;
     }
 
@@ -265,11 +271,15 @@ impl PrefsCache {
         let Some(matcher) = self.matcher.as_mut() else {
             return self.refresh(prefs, ownership).await;
         };
-        if version != self.ownership_version + 1 {
+        // An account change remakes the alias map from every account, which are not kept
+        // here: they are read again with the ownership (rare: FAS changes come by the sync).
+        let account_changed = changes
+            .iter()
+            .any(|c| matches!(c, FactChange::SetAccount { .. }));
+        if version != self.ownership_version + 1 || account_changed {
             return self.refresh(prefs, ownership).await;
         }
         let mut updated = fmn_core::ownership::Ownership::clone(matcher.ownership());
-        let mut directory: Option<Directory> = None;
         for change in changes {
             match change {
                 FactChange::SetOwners { artifact, owners } => {
@@ -286,22 +296,10 @@ impl PrefsCache {
                     }
                     updated.set_members(group.clone(), members);
                 }
-                FactChange::SetAccount { user, account } => {
-                    let d = directory.get_or_insert_with(|| Directory::clone(&self.directory));
-                    match account {
-                        Some(a) => d.insert(user.clone(), a.clone()),
-                        None => {
-                            d.remove(user);
-                        }
-                    }
-                }
-                FactChange::RefreshAccount { .. } => {}
+                FactChange::SetAccount { .. } | FactChange::RefreshAccount { .. } => {}
             }
         }
         matcher.set_ownership(Arc::new(updated));
-        if let Some(d) = directory {
-            self.set_directory(d, self.synced_at);
-        }
         self.ownership_version = version;
         Ok(RefreshReport {
             ownership_reloaded: true,
@@ -360,7 +358,7 @@ impl PrefsCache {
                 m.set_ownership(Arc::new(loaded.ownership));
             }
             self.ownership_version = loaded.version;
-            self.set_directory(loaded.directory, loaded.synced_at);
+            self.set_directory(&loaded.directory, loaded.synced_at);
             report.ownership_reloaded = true;
         }
         let table_version = prefs.current_version().await?;
@@ -455,7 +453,8 @@ impl PrefsCache {
         let (facts, mut all) = Decoded::decode(body).map_err(fault)?.into_parts();
         // The ownership, accounts included, as the table was at the snapshot's counter: the
         // catch-up reloads the table if the counter has moved since.
-        self.set_directory(facts.directory, facts.synced_at);
+        self.set_directory(&facts.directory, facts.synced_at);
+        drop(facts.directory);
         self.ownership_version = manifest.ownership_version;
         // The head: rule lists, ownership, accounts and their alias map.
         let head_decode = t.elapsed();
@@ -507,6 +506,8 @@ impl PrefsCache {
                 snapshot_bytes: manifest.bytes,
                 total: started.elapsed(),
                 index,
+                accounts: self.accounts,
+                aliases: self.registry.aliases().len(),
                 ..FullLoadTiming::default()
             }),
             ..RefreshReport::default()
@@ -524,7 +525,10 @@ impl PrefsCache {
         let taken_at = dynamo::now_secs();
         let (loaded, ownership_timing) = ownership.load_everything_timed().await?;
         let (loaded_ownership, ownership_version) = (loaded.ownership, loaded.version);
-        self.set_directory(loaded.directory, loaded.synced_at);
+        // Kept to the end for the snapshot (which holds the accounts), when one is written.
+        let directory = loaded.directory;
+        self.set_directory(&directory, loaded.synced_at);
+        let directory = self.snapshot.write.then_some(directory);
         let loaded_ownership = Arc::new(loaded_ownership);
         let t = Instant::now();
         let version = prefs.current_version().await?;
@@ -567,7 +571,8 @@ impl PrefsCache {
         if let Some(b) = snapshot {
             let t = Instant::now();
             let users = b.users();
-            let body = b.finish(&loaded_ownership, &self.directory, self.synced_at);
+            let directory = directory.unwrap_or_default();
+            let body = b.finish(&loaded_ownership, &directory, self.synced_at);
             snapshot_bytes = body.len() as u64;
             match prefs
                 .snapshots()
@@ -604,6 +609,8 @@ impl PrefsCache {
                 snapshot_bytes,
                 total: started.elapsed(),
                 index: stats,
+                accounts: self.accounts,
+                aliases: self.registry.aliases().len(),
             }),
             ..RefreshReport::default()
         })

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use fmn_core::defaults::default_filters;
+use fmn_core::directory::Account;
 use fmn_core::matching::{IndexStats, Matcher, MessageFacts};
 use fmn_core::message::Envelope;
 use fmn_core::meta::{Metadata, Registry};
@@ -271,6 +272,17 @@ const GROUP_NAMES: &[&str] = &[
     "stewardship-sig",
 ];
 
+/// Where the generated accounts' addresses are.
+const MAIL_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "redhat.com",
+    "fedoraproject.org",
+    "proton.me",
+    "example.org",
+];
+/// Where the generated accounts' Matrix ids are.
+const MATRIX_SERVERS: &[&str] = &["fedora.im", "matrix.org"];
+
 /// Everything generated except the users' preferences (made lazily, one at a time, so a
 /// million users never sit in memory twice).
 pub(crate) struct World {
@@ -443,6 +455,35 @@ fn filter(id: usize, name: &str, destinations: &[String], rules: Vec<Rule>) -> F
 }
 
 impl World {
+    /// User `i`'s FAS account as the sync copies it: a function of the seed and `i` only. Shaped
+    /// like Fedora's: every account has an address (a fifth a second one), 40% an IRC nick
+    /// (often not the account name), a quarter a Matrix id, 1% locked.
+    pub(crate) fn account(&self, i: usize) -> Account {
+        let mut r = Rng::new(self.seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0xFA5);
+        let name = &self.names[i];
+        let mut emails = vec![format!("{name}@{}", r.word(MAIL_DOMAINS))];
+        if r.chance(0.2) {
+            emails.push(format!("{name}.{}@{}", r.below(100), r.word(MAIL_DOMAINS)));
+        }
+        let mut ircnicks = Vec::new();
+        if r.chance(0.4) {
+            let nick = if r.chance(0.5) {
+                name.clone()
+            } else {
+                format!("{name}_{}", r.word(SYLLABLES))
+            };
+            ircnicks.push(format!("irc:/{nick}"));
+        }
+        if r.chance(0.25) {
+            ircnicks.push(format!("matrix://{}/{name}", r.word(MATRIX_SERVERS)));
+        }
+        Account {
+            emails,
+            ircnicks,
+            locked: r.chance(0.01),
+        }
+    }
+
     /// User `i`'s preferences: a function of the seed and `i` only.
     pub(crate) fn user(&self, i: usize) -> UserPrefs {
         let mut r = Rng::new(self.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED);

@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use fmn_aws::ownership_store::OwnershipStore;
+use fmn_aws::ownership_store::{OwnershipStore, SyncTarget};
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::provision::ProvisionOptions;
 use fmn_aws::{AwsClients, ResourceNames};
+use fmn_core::directory::Directory;
 use fmn_core::prefs::UserPrefs;
 use fmn_local::system;
 use serde_json::{json, Value};
@@ -54,6 +55,10 @@ pub struct ColdstartArgs {
     /// Seed of the generator (same seed, same users as `fmn bench match`).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Store no FAS accounts (by default each user has one, as the sync copies them: the
+    /// match function holds them and the alias map made from them).
+    #[arg(long)]
+    no_accounts: bool,
     /// Concurrent import calls while loading.
     #[arg(long, default_value_t = 4)]
     writers: usize,
@@ -164,6 +169,9 @@ async fn load(
     drop(corpus);
 
     store_world(clients, &world, args.users, args.writers, |i| world.user(i)).await?;
+    if !args.no_accounts {
+        store_accounts(clients, &world, args.users).await?;
+    }
     // The process exits soon: the generated world need not be freed item by item.
     std::mem::forget(world);
     Ok(())
@@ -254,6 +262,46 @@ pub(crate) async fn store_world(
     Ok(())
 }
 
+/// Stores the first `users` users' FAS accounts as a sync would (in their buckets).
+async fn store_accounts(
+    clients: &AwsClients,
+    world: &crate::bench::World,
+    users: usize,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut directory = Directory::new();
+    for i in 0..users {
+        directory.insert(world.names[i].clone(), world.account(i));
+    }
+    let aliases = directory.aliases().len();
+    let mut last = Instant::now();
+    let report = OwnershipStore::from_clients(clients)
+        .sync(
+            SyncTarget {
+                artifacts: None,
+                groups: None,
+                directory: Some(&directory),
+                read_since_ms: None,
+            },
+            IMPORT_CHUNK,
+            |done, total| {
+                if last.elapsed() >= Duration::from_secs(5) || done == total {
+                    eprintln!("  accounts: {done}/{total} buckets");
+                    last = Instant::now();
+                }
+            },
+        )
+        .await
+        .context("storing the accounts")?;
+    println!(
+        "stored accounts: {} ({aliases} aliases) in {} buckets in {:.1} s",
+        directory.len(),
+        report.account_buckets_written,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// One cold start's figures, as the probe printed them.
 #[derive(Debug, Clone)]
 struct Probe(Value);
@@ -274,7 +322,7 @@ impl Probe {
     fn summary(&self) -> String {
         format!(
             "from the {}: first match after {:.3} s (load {:.3} s: ownership read {:.3} + decode {:.3}, \
-             preferences read {:.3} + decode {:.3}, index {:.3}), {} users, peak {:.0} MiB",
+             preferences read {:.3} + decode {:.3}, index {:.3}), {} users, {} accounts ({} aliases), peak {:.0} MiB",
             self.source(),
             self.secs("to_first_match"),
             self.secs("load"),
@@ -284,6 +332,8 @@ impl Probe {
             self.secs("prefs_decode"),
             self.secs("index_build"),
             self.count("users"),
+            self.count("accounts"),
+            self.count("aliases"),
             self.count("peak_kib") as f64 / 1024.0,
         )
     }
@@ -374,6 +424,8 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<()> {
             "filters": timing.index.filters,
             "postings": timing.index.postings,
             "prefs_items": timing.prefs.items,
+            "accounts": timing.accounts,
+            "aliases": timing.aliases,
             "ownership_items": timing.ownership.items,
             "construction": construction.as_secs_f64(),
             "ownership_read": timing.ownership.read.as_secs_f64(),

@@ -225,14 +225,26 @@ impl Directory {
         out
     }
 
-    /// The alias map the metadata extraction resolves names with. An alias that is an account
-    /// name itself is left out (it already resolves to that account).
+    /// The alias map the metadata extraction resolves names with: [`Directory::alias_entries`]
+    /// without the aliases that are account names themselves (they already resolve to that
+    /// account), made without that map's copies (a cold match function makes it at once).
     pub fn aliases(&self) -> Aliases {
-        self.alias_entries()
-            .into_iter()
-            .filter(|(alias, (name, _))| alias != name && !self.accounts.contains_key(alias))
-            .map(|(alias, (name, _))| (alias, name))
-            .collect()
+        let pairs = self
+            .accounts
+            .iter()
+            .flat_map(|(name, account)| {
+                let emails = account.emails.iter().map(|e| e.to_lowercase());
+                let nicks = account
+                    .ircnicks
+                    .iter()
+                    .filter_map(|n| ChatNick::parse(n))
+                    .map(|n| match n {
+                        ChatNick::Irc(n) | ChatNick::Matrix(n) => n,
+                    });
+                emails.chain(nicks).map(move |alias| (alias, name.as_str()))
+            })
+            .filter(|(alias, _)| !self.accounts.contains_key(alias));
+        Aliases::first_claim_wins(pairs)
     }
 
     /// What `alias` is, if it is one: its account and kind.

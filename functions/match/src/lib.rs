@@ -345,14 +345,18 @@ impl MatchHandler {
     /// Creates the account a message says to (`fmn_core::accounts::account_to_create`: a new
     /// packager, a first Badges login) if there is none, after the message's membership change
     /// is written (so the admin's setting for the packager group applies), and puts it in the
-    /// warm copy at once. The FAS record comes from the warm copy, or FASJSON for an account
-    /// newer than the last sync.
+    /// warm copy at once. The FAS record comes from the stored copy (the sync's), or FASJSON
+    /// for an account newer than the last sync.
     pub async fn create_account(&self, envelope: &Envelope) -> Result<(), RecordError> {
         let Some((user, reason)) = account_to_create(envelope) else {
             return Ok(());
         };
         let msg_id = envelope.msg_id();
-        let synced = self.cache.lock().await.directory().get(&user).cloned();
+        let synced = self
+            .ownership
+            .account(&user)
+            .await
+            .map_err(|e| RecordError::of_class(e.class(), e.to_string()))?;
         let fas = match (synced, &self.fasjson) {
             (Some(account), _) => Some(account),
             (None, Some(fas)) => match fas.user(&user).await {
