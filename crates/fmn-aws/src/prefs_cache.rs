@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use fmn_core::directory::Directory;
 use fmn_core::fact_changes::FactChange;
 use fmn_core::matching::{IndexStats, Matcher};
-use fmn_core::meta::Registry;
+use fmn_core::meta::{Aliases, Registry};
 
 use crate::dynamo::{self, DynamoError, LoadTiming};
 use crate::ownership_store::OwnershipStore;
@@ -244,9 +244,13 @@ impl PrefsCache {
 
     fn set_directory(&mut self, directory: &Directory, synced_at: Option<u64>) {
         // The old map goes first: two are never held at once.
-        let registry = std::mem::take(&mut self.registry).with_aliases(Default::default());
-        self.registry = registry.with_aliases(directory.aliases());
-        self.accounts = directory.len();
+        self.registry = std::mem::take(&mut self.registry).with_aliases(Aliases::new());
+        self.set_aliases(directory.aliases(), directory.len(), synced_at);
+    }
+
+    fn set_aliases(&mut self, aliases: Aliases, accounts: usize, synced_at: Option<u64>) {
+        self.registry = std::mem::take(&mut self.registry).with_aliases(aliases);
+        self.accounts = accounts;
         self.synced_at = synced_at;
     }
 
@@ -453,8 +457,7 @@ impl PrefsCache {
         let (facts, mut all) = Decoded::decode(body).map_err(fault)?.into_parts();
         // The ownership, accounts included, as the table was at the snapshot's counter: the
         // catch-up reloads the table if the counter has moved since.
-        self.set_directory(&facts.directory, facts.synced_at);
-        drop(facts.directory);
+        self.set_aliases(facts.aliases, facts.accounts, facts.synced_at);
         self.ownership_version = manifest.ownership_version;
         // The head: rule lists, ownership, accounts and their alias map.
         let head_decode = t.elapsed();
@@ -525,10 +528,8 @@ impl PrefsCache {
         let taken_at = dynamo::now_secs();
         let (loaded, ownership_timing) = ownership.load_everything_timed().await?;
         let (loaded_ownership, ownership_version) = (loaded.ownership, loaded.version);
-        // Kept to the end for the snapshot (which holds the accounts), when one is written.
-        let directory = loaded.directory;
-        self.set_directory(&directory, loaded.synced_at);
-        let directory = self.snapshot.write.then_some(directory);
+        self.set_directory(&loaded.directory, loaded.synced_at);
+        drop(loaded.directory);
         let loaded_ownership = Arc::new(loaded_ownership);
         let t = Instant::now();
         let version = prefs.current_version().await?;
@@ -571,8 +572,12 @@ impl PrefsCache {
         if let Some(b) = snapshot {
             let t = Instant::now();
             let users = b.users();
-            let directory = directory.unwrap_or_default();
-            let body = b.finish(&loaded_ownership, &directory, self.synced_at);
+            let body = b.finish(
+                &loaded_ownership,
+                self.registry.aliases(),
+                self.accounts,
+                self.synced_at,
+            );
             snapshot_bytes = body.len() as u64;
             match prefs
                 .snapshots()

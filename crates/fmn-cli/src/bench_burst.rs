@@ -83,7 +83,7 @@ async fn write_snapshot(
         builder.add(&bench_user(world, i));
     }
     // No FAS accounts are stored for the bench, and no sync ran.
-    let body = builder.finish(&world.ownership, &Default::default(), None);
+    let body = builder.finish(&world.ownership, &Default::default(), 0, None);
     prefs
         .snapshots()
         .write(

@@ -5,6 +5,8 @@
 //! accounts the sync copied from FAS (`crate::directory`); tests pass the table the upstream
 //! test-suite installs. Names not in the map stay as they are.
 
+use serde::{Deserialize, Serialize};
+
 /// Nickname / e-mail → account name.
 ///
 /// Fedora's ~80,000 accounts give ~165,000 aliases, held by every warm match function: the
@@ -185,6 +187,74 @@ impl Aliases {
     }
 }
 
+/// As stored (the preferences snapshot's head holds the map made, so a cold start reads it
+/// instead of making it again): the pairs' text and the table as a flat list of numbers.
+#[derive(Serialize, Deserialize)]
+struct Stored<T> {
+    text: T,
+    /// (start, alias length, name length) for each entry, in alias order.
+    entries: Vec<u32>,
+}
+
+impl Serialize for Aliases {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let entries = self
+            .entries
+            .iter()
+            .flat_map(|e| [e.at, u32::from(e.alias_len), u32::from(e.name_len)])
+            .collect();
+        Stored {
+            text: self.text.as_str(),
+            entries,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Read back checked: every entry inside the text on character boundaries, the aliases in
+/// strictly increasing order (a damaged map is refused, never half-used).
+impl<'de> Deserialize<'de> for Aliases {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let stored = Stored::<String>::deserialize(deserializer)?;
+        if stored.entries.len() % 3 != 0 {
+            return Err(D::Error::custom("alias entries are not in threes"));
+        }
+        let mut aliases = Aliases {
+            text: stored.text,
+            entries: Vec::with_capacity(stored.entries.len() / 3),
+        };
+        for e in stored.entries.chunks_exact(3) {
+            let (Ok(alias_len), Ok(name_len)) = (u16::try_from(e[1]), u16::try_from(e[2])) else {
+                return Err(D::Error::custom("alias entry too long"));
+            };
+            let entry = Entry {
+                at: e[0],
+                alias_len,
+                name_len,
+            };
+            let start = entry.at as usize;
+            let middle = start + usize::from(alias_len);
+            let end = middle + usize::from(name_len);
+            let text = &aliases.text;
+            if end > text.len()
+                || ![start, middle, end]
+                    .iter()
+                    .all(|&i| text.is_char_boundary(i))
+            {
+                return Err(D::Error::custom("alias entry outside the text"));
+            }
+            if let Some(last) = aliases.entries.last() {
+                if aliases.alias_of(*last) >= aliases.alias_of(entry) {
+                    return Err(D::Error::custom("aliases out of order"));
+                }
+            }
+            aliases.entries.push(entry);
+        }
+        Ok(aliases)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +305,27 @@ mod tests {
         let too_long = "x".repeat(70_000);
         inserted.insert(too_long.as_str(), "nobody");
         assert_eq!(inserted.nick(&too_long), too_long, "left out, not cut");
+    }
+
+    #[test]
+    fn stored_maps_read_back_and_damaged_ones_are_refused() {
+        let aliases: Aliases = [("ali", "alice"), ("bé@example.com", "bob")]
+            .into_iter()
+            .collect();
+        let json = serde_json::to_string(&aliases).unwrap();
+        let back: Aliases = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, aliases);
+        assert_eq!(back.email("bé@example.com"), "bob");
+        let damaged = [
+            r#"{"text":"alialice","entries":[0,3]}"#,
+            r#"{"text":"alialice","entries":[0,3,9]}"#,
+            r#"{"text":"alialice","entries":[1,70000,1]}"#,
+            r#"{"text":"éa","entries":[0,1,1]}"#,
+            r#"{"text":"bxay","entries":[0,1,1,2,1,1]}"#,
+            r#"{"text":"axax","entries":[0,1,1,2,1,1]}"#,
+        ];
+        for json in damaged {
+            assert!(serde_json::from_str::<Aliases>(json).is_err(), "{json}");
+        }
     }
 }
