@@ -44,6 +44,9 @@ async fn a_tiny_coldstart_bench_loads_matches_and_reports() {
     println!("{stdout}");
 
     assert!(stdout.contains("stored preferences: 200 users"), "{stdout}");
+    assert!(stdout.contains("stored accounts: 200 ("), "{stdout}");
+    // Both starts hold the alias map made from every account (the second from the snapshot).
+    assert_eq!(stdout.matches(" 200 accounts (").count(), 2, "{stdout}");
     // Fresh tables: the first run scans them and writes the snapshot the second one loads.
     assert!(
         stdout.contains("run 1: from the scan: first match after"),

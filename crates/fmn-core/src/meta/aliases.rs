@@ -113,6 +113,11 @@ impl Aliases {
         self.entries.is_empty()
     }
 
+    /// Bytes the map holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.entries.capacity() * std::mem::size_of::<Entry>()
+    }
+
     /// Every alias with its account, in alias order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries
@@ -316,6 +321,7 @@ mod tests {
         let back: Aliases = serde_json::from_str(&json).unwrap();
         assert_eq!(back, aliases);
         assert_eq!(back.email("bé@example.com"), "bob");
+        assert_eq!(back.heap_bytes(), "alialicebé@example.combob".len() + 2 * 8);
         let damaged = [
             r#"{"text":"alialice","entries":[0,3]}"#,
             r#"{"text":"alialice","entries":[0,3,9]}"#,
