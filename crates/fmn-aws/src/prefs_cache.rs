@@ -137,8 +137,8 @@ pub struct RefreshReport {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FullLoadTiming {
     /// The ownership table: counter read and scans; items to [`fmn_core::ownership::Ownership`]
-    /// (from the snapshot: decoding its head, which also holds the rule lists and the accounts,
-    /// and making their alias map).
+    /// (from the snapshot: decoding its head, which also holds the rule lists and the alias map
+    /// made from the accounts).
     pub ownership: LoadTiming,
     /// The preferences table's counter read.
     pub prefs_version_read: Duration,
@@ -455,11 +455,11 @@ impl PrefsCache {
         // The users are decoded one at a time, straight into the index.
         let t = Instant::now();
         let (facts, mut all) = Decoded::decode(body).map_err(fault)?.into_parts();
-        // The ownership, accounts included, as the table was at the snapshot's counter: the
+        // The ownership and the accounts, as the table was at the snapshot's counter: the
         // catch-up reloads the table if the counter has moved since.
         self.set_aliases(facts.aliases, facts.accounts, facts.synced_at);
         self.ownership_version = manifest.ownership_version;
-        // The head: rule lists, ownership, accounts and their alias map.
+        // The head: rule lists, ownership and the alias map made from the accounts.
         let head_decode = t.elapsed();
         let mut decode = Duration::ZERO;
         let mut matcher = Matcher::new(Arc::new(facts.ownership));
