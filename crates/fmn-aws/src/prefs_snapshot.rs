@@ -13,8 +13,8 @@
 //!
 //! The body is gzip'd JSON (see [`SnapshotBuilder`]): each distinct rule list once (a hundred
 //! thousand users' default filters share a handful), the ownership, the alias map made from
-//! the accounts (what the function keeps of them) and the last sync's time, then the users, their filters pointing at the rule lists, decoded one at a
-//! time straight into the index (each chunk let go once inflated, each rule list moved to its
+//! the accounts (what the function keeps of them) and the last sync's time, then the users,
+//! their filters pointing at the rule lists, decoded one at a time straight into the index (each chunk let go once inflated, each rule list moved to its
 //! last filter: a cold start holds neither beside the index it builds).
 //!
 //! A snapshot is never trusted blindly: it is used only when its format is known, its
@@ -192,7 +192,8 @@ struct HeadRef<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct OwnershipFacts {
     pub ownership: Ownership,
-    /// The alias map made from the accounts synced from FAS ([`fmn_core::directory::Directory::aliases`]).
+    /// The alias map made from the accounts synced from FAS
+    /// ([`fmn_core::directory::Directory::aliases`]).
     pub aliases: Aliases,
     /// How many accounts it was made from.
     pub accounts: usize,
@@ -204,7 +205,8 @@ pub struct OwnershipFacts {
 /// compressed snapshot, not its users twice).
 ///
 /// Body: the head's length (8 bytes, little-endian), the head (gzip'd JSON: the distinct rule
-/// lists, the ownership, the accounts' alias map and number, the last sync's time), then the users (gzip'd JSON, one per line), read one at a time.
+/// lists, the ownership, the accounts' alias map and number, the last sync's time), then the
+/// users (gzip'd JSON, one per line), read one at a time.
 pub struct SnapshotBuilder {
     users_out: flate2::write::GzEncoder<Vec<u8>>,
     /// One user's line before it is compressed: serde writes token by token, and each small
@@ -310,7 +312,8 @@ impl SnapshotBuilder {
     }
 
     /// The compressed body, with the ownership table's content: the ownership, the alias map
-    /// made from the accounts ([`fmn_core::directory::Directory::aliases`]) and their number, the last sync's time.
+    /// made from the accounts ([`fmn_core::directory::Directory::aliases`]) and their number,
+    /// the last sync's time.
     pub fn finish(
         self,
         ownership: &Ownership,

@@ -489,6 +489,15 @@ impl World {
         }
     }
 
+    /// The first `users` users' FAS accounts, as the sync stores them.
+    pub(crate) fn directory(&self, users: usize) -> fmn_core::directory::Directory {
+        let mut directory = fmn_core::directory::Directory::new();
+        for i in 0..users {
+            directory.insert(self.names[i].clone(), self.account(i));
+        }
+        directory
+    }
+
     /// User `i`'s preferences: a function of the seed and `i` only.
     pub(crate) fn user(&self, i: usize) -> UserPrefs {
         let mut r = Rng::new(self.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED);
@@ -660,7 +669,7 @@ struct Report {
 struct SnapshotFigures {
     bytes: usize,
     encode: Duration,
-    /// The head (rule lists, ownership, accounts and their alias map) and the users, decoded.
+    /// The head (rule lists, ownership, the accounts' alias map) and the users, decoded.
     decode: Duration,
     /// Of `decode`: the head alone.
     head_decode: Duration,
@@ -914,10 +923,7 @@ fn bench_match(args: &MatchArgs, verbose: bool, leak: bool) -> anyhow::Result<Re
         }
         let user_count = builder.users() as usize;
         // Each user's FAS account, as the sync stores them and the snapshot's head holds them.
-        let mut accounts = fmn_core::directory::Directory::new();
-        for i in (0..user_count).filter(|_| !args.no_accounts) {
-            accounts.insert(world.names[i].clone(), world.account(i));
-        }
+        let accounts = world.directory(if args.no_accounts { 0 } else { user_count });
         let body = builder.finish(&ownership, &accounts.aliases(), accounts.len(), None);
         drop(accounts);
         let encode = encoded.elapsed();

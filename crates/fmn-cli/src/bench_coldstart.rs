@@ -22,7 +22,6 @@ use fmn_aws::ownership_store::{OwnershipStore, SyncTarget};
 use fmn_aws::prefs_store::PrefsStore;
 use fmn_aws::provision::ProvisionOptions;
 use fmn_aws::{AwsClients, ResourceNames};
-use fmn_core::directory::Directory;
 use fmn_core::prefs::UserPrefs;
 use fmn_local::system;
 use serde_json::{json, Value};
@@ -56,7 +55,7 @@ pub struct ColdstartArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Store no FAS accounts (by default each user has one, as the sync copies them: the
-    /// match function holds them and the alias map made from them).
+    /// match function holds the alias map made from them).
     #[arg(long)]
     no_accounts: bool,
     /// Concurrent import calls while loading.
@@ -269,10 +268,7 @@ async fn store_accounts(
     users: usize,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut directory = Directory::new();
-    for i in 0..users {
-        directory.insert(world.names[i].clone(), world.account(i));
-    }
+    let directory = world.directory(users);
     let aliases = directory.aliases().len();
     let mut last = Instant::now();
     let report = OwnershipStore::from_clients(clients)

@@ -209,17 +209,8 @@ impl Directory {
     pub fn alias_entries(&self) -> BTreeMap<String, (String, AliasKind)> {
         let mut out = BTreeMap::new();
         for (name, account) in &self.accounts {
-            for email in &account.emails {
-                out.entry(email.to_lowercase())
-                    .or_insert((name.clone(), AliasKind::Email));
-            }
-            for nick in account.ircnicks.iter().filter_map(|n| ChatNick::parse(n)) {
-                let kind = match nick {
-                    ChatNick::Irc(_) => AliasKind::IrcNick,
-                    ChatNick::Matrix(_) => AliasKind::MatrixId,
-                };
-                out.entry(nick.as_alias().to_string())
-                    .or_insert((name.clone(), kind));
+            for (alias, kind) in account_aliases(account) {
+                out.entry(alias).or_insert((name.clone(), kind));
             }
         }
         out
@@ -233,15 +224,7 @@ impl Directory {
             .accounts
             .iter()
             .flat_map(|(name, account)| {
-                let emails = account.emails.iter().map(|e| e.to_lowercase());
-                let nicks = account
-                    .ircnicks
-                    .iter()
-                    .filter_map(|n| ChatNick::parse(n))
-                    .map(|n| match n {
-                        ChatNick::Irc(n) | ChatNick::Matrix(n) => n,
-                    });
-                emails.chain(nicks).map(move |alias| (alias, name.as_str()))
+                account_aliases(account).map(move |(alias, _)| (alias, name.as_str()))
             })
             .filter(|(alias, _)| !self.accounts.contains_key(alias));
         Aliases::first_claim_wins(pairs)
@@ -284,6 +267,24 @@ impl Directory {
         }
         Ok(())
     }
+}
+
+/// The aliases one account claims, in the order it claims them: its addresses (lower-cased,
+/// as FAS compares them), then its chat nicks.
+fn account_aliases(account: &Account) -> impl Iterator<Item = (String, AliasKind)> + '_ {
+    let emails = account
+        .emails
+        .iter()
+        .map(|e| (e.to_lowercase(), AliasKind::Email));
+    let nicks = account
+        .ircnicks
+        .iter()
+        .filter_map(|n| ChatNick::parse(n))
+        .map(|nick| match nick {
+            ChatNick::Irc(n) => (n, AliasKind::IrcNick),
+            ChatNick::Matrix(n) => (n, AliasKind::MatrixId),
+        });
+    emails.chain(nicks)
 }
 
 /// The bucket an account is stored in.
