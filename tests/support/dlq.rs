@@ -45,7 +45,7 @@ pub async fn dead_letter(
             .max_number_of_messages((count - ids.len()).min(10) as i32)
             .wait_time_seconds(1)
             // Held while dead-lettered and deleted: the tests' queues let a record go after 1 s.
-            .visibility_timeout(60)
+            .visibility_timeout(crate::sqs::DRAIN_VISIBILITY_SECS)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()

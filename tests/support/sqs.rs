@@ -61,8 +61,8 @@ pub async fn drain(
     got
 }
 
-/// How long [`drain`] holds a received batch before deleting it.
-const DRAIN_VISIBILITY_SECS: i32 = 60;
+/// How long a test holds a received batch before deleting it ([`drain`], the dead-letter helper).
+pub const DRAIN_VISIBILITY_SECS: i32 = 60;
 
 /// A queue's approximate visible and in-flight message counts, and its visibility timeout.
 #[derive(Debug, Clone, Copy)]
