@@ -972,3 +972,174 @@ async fn a_bouncing_fedora_alias_falls_back_to_the_fas_address() {
     stop_events.cancel();
     stop_email.cancel();
 }
+
+/// A burst for one address in one match batch (three messages of a followed user's work) goes
+/// out as one mail listing the three, each notification's own delivery record marked sent by
+/// it. Delivered again (the batch retried: one message alone, then two of them with a new one)
+/// nothing goes twice: a bundle sends only what no mail carried yet, and one job left is its
+/// ordinary mail.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_for_one_address_is_one_mail_and_each_notification_goes_once() {
+    use fmn_core::prefs::{Filter, UserPrefs};
+    use fmn_core::rules::{Rule, RuleKind};
+
+    let env = TestEnv::new("burst").await;
+    let settings = settings(&env).await;
+    let user = unique("follower");
+    let address = format!("{}@example.org", unique("burst"));
+    let destination = Destination::email("email-1", &address).confirmed(true);
+    let mut prefs = UserPrefs::new(user.as_str());
+    prefs.destinations.push(destination.clone());
+    prefs.filters.push(Filter::new(
+        "filter-1".into(),
+        "hadess's work".into(),
+        vec!["email-1".into()],
+        vec![Rule::new(RuleKind::User {
+            users: vec!["hadess".into()],
+        })],
+    ));
+    fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients)
+        .create(&prefs)
+        .await
+        .unwrap();
+    let messages: Vec<serde_json::Value> = (0..4)
+        .map(|_| {
+            fmn_integration_tests::edited_corpus_message(
+                "bodhi.TestBodhiRequestMultiplePackagesPerUpdate",
+                |_| {},
+            )
+        })
+        .collect();
+    let msg_id = |i: usize| messages[i]["msg_id"].as_str().unwrap().to_string();
+    let record_key = |i: usize| {
+        fmn_aws::delivery_records::Channel::Email.key(&fmn_core::jobs::job_id(
+            &msg_id(i),
+            &user,
+            &destination,
+        ))
+    };
+    // Messages on the ingest queue before the match function starts: one batch.
+    let ingest = |which: &[usize]| {
+        let batch: Vec<fmn_aws::sqs::OutgoingMessage> = which
+            .iter()
+            .map(|&i| {
+                fmn_aws::sqs::OutgoingMessage::new(
+                    format!("m{i}-{}", unique("copy")),
+                    messages[i].to_string(),
+                )
+            })
+            .collect();
+        let env = &env;
+        async move {
+            fmn_aws::sqs::send_all(&env.clients.sqs, env.queue_url(QueueName::Ingest), &batch)
+                .await
+                .unwrap()
+        }
+    };
+    let run_match = |records: u64| {
+        let env = &env;
+        async move {
+            let matcher = Arc::new(fmn_match::MatchHandler::new(&env.clients).await.unwrap());
+            let (stop, stats) =
+                fmn_integration_tests::start_function(env, FunctionName::Match, matcher);
+            wait_for_records(&stats, records).await;
+            stop.cancel();
+        }
+    };
+    ingest(&[0, 1, 2]).await;
+    run_match(3).await;
+    let (stop_email, email_stats) = start_deliver_email(&env, settings).await;
+    wait_for_records(&email_stats, 1).await;
+
+    let mails = mail_to(&address).await;
+    assert_eq!(mails.len(), 1, "one mail for the burst");
+    let raw = &mails[0].raw;
+    let parsed = MessageParser::default().parse(raw.as_bytes()).unwrap();
+    assert_eq!(
+        parsed.subject(),
+        Some("Fedora Notifications (3 updates at once)")
+    );
+    assert!(raw.contains("X-Fmn-Burst-Count: 3"), "{raw}");
+    let mut ses_ids = Vec::new();
+    for i in 0..3 {
+        let item = record(&env, &record_key(i)).await;
+        assert_eq!(get_s(&item, "state"), Some("sent"), "job of message {i}");
+        ses_ids.push(get_s(&item, "message_id").unwrap().to_string());
+    }
+    assert!(ses_ids.iter().all(|id| *id == ses_ids[0]), "{ses_ids:?}");
+
+    // The batch again, in parts: message 1 alone, then 0 and 2 with the new message 3.
+    ingest(&[1]).await;
+    run_match(1).await;
+    wait_for_records(&email_stats, 2).await;
+    ingest(&[0, 2, 3]).await;
+    run_match(3).await;
+    wait_for_records(&email_stats, 3).await;
+    let mails = mail_to(&address).await;
+    let subjects: Vec<String> = mails
+        .iter()
+        .map(|m| {
+            MessageParser::default()
+                .parse(m.raw.as_bytes())
+                .and_then(|p| p.subject().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .collect();
+    println!("mails after the repeats: {subjects:?}");
+    assert_eq!(mails.len(), 2, "only message 3 went again: {subjects:?}");
+    assert_eq!(
+        fmn_integration_tests::mail::fedmsg_id(&mails[1]),
+        Some(msg_id(3)),
+        "the one job left is its ordinary mail"
+    );
+    assert!(!subjects[1].contains("at once"), "{subjects:?}");
+    let item = record(&env, &record_key(3)).await;
+    assert_eq!(get_s(&item, "state"), Some("sent"));
+    stop_email.cancel();
+}
+
+/// SES's Send event about a burst's mail names every record: a sender that died after SES
+/// accepted the mail leaves them all `sending`, and the event settles them all.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_event_settles_every_record_of_a_burst_mail() {
+    let env = TestEnv::new("burst-event").await;
+    let settings = settings(&env).await;
+    let records = DeliveryRecords::from_clients(&env.clients, Duration::from_secs(300));
+    let keys: Vec<String> = (0..3)
+        .map(|_| fmn_aws::delivery_records::Channel::Email.key(&unique("job")))
+        .collect();
+    for key in &keys {
+        let claim = records.claim(key, &RecordInfo::default()).await.unwrap();
+        assert!(matches!(claim, Claim::Claimed(_)), "{claim:?}");
+    }
+    let mut event: serde_json::Value = serde_json::from_str(&documented_event(
+        "send",
+        &keys[0],
+        "ses-burst-1",
+        "someone@example.org",
+    ))
+    .unwrap();
+    let tagged: Vec<&str> = keys.iter().map(String::as_str).collect();
+    for (name, value) in fmn_aws::delivery_records::record_tags(&tagged) {
+        event["mail"]["tags"][name] = serde_json::json!([value]);
+    }
+    let stop_events = start_mail_events(&env, &settings).await;
+    report_event(&env, event.to_string()).await;
+    for key in &keys {
+        let settled = fmn_integration_tests::eventually(
+            "the record settled",
+            Duration::from_secs(60),
+            || {
+                let records = &records;
+                async move {
+                    let item = records.get(key).await.unwrap()?;
+                    (get_s(&item, "state") == Some("sent"))
+                        .then(|| get_s(&item, "message_id").map(str::to_string))
+                }
+            },
+        )
+        .await;
+        assert_eq!(settled.as_deref(), Some("ses-burst-1"), "{key}");
+    }
+    stop_events.cancel();
+}

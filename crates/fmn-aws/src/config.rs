@@ -289,9 +289,15 @@ pub fn noise_policy_from(vars: &Vars) -> Result<fmn_core::noise::NoisePolicy, Co
     Ok(policy)
 }
 
-/// [`noise_policy_from`] the process environment.
-pub fn noise_policy_from_env() -> Result<fmn_core::noise::NoisePolicy, ConfigError> {
-    noise_policy_from(&Vars::from_env())
+/// `FMN_EMAIL_BURST`: from how many immediate mails for one address in one match batch they go
+/// as one mail (`fmn_core::jobs::email_queue_bodies`; default
+/// [`fmn_core::jobs::DEFAULT_EMAIL_BURST`]; `0`: never).
+pub fn email_burst_from(vars: &Vars) -> Result<usize, ConfigError> {
+    vars.parsed(
+        "FMN_EMAIL_BURST",
+        fmn_core::jobs::DEFAULT_EMAIL_BURST,
+        "a whole number of mails (0: never bundle)",
+    )
 }
 
 #[cfg(test)]
@@ -328,6 +334,13 @@ mod noise_settings_tests {
                 .unwrap()
                 .enabled
         );
+        assert_eq!(email_burst_from(&none).unwrap(), 3);
+        assert_eq!(
+            email_burst_from(&set(&[("FMN_EMAIL_BURST", "0")])).unwrap(),
+            0
+        );
+        let err = email_burst_from(&set(&[("FMN_EMAIL_BURST", "-1")])).unwrap_err();
+        assert!(err.to_string().contains("FMN_EMAIL_BURST"), "{err}");
         let err = noise_policy_from(&set(&[("FMN_KEEP_ENVIRONMENTS", "prod,qa")])).unwrap_err();
         assert!(err.to_string().contains("FMN_KEEP_ENVIRONMENTS"), "{err}");
         assert!(noise_policy_from(&set(&[("FMN_DROP_NOISE", "maybe")])).is_err());

@@ -70,6 +70,31 @@ pub fn record_tag_value(key: &str) -> String {
     key.replacen('#', "-", 1)
 }
 
+/// The SES tags naming the records of a mail that makes several deliveries at once (a burst):
+/// [`RECORD_TAG`] for the first, `fmn-record-2`, `fmn-record-3`… for the others (SES wants
+/// each tag name once).
+pub fn record_tags(keys: &[&str]) -> Vec<(String, String)> {
+    keys.iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let name = match i {
+                0 => RECORD_TAG.to_string(),
+                _ => format!("{RECORD_TAG}-{}", i + 1),
+            };
+            (name, record_tag_value(key))
+        })
+        .collect()
+}
+
+/// Whether `name` is one of [`record_tags`]' names.
+pub fn is_record_tag(name: &str) -> bool {
+    name == RECORD_TAG
+        || name
+            .strip_prefix(RECORD_TAG)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The record key a [`RECORD_TAG`] value names, if it names one of ours.
 pub fn record_key_of_tag(value: &str) -> Option<String> {
     let (channel, id) = value.split_once('-')?;
@@ -323,45 +348,106 @@ impl DeliveryRecords {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<String, SesError>>,
     {
-        let claim = match self.claim(key, info).await? {
-            Claim::Claimed(claim) => claim,
-            Claim::AlreadySent { message_id } => return Ok(Delivered::AlreadySent { message_id }),
-            Claim::AlreadyRejected { reason } => return Ok(Delivered::AlreadyRejected { reason }),
-            Claim::InFlight { since_ms } => return Ok(Delivered::InFlight { since_ms }),
+        self.deliver_together(&[(key, info.clone())], |_| send())
+            .await
+            .pop()
+            .expect("one outcome per delivery")
+    }
+
+    /// [`DeliveryRecords::deliver_once`] for deliveries that go out in one send (a burst for
+    /// one address in one mail): every record is claimed (at once), `send` gets the indices of
+    /// those claimed (none claimed: no send) and sends them together, and each claimed record
+    /// is marked with the send's result. The others end as their claim found them, so a
+    /// delivery already made alone or in another bundle is not made again. One outcome per
+    /// item, in order.
+    pub async fn deliver_together<F, Fut>(
+        &self,
+        items: &[(&str, RecordInfo<'_>)],
+        send: F,
+    ) -> Vec<Result<Delivered, DynamoError>>
+    where
+        F: FnOnce(Vec<usize>) -> Fut,
+        Fut: Future<Output = Result<String, SesError>>,
+    {
+        let claims =
+            futures::future::join_all(items.iter().map(|(key, info)| self.claim(key, info))).await;
+        let mut outcomes: Vec<Option<Result<Delivered, DynamoError>>> = Vec::new();
+        let mut held: Vec<(usize, ClaimToken)> = Vec::new();
+        for (i, claim) in claims.into_iter().enumerate() {
+            outcomes.push(match claim {
+                Ok(Claim::Claimed(token)) => {
+                    held.push((i, token));
+                    None
+                }
+                Ok(Claim::AlreadySent { message_id }) => {
+                    Some(Ok(Delivered::AlreadySent { message_id }))
+                }
+                Ok(Claim::AlreadyRejected { reason }) => {
+                    Some(Ok(Delivered::AlreadyRejected { reason }))
+                }
+                Ok(Claim::InFlight { since_ms }) => Some(Ok(Delivered::InFlight { since_ms })),
+                Err(e) => Some(Err(e)),
+            });
+        }
+        if held.is_empty() {
+            return outcomes.into_iter().flatten().collect();
+        }
+        let result = send(held.iter().map(|(i, _)| *i).collect()).await;
+        let marks = held.iter().map(|(_, claim)| {
+            let result = &result;
+            async move {
+                match result {
+                    Ok(message_id) => {
+                        let marked = self.mark_sent(claim, message_id).await;
+                        if let Err(e) = &marked {
+                            tracing::error!(key = %claim.key, error = %e, "sent but its record could not be marked");
+                        }
+                        None
+                    }
+                    Err(SesError::Rejected(reason)) => self.mark_rejected(claim, reason).await.err(),
+                    Err(SesError::Unavailable(reason) | SesError::ServiceWide(reason)) => {
+                        if let Err(e) = self.mark_retry(claim, reason).await {
+                            tracing::warn!(key = %claim.key, error = %e, "could not release the delivery record");
+                        }
+                        None
+                    }
+                }
+            }
+        });
+        // The destination's last delivery goes out with the marks: one round trip after the
+        // send instead of two, a quarter of a mail's time on the emulators.
+        let note = async {
+            if result.is_ok() {
+                let (first, _) = &held[0];
+                let (key, info) = &items[*first];
+                let together = format!("{} notifications at once", held.len());
+                let info = RecordInfo {
+                    what: if held.len() > 1 { &together } else { info.what },
+                    ..info.clone()
+                };
+                self.note_delivered(key, &info).await;
+            }
         };
-        Ok(match send().await {
-            Ok(message_id) => {
-                // Two items, neither waiting for the other: one round trip after the send
-                // instead of two, which is a quarter of a mail's time on the emulators.
-                let (marked, ()) = tokio::join!(
-                    self.mark_sent(&claim, &message_id),
-                    self.note_delivered(key, info)
-                );
-                if let Err(e) = marked {
-                    tracing::error!(key, error = %e, "sent but its record could not be marked");
-                }
-                Delivered::Sent {
-                    message_id,
+        let (unrecorded, ()) = tokio::join!(futures::future::join_all(marks), note);
+        for ((i, claim), unrecorded) in held.iter().zip(unrecorded) {
+            outcomes[*i] = Some(Ok(match &result {
+                Ok(message_id) => Delivered::Sent {
+                    message_id: message_id.clone(),
                     attempts: claim.attempts,
-                }
-            }
-            Err(SesError::Rejected(reason)) => Delivered::Rejected {
-                unrecorded: self.mark_rejected(&claim, &reason).await.err(),
-                reason,
-            },
-            Err(SesError::Unavailable(reason)) => {
-                if let Err(e) = self.mark_retry(&claim, &reason).await {
-                    tracing::warn!(key, error = %e, "could not release the delivery record");
-                }
-                Delivered::Unavailable { reason }
-            }
-            Err(SesError::ServiceWide(reason)) => {
-                if let Err(e) = self.mark_retry(&claim, &reason).await {
-                    tracing::warn!(key, error = %e, "could not release the delivery record");
-                }
-                Delivered::ServiceWide { reason }
-            }
-        })
+                },
+                Err(SesError::Rejected(reason)) => Delivered::Rejected {
+                    reason: reason.clone(),
+                    unrecorded,
+                },
+                Err(SesError::Unavailable(reason)) => Delivered::Unavailable {
+                    reason: reason.clone(),
+                },
+                Err(SesError::ServiceWide(reason)) => Delivered::ServiceWide {
+                    reason: reason.clone(),
+                },
+            }));
+        }
+        outcomes.into_iter().flatten().collect()
     }
 
     /// Keeps `info` as its destination's last delivery (one small item per destination,
@@ -578,6 +664,19 @@ mod tests {
         }
         for stranger in ["", "email", "email-", "sms-1234", "email-a#b", "digest-a b"] {
             assert_eq!(record_key_of_tag(stranger), None, "{stranger:?}");
+        }
+        let keys = [Channel::Email.key("a1"), Channel::Email.key("b2")];
+        let tags = record_tags(&[&keys[0], &keys[1]]);
+        assert_eq!(
+            tags,
+            [
+                ("fmn-record".to_string(), "email-a1".to_string()),
+                ("fmn-record-2".to_string(), "email-b2".to_string()),
+            ]
+        );
+        assert!(tags.iter().all(|(name, _)| is_record_tag(name)));
+        for stranger in ["fmn-records", "fmn-record-", "fmn-record-x", "other"] {
+            assert!(!is_record_tag(stranger), "{stranger}");
         }
     }
 }

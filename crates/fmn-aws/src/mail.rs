@@ -113,20 +113,17 @@ impl Mailer {
         self.send_with(to, raw, Vec::new()).await
     }
 
-    /// [`Mailer::send`] for a delivery with a record (`record_key`, see
-    /// [`crate::delivery_records`]): the mail is tagged with it, so SES's events about the
-    /// mail find the record.
+    /// [`Mailer::send`] for deliveries with records (`record_keys`, see
+    /// [`crate::delivery_records`]; several for a burst in one mail): the mail is tagged with
+    /// them, so SES's events about the mail find the records.
     pub async fn send_recorded(
         &self,
         to: &str,
         raw: &[u8],
-        record_key: &str,
+        record_keys: &[&str],
     ) -> Result<String, SesError> {
-        let tag = (
-            crate::delivery_records::RECORD_TAG.to_string(),
-            crate::delivery_records::record_tag_value(record_key),
-        );
-        self.send_with(to, raw, vec![tag]).await
+        let tags = crate::delivery_records::record_tags(record_keys);
+        self.send_with(to, raw, tags).await
     }
 
     async fn send_with(

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::delivery_records::{record_key_of_tag, RECORD_TAG};
+use crate::delivery_records::{is_record_tag, record_key_of_tag, RECORD_TAG};
 
 /// What happened to a mail, as SES names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,9 +47,10 @@ pub struct MailEvent {
     pub kind: MailEventKind,
     /// SES's id of the mail.
     pub ses_message_id: String,
-    /// The delivery record the mail was tagged with ([`RECORD_TAG`]); `None` for mail sent
-    /// without one (confirmations).
-    pub record_key: Option<String>,
+    /// The delivery records the mail was tagged with
+    /// ([`crate::delivery_records::record_tags`]: one, or a burst's several, the first first);
+    /// none for mail sent without one (confirmations).
+    pub record_keys: Vec<String>,
     pub recipients: Vec<String>,
     /// What the receiving side said, for people: a bounce's type, subtype and the server's
     /// diagnostic; a complaint's feedback type. Empty for other events.
@@ -95,9 +96,7 @@ pub fn parse(body: &str) -> Result<MailEvent, MailEventError> {
         .filter(|id| !id.is_empty())
         .ok_or(MailEventError::NotAnEvent("no mail.messageId"))?
         .to_string();
-    let record_key = mail["tags"][RECORD_TAG]
-        .as_array()
-        .and_then(|values| values.iter().find_map(|v| record_key_of_tag(v.as_str()?)));
+    let record_keys = record_keys(&mail["tags"]);
     let recipients = mail["destination"]
         .as_array()
         .map(|d| {
@@ -117,10 +116,34 @@ pub fn parse(body: &str) -> Result<MailEvent, MailEventError> {
     Ok(MailEvent {
         kind,
         ses_message_id,
-        record_key,
+        record_keys,
         recipients,
         detail,
     })
+}
+
+/// The record keys in a mail's `tags` (name → values), in the order
+/// [`crate::delivery_records::record_tags`] gave them: `fmn-record` first, then by number.
+fn record_keys(tags: &Value) -> Vec<String> {
+    let mut found: Vec<(u32, String)> = tags
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| is_record_tag(name))
+        .filter_map(|(name, values)| {
+            let position = match name.strip_prefix(RECORD_TAG)?.strip_prefix('-') {
+                None => 1,
+                Some(n) => n.parse().ok()?,
+            };
+            let key = values
+                .as_array()?
+                .iter()
+                .find_map(|v| record_key_of_tag(v.as_str()?))?;
+            Some((position, key))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, key)| key).collect()
 }
 
 /// `Permanent/General: smtp; 550 5.1.1 user unknown` from a bounce object.
@@ -174,11 +197,27 @@ mod tests {
         let e = parse(SEND).unwrap();
         assert_eq!(e.kind, MailEventKind::Send);
         assert!(e.kind.proves_sent());
-        assert_eq!(
-            e.record_key.as_deref(),
-            Some("email#0123456789abcdef0123456789abcdef")
-        );
+        assert_eq!(e.record_keys, ["email#0123456789abcdef0123456789abcdef"]);
         assert_eq!(e.recipients, ["recipient@example.com"]);
+    }
+
+    #[test]
+    fn a_burst_mail_names_all_its_records_in_order() {
+        let tags = r#""fmn-record-10": ["email-j10"], "fmn-record-2": ["email-j2"],
+          "fmn-record": ["email-0123456789abcdef0123456789abcdef"], "fmn-recordx": ["email-no"]"#;
+        let burst = SEND.replace(
+            r#""fmn-record": ["email-0123456789abcdef0123456789abcdef"]"#,
+            tags,
+        );
+        let e = parse(&burst).unwrap();
+        assert_eq!(
+            e.record_keys,
+            [
+                "email#0123456789abcdef0123456789abcdef",
+                "email#j2",
+                "email#j10"
+            ]
+        );
     }
 
     #[test]
@@ -198,7 +237,7 @@ mod tests {
         assert!(parse(r#"{"mail": {"messageId": "x"}}"#).is_err());
         assert!(parse(r#"{"eventType": "Send", "mail": {}}"#).is_err());
         let untagged = parse(r#"{"eventType": "Open", "mail": {"messageId": "x"}}"#).unwrap();
-        assert_eq!(untagged.record_key, None);
+        assert!(untagged.record_keys.is_empty());
         assert!(!untagged.kind.proves_sent());
     }
 }

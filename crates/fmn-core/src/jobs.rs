@@ -155,6 +155,157 @@ pub fn digest_key(user: &str, destination_id: &str) -> String {
     format!("{user}/{destination_id}")
 }
 
+/// Immediate e-mail jobs for one address that one match batch made together (a burst: a mass
+/// rebuild of a followed user's packages), sent as one mail. Each job keeps its own id and is
+/// still delivered once: deliver-email claims every job's own delivery record, so a job that
+/// also travels alone or in another bundle (the match batch retried) goes out once in all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobBundle {
+    /// [`bundle_id`] of the jobs.
+    pub bundle_id: String,
+    /// Jobs for one user, destination and address; distinct ids.
+    pub jobs: Vec<DeliveryJob>,
+}
+
+/// The id of the bundle of jobs `ids`: the same jobs, in any order, give the same id (the
+/// mail's `Message-ID`, so a repeated bundle is one thread in a mail client).
+pub fn bundle_id<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let mut sorted: Vec<&str> = ids.into_iter().collect();
+    sorted.sort_unstable();
+    let mut h = Sha256::new();
+    for id in sorted {
+        h.update(id.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// What one message on the e-mail queue carries: a job, or a bundle of them. A bundle's JSON
+/// has `jobs`; a job's has none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmailQueueBody {
+    One(Box<DeliveryJob>),
+    Bundle(JobBundle),
+}
+
+impl EmailQueueBody {
+    /// Parses a queue message's body.
+    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_str(body)?;
+        if value.get("jobs").is_some() {
+            serde_json::from_value(value).map(Self::Bundle)
+        } else {
+            serde_json::from_value(value).map(|job| Self::One(Box::new(job)))
+        }
+    }
+
+    /// The job's or the bundle's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::One(job) => &job.job_id,
+            Self::Bundle(bundle) => &bundle.bundle_id,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        match self {
+            Self::One(job) => serde_json::to_string(job),
+            Self::Bundle(bundle) => serde_json::to_string(bundle),
+        }
+        .expect("jobs serialise")
+    }
+}
+
+/// `FMN_EMAIL_BURST` default: from three immediate mails for one address in one match batch,
+/// they go as one. Two stay apart: a build and its update within a second are ordinary, and
+/// people filter their mail on each message's `X-Fedmsg-*` headers.
+pub const DEFAULT_EMAIL_BURST: usize = 3;
+
+/// The most jobs in one bundle: a match batch holds at most ten messages, and each job's record
+/// key travels as an SES message tag.
+pub const MAX_BUNDLE_JOBS: usize = 10;
+
+/// The e-mail queue's messages for `jobs` (one match batch's immediate e-mail jobs, in order),
+/// each with the indices of the jobs it carries: the jobs of one user, destination and address
+/// go as bundles when there are at least `burst` of them (`0`: never), at most
+/// [`MAX_BUNDLE_JOBS`] and `max_bytes` of JSON a bundle; the others one by one. A job id seen
+/// before in the same bundle's group rides with its first copy.
+pub fn email_queue_bodies(
+    jobs: &[DeliveryJob],
+    burst: usize,
+    max_bytes: usize,
+) -> Vec<(EmailQueueBody, Vec<usize>)> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of: std::collections::HashMap<(&str, &str, &str), usize> =
+        std::collections::HashMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let key = (
+            job.user.as_str(),
+            job.destination.id.as_str(),
+            job.destination.address.as_str(),
+        );
+        let g = *group_of.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+    }
+    let mut out = Vec::new();
+    for group in groups {
+        if burst == 0 || group.len() < burst {
+            out.extend(
+                group
+                    .into_iter()
+                    .map(|i| (EmailQueueBody::One(Box::new(jobs[i].clone())), vec![i])),
+            );
+            continue;
+        }
+        // (job index, the indices riding with it)
+        let mut distinct: Vec<(usize, Vec<usize>)> = Vec::new();
+        for i in group {
+            match distinct
+                .iter_mut()
+                .find(|(first, _)| jobs[*first].job_id == jobs[i].job_id)
+            {
+                Some((_, riders)) => riders.push(i),
+                None => distinct.push((i, vec![i])),
+            }
+        }
+        let mut chunk: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut bytes = 0;
+        for (i, riders) in distinct {
+            let size = serde_json::to_string(&jobs[i]).map_or(0, |j| j.len()) + 1;
+            if !chunk.is_empty() && (chunk.len() == MAX_BUNDLE_JOBS || bytes + size > max_bytes) {
+                out.push(bundle_of(jobs, std::mem::take(&mut chunk)));
+                bytes = 0;
+            }
+            bytes += size;
+            chunk.push((i, riders));
+        }
+        if !chunk.is_empty() {
+            out.push(bundle_of(jobs, chunk));
+        }
+    }
+    out
+}
+
+/// The queue body of `chunk` (one job alone, or a bundle) and the indices it carries.
+fn bundle_of(
+    jobs: &[DeliveryJob],
+    chunk: Vec<(usize, Vec<usize>)>,
+) -> (EmailQueueBody, Vec<usize>) {
+    let carried: Vec<usize> = chunk.iter().flat_map(|(_, r)| r.iter().copied()).collect();
+    if let [(only, _)] = chunk.as_slice() {
+        return (EmailQueueBody::One(Box::new(jobs[*only].clone())), carried);
+    }
+    let members: Vec<DeliveryJob> = chunk.iter().map(|(i, _)| jobs[*i].clone()).collect();
+    let bundle = JobBundle {
+        bundle_id: bundle_id(members.iter().map(|j| j.job_id.as_str())),
+        jobs: members,
+    };
+    (EmailQueueBody::Bundle(bundle), carried)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +353,131 @@ mod tests {
         // The whole job stays far below SQS's 256 KiB.
         let body = serde_json::to_string(&n).unwrap();
         assert!(body.len() < 100 * 1024, "{} bytes", body.len());
+    }
+
+    fn mail_job(user: &str, address: &str, msg_id: &str) -> DeliveryJob {
+        let destination = dest(address);
+        DeliveryJob {
+            job_id: job_id(msg_id, user, &destination),
+            user: user.into(),
+            filter_id: "filter-1".into(),
+            filter_name: "Packages I follow".into(),
+            reason: "package followed".into(),
+            reason_code: String::new(),
+            destination,
+            notification: Notification {
+                msg_id: msg_id.into(),
+                topic: "org.fedoraproject.prod.buildsys.build.state.change".into(),
+                app: "koji".into(),
+                agent: None,
+                title: format!("build {msg_id} complete"),
+                subtitle: None,
+                link: None,
+                usernames: Vec::new(),
+                packages: Vec::new(),
+                usernames_total: None,
+                packages_total: None,
+                timestamp: None,
+                severity: Severity::default(),
+                origin: Origin::default(),
+                long_text: None,
+            },
+        }
+    }
+
+    /// (bundle or one, the job ids it carries, the indices it answers for)
+    fn shape(bodies: &[(EmailQueueBody, Vec<usize>)]) -> Vec<(&'static str, usize, Vec<usize>)> {
+        bodies
+            .iter()
+            .map(|(body, carried)| match body {
+                EmailQueueBody::One(_) => ("one", 1, carried.clone()),
+                EmailQueueBody::Bundle(b) => ("bundle", b.jobs.len(), carried.clone()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_for_one_address_goes_as_a_bundle_and_the_rest_one_by_one() {
+        let jobs = vec![
+            mail_job("alice", "a@example.org", "m1"),
+            mail_job("bob", "b@example.org", "m1"),
+            mail_job("alice", "a@example.org", "m2"),
+            mail_job("bob", "b@example.org", "m2"),
+            mail_job("alice", "a@example.org", "m3"),
+            // Same user and destination id, another address: another mail.
+            mail_job("alice", "other@example.org", "m3"),
+        ];
+        let bodies = email_queue_bodies(&jobs, 3, 200_000);
+        assert_eq!(
+            shape(&bodies),
+            [
+                ("bundle", 3, vec![0, 2, 4]),
+                ("one", 1, vec![1]),
+                ("one", 1, vec![3]),
+                ("one", 1, vec![5]),
+            ]
+        );
+        let EmailQueueBody::Bundle(bundle) = &bodies[0].0 else {
+            panic!("a bundle first")
+        };
+        let ids: Vec<&str> = bundle.jobs.iter().map(|j| j.job_id.as_str()).collect();
+        assert_eq!(ids, [&jobs[0].job_id, &jobs[2].job_id, &jobs[4].job_id]);
+        assert_eq!(bundle.bundle_id, bundle_id(ids.iter().rev().copied()));
+        // 0: never bundled; 2: alice's three and bob's two.
+        assert!(shape(&email_queue_bodies(&jobs, 0, 200_000))
+            .iter()
+            .all(|(kind, _, _)| *kind == "one"));
+        assert_eq!(
+            shape(&email_queue_bodies(&jobs, 2, 200_000))[..2],
+            [("bundle", 3, vec![0, 2, 4]), ("bundle", 2, vec![1, 3])]
+        );
+    }
+
+    #[test]
+    fn bundles_are_split_by_count_and_size_and_a_repeated_job_rides_with_its_first_copy() {
+        let mut jobs: Vec<DeliveryJob> = (0..23)
+            .map(|i| mail_job("alice", "a@example.org", &format!("m{i}")))
+            .collect();
+        jobs.push(jobs[1].clone());
+        let bodies = email_queue_bodies(&jobs, 3, 200_000);
+        let mut first: Vec<usize> = (0..MAX_BUNDLE_JOBS).collect();
+        first.insert(2, 23);
+        assert_eq!(
+            shape(&bodies),
+            [
+                ("bundle", 10, first),
+                ("bundle", 10, (10..20).collect()),
+                ("bundle", 3, vec![20, 21, 22]),
+            ]
+        );
+        // A size that fits two jobs a bundle; a last one alone is a plain job.
+        let one = serde_json::to_string(&jobs[0]).unwrap().len() + 1;
+        let bodies = email_queue_bodies(&jobs[..5], 3, 2 * one + 1);
+        assert_eq!(
+            shape(&bodies),
+            [
+                ("bundle", 2, vec![0, 1]),
+                ("bundle", 2, vec![2, 3]),
+                ("one", 1, vec![4]),
+            ]
+        );
+    }
+
+    #[test]
+    fn queue_bodies_round_trip_and_a_stranger_is_refused() {
+        let jobs: Vec<DeliveryJob> = (0..3)
+            .map(|i| mail_job("alice", "a@example.org", &format!("m{i}")))
+            .collect();
+        for (body, _) in email_queue_bodies(&jobs, 3, 200_000)
+            .into_iter()
+            .chain(email_queue_bodies(&jobs[..1], 3, 200_000))
+        {
+            let parsed = EmailQueueBody::parse(&body.to_json()).unwrap();
+            assert_eq!(parsed.id(), body.id());
+            assert_eq!(parsed, body);
+        }
+        assert!(EmailQueueBody::parse(r#"{"jobs": 3}"#).is_err());
+        assert!(EmailQueueBody::parse(r#"{"job_id": "x"}"#).is_err());
+        assert!(EmailQueueBody::parse("not json").is_err());
     }
 }

@@ -69,6 +69,8 @@ pub struct RunOptions {
     /// `FMN_DROP_NOISE`, `FMN_KEEP_ENVIRONMENTS`, `FMN_JUNK_TOPICS`, `FMN_IGNORED_COPR_OWNERS`:
     /// what the match function drops before storing.
     pub noise: fmn_core::noise::NoisePolicy,
+    /// `FMN_EMAIL_BURST`: from how many mails for one address in one match batch they go as one.
+    pub email_burst: usize,
     /// `FMN_LAMBDA_CONCURRENCY`: run as many batches of a queue at once as Lambda would (the
     /// template's `MaximumConcurrency`, 5 for other standard queues; one sender per
     /// deliver-email instance): the e2e bench's and the kill -9 test's mode. Off by default:
@@ -102,6 +104,7 @@ impl RunOptions {
             demo: vars.flag("FMN_DEMO", true)?,
             retry: fmn_aws::batch::retry_schedule_from(&vars)?,
             noise: fmn_aws::config::noise_policy_from(&vars)?,
+            email_burst: fmn_aws::config::email_burst_from(&vars)?,
             health: fmn_aws::health::policy_from(&vars)?,
             web: fmn_web_api::settings::Settings::from_env(endpoints_are_local(|k| {
                 std::env::var(k).ok()
@@ -317,7 +320,8 @@ pub async fn run(
             fmn_match::MatchHandler::new(&clients)
                 .await?
                 .with_retry_schedule(options.retry.clone())
-                .with_noise_policy(options.noise.clone()),
+                .with_noise_policy(options.noise.clone())
+                .with_email_burst(options.email_burst),
         )],
     )?;
     // One sender per instance: each paces itself to its share of the SES rate.

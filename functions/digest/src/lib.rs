@@ -273,7 +273,7 @@ impl DigestHandler {
             match fmn_core::render::digest::render(&jobs, &batch.id, &self.settings.context, now) {
                 Ok(mail) => {
                     self.mailer
-                        .send_recorded(&mail.to, &mail.raw, &record_key)
+                        .send_recorded(&mail.to, &mail.raw, &[&record_key])
                         .await
                 }
                 Err(e) => Err(SesError::Rejected(format!("cannot be sent as mail: {e}"))),

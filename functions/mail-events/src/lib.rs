@@ -89,23 +89,26 @@ impl MailEventsHandler {
             tracing::error!(message_id = %record.message_id, %reason, "mail event dead-lettered");
             RecordError::Reject(reason)
         })?;
-        let Some(key) = event.record_key.as_deref() else {
+        // A burst's mail names all its records; they share the user and destination.
+        let Some(key) = event.record_keys.first().map(String::as_str) else {
             tracing::info!(ses_message_id = %event.ses_message_id, kind = ?event.kind, "event about mail without a delivery record (a confirmation); acknowledged");
             return Ok(());
         };
         if event.kind.proves_sent() {
-            match self
-                .records
-                .confirm_sent(key, &event.ses_message_id)
-                .await?
-            {
-                Confirmed::Now => tracing::warn!(
-                    key,
-                    ses_message_id = %event.ses_message_id,
-                    "a mail SES accepted was still `sending` (its sender died before marking it): now `sent`"
-                ),
-                Confirmed::Unchanged => {
-                    tracing::debug!(key, kind = ?event.kind, "record already settled")
+            for key in &event.record_keys {
+                match self
+                    .records
+                    .confirm_sent(key, &event.ses_message_id)
+                    .await?
+                {
+                    Confirmed::Now => tracing::warn!(
+                        key,
+                        ses_message_id = %event.ses_message_id,
+                        "a mail SES accepted was still `sending` (its sender died before marking it): now `sent`"
+                    ),
+                    Confirmed::Unchanged => {
+                        tracing::debug!(key, kind = ?event.kind, "record already settled")
+                    }
                 }
             }
         }

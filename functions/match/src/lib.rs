@@ -18,11 +18,12 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use std::sync::atomic::{AtomicU64, Ordering};
+use tracing::Instrument;
 
 use tokio::sync::Mutex;
 
 use fmn_aws::auto_accounts::{AccountCreator, Ensured};
-use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError, RetrySchedule};
+use fmn_aws::batch::{process_batch, DeadLetterQueue, Record, RecordError, RetrySchedule};
 use fmn_aws::clock::Clock;
 use fmn_aws::digest_store::{Added, DigestStore};
 use fmn_aws::ingest_wire::{decode, Decoded, ENCODING_ATTRIBUTE};
@@ -37,7 +38,7 @@ use fmn_aws::throttle::{Allowance, Throttle};
 use fmn_aws::{AwsClients, FunctionName, QueueName};
 use fmn_core::accounts::account_to_create;
 use fmn_core::fact_changes::{fact_changes, FactChange};
-use fmn_core::jobs::{DeliveryJob, Notification};
+use fmn_core::jobs::{email_queue_bodies, DeliveryJob, Notification};
 use fmn_core::matching::{Match, MessageFacts};
 use fmn_core::message::Envelope;
 use fmn_core::noise::{Noise, NoisePolicy};
@@ -72,7 +73,28 @@ pub struct MatchHandler {
     /// FASJSON, to read an account a message says changed (None: such messages change
     /// nothing until the next sync).
     fasjson: Option<fmn_sources::FasJson>,
+    /// From how many immediate mails for one address in one batch they go as one
+    /// (`FMN_EMAIL_BURST`; 0: never).
+    email_burst: usize,
 }
+
+/// The immediate e-mail jobs of a batch's records, held until every record is handled and
+/// then put on the queue together, so a burst for one address can go as one mail
+/// (`fmn_core::jobs::email_queue_bodies`): each with the index of the record that made it.
+#[derive(Default)]
+struct HeldEmail(std::sync::Mutex<Vec<(usize, DeliveryJob)>>);
+
+/// Where a record's immediate e-mail jobs go.
+#[derive(Clone, Copy)]
+enum EmailSink<'a> {
+    /// Straight on the queue (a replay).
+    Queue,
+    /// Held for the batch, as record `.1`'s.
+    Held(&'a HeldEmail, usize),
+}
+
+/// The most JSON a bundle carries: SQS's limit, less room for the job-id attribute.
+const MAX_BUNDLE_BYTES: usize = fmn_aws::sqs::MAX_MESSAGE_BYTES - 1024;
 
 /// Messages dropped as noise, by reason (`fmn_core::noise::Noise::label`).
 #[derive(Debug, Default)]
@@ -165,7 +187,15 @@ impl MatchHandler {
             noise: NoisePolicy::default(),
             noise_dropped: NoiseCounts::default(),
             fasjson: None,
+            email_burst: fmn_core::jobs::DEFAULT_EMAIL_BURST,
         })
+    }
+
+    /// Sends the immediate mails of one address in one batch as one from `burst` of them
+    /// (`FMN_EMAIL_BURST`; 0: never).
+    pub fn with_email_burst(mut self, burst: usize) -> Self {
+        self.email_burst = burst;
+        self
     }
 
     /// Drops what `policy` calls noise before storage (the default: the old FMN's junk topics
@@ -231,8 +261,12 @@ impl MatchHandler {
         }
     }
 
-    async fn handle_record(&self, record: Record) -> Result<(), RecordError> {
-        let text = self.envelope_text(&record).await?;
+    async fn handle_record(
+        &self,
+        record: &Record,
+        email: EmailSink<'_>,
+    ) -> Result<(), RecordError> {
+        let text = self.envelope_text(record).await?;
         let envelope = parse_envelope(&text)?;
         if let Some(noise) = self.noise.classify(&envelope) {
             // Not an error: acknowledged, neither stored nor matched.
@@ -258,7 +292,7 @@ impl MatchHandler {
             .await?;
         self.apply_fact_changes(&envelope).await?;
         self.create_account(&envelope).await?;
-        self.route_envelope(&envelope, None).await?;
+        self.route_envelope(&envelope, None, email).await?;
         Ok(())
     }
 
@@ -422,7 +456,8 @@ impl MatchHandler {
                 fan_out: FanOut::default(),
             });
         }
-        self.route_envelope(&envelope, only_user).await
+        self.route_envelope(&envelope, only_user, EmailSink::Queue)
+            .await
     }
 
     /// The matches of `envelope` and their jobs (`only_user`'s only, when given).
@@ -458,11 +493,12 @@ impl MatchHandler {
         &self,
         envelope: &Envelope,
         only_user: Option<&str>,
+        email: EmailSink<'_>,
     ) -> Result<Routed, RecordError> {
         let msg_id = envelope.msg_id();
         let topic = envelope.topic().as_str();
         let (matches, jobs) = self.match_envelope(envelope, only_user).await?;
-        let fan_out = self.fan_out(&matches, &jobs).await?;
+        let fan_out = self.fan_out(&matches, &jobs, email).await?;
         if !jobs.is_empty() {
             if let Err(e) = self.recent.record_activity(&jobs).await {
                 tracing::warn!(msg_id, error = %e, "recording activity failed; notifications still go out");
@@ -488,11 +524,13 @@ impl MatchHandler {
         Ok(Routed { jobs, fan_out })
     }
 
-    /// Sends, digests or holds each job (`jobs[i]` is made of `matches[i]`).
+    /// Sends, digests or holds each job (`jobs[i]` is made of `matches[i]`); immediate e-mail
+    /// jobs go to `email`.
     async fn fan_out(
         &self,
         matches: &[Match],
         jobs: &[DeliveryJob],
+        email_sink: EmailSink<'_>,
     ) -> Result<FanOut, RecordError> {
         let mut out = FanOut::default();
         let mut email = Vec::new();
@@ -538,7 +576,7 @@ impl MatchHandler {
                 body: serde_json::to_string(job).expect("jobs serialise"),
             };
             match job.destination.kind {
-                DestinationKind::Email => email.push(message),
+                DestinationKind::Email => email.push((job, message)),
                 DestinationKind::Irc => irc.push(message),
                 DestinationKind::Matrix => matrix.push(message),
             }
@@ -546,6 +584,14 @@ impl MatchHandler {
         out.email = email.len();
         out.irc = irc.len();
         out.matrix = matrix.len();
+        let email = match email_sink {
+            EmailSink::Queue => email.into_iter().map(|(_, message)| message).collect(),
+            EmailSink::Held(held, record) => {
+                let mut held = held.0.lock().expect("not poisoned");
+                held.extend(email.into_iter().map(|(job, _)| (record, job.clone())));
+                Vec::new()
+            }
+        };
         for (url, jobs) in [
             (&self.email_queue, email),
             (&self.irc_queue, irc),
@@ -612,9 +658,94 @@ impl SqsBatchHandler for MatchHandler {
                 }
             }
         }
-        process_records(FUNCTION.binary(), event, Some(&self.dead_letter), |r| {
-            self.handle_record(r)
-        })
+        process_batch(
+            FUNCTION.binary(),
+            event,
+            Some(&self.dead_letter),
+            |records| self.handle_records(records),
+        )
         .await
+    }
+}
+
+impl MatchHandler {
+    /// Each record in turn (the rest untried after a service-wide condition), then the batch's
+    /// immediate e-mail jobs on their queue; a record whose jobs could not be queued is
+    /// retried whole (its jobs are made again, with the same ids).
+    async fn handle_records(&self, records: Vec<Record>) -> Vec<Result<(), RecordError>> {
+        let held = HeldEmail::default();
+        let mut verdicts: Vec<Result<(), RecordError>> = Vec::with_capacity(records.len());
+        let mut halted = false;
+        for (i, record) in records.iter().enumerate() {
+            if halted {
+                verdicts.push(Err(RecordError::Halt(
+                    "not tried: an earlier record met a service-wide condition".into(),
+                )));
+                continue;
+            }
+            let span = fmn_aws::batch::record_span(FUNCTION.binary(), record);
+            let verdict = self
+                .handle_record(record, EmailSink::Held(&held, i))
+                .instrument(span)
+                .await;
+            halted = matches!(verdict, Err(RecordError::Halt(_)));
+            verdicts.push(verdict);
+        }
+        let held = held.0.into_inner().expect("not poisoned");
+        self.queue_held_email(held, &records, &mut verdicts).await;
+        verdicts
+    }
+
+    /// Puts the held e-mail jobs of the records that succeeded on the e-mail queue, a burst
+    /// for one address as one bundle; a record some of whose jobs failed to go is retried.
+    async fn queue_held_email(
+        &self,
+        held: Vec<(usize, DeliveryJob)>,
+        records: &[Record],
+        verdicts: &mut [Result<(), RecordError>],
+    ) {
+        let (owners, jobs): (Vec<usize>, Vec<DeliveryJob>) = held
+            .into_iter()
+            .filter(|(record, _)| verdicts[*record].is_ok())
+            .unzip();
+        if jobs.is_empty() {
+            return;
+        }
+        let bodies = email_queue_bodies(&jobs, self.email_burst, MAX_BUNDLE_BYTES);
+        let bundles = bodies
+            .iter()
+            .filter(|(b, _)| matches!(b, fmn_core::jobs::EmailQueueBody::Bundle(_)))
+            .count();
+        if bundles > 0 {
+            tracing::info!(
+                jobs = jobs.len(),
+                messages = bodies.len(),
+                bundles,
+                "bursts for one address bundled into one mail each"
+            );
+        }
+        // One call per ten messages, so a failure returns only the records it concerns.
+        for chunk in bodies.chunks(fmn_aws::sqs::MAX_BATCH) {
+            let queued: Vec<QueuedJob> = chunk
+                .iter()
+                .map(|(body, _)| QueuedJob {
+                    job_id: body.id().to_string(),
+                    body: body.to_json(),
+                })
+                .collect();
+            let Err(e) = enqueue_jobs(&self.clients.sqs, &self.email_queue, &queued).await else {
+                continue;
+            };
+            let (class, reason) = (e.class(), e.to_string());
+            for (_, carried) in chunk {
+                for &job in carried {
+                    let record = owners[job];
+                    if verdicts[record].is_ok() {
+                        tracing::warn!(message_id = %records[record].message_id, error = %reason, "its e-mail jobs could not be queued; the message is retried");
+                        verdicts[record] = Err(RecordError::of_class(class, reason.clone()));
+                    }
+                }
+            }
+        }
     }
 }

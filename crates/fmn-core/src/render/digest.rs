@@ -40,14 +40,57 @@ pub fn render(
     ctx: &MailContext,
     now_secs: i64,
 ) -> Result<RenderedMail, RenderError> {
+    render_list(jobs, digest_id, ctx, now_secs, List::Digest)
+}
+
+/// The mail of a burst (`crate::jobs::JobBundle`: jobs for one address that one match batch
+/// made together), in the digest's layout: `Fedora Notifications (N updates at once)`,
+/// `Message-ID` `fmn.burst.<bundle id>`, header `X-Fmn-Burst-Count`. One job is its ordinary
+/// mail.
+pub fn render_burst(
+    jobs: &[DeliveryJob],
+    bundle_id: &str,
+    ctx: &MailContext,
+    now_secs: i64,
+) -> Result<RenderedMail, RenderError> {
+    render_list(jobs, bundle_id, ctx, now_secs, List::Burst)
+}
+
+/// What a list of notifications in one mail is.
+#[derive(Clone, Copy)]
+enum List {
+    Digest,
+    Burst,
+}
+
+fn render_list(
+    jobs: &[DeliveryJob],
+    id: &str,
+    ctx: &MailContext,
+    now_secs: i64,
+    list: List,
+) -> Result<RenderedMail, RenderError> {
     let first = jobs.first().ok_or(RenderError::EmptyDigest)?;
     if jobs.len() == 1 {
         return super::email::render(first, ctx, now_secs);
     }
     let d = &first.destination;
     require_email(d.kind, &d.id, &d.address)?;
-    let subject = format!("Fedora Notifications Digest ({} updates)", jobs.len());
-    let message_id = format!("fmn.digest.{digest_id}@{}", ctx.domain());
+    let count = jobs.len();
+    let (subject, message_id, count_header, intro) = match list {
+        List::Digest => (
+            format!("Fedora Notifications Digest ({count} updates)"),
+            format!("fmn.digest.{id}@{}", ctx.domain()),
+            "X-Fmn-Digest-Count",
+            format!("Digest of {count} notifications."),
+        ),
+        List::Burst => (
+            format!("Fedora Notifications ({count} updates at once)"),
+            format!("fmn.burst.{id}@{}", ctx.domain()),
+            "X-Fmn-Burst-Count",
+            format!("{count} notifications came at once; here they are in one mail."),
+        ),
+    };
     let mut h = common_headers(
         ctx,
         &d.address,
@@ -57,14 +100,14 @@ pub fn render(
         &first.user,
         &d.id,
     );
-    h.raw("X-Fmn-Digest-Count", &jobs.len().to_string());
+    h.raw(count_header, &count.to_string());
 
     let groups = group_by_service(jobs);
     let prefs = ctx.preferences_url();
-    let mut text = format!("Digest of {} notifications.\n", jobs.len());
+    let mut text = format!("{intro}\n");
     let mut html = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n<p>Digest of {} notifications.</p>\n",
-        jobs.len()
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n<p>{}</p>\n",
+        html_escape(&intro)
     );
     for (app, items) in &groups {
         let _ = writeln!(text, "\n{app} ({})\n{}", items.len(), "-".repeat(79));
@@ -106,7 +149,7 @@ pub fn render(
         to: d.address.clone(),
         subject,
         message_id,
-        raw: assemble(h, digest_id, &text, &html),
+        raw: assemble(h, id, &text, &html),
     })
 }
 
@@ -156,6 +199,31 @@ mod tests {
         assert!(pos("bodhi event d") < pos("koji (2)"));
         assert!(pos("koji event b") < pos("koji event c"));
         assert!(plain.contains("- https://koji.example.org/c"));
+    }
+
+    #[test]
+    fn a_burst_is_one_mail_in_the_digests_layout_with_its_own_subject_and_id() {
+        let jobs = vec![
+            item("a", "koji", 10.0),
+            item("b", "koji", 20.0),
+            item("c", "bodhi", 30.0),
+        ];
+        let mail = render_burst(&jobs, "b1", &ctx(), 100).unwrap();
+        let raw = String::from_utf8(mail.raw).unwrap();
+        assert_eq!(mail.subject, "Fedora Notifications (3 updates at once)");
+        assert_eq!(mail.message_id, "fmn.burst.b1@fedoraproject.org");
+        assert!(raw.contains("X-Fmn-Burst-Count: 3"));
+        assert!(!raw.contains("X-Fmn-Digest-Count"));
+        assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+        let plain = raw.split("text/html").next().unwrap();
+        assert!(plain.contains("3 notifications came at once"));
+        let pos = |s: &str| plain.find(s).unwrap_or_else(|| panic!("{s} missing"));
+        assert!(pos("koji (2)") < pos("koji event a"));
+        assert!(pos("koji event b") < pos("bodhi (1)"));
+        assert!(plain.contains("- https://bodhi.example.org/c"));
+        // One job alone is its ordinary mail.
+        let one = render_burst(&jobs[..1], "b2", &ctx(), 0).unwrap();
+        assert_eq!(one.subject, "[koji] koji event a");
     }
 
     #[test]
