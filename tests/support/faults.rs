@@ -64,26 +64,17 @@ pub async fn create_audience(clients: &AwsClients) -> Audience {
     Audience { followers, prober }
 }
 
-/// The value of `name` in a raw mail's header block.
-fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
-    let head = raw.split("\r\n\r\n").next().unwrap_or(raw);
-    head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
 /// How many mails each (message id, recipient) pair got, for the given recipients.
 pub async fn mail_counts(recipients: &HashSet<String>) -> HashMap<(String, String), usize> {
     let mut counts = HashMap::new();
     for mail in sent_mail().await {
-        let Some(id) = header(&mail.raw, "X-Fedmsg-Id") else {
-            continue;
-        };
-        // moto lists a recipient once per place it found it (envelope and `To:`).
-        let to: HashSet<&String> = mail.destinations.iter().collect();
-        for to in to.into_iter().filter(|d| recipients.contains(*d)) {
-            *counts.entry((id.to_string(), to.clone())).or_default() += 1;
+        // A burst's mail counts once for each message it carries.
+        for id in crate::mail::notified_ids(&mail) {
+            // moto lists a recipient once per place it found it (envelope and `To:`).
+            let to: HashSet<&String> = mail.destinations.iter().collect();
+            for to in to.into_iter().filter(|d| recipients.contains(*d)) {
+                *counts.entry((id.clone(), to.clone())).or_default() += 1;
+            }
         }
     }
     counts
@@ -218,13 +209,19 @@ async fn drain_dead_letters(
     };
     let url = clients.queue_url(QueueName::EmailDeadLetter).await.unwrap();
     for m in crate::sqs::drain(&clients.sqs, &url, usize::MAX, Duration::from_secs(1)).await {
-        let job: fmn_core::jobs::DeliveryJob =
-            serde_json::from_str(m.body.as_deref().unwrap_or_default())
-                .expect("a dead-lettered email job is a job");
-        into.insert(
-            (job.notification.msg_id, job.destination.address),
-            reason_of(&m),
-        );
+        use fmn_core::jobs::EmailQueueBody;
+        let jobs = match EmailQueueBody::parse(m.body.as_deref().unwrap_or_default())
+            .expect("a dead-lettered email job is a job or a bundle")
+        {
+            EmailQueueBody::One(job) => vec![*job],
+            EmailQueueBody::Bundle(bundle) => bundle.jobs,
+        };
+        for job in jobs {
+            into.insert(
+                (job.notification.msg_id, job.destination.address),
+                reason_of(&m),
+            );
+        }
     }
     let url = clients
         .queue_url(QueueName::IngestDeadLetter)

@@ -102,6 +102,20 @@ pub async fn start_deliver_email(
     )
 }
 
+/// The bus messages a recorded mail notifies of: its `X-Fedmsg-Id`, or a burst's
+/// `X-Fmn-Burst-Ids` (`fmn_core::render::digest::BURST_IDS_HEADER`).
+pub fn notified_ids(mail: &SentMail) -> Vec<String> {
+    let Some(parsed) = MessageParser::default().parse(mail.raw.as_bytes()) else {
+        return Vec::new();
+    };
+    ["X-Fedmsg-Id", fmn_core::render::digest::BURST_IDS_HEADER]
+        .into_iter()
+        .filter_map(|name| parsed.header_raw(name))
+        .flat_map(str::split_whitespace)
+        .map(str::to_string)
+        .collect()
+}
+
 /// The `X-Fedmsg-Id` header of a recorded mail.
 pub fn fedmsg_id(mail: &SentMail) -> Option<String> {
     let parsed = MessageParser::default().parse(mail.raw.as_bytes())?;

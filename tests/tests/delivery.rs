@@ -1060,6 +1060,11 @@ async fn a_burst_for_one_address_is_one_mail_and_each_notification_goes_once() {
         Some("Fedora Notifications (3 updates at once)")
     );
     assert!(raw.contains("X-Fmn-Burst-Count: 3"), "{raw}");
+    let mut carried = fmn_integration_tests::mail::notified_ids(&mails[0]);
+    carried.sort();
+    let mut published: Vec<String> = (0..3).map(msg_id).collect();
+    published.sort();
+    assert_eq!(carried, published, "X-Fmn-Burst-Ids");
     let mut ses_ids = Vec::new();
     for i in 0..3 {
         let item = record(&env, &record_key(i)).await;

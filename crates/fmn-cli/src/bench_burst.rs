@@ -305,7 +305,13 @@ pub async fn bench(args: E2eArgs) -> anyhow::Result<()> {
     let mut by_second: Vec<(f64, f64)> = Vec::new();
     let t0 = now_ms_at(load_started);
     let mut other = 0usize;
-    for (key, finished) in &sent {
+    // A burst's notifications share one SES message id: the mails actually sent.
+    let ses_sends: std::collections::HashSet<&str> = sent
+        .iter()
+        .filter(|(key, _)| !warm_keys.contains(*key))
+        .filter_map(|(_, (_, id))| id.as_deref())
+        .collect();
+    for (key, (finished, _)) in &sent {
         match expected.get(key) {
             Some(at) => {
                 let l = finished.saturating_sub(*at) as f64 / 1000.0;
@@ -345,6 +351,12 @@ pub async fn bench(args: E2eArgs) -> anyhow::Result<()> {
         published as f64 / publish_secs.max(1e-9)
     );
     let _ = writeln!(out, "owner mails      {} sent of {} owner destinations (the rest: digest users, disabled or unconfirmed addresses, or not sent within --drain); {other} other mails", latencies.len(), expected.len());
+    let _ = writeln!(
+        out,
+        "SES sends        {} mails carried those {} notifications (a burst for one address in one match batch is one mail: FMN_EMAIL_BURST)",
+        ses_sends.len(),
+        latencies.len() + other
+    );
     let _ = writeln!(out, "latency p50      {}", secs(quantile(&s, 0.50)));
     let _ = writeln!(out, "latency p90      {}", secs(quantile(&s, 0.90)));
     let _ = writeln!(out, "latency p99      {}", secs(p99));
@@ -419,18 +431,18 @@ fn now_ms_at(instant: Instant) -> u64 {
     fmn_aws::delivery_records::now_ms().saturating_sub(instant.elapsed().as_millis() as u64)
 }
 
-/// `finished_at` of every delivery record marked `sent`, by key (one scan).
+/// `finished_at` and SES message id of every delivery record marked `sent`, by key (one scan).
 async fn scan_sent(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
-) -> anyhow::Result<HashMap<String, u64>> {
+) -> anyhow::Result<HashMap<String, (u64, Option<String>)>> {
     let mut out = HashMap::new();
     let mut start: Option<HashMap<String, AttributeValue>> = None;
     loop {
         let page = dynamodb
             .scan()
             .table_name(table)
-            .projection_expression("pk, #state, finished_at")
+            .projection_expression("pk, #state, finished_at, message_id")
             .expression_attribute_names("#state", "state")
             .set_exclusive_start_key(start.take())
             .send()
@@ -443,7 +455,8 @@ async fn scan_sent(
             })?;
         for item in page.items.unwrap_or_default() {
             if let Some((pk, finished)) = crate::bench_e2e::sent_record(&item) {
-                out.insert(pk, finished);
+                let id = item.get("message_id").and_then(|v| v.as_s().ok()).cloned();
+                out.insert(pk, (finished, id));
             }
         }
         match page.last_evaluated_key {

@@ -229,7 +229,7 @@ pub const MAX_BUNDLE_JOBS: usize = 10;
 /// each with the indices of the jobs it carries: the jobs of one user, destination and address
 /// go as bundles when there are at least `burst` of them (`0`: never), at most
 /// [`MAX_BUNDLE_JOBS`] and `max_bytes` of JSON a bundle; the others one by one. A job id seen
-/// before in the same bundle's group rides with its first copy.
+/// before rides with its first copy: each id goes once.
 pub fn email_queue_bodies(
     jobs: &[DeliveryJob],
     burst: usize,
@@ -252,15 +252,8 @@ pub fn email_queue_bodies(
     }
     let mut out = Vec::new();
     for group in groups {
-        if burst == 0 || group.len() < burst {
-            out.extend(
-                group
-                    .into_iter()
-                    .map(|i| (EmailQueueBody::One(Box::new(jobs[i].clone())), vec![i])),
-            );
-            continue;
-        }
-        // (job index, the indices riding with it)
+        // (job index, the indices riding with it): the same message twice in a batch makes
+        // the same job twice, and one queue call takes an id once.
         let mut distinct: Vec<(usize, Vec<usize>)> = Vec::new();
         for i in group {
             match distinct
@@ -270,6 +263,14 @@ pub fn email_queue_bodies(
                 Some((_, riders)) => riders.push(i),
                 None => distinct.push((i, vec![i])),
             }
+        }
+        if burst == 0 || distinct.len() < burst {
+            out.extend(
+                distinct
+                    .into_iter()
+                    .map(|(i, riders)| (EmailQueueBody::One(Box::new(jobs[i].clone())), riders)),
+            );
+            continue;
         }
         let mut chunk: Vec<(usize, Vec<usize>)> = Vec::new();
         let mut bytes = 0;
@@ -423,6 +424,13 @@ mod tests {
         let ids: Vec<&str> = bundle.jobs.iter().map(|j| j.job_id.as_str()).collect();
         assert_eq!(ids, [&jobs[0].job_id, &jobs[2].job_id, &jobs[4].job_id]);
         assert_eq!(bundle.bundle_id, bundle_id(ids.iter().rev().copied()));
+        // The same message twice (SQS delivers at least once): its jobs go once.
+        let mut twice = jobs.clone();
+        twice.push(jobs[1].clone());
+        assert_eq!(
+            shape(&email_queue_bodies(&twice, 3, 200_000))[1],
+            ("one", 1, vec![1, 6])
+        );
         // 0: never bundled; 2: alice's three and bob's two.
         assert!(shape(&email_queue_bodies(&jobs, 0, 200_000))
             .iter()

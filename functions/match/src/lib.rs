@@ -5,7 +5,9 @@
 //! Per batch it refreshes its warm copy of the preferences (two counter reads when nothing
 //! changed). Per message: decode (the bridge may have compressed it or stored it aside),
 //! parse, extract metadata, keep the message in the recent-messages table, match, fan out,
-//! record the users' activity, and disable one-shot filters that fired. Job ids are
+//! record the users' activity, and disable one-shot filters that fired. The batch's immediate
+//! e-mail jobs go on their queue once every message is handled, a burst for one address
+//! (`FMN_EMAIL_BURST` or more) as one bundle that deliver-email sends as one mail. Job ids are
 //! deterministic, so a message SQS delivers twice makes the same jobs again and delivery drops
 //! the repeats. A malformed message goes to the dead-letter queue with the reason; a failure
 //! of a service returns just that record to the queue.
@@ -91,6 +93,14 @@ enum EmailSink<'a> {
     Queue,
     /// Held for the batch, as record `.1`'s.
     Held(&'a HeldEmail, usize),
+}
+
+/// A job as its queue carries it.
+fn queued(job: &DeliveryJob) -> QueuedJob {
+    QueuedJob {
+        job_id: job.job_id.clone(),
+        body: serde_json::to_string(job).expect("jobs serialise"),
+    }
 }
 
 /// The most JSON a bundle carries: SQS's limit, less room for the job-id attribute.
@@ -571,24 +581,20 @@ impl MatchHandler {
                 out.held += 1;
                 continue;
             }
-            let message = QueuedJob {
-                job_id: job.job_id.clone(),
-                body: serde_json::to_string(job).expect("jobs serialise"),
-            };
             match job.destination.kind {
-                DestinationKind::Email => email.push((job, message)),
-                DestinationKind::Irc => irc.push(message),
-                DestinationKind::Matrix => matrix.push(message),
+                DestinationKind::Email => email.push(job),
+                DestinationKind::Irc => irc.push(queued(job)),
+                DestinationKind::Matrix => matrix.push(queued(job)),
             }
         }
         out.email = email.len();
         out.irc = irc.len();
         out.matrix = matrix.len();
         let email = match email_sink {
-            EmailSink::Queue => email.into_iter().map(|(_, message)| message).collect(),
+            EmailSink::Queue => email.into_iter().map(queued).collect(),
             EmailSink::Held(held, record) => {
                 let mut held = held.0.lock().expect("not poisoned");
-                held.extend(email.into_iter().map(|(job, _)| (record, job.clone())));
+                held.extend(email.into_iter().map(|job| (record, job.clone())));
                 Vec::new()
             }
         };

@@ -56,6 +56,9 @@ pub fn render_burst(
     render_list(jobs, bundle_id, ctx, now_secs, List::Burst)
 }
 
+/// The header of a burst's mail listing the bus messages it carries (space-separated).
+pub const BURST_IDS_HEADER: &str = "X-Fmn-Burst-Ids";
+
 /// What a list of notifications in one mail is.
 #[derive(Clone, Copy)]
 enum List {
@@ -101,6 +104,15 @@ fn render_list(
         &d.id,
     );
     h.raw(count_header, &count.to_string());
+    if let List::Burst = list {
+        // Which bus messages the mail carries, for mail filters and support (a single mail's
+        // `X-Fedmsg-Id`).
+        let ids: Vec<&str> = jobs
+            .iter()
+            .map(|j| j.notification.msg_id.as_str())
+            .collect();
+        h.raw(BURST_IDS_HEADER, &ids.join(" "));
+    }
 
     let groups = group_by_service(jobs);
     let prefs = ctx.preferences_url();
@@ -161,6 +173,7 @@ mod tests {
     fn item(id: &str, app: &str, ts: f64) -> DeliveryJob {
         let mut j = job(&format!("{app} event {id}"));
         j.job_id = id.into();
+        j.notification.msg_id = format!("msg-{id}");
         j.notification.app = app.into();
         j.notification.timestamp = Some(ts);
         j.notification.link = Some(format!("https://{app}.example.org/{id}"));
@@ -213,6 +226,10 @@ mod tests {
         assert_eq!(mail.subject, "Fedora Notifications (3 updates at once)");
         assert_eq!(mail.message_id, "fmn.burst.b1@fedoraproject.org");
         assert!(raw.contains("X-Fmn-Burst-Count: 3"));
+        assert!(
+            raw.contains("X-Fmn-Burst-Ids: msg-a msg-b msg-c\r\n"),
+            "{raw}"
+        );
         assert!(!raw.contains("X-Fmn-Digest-Count"));
         assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
         let plain = raw.split("text/html").next().unwrap();
