@@ -691,8 +691,6 @@ fn documented_event(name: &str, record_key: &str, ses_message_id: &str, to: &str
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bounced_address_is_mailed_nothing_more_and_its_user_is_told() {
     use fmn_core::health::StopCause;
-    use fmn_core::prefs::{Filter, UserPrefs};
-    use fmn_core::rules::{Rule, RuleKind};
 
     let env = TestEnv::new("bounce").await;
     let settings = settings(&env).await;
@@ -700,22 +698,15 @@ async fn a_bounced_address_is_mailed_nothing_more_and_its_user_is_told() {
     let bouncing = format!("{}@example.org", unique("gone"));
     let other = format!("{}@example.org", unique("other"));
     let prefs_store = fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients);
-    let mut prefs = UserPrefs::new(user.as_str());
-    prefs
-        .destinations
-        .push(Destination::email("email-1", &bouncing).confirmed(true));
-    prefs
-        .destinations
-        .push(Destination::email("email-2", &other).confirmed(true));
-    prefs.filters.push(Filter::new(
-        "filter-1".into(),
-        "hadess's work".into(),
-        vec!["email-1".into(), "email-2".into()],
-        vec![Rule::new(RuleKind::User {
-            users: vec!["hadess".into()],
-        })],
-    ));
-    prefs_store.create(&prefs).await.unwrap();
+    follow_hadess(
+        &env,
+        &user,
+        &[
+            Destination::email("email-1", &bouncing).confirmed(true),
+            Destination::email("email-2", &other).confirmed(true),
+        ],
+    )
+    .await;
 
     // A mail to the address, sent for real.
     let (stop_email, email_stats) = start_deliver_email(&env, settings.clone()).await;
@@ -875,8 +866,6 @@ async fn handle_event(env: &TestEnv, settings: &MailSettings, body: String) {
 async fn a_bouncing_fedora_alias_falls_back_to_the_fas_address() {
     use fmn_core::directory::Account;
     use fmn_core::fact_changes::FactChange;
-    use fmn_core::prefs::{Filter, UserPrefs};
-    use fmn_core::rules::{Rule, RuleKind};
 
     let env = TestEnv::new("alias").await;
     let settings = settings(&env).await;
@@ -894,19 +883,12 @@ async fn a_bouncing_fedora_alias_falls_back_to_the_fas_address() {
         .await
         .unwrap();
     let prefs_store = fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients);
-    let mut prefs = UserPrefs::new(user.as_str());
-    prefs
-        .destinations
-        .push(Destination::email("email-1", &alias).confirmed(true));
-    prefs.filters.push(Filter::new(
-        "filter-1".into(),
-        "hadess's work".into(),
-        vec!["email-1".into()],
-        vec![Rule::new(RuleKind::User {
-            users: vec!["hadess".into()],
-        })],
-    ));
-    prefs_store.create(&prefs).await.unwrap();
+    follow_hadess(
+        &env,
+        &user,
+        &[Destination::email("email-1", &alias).confirmed(true)],
+    )
+    .await;
 
     let (stop_email, email_stats) = start_deliver_email(&env, settings.clone()).await;
     let (key, ses_id) = send_for_real(&env, &email_stats, &user, &alias, "FEDORA-ALIAS-1").await;
@@ -980,28 +962,12 @@ async fn a_bouncing_fedora_alias_falls_back_to_the_fas_address() {
 /// ordinary mail.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_for_one_address_is_one_mail_and_each_notification_goes_once() {
-    use fmn_core::prefs::{Filter, UserPrefs};
-    use fmn_core::rules::{Rule, RuleKind};
-
     let env = TestEnv::new("burst").await;
     let settings = settings(&env).await;
     let user = unique("follower");
     let address = format!("{}@example.org", unique("burst"));
     let destination = Destination::email("email-1", &address).confirmed(true);
-    let mut prefs = UserPrefs::new(user.as_str());
-    prefs.destinations.push(destination.clone());
-    prefs.filters.push(Filter::new(
-        "filter-1".into(),
-        "hadess's work".into(),
-        vec!["email-1".into()],
-        vec![Rule::new(RuleKind::User {
-            users: vec!["hadess".into()],
-        })],
-    ));
-    fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients)
-        .create(&prefs)
-        .await
-        .unwrap();
+    follow_hadess(&env, &user, std::slice::from_ref(&destination)).await;
     let messages: Vec<serde_json::Value> = (0..4)
         .map(|_| {
             fmn_integration_tests::edited_corpus_message(
@@ -1101,6 +1067,27 @@ async fn a_burst_for_one_address_is_one_mail_and_each_notification_goes_once() {
     let item = record(&env, &record_key(3)).await;
     assert_eq!(get_s(&item, "state"), Some("sent"));
     stop_email.cancel();
+}
+
+/// Stores `user` with `destinations` and one filter, "hadess's work" (messages naming the user
+/// hadess, as the corpus's bodhi update does), feeding them all.
+async fn follow_hadess(env: &TestEnv, user: &str, destinations: &[Destination]) {
+    use fmn_core::prefs::{Filter, UserPrefs};
+    use fmn_core::rules::{Rule, RuleKind};
+    let mut prefs = UserPrefs::new(user);
+    prefs.destinations.extend_from_slice(destinations);
+    prefs.filters.push(Filter::new(
+        "filter-1".into(),
+        "hadess's work".into(),
+        destinations.iter().map(|d| d.id.clone()).collect(),
+        vec![Rule::new(RuleKind::User {
+            users: vec!["hadess".into()],
+        })],
+    ));
+    fmn_aws::prefs_store::PrefsStore::from_clients(&env.clients)
+        .create(&prefs)
+        .await
+        .unwrap();
 }
 
 /// SES's Send event about a burst's mail names every record: a sender that died after SES

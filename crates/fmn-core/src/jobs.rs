@@ -168,16 +168,10 @@ pub struct JobBundle {
 }
 
 /// The id of the bundle of jobs `ids`: the same jobs, in any order, give the same id (the
-/// mail's `Message-ID`, so a repeated bundle is one thread in a mail client).
+/// mail's `Message-ID`, so a repeated bundle is one thread in a mail client), made as a
+/// digest's of the same jobs is.
 pub fn bundle_id<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
-    let mut sorted: Vec<&str> = ids.into_iter().collect();
-    sorted.sort_unstable();
-    let mut h = Sha256::new();
-    for id in sorted {
-        h.update(id.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(&h.finalize()[..16])
+    crate::digest::digest_id(ids)
 }
 
 /// What one message on the e-mail queue carries: a job, or a bundle of them. A bundle's JSON
