@@ -9,6 +9,11 @@
 //! the dead-letter queue with SES's reason and stays in the delivery record, against the user
 //! and destination. A service-wide refusal (sending paused, account suspended, sender not
 //! verified) is no rejection: the batch stops and every job in it goes back to the queue.
+//!
+//! A record may be a bundle (`fmn_core::jobs::JobBundle`: a burst for one address from one
+//! match batch): every job's own record is claimed, one mail carries those claimed
+//! (`fmn_core::render::digest::render_burst`), and each claimed record is marked with that
+//! send's result; jobs delivered before are left out, so each still goes once.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use fmn_aws::batch::{process_records, DeadLetterQueue, Record, RecordError, RetrySchedule};
