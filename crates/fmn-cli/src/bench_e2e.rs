@@ -212,6 +212,9 @@ async fn bench(args: E2eArgs) -> anyhow::Result<()> {
     let spool = std::env::temp_dir().join(format!("fmn-{prefix}-spool"));
     let mut options = RunOptions::from_env()?;
     bench_options(&mut options, &args, &publisher, &spool)?;
+    // One user gets every message: bundled, a batch's would be one mail. The profile measures
+    // a mail's own path, so each message is its own (the mass-rebuild profile bundles).
+    options.email_burst = 0;
     let publisher = Arc::new(Mutex::new(publisher));
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(system::run(clients.clone(), options, shutdown.clone()));
