@@ -68,12 +68,12 @@ pub async fn create_audience(clients: &AwsClients) -> Audience {
 pub async fn mail_counts(recipients: &HashSet<String>) -> HashMap<(String, String), usize> {
     let mut counts = HashMap::new();
     for mail in sent_mail().await {
+        // moto lists a recipient once per place it found it (envelope and `To:`).
+        let to: HashSet<&String> = mail.destinations.iter().collect();
         // A burst's mail counts once for each message it carries.
         for id in crate::mail::notified_ids(&mail) {
-            // moto lists a recipient once per place it found it (envelope and `To:`).
-            let to: HashSet<&String> = mail.destinations.iter().collect();
-            for to in to.into_iter().filter(|d| recipients.contains(*d)) {
-                *counts.entry((id.clone(), to.clone())).or_default() += 1;
+            for to in to.iter().filter(|d| recipients.contains(**d)) {
+                *counts.entry((id.clone(), (*to).clone())).or_default() += 1;
             }
         }
     }

@@ -128,10 +128,12 @@ impl DeliverEmailHandler {
             );
             return Err(reject_bundle(bundle_id, reason));
         }
-        // What cannot be rendered is the destination's fault, the same for every job.
-        let context = &self.settings.context;
-        fmn_core::render::digest::render_burst(&bundle.jobs, bundle_id, context, now)
+        // What cannot be rendered is the destination's fault, the same for every job: refused
+        // before any record is claimed, without rendering a mail that the claims may change.
+        let d = &first.destination;
+        fmn_core::render::require_email(d.kind, &d.id, &d.address)
             .map_err(|e| reject_bundle(bundle_id, format!("cannot be sent as mail: {e}")))?;
+        let context = &self.settings.context;
         let keys: Vec<String> = bundle
             .jobs
             .iter()

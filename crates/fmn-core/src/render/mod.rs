@@ -128,11 +128,9 @@ pub fn check_address(address: &str) -> Result<&str, RenderError> {
     Ok(address)
 }
 
-pub(crate) fn require_email(
-    kind: DestinationKind,
-    id: &str,
-    address: &str,
-) -> Result<(), RenderError> {
+/// What every mail render checks of its destination first: an e-mail destination with a
+/// usable address (the only reasons a job cannot be rendered as mail).
+pub fn require_email(kind: DestinationKind, id: &str, address: &str) -> Result<(), RenderError> {
     if kind != DestinationKind::Email {
         return Err(RenderError::NotEmail(id.to_string()));
     }
